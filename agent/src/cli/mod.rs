@@ -1,0 +1,30 @@
+//! The command line: one module per subcommand. Each `run` returns the exit
+//! status to use, or an error (with context) that `main` reports.
+//!
+//! The library below this module knows nothing of the command line.
+
+use clap::{Parser, Subcommand};
+
+pub mod decode;
+pub mod probe;
+
+/// Exit status for a usage error (bad flags, unreadable input).
+pub const EXIT_USAGE: u8 = 2;
+
+/// sonde: a synthetic HTTP probe agent with truthful per-phase timing.
+#[derive(Debug, Parser)]
+#[command(name = "sonde", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// sonde's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe one URL once and show every phase's timing.
+    Probe(probe::Args),
+    /// Decode a sonde wire file (or stdin) to JSON Lines or CSV.
+    Decode(decode::Args),
+}

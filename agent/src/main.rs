@@ -1,0 +1,35 @@
+//! The `sonde` binary: a thin shell over the agent library. `main` parses
+//! the command line, runs the subcommand and maps its outcome to a
+//! documented exit status; every error a person sees carries its context.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sonde::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help/version to stdout and usage errors to stderr.
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(sonde::cli::EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let outcome = match cli.command {
+        Command::Probe(args) => sonde::cli::probe::run(args),
+        Command::Decode(args) => sonde::cli::decode::run(args),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("sonde: error: {err:#}");
+            ExitCode::from(sonde::cli::EXIT_USAGE)
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Loopback test targets for sonde's tests and benchmarks.
+#![forbid(unsafe_code)]
