@@ -1,0 +1,2 @@
+//! sonde's configuration: TOML → raw structs → a validated plan.
+#![forbid(unsafe_code)]
