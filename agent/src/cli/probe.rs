@@ -1,10 +1,440 @@
-//! `sonde probe URL`: one probe, shown for people. (Being written.)
+//! `sonde probe URL`: one probe, shown for people (a waterfall of the
+//! phases) or as one JSON object. Flags follow curl's spelling where curl
+//! has one. Exit status: 0 up, 1 down or unknown, 2 usage error.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use hyper::Method;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::json;
+use url::Url;
+
+use crate::probe::{
+    BodyAssertion, IpVersion, ProbeReport, ProbeSpec, Prober, ResolveOverride, TlsOptions, tls,
+};
+
+/// Exit status when the probe was up.
+pub const EXIT_UP: u8 = 0;
+/// Exit status when the probe was down (or unknown).
+pub const EXIT_DOWN: u8 = 1;
 
 /// Arguments of `sonde probe`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Exit status: 0 up, 1 down or unknown, 2 usage error.")]
+pub struct Args {
+    /// The URL to probe (http:// is assumed when no scheme is given).
+    pub url: String,
+    /// Print one JSON object (phases as float milliseconds) instead of the waterfall.
+    #[arg(long)]
+    pub json: bool,
+    /// Request method.
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Extra request header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Request body (implies POST); @FILE reads it from a file.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+    /// Deadline for the whole probe, in seconds.
+    #[arg(
+        short = 'm',
+        long = "max-time",
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
+    pub max_time: f64,
+    /// Connect over IPv4 only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Connect over IPv6 only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Use ADDR for HOST:PORT instead of resolving it (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Ask this DNS server (IP or IP:PORT) instead of the system's.
+    #[arg(long, value_name = "ADDR")]
+    pub dns_server: Option<String>,
+    /// Trust the CA certificates in this PEM file, besides the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(short = 'E', long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Accept any server certificate (the handshake is still timed and checked).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// Name for SNI, certificate checks and Host (the URL's host is still the address).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// Follow redirects.
+    #[arg(short = 'L', long = "location")]
+    pub location: bool,
+    /// Maximum redirects to follow with -L.
+    #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
+    pub max_redirs: u32,
+    /// Expected status codes, e.g. "200", "200-299", "2xx,304" (default 2xx,3xx).
+    #[arg(long, value_name = "CODES")]
+    pub expect_status: Option<String>,
+    /// The body must contain this text.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_matches")]
+    pub body_contains: Option<String>,
+    /// The body must match this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub body_matches: Option<String>,
+    /// Fail with body_too_large past this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_body_size: u64,
+}
 
 /// Runs `sonde probe`.
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("sonde probe is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let json = args.json;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(async {
+        let spec = spec_from_args(args)?;
+        let prober = Prober::new();
+        anyhow::Ok(prober.probe(&spec).await)
+    })?;
+    let out = if json {
+        let mut s = render_json(&report).to_string();
+        s.push('\n');
+        s
+    } else {
+        render_waterfall(&report, SystemTime::now())
+    };
+    print!("{out}");
+    Ok(match report.status {
+        wire::Status::Up => EXIT_UP,
+        _ => EXIT_DOWN,
+    })
+}
+
+/// Turns the command line into a probe spec; every error names the flag.
+pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
+    let raw = if args.url.contains("://") {
+        args.url.clone()
+    } else {
+        format!("http://{}", args.url)
+    };
+    let url = Url::parse(&raw).with_context(|| format!("URL {:?}", args.url))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("URL {:?}: only http and https are supported", args.url);
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("URL {:?}: no host", args.url);
+    }
+    let tls = tls::client_config(&TlsOptions {
+        ca_file: args.cacert.clone(),
+        client_cert: args.cert.clone().zip(args.key.clone()),
+        insecure: args.insecure,
+        no_system_roots: false,
+    })
+    .context("TLS options")?;
+    let mut spec = ProbeSpec::new(url, tls);
+    if !args.max_time.is_finite() || args.max_time <= 0.0 || args.max_time > 86_400.0 {
+        bail!(
+            "--max-time {}: must be between 0 and 86400 seconds",
+            args.max_time
+        );
+    }
+    spec.timeout = Duration::from_secs_f64(args.max_time);
+    spec.headers = parse_headers(&args.headers)?;
+    if let Some(data) = &args.data {
+        spec.body = match data.strip_prefix('@') {
+            Some(path) => {
+                Bytes::from(std::fs::read(path).with_context(|| format!("--data: reading {path}"))?)
+            }
+            None => Bytes::from(data.clone()),
+        };
+        spec.method = Method::POST;
+        if !spec.headers.contains_key(hyper::header::CONTENT_TYPE) {
+            spec.headers.insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+        }
+    }
+    if let Some(method) = &args.method {
+        spec.method = Method::from_bytes(method.as_bytes())
+            .with_context(|| format!("-X {method:?}: not an HTTP method"))?;
+    }
+    spec.ip_version = match (args.ipv4, args.ipv6) {
+        (true, _) => IpVersion::V4,
+        (_, true) => IpVersion::V6,
+        _ => IpVersion::Auto,
+    };
+    spec.resolve = args
+        .resolve
+        .iter()
+        .map(|r| parse_resolve(r))
+        .collect::<anyhow::Result<_>>()?;
+    spec.dns_server = args
+        .dns_server
+        .as_deref()
+        .map(parse_dns_server)
+        .transpose()?;
+    spec.server_name = args.server_name.clone();
+    spec.max_redirects = if args.location { args.max_redirs } else { 0 };
+    spec.max_body_bytes = args.max_body_size;
+    if let Some(codes) = &args.expect_status {
+        spec.expect.statuses =
+            parse_statuses(codes).with_context(|| format!("--expect-status {codes:?}"))?;
+    }
+    spec.expect.body = match (&args.body_contains, &args.body_matches) {
+        (Some(text), _) => Some(BodyAssertion::Contains(text.clone())),
+        (_, Some(re)) => Some(BodyAssertion::Matches(
+            regex::bytes::Regex::new(re).with_context(|| format!("--body-matches {re:?}"))?,
+        )),
+        _ => None,
+    };
+    Ok(spec)
+}
+
+fn parse_headers(raw: &[String]) -> anyhow::Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for h in raw {
+        let (name, value) = h
+            .split_once(':')
+            .with_context(|| format!("-H {h:?}: expected \"Name: value\""))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("-H {h:?}: bad header name"))?;
+        let value = HeaderValue::from_str(value.trim())
+            .with_context(|| format!("-H {h:?}: bad header value"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// Parses curl's `--resolve HOST:PORT:ADDR` (ADDR may be bracketed IPv6).
+pub fn parse_resolve(raw: &str) -> anyhow::Result<ResolveOverride> {
+    let usage = || format!("--resolve {raw:?}: expected HOST:PORT:ADDR");
+    let (host, rest) = raw.split_once(':').with_context(usage)?;
+    let (port, addr) = rest.split_once(':').with_context(usage)?;
+    let port: u16 = port.parse().with_context(usage)?;
+    let addr: IpAddr = addr
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .with_context(usage)?;
+    if host.is_empty() {
+        bail!(usage());
+    }
+    Ok(ResolveOverride {
+        host: host.to_owned(),
+        port,
+        addr,
+    })
+}
+
+/// Parses a DNS server: `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
+pub fn parse_dns_server(raw: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    raw.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .with_context(|| format!("--dns-server {raw:?}: expected IP, IP:PORT or [IPv6]:PORT"))
+}
+
+/// Parses status expectations: "200", "200-299", "2xx", comma-separated.
+pub fn parse_statuses(raw: &str) -> anyhow::Result<Vec<std::ops::RangeInclusive<u16>>> {
+    let mut out = Vec::new();
+    for part in raw.split(',').map(str::trim) {
+        let range = if let Some(class) = part.strip_suffix("xx") {
+            let d: u16 = class.parse().with_context(|| format!("{part:?}"))?;
+            d * 100..=d * 100 + 99
+        } else if let Some((a, b)) = part.split_once('-') {
+            a.trim()
+                .parse::<u16>()
+                .with_context(|| format!("{part:?}"))?
+                ..=b.trim()
+                    .parse::<u16>()
+                    .with_context(|| format!("{part:?}"))?
+        } else {
+            let code: u16 = part.parse().with_context(|| format!("{part:?}"))?;
+            code..=code
+        };
+        if range.is_empty() || *range.start() < 100 || *range.end() > 599 {
+            bail!("{part:?}: status codes are 100 to 599");
+        }
+        out.push(range);
+    }
+    Ok(out)
+}
+
+fn version_name(v: hyper::Version) -> &'static str {
+    match v {
+        hyper::Version::HTTP_09 => "HTTP/0.9",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_11 => "HTTP/1.1",
+        hyper::Version::HTTP_2 => "HTTP/2",
+        hyper::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
+    }
+}
+
+/// The report as one JSON object: the record's fields as float
+/// milliseconds with microsecond precision, plus the details.
+pub fn render_json(report: &ProbeReport) -> serde_json::Value {
+    let us = report.timings.quantized(Duration::from_micros(1));
+    let ms = |v: u64| serde_json::Number::from_f64(v as f64 / 1000.0);
+    let record = report.record();
+    json!({
+        "url": report.final_url.as_str(),
+        "t": record.t_ms,
+        "rt": ms(us.total),
+        "sc": report.status_code,
+        "st": report.status.name(),
+        "dn": us.dns.map(ms),
+        "cn": us.connect.map(ms),
+        "tl": us.tls.map(ms),
+        "ft": us.ttfb.map(ms),
+        "error": report.failure.as_ref().map(|f| f.class.name()),
+        "error_phase": report.failure.as_ref().map(|f| f.phase.name()),
+        "error_detail": report.failure.as_ref().map(|f| f.detail.as_str()),
+        "address": report.remote.map(|a| a.to_string()),
+        "protocol": report.http_version.map(version_name),
+        "tls_version": report.tls.as_ref().map(|t| t.version),
+        "tls_cipher": report.tls.as_ref().map(|t| t.cipher.as_str()),
+        "alpn": report.tls.as_ref().and_then(|t| t.alpn.as_deref()),
+        "cert_days_left": report.tls.as_ref().and_then(|t| t.days_left(SystemTime::now())),
+        "redirects": report.redirects,
+        "body_bytes": report.body_bytes,
+    })
+}
+
+/// The report as a waterfall for people, phases to 0.01 ms.
+pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
+    const WIDTH: usize = 40;
+    let t = &report.timings;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", report.final_url);
+    if let Some(addr) = report.remote {
+        let _ = writeln!(out, "  address   {addr}");
+    }
+    let mut proto = report
+        .http_version
+        .map(version_name)
+        .unwrap_or("-")
+        .to_owned();
+    if let Some(tls) = &report.tls {
+        let _ = write!(proto, "  {}  {}", tls.version, tls.cipher);
+    }
+    let _ = writeln!(out, "  protocol  {proto}");
+    if let Some(days) = report.tls.as_ref().and_then(|t| t.days_left(now)) {
+        let _ = writeln!(out, "  cert      {days} days left");
+    }
+    let status = match report.status_code {
+        Some(code) => format!("{code} {}", report.status.name()),
+        None => report.status.name().to_owned(),
+    };
+    let _ = writeln!(out, "  status    {status}");
+    if let Some(f) = &report.failure {
+        let _ = writeln!(out, "  error     {} ({})", f.class.name(), f.detail);
+    }
+    if report.redirects > 0 {
+        let _ = writeln!(
+            out,
+            "  redirects {} (phases are the first hop's)",
+            report.redirects
+        );
+    }
+    out.push('\n');
+    let total = t.total.as_secs_f64().max(f64::MIN_POSITIVE);
+    let body = t.total.saturating_sub(t.to_first_byte());
+    let body = (t.ttfb.is_some() && report.status_code.is_some()).then_some(body);
+    let rows = [
+        ("dns", t.dns),
+        ("connect", t.connect),
+        ("tls", t.tls),
+        ("ttfb", t.ttfb),
+        ("body", body),
+    ];
+    let mut offset = 0.0;
+    for (name, phase) in rows {
+        let Some(d) = phase else {
+            let _ = writeln!(out, "  {name:<8} {:>10}", "-");
+            continue;
+        };
+        let secs = d.as_secs_f64();
+        let start = ((offset / total) * WIDTH as f64).round() as usize;
+        let end = (((offset + secs) / total) * WIDTH as f64).round() as usize;
+        let start = start.min(WIDTH);
+        let len = end
+            .saturating_sub(start)
+            .max(1)
+            .min(WIDTH - start.min(WIDTH - 1));
+        let bar = format!("{}{}", " ".repeat(start), "█".repeat(len));
+        let _ = writeln!(out, "  {name:<8} {:>7.2} ms |{bar:<WIDTH$}|", secs * 1000.0);
+        offset += secs;
+    }
+    let _ = writeln!(
+        out,
+        "  {:<8} {:>7.2} ms",
+        "total",
+        t.total.as_secs_f64() * 1000.0
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_parse_classes_ranges_and_codes() {
+        let r = parse_statuses("2xx, 304,400-403").unwrap_or_default();
+        assert_eq!(r, vec![200..=299, 304..=304, 400..=403]);
+        assert!(parse_statuses("7xx").is_err());
+        assert!(parse_statuses("300-200").is_err());
+        assert!(parse_statuses("abc").is_err());
+    }
+
+    #[test]
+    fn resolve_accepts_v4_and_bracketed_v6() {
+        let r = parse_resolve("example.test:443:127.0.0.1").ok();
+        assert_eq!(
+            r.map(|r| (r.port, r.addr.to_string())),
+            Some((443, "127.0.0.1".into()))
+        );
+        let r = parse_resolve("example.test:80:[::1]").ok();
+        assert_eq!(r.map(|r| r.addr.to_string()), Some("::1".into()));
+        assert!(parse_resolve("example.test:x:127.0.0.1").is_err());
+        assert!(parse_resolve("nohost").is_err());
+    }
+
+    #[test]
+    fn dns_server_defaults_to_port_53() {
+        assert_eq!(
+            parse_dns_server("127.0.0.1").ok(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 53)))
+        );
+        assert_eq!(
+            parse_dns_server("127.0.0.1:5353").ok(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 5353)))
+        );
+        assert!(parse_dns_server("[::1]:53").is_ok());
+        assert!(parse_dns_server("dns.test").is_err());
+    }
+
+    #[test]
+    fn headers_need_a_colon() {
+        assert!(parse_headers(&["X-A: 1".into(), "X-A: 2".into()]).is_ok_and(|h| h.len() == 2));
+        assert!(parse_headers(&["nocolon".into()]).is_err());
+    }
 }

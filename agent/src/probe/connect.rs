@@ -1,0 +1,174 @@
+//! TCP connect: one socket per attempt, TCP_NODELAY set before connect(),
+//! and under `auto` Happy Eyeballs (RFC 8305): the addresses interleaved by
+//! family, attempts started 250 ms apart (or at once when one fails), the
+//! first to connect wins and the others are dropped.
+//!
+//! The attempt order is a pure function (`attempt_order`), tested alone.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::net::{TcpSocket, TcpStream};
+
+use super::IpVersion;
+
+/// RFC 8305's recommended Connection Attempt Delay.
+pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// The order to try `addrs` in: filtered by `version`; under `Auto`, the
+/// families interleaved starting with the family of the first address
+/// (the resolver's preference), as RFC 8305 section 4 describes.
+pub fn attempt_order(addrs: &[IpAddr], version: IpVersion) -> Vec<IpAddr> {
+    let keep = |ip: &&IpAddr| match version {
+        IpVersion::Auto => true,
+        IpVersion::V4 => ip.is_ipv4(),
+        IpVersion::V6 => ip.is_ipv6(),
+    };
+    let filtered: Vec<IpAddr> = addrs.iter().filter(keep).copied().collect();
+    let Some(first) = filtered.first() else {
+        return filtered;
+    };
+    let first_v6 = first.is_ipv6();
+    let (mut same, mut other): (Vec<IpAddr>, Vec<IpAddr>) = filtered
+        .iter()
+        .copied()
+        .partition(|ip| ip.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(filtered.len());
+    same.reverse();
+    other.reverse();
+    loop {
+        match (same.pop(), other.pop()) {
+            (None, None) => break,
+            (a, b) => out.extend(a.into_iter().chain(b)),
+        }
+    }
+    out
+}
+
+/// Connects to the first of `addrs` (already in attempt order) that
+/// answers, racing them RFC 8305 style. Returns the stream and the address
+/// that won, or the last attempt's error.
+pub async fn connect(addrs: &[SocketAddr]) -> io::Result<(TcpStream, SocketAddr)> {
+    match addrs {
+        [] => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no address to connect to",
+        )),
+        // The common case: no racing machinery at all.
+        [only] => attempt(*only).await.map(|s| (s, *only)),
+        _ => race(addrs).await,
+    }
+}
+
+async fn race(addrs: &[SocketAddr]) -> io::Result<(TcpStream, SocketAddr)> {
+    let mut next = addrs.iter().copied();
+    let mut running = FuturesUnordered::new();
+    let mut last_error = None;
+    if let Some(addr) = next.next() {
+        running.push(tagged(addr));
+    }
+    let delay = tokio::time::sleep(ATTEMPT_DELAY);
+    tokio::pin!(delay);
+    loop {
+        tokio::select! {
+            finished = running.next(), if !running.is_empty() => {
+                match finished {
+                    Some((addr, Ok(stream))) => return Ok((stream, addr)),
+                    Some((_, Err(e))) => {
+                        last_error = Some(e);
+                        // A failure starts the next attempt at once.
+                        if let Some(addr) = next.next() {
+                            running.push(tagged(addr));
+                            delay.as_mut().reset(tokio::time::Instant::now() + ATTEMPT_DELAY);
+                        } else if running.is_empty() {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            () = &mut delay, if next.len() > 0 => {
+                if let Some(addr) = next.next() {
+                    running.push(tagged(addr));
+                }
+                delay.as_mut().reset(tokio::time::Instant::now() + ATTEMPT_DELAY);
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("every connection attempt failed")))
+}
+
+async fn tagged(addr: SocketAddr) -> (SocketAddr, io::Result<TcpStream>) {
+    (addr, attempt(addr).await)
+}
+
+async fn attempt(addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_nodelay(true)?;
+    socket.connect(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn interleaves_families_starting_with_the_first() {
+        let addrs = [
+            ip("::1"),
+            ip("::2"),
+            ip("10.0.0.1"),
+            ip("10.0.0.2"),
+            ip("10.0.0.3"),
+        ];
+        let order = attempt_order(&addrs, IpVersion::Auto);
+        assert_eq!(
+            order,
+            vec![
+                ip("::1"),
+                ip("10.0.0.1"),
+                ip("::2"),
+                ip("10.0.0.2"),
+                ip("10.0.0.3")
+            ]
+        );
+    }
+
+    #[test]
+    fn version_preference_filters() {
+        let addrs = [ip("::1"), ip("10.0.0.1")];
+        assert_eq!(attempt_order(&addrs, IpVersion::V4), vec![ip("10.0.0.1")]);
+        assert_eq!(attempt_order(&addrs, IpVersion::V6), vec![ip("::1")]);
+        assert!(attempt_order(&[ip("::1")], IpVersion::V4).is_empty());
+    }
+
+    #[tokio::test]
+    async fn second_family_wins_when_the_first_is_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
+        let Ok(listener) = listener else { return };
+        let good = listener.local_addr().ok();
+        // A port on ::1 that nothing listens on (or ::1 absent): refused/unreachable.
+        let bad: SocketAddr = "[::1]:1"
+            .parse()
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1)));
+        let Some(good) = good else { return };
+        let started = std::time::Instant::now();
+        let (_, winner) = connect(&[bad, good])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(winner, good);
+        // The failure started the second attempt at once, not after 250 ms.
+        assert!(started.elapsed() < ATTEMPT_DELAY, "{:?}", started.elapsed());
+    }
+}

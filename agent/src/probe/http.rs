@@ -1,0 +1,154 @@
+//! HTTP over a connection the probe opened itself: hyper's client
+//! connection API, HTTP/1.1 or HTTP/2 as ALPN chose, one request, the body
+//! read to its end under a size cap.
+//!
+//! The connection is driven in the probe's own task (no spawn for HTTP/1),
+//! so no scheduler hop sits between a byte arriving and the probe seeing it.
+
+use std::future::Future;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use wire::ErrorClass;
+
+use super::failure::{self, ProbeFailure};
+use super::phase::{Phase, PhaseClock};
+use super::stream::{FirstByte, TimedStream};
+
+/// What a response told the probe.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// The status code.
+    pub status: Option<u16>,
+    /// The Location header, for redirects.
+    pub location: Option<String>,
+    /// The HTTP version spoken.
+    pub version: Option<hyper::Version>,
+    /// Body bytes received.
+    pub body_bytes: u64,
+    /// The body, kept only when an assertion needs it.
+    pub body: Vec<u8>,
+    /// When the last body byte arrived.
+    pub finished: Option<Instant>,
+}
+
+/// Limits for reading the body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyPolicy {
+    /// Keep the body (for an assertion).
+    pub keep: bool,
+    /// Fail with `body_too_large` past this many bytes.
+    pub max_bytes: u64,
+}
+
+/// Sends `req` over `io` and reads the response to its end. The clock's
+/// ttfb and body phases are opened here; the first byte's instant is
+/// stamped by the stream, into `first_byte`.
+pub async fn exchange(
+    io: TimedStream,
+    h2: bool,
+    req: Request<Full<Bytes>>,
+    body: BodyPolicy,
+    clock: &mut PhaseClock,
+    first_byte: &FirstByte,
+    out: &mut Exchange,
+) -> Result<(), ProbeFailure> {
+    let io = TokioIo::new(io);
+    clock.begin(Phase::Ttfb);
+    let phase_of = |fb: &FirstByte| {
+        if fb.get().is_some() {
+            Phase::Body
+        } else {
+            Phase::Ttfb
+        }
+    };
+    if h2 {
+        let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await
+            .map_err(|e| failure::http(&e, phase_of(first_byte)))?;
+        let work = async {
+            let response = sender.send_request(req).await;
+            read(response, body, clock, first_byte, out).await
+        };
+        drive(conn, work).await
+    } else {
+        let (mut sender, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|e| failure::http(&e, phase_of(first_byte)))?;
+        let work = async {
+            let response = sender.send_request(req).await;
+            read(response, body, clock, first_byte, out).await
+        };
+        drive(conn, work).await
+    }
+}
+
+async fn read(
+    response: Result<Response<hyper::body::Incoming>, hyper::Error>,
+    policy: BodyPolicy,
+    clock: &mut PhaseClock,
+    first_byte: &FirstByte,
+    out: &mut Exchange,
+) -> Result<(), ProbeFailure> {
+    let response = response.map_err(|e| {
+        let phase = if first_byte.get().is_some() {
+            Phase::Body
+        } else {
+            Phase::Ttfb
+        };
+        failure::http(&e, phase)
+    })?;
+    clock.begin(Phase::Body);
+    out.status = Some(response.status().as_u16());
+    out.version = Some(response.version());
+    out.location = response
+        .headers()
+        .get(hyper::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut incoming = response.into_body();
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|e| failure::http(&e, Phase::Body))?;
+        if let Ok(data) = frame.into_data() {
+            out.body_bytes += data.len() as u64;
+            if out.body_bytes > policy.max_bytes {
+                return Err(ProbeFailure::new(
+                    ErrorClass::BodyTooLarge,
+                    Phase::Body,
+                    format!("body exceeds {} bytes", policy.max_bytes),
+                ));
+            }
+            if policy.keep {
+                out.body.extend_from_slice(&data);
+            }
+        }
+    }
+    out.finished = Some(Instant::now());
+    Ok(())
+}
+
+/// Polls the connection beside the request until the request's work is done.
+async fn drive<C, W>(conn: C, work: W) -> Result<(), ProbeFailure>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+    W: Future<Output = Result<(), ProbeFailure>>,
+{
+    tokio::pin!(conn);
+    tokio::pin!(work);
+    let mut conn_done = false;
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut work => return done,
+            // A connection error also fails the request; the request's
+            // error (which carries the cause) is the one reported.
+            _ = &mut conn, if !conn_done => conn_done = true,
+        }
+    }
+}

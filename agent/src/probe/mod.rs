@@ -1,0 +1,559 @@
+//! The probe engine: one HTTP(S) probe over a connection sonde opens
+//! itself, each phase timed at the instants that bound it on the wire.
+//!
+//! - `dns`, `connect`, `tls`, `http`: the phases, each a thin layer over
+//!   hickory, tokio, rustls and hyper.
+//! - `phase`: instants → contiguous durations (pure).
+//! - `verdict`: expectations → up/down (pure); `failure`: error classes.
+//! - `stream`: the transport wrapper that stamps the first response byte.
+//!
+//! Everything a probe needs (resolver settings, TLS config, the request) is
+//! prepared before its clock starts; between boundaries only the I/O runs.
+//! The engine knows nothing of encoding, schedules or sinks.
+
+pub mod connect;
+pub mod dns;
+pub mod failure;
+pub mod http;
+pub mod phase;
+pub mod stream;
+pub mod tls;
+pub mod verdict;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Uri};
+use rustls::ClientConfig;
+use url::{Host, Url};
+use wire::{ErrorClass, Record, Status};
+
+pub use failure::ProbeFailure;
+pub use phase::{Phase, Timings};
+pub use tls::{TlsInfo, TlsOptions};
+pub use verdict::{BodyAssertion, Expectations};
+
+use phase::PhaseClock;
+use stream::{FirstByte, TimedStream, Transport};
+
+/// Which IP version to connect over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    /// Both, raced Happy Eyeballs style.
+    #[default]
+    Auto,
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+/// A fixed address for a host and port, skipping DNS (curl's `--resolve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveOverride {
+    /// The host name as it appears in the URL.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The address to connect to instead of resolving.
+    pub addr: IpAddr,
+}
+
+/// Everything one probe needs, prepared ahead of its clock.
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// The target, http or https.
+    pub url: Url,
+    /// The request method.
+    pub method: Method,
+    /// Extra request headers (they win over sonde's defaults).
+    pub headers: HeaderMap,
+    /// The request body.
+    pub body: Bytes,
+    /// One deadline for the whole probe, every phase and hop included.
+    pub timeout: Duration,
+    /// IP version preference.
+    pub ip_version: IpVersion,
+    /// Ask this DNS server instead of the system's.
+    pub dns_server: Option<SocketAddr>,
+    /// Fixed addresses for some host:port pairs.
+    pub resolve: Vec<ResolveOverride>,
+    /// SNI and Host for the URL's own host (the connection still goes to
+    /// the URL host's addresses).
+    pub server_name: Option<String>,
+    /// The TLS client configuration (see [`tls::client_config`]).
+    pub tls: Arc<ClientConfig>,
+    /// What makes the probe up.
+    pub expect: Expectations,
+    /// Follow up to this many redirects; 0 leaves them unfollowed.
+    pub max_redirects: u32,
+    /// Fail with `body_too_large` past this many body bytes.
+    pub max_body_bytes: u64,
+}
+
+impl ProbeSpec {
+    /// A GET of `url` with sonde's defaults (10 s deadline, 2xx/3xx up,
+    /// 1 MiB body cap, no redirects).
+    pub fn new(url: Url, tls: Arc<ClientConfig>) -> Self {
+        ProbeSpec {
+            url,
+            method: Method::GET,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            timeout: Duration::from_secs(10),
+            ip_version: IpVersion::Auto,
+            dns_server: None,
+            resolve: Vec::new(),
+            server_name: None,
+            tls,
+            expect: Expectations::default(),
+            max_redirects: 0,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// One probe's result, with everything `sonde probe` shows.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    /// Wall-clock start.
+    pub started_at: SystemTime,
+    /// The first hop's phases; `total` covers every hop.
+    pub timings: Timings,
+    /// The last response's status code.
+    pub status_code: Option<u16>,
+    /// Up, down or unknown.
+    pub status: Status,
+    /// Why it is not up.
+    pub failure: Option<ProbeFailure>,
+    /// The address the first hop connected to.
+    pub remote: Option<SocketAddr>,
+    /// The HTTP version of the last response.
+    pub http_version: Option<hyper::Version>,
+    /// What the first hop's TLS handshake negotiated.
+    pub tls: Option<TlsInfo>,
+    /// Body bytes of the last response.
+    pub body_bytes: u64,
+    /// Redirects followed.
+    pub redirects: u32,
+    /// The URL of the last hop.
+    pub final_url: Url,
+}
+
+impl ProbeReport {
+    /// The wire record: whole milliseconds, rounded on the cumulative
+    /// boundaries so that dn+cn+tl+ft ≤ rt holds after rounding too.
+    pub fn record(&self) -> Record {
+        let ms = self.timings.quantized(Duration::from_millis(1));
+        let t_ms = self
+            .started_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Record {
+            t_ms,
+            rt_ms: ms.total,
+            sc: self.status_code,
+            st: self.status,
+            dn_ms: ms.dns,
+            cn_ms: ms.connect,
+            tl_ms: ms.tls,
+            ft_ms: ms.ttfb,
+            error: self.failure.as_ref().map(|f| f.class),
+        }
+    }
+}
+
+/// Runs probes. Holds what is read once per process (the system resolver
+/// configuration); cheap to share.
+#[derive(Clone)]
+pub struct Prober {
+    dns: dns::SystemDns,
+}
+
+impl Default for Prober {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Prober {
+    /// Reads the system resolver configuration.
+    pub fn new() -> Self {
+        Prober {
+            dns: dns::SystemDns::load(),
+        }
+    }
+
+    /// Runs one probe of `spec`, redirects included, under one deadline.
+    pub async fn probe(&self, spec: &ProbeSpec) -> ProbeReport {
+        let deadline = tokio::time::Instant::now() + spec.timeout;
+        let mut url = spec.url.clone();
+        let mut method = spec.method.clone();
+        let mut body = spec.body.clone();
+        let first = self.hop(spec, &url, &method, &body, deadline).await;
+        let mut last_finish = first.finish;
+        let mut outcome = first.outcome.clone();
+        let mut exchange_status = first.exchange.status;
+        let mut version = first.exchange.version;
+        let mut body_bytes = first.exchange.body_bytes;
+        let mut location = first.exchange.location.clone();
+        let mut redirects = 0;
+        while outcome.is_ok()
+            && spec.max_redirects > 0
+            && exchange_status.is_some_and(|s| matches!(s, 301 | 302 | 303 | 307 | 308))
+        {
+            let next = match location.as_deref().map(|l| url.join(l)) {
+                Some(Ok(next)) if matches!(next.scheme(), "http" | "https") => next,
+                Some(_) => {
+                    outcome = Err(ProbeFailure::new(
+                        ErrorClass::HttpProtocol,
+                        Phase::Body,
+                        format!("unusable redirect Location {location:?}"),
+                    ));
+                    break;
+                }
+                // A 3xx without Location is a final answer.
+                None => break,
+            };
+            if redirects == spec.max_redirects {
+                outcome = Err(ProbeFailure::new(
+                    ErrorClass::TooManyRedirects,
+                    Phase::Body,
+                    format!("more than {} redirects", spec.max_redirects),
+                ));
+                break;
+            }
+            redirects += 1;
+            // As browsers and curl do: 303 (and 301/302 after a POST) becomes a GET.
+            let status = exchange_status.unwrap_or(0);
+            if status == 303 || (matches!(status, 301 | 302) && method == Method::POST) {
+                method = Method::GET;
+                body = Bytes::new();
+            }
+            url = next;
+            let hop = self.hop(spec, &url, &method, &body, deadline).await;
+            last_finish = hop.finish;
+            outcome = hop.outcome;
+            exchange_status = hop.exchange.status;
+            version = hop.exchange.version;
+            body_bytes = hop.exchange.body_bytes;
+            location = hop.exchange.location.clone();
+            if outcome.is_ok() {
+                outcome = judge(spec, &hop.exchange);
+            }
+        }
+        if redirects == 0 && outcome.is_ok() {
+            outcome = judge(spec, &first.exchange);
+        }
+        let timings = first.clock.timings(last_finish.max(first.clock.start()));
+        let (status, failure) = match outcome {
+            Ok(()) => (Status::Up, None),
+            Err(f) if f.is_local() => (Status::Unknown, Some(f)),
+            Err(f) => (Status::Down, Some(f)),
+        };
+        ProbeReport {
+            started_at: first.started_at,
+            timings,
+            status_code: exchange_status,
+            status,
+            failure,
+            remote: first.remote,
+            http_version: version,
+            tls: first.negotiated.map(tls::Negotiated::into_info),
+            body_bytes,
+            redirects,
+            final_url: url,
+        }
+    }
+
+    /// One request/response over a fresh connection.
+    async fn hop(
+        &self,
+        spec: &ProbeSpec,
+        url: &Url,
+        method: &Method,
+        body: &Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Hop {
+        let mut hop = Hop {
+            started_at: SystemTime::now(),
+            clock: PhaseClock::new(Instant::now()),
+            first_byte: Arc::new(OnceLock::new()),
+            remote: None,
+            negotiated: None,
+            exchange: http::Exchange::default(),
+            finish: Instant::now(),
+            outcome: Ok(()),
+        };
+        let run =
+            tokio::time::timeout_at(deadline, self.run_hop(spec, url, method, body, &mut hop));
+        let result = match run.await {
+            Ok(result) => result,
+            Err(_) => {
+                merge_first_byte(&mut hop);
+                Err(ProbeFailure::deadline(
+                    hop.clock.open_phase().unwrap_or(Phase::Body),
+                ))
+            }
+        };
+        hop.finish = match (&result, hop.exchange.finished) {
+            (Ok(()), Some(done)) => done,
+            _ => Instant::now(),
+        };
+        merge_first_byte(&mut hop);
+        hop.outcome = result;
+        hop
+    }
+
+    async fn run_hop(
+        &self,
+        spec: &ProbeSpec,
+        url: &Url,
+        method: &Method,
+        body: &Bytes,
+        hop: &mut Hop,
+    ) -> Result<(), ProbeFailure> {
+        // Everything before the clock starts: target, request, resolver.
+        let target = Target::of(url, spec)?;
+        let request = build_request(spec, url, &target, method, body)?;
+        let tls_name = match url.scheme() {
+            "https" => Some(tls::server_name(&target.sni).map_err(|detail| {
+                ProbeFailure::new(ErrorClass::TlsHandshake, Phase::Tls, detail)
+            })?),
+            _ => None,
+        };
+        let resolver = match &target.addrs {
+            Lookup::Name(_) => Some(self.dns.resolver(spec.dns_server, spec.ip_version)?),
+            Lookup::Fixed(_) => None,
+        };
+        let mut addrs: Vec<SocketAddr> = Vec::with_capacity(4);
+
+        hop.started_at = SystemTime::now();
+        hop.clock = PhaseClock::new(Instant::now());
+        let ips = match (&target.addrs, &resolver) {
+            (Lookup::Name(host), Some(resolver)) => {
+                hop.clock.begin(Phase::Dns);
+                let ips = dns::lookup(resolver, host).await?;
+                hop.clock.end(Phase::Dns, Instant::now());
+                ips
+            }
+            (Lookup::Fixed(ip), _) => vec![*ip],
+            (Lookup::Name(_), None) => Vec::new(),
+        };
+        addrs.extend(
+            connect::attempt_order(&ips, spec.ip_version)
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, target.port)),
+        );
+        if addrs.is_empty() {
+            return Err(ProbeFailure::new(
+                ErrorClass::DnsNoAddress,
+                Phase::Dns,
+                format!("no {:?} address for {}", spec.ip_version, target.sni),
+            ));
+        }
+
+        hop.clock.begin(Phase::Connect);
+        let (tcp, remote) = connect::connect(&addrs)
+            .await
+            .map_err(|e| failure::connect(&e))?;
+        hop.clock.end(Phase::Connect, Instant::now());
+        hop.remote = Some(remote);
+
+        let (transport, h2) = match tls_name {
+            Some(name) => {
+                hop.clock.begin(Phase::Tls);
+                let connector = tokio_rustls::TlsConnector::from(spec.tls.clone());
+                let stream = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| failure::tls(&e))?;
+                hop.clock.end(Phase::Tls, Instant::now());
+                let negotiated = tls::Negotiated::of(stream.get_ref().1);
+                let h2 = negotiated.is_h2();
+                hop.negotiated = Some(negotiated);
+                (Transport::Tls(Box::new(stream)), h2)
+            }
+            None => (Transport::Plain(tcp), false),
+        };
+        let request = request.into_version(h2);
+        let io = TimedStream::new(transport, hop.first_byte.clone(), h2);
+        let policy = http::BodyPolicy {
+            keep: spec.expect.needs_body(),
+            max_bytes: spec.max_body_bytes,
+        };
+        http::exchange(
+            io,
+            h2,
+            request,
+            policy,
+            &mut hop.clock,
+            &hop.first_byte,
+            &mut hop.exchange,
+        )
+        .await
+    }
+}
+
+/// The state of one hop, readable after its future is dropped (deadline).
+struct Hop {
+    started_at: SystemTime,
+    clock: PhaseClock,
+    first_byte: FirstByte,
+    remote: Option<SocketAddr>,
+    negotiated: Option<tls::Negotiated>,
+    exchange: http::Exchange,
+    finish: Instant,
+    outcome: Result<(), ProbeFailure>,
+}
+
+fn merge_first_byte(hop: &mut Hop) {
+    if let Some(at) = hop.first_byte.get() {
+        hop.clock.end(Phase::Ttfb, *at);
+    }
+}
+
+fn judge(spec: &ProbeSpec, exchange: &http::Exchange) -> Result<(), ProbeFailure> {
+    match exchange.status {
+        Some(status) => spec
+            .expect
+            .judge(status, &exchange.body)
+            .map_err(|(class, detail)| ProbeFailure::new(class, Phase::Body, detail)),
+        None => Ok(()),
+    }
+}
+
+enum Lookup {
+    Name(String),
+    Fixed(IpAddr),
+}
+
+/// Where a hop connects and what it calls the server.
+struct Target {
+    addrs: Lookup,
+    port: u16,
+    /// SNI (and certificate name).
+    sni: String,
+    /// Host header value.
+    authority: String,
+}
+
+impl Target {
+    fn of(url: &Url, spec: &ProbeSpec) -> Result<Target, ProbeFailure> {
+        let bad = |detail: String| ProbeFailure::new(ErrorClass::HttpProtocol, Phase::Dns, detail);
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| bad(format!("no port for {url}")))?;
+        let host = url.host().ok_or_else(|| bad(format!("no host in {url}")))?;
+        let host_str = url.host_str().unwrap_or_default();
+        let fixed = spec
+            .resolve
+            .iter()
+            .find(|r| r.port == port && r.host.eq_ignore_ascii_case(host_str))
+            .map(|r| r.addr);
+        let addrs = match (fixed, &host) {
+            (Some(ip), _) => Lookup::Fixed(ip),
+            (None, Host::Ipv4(ip)) => Lookup::Fixed(IpAddr::V4(*ip)),
+            (None, Host::Ipv6(ip)) => Lookup::Fixed(IpAddr::V6(*ip)),
+            (None, Host::Domain(name)) => Lookup::Name((*name).to_owned()),
+        };
+        let own_host = url.host_str() == spec.url.host_str();
+        let sni = match (&spec.server_name, own_host) {
+            (Some(name), true) => name.clone(),
+            _ => host_str.to_owned(),
+        };
+        let authority = match url.port() {
+            Some(p) => format!("{sni}:{p}"),
+            None => sni.clone(),
+        };
+        let authority = if matches!(host, Host::Ipv6(_)) && spec.server_name.is_none() {
+            match url.port() {
+                Some(p) => format!("{host_str}:{p}"),
+                None => host_str.to_owned(),
+            }
+        } else {
+            authority
+        };
+        Ok(Target {
+            addrs,
+            port,
+            sni,
+            authority,
+        })
+    }
+}
+
+/// A request built before the clock starts, in both URI forms: origin-form
+/// for HTTP/1.1, absolute for HTTP/2 (its :authority and :scheme).
+struct PreparedRequest {
+    request: Request<Full<Bytes>>,
+    origin_form: Uri,
+}
+
+impl PreparedRequest {
+    fn into_version(self, h2: bool) -> Request<Full<Bytes>> {
+        let mut request = self.request;
+        if h2 {
+            *request.version_mut() = hyper::Version::HTTP_2;
+            request.headers_mut().remove(header::HOST);
+        } else {
+            *request.uri_mut() = self.origin_form;
+        }
+        request
+    }
+}
+
+fn build_request(
+    spec: &ProbeSpec,
+    url: &Url,
+    target: &Target,
+    method: &Method,
+    body: &Bytes,
+) -> Result<PreparedRequest, ProbeFailure> {
+    let bad = |detail: String| ProbeFailure::new(ErrorClass::HttpProtocol, Phase::Ttfb, detail);
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let origin_form: Uri = path
+        .parse()
+        .map_err(|e| bad(format!("request path {path:?}: {e}")))?;
+    let absolute: Uri = format!("{}://{}{}", url.scheme(), target.authority, path)
+        .parse()
+        .map_err(|e| bad(format!("request URI: {e}")))?;
+    let mut request = Request::new(Full::new(body.clone()));
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = absolute;
+    let headers = request.headers_mut();
+    headers.reserve(spec.headers.len() + 3);
+    let host = HeaderValue::from_str(&target.authority)
+        .map_err(|e| bad(format!("Host header {:?}: {e}", target.authority)))?;
+    headers.insert(header::HOST, host);
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+    let same_host = url.host_str() == spec.url.host_str();
+    // A check's own headers replace sonde's defaults of the same name;
+    // repeated names are all sent.
+    for name in spec.headers.keys() {
+        headers.remove(name);
+    }
+    for (name, value) in &spec.headers {
+        // Credentials do not follow a redirect to another host.
+        if !same_host && name == header::AUTHORIZATION {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    Ok(PreparedRequest {
+        request,
+        origin_form,
+    })
+}
+
+/// The User-Agent sonde sends unless a check sets its own.
+pub const USER_AGENT: &str = concat!("sonde/", env!("CARGO_PKG_VERSION"));
