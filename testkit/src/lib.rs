@@ -1,2 +1,34 @@
 //! Loopback test targets for sonde's tests and benchmarks.
+//!
+//! Every target listens on loopback only (127.0.0.1, optionally ::1) and runs
+//! on its own OS thread with its own current-thread tokio runtime, so server
+//! work never shares the client's thread or runtime (benchmarks measure the
+//! client thread's CPU). Dropping a handle stops its server and joins the thread.
+//!
+//! - [`pki`]: a test CA, server leaves (valid, expired, not yet valid,
+//!   untrusted), client certificates, PEM files on disk.
+//! - [`http`]: an HTTP/1.1 + HTTP/2 target, plain or TLS, with per-phase
+//!   delays and misbehaviours (garbage, truncated body, trickle, silence).
+//! - [`dns`]: a UDP DNS server for A/AAAA with delays and failure rcodes.
+//! - [`tcp`]: a refused port and a blackhole whose connects never complete.
+//! - [`nginx`]: a real nginx child process for benchmarks against a known peer.
+//!
+//! Panicking on setup failure (with a message saying what failed) is the
+//! convention here: these are test tools, not production code.
 #![forbid(unsafe_code)]
+
+pub mod dns;
+pub mod http;
+pub mod nginx;
+pub mod pki;
+pub mod tcp;
+mod thread;
+mod tools;
+
+pub use tools::{find_tool, require_tool};
+
+/// Whether this host can bind `[::1]:0` (IPv6 loopback), for tests that
+/// want to exercise IPv6 and must skip cleanly where it is disabled.
+pub fn ipv6_available() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}

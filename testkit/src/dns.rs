@@ -1,0 +1,233 @@
+//! A UDP DNS server on 127.0.0.1 for A and AAAA: configured names answer
+//! with their addresses (TTL 0), other names get NXDOMAIN, and behaviours
+//! inject delays, failure rcodes or silence. Queries are counted by type.
+//!
+//! Each query is answered by its own task, so a delay on one (say AAAA)
+//! never holds up another (A). Messages are parsed and built with
+//! hickory-proto; there is no zone logic, recursion, TCP or EDNS.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{RData, Record, RecordType};
+use tokio::net::UdpSocket;
+
+use crate::thread::ServerThread;
+
+/// What the server does with every query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnsBehaviour {
+    /// Answer from the configured names; unknown names get NXDOMAIN.
+    #[default]
+    Answer,
+    /// NXDOMAIN for every name.
+    NxDomain,
+    /// SERVFAIL for every query.
+    ServFail,
+    /// REFUSED for every query.
+    Refused,
+    /// Never answer (the client's DNS phase times out).
+    Silent,
+}
+
+/// Configures a [`DnsServer`]; see [`DnsServer::builder`].
+#[derive(Debug, Default, Clone)]
+pub struct DnsServerBuilder {
+    names: HashMap<String, Vec<IpAddr>>,
+    a_delay: Option<Duration>,
+    aaaa_delay: Option<Duration>,
+    behaviour: DnsBehaviour,
+}
+
+impl DnsServerBuilder {
+    /// `name` (case-insensitive, trailing dot optional) resolves to `addrs`:
+    /// the IPv4 ones for A, the IPv6 ones for AAAA (none: an empty NOERROR).
+    pub fn name(mut self, name: &str, addrs: &[IpAddr]) -> Self {
+        self.names
+            .entry(normalise(name))
+            .or_default()
+            .extend_from_slice(addrs);
+        self
+    }
+
+    /// Delay before every answer (A, AAAA and others).
+    pub fn answer_delay(mut self, delay: Duration) -> Self {
+        self.a_delay = Some(delay);
+        self.aaaa_delay = Some(delay);
+        self
+    }
+
+    /// Delay before A answers only.
+    pub fn a_delay(mut self, delay: Duration) -> Self {
+        self.a_delay = Some(delay);
+        self
+    }
+
+    /// Delay before AAAA answers only.
+    pub fn aaaa_delay(mut self, delay: Duration) -> Self {
+        self.aaaa_delay = Some(delay);
+        self
+    }
+
+    /// What to answer (default: [`DnsBehaviour::Answer`]).
+    pub fn behaviour(mut self, behaviour: DnsBehaviour) -> Self {
+        self.behaviour = behaviour;
+        self
+    }
+
+    /// Starts the server; panics with the reason if it cannot.
+    pub fn start(self) -> DnsServer {
+        self.try_start()
+            .unwrap_or_else(|e| panic!("testkit: starting the DNS server: {e}"))
+    }
+
+    /// Starts the server on 127.0.0.1:0 (UDP).
+    pub fn try_start(self) -> std::io::Result<DnsServer> {
+        let socket = StdUdpSocket::bind("127.0.0.1:0")?;
+        socket.set_nonblocking(true)?;
+        let addr = socket.local_addr()?;
+        let counts = Arc::new(Counts::default());
+        let zone = Arc::new(self);
+        let server_counts = counts.clone();
+        let thread = ServerThread::spawn("dns", move || {
+            let socket = Arc::new(UdpSocket::from_std(socket)?);
+            Ok(serve(socket, zone, server_counts))
+        })?;
+        Ok(DnsServer {
+            addr,
+            counts,
+            _thread: thread,
+        })
+    }
+}
+
+fn normalise(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    a: AtomicU64,
+    aaaa: AtomicU64,
+    other: AtomicU64,
+}
+
+/// A running DNS server; stops when dropped.
+#[derive(Debug)]
+pub struct DnsServer {
+    addr: SocketAddr,
+    counts: Arc<Counts>,
+    _thread: ServerThread,
+}
+
+impl DnsServer {
+    /// A builder with no names, no delays, [`DnsBehaviour::Answer`].
+    pub fn builder() -> DnsServerBuilder {
+        DnsServerBuilder::default()
+    }
+
+    /// The UDP address (`127.0.0.1:PORT`) to send queries to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// All queries received (including unparsable or unanswered ones' types).
+    pub fn queries(&self) -> u64 {
+        self.a_queries() + self.aaaa_queries() + self.other_queries()
+    }
+
+    /// A queries received.
+    pub fn a_queries(&self) -> u64 {
+        self.counts.a.load(Ordering::Relaxed)
+    }
+
+    /// AAAA queries received.
+    pub fn aaaa_queries(&self) -> u64 {
+        self.counts.aaaa.load(Ordering::Relaxed)
+    }
+
+    /// Queries of any other type, or that could not be parsed.
+    pub fn other_queries(&self) -> u64 {
+        self.counts.other.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(socket: Arc<UdpSocket>, zone: Arc<DnsServerBuilder>, counts: Arc<Counts>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        let Ok(query) = Message::from_vec(&buf[..len]) else {
+            counts.other.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let qtype = query.queries.first().map(|q| q.query_type());
+        let delay = match qtype {
+            Some(RecordType::A) => {
+                counts.a.fetch_add(1, Ordering::Relaxed);
+                zone.a_delay
+            }
+            Some(RecordType::AAAA) => {
+                counts.aaaa.fetch_add(1, Ordering::Relaxed);
+                zone.aaaa_delay
+            }
+            _ => {
+                counts.other.fetch_add(1, Ordering::Relaxed);
+                zone.a_delay.max(zone.aaaa_delay)
+            }
+        };
+        if zone.behaviour == DnsBehaviour::Silent {
+            continue;
+        }
+        let Ok(reply) = answer(&query, &zone).to_vec() else {
+            continue;
+        };
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            let _ = socket.send_to(&reply, peer).await;
+        });
+    }
+}
+
+/// The response to `query` under `zone`'s behaviour (pure: no I/O).
+fn answer(query: &Message, zone: &DnsServerBuilder) -> Message {
+    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.metadata.authoritative = true;
+    reply.add_queries(query.queries.iter().cloned());
+    let code = match zone.behaviour {
+        DnsBehaviour::NxDomain => ResponseCode::NXDomain,
+        DnsBehaviour::ServFail => ResponseCode::ServFail,
+        DnsBehaviour::Refused => ResponseCode::Refused,
+        DnsBehaviour::Answer | DnsBehaviour::Silent => {
+            let mut code = ResponseCode::NoError;
+            for q in &query.queries {
+                let Some(addrs) = zone.names.get(&normalise(&q.name().to_ascii())) else {
+                    code = ResponseCode::NXDomain;
+                    continue;
+                };
+                for addr in addrs {
+                    let data = match (q.query_type(), addr) {
+                        (RecordType::A, IpAddr::V4(v4)) => RData::A(A(*v4)),
+                        (RecordType::AAAA, IpAddr::V6(v6)) => RData::AAAA(AAAA(*v6)),
+                        _ => continue,
+                    };
+                    reply.add_answer(Record::from_rdata(q.name().clone(), 0, data));
+                }
+            }
+            code
+        }
+    };
+    reply.metadata.response_code = code;
+    reply
+}

@@ -1,0 +1,88 @@
+//! Misbehaviours that hyper would not commit: answering non-HTTP bytes,
+//! closing an HTTP/1.1 connection mid-body, never answering. They work on
+//! any stream, so over TLS they happen after a completed handshake.
+
+use std::sync::atomic::Ordering;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::body::{TRUNCATED_DECLARED, TRUNCATED_SENT};
+use super::conn::Shared;
+
+/// Bytes that no HTTP/1.x or h2 parser accepts.
+const GARBAGE: &[u8] = b"SSH-2.0-testkit_not_http\r\n\x00\xff\xfe\xfd garbage \x01\x02\r\n\r\n";
+
+/// Reads until the end of a request head (`\r\n\r\n`, which also ends the
+/// h2 preface), EOF, or 64 KiB. Returns whether a head arrived.
+async fn read_head<IO: AsyncRead + Unpin>(io: &mut IO) -> bool {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match io.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return true;
+        }
+        if buf.len() > 64 * 1024 {
+            return true;
+        }
+    }
+}
+
+async fn after_request(shared: &Shared) {
+    shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(delay) = shared.config.first_byte_delay {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Reads the request, answers garbage, closes.
+pub(crate) async fn garbage<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO, shared: &Shared) {
+    if !read_head(&mut io).await {
+        return;
+    }
+    after_request(shared).await;
+    let _ = io.write_all(GARBAGE).await;
+    let _ = io.flush().await;
+    let _ = io.shutdown().await;
+}
+
+/// Reads everything the client sends and never answers, until the client
+/// closes or the target is dropped.
+pub(crate) async fn silent<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO, shared: &Shared) {
+    if !read_head(&mut io).await {
+        return;
+    }
+    shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let mut sink = [0u8; 4096];
+    while let Ok(n) = io.read(&mut sink).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// HTTP/1.1: declares 1000 body bytes, sends 100, closes.
+pub(crate) async fn close_mid_body<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    shared: &Shared,
+) {
+    if !read_head(&mut io).await {
+        return;
+    }
+    after_request(shared).await;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {TRUNCATED_DECLARED}\r\n\r\n"
+    );
+    if io.write_all(head.as_bytes()).await.is_err() || io.flush().await.is_err() {
+        return;
+    }
+    if let Some(delay) = shared.config.body_delay {
+        tokio::time::sleep(delay).await;
+    }
+    let _ = io.write_all(&[b'x'; TRUNCATED_SENT]).await;
+    let _ = io.flush().await;
+    let _ = io.shutdown().await;
+}

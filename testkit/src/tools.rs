@@ -1,0 +1,52 @@
+//! Finding external tools (nginx, curl...) and the convention for tests that
+//! need one: fail under `SONDE_REQUIRE_TOOLS=1` (CI), else skip loudly.
+
+use std::path::{Path, PathBuf};
+
+/// Directories searched after `PATH`: daemons such as nginx live in sbin,
+/// which an unprivileged user's `PATH` often lacks.
+const EXTRA_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin"];
+
+/// The path of executable `name`, searched in `PATH` then the sbin directories.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .chain(EXTRA_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Whether tool `name` is installed, for tests that need it.
+///
+/// Returns `true` if it is. If not: panics when `SONDE_REQUIRE_TOOLS=1` (CI
+/// must not silently skip), otherwise prints a loud skip message to stderr
+/// and returns `false` so the test can `return` early:
+///
+/// ```no_run
+/// if !testkit::require_tool("nginx") {
+///     return;
+/// }
+/// ```
+pub fn require_tool(name: &str) -> bool {
+    if find_tool(name).is_some() {
+        return true;
+    }
+    if std::env::var("SONDE_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+        panic!("required tool `{name}` is not installed (SONDE_REQUIRE_TOOLS=1)");
+    }
+    eprintln!(
+        "\n*** SKIPPED: `{name}` is not installed; this test did not run. \
+         Set SONDE_REQUIRE_TOOLS=1 to make this a failure. ***\n"
+    );
+    false
+}
