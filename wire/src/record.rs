@@ -127,3 +127,141 @@ error_classes! {
     Cancelled = 20, "cancelled", "The probe was cancelled (agent shutdown); status unknown.";
     LocalResource = 21, "local_resource", "The agent ran out of a local resource (sockets, memory); status unknown.";
 }
+
+/// How the first element of a record array is read: an absolute t
+/// (standalone records) or a signed delta from the previous t (in frames).
+#[derive(Clone, Copy)]
+pub(crate) enum TimeBase {
+    Absolute,
+    DeltaFrom(u64),
+}
+
+/// Elements every record array has; the error class is the optional ninth.
+const MIN_ELEMENTS: usize = 8;
+
+impl Record {
+    /// Appends the standalone encoding (WIRE.md, "Standalone record"):
+    /// `[t, rt, sc, st, dn, cn, tl, ft]` plus the error class when there is
+    /// one, each integer in its smallest encoding, nil for absent fields.
+    /// `rmp_serde::to_vec(&record)` produces the same bytes.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        self.encode_with_t(out, None);
+    }
+
+    /// The standalone encoding in a new `Vec`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Writes the record array; `delta` replaces t inside frames.
+    #[inline]
+    pub(crate) fn encode_with_t(&self, out: &mut Vec<u8>, delta: Option<i64>) {
+        use crate::msgpack::{write_array_len, write_opt_uint, write_sint, write_uint};
+        write_array_len(out, if self.error.is_some() { 9 } else { 8 });
+        match delta {
+            Some(d) => write_sint(out, d),
+            None => write_uint(out, self.t_ms),
+        }
+        write_uint(out, self.rt_ms);
+        write_opt_uint(out, self.sc.map(u64::from));
+        write_uint(out, u64::from(self.st.code()));
+        write_opt_uint(out, self.dn_ms);
+        write_opt_uint(out, self.cn_ms);
+        write_opt_uint(out, self.tl_ms);
+        write_opt_uint(out, self.ft_ms);
+        if let Some(class) = self.error {
+            write_uint(out, u64::from(class.code()));
+        }
+    }
+
+    /// Decodes one standalone record that fills `bytes` exactly. Unknown
+    /// trailing elements inside the array are skipped; bytes after the
+    /// array are an error.
+    pub fn decode(bytes: &[u8]) -> Result<Record, crate::DecodeError> {
+        let (record, used) = Record::decode_prefix(bytes)?;
+        if used != bytes.len() {
+            return Err(crate::DecodeError::TrailingBytes {
+                offset: used,
+                len: bytes.len() - used,
+            });
+        }
+        Ok(record)
+    }
+
+    /// Decodes the standalone record at the start of `bytes` and returns it
+    /// with the number of bytes it took, for records laid end to end.
+    pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize), crate::DecodeError> {
+        let mut cursor = crate::msgpack::Cursor::new(bytes, 0);
+        let record = Record::read(&mut cursor, TimeBase::Absolute)?;
+        Ok((record, cursor.pos()))
+    }
+
+    /// Reads one record array at the cursor.
+    #[inline]
+    pub(crate) fn read(
+        c: &mut crate::msgpack::Cursor<'_>,
+        base: TimeBase,
+    ) -> Result<Record, crate::DecodeError> {
+        let at = c.offset();
+        let len = c.array_len("a record")?;
+        if len < MIN_ELEMENTS {
+            return Err(crate::DecodeError::TooShort {
+                offset: at,
+                what: "a record",
+                len,
+                min: MIN_ELEMENTS,
+            });
+        }
+        let t_ms = match base {
+            TimeBase::Absolute => c.uint("t", u64::MAX)?,
+            TimeBase::DeltaFrom(previous) => {
+                let at = c.offset();
+                let delta = c.sint("t delta")?;
+                previous
+                    .checked_add_signed(delta)
+                    .ok_or(crate::DecodeError::TimeOutOfRange {
+                        offset: at,
+                        previous,
+                        delta,
+                    })?
+            }
+        };
+        let rt_ms = c.uint("rt", u64::MAX)?;
+        let sc = c.opt_uint("sc", u64::from(u16::MAX))?.map(|v| v as u16);
+        let st_at = c.offset();
+        let code = c.uint("st", u64::MAX)?;
+        let st = u8::try_from(code).ok().and_then(Status::from_code).ok_or(
+            crate::DecodeError::UnknownStatus {
+                offset: st_at,
+                code,
+            },
+        )?;
+        let dn_ms = c.opt_uint("dn", u64::MAX)?;
+        let cn_ms = c.opt_uint("cn", u64::MAX)?;
+        let tl_ms = c.opt_uint("tl", u64::MAX)?;
+        let ft_ms = c.opt_uint("ft", u64::MAX)?;
+        let mut error = None;
+        if len > MIN_ELEMENTS {
+            // A code this reader does not know (from a newer agent) decodes
+            // as no class: the record itself stays readable (WIRE.md).
+            error = c
+                .opt_uint("the error class", u64::MAX)?
+                .and_then(|code| u8::try_from(code).ok())
+                .and_then(ErrorClass::from_code);
+            c.skip_values(len - MIN_ELEMENTS - 1)?;
+        }
+        Ok(Record {
+            t_ms,
+            rt_ms,
+            sc,
+            st,
+            dn_ms,
+            cn_ms,
+            tl_ms,
+            ft_ms,
+            error,
+        })
+    }
+}
