@@ -1,2 +1,86 @@
-//! sonde's configuration: TOML → raw structs → a validated plan.
+//! sonde's configuration: TOML → raw structs → a validated [`Plan`].
+//!
+//! - `raw`: the file as written, every value with its byte span; only
+//!   syntax, known keys and types are checked.
+//! - `validate`: meaning (ranges, URLs, methods, regexes, readable files,
+//!   secrets), every error collected, defaults applied.
+//! - [`plan`]: what the agent runs, in plain types; [`Plan::render`] prints it
+//!   back as TOML for `sonde check-config`.
+//! - [`error`]: `FILE:LINE:COL: key: message (valid: ...)`, sorted by position.
+//! - [`secret`]: values that print as `<redacted>`, and the [`Host`] through
+//!   which environment variables and files are read.
+//!
+//! No async, no sockets, no DNS: a configuration that validates may still
+//! point at hosts that do not answer.
 #![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod error;
+pub mod plan;
+mod raw;
+mod render;
+pub mod secret;
+pub mod size;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors, ErrorKind};
+pub use plan::{
+    Agent, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue, IpVersion, Pattern, PemFile, Plan,
+    Sinks, StdoutFormat, StdoutSink, Tls,
+};
+pub use secret::{Host, Secret, SecretSource, SystemHost};
+pub use validate::defaults;
+
+/// Reads, parses and validates the configuration file at `path`, reading the
+/// files and environment variables it refers to from this process's system.
+pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
+    load_with(path, &SystemHost)
+}
+
+/// [`load`] with the outside world supplied by `host`.
+pub fn load_with(path: &Path, host: &dyn Host) -> Result<Plan, ConfigErrors> {
+    let origin = path.display().to_string();
+    let bytes = host.read_file(path).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_owned();
+        ConfigErrors::whole_file(
+            &origin,
+            ErrorKind::Unreadable {
+                path: origin.clone(),
+                reason,
+            },
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigErrors::whole_file(
+            &origin,
+            ErrorKind::BadFile {
+                path: origin.clone(),
+                problem: "is not UTF-8".into(),
+                valid: "a UTF-8 TOML file".into(),
+            },
+        )
+    })?;
+    parse(&text, &origin, host)
+}
+
+/// Parses and validates configuration `text`; `origin` names it in errors
+/// (usually the file's path). Files and environment variables the
+/// configuration refers to are read through `host`.
+pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Plan, ConfigErrors> {
+    let mut errors = error::Collector::default();
+    let Some(raw) = raw::read(text, &mut errors) else {
+        return Err(errors.finish(text, origin));
+    };
+    let mut ctx = validate::Ctx {
+        errors,
+        host,
+        lines: error::LineIndex::new(text),
+    };
+    match validate::plan(&raw, &mut ctx) {
+        Some(plan) if ctx.errors.is_empty() => Ok(plan),
+        _ => Err(ctx.errors.finish(text, origin)),
+    }
+}

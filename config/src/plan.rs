@@ -1,0 +1,248 @@
+//! The validated plan: what the agent runs, with every default filled in.
+//!
+//! Plain types only (durations, socket addresses, status ranges, a parsed
+//! `url::Url`), so the engine converts them into its probe spec without
+//! knowing anything about TOML. Secrets stay wrapped in [`Secret`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// Everything one agent process does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Who the agent is and its process-wide limits.
+    pub agent: Agent,
+    /// Every configured check, in file order, including disabled ones.
+    pub checks: Vec<Check>,
+    /// Where records go.
+    pub sinks: Sinks,
+}
+
+impl Plan {
+    /// The checks to schedule (those with `enabled = true`).
+    pub fn enabled_checks(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.enabled)
+    }
+}
+
+/// `[agent]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// Identifies this agent to gateways (records are deduplicated by agent id
+    /// and sequence). Default `"sonde"`; required when a gateway is configured.
+    pub id: String,
+    /// Region label attached to records and metrics.
+    pub region: Option<String>,
+    /// Most probes in flight at once.
+    pub concurrency: usize,
+    /// Directory for the file sink and the gateway spools.
+    pub state_dir: PathBuf,
+    /// Address of the Prometheus metrics and `/healthz` endpoint, if any.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// One configured check, all defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Unique name, `[A-Za-z0-9_.-]+`.
+    pub name: String,
+    /// Target, `http` or `https`, with a host and no credentials.
+    pub url: url::Url,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// Request headers, in name order; names as written.
+    pub headers: Vec<Header>,
+    /// Request body, if any.
+    pub body: Option<String>,
+    /// Time between probe starts (at least one second).
+    pub interval: Duration,
+    /// Budget for the whole probe (below `interval`).
+    pub timeout: Duration,
+    /// Statuses that count as up; a status is up when any range holds it.
+    pub expect_status: Vec<RangeInclusive<u16>>,
+    /// The body (its first `max_body_bytes`) must contain this text.
+    pub body_contains: Option<String>,
+    /// The body (its first `max_body_bytes`) must match this pattern.
+    pub body_matches: Option<Pattern>,
+    /// Which address families to resolve and connect to.
+    pub ip_version: IpVersion,
+    /// DNS server to ask instead of the system's resolver configuration.
+    pub dns_server: Option<SocketAddr>,
+    /// Redirects to follow; 0 means a 3xx is the result.
+    pub follow_redirects: u8,
+    /// Most body bytes read (and searched by body assertions).
+    pub max_body_bytes: u64,
+    /// TLS settings (ignored for `http` URLs).
+    pub tls: Tls,
+    /// Labels attached to the check's records and metrics.
+    pub labels: BTreeMap<String, String>,
+    /// Whether the check is scheduled.
+    pub enabled: bool,
+}
+
+/// One request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Name as written (an HTTP token).
+    pub name: String,
+    /// Value; secret values print as `<redacted>`.
+    pub value: HeaderValue,
+}
+
+/// A header value written in the file, or read from a secret source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// Written in the configuration.
+    Plain(String),
+    /// From an environment variable or a file.
+    Secret(Secret<String>),
+}
+
+impl HeaderValue {
+    /// The value to send on the wire.
+    pub fn expose(&self) -> &str {
+        match self {
+            HeaderValue::Plain(s) => s,
+            HeaderValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// A compiled `body_matches` pattern; equal when the source text is equal.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Pattern {
+    /// The compiled regex.
+    pub fn regex(&self) -> &regex::Regex {
+        &self.0
+    }
+}
+
+/// Address families a check uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    /// Ask for A and AAAA in parallel and use what answers.
+    #[default]
+    Auto,
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+/// TLS settings of a check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    /// Extra trust anchors, PEM; when absent the system roots are used.
+    pub ca: Option<PemFile>,
+    /// Client certificate and key for mutual TLS.
+    pub client_cert: Option<ClientCert>,
+    /// Skip certificate verification (the handshake is still timed).
+    pub insecure: bool,
+    /// SNI and verification name instead of the URL's host.
+    pub server_name: Option<String>,
+}
+
+/// A PEM file read at validation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PemFile {
+    /// The path as configured.
+    pub path: PathBuf,
+    /// The file's contents.
+    pub pem: Vec<u8>,
+}
+
+/// A client certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// Certificate chain, PEM.
+    pub cert: PemFile,
+    /// Private key, PEM; never printed.
+    pub key: Secret<Vec<u8>>,
+}
+
+/// `[sinks]`: at least one is enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sinks {
+    /// Append-only segment files, if enabled.
+    pub file: Option<FileSink>,
+    /// One line per record on standard output, if enabled.
+    pub stdout: Option<StdoutSink>,
+    /// Regional gateways to stream to.
+    pub gateways: Vec<GatewaySink>,
+}
+
+/// `[sinks.file]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSink {
+    /// Where segments live (default `state_dir/records`).
+    pub dir: PathBuf,
+    /// A segment is closed when it reaches this size.
+    pub segment_max_bytes: u64,
+    /// A segment is closed when it is this old.
+    pub segment_max_age: Duration,
+    /// Oldest segments are deleted past this total size.
+    pub retention_max_bytes: u64,
+    /// Segments older than this are deleted.
+    pub retention_max_age: Duration,
+    /// When written records are forced to disk.
+    pub fsync: Fsync,
+}
+
+/// When the file sink calls fsync: durability against throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// After every write: nothing acknowledged is lost on power failure, at
+    /// the cost of one disk flush per batch (slow on spinning disks).
+    Always,
+    /// At most this long after a write: a power failure loses up to this
+    /// much; the default (1s) costs one flush a second.
+    Every(Duration),
+    /// Leave it to the kernel: fastest, and a power failure may lose the
+    /// last ~30 s. A process crash loses nothing either way.
+    Never,
+}
+
+/// `[sinks.stdout]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdoutSink {
+    /// How each record is printed.
+    pub format: StdoutFormat,
+}
+
+/// Line format of the stdout sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StdoutFormat {
+    /// Aligned text for people.
+    #[default]
+    Human,
+    /// One JSON object per line, for pipes.
+    Json,
+}
+
+/// One `[[sinks.gateway]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySink {
+    /// Unique among gateways; names the spool directory.
+    pub name: String,
+    /// The gateway's ingest URL.
+    pub url: url::Url,
+    /// Bearer token, from the environment or a file.
+    pub token: Secret<String>,
+    /// Records waiting for the gateway are spooled here (`state_dir/spool/NAME`).
+    pub spool_dir: PathBuf,
+    /// Spool size limit.
+    pub spool_max_bytes: u64,
+}

@@ -1,0 +1,404 @@
+//! Leaf checks: one written value → one typed value or one [`ErrorKind`].
+//!
+//! Pure functions with no positions and no I/O; the caller attaches the span
+//! and key path. Each error says what would have been valid.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::error::ErrorKind;
+use crate::plan::{Fsync, IpVersion, Pattern};
+use crate::raw::Scalar;
+use crate::{duration, size};
+
+/// Valid values of `ip_version`.
+pub const IP_VERSION_VALID: &str = "\"auto\", 4 or 6";
+/// Valid entries of `expect_status`.
+pub const STATUS_VALID: &str = "a status code 100-599 such as 200, a class such as \"2xx\", or a range such as \"200-399\"";
+/// Valid values of `fsync`.
+pub const FSYNC_VALID: &str = "\"always\", \"never\" or a duration such as \"1s\"";
+const NAME_VALID: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -";
+
+/// Characters allowed in check, gateway, agent and region names.
+pub fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+fn invalid(message: impl Into<String>, valid: impl Into<String>) -> ErrorKind {
+    ErrorKind::Invalid {
+        message: message.into(),
+        valid: valid.into(),
+    }
+}
+
+/// A name: check, gateway, agent id, region.
+pub fn name(s: &str) -> Result<String, ErrorKind> {
+    if s.is_empty() || s.len() > 64 || !s.chars().all(is_name_char) {
+        return Err(invalid(format!("bad name {s:?}"), NAME_VALID));
+    }
+    Ok(s.to_owned())
+}
+
+/// A duration string.
+pub fn duration(v: &Scalar) -> Result<Duration, ErrorKind> {
+    match v {
+        Scalar::Str(s) => duration::parse(s).map_err(|e| invalid(format!("bad duration {s:?}: {e}"), duration::VALID)),
+        Scalar::Int(i) => Err(invalid(format!("wrong type: integer `{i}`"), duration::VALID)),
+    }
+}
+
+/// A check interval: at least one second.
+pub fn interval(v: &Scalar) -> Result<Duration, ErrorKind> {
+    let d = duration(v)?;
+    if d < Duration::from_secs(1) {
+        return Err(ErrorKind::IntervalTooShort {
+            interval: duration::format(d),
+        });
+    }
+    Ok(d)
+}
+
+/// A timeout: more than zero.
+pub fn timeout(v: &Scalar) -> Result<Duration, ErrorKind> {
+    let d = duration(v)?;
+    if d.is_zero() {
+        return Err(invalid("timeout must be more than 0", "a duration such as \"5s\", below the interval"));
+    }
+    Ok(d)
+}
+
+/// A byte size.
+pub fn size(v: &Scalar) -> Result<u64, ErrorKind> {
+    match v {
+        Scalar::Int(i) => u64::try_from(*i).map_err(|_| invalid(format!("negative size {i}"), size::VALID)),
+        Scalar::Str(s) => size::parse(s).map_err(|e| invalid(format!("bad size {s:?}: {e}"), size::VALID)),
+    }
+}
+
+/// An integer within `range`.
+pub fn int_in(v: i64, range: RangeInclusive<i64>) -> Result<i64, ErrorKind> {
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(
+            format!("{v} is out of range"),
+            format!("an integer from {} to {}", range.start(), range.end()),
+        ))
+    }
+}
+
+/// True for RFC 9110 `tchar`s, the characters of methods and header names.
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// An HTTP method, returned upper-case. CONNECT is refused: it opens a
+/// tunnel rather than asking for a response.
+pub fn method(s: &str) -> Result<String, ErrorKind> {
+    let bad = || ErrorKind::BadMethod { method: s.to_owned() };
+    if s.is_empty() || !s.chars().all(is_tchar) {
+        return Err(bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    if upper == "CONNECT" {
+        return Err(bad());
+    }
+    Ok(upper)
+}
+
+/// An `http` or `https` URL with a host and no credentials.
+pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
+    const VALID: &str = "an absolute http:// or https:// URL with a host, such as \"https://example.com/health\"";
+    let bad = |reason: String| ErrorKind::BadUrl {
+        url: s.to_owned(),
+        reason,
+        valid: VALID.to_owned(),
+    };
+    let u = url::Url::parse(s).map_err(|e| bad(e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad(format!("scheme `{}` is not supported", u.scheme())));
+    }
+    match u.host_str() {
+        None | Some("") => return Err(bad("no host".into())),
+        Some(_) => {}
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad(
+            "credentials in a URL would reach logs; use headers.authorization = { env = \"NAME\" }".into(),
+        ));
+    }
+    Ok(u)
+}
+
+/// One `expect_status` entry.
+pub fn status(v: &Scalar) -> Result<RangeInclusive<u16>, ErrorKind> {
+    let code = |s: &str| -> Option<u16> { s.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c)) };
+    let bad = |what: String| invalid(format!("bad status {what}"), STATUS_VALID);
+    match v {
+        Scalar::Int(i) => match u16::try_from(*i).ok().filter(|c| (100..=599).contains(c)) {
+            Some(c) => Ok(c..=c),
+            None => Err(bad(i.to_string())),
+        },
+        Scalar::Str(s) => {
+            let lower = s.trim().to_ascii_lowercase();
+            if let Some(class) = lower.strip_suffix("xx") {
+                return match class.parse::<u16>() {
+                    Ok(c @ 1..=5) => Ok(c * 100..=c * 100 + 99),
+                    _ => Err(bad(format!("{s:?}"))),
+                };
+            }
+            if let Some((lo, hi)) = lower.split_once('-') {
+                return match (code(lo), code(hi)) {
+                    (Some(lo), Some(hi)) if lo <= hi => Ok(lo..=hi),
+                    _ => Err(bad(format!("{s:?}"))),
+                };
+            }
+            code(&lower).map(|c| c..=c).ok_or_else(|| bad(format!("{s:?}")))
+        }
+    }
+}
+
+/// `ip_version`.
+pub fn ip_version(v: &Scalar) -> Result<IpVersion, ErrorKind> {
+    match v {
+        Scalar::Int(4) => Ok(IpVersion::V4),
+        Scalar::Int(6) => Ok(IpVersion::V6),
+        Scalar::Str(s) => match s.as_str() {
+            "auto" => Ok(IpVersion::Auto),
+            "4" => Ok(IpVersion::V4),
+            "6" => Ok(IpVersion::V6),
+            _ => Err(invalid(format!("bad ip_version {s:?}"), IP_VERSION_VALID)),
+        },
+        Scalar::Int(i) => Err(invalid(format!("bad ip_version {i}"), IP_VERSION_VALID)),
+    }
+}
+
+/// `dns_server`: `"system"` (None), an IP (port 53), or an IP and port.
+pub fn dns_server(s: &str) -> Result<Option<SocketAddr>, ErrorKind> {
+    if s == "system" {
+        return Ok(None);
+    }
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(Some(addr));
+    }
+    if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(Some(SocketAddr::new(ip, 53)));
+    }
+    Err(invalid(
+        format!("bad DNS server {s:?}"),
+        "\"system\", an IP address such as \"9.9.9.9\" or \"2620:fe::fe\", or with a port: \"127.0.0.1:5353\", \"[::1]:5353\"",
+    ))
+}
+
+/// A listen address such as `127.0.0.1:9464`.
+pub fn listen_addr(s: &str) -> Result<SocketAddr, ErrorKind> {
+    s.parse()
+        .map_err(|_| invalid(format!("bad address {s:?}"), "an IP address and port such as \"127.0.0.1:9464\" or \"[::]:9464\""))
+}
+
+/// A header name. Content-Length and Transfer-Encoding belong to sonde.
+pub fn header_name(s: &str) -> Result<String, ErrorKind> {
+    if s.is_empty() || !s.chars().all(is_tchar) {
+        return Err(invalid(
+            format!("bad header name {s:?}"),
+            "letters, digits and !#$%&'*+-.^_`|~",
+        ));
+    }
+    let lower = s.to_ascii_lowercase();
+    if lower == "content-length" || lower == "transfer-encoding" {
+        return Err(invalid(
+            format!("header {s} is set by sonde from the body"),
+            "any other header",
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// Whether `s` may be sent as a header value. The error never quotes the
+/// value, which may be a secret.
+pub fn header_value(s: &str) -> Result<(), ErrorKind> {
+    if s.chars().any(|c| (c.is_ascii_control() && c != '\t') || c == '\u{7f}') {
+        return Err(invalid(
+            "header value contains a control character (such as a newline)",
+            "printable text; tabs allowed",
+        ));
+    }
+    Ok(())
+}
+
+/// A label name: Prometheus-compatible, not one sonde sets itself.
+pub fn label_name(s: &str) -> Result<String, ErrorKind> {
+    const VALID: &str = "[A-Za-z_][A-Za-z0-9_]*, not starting with __, not check, agent or region";
+    let mut chars = s.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') || s.starts_with("__") {
+        return Err(invalid(format!("bad label name {s:?}"), VALID));
+    }
+    if matches!(s, "check" | "agent" | "region") {
+        return Err(invalid(format!("label {s} is set by sonde"), VALID));
+    }
+    Ok(s.to_owned())
+}
+
+/// A DNS name for SNI and certificate verification.
+pub fn server_name(s: &str) -> Result<String, ErrorKind> {
+    let ok_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let trimmed = s.strip_suffix('.').unwrap_or(s);
+    if s.len() > 253 || trimmed.split('.').any(|l| !ok_label(l)) {
+        return Err(invalid(format!("bad server name {s:?}"), "a DNS name such as \"api.example.com\""));
+    }
+    Ok(trimmed.to_ascii_lowercase())
+}
+
+/// A `body_matches` pattern.
+pub fn pattern(s: &str) -> Result<Pattern, ErrorKind> {
+    regex::Regex::new(s).map(Pattern).map_err(|e| ErrorKind::BadRegex {
+        message: e.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+    })
+}
+
+/// `fsync`.
+pub fn fsync(v: &Scalar) -> Result<Fsync, ErrorKind> {
+    match v {
+        Scalar::Str(s) if s == "always" => Ok(Fsync::Always),
+        Scalar::Str(s) if s == "never" => Ok(Fsync::Never),
+        Scalar::Str(s) => match duration::parse(s) {
+            Ok(d) if !d.is_zero() => Ok(Fsync::Every(d)),
+            Ok(_) => Err(invalid("fsync interval must be more than 0", FSYNC_VALID)),
+            Err(e) => Err(invalid(format!("bad fsync {s:?}: {e}"), FSYNC_VALID)),
+        },
+        Scalar::Int(i) => Err(invalid(format!("wrong type: integer `{i}`"), FSYNC_VALID)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Scalar {
+        Scalar::Str(v.into())
+    }
+
+    fn msg<T: std::fmt::Debug>(r: Result<T, ErrorKind>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(name("api-1.v2_x"), Ok("api-1.v2_x".into()));
+        assert_eq!(msg(name("a b")), "bad name \"a b\" (valid: 1 to 64 characters from A-Z a-z 0-9 _ . -)");
+        assert!(name("").is_err());
+        assert!(name(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn intervals_must_be_a_second_or_more() {
+        assert_eq!(interval(&s("1s")), Ok(Duration::from_secs(1)));
+        assert_eq!(msg(interval(&s("500ms"))), "interval 500ms is too short (valid: 1s or more)");
+        assert_eq!(
+            msg(interval(&s("5"))),
+            "bad duration \"5\": `5` has no unit (valid: a duration such as \"500ms\", \"15s\", \"1m30s\", \"2h\" or \"7d\")"
+        );
+        assert!(timeout(&s("0s")).is_err());
+    }
+
+    #[test]
+    fn methods_are_tokens_and_upper_cased() {
+        assert_eq!(method("get"), Ok("GET".into()));
+        assert_eq!(method("PROPFIND"), Ok("PROPFIND".into()));
+        assert_eq!(
+            msg(method("GE T")),
+            "bad method `GE T` (valid: an HTTP method such as GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH)"
+        );
+        assert!(method("").is_err());
+        assert!(method("connect").is_err());
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host_and_no_credentials() {
+        assert_eq!(url("https://example.com/x?y=1").unwrap().as_str(), "https://example.com/x?y=1");
+        assert_eq!(url("http://127.0.0.1:9464/healthz").unwrap().port(), Some(9464));
+        assert!(msg(url("ftp://example.com/")).contains("scheme `ftp` is not supported"));
+        assert!(msg(url("example.com")).contains("relative URL without a base"));
+        assert!(msg(url("http://u:p@example.com/")).contains("credentials in a URL"));
+        assert!(msg(url("nope")).ends_with(
+            "(valid: an absolute http:// or https:// URL with a host, such as \"https://example.com/health\")"
+        ));
+    }
+
+    #[test]
+    fn statuses_codes_classes_and_ranges() {
+        assert_eq!(status(&Scalar::Int(204)), Ok(204..=204));
+        assert_eq!(status(&s("2xx")), Ok(200..=299));
+        assert_eq!(status(&s("3XX")), Ok(300..=399));
+        assert_eq!(status(&s("200-399")), Ok(200..=399));
+        assert_eq!(status(&s("418")), Ok(418..=418));
+        for bad in ["6xx", "0xx", "399-200", "200-600", "abc", ""] {
+            assert!(status(&s(bad)).is_err(), "{bad}");
+        }
+        assert!(msg(status(&Scalar::Int(99))).starts_with("bad status 99 (valid: a status code 100-599"));
+    }
+
+    #[test]
+    fn ip_versions() {
+        assert_eq!(ip_version(&Scalar::Int(4)), Ok(IpVersion::V4));
+        assert_eq!(ip_version(&s("6")), Ok(IpVersion::V6));
+        assert_eq!(ip_version(&s("auto")), Ok(IpVersion::Auto));
+        assert_eq!(msg(ip_version(&Scalar::Int(5))), "bad ip_version 5 (valid: \"auto\", 4 or 6)");
+    }
+
+    #[test]
+    fn dns_servers_default_to_port_53() {
+        assert_eq!(dns_server("9.9.9.9"), Ok(Some("9.9.9.9:53".parse().unwrap())));
+        assert_eq!(dns_server("127.0.0.1:5353"), Ok(Some("127.0.0.1:5353".parse().unwrap())));
+        assert_eq!(dns_server("::1"), Ok(Some("[::1]:53".parse().unwrap())));
+        assert_eq!(dns_server("[::1]"), Ok(Some("[::1]:53".parse().unwrap())));
+        assert_eq!(dns_server("[::1]:5353"), Ok(Some("[::1]:5353".parse().unwrap())));
+        assert_eq!(dns_server("system"), Ok(None));
+        assert!(dns_server("dns.google").is_err());
+    }
+
+    #[test]
+    fn headers_and_labels() {
+        assert_eq!(header_name("X-Probe"), Ok("X-Probe".into()));
+        assert!(header_name("X Probe").is_err());
+        assert!(header_name("content-length").is_err());
+        assert!(header_value("a\tb").is_ok());
+        let e = msg(header_value("secret\r\nX-Evil: 1"));
+        assert!(!e.contains("secret"), "{e}");
+        assert_eq!(label_name("team"), Ok("team".into()));
+        assert!(label_name("1team").is_err());
+        assert!(label_name("__x").is_err());
+        assert!(label_name("check").is_err());
+    }
+
+    #[test]
+    fn server_names_and_patterns() {
+        assert_eq!(server_name("API.example.com."), Ok("api.example.com".into()));
+        assert!(server_name("bad_name.com").is_err());
+        assert!(server_name("").is_err());
+        assert!(pattern("^ok$").is_ok());
+        let e = msg(pattern("a("));
+        assert!(e.starts_with("bad regular expression: regex parse error:"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn sizes_and_fsync() {
+        assert_eq!(size(&Scalar::Int(10)), Ok(10));
+        assert_eq!(size(&s("1MiB")), Ok(1 << 20));
+        assert!(size(&Scalar::Int(-1)).is_err());
+        assert_eq!(fsync(&s("always")), Ok(Fsync::Always));
+        assert_eq!(fsync(&s("never")), Ok(Fsync::Never));
+        assert_eq!(fsync(&s("1s")), Ok(Fsync::Every(Duration::from_secs(1))));
+        assert!(fsync(&s("0s")).is_err());
+        assert!(fsync(&s("sometimes")).is_err());
+    }
+}
