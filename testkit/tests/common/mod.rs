@@ -74,9 +74,12 @@ where
     } else {
         path.to_owned()
     };
-    let req = hyper::Request::get(uri)
-        .header("host", "localhost")
-        .body(Empty::<Bytes>::new())?;
+    let mut req = hyper::Request::get(uri);
+    if !h2 {
+        // h2 carries the authority in the URI (:authority), not in Host.
+        req = req.header("host", "localhost");
+    }
+    let req = req.body(Empty::<Bytes>::new())?;
     let start = Instant::now();
     let resp = if h2 {
         let (mut sender, conn) =
