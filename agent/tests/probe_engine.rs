@@ -1,0 +1,544 @@
+//! The probe engine against real loopback targets (testkit): a delay injected
+//! in one place lands in its own phase and no other, and every error class
+//! comes from a real failing target. Every report is checked for
+//! contiguity: dn+cn+tl+ft ≤ rt, in the report and in the wire record.
+//!
+//! Assertions are lower bounds on the delayed phase and generous upper bounds
+//! (half the delay) on the others, so a busy machine does not break them.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use sonde::probe::{
+    BodyAssertion, IpVersion, Phase, ProbeReport, ProbeSpec, Prober, ResolveOverride, TlsOptions,
+    tls,
+};
+use testkit::dns::{DnsBehaviour, DnsServer};
+use testkit::http::{Alpn, HttpTarget, Misbehaviour, Response};
+use testkit::pki::{Ca, Leaf, PemFiles, Validity};
+use testkit::tcp::{Blackhole, refused_addr};
+use url::Url;
+use wire::{ErrorClass, Status};
+
+/// The injected delay. Large against loopback round trips (tens of µs), small
+/// enough to keep the suite fast.
+const DELAY: Duration = Duration::from_millis(150);
+/// What the undelayed phases must stay below.
+const QUIET: Duration = Duration::from_millis(75);
+
+const HOST: &str = "target.test";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"))
+}
+
+/// A spec for `url` trusting only `pem` (or nothing: plain HTTP), with
+/// `HOST` pinned to 127.0.0.1 so no system DNS is involved.
+fn spec(url: &str, pem: Option<&PemFiles>, port: u16) -> ProbeSpec {
+    let opts = TlsOptions {
+        ca_file: pem.map(|p| p.ca_cert.clone()),
+        insecure: pem.is_none(),
+        no_system_roots: true,
+        client_cert: None,
+    };
+    let tls = tls::client_config(&opts).unwrap_or_else(|e| panic!("tls config: {e}"));
+    let url = Url::parse(url).unwrap_or_else(|e| panic!("url {url}: {e}"));
+    let mut spec = ProbeSpec::new(url, tls);
+    spec.timeout = Duration::from_secs(5);
+    spec.resolve.push(ResolveOverride {
+        host: HOST.into(),
+        port,
+        addr: IpAddr::from([127, 0, 0, 1]),
+    });
+    spec
+}
+
+fn probe(spec: &ProbeSpec) -> ProbeReport {
+    let report = runtime().block_on(Prober::new().probe(spec));
+    assert_contiguous(&report);
+    report
+}
+
+#[track_caller]
+fn assert_contiguous(report: &ProbeReport) {
+    let t = &report.timings;
+    assert!(
+        t.to_first_byte() <= t.total,
+        "phases exceed rt: {report:#?}"
+    );
+    let r = report.record();
+    let sum: u64 = [r.dn_ms, r.cn_ms, r.tl_ms, r.ft_ms]
+        .into_iter()
+        .flatten()
+        .sum();
+    assert!(sum <= r.rt_ms, "record phases exceed rt: {r:?}");
+    assert_eq!(r.st, report.status);
+    assert_eq!(r.error, report.failure.as_ref().map(|f| f.class));
+}
+
+#[track_caller]
+fn assert_class(report: &ProbeReport, class: ErrorClass) {
+    assert_eq!(report.status, Status::Down, "{report:#?}");
+    assert_eq!(
+        report.failure.as_ref().map(|f| f.class),
+        Some(class),
+        "{report:#?}"
+    );
+}
+
+fn body_time(report: &ProbeReport) -> Duration {
+    report.timings.total - report.timings.to_first_byte()
+}
+
+fn https_target(
+    ca: &Ca,
+    delay: impl FnOnce(testkit::http::HttpTargetBuilder) -> testkit::http::HttpTargetBuilder,
+) -> HttpTarget {
+    let leaf = ca.leaf(&[HOST]);
+    delay(HttpTarget::builder().tls(&leaf)).start()
+}
+
+// --- a delay lands in its own phase ---------------------------------------
+
+#[test]
+fn dns_delay_lands_in_dns() {
+    let target = HttpTarget::plain();
+    let dns = DnsServer::builder()
+        .name(HOST, &[IpAddr::from([127, 0, 0, 1])])
+        .answer_delay(DELAY)
+        .start();
+    let mut spec = spec(&format!("http://{HOST}:{}/", target.port()), None, 0);
+    spec.resolve.clear();
+    spec.dns_server = Some(dns.addr());
+    let r = probe(&spec);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let t = r.timings;
+    assert!(t.dns.is_some_and(|d| d >= DELAY), "{t:?}");
+    assert!(t.connect.is_some_and(|d| d < QUIET), "{t:?}");
+    assert_eq!(t.tls, None);
+    assert!(t.ttfb.is_some_and(|d| d < QUIET), "{t:?}");
+    assert!(body_time(&r) < QUIET, "{t:?}");
+    // A and AAAA were both asked, in parallel: one delay, not two.
+    assert_eq!((dns.a_queries(), dns.aaaa_queries()), (1, 1));
+    assert!(
+        t.dns.is_some_and(|d| d < DELAY * 2 - QUIET / 2),
+        "sequential lookups? {t:?}"
+    );
+}
+
+#[test]
+fn dns_is_asked_again_for_every_probe() {
+    let target = HttpTarget::plain();
+    let dns = DnsServer::builder()
+        .name(HOST, &[IpAddr::from([127, 0, 0, 1])])
+        .start();
+    let mut spec = spec(&format!("http://{HOST}:{}/", target.port()), None, 0);
+    spec.resolve.clear();
+    spec.dns_server = Some(dns.addr());
+    let rt = runtime();
+    let prober = Prober::new();
+    for _ in 0..2 {
+        let r = rt.block_on(prober.probe(&spec));
+        assert_eq!(r.status, Status::Up, "{r:#?}");
+    }
+    assert_eq!(
+        (dns.a_queries(), dns.aaaa_queries()),
+        (2, 2),
+        "a cache answered"
+    );
+}
+
+#[test]
+fn tls_handshake_delay_lands_in_tls() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let target = https_target(&ca, |b| b.tls_handshake_delay(DELAY));
+    let r = probe(&spec(
+        &format!("https://{HOST}:{}/", target.port()),
+        Some(&pem),
+        target.port(),
+    ));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let t = r.timings;
+    assert_eq!(t.dns, None, "--resolve skips DNS");
+    assert!(t.connect.is_some_and(|d| d < QUIET), "{t:?}");
+    assert!(t.tls.is_some_and(|d| d >= DELAY), "{t:?}");
+    assert!(t.ttfb.is_some_and(|d| d < QUIET), "{t:?}");
+    assert!(body_time(&r) < QUIET, "{t:?}");
+}
+
+#[test]
+fn first_byte_delay_lands_in_ttfb_over_http1() {
+    let target = HttpTarget::builder().first_byte_delay(DELAY).start();
+    let r = probe(&spec(&target.url("/"), None, 0));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let t = r.timings;
+    assert_eq!(t.dns, None, "IP literal skips DNS");
+    assert!(t.connect.is_some_and(|d| d < QUIET), "{t:?}");
+    assert!(t.ttfb.is_some_and(|d| d >= DELAY), "{t:?}");
+    assert!(body_time(&r) < QUIET, "{t:?}");
+    assert_eq!(r.http_version, Some(hyper::Version::HTTP_11));
+}
+
+#[test]
+fn first_byte_delay_lands_in_ttfb_over_h2() {
+    // The h2 server sends SETTINGS at once; only the response's first frame
+    // may stop the ttfb clock.
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let target = https_target(&ca, |b| b.alpn(Alpn::H2AndHttp11).first_byte_delay(DELAY));
+    let r = probe(&spec(
+        &format!("https://{HOST}:{}/", target.port()),
+        Some(&pem),
+        target.port(),
+    ));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert_eq!(r.http_version, Some(hyper::Version::HTTP_2));
+    assert_eq!(r.tls.as_ref().and_then(|t| t.alpn.as_deref()), Some("h2"));
+    let t = r.timings;
+    assert!(t.tls.is_some_and(|d| d < QUIET), "{t:?}");
+    assert!(t.ttfb.is_some_and(|d| d >= DELAY), "{t:?}");
+    assert!(body_time(&r) < QUIET, "{t:?}");
+}
+
+#[test]
+fn body_delay_lands_in_the_body() {
+    for alpn in [Alpn::Http11, Alpn::H2] {
+        let ca = Ca::new();
+        let pem = ca.pem_files();
+        let target = https_target(&ca, |b| b.alpn(alpn).body_delay(DELAY));
+        let r = probe(&spec(
+            &format!("https://{HOST}:{}/", target.port()),
+            Some(&pem),
+            target.port(),
+        ));
+        assert_eq!(r.status, Status::Up, "{alpn:?}: {r:#?}");
+        let t = r.timings;
+        assert!(t.ttfb.is_some_and(|d| d < QUIET), "{alpn:?}: {t:?}");
+        assert!(t.tls.is_some_and(|d| d < QUIET), "{alpn:?}: {t:?}");
+        assert!(body_time(&r) >= DELAY, "{alpn:?}: {t:?}");
+    }
+}
+
+// --- what the handshake reports --------------------------------------------
+
+#[test]
+fn https_reports_version_cipher_alpn_and_days_left() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let leaf = ca.leaf_with(
+        &[HOST],
+        Validity::ExpiresIn(Duration::from_secs(30 * 86_400 + 3600)),
+    );
+    let target = HttpTarget::builder().tls(&leaf).alpn(Alpn::Http11).start();
+    let r = probe(&spec(
+        &format!("https://{HOST}:{}/", target.port()),
+        Some(&pem),
+        target.port(),
+    ));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let info = r.tls.unwrap_or_else(|| panic!("no TLS info"));
+    assert_eq!(info.version, "TLSv1.3");
+    assert!(info.cipher.starts_with("TLS13_"), "{}", info.cipher);
+    assert_eq!(info.alpn.as_deref(), Some("http/1.1"));
+    assert_eq!(info.days_left(std::time::SystemTime::now()), Some(30));
+    assert_eq!(r.remote.map(|a| a.port()), Some(target.port()));
+}
+
+#[test]
+fn client_certificate_is_presented_for_mtls() {
+    let ca = Ca::new();
+    let client = ca.client_cert("sonde");
+    let pem = ca.pem_files_with_client(&client);
+    let leaf = ca.leaf(&[HOST]);
+    let target = HttpTarget::builder()
+        .tls(&leaf)
+        .require_client_cert(&ca)
+        .start();
+    let url = format!("https://{HOST}:{}/", target.port());
+    let mut with_cert = spec(&url, Some(&pem), target.port());
+    let cert = pem.client_cert.clone().unwrap_or_default();
+    let key = pem.client_key.clone().unwrap_or_default();
+    with_cert.tls = tls::client_config(&TlsOptions {
+        ca_file: Some(pem.ca_cert.clone()),
+        client_cert: Some((cert, key)),
+        insecure: false,
+        no_system_roots: true,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = probe(&with_cert);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    // Without the certificate the server refuses the session.
+    let r = probe(&spec(&url, Some(&pem), target.port()));
+    assert_eq!(r.status, Status::Down, "{r:#?}");
+}
+
+#[test]
+fn insecure_accepts_an_untrusted_certificate() {
+    let leaf = Leaf::self_signed(&[HOST], Validity::Valid);
+    let target = HttpTarget::tls(&leaf);
+    let r = probe(&spec(
+        &format!("https://{HOST}:{}/", target.port()),
+        None,
+        target.port(),
+    ));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert!(r.timings.tls.is_some());
+}
+
+#[test]
+fn server_name_overrides_sni_and_host() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let target = HttpTarget::builder().tls(&ca.leaf(&["named.test"])).start();
+    // Connect to 127.0.0.1 but present and verify "named.test".
+    let mut s = spec(&target.url("/"), Some(&pem), 0);
+    s.server_name = Some("named.test".into());
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+}
+
+// --- redirects ------------------------------------------------------------
+
+#[test]
+fn redirects_are_followed_only_on_request() {
+    let target = HttpTarget::builder()
+        .route("/start", Response::redirect(302, "/final"))
+        .route("/final", Response::ok("done"))
+        .start();
+    let mut s = spec(&target.url("/start"), None, 0);
+    let r = probe(&s);
+    assert_eq!((r.status_code, r.redirects), (Some(302), 0));
+    s.max_redirects = 5;
+    s.expect.body = Some(BodyAssertion::Contains("done".into()));
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert_eq!((r.status_code, r.redirects), (Some(200), 1));
+    assert_eq!(r.final_url.path(), "/final");
+    assert_eq!(target.connections(), 3, "each hop opens its own connection");
+}
+
+#[test]
+fn redirect_loop_is_too_many_redirects() {
+    let target = HttpTarget::builder()
+        .route("/loop", Response::redirect(302, "/loop"))
+        .start();
+    let mut s = spec(&target.url("/loop"), None, 0);
+    s.max_redirects = 3;
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::TooManyRedirects);
+    assert_eq!(r.redirects, 3);
+}
+
+// --- every error class from a real failing target ---------------------------
+
+#[test]
+fn refused_port_is_connect_refused() {
+    let addr = refused_addr();
+    let r = probe(&spec(&format!("http://{addr}/"), None, 0));
+    assert_class(&r, ErrorClass::ConnectRefused);
+    assert!(
+        r.timings.connect.is_some() && r.timings.ttfb.is_none(),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn full_backlog_is_connect_timeout_with_its_wait() {
+    let hole = Blackhole::start();
+    let mut s = spec(&format!("http://{}/", hole.addr()), None, 0);
+    s.timeout = Duration::from_millis(400);
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::ConnectTimeout);
+    assert_eq!(r.failure.as_ref().map(|f| f.phase), Some(Phase::Connect));
+    // The connect phase carries its wait until the deadline.
+    assert!(
+        r.timings
+            .connect
+            .is_some_and(|d| d >= Duration::from_millis(390)),
+        "{r:#?}"
+    );
+    assert_eq!(r.timings.ttfb, None);
+}
+
+#[test]
+fn certificate_failures_have_their_own_classes() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let cases = [
+        (
+            ca.leaf_with(&[HOST], Validity::Expired),
+            ErrorClass::TlsExpired,
+        ),
+        (
+            ca.leaf_with(&[HOST], Validity::NotYetValid),
+            ErrorClass::TlsExpired,
+        ),
+        (
+            Leaf::self_signed(&[HOST], Validity::Valid),
+            ErrorClass::TlsUntrusted,
+        ),
+        (ca.leaf(&["other.test"]), ErrorClass::TlsHostname),
+    ];
+    for (leaf, class) in cases {
+        let target = HttpTarget::tls(&leaf);
+        let r = probe(&spec(
+            &format!("https://{HOST}:{}/", target.port()),
+            Some(&pem),
+            target.port(),
+        ));
+        assert_class(&r, class);
+        assert!(
+            r.timings.tls.is_some() && r.timings.ttfb.is_none(),
+            "{r:#?}"
+        );
+    }
+}
+
+#[test]
+fn plain_server_on_https_is_a_tls_handshake_failure() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let target = HttpTarget::plain();
+    let r = probe(&spec(
+        &format!("https://{HOST}:{}/", target.port()),
+        Some(&pem),
+        target.port(),
+    ));
+    assert_class(&r, ErrorClass::TlsHandshake);
+}
+
+#[test]
+fn dns_failures_have_their_own_classes() {
+    let cases = [
+        (DnsBehaviour::NxDomain, ErrorClass::DnsNxdomain),
+        (DnsBehaviour::ServFail, ErrorClass::DnsServfail),
+        (DnsBehaviour::Refused, ErrorClass::DnsServfail),
+        (DnsBehaviour::Silent, ErrorClass::DnsTimeout),
+    ];
+    for (behaviour, class) in cases {
+        let dns = DnsServer::builder().behaviour(behaviour).start();
+        let mut s = spec(&format!("http://{HOST}:8080/"), None, 0);
+        s.resolve.clear();
+        s.dns_server = Some(dns.addr());
+        s.timeout = Duration::from_millis(400);
+        let r = probe(&s);
+        assert_class(&r, class);
+        assert_eq!(r.timings.connect, None, "{behaviour:?}: {r:#?}");
+        assert!(r.timings.dns.is_some(), "{behaviour:?}: {r:#?}");
+    }
+}
+
+#[test]
+fn name_without_address_of_the_wanted_family_is_dns_no_address() {
+    let dns = DnsServer::builder()
+        .name(HOST, &["::1".parse().unwrap_or(IpAddr::from([0u8; 16]))])
+        .start();
+    let mut s = spec(&format!("http://{HOST}:8080/"), None, 0);
+    s.resolve.clear();
+    s.dns_server = Some(dns.addr());
+    s.ip_version = IpVersion::V4;
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::DnsNoAddress);
+}
+
+#[test]
+fn garbage_and_truncation_are_http_protocol_errors() {
+    for misbehaviour in [Misbehaviour::Garbage, Misbehaviour::CloseMidBody] {
+        let target = HttpTarget::builder().misbehave(misbehaviour).start();
+        let r = probe(&spec(&target.url("/"), None, 0));
+        assert_class(&r, ErrorClass::HttpProtocol);
+        assert!(
+            r.timings.ttfb.is_some(),
+            "{misbehaviour:?}: bytes arrived: {r:#?}"
+        );
+    }
+}
+
+#[test]
+fn trickle_until_the_deadline_is_a_timeout_in_the_body() {
+    let target = HttpTarget::builder()
+        .misbehave(Misbehaviour::Trickle {
+            interval: Duration::from_millis(20),
+            chunk: 1,
+        })
+        .start();
+    let mut s = spec(&target.url("/"), None, 0);
+    s.timeout = Duration::from_millis(400);
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::Timeout);
+    assert_eq!(r.failure.as_ref().map(|f| f.phase), Some(Phase::Body));
+    assert!(r.timings.total >= Duration::from_millis(390), "{r:#?}");
+    assert!(r.body_bytes > 0, "{r:#?}");
+}
+
+#[test]
+fn silent_server_is_a_timeout_waiting_for_the_first_byte() {
+    let target = HttpTarget::builder()
+        .misbehave(Misbehaviour::Silent)
+        .start();
+    let mut s = spec(&target.url("/"), None, 0);
+    s.timeout = Duration::from_millis(300);
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::Timeout);
+    assert_eq!(r.failure.as_ref().map(|f| f.phase), Some(Phase::Ttfb));
+    assert!(
+        r.timings
+            .ttfb
+            .is_some_and(|d| d >= Duration::from_millis(250)),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn unexpected_status_is_status() {
+    let target = HttpTarget::builder().response(Response::new(503)).start();
+    let r = probe(&spec(&target.url("/"), None, 0));
+    assert_class(&r, ErrorClass::StatusCode);
+    assert_eq!(r.status_code, Some(503));
+}
+
+#[test]
+fn failed_body_assertion_is_assertion() {
+    let target = HttpTarget::builder()
+        .response(Response::ok("hello world"))
+        .start();
+    let mut s = spec(&target.url("/"), None, 0);
+    s.expect.body = Some(BodyAssertion::Contains("goodbye".into()));
+    assert_class(&probe(&s), ErrorClass::Assertion);
+    s.expect.body = Some(BodyAssertion::Matches(
+        regex::bytes::Regex::new("^hello").unwrap_or_else(|e| panic!("{e}")),
+    ));
+    assert_eq!(probe(&s).status, Status::Up);
+}
+
+#[test]
+fn oversized_body_is_body_too_large() {
+    let target = HttpTarget::builder()
+        .misbehave(Misbehaviour::HugeBody(4 << 20))
+        .start();
+    let mut s = spec(&target.url("/"), None, 0);
+    s.max_body_bytes = 1 << 20;
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::BodyTooLarge);
+    assert!(r.body_bytes > 1 << 20 && r.body_bytes < 4 << 20, "{r:#?}");
+}
+
+#[test]
+fn happy_eyeballs_falls_back_to_the_family_that_answers() {
+    // The name has both families; the target listens on IPv4 only.
+    let target = HttpTarget::plain();
+    let v6: IpAddr = "::1".parse().unwrap_or(IpAddr::from([0u8; 16]));
+    let dns = DnsServer::builder()
+        .name(HOST, &[v6, IpAddr::from([127, 0, 0, 1])])
+        .start();
+    let mut s = spec(&format!("http://{HOST}:{}/", target.port()), None, 0);
+    s.resolve.clear();
+    s.dns_server = Some(dns.addr());
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert!(r.remote.is_some_and(|a| a.is_ipv4()), "{r:#?}");
+}
