@@ -44,7 +44,10 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
             return Err(DurationError::MissingNumber(rest.to_owned()));
         }
         let (number, after) = rest.split_at(digits);
-        let unit_len = after.len() - after.trim_start_matches(|c: char| c.is_ascii_alphabetic()).len();
+        let unit_len = after.len()
+            - after
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
         if unit_len == 0 {
             return Err(DurationError::MissingUnit(number.to_owned()));
         }
@@ -73,7 +76,13 @@ pub fn format(d: Duration) -> String {
         return "0s".to_owned();
     }
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -103,10 +112,16 @@ mod tests {
         assert_eq!(parse("30"), Err(DurationError::MissingUnit("30".into())));
         assert_eq!(parse("s"), Err(DurationError::MissingNumber("s".into())));
         assert_eq!(parse("1.5s"), Err(DurationError::MissingUnit("1".into())));
-        assert_eq!(parse("10sec"), Err(DurationError::UnknownUnit("sec".into())));
+        assert_eq!(
+            parse("10sec"),
+            Err(DurationError::UnknownUnit("sec".into()))
+        );
         assert_eq!(parse("1 s"), Err(DurationError::MissingUnit("1".into())));
         assert_eq!(parse("99999999999999999999s"), Err(DurationError::Overflow));
-        assert_eq!(parse("-1s"), Err(DurationError::MissingNumber("-1s".into())));
+        assert_eq!(
+            parse("-1s"),
+            Err(DurationError::MissingNumber("-1s".into()))
+        );
     }
 
     #[test]

@@ -67,7 +67,9 @@ pub enum ErrorKind {
         valid: String,
     },
     /// Two checks (or gateways) share a name.
-    #[error("duplicate {what} name `{name}`, first used on line {first_line} (valid: a name not used before)")]
+    #[error(
+        "duplicate {what} name `{name}`, first used on line {first_line} (valid: a name not used before)"
+    )]
     Duplicate {
         /// `check` or `gateway`.
         what: &'static str,
@@ -83,7 +85,9 @@ pub enum ErrorKind {
         interval: String,
     },
     /// A timeout that would let probes of one check overlap.
-    #[error("timeout {timeout} is not below the interval {interval}{note} (valid: a timeout shorter than the interval)")]
+    #[error(
+        "timeout {timeout} is not below the interval {interval}{note} (valid: a timeout shorter than the interval)"
+    )]
     TimeoutNotBelowInterval {
         /// The timeout, normalised.
         timeout: String,
@@ -103,7 +107,9 @@ pub enum ErrorKind {
         valid: String,
     },
     /// An HTTP method that is not a token.
-    #[error("bad method `{method}` (valid: an HTTP method such as GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH)")]
+    #[error(
+        "bad method `{method}` (valid: an HTTP method such as GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH)"
+    )]
     BadMethod {
         /// The method as written.
         method: String,
@@ -133,7 +139,9 @@ pub enum ErrorKind {
         valid: String,
     },
     /// A secret names an environment variable that is not set (or is empty).
-    #[error("environment variable {var} is {state} (valid: set it in the agent's environment, or use {{ file = \"/path\" }})")]
+    #[error(
+        "environment variable {var} is {state} (valid: set it in the agent's environment, or use {{ file = \"/path\" }})"
+    )]
     SecretUnset {
         /// The variable's name.
         var: String,
@@ -141,7 +149,9 @@ pub enum ErrorKind {
         state: &'static str,
     },
     /// No sink is enabled, so every record would be thrown away.
-    #[error("no sink is enabled, results would be discarded (valid: enable sinks.file, sinks.stdout or add a [[sinks.gateway]])")]
+    #[error(
+        "no sink is enabled, results would be discarded (valid: enable sinks.file, sinks.stdout or add a [[sinks.gateway]])"
+    )]
     NoSink,
 }
 
@@ -245,7 +255,7 @@ impl Collector {
                 }
             })
             .collect();
-        errors.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        errors.sort_by_cached_key(|e| (e.line, e.column, e.key.clone(), e.kind.to_string()));
         errors.dedup();
         ConfigErrors { errors }
     }
@@ -310,13 +320,7 @@ mod tests {
         let text = "a\nb\nc\n";
         let mut c = Collector::default();
         c.push(4..5, "c", ErrorKind::NoSink);
-        c.push(
-            0..1,
-            "a",
-            ErrorKind::MissingKey {
-                key: "url".into(),
-            },
-        );
+        c.push(0..1, "a", ErrorKind::MissingKey { key: "url".into() });
         let errs = c.finish(text, "x.toml");
         assert_eq!(
             errs.to_string(),

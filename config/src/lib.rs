@@ -23,12 +23,15 @@ pub mod secret;
 pub mod size;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use plan::{
-    Agent, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue, IpVersion, Pattern, PemFile, Plan,
-    Sinks, StdoutFormat, StdoutSink, Tls,
+    Agent, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue, IpVersion,
+    Pattern, PemFile, Plan, Sinks, StdoutFormat, StdoutSink, Tls,
 };
 pub use secret::{Host, Secret, SecretSource, SystemHost};
 pub use validate::defaults;
@@ -44,7 +47,11 @@ pub fn load_with(path: &Path, host: &dyn Host) -> Result<Plan, ConfigErrors> {
     let origin = path.display().to_string();
     let bytes = host.read_file(path).map_err(|e| {
         let reason = e.to_string();
-        let reason = reason.split(" (os error").next().unwrap_or(&reason).to_owned();
+        let reason = reason
+            .split(" (os error")
+            .next()
+            .unwrap_or(&reason)
+            .to_owned();
         ConfigErrors::whole_file(
             &origin,
             ErrorKind::Unreadable {

@@ -98,7 +98,10 @@ scalar_type!(
 
 /// `{ env = "NAME" }` or `{ file = "/path" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "{ env = \"NAME\" } or { file = \"/path\" }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{ env = \"NAME\" } or { file = \"/path\" }"
+)]
 pub struct SecretRef {
     /// Environment variable name.
     pub env: Option<String>,
@@ -266,10 +269,23 @@ pub struct RawConfig {
     /// Each check with the key path prefix used in its errors.
     pub checks: Vec<(String, Spanned<RawCheck>)>,
     pub sinks: Option<Spanned<RawSinks>>,
+    /// Sections that failed to read (their errors are reported); validation
+    /// skips what depends on them instead of guessing.
+    pub failed: Failed,
 }
 
-/// Parses `text` into raw structs. Returns `None` when any error was pushed
-/// (syntax, unknown key, wrong type), having pushed all that could be found.
+/// Which sections had errors in stage one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failed {
+    pub agent: bool,
+    pub defaults: bool,
+    pub sinks: bool,
+}
+
+/// Parses `text` into raw structs, pushing unknown keys and wrong types.
+/// Returns `None` only on a TOML syntax error; a section or check with an
+/// error is left out and marked in [`RawConfig::failed`], so that stage two
+/// can still report the errors of the others.
 pub fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
@@ -281,13 +297,21 @@ pub fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         }
         return None;
     }
-    let before = errors.len();
     let mut raw = RawConfig::default();
     for (key, value) in doc.into_inner() {
         match key.get_ref().as_ref() {
-            "agent" => raw.agent = section(value, "agent", errors),
-            "defaults" => raw.defaults = section(value, "defaults", errors),
-            "sinks" => raw.sinks = section(value, "sinks", errors),
+            "agent" => {
+                raw.agent = section(value, "agent", errors);
+                raw.failed.agent = raw.agent.is_none();
+            }
+            "defaults" => {
+                raw.defaults = section(value, "defaults", errors);
+                raw.failed.defaults = raw.defaults.is_none();
+            }
+            "sinks" => {
+                raw.sinks = section(value, "sinks", errors);
+                raw.failed.sinks = raw.sinks.is_none();
+            }
             "check" => read_checks(value, errors, &mut raw.checks),
             other => errors.push(
                 key.span(),
@@ -299,10 +323,14 @@ pub fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
             ),
         }
     }
-    (errors.len() == before).then_some(raw)
+    Some(raw)
 }
 
-fn read_checks(value: Spanned<DeValue<'_>>, errors: &mut Collector, out: &mut Vec<(String, Spanned<RawCheck>)>) {
+fn read_checks(
+    value: Spanned<DeValue<'_>>,
+    errors: &mut Collector,
+    out: &mut Vec<(String, Spanned<RawCheck>)>,
+) {
     let span = value.span();
     let DeValue::Array(items) = value.into_inner() else {
         errors.push(
@@ -315,8 +343,19 @@ fn read_checks(value: Spanned<DeValue<'_>>, errors: &mut Collector, out: &mut Ve
         );
         return;
     };
-    for (i, item) in items.into_iter().enumerate() {
-        let prefix = check_prefix(i, item.get_ref().get("name").and_then(|n| n.get_ref().as_str()));
+    let name_of = |item: &Spanned<DeValue<'_>>| {
+        item.get_ref()
+            .get("name")
+            .and_then(|n| n.get_ref().as_str())
+            .map(str::to_owned)
+    };
+    let names: Vec<Option<String>> = items.iter().map(name_of).collect();
+    for (i, (item, name)) in items.into_iter().zip(&names).enumerate() {
+        // A name used twice would make `check["x"]` ambiguous: use the index.
+        let name = name
+            .as_deref()
+            .filter(|n| names.iter().filter(|m| m.as_deref() == Some(n)).count() == 1);
+        let prefix = check_prefix(i, name);
         if let Some(check) = section(item, &prefix, errors) {
             out.push((prefix, check));
         }
@@ -327,13 +366,19 @@ fn read_checks(value: Spanned<DeValue<'_>>, errors: &mut Collector, out: &mut Ve
 /// usable name, `check[2]` (0-based) otherwise.
 pub fn check_prefix(index: usize, name: Option<&str>) -> String {
     match name {
-        Some(n) if !n.is_empty() && n.chars().all(crate::validate::is_name_char) => format!("check[\"{n}\"]"),
+        Some(n) if !n.is_empty() && n.chars().all(crate::validate::is_name_char) => {
+            format!("check[\"{n}\"]")
+        }
         _ => format!("check[{index}]"),
     }
 }
 
 /// Deserialises one section; on failure pushes the error with its key path.
-fn section<T>(value: Spanned<DeValue<'_>>, prefix: &str, errors: &mut Collector) -> Option<Spanned<T>>
+fn section<T>(
+    value: Spanned<DeValue<'_>>,
+    prefix: &str,
+    errors: &mut Collector,
+) -> Option<Spanned<T>>
 where
     T: for<'de> Deserialize<'de>,
 {
@@ -379,11 +424,16 @@ fn find_path(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
                 None => (covers(k.span()) || covers(v.span())).then(|| key.to_string()),
             }
         }),
-        DeValue::Array(items) => items.iter().enumerate().find_map(|(i, v)| match find_path(v, offset) {
-            Some(sub) if sub.starts_with('[') => Some(format!("[{i}]{sub}")),
-            Some(sub) => Some(format!("[{i}].{sub}")),
-            None => covers(v.span()).then(|| format!("[{i}]")),
-        }),
+        DeValue::Array(items) => {
+            items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| match find_path(v, offset) {
+                    Some(sub) if sub.starts_with('[') => Some(format!("[{i}]{sub}")),
+                    Some(sub) => Some(format!("[{i}].{sub}")),
+                    None => covers(v.span()).then(|| format!("[{i}]")),
+                })
+        }
         _ => None,
     }
 }
@@ -398,7 +448,11 @@ fn kind_from_serde(message: &str) -> ErrorKind {
                 .trim_start_matches(", expected one of ")
                 .trim_start_matches(", expected ")
                 .trim_start_matches(", there are no fields");
-            let valid = if valid.is_empty() { "no keys here" } else { valid };
+            let valid = if valid.is_empty() {
+                "no keys here"
+            } else {
+                valid
+            };
             return ErrorKind::UnknownKey {
                 key: key.to_owned(),
                 valid: valid.to_owned(),
@@ -444,7 +498,8 @@ mod tests {
 
     fn read_err(text: &str) -> String {
         let mut c = Collector::default();
-        assert!(read(text, &mut c).is_none());
+        let _ = read(text, &mut c);
+        assert!(!c.is_empty());
         c.finish(text, "t.toml").to_string()
     }
 
@@ -466,7 +521,9 @@ mod tests {
         let text = "[[check]]\nname = \"api\"\nurl = \"http://x/\"\nintervall = \"5s\"\n";
         let msg = read_err(text);
         assert!(
-            msg.starts_with("t.toml:4:1: check[\"api\"]: unknown key `intervall` (valid: `name`, `url`, `body`,"),
+            msg.starts_with(
+                "t.toml:4:1: check[\"api\"]: unknown key `intervall` (valid: `name`, `url`, `body`,"
+            ),
             "{msg}"
         );
         assert!(msg.contains("`interval`"), "{msg}");
@@ -474,7 +531,8 @@ mod tests {
 
     #[test]
     fn unknown_top_level_and_nested_keys_are_all_reported() {
-        let text = "[agnet]\nid = 1\n\n[agent]\nid = \"x\"\nport = 3\n\n[sinks.file]\nfsink = \"1s\"\n";
+        let text =
+            "[agnet]\nid = 1\n\n[agent]\nid = \"x\"\nport = 3\n\n[sinks.file]\nfsink = \"1s\"\n";
         let msg = read_err(text);
         let lines: Vec<&str> = msg.lines().collect();
         assert_eq!(lines.len(), 3, "{msg}");
@@ -486,7 +544,12 @@ mod tests {
             lines[1],
             "t.toml:6:1: agent: unknown key `port` (valid: `id`, `region`, `concurrency`, `state_dir`, `metrics_listen`)"
         );
-        assert!(lines[2].starts_with("t.toml:9:1: sinks.file: unknown key `fsink` (valid: `enabled`, `dir`,"), "{msg}");
+        assert!(
+            lines[2].starts_with(
+                "t.toml:9:1: sinks.file: unknown key `fsink` (valid: `enabled`, `dir`,"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -515,14 +578,31 @@ mod tests {
         let text = "[[check]]\nname = \"a\"\nurl = 1\n[[check]]\nname = \"b\"\nmethd = \"GET\"\n";
         let msg = read_err(text);
         assert_eq!(msg.lines().count(), 2, "{msg}");
-        assert!(msg.lines().next().unwrap().starts_with("t.toml:3:7: check[\"a\"].url: wrong type"), "{msg}");
-        assert!(msg.lines().nth(1).unwrap().starts_with("t.toml:6:1: check[\"b\"]: unknown key `methd`"), "{msg}");
+        assert!(
+            msg.lines()
+                .next()
+                .unwrap()
+                .starts_with("t.toml:3:7: check[\"a\"].url: wrong type"),
+            "{msg}"
+        );
+        assert!(
+            msg.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("t.toml:6:1: check[\"b\"]: unknown key `methd`"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn check_as_plain_table_is_refused() {
         let msg = read_err("[check]\nname = \"a\"\n");
-        assert!(msg.contains("check: `check` must be an array of tables (valid: one [[check]] section per check)"), "{msg}");
+        assert!(
+            msg.contains(
+                "check: `check` must be an array of tables (valid: one [[check]] section per check)"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -533,7 +613,8 @@ mod tests {
 
     #[test]
     fn header_values_may_be_plain_or_secret_refs() {
-        let text = "[defaults]\nheaders = { accept = \"*/*\", authorization = { env = \"TOKEN\" } }\n";
+        let text =
+            "[defaults]\nheaders = { accept = \"*/*\", authorization = { env = \"TOKEN\" } }\n";
         let raw = read_ok(text);
         let headers = raw.defaults.unwrap().into_inner().headers.unwrap();
         let values: Vec<HeaderValue> = headers.values().map(|v| v.get_ref().clone()).collect();

@@ -55,10 +55,26 @@ fn sinks(out: &mut String, plan: &Plan) {
         Some(f) => {
             out.push_str("enabled = true\n");
             let _ = writeln!(out, "dir = {}", quote(&f.dir.to_string_lossy()));
-            let _ = writeln!(out, "segment_max_bytes = {}", quote(&size::format(f.segment_max_bytes)));
-            let _ = writeln!(out, "segment_max_age = {}", quote(&duration::format(f.segment_max_age)));
-            let _ = writeln!(out, "retention_max_bytes = {}", quote(&size::format(f.retention_max_bytes)));
-            let _ = writeln!(out, "retention_max_age = {}", quote(&duration::format(f.retention_max_age)));
+            let _ = writeln!(
+                out,
+                "segment_max_bytes = {}",
+                quote(&size::format(f.segment_max_bytes))
+            );
+            let _ = writeln!(
+                out,
+                "segment_max_age = {}",
+                quote(&duration::format(f.segment_max_age))
+            );
+            let _ = writeln!(
+                out,
+                "retention_max_bytes = {}",
+                quote(&size::format(f.retention_max_bytes))
+            );
+            let _ = writeln!(
+                out,
+                "retention_max_age = {}",
+                quote(&duration::format(f.retention_max_age))
+            );
             let fsync = match f.fsync {
                 Fsync::Always => "always".to_owned(),
                 Fsync::Never => "never".to_owned(),
@@ -83,7 +99,11 @@ fn sinks(out: &mut String, plan: &Plan) {
         let _ = writeln!(out, "name = {}", quote(&g.name));
         let _ = writeln!(out, "url = {}", quote(g.url.as_str()));
         let _ = writeln!(out, "token = {}", secret_ref(&g.token));
-        let _ = writeln!(out, "spool_max_bytes = {}", quote(&size::format(g.spool_max_bytes)));
+        let _ = writeln!(
+            out,
+            "spool_max_bytes = {}",
+            quote(&size::format(g.spool_max_bytes))
+        );
         let _ = writeln!(out, "# spool directory: {}", g.spool_dir.to_string_lossy());
     }
 }
@@ -104,10 +124,16 @@ fn render_check(out: &mut String, c: &Check) {
         IpVersion::V6 => "6",
     };
     let _ = writeln!(out, "ip_version = {ip}");
-    let dns = c.dns_server.map_or_else(|| "system".to_owned(), |d| d.to_string());
+    let dns = c
+        .dns_server
+        .map_or_else(|| "system".to_owned(), |d| d.to_string());
     let _ = writeln!(out, "dns_server = {}", quote(&dns));
     let _ = writeln!(out, "follow_redirects = {}", c.follow_redirects);
-    let _ = writeln!(out, "max_body_bytes = {}", quote(&size::format(c.max_body_bytes)));
+    let _ = writeln!(
+        out,
+        "max_body_bytes = {}",
+        quote(&size::format(c.max_body_bytes))
+    );
     if let Some(b) = &c.body {
         let _ = writeln!(out, "body = {}", quote(b));
     }
@@ -128,15 +154,22 @@ fn render_check(out: &mut String, c: &Check) {
             format!("{} = {value}", key(&h.name))
         })
         .collect();
-    let _ = writeln!(out, "headers = {{ {} }}", headers.join(", "));
-    let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{} = {}", key(k), quote(v))).collect();
-    let _ = writeln!(out, "labels = {{ {} }}", labels.join(", "));
+    let _ = writeln!(out, "headers = {}", inline_table(&headers));
+    let labels: Vec<String> = c
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
+        .collect();
+    let _ = writeln!(out, "labels = {}", inline_table(&labels));
     let mut tls = vec![format!("insecure = {}", c.tls.insecure)];
     if let Some(ca) = &c.tls.ca {
         tls.push(format!("ca_file = {}", quote(&ca.path.to_string_lossy())));
     }
     if let Some(cc) = &c.tls.client_cert {
-        tls.push(format!("cert_file = {}", quote(&cc.cert.path.to_string_lossy())));
+        tls.push(format!(
+            "cert_file = {}",
+            quote(&cc.cert.path.to_string_lossy())
+        ));
         if let SecretSource::File(p) = cc.key.source() {
             tls.push(format!("key_file = {}", quote(&p.to_string_lossy())));
         }
@@ -144,7 +177,15 @@ fn render_check(out: &mut String, c: &Check) {
     if let Some(sn) = &c.tls.server_name {
         tls.push(format!("server_name = {}", quote(sn)));
     }
-    let _ = writeln!(out, "tls = {{ {} }}", tls.join(", "));
+    let _ = writeln!(out, "tls = {}", inline_table(&tls));
+}
+
+fn inline_table(items: &[String]) -> String {
+    if items.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{ {} }}", items.join(", "))
+    }
 }
 
 fn status(r: &RangeInclusive<u16>) -> String {
@@ -166,7 +207,10 @@ fn secret_ref<T>(s: &Secret<T>) -> String {
 
 /// A bare key when TOML allows one, else a quoted key.
 fn key(k: &str) -> String {
-    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         k.to_owned()
     } else {
         quote(k)

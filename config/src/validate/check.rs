@@ -83,31 +83,41 @@ fn one(
     let key = |k: &str| format!("{prefix}.{k}");
     let name = match &raw.name {
         None => {
-            ctx.error(check.span(), prefix, ErrorKind::MissingKey { key: "name".into() });
+            ctx.error(
+                check.span(),
+                prefix,
+                ErrorKind::MissingKey { key: "name".into() },
+            );
             None
         }
-        Some(v) => ctx.check(v, &key("name"), |s| values::name(s)).and_then(|name| {
-            let line = ctx.line_of(&v.span());
-            match seen.get(&name) {
-                Some(&first_line) => {
-                    let kind = ErrorKind::Duplicate {
-                        what: "check",
-                        name: name.clone(),
-                        first_line,
-                    };
-                    ctx.error(v.span(), &key("name"), kind);
-                    None
+        Some(v) => ctx
+            .check(v, &key("name"), |s| values::name(s))
+            .and_then(|name| {
+                let line = ctx.line_of(&v.span());
+                match seen.get(&name) {
+                    Some(&first_line) => {
+                        let kind = ErrorKind::Duplicate {
+                            what: "check",
+                            name: name.clone(),
+                            first_line,
+                        };
+                        ctx.error(v.span(), &key("name"), kind);
+                        None
+                    }
+                    None => {
+                        seen.insert(name.clone(), line);
+                        Some(name)
+                    }
                 }
-                None => {
-                    seen.insert(name.clone(), line);
-                    Some(name)
-                }
-            }
-        }),
+            }),
     };
     let url = match &raw.url {
         None => {
-            ctx.error(check.span(), prefix, ErrorKind::MissingKey { key: "url".into() });
+            ctx.error(
+                check.span(),
+                prefix,
+                ErrorKind::MissingKey { key: "url".into() },
+            );
             None
         }
         Some(v) => ctx.check(v, &key("url"), |s| values::url(s)),
@@ -125,7 +135,9 @@ fn one(
             t.value
         }
         // Whole milliseconds, so the rendered plan reads back the same.
-        None => defaults::TIMEOUT.min(Duration::from_millis((interval_value / 2).as_millis() as u64)),
+        None => defaults::TIMEOUT.min(Duration::from_millis(
+            (interval_value / 2).as_millis() as u64
+        )),
     };
 
     let body = raw.body.as_ref().map(|b| b.get_ref().clone());
@@ -150,7 +162,10 @@ fn one(
         .clone()
         .or_else(|| defaults.method.clone())
         .unwrap_or_else(|| defaults::METHOD.to_owned());
-    let max_body = own.max_body_bytes.clone().or_else(|| defaults.max_body_bytes.clone());
+    let max_body = own
+        .max_body_bytes
+        .clone()
+        .or_else(|| defaults.max_body_bytes.clone());
     let assertion = raw.body_contains.as_ref().or(raw.body_matches.as_ref());
     if let Some(a) = assertion {
         if method == "HEAD" {
@@ -197,7 +212,10 @@ fn one(
         body_matches,
         ip_version: own.ip_version.or(defaults.ip_version).unwrap_or_default(),
         dns_server: own.dns_server.or(defaults.dns_server).flatten(),
-        follow_redirects: own.follow_redirects.or(defaults.follow_redirects).unwrap_or(0),
+        follow_redirects: own
+            .follow_redirects
+            .or(defaults.follow_redirects)
+            .unwrap_or(0),
         max_body_bytes: max_body.map_or(defaults::MAX_BODY_BYTES, |m| m.value),
         tls: tls?,
         labels,
@@ -207,13 +225,21 @@ fn one(
 
 /// Reports a timeout that is not below the interval, at the value the check
 /// set (or at `[defaults]` when both come from there, once).
-fn timeout_conflict(timeout: &At<Duration>, interval: Option<&At<Duration>>, timeout_is_own: bool, ctx: &mut Ctx<'_>) {
+fn timeout_conflict(
+    timeout: &At<Duration>,
+    interval: Option<&At<Duration>>,
+    timeout_is_own: bool,
+    ctx: &mut Ctx<'_>,
+) {
     let interval_value = interval.map_or(defaults::INTERVAL, |i| i.value);
     let interval_is_own = interval.is_some_and(|i| !i.key.starts_with("defaults."));
     let (span, key, note) = if timeout_is_own || !interval_is_own {
         let note = match interval {
             Some(i) if i.key.starts_with("defaults.") && timeout_is_own => {
-                format!(" (interval set in [defaults] on line {})", ctx.line_of(&i.span))
+                format!(
+                    " (interval set in [defaults] on line {})",
+                    ctx.line_of(&i.span)
+                )
             }
             Some(_) => String::new(),
             None => " (the default interval)".to_owned(),
@@ -222,7 +248,10 @@ fn timeout_conflict(timeout: &At<Duration>, interval: Option<&At<Duration>>, tim
     } else {
         // The check shortened the interval below the default timeout.
         let Some(i) = interval else { return };
-        let note = format!(" (timeout set in [defaults] on line {})", ctx.line_of(&timeout.span));
+        let note = format!(
+            " (timeout set in [defaults] on line {})",
+            ctx.line_of(&timeout.span)
+        );
         (i.span.clone(), i.key.clone(), note)
     };
     ctx.error(
@@ -252,11 +281,20 @@ fn merge_tls(defaults: &TlsLayer, own: &TlsLayer, ctx: &mut Ctx<'_>) -> Option<T
         ca: own.ca.clone().or_else(|| defaults.ca.clone()),
         client_cert,
         insecure: own.insecure.or(defaults.insecure).unwrap_or(false),
-        server_name: own.server_name.clone().or_else(|| defaults.server_name.clone()),
+        server_name: own
+            .server_name
+            .clone()
+            .or_else(|| defaults.server_name.clone()),
     })
 }
 
-fn pair_error(span: &Range<usize>, key: &str, has: &str, lacks: &str, ctx: &mut Ctx<'_>) -> Option<Tls> {
+fn pair_error(
+    span: &Range<usize>,
+    key: &str,
+    has: &str,
+    lacks: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<Tls> {
     ctx.error(
         span.clone(),
         key,
@@ -280,11 +318,15 @@ fn resolve(layer: &Layer, prefix: &str, ctx: &mut Ctx<'_>) -> Resolved {
     }
     let mut r = Resolved::default();
     if let Some(v) = &layer.interval {
-        r.interval = ctx.check(v, &key("interval"), |d| values::interval(&d.0)).map(|d| at(v, key("interval"), d));
+        r.interval = ctx
+            .check(v, &key("interval"), |d| values::interval(&d.0))
+            .map(|d| at(v, key("interval"), d));
         r.timing_failed |= r.interval.is_none();
     }
     if let Some(v) = &layer.timeout {
-        r.timeout = ctx.check(v, &key("timeout"), |d| values::timeout(&d.0)).map(|d| at(v, key("timeout"), d));
+        r.timeout = ctx
+            .check(v, &key("timeout"), |d| values::timeout(&d.0))
+            .map(|d| at(v, key("timeout"), d));
         r.timing_failed |= r.timeout.is_none();
     }
     // Both set here: compare once, here.
@@ -299,7 +341,10 @@ fn resolve(layer: &Layer, prefix: &str, ctx: &mut Ctx<'_>) -> Resolved {
             r.timing_failed = true;
         }
     }
-    r.method = layer.method.as_ref().and_then(|v| ctx.check(v, &key("method"), |m| values::method(m)));
+    r.method = layer
+        .method
+        .as_ref()
+        .and_then(|v| ctx.check(v, &key("method"), |m| values::method(m)));
     if let Some(headers) = &layer.headers {
         r.headers = headers_of(headers, &key("headers"), ctx);
     }
@@ -325,7 +370,10 @@ fn resolve(layer: &Layer, prefix: &str, ctx: &mut Ctx<'_>) -> Resolved {
                 let n = values::size(&s.0)?;
                 if n > 1 << 30 {
                     return Err(ErrorKind::Invalid {
-                        message: format!("{} is more than a probe should read", crate::size::format(n)),
+                        message: format!(
+                            "{} is more than a probe should read",
+                            crate::size::format(n)
+                        ),
                         valid: "0 to 1GiB".into(),
                     });
                 }
@@ -355,7 +403,9 @@ fn headers_of(
     let mut out: BTreeMap<String, Header> = BTreeMap::new();
     for (name, value) in headers {
         let key = format!("{prefix}.{}", name.get_ref());
-        let Some(n) = ctx.check(name, &key, |s| values::header_name(s)) else { continue };
+        let Some(n) = ctx.check(name, &key, |s| values::header_name(s)) else {
+            continue;
+        };
         let lower = n.to_ascii_lowercase();
         if let Some(other) = out.get(&lower) {
             let kind = ErrorKind::Invalid {
@@ -384,7 +434,11 @@ fn headers_of(
     out
 }
 
-fn statuses(v: &Spanned<Vec<Spanned<raw::StatusItem>>>, key: &str, ctx: &mut Ctx<'_>) -> Option<Vec<RangeInclusive<u16>>> {
+fn statuses(
+    v: &Spanned<Vec<Spanned<raw::StatusItem>>>,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<RangeInclusive<u16>>> {
     if v.get_ref().is_empty() {
         let kind = ErrorKind::Invalid {
             message: "empty list: no status would count as up".into(),
@@ -407,7 +461,10 @@ fn statuses(v: &Spanned<Vec<Spanned<raw::StatusItem>>>, key: &str, ctx: &mut Ctx
 fn tls_layer(raw: &RawTls, prefix: &str, ctx: &mut Ctx<'_>) -> TlsLayer {
     let key = |k: &str| format!("{prefix}.{k}");
     let mut t = TlsLayer {
-        ca: raw.ca_file.as_ref().and_then(|v| ctx.pem_file(v, &key("ca_file"))),
+        ca: raw
+            .ca_file
+            .as_ref()
+            .and_then(|v| ctx.pem_file(v, &key("ca_file"))),
         insecure: raw.insecure.as_ref().map(|v| *v.get_ref()),
         server_name: raw
             .server_name

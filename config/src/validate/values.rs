@@ -15,7 +15,8 @@ use crate::{duration, size};
 /// Valid values of `ip_version`.
 pub const IP_VERSION_VALID: &str = "\"auto\", 4 or 6";
 /// Valid entries of `expect_status`.
-pub const STATUS_VALID: &str = "a status code 100-599 such as 200, a class such as \"2xx\", or a range such as \"200-399\"";
+pub const STATUS_VALID: &str =
+    "a status code 100-599 such as 200, a class such as \"2xx\", or a range such as \"200-399\"";
 /// Valid values of `fsync`.
 pub const FSYNC_VALID: &str = "\"always\", \"never\" or a duration such as \"1s\"";
 const NAME_VALID: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -";
@@ -43,8 +44,12 @@ pub fn name(s: &str) -> Result<String, ErrorKind> {
 /// A duration string.
 pub fn duration(v: &Scalar) -> Result<Duration, ErrorKind> {
     match v {
-        Scalar::Str(s) => duration::parse(s).map_err(|e| invalid(format!("bad duration {s:?}: {e}"), duration::VALID)),
-        Scalar::Int(i) => Err(invalid(format!("wrong type: integer `{i}`"), duration::VALID)),
+        Scalar::Str(s) => duration::parse(s)
+            .map_err(|e| invalid(format!("bad duration {s:?}: {e}"), duration::VALID)),
+        Scalar::Int(i) => Err(invalid(
+            format!("wrong type: integer `{i}`"),
+            duration::VALID,
+        )),
     }
 }
 
@@ -63,7 +68,10 @@ pub fn interval(v: &Scalar) -> Result<Duration, ErrorKind> {
 pub fn timeout(v: &Scalar) -> Result<Duration, ErrorKind> {
     let d = duration(v)?;
     if d.is_zero() {
-        return Err(invalid("timeout must be more than 0", "a duration such as \"5s\", below the interval"));
+        return Err(invalid(
+            "timeout must be more than 0",
+            "a duration such as \"5s\", below the interval",
+        ));
     }
     Ok(d)
 }
@@ -71,8 +79,12 @@ pub fn timeout(v: &Scalar) -> Result<Duration, ErrorKind> {
 /// A byte size.
 pub fn size(v: &Scalar) -> Result<u64, ErrorKind> {
     match v {
-        Scalar::Int(i) => u64::try_from(*i).map_err(|_| invalid(format!("negative size {i}"), size::VALID)),
-        Scalar::Str(s) => size::parse(s).map_err(|e| invalid(format!("bad size {s:?}: {e}"), size::VALID)),
+        Scalar::Int(i) => {
+            u64::try_from(*i).map_err(|_| invalid(format!("negative size {i}"), size::VALID))
+        }
+        Scalar::Str(s) => {
+            size::parse(s).map_err(|e| invalid(format!("bad size {s:?}: {e}"), size::VALID))
+        }
     }
 }
 
@@ -96,7 +108,9 @@ fn is_tchar(c: char) -> bool {
 /// An HTTP method, returned upper-case. CONNECT is refused: it opens a
 /// tunnel rather than asking for a response.
 pub fn method(s: &str) -> Result<String, ErrorKind> {
-    let bad = || ErrorKind::BadMethod { method: s.to_owned() };
+    let bad = || ErrorKind::BadMethod {
+        method: s.to_owned(),
+    };
     if s.is_empty() || !s.chars().all(is_tchar) {
         return Err(bad());
     }
@@ -109,7 +123,8 @@ pub fn method(s: &str) -> Result<String, ErrorKind> {
 
 /// An `http` or `https` URL with a host and no credentials.
 pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
-    const VALID: &str = "an absolute http:// or https:// URL with a host, such as \"https://example.com/health\"";
+    const VALID: &str =
+        "an absolute http:// or https:// URL with a host, such as \"https://example.com/health\"";
     let bad = |reason: String| ErrorKind::BadUrl {
         url: s.to_owned(),
         reason,
@@ -125,7 +140,8 @@ pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err(bad(
-            "credentials in a URL would reach logs; use headers.authorization = { env = \"NAME\" }".into(),
+            "credentials in a URL would reach logs; use headers.authorization = { env = \"NAME\" }"
+                .into(),
         ));
     }
     Ok(u)
@@ -133,7 +149,12 @@ pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
 
 /// One `expect_status` entry.
 pub fn status(v: &Scalar) -> Result<RangeInclusive<u16>, ErrorKind> {
-    let code = |s: &str| -> Option<u16> { s.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c)) };
+    let code = |s: &str| -> Option<u16> {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+    };
     let bad = |what: String| invalid(format!("bad status {what}"), STATUS_VALID);
     match v {
         Scalar::Int(i) => match u16::try_from(*i).ok().filter(|c| (100..=599).contains(c)) {
@@ -154,7 +175,9 @@ pub fn status(v: &Scalar) -> Result<RangeInclusive<u16>, ErrorKind> {
                     _ => Err(bad(format!("{s:?}"))),
                 };
             }
-            code(&lower).map(|c| c..=c).ok_or_else(|| bad(format!("{s:?}")))
+            code(&lower)
+                .map(|c| c..=c)
+                .ok_or_else(|| bad(format!("{s:?}")))
         }
     }
 }
@@ -182,7 +205,11 @@ pub fn dns_server(s: &str) -> Result<Option<SocketAddr>, ErrorKind> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(Some(addr));
     }
-    if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         return Ok(Some(SocketAddr::new(ip, 53)));
     }
     Err(invalid(
@@ -193,8 +220,12 @@ pub fn dns_server(s: &str) -> Result<Option<SocketAddr>, ErrorKind> {
 
 /// A listen address such as `127.0.0.1:9464`.
 pub fn listen_addr(s: &str) -> Result<SocketAddr, ErrorKind> {
-    s.parse()
-        .map_err(|_| invalid(format!("bad address {s:?}"), "an IP address and port such as \"127.0.0.1:9464\" or \"[::]:9464\""))
+    s.parse().map_err(|_| {
+        invalid(
+            format!("bad address {s:?}"),
+            "an IP address and port such as \"127.0.0.1:9464\" or \"[::]:9464\"",
+        )
+    })
 }
 
 /// A header name. Content-Length and Transfer-Encoding belong to sonde.
@@ -218,7 +249,9 @@ pub fn header_name(s: &str) -> Result<String, ErrorKind> {
 /// Whether `s` may be sent as a header value. The error never quotes the
 /// value, which may be a secret.
 pub fn header_value(s: &str) -> Result<(), ErrorKind> {
-    if s.chars().any(|c| (c.is_ascii_control() && c != '\t') || c == '\u{7f}') {
+    if s.chars()
+        .any(|c| (c.is_ascii_control() && c != '\t') || c == '\u{7f}')
+    {
         return Err(invalid(
             "header value contains a control character (such as a newline)",
             "printable text; tabs allowed",
@@ -231,7 +264,9 @@ pub fn header_value(s: &str) -> Result<(), ErrorKind> {
 pub fn label_name(s: &str) -> Result<String, ErrorKind> {
     const VALID: &str = "[A-Za-z_][A-Za-z0-9_]*, not starting with __, not check, agent or region";
     let mut chars = s.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') || s.starts_with("__") {
         return Err(invalid(format!("bad label name {s:?}"), VALID));
     }
@@ -252,16 +287,25 @@ pub fn server_name(s: &str) -> Result<String, ErrorKind> {
     };
     let trimmed = s.strip_suffix('.').unwrap_or(s);
     if s.len() > 253 || trimmed.split('.').any(|l| !ok_label(l)) {
-        return Err(invalid(format!("bad server name {s:?}"), "a DNS name such as \"api.example.com\""));
+        return Err(invalid(
+            format!("bad server name {s:?}"),
+            "a DNS name such as \"api.example.com\"",
+        ));
     }
     Ok(trimmed.to_ascii_lowercase())
 }
 
 /// A `body_matches` pattern.
 pub fn pattern(s: &str) -> Result<Pattern, ErrorKind> {
-    regex::Regex::new(s).map(Pattern).map_err(|e| ErrorKind::BadRegex {
-        message: e.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
-    })
+    regex::Regex::new(s)
+        .map(Pattern)
+        .map_err(|e| ErrorKind::BadRegex {
+            message: e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
 }
 
 /// `fsync`.
@@ -293,7 +337,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(name("api-1.v2_x"), Ok("api-1.v2_x".into()));
-        assert_eq!(msg(name("a b")), "bad name \"a b\" (valid: 1 to 64 characters from A-Z a-z 0-9 _ . -)");
+        assert_eq!(
+            msg(name("a b")),
+            "bad name \"a b\" (valid: 1 to 64 characters from A-Z a-z 0-9 _ . -)"
+        );
         assert!(name("").is_err());
         assert!(name(&"a".repeat(65)).is_err());
     }
@@ -301,7 +348,10 @@ mod tests {
     #[test]
     fn intervals_must_be_a_second_or_more() {
         assert_eq!(interval(&s("1s")), Ok(Duration::from_secs(1)));
-        assert_eq!(msg(interval(&s("500ms"))), "interval 500ms is too short (valid: 1s or more)");
+        assert_eq!(
+            msg(interval(&s("500ms"))),
+            "interval 500ms is too short (valid: 1s or more)"
+        );
         assert_eq!(
             msg(interval(&s("5"))),
             "bad duration \"5\": `5` has no unit (valid: a duration such as \"500ms\", \"15s\", \"1m30s\", \"2h\" or \"7d\")"
@@ -323,8 +373,14 @@ mod tests {
 
     #[test]
     fn urls_must_be_http_with_a_host_and_no_credentials() {
-        assert_eq!(url("https://example.com/x?y=1").unwrap().as_str(), "https://example.com/x?y=1");
-        assert_eq!(url("http://127.0.0.1:9464/healthz").unwrap().port(), Some(9464));
+        assert_eq!(
+            url("https://example.com/x?y=1").unwrap().as_str(),
+            "https://example.com/x?y=1"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:9464/healthz").unwrap().port(),
+            Some(9464)
+        );
         assert!(msg(url("ftp://example.com/")).contains("scheme `ftp` is not supported"));
         assert!(msg(url("example.com")).contains("relative URL without a base"));
         assert!(msg(url("http://u:p@example.com/")).contains("credentials in a URL"));
@@ -343,7 +399,10 @@ mod tests {
         for bad in ["6xx", "0xx", "399-200", "200-600", "abc", ""] {
             assert!(status(&s(bad)).is_err(), "{bad}");
         }
-        assert!(msg(status(&Scalar::Int(99))).starts_with("bad status 99 (valid: a status code 100-599"));
+        assert!(
+            msg(status(&Scalar::Int(99)))
+                .starts_with("bad status 99 (valid: a status code 100-599")
+        );
     }
 
     #[test]
@@ -351,16 +410,28 @@ mod tests {
         assert_eq!(ip_version(&Scalar::Int(4)), Ok(IpVersion::V4));
         assert_eq!(ip_version(&s("6")), Ok(IpVersion::V6));
         assert_eq!(ip_version(&s("auto")), Ok(IpVersion::Auto));
-        assert_eq!(msg(ip_version(&Scalar::Int(5))), "bad ip_version 5 (valid: \"auto\", 4 or 6)");
+        assert_eq!(
+            msg(ip_version(&Scalar::Int(5))),
+            "bad ip_version 5 (valid: \"auto\", 4 or 6)"
+        );
     }
 
     #[test]
     fn dns_servers_default_to_port_53() {
-        assert_eq!(dns_server("9.9.9.9"), Ok(Some("9.9.9.9:53".parse().unwrap())));
-        assert_eq!(dns_server("127.0.0.1:5353"), Ok(Some("127.0.0.1:5353".parse().unwrap())));
+        assert_eq!(
+            dns_server("9.9.9.9"),
+            Ok(Some("9.9.9.9:53".parse().unwrap()))
+        );
+        assert_eq!(
+            dns_server("127.0.0.1:5353"),
+            Ok(Some("127.0.0.1:5353".parse().unwrap()))
+        );
         assert_eq!(dns_server("::1"), Ok(Some("[::1]:53".parse().unwrap())));
         assert_eq!(dns_server("[::1]"), Ok(Some("[::1]:53".parse().unwrap())));
-        assert_eq!(dns_server("[::1]:5353"), Ok(Some("[::1]:5353".parse().unwrap())));
+        assert_eq!(
+            dns_server("[::1]:5353"),
+            Ok(Some("[::1]:5353".parse().unwrap()))
+        );
         assert_eq!(dns_server("system"), Ok(None));
         assert!(dns_server("dns.google").is_err());
     }
@@ -381,12 +452,18 @@ mod tests {
 
     #[test]
     fn server_names_and_patterns() {
-        assert_eq!(server_name("API.example.com."), Ok("api.example.com".into()));
+        assert_eq!(
+            server_name("API.example.com."),
+            Ok("api.example.com".into())
+        );
         assert!(server_name("bad_name.com").is_err());
         assert!(server_name("").is_err());
         assert!(pattern("^ok$").is_ok());
         let e = msg(pattern("a("));
-        assert!(e.starts_with("bad regular expression: regex parse error:"), "{e}");
+        assert!(
+            e.starts_with("bad regular expression: regex parse error:"),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
     }
 

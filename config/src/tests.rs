@@ -1,0 +1,609 @@
+//! End-to-end tests of `parse`: text in, plan or errors out, with an
+//! in-memory [`Host`] standing in for files and environment variables.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::*;
+
+const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE-secret-key\n-----END PRIVATE KEY-----\n";
+
+#[derive(Default)]
+struct FakeHost {
+    files: HashMap<String, Vec<u8>>,
+    vars: HashMap<String, String>,
+}
+
+impl FakeHost {
+    fn new() -> Self {
+        let mut h = FakeHost::default();
+        h.files.insert("/etc/sonde/ca.pem".into(), CA.into());
+        h.files.insert("/etc/sonde/client.pem".into(), CA.into());
+        h.files.insert("/etc/sonde/client.key".into(), KEY.into());
+        h.files
+            .insert("/etc/sonde/token".into(), b"file-token-value\n".to_vec());
+        h.files.insert("/etc/sonde/empty".into(), Vec::new());
+        h.files
+            .insert("/etc/sonde/notpem".into(), b"hello".to_vec());
+        h.vars
+            .insert("API_TOKEN".into(), "Bearer env-token-value".into());
+        h.vars.insert("EMPTY".into(), String::new());
+        h
+    }
+}
+
+impl Host for FakeHost {
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let key = path.to_string_lossy().into_owned();
+        self.files
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "No such file or directory"))
+    }
+
+    fn var(&self, name: &str) -> Result<String, std::env::VarError> {
+        self.vars
+            .get(name)
+            .cloned()
+            .ok_or(std::env::VarError::NotPresent)
+    }
+}
+
+fn ok(text: &str) -> Plan {
+    match parse(text, "t.toml", &FakeHost::new()) {
+        Ok(p) => p,
+        Err(e) => panic!("expected a plan, got:\n{e}"),
+    }
+}
+
+fn err(text: &str) -> String {
+    match parse(text, "t.toml", &FakeHost::new()) {
+        Ok(p) => panic!("expected errors, got a plan:\n{}", p.render()),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MINIMAL: &str = "[[check]]\nname = \"api\"\nurl = \"https://example.com/health\"\n";
+
+#[test]
+fn minimal_check_gets_every_default() {
+    let plan = ok(MINIMAL);
+    assert_eq!(plan.agent.id, "sonde");
+    assert_eq!(plan.agent.concurrency, 256);
+    assert_eq!(plan.agent.state_dir, Path::new("/var/lib/sonde"));
+    assert_eq!(plan.agent.metrics_listen, None);
+    let c = &plan.checks[0];
+    assert_eq!(c.name, "api");
+    assert_eq!(c.url.as_str(), "https://example.com/health");
+    assert_eq!(c.method, "GET");
+    assert_eq!(c.interval, Duration::from_secs(30));
+    assert_eq!(c.timeout, Duration::from_secs(10));
+    assert_eq!(c.expect_status, vec![200..=399]);
+    assert_eq!(c.ip_version, IpVersion::Auto);
+    assert_eq!(c.dns_server, None);
+    assert_eq!(c.follow_redirects, 0);
+    assert_eq!(c.max_body_bytes, 1 << 20);
+    assert_eq!(c.tls, Tls::default());
+    assert!(c.enabled && c.headers.is_empty() && c.labels.is_empty() && c.body.is_none());
+    let file = plan.sinks.file.as_ref().unwrap();
+    assert_eq!(file.dir, Path::new("/var/lib/sonde/records"));
+    assert_eq!(file.fsync, Fsync::Every(Duration::from_secs(1)));
+    assert_eq!(plan.sinks.stdout, None);
+    assert!(plan.sinks.gateways.is_empty());
+}
+
+#[test]
+fn checks_override_defaults_field_by_field() {
+    let text = r#"
+[defaults]
+interval = "1m"
+timeout = "5s"
+method = "head"
+expect_status = ["2xx"]
+ip_version = 4
+dns_server = "9.9.9.9"
+follow_redirects = 3
+max_body_bytes = "64KiB"
+headers = { Accept = "*/*", user-agent = "sonde" }
+labels = { team = "core", tier = "1" }
+tls = { ca_file = "/etc/sonde/ca.pem", server_name = "internal.example" }
+
+[[check]]
+name = "a"
+url = "https://a.example/"
+
+[[check]]
+name = "b"
+url = "http://b.example/"
+interval = "10s"
+method = "POST"
+body = '{"x":1}'
+expect_status = [201, "200-204"]
+ip_version = "6"
+dns_server = "system"
+follow_redirects = 0
+headers = { accept = "application/json", authorization = { env = "API_TOKEN" } }
+labels = { tier = "2" }
+tls = { insecure = true }
+enabled = false
+"#;
+    let plan = ok(text);
+    let (a, b) = (&plan.checks[0], &plan.checks[1]);
+    assert_eq!(a.interval, Duration::from_secs(60));
+    assert_eq!(a.timeout, Duration::from_secs(5));
+    assert_eq!(a.method, "HEAD");
+    assert_eq!(a.expect_status, vec![200..=299]);
+    assert_eq!(a.ip_version, IpVersion::V4);
+    assert_eq!(a.dns_server, Some("9.9.9.9:53".parse().unwrap()));
+    assert_eq!(a.follow_redirects, 3);
+    assert_eq!(a.max_body_bytes, 64 << 10);
+    assert_eq!(a.tls.ca.as_ref().unwrap().pem, CA.as_bytes());
+    assert_eq!(a.tls.server_name.as_deref(), Some("internal.example"));
+    assert!(!a.tls.insecure);
+
+    assert_eq!(b.interval, Duration::from_secs(10));
+    assert_eq!(
+        b.timeout,
+        Duration::from_secs(5),
+        "timeout comes from [defaults]"
+    );
+    assert_eq!(b.method, "POST");
+    assert_eq!(b.body.as_deref(), Some("{\"x\":1}"));
+    assert_eq!(b.expect_status, vec![201..=201, 200..=204]);
+    assert_eq!(b.ip_version, IpVersion::V6);
+    assert_eq!(b.dns_server, None, "\"system\" undoes the default server");
+    assert_eq!(b.follow_redirects, 0);
+    assert!(b.tls.insecure, "insecure overridden");
+    assert!(b.tls.ca.is_some(), "ca_file still inherited");
+    assert!(!b.enabled);
+    assert_eq!(plan.enabled_checks().count(), 1);
+
+    let headers: Vec<(&str, &str)> = b
+        .headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.expose()))
+        .collect();
+    assert_eq!(
+        headers,
+        vec![
+            ("accept", "application/json"),
+            ("authorization", "Bearer env-token-value"),
+            ("user-agent", "sonde"),
+        ]
+    );
+    let labels: Vec<(&str, &str)> = b
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels, vec![("team", "core"), ("tier", "2")]);
+}
+
+#[test]
+fn default_timeout_is_half_a_short_interval() {
+    let plan = ok("[[check]]\nname = \"a\"\nurl = \"http://a/\"\ninterval = \"3s\"\n");
+    assert_eq!(plan.checks[0].timeout, Duration::from_millis(1500));
+}
+
+#[test]
+fn interval_under_one_second_is_refused() {
+    let text = "[[check]]\nname = \"a\"\nurl = \"http://a/\"\ninterval = \"900ms\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:4:12: check[\"a\"].interval: interval 900ms is too short (valid: 1s or more)"
+    );
+}
+
+#[test]
+fn timeout_not_below_interval_is_refused_where_it_is_written() {
+    // Both in the check.
+    let text =
+        "[[check]]\nname = \"a\"\nurl = \"http://a/\"\ninterval = \"5s\"\ntimeout = \"5s\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:5:11: check[\"a\"].timeout: timeout 5s is not below the interval 5s \
+         (valid: a timeout shorter than the interval)"
+    );
+    // Interval from [defaults], timeout in the check.
+    let text = "[defaults]\ninterval = \"5s\"\n[[check]]\nname = \"a\"\nurl = \"http://a/\"\ntimeout = \"6s\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:6:11: check[\"a\"].timeout: timeout 6s is not below the interval 5s \
+         (interval set in [defaults] on line 2) (valid: a timeout shorter than the interval)"
+    );
+    // Timeout from [defaults], the check shortens the interval.
+    let text = "[defaults]\ntimeout = \"10s\"\n[[check]]\nname = \"a\"\nurl = \"http://a/\"\ninterval = \"2s\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:6:12: check[\"a\"].interval: timeout 10s is not below the interval 2s \
+         (timeout set in [defaults] on line 2) (valid: a timeout shorter than the interval)"
+    );
+    // Both in [defaults]: reported once, at [defaults], however many checks.
+    let text = "[defaults]\ninterval = \"2s\"\ntimeout = \"2s\"\n\
+                [[check]]\nname = \"a\"\nurl = \"http://a/\"\n[[check]]\nname = \"b\"\nurl = \"http://b/\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:3:11: defaults.timeout: timeout 2s is not below the interval 2s \
+         (valid: a timeout shorter than the interval)"
+    );
+    // [defaults] timeout against the built-in interval, two checks: once.
+    let text = "[defaults]\ntimeout = \"40s\"\n[[check]]\nname = \"a\"\nurl = \"http://a/\"\n[[check]]\nname = \"b\"\nurl = \"http://b/\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:2:11: defaults.timeout: timeout 40s is not below the interval 30s \
+         (the default interval) (valid: a timeout shorter than the interval)"
+    );
+}
+
+#[test]
+fn duplicate_names_point_at_the_second_and_name_the_first() {
+    let text = "[[check]]\nname = \"a\"\nurl = \"http://a/\"\n\n[[check]]\nname = \"a\"\nurl = \"http://b/\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:6:8: check[1].name: duplicate check name `a`, first used on line 2 \
+         (valid: a name not used before)"
+    );
+}
+
+#[test]
+fn missing_name_and_url_are_reported() {
+    let text = "[[check]]\ninterval = \"5s\"\n";
+    let e = err(text);
+    assert!(e.contains("check[0]: missing required key `name`"), "{e}");
+    assert!(e.contains("check[0]: missing required key `url`"), "{e}");
+}
+
+#[test]
+fn bad_url_method_regex_and_name_are_all_reported_sorted() {
+    let text = r#"[[check]]
+name = "bad name"
+url = "ftp://example.com/"
+method = "GE T"
+body_matches = "a("
+"#;
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 4, "{e}");
+    assert_eq!(
+        lines[0],
+        "t.toml:2:8: check[0].name: bad name \"bad name\" (valid: 1 to 64 characters from A-Z a-z 0-9 _ . -)"
+    );
+    assert_eq!(
+        lines[1],
+        "t.toml:3:7: check[0].url: bad URL `ftp://example.com/`: scheme `ftp` is not supported \
+         (valid: an absolute http:// or https:// URL with a host, such as \"https://example.com/health\")"
+    );
+    assert_eq!(
+        lines[2],
+        "t.toml:4:10: check[0].method: bad method `GE T` \
+         (valid: an HTTP method such as GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH)"
+    );
+    assert!(
+        lines[3].starts_with(
+            "t.toml:5:16: check[0].body_matches: bad regular expression: regex parse error:"
+        ),
+        "{e}"
+    );
+    assert!(lines[3].ends_with("(valid: regex crate syntax)"), "{e}");
+}
+
+#[test]
+fn unreadable_and_non_pem_tls_files_are_refused() {
+    let text = "[defaults]\ntls = { ca_file = \"/x/y\" }\n[[check]]\nname = \"a\"\nurl = \"https://a/\"\n\
+                tls = { cert_file = \"/etc/sonde/notpem\", key_file = \"/etc/sonde/client.key\" }\n";
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines[0],
+        "t.toml:2:19: defaults.tls.ca_file: cannot read /x/y: No such file or directory"
+    );
+    assert_eq!(
+        lines[1],
+        "t.toml:6:21: check[\"a\"].tls.cert_file: /etc/sonde/notpem holds no PEM CERTIFICATE \
+         (valid: a PEM file with a -----BEGIN ...CERTIFICATE----- block)"
+    );
+}
+
+#[test]
+fn client_cert_needs_both_halves() {
+    let text = "[[check]]\nname = \"a\"\nurl = \"https://a/\"\ntls = { cert_file = \"/etc/sonde/client.pem\" }\n";
+    assert_eq!(
+        err(text),
+        "t.toml:4:21: check[\"a\"].tls.cert_file: tls.cert_file is set without tls.key_file \
+         (valid: both cert_file and key_file, or neither)"
+    );
+    let text = "[defaults]\ntls = { key_file = \"/etc/sonde/client.key\" }\n\
+                [[check]]\nname = \"a\"\nurl = \"https://a/\"\ntls = { cert_file = \"/etc/sonde/client.pem\" }\n";
+    let plan = ok(text);
+    let cc = plan.checks[0].tls.client_cert.as_ref().unwrap();
+    assert_eq!(cc.key.expose(), KEY.as_bytes());
+}
+
+#[test]
+fn secrets_resolve_but_never_print() {
+    let text = r#"
+[agent]
+id = "eu-1"
+
+[[check]]
+name = "a"
+url = "https://a/"
+headers = { authorization = { env = "API_TOKEN" }, x-key = { file = "/etc/sonde/token" } }
+tls = { cert_file = "/etc/sonde/client.pem", key_file = "/etc/sonde/client.key" }
+
+[[sinks.gateway]]
+url = "https://gw.example/ingest"
+token = { file = "/etc/sonde/token" }
+"#;
+    let plan = ok(text);
+    let c = &plan.checks[0];
+    assert_eq!(
+        c.headers[1].value.expose(),
+        "file-token-value",
+        "one trailing newline trimmed"
+    );
+    assert_eq!(plan.sinks.gateways[0].token.expose(), "file-token-value");
+    assert_eq!(
+        plan.sinks.gateways[0].spool_dir,
+        Path::new("/var/lib/sonde/spool/default")
+    );
+    for shown in [format!("{plan:?}"), format!("{plan:#?}"), plan.render()] {
+        assert!(!shown.contains("env-token-value"), "{shown}");
+        assert!(!shown.contains("file-token-value"), "{shown}");
+        assert!(!shown.contains("secret-key"), "{shown}");
+    }
+    let rendered = plan.render();
+    assert!(
+        rendered.contains("authorization = { env = \"API_TOKEN\" }"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("token = { file = \"/etc/sonde/token\" }"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn missing_and_empty_secrets_are_reported_without_values() {
+    let text = r#"[[check]]
+name = "a"
+url = "https://a/"
+headers = { a = { env = "NOPE" }, b = { env = "EMPTY" }, c = { file = "/etc/sonde/empty" }, d = { env = "X", file = "/y" } }
+"#;
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 4, "{e}");
+    assert!(
+        lines[0].ends_with(
+            "check[\"a\"].headers.a: environment variable NOPE is not set \
+         (valid: set it in the agent's environment, or use { file = \"/path\" })"
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[1].contains("check[\"a\"].headers.b: environment variable EMPTY is empty"),
+        "{e}"
+    );
+    assert!(
+        lines[2].contains("check[\"a\"].headers.c: /etc/sonde/empty is empty"),
+        "{e}"
+    );
+    assert!(
+        lines[3].contains("check[\"a\"].headers.d: a secret needs exactly one of `env` and `file`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn gateway_needs_an_agent_id_a_token_and_unique_names() {
+    let text = r#"
+[[sinks.gateway]]
+url = "https://g1/"
+token = { env = "API_TOKEN" }
+
+[[sinks.gateway]]
+url = "https://g2/"
+"#;
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with(
+            "t.toml:2:1: sinks.gateway[0]: a gateway deduplicates records by agent id"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        lines[1],
+        "t.toml:6:1: sinks.gateway[1]: missing required key `token`"
+    );
+    assert!(
+        lines[2].starts_with("t.toml:6:1: sinks.gateway[1].name: duplicate gateway name `default`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn no_sink_enabled_is_refused() {
+    let text = "[sinks.file]\nenabled = false\n";
+    assert_eq!(
+        err(text),
+        "t.toml:2:11: sinks.file.enabled: no sink is enabled, results would be discarded \
+         (valid: enable sinks.file, sinks.stdout or add a [[sinks.gateway]])"
+    );
+}
+
+#[test]
+fn body_assertions_need_a_body() {
+    let text =
+        "[[check]]\nname = \"a\"\nurl = \"http://a/\"\nmethod = \"HEAD\"\nbody_contains = \"ok\"\n";
+    assert!(err(text).contains("check[\"a\"]: a HEAD response has no body to search"));
+    let text = "[defaults]\nmax_body_bytes = 0\n[[check]]\nname = \"a\"\nurl = \"http://a/\"\nbody_matches = \"ok\"\n";
+    assert_eq!(
+        err(text),
+        "t.toml:2:18: defaults.max_body_bytes: max_body_bytes is 0 but check[\"a\"] searches the body \
+         (valid: a size above 0, such as \"1MiB\")"
+    );
+}
+
+#[test]
+fn invalid_values_across_sections_are_all_reported() {
+    let text = r#"
+[agent]
+concurrency = 0
+metrics_listen = "localhost:9464"
+
+[defaults]
+expect_status = []
+ip_version = 5
+dns_server = "dns.google"
+follow_redirects = 99
+labels = { check = "x" }
+headers = { "bad header" = "x" }
+
+[sinks.file]
+fsync = "sometimes"
+segment_max_bytes = "2GiB"
+retention_max_bytes = "1GiB"
+
+[sinks.stdout]
+enabled = true
+format = "xml"
+"#;
+    let e = err(text);
+    let keys: Vec<&str> = e
+        .lines()
+        .map(|l| l.split(": ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "agent.concurrency",
+            "agent.metrics_listen",
+            "defaults.expect_status",
+            "defaults.ip_version",
+            "defaults.dns_server",
+            "defaults.follow_redirects",
+            "defaults.labels.check",
+            "defaults.headers.bad header",
+            "sinks.file.fsync",
+            "sinks.file.retention_max_bytes",
+            "sinks.stdout.format",
+        ],
+        "{e}"
+    );
+}
+
+#[test]
+fn render_reads_back_into_the_same_plan() {
+    let text = r#"
+[agent]
+id = "eu-1"
+region = "eu-west"
+metrics_listen = "127.0.0.1:9464"
+state_dir = "./data"
+
+[defaults]
+headers = { "x.odd" = "a \"quoted\" value", authorization = { env = "API_TOKEN" } }
+labels = { team = "core" }
+
+[[check]]
+name = "a"
+url = "https://a.example/p?q=1"
+interval = "1m30s"
+body = "line1\nline2"
+body_contains = "ok"
+body_matches = '^\d+$'
+expect_status = [204, "3xx"]
+ip_version = 6
+dns_server = "[::1]:5353"
+tls = { ca_file = "/etc/sonde/ca.pem", cert_file = "/etc/sonde/client.pem", key_file = "/etc/sonde/client.key", server_name = "a.example" }
+
+[[check]]
+name = "b"
+url = "http://b/"
+enabled = false
+
+[sinks.file]
+fsync = "always"
+
+[sinks.stdout]
+enabled = true
+format = "json"
+
+[[sinks.gateway]]
+name = "gw"
+url = "https://gw/"
+token = { env = "API_TOKEN" }
+"#;
+    let plan = ok(text);
+    let rendered = plan.render();
+    let again = match parse(&rendered, "rendered", &FakeHost::new()) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}\n{rendered}"),
+    };
+    assert_eq!(plan, again, "{rendered}");
+    assert_eq!(again.render(), rendered);
+}
+
+#[test]
+fn load_names_the_file_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sonde.toml");
+    std::fs::write(&path, "[agent]\nid = 7\n").unwrap();
+    let e = load(&path).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}:2:6: agent.id: wrong type: integer `7` (valid: a string)",
+            path.display()
+        )
+    );
+    let missing = dir.path().join("nope.toml");
+    let e = load(&missing).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{0}:1:1: cannot read {0}: No such file or directory",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn errors_after_an_unknown_key_are_still_reported() {
+    let text = "[[check]]\nname = \"a\"\nurl = \"http://a/\"\nretries = 3\n\
+                [[check]]\nname = \"b\"\nurl = \"http://b/\"\ninterval = \"10ms\"\n\
+                [sinks.stdout]\nformat = \"xml\"\n";
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with("t.toml:4:1: check[\"a\"]: unknown key `retries`"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("t.toml:8:12: check[\"b\"].interval: interval 10ms is too short"),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with("t.toml:10:10: sinks.stdout.format: unknown format \"xml\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn checks_are_not_judged_against_defaults_that_failed_to_read() {
+    // With [defaults] unreadable, the check's 5s timeout must not be compared
+    // with a guessed interval.
+    let text = "[defaults]\nintervl = \"10s\"\n[[check]]\nname = \"a\"\nurl = \"http://a/\"\ntimeout = \"5s\"\n";
+    let e = err(text);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("t.toml:2:1: defaults: unknown key `intervl`"),
+        "{e}"
+    );
+}

@@ -1,0 +1,273 @@
+//! `[sinks]`: the file sink, the stdout sink and the gateways, and the rule
+//! that at least one of them is on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::{Ctx, defaults, values};
+use crate::error::ErrorKind;
+use crate::plan::{Agent, FileSink, GatewaySink, Sinks, StdoutFormat, StdoutSink};
+use crate::raw::{RawConfig, RawFileSink, RawGateway, RawSinks, RawStdoutSink};
+
+pub(super) fn sinks(
+    raw: &RawConfig,
+    agent: &Agent,
+    id_given: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<Sinks> {
+    let sinks_raw = raw
+        .sinks
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .unwrap_or_default();
+    let RawSinks {
+        file,
+        stdout,
+        gateway,
+    } = &sinks_raw;
+    let file = file_sink(file.as_ref().map(|f| f.get_ref()), agent, ctx);
+    let stdout = stdout_sink(stdout.as_ref().map(|s| s.get_ref()), ctx);
+    let gateways = gateways(gateway.as_deref().unwrap_or(&[]), agent, id_given, ctx);
+    if matches!(file, Some(None))
+        && matches!(stdout, Some(None))
+        && gateways.as_ref().is_some_and(|g| g.is_empty())
+    {
+        // Point at the `enabled = false` that turned the default sink off.
+        let off = sinks_raw
+            .file
+            .as_ref()
+            .and_then(|f| f.get_ref().enabled.clone());
+        match off {
+            Some(e) => ctx.error(e.span(), "sinks.file.enabled", ErrorKind::NoSink),
+            None => ctx.error(
+                raw.sinks.as_ref().map_or(0..0, |s| s.span()),
+                "sinks",
+                ErrorKind::NoSink,
+            ),
+        }
+    }
+    Some(Sinks {
+        file: file?,
+        stdout: stdout?,
+        gateways: gateways?,
+    })
+}
+
+/// `Some(None)`: disabled. `None`: invalid.
+fn file_sink(
+    raw: Option<&RawFileSink>,
+    agent: &Agent,
+    ctx: &mut Ctx<'_>,
+) -> Option<Option<FileSink>> {
+    let default = RawFileSink::default();
+    let raw = raw.unwrap_or(&default);
+    let before = ctx.errors.len();
+    let size =
+        |ctx: &mut Ctx<'_>, v: &Option<Spanned<crate::raw::SizeValue>>, key: &str, d: u64| {
+            v.as_ref()
+                .and_then(|v| ctx.check(v, key, |s| values::size(&s.0)))
+                .unwrap_or(d)
+        };
+    let age = |ctx: &mut Ctx<'_>,
+               v: &Option<Spanned<crate::raw::DurationText>>,
+               key: &str,
+               d: Duration| {
+        v.as_ref()
+            .and_then(|v| ctx.check(v, key, |s| values::duration(&s.0)))
+            .unwrap_or(d)
+    };
+    let segment_max_bytes = size(
+        ctx,
+        &raw.segment_max_bytes,
+        "sinks.file.segment_max_bytes",
+        defaults::SEGMENT_MAX_BYTES,
+    );
+    let retention_max_bytes = size(
+        ctx,
+        &raw.retention_max_bytes,
+        "sinks.file.retention_max_bytes",
+        defaults::RETENTION_MAX_BYTES,
+    );
+    let segment_max_age = age(
+        ctx,
+        &raw.segment_max_age,
+        "sinks.file.segment_max_age",
+        defaults::SEGMENT_MAX_AGE,
+    );
+    let retention_max_age = age(
+        ctx,
+        &raw.retention_max_age,
+        "sinks.file.retention_max_age",
+        defaults::RETENTION_MAX_AGE,
+    );
+    if let Some(v) = &raw.segment_max_bytes {
+        if segment_max_bytes < 4096 {
+            ctx.error(
+                v.span(),
+                "sinks.file.segment_max_bytes",
+                ErrorKind::Invalid {
+                    message: format!("{} is too small", crate::size::format(segment_max_bytes)),
+                    valid: "4KiB or more".into(),
+                },
+            );
+        }
+    }
+    if retention_max_bytes < segment_max_bytes {
+        let (span, key) = match (&raw.retention_max_bytes, &raw.segment_max_bytes) {
+            (Some(v), _) => (v.span(), "sinks.file.retention_max_bytes"),
+            (None, Some(v)) => (v.span(), "sinks.file.segment_max_bytes"),
+            (None, None) => (0..0, "sinks.file"),
+        };
+        ctx.error(
+            span,
+            key,
+            ErrorKind::Invalid {
+                message: format!(
+                    "retention_max_bytes {} is below segment_max_bytes {}",
+                    crate::size::format(retention_max_bytes),
+                    crate::size::format(segment_max_bytes)
+                ),
+                valid: "retention_max_bytes of at least one segment".into(),
+            },
+        );
+    }
+    let fsync = raw
+        .fsync
+        .as_ref()
+        .and_then(|v| ctx.check(v, "sinks.file.fsync", |f| values::fsync(&f.0)))
+        .unwrap_or(crate::plan::Fsync::Every(defaults::FSYNC_EVERY));
+    let dir = match &raw.dir {
+        Some(v) if v.get_ref().is_empty() => {
+            ctx.error(
+                v.span(),
+                "sinks.file.dir",
+                ErrorKind::Invalid {
+                    message: "empty path".into(),
+                    valid: "a directory, or leave it out for state_dir/records".into(),
+                },
+            );
+            PathBuf::new()
+        }
+        Some(v) => PathBuf::from(v.get_ref()),
+        None => agent.state_dir.join("records"),
+    };
+    if ctx.errors.len() != before {
+        return None;
+    }
+    let enabled = raw.enabled.as_ref().is_none_or(|e| *e.get_ref());
+    Some(enabled.then_some(FileSink {
+        dir,
+        segment_max_bytes,
+        segment_max_age,
+        retention_max_bytes,
+        retention_max_age,
+        fsync,
+    }))
+}
+
+fn stdout_sink(raw: Option<&RawStdoutSink>, ctx: &mut Ctx<'_>) -> Option<Option<StdoutSink>> {
+    let Some(raw) = raw else { return Some(None) };
+    let format = match &raw.format {
+        None => StdoutFormat::Human,
+        Some(v) => ctx.check(v, "sinks.stdout.format", |f| match f.as_str() {
+            "human" => Ok(StdoutFormat::Human),
+            "json" => Ok(StdoutFormat::Json),
+            other => Err(ErrorKind::Invalid {
+                message: format!("unknown format {other:?}"),
+                valid: "\"human\" or \"json\"".into(),
+            }),
+        })?,
+    };
+    let enabled = raw.enabled.as_ref().is_some_and(|e| *e.get_ref());
+    Some(enabled.then_some(StdoutSink { format }))
+}
+
+fn gateways(
+    raw: &[Spanned<RawGateway>],
+    agent: &Agent,
+    id_given: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<GatewaySink>> {
+    let before = ctx.errors.len();
+    let mut out = Vec::new();
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (i, g) in raw.iter().enumerate() {
+        let key = |k: &str| format!("sinks.gateway[{i}].{k}");
+        let gw = g.get_ref();
+        if !id_given && i == 0 {
+            ctx.error(
+                g.span(),
+                &format!("sinks.gateway[{i}]"),
+                ErrorKind::Invalid {
+                    message:
+                        "a gateway deduplicates records by agent id, and [agent] id is not set"
+                            .into(),
+                    valid: "set [agent] id to a name unique among your agents".into(),
+                },
+            );
+        }
+        let name = match &gw.name {
+            Some(v) => ctx.check(v, &key("name"), |s| values::name(s)),
+            None => Some("default".to_owned()),
+        };
+        if let Some(name) = &name {
+            let span = gw.name.as_ref().map_or_else(|| g.span(), |v| v.span());
+            let line = ctx.line_of(&span);
+            if let Some((_, first_line)) = seen.iter().find(|(n, _)| n == name) {
+                let first_line = *first_line;
+                ctx.error(
+                    span,
+                    &key("name"),
+                    ErrorKind::Duplicate {
+                        what: "gateway",
+                        name: name.clone(),
+                        first_line,
+                    },
+                );
+            } else {
+                seen.push((name.clone(), line));
+            }
+        }
+        let url = match &gw.url {
+            Some(v) => ctx.check(v, &key("url"), |s| values::url(s)),
+            None => {
+                ctx.error(
+                    g.span(),
+                    &format!("sinks.gateway[{i}]"),
+                    ErrorKind::MissingKey { key: "url".into() },
+                );
+                None
+            }
+        };
+        let token = match &gw.token {
+            Some(v) => ctx.secret(v, &key("token")),
+            None => {
+                ctx.error(
+                    g.span(),
+                    &format!("sinks.gateway[{i}]"),
+                    ErrorKind::MissingKey {
+                        key: "token".into(),
+                    },
+                );
+                None
+            }
+        };
+        let spool_max_bytes = gw
+            .spool_max_bytes
+            .as_ref()
+            .and_then(|v| ctx.check(v, &key("spool_max_bytes"), |s| values::size(&s.0)))
+            .unwrap_or(defaults::SPOOL_MAX_BYTES);
+        if let (Some(name), Some(url), Some(token)) = (name, url, token) {
+            out.push(GatewaySink {
+                spool_dir: agent.state_dir.join("spool").join(&name),
+                name,
+                url,
+                token,
+                spool_max_bytes,
+            });
+        }
+    }
+    (ctx.errors.len() == before).then_some(out)
+}
