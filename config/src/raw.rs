@@ -113,7 +113,9 @@ pub struct SecretRef {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(
     untagged,
-    expecting = "a string, { env = \"NAME\" } or { file = \"/path\" }"
+    // serde prints this alone when no variant fits; ", expected" splits it
+    // into message and valid values like every other error.
+    expecting = "bad header value, expected a string, { env = \"NAME\" } or { file = \"/path\" }"
 )]
 pub enum HeaderValue {
     /// Written in the file.
@@ -374,45 +376,71 @@ pub fn check_prefix(index: usize, name: Option<&str>) -> String {
 }
 
 /// Deserialises one section; on failure pushes the error with its key path.
+///
+/// serde stops at the first error, so after each one the offending key is
+/// dropped and the section read again, until it reads or an error cannot be
+/// tied to a key: one run reports every key that is wrong. A section with
+/// any error is returned as `None`.
 fn section<T>(
-    value: Spanned<DeValue<'_>>,
+    mut value: Spanned<DeValue<'_>>,
     prefix: &str,
     errors: &mut Collector,
 ) -> Option<Spanned<T>>
 where
     T: for<'de> Deserialize<'de>,
 {
-    match Spanned::<T>::deserialize(ValueDeserializer::from(value.clone())) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let span = e.span().unwrap_or_else(|| value.span());
-            let mut path = prefix.to_owned();
-            path_at(&value, span.start, &mut path);
-            let kind = kind_from_serde(e.message());
-            if let ErrorKind::UnknownKey { key, .. } = &kind {
-                // The span is the unknown key itself; name its table.
-                if let Some(parent) = path.strip_suffix(&format!(".{key}")) {
-                    path = parent.to_owned();
-                }
+    let mut dropped: Vec<String> = Vec::new();
+    loop {
+        let e = match Spanned::<T>::deserialize(ValueDeserializer::from(value.clone())) {
+            Ok(v) if dropped.is_empty() => return Some(v),
+            Ok(_) => return None,
+            Err(e) => e,
+        };
+        let span = e.span().unwrap_or_else(|| value.span());
+        let kind = kind_from_serde(e.message());
+        // A required key we dropped ourselves is not missing from the file.
+        if let ErrorKind::MissingKey { key } = &kind {
+            if dropped.contains(key) {
+                return None;
             }
-            errors.push(span, path, kind);
-            None
+        }
+        let found = find_path(&value, span.start);
+        let mut path = prefix.to_owned();
+        if let Some(found) = &found {
+            join_path(&mut path, found);
+        }
+        if let ErrorKind::UnknownKey { key, .. } = &kind {
+            // The span is the unknown key itself; name its table.
+            if let Some(parent) = path.strip_suffix(&format!(".{key}")) {
+                path = parent.to_owned();
+            }
+        }
+        errors.push(span, path, kind);
+        // Drop the section's key that holds the error, then read again.
+        let top = found
+            .as_deref()
+            .map(|f| f.split(['.', '[']).next().unwrap_or(f).to_owned());
+        let removed = match (top, value.get_mut()) {
+            (Some(top), DeValue::Table(table)) => table.remove(top.as_str()).map(|_| top),
+            _ => None,
+        };
+        match removed {
+            Some(top) => dropped.push(top),
+            None => return None,
         }
     }
 }
 
-/// Appends the path of the innermost key whose key or value covers
-/// `offset`. Tables opened by a `[header]` do not span their body, so every
-/// child is searched rather than only those whose span covers the offset.
-fn path_at(value: &Spanned<DeValue<'_>>, offset: usize, path: &mut String) {
-    if let Some(found) = find_path(value, offset) {
-        if !path.is_empty() && !found.starts_with('[') {
-            path.push('.');
-        }
-        path.push_str(&found);
+fn join_path(path: &mut String, found: &str) {
+    if !path.is_empty() && !found.starts_with('[') {
+        path.push('.');
     }
+    path.push_str(found);
 }
 
+/// The path of the innermost key whose key or value covers `offset`.
+/// Tables opened by a `[header]` do not span their body, so every child is
+/// searched rather than only those whose span covers the offset.
 fn find_path(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
     let covers = |r: Range<usize>| r.start <= offset && offset < r.end.max(r.start + 1);
     match value.get_ref() {

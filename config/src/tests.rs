@@ -607,3 +607,44 @@ fn checks_are_not_judged_against_defaults_that_failed_to_read() {
         "{e}"
     );
 }
+
+#[test]
+fn every_wrong_key_of_one_check_is_reported() {
+    let text = r#"[[check]]
+name = "api"
+url = "https://api/"
+tls = { cafile = "/x" }
+headers = { authorization = { evn = "X" } }
+expect_status = [200, true]
+"#;
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0]
+            .starts_with("t.toml:4:9: check[\"api\"].tls: unknown key `cafile` (valid: `ca_file`,"),
+        "{e}"
+    );
+    assert_eq!(
+        lines[1],
+        "t.toml:5:29: check[\"api\"].headers.authorization: bad header value \
+         (valid: a string, { env = \"NAME\" } or { file = \"/path\" })"
+    );
+    assert!(
+        lines[2].starts_with(
+            "t.toml:6:23: check[\"api\"].expect_status[1]: wrong type: boolean `true`"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_dropped_required_key_is_not_also_reported_missing() {
+    let text = "[[check]]\nname = \"a\"\nurl = 5\n";
+    let e = err(text);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("t.toml:3:7: check[\"a\"].url: wrong type: integer `5`"),
+        "{e}"
+    );
+}
