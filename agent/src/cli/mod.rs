@@ -21,6 +21,8 @@ pub struct Cli {
 }
 
 /// sonde's subcommands.
+// Parsed once per process; boxing the larger variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe one URL once and show every phase's timing.

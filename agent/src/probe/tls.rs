@@ -35,14 +35,14 @@ pub struct TlsOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
     /// A PEM file could not be read or parsed.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {cause}")]
     Pem {
         /// Which file this is ("CA file", "client certificate", ...).
         what: &'static str,
         /// Its path.
         path: PathBuf,
-        /// The reader's error.
-        source: rustls_pki_types::pem::Error,
+        /// The reader's error (part of the message, not a separate source).
+        cause: rustls_pki_types::pem::Error,
     },
     /// A PEM file held no certificate.
     #[error("{what} {path}: no certificate found")]
@@ -80,10 +80,10 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigEr
     let mut config = match &opts.client_cert {
         Some((cert, key)) => {
             let chain = read_certs("client certificate", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsConfigError::Pem {
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|cause| TlsConfigError::Pem {
                 what: "client key",
                 path: key.clone(),
-                source,
+                cause,
             })?;
             builder.with_client_auth_cert(chain, key)?
         }
@@ -117,10 +117,10 @@ fn read_certs(
     what: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    let pem = |source| TlsConfigError::Pem {
+    let pem = |cause| TlsConfigError::Pem {
         what,
         path: path.to_owned(),
-        source,
+        cause,
     };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(pem)?
