@@ -228,13 +228,16 @@ impl HttpTargetBuilder {
 
     /// Hold back the server's first TLS flight (ServerHello...) this long
     /// after the ClientHello arrives: lands in the TLS phase only.
+    /// Ignored by plain targets.
     pub fn tls_handshake_delay(mut self, delay: Duration) -> Self {
         self.config.tls_handshake_delay = Some(delay);
         self
     }
 
     /// Wait this long after the request is fully read before the first
-    /// response byte: lands in time-to-first-byte only.
+    /// response byte: lands in time-to-first-byte only. (Bytes that are not
+    /// the response still come at once: TLS 1.3 session tickets after the
+    /// handshake, the h2 server preface/SETTINGS.)
     pub fn first_byte_delay(mut self, delay: Duration) -> Self {
         self.config.first_byte_delay = Some(delay);
         self
