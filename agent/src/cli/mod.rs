@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod check_config;
 pub mod decode;
 pub mod probe;
 
@@ -29,4 +30,6 @@ pub enum Command {
     Probe(probe::Args),
     /// Decode a sonde wire file (or stdin) to JSON Lines or CSV.
     Decode(decode::Args),
+    /// Validate a configuration file and print the normalised plan.
+    CheckConfig(check_config::Args),
 }

@@ -7,7 +7,7 @@
 //! pays for (and measures) a full handshake, as a fresh client would.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::client::Resumption;
@@ -63,30 +63,102 @@ pub enum TlsConfigError {
 /// The protocol the ALPN offers, in order of preference.
 pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// Builds the shared client configuration for `opts`.
+/// Builds the shared client configuration for `opts`, reading its files.
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let extra_roots = match &opts.ca_file {
+        Some(path) => read_certs("CA file", path, CertificateDer::pem_file_iter(path))?,
+        None => Vec::new(),
+    };
+    let client = match &opts.client_cert {
+        Some((cert, key)) => {
+            let chain = read_certs(
+                "client certificate",
+                cert,
+                CertificateDer::pem_file_iter(cert),
+            )?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|cause| TlsConfigError::Pem {
+                what: "client key",
+                path: key.clone(),
+                cause,
+            })?;
+            Some((chain, key))
+        }
+        None => None,
+    };
+    build(extra_roots, client, opts.insecure, opts.no_system_roots)
+}
+
+/// TLS material already read (by the configuration loader): PEM bytes,
+/// with the paths they came from for error messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PemTls {
+    /// Extra CA certificates: (origin, PEM).
+    pub ca: Option<(PathBuf, Vec<u8>)>,
+    /// Client certificate and key: ((origin, PEM), (origin, PEM)).
+    pub client: Option<((PathBuf, Vec<u8>), (PathBuf, Vec<u8>))>,
+    /// Skip certificate verification.
+    pub insecure: bool,
+}
+
+/// Builds the shared client configuration from material already in memory.
+pub fn client_config_from_pem(pem: &PemTls) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let extra_roots = match &pem.ca {
+        Some((path, bytes)) => {
+            read_certs("CA file", path, Ok(CertificateDer::pem_slice_iter(bytes)))?
+        }
+        None => Vec::new(),
+    };
+    let client = match &pem.client {
+        Some(((cert_path, cert), (key_path, key))) => {
+            let chain = read_certs(
+                "client certificate",
+                cert_path,
+                Ok(CertificateDer::pem_slice_iter(cert)),
+            )?;
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|cause| TlsConfigError::Pem {
+                what: "client key",
+                path: key_path.clone(),
+                cause,
+            })?;
+            Some((chain, key))
+        }
+        None => None,
+    };
+    build(extra_roots, client, pem.insecure, false)
+}
+
+type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn build(
+    extra_roots: Vec<CertificateDer<'static>>,
+    client: Option<ClientIdentity>,
+    insecure: bool,
+    no_system_roots: bool,
+) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let builder = if opts.insecure {
+    let builder = if insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
                 algorithms: provider.signature_verification_algorithms,
             }))
     } else {
-        builder.with_root_certificates(root_store(opts)?)
-    };
-    let mut config = match &opts.client_cert {
-        Some((cert, key)) => {
-            let chain = read_certs("client certificate", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|cause| TlsConfigError::Pem {
-                what: "client key",
-                path: key.clone(),
-                cause,
-            })?;
-            builder.with_client_auth_cert(chain, key)?
+        let mut roots = RootCertStore::empty();
+        if !no_system_roots {
+            roots.add_parsable_certificates(system_roots().iter().cloned());
         }
+        for cert in extra_roots {
+            roots.add(cert)?;
+        }
+        if roots.is_empty() {
+            return Err(TlsConfigError::NoRoots);
+        }
+        builder.with_root_certificates(roots)
+    };
+    let mut config = match client {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
@@ -94,36 +166,30 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigEr
     Ok(Arc::new(config))
 }
 
-fn root_store(opts: &TlsOptions) -> Result<RootCertStore, TlsConfigError> {
-    let mut roots = RootCertStore::empty();
-    if !opts.no_system_roots {
-        // Unreadable entries in the system store are skipped, as curl does;
-        // an empty store is reported below if nothing else is trusted.
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
-    }
-    if let Some(path) = &opts.ca_file {
-        for cert in read_certs("CA file", path)? {
-            roots.add(cert)?;
-        }
-    }
-    if roots.is_empty() {
-        return Err(TlsConfigError::NoRoots);
-    }
-    Ok(roots)
+/// The system trust store, read once per process. Unreadable entries are
+/// skipped, as curl does; an empty store is reported by the caller if
+/// nothing else is trusted.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
-fn read_certs(
+fn read_certs<'a>(
     what: &'static str,
     path: &Path,
+    certs: Result<
+        impl Iterator<Item = Result<CertificateDer<'a>, rustls_pki_types::pem::Error>>,
+        rustls_pki_types::pem::Error,
+    >,
 ) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let pem = |cause| TlsConfigError::Pem {
         what,
         path: path.to_owned(),
         cause,
     };
-    let certs = CertificateDer::pem_file_iter(path)
+    let certs = certs
         .map_err(pem)?
+        .map(|c| c.map(CertificateDer::into_owned))
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem)?;
     if certs.is_empty() {

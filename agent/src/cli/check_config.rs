@@ -1,0 +1,28 @@
+//! `sonde check-config FILE`: validate a configuration and print the
+//! normalised plan (defaults applied, secrets shown only by their source).
+//! Exit status: 0 valid, 1 invalid (every error listed as FILE:LINE:COL).
+
+use std::path::PathBuf;
+
+/// Arguments of `sonde check-config`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Exit status: 0 valid, 1 invalid, 2 usage error.")]
+pub struct Args {
+    /// The configuration file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Runs `sonde check-config`.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    match config::load(&args.file) {
+        Ok(plan) => {
+            print!("{}", plan.render());
+            Ok(0)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(1)
+        }
+    }
+}
