@@ -1,0 +1,311 @@
+//! The stdout sink: one line per result, for people (`human`) or for pipes
+//! (`json`, JSON Lines). Formatting is pure ([`human_line`], [`json_line`]);
+//! the sink formats a batch into one buffer and writes it in a blocking
+//! task, flushed per batch. A closed stdout (EPIPE) is an error that stops
+//! this sink, never a panic; probing and the other sinks go on.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use config::StdoutFormat;
+use serde::Serialize;
+
+use super::file::Utc;
+use super::{Sink, SinkError};
+use crate::result::CheckResult;
+
+/// Prints results to standard output (or any writer, for tests).
+pub struct StdoutSink {
+    format: StdoutFormat,
+    /// `None` only while a blocking write holds it.
+    out: Option<Box<dyn Write + Send>>,
+    buf: Vec<u8>,
+}
+
+impl StdoutSink {
+    /// A sink printing to the process's standard output.
+    pub fn new(format: StdoutFormat) -> StdoutSink {
+        StdoutSink::with_writer(format, std::io::stdout())
+    }
+
+    /// A sink printing to `out`.
+    pub fn with_writer(format: StdoutFormat, out: impl Write + Send + 'static) -> StdoutSink {
+        StdoutSink {
+            format,
+            out: Some(Box::new(out)),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes `buf` to the writer and flushes it, in a blocking task.
+    async fn flush_buf(&mut self) -> Result<(), SinkError> {
+        let mut out = self.out.take().ok_or_else(|| {
+            SinkError::Other("stdout sink: unusable after an earlier failure".to_owned())
+        })?;
+        let buf = std::mem::take(&mut self.buf);
+        let (out, buf, result) = tokio::task::spawn_blocking(move || {
+            let result = out.write_all(&buf).and_then(|()| out.flush());
+            (out, buf, result)
+        })
+        .await
+        .map_err(|e| SinkError::Other(format!("stdout sink: blocking task failed: {e}")))?;
+        self.out = Some(out);
+        self.buf = buf;
+        result.map_err(|e| SinkError::io("writing to stdout", e))
+    }
+}
+
+impl Sink for StdoutSink {
+    fn name(&self) -> &'static str {
+        "stdout"
+    }
+
+    async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut text = String::new();
+        for result in batch {
+            match self.format {
+                StdoutFormat::Human => text.push_str(&human_line(result)),
+                StdoutFormat::Json => text.push_str(&json_line(result)),
+            }
+            text.push('\n');
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(text.as_bytes());
+        let len = self.buf.len() as u64;
+        self.flush_buf().await?;
+        Ok(len)
+    }
+
+    async fn tick(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    async fn close(mut self) -> Result<(), SinkError> {
+        self.buf.clear();
+        self.flush_buf().await
+    }
+}
+
+/// Tenths of a millisecond, as `12.3`.
+fn tenths(v: u64) -> String {
+    format!("{}.{}", v / 10, v % 10)
+}
+
+/// One line for people, without the newline:
+/// `2026-11-23T10:31:02.123Z api-health up 200 rt=12.3ms dns=1.2 connect=0.4 tls=3.1 ttfb=7.0`,
+/// or for a failure
+/// `2026-11-23T10:31:02.123Z api-health down connect_refused rt=0.7ms connect=0.6 (Connection refused)`.
+/// Phases that did not run are left out; times are to 0.1 ms, rounded on
+/// the phase boundaries so they still add up.
+pub fn human_line(result: &CheckResult) -> String {
+    let r = &result.record;
+    let q = result.timings.quantized(Duration::from_micros(100));
+    let mut line = format!(
+        "{} {} {}",
+        Utc::from_epoch_ms(r.t_ms).rfc3339(),
+        result.check,
+        r.st.name()
+    );
+    if let Some(error) = r.error {
+        let _ = write!(line, " {}", error.name());
+    }
+    if let Some(sc) = r.sc {
+        let _ = write!(line, " {sc}");
+    }
+    let _ = write!(line, " rt={}ms", tenths(q.total));
+    for (name, phase) in [
+        ("dns", q.dns),
+        ("connect", q.connect),
+        ("tls", q.tls),
+        ("ttfb", q.ttfb),
+    ] {
+        if let Some(v) = phase {
+            let _ = write!(line, " {name}={}", tenths(v));
+        }
+    }
+    if let Some(detail) = result.detail.as_deref().filter(|d| !d.is_empty()) {
+        let _ = write!(line, " ({})", detail.replace(['\n', '\r'], " "));
+    }
+    line
+}
+
+/// A JSON Lines object: the record's fields, times as float ms to the µs
+/// (as `sonde probe --json`), in a fixed key order.
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    t: u64,
+    check: &'a str,
+    st: &'static str,
+    sc: Option<u16>,
+    rt: f64,
+    dn: Option<f64>,
+    cn: Option<f64>,
+    tl: Option<f64>,
+    ft: Option<f64>,
+    error: Option<&'static str>,
+    detail: Option<&'a str>,
+}
+
+/// One JSON object, without the newline:
+/// `{"t":1795429862123,"check":"api-health","st":"up","sc":200,"rt":12.345,"dn":1.2,...}`.
+pub fn json_line(result: &CheckResult) -> String {
+    let r = &result.record;
+    let us = result.timings.quantized(Duration::from_micros(1));
+    let ms = |v: u64| v as f64 / 1000.0;
+    let line = JsonLine {
+        t: r.t_ms,
+        check: &result.check,
+        st: r.st.name(),
+        sc: r.sc,
+        rt: ms(us.total),
+        dn: us.dns.map(ms),
+        cn: us.connect.map(ms),
+        tl: us.tls.map(ms),
+        ft: us.ttfb.map(ms),
+        error: r.error.map(|e| e.name()),
+        detail: result.detail.as_deref(),
+    };
+    // Serializing this struct (strings, integers, finite floats) cannot fail.
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Timings;
+    use std::sync::Mutex;
+    use wire::{ErrorClass, Record, Status};
+
+    fn us(v: u64) -> Duration {
+        Duration::from_micros(v)
+    }
+
+    fn up() -> CheckResult {
+        let timings = Timings {
+            dns: Some(us(1_234)),
+            connect: Some(us(400)),
+            tls: Some(us(3_100)),
+            ttfb: Some(us(7_011)),
+            total: us(12_345),
+        };
+        CheckResult {
+            check: Arc::from("api-health"),
+            record: Record {
+                t_ms: 1_795_429_862_123,
+                rt_ms: 12,
+                sc: Some(200),
+                st: Status::Up,
+                dn_ms: Some(1),
+                cn_ms: Some(0),
+                tl_ms: Some(3),
+                ft_ms: Some(7),
+                error: None,
+            },
+            timings,
+            detail: None,
+            cert_not_after: None,
+        }
+    }
+
+    fn refused() -> CheckResult {
+        CheckResult {
+            check: Arc::from("api-health"),
+            record: Record {
+                t_ms: 1_795_429_862_123,
+                rt_ms: 1,
+                sc: None,
+                st: Status::Down,
+                dn_ms: None,
+                cn_ms: Some(1),
+                tl_ms: None,
+                ft_ms: None,
+                error: Some(ErrorClass::ConnectRefused),
+            },
+            timings: Timings {
+                dns: None,
+                connect: Some(us(650)),
+                tls: None,
+                ttfb: None,
+                total: us(700),
+            },
+            detail: Some("Connection refused\n(os error 111)".to_owned()),
+            cert_not_after: None,
+        }
+    }
+
+    #[test]
+    fn human_up_and_down() {
+        assert_eq!(
+            human_line(&up()),
+            "2026-11-23T10:31:02.123Z api-health up 200 rt=12.3ms dns=1.2 connect=0.4 tls=3.1 ttfb=7.0"
+        );
+        assert_eq!(
+            human_line(&refused()),
+            "2026-11-23T10:31:02.123Z api-health down connect_refused rt=0.7ms connect=0.7 (Connection refused (os error 111))"
+        );
+    }
+
+    #[test]
+    fn json_has_the_record_fields_in_ms_to_the_microsecond() {
+        let v: serde_json::Value = serde_json::from_str(&json_line(&up())).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "t": 1_795_429_862_123u64, "check": "api-health", "st": "up", "sc": 200,
+                "rt": 12.345, "dn": 1.234, "cn": 0.4, "tl": 3.1, "ft": 7.011,
+                "error": null, "detail": null,
+            })
+        );
+        let line = json_line(&refused());
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["error"], "connect_refused");
+        assert_eq!(v["dn"], serde_json::Value::Null);
+        assert_eq!(v["cn"], 0.65);
+        assert_eq!(v["rt"], 0.7);
+        assert_eq!(v["detail"], "Connection refused\n(os error 111)");
+        assert!(
+            line.starts_with(r#"{"t":1795429862123,"check":"api-health","st":"down","sc":null"#)
+        );
+    }
+
+    /// A writer that appends to shared memory, or fails like a closed pipe.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>, bool);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.1 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_one_line_per_result_and_stops_on_a_closed_pipe() {
+        let out = Shared::default();
+        let mut sink = StdoutSink::with_writer(StdoutFormat::Json, out.clone());
+        let batch = [Arc::new(up()), Arc::new(refused())];
+        let n = sink.write(&batch).await.unwrap();
+        sink.close().await.unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(n as usize, text.len());
+        assert_eq!(text.lines().count(), 2);
+
+        let mut sink = StdoutSink::with_writer(StdoutFormat::Human, Shared(Arc::default(), true));
+        let err = sink.write(&batch).await.unwrap_err();
+        assert!(
+            matches!(err, SinkError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+        );
+    }
+}
