@@ -1,10 +1,475 @@
-//! `sonde decode`: wire files to JSON Lines or CSV. (Being written.)
+//! `sonde decode`: a wire file (or stdin) to JSON Lines or CSV, or per-check
+//! statistics. Damage (a corrupt frame, a torn tail) is reported on stderr
+//! with its byte offset and skipped; the good frames around it are still
+//! decoded. `--follow` keeps reading a file that is being appended to.
+//!
+//! Reading is incremental: memory holds at most one unfinished frame, never
+//! the whole file. All decoding is `wire`'s; this module only moves bytes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use wire::{
+    ErrorClass, FILE_HEADER_LEN, FileError, Frame, FrameError, FrameReader, ReadItem, Record,
+    Status, check_file_header,
+};
 
 /// Arguments of `sonde decode`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The wire file to read; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    pub input: Option<PathBuf>,
+    /// How to print records: JSON Lines, or CSV with a header row.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// Keep reading a file as it grows, like `tail -f` (until interrupted).
+    #[arg(long)]
+    pub follow: bool,
+    /// Exit with status 1 when any damage was found (it is always reported).
+    #[arg(long)]
+    pub strict: bool,
+    /// Print per check the count, up percentage and p50/p95/p99 of every
+    /// phase, instead of the records.
+    #[arg(long, conflicts_with = "follow")]
+    pub stats: bool,
+}
+
+/// Output formats of `sonde decode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per record.
+    #[value(alias = "json")]
+    Jsonl,
+    /// A header row, then one row per record.
+    Csv,
+}
+
+/// Exit status when `--strict` is given and damage was found.
+const EXIT_DAMAGE: u8 = 1;
+
+/// How long `--follow` waits before looking for new bytes again.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// Bytes read at a time.
+const CHUNK: usize = 64 * 1024;
 
 /// Runs `sonde decode`.
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("sonde decode is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let (name, mut input) = match args.input.as_deref() {
+        None => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
+        Some(p) if p.as_os_str() == "-" => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
+        Some(p) => {
+            let file = File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            (p.display().to_string(), Input::File(file))
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = Output::new(&args, BufWriter::new(stdout.lock()));
+    let mut decoder = Decoder::new(name.clone());
+
+    let result = decoder.pump(&mut input, &mut out, args.follow);
+    match result {
+        Err(e) if is_broken_pipe(&e) => return Ok(0),
+        other => other?,
+    }
+    if let Err(e) = out.finish() {
+        if !is_broken_pipe(&e) {
+            return Err(e).context("writing to stdout");
+        }
+    }
+    Ok(if args.strict && decoder.damage > 0 {
+        EXIT_DAMAGE
+    } else {
+        0
+    })
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+enum Input {
+    Stdin(io::Stdin),
+    File(File),
+}
+
+impl Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::Stdin(s) => s.read(buf),
+            Input::File(f) => f.read(buf),
+        }
+    }
+
+    /// Whether a followed file shrank below `pos` (truncated or replaced).
+    fn shrank(&self, pos: u64) -> io::Result<bool> {
+        match self {
+            Input::Stdin(_) => Ok(false),
+            Input::File(f) => Ok(f.metadata()?.len() < pos),
+        }
+    }
+
+    fn rewind(&mut self) -> io::Result<()> {
+        match self {
+            Input::Stdin(_) => Ok(()),
+            Input::File(f) => f.seek(SeekFrom::Start(0)).map(|_| ()),
+        }
+    }
+}
+
+/// Bytes read but not yet decoded, and what has been found so far.
+struct Decoder {
+    name: String,
+    buf: Vec<u8>,
+    /// Offset in the input of `buf[0]`.
+    buf_offset: u64,
+    header_checked: bool,
+    damage: u64,
+}
+
+impl Decoder {
+    fn new(name: String) -> Self {
+        Decoder {
+            name,
+            buf: Vec::with_capacity(CHUNK),
+            buf_offset: 0,
+            header_checked: false,
+            damage: 0,
+        }
+    }
+
+    /// Reads the input to its end (or, following, forever) and decodes.
+    fn pump(&mut self, input: &mut Input, out: &mut Output, follow: bool) -> anyhow::Result<()> {
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = input
+                .read(&mut chunk)
+                .with_context(|| format!("reading {}", self.name))?;
+            if n > 0 {
+                self.buf.extend_from_slice(&chunk[..n]);
+                self.decode(out, false)?;
+                continue;
+            }
+            if !follow || matches!(input, Input::Stdin(_)) {
+                break;
+            }
+            out.flush()?;
+            std::thread::sleep(FOLLOW_POLL);
+            let read_to = self.buf_offset + self.buf.len() as u64;
+            if input.shrank(read_to)? {
+                eprintln!(
+                    "sonde: decode: {}: file shrank, reading it from the start",
+                    self.name
+                );
+                input.rewind()?;
+                *self = Decoder {
+                    damage: self.damage,
+                    ..Decoder::new(self.name.clone())
+                };
+            }
+        }
+        self.decode(out, true)
+    }
+
+    /// Decodes what `buf` holds; at the end of input an unfinished tail is
+    /// reported as torn.
+    fn decode(&mut self, out: &mut Output, at_eof: bool) -> anyhow::Result<()> {
+        if !self.header_checked && !self.check_header(at_eof)? {
+            return Ok(());
+        }
+        let mut reader = FrameReader::new(&self.buf, self.buf_offset);
+        if at_eof {
+            reader = reader.at_eof();
+        }
+        for item in reader.by_ref() {
+            match item {
+                ReadItem::Frame { frame, .. } => out.frame(&frame)?,
+                ReadItem::Skipped { offset, len, error } => {
+                    self.damage += 1;
+                    report(&self.name, offset, len, &error);
+                }
+            }
+        }
+        let consumed = reader.consumed();
+        self.buf.drain(..consumed);
+        self.buf_offset += consumed as u64;
+        out.flush_if_following()?;
+        Ok(())
+    }
+
+    /// Checks the file header once it is there; false while waiting for it.
+    fn check_header(&mut self, at_eof: bool) -> anyhow::Result<bool> {
+        match check_file_header(&self.buf) {
+            Ok(()) => {
+                self.buf.drain(..FILE_HEADER_LEN);
+                self.buf_offset = FILE_HEADER_LEN as u64;
+                self.header_checked = true;
+                Ok(true)
+            }
+            Err(FileError::Incomplete { have }) if at_eof => {
+                if have > 0 {
+                    self.damage += 1;
+                    eprintln!(
+                        "sonde: decode: {}: torn tail at byte 0 ({have} bytes): file header incomplete",
+                        self.name
+                    );
+                }
+                Ok(false)
+            }
+            Err(FileError::Incomplete { .. }) => Ok(false),
+            Err(e) => anyhow::bail!("{}: byte 0: {e}", self.name),
+        }
+    }
+}
+
+/// One line on stderr per damaged region.
+fn report(name: &str, offset: u64, len: usize, error: &FrameError) {
+    let what = match error {
+        FrameError::Incomplete { .. } => "torn tail",
+        FrameError::Torn { .. } => "torn frame",
+        FrameError::UnsupportedVersion { .. } => "unreadable frame",
+        _ => "corrupt frame",
+    };
+    let note = if matches!(error, FrameError::Body(_)) {
+        " (offsets inside the body count from the frame's first byte)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "sonde: decode: {name}: {what} at byte {offset} ({len} bytes skipped): {error}{note}"
+    );
+}
+
+/// Where decoded frames go: printed as records, or gathered into statistics.
+struct Output<'a> {
+    sink: BufWriter<io::StdoutLock<'a>>,
+    mode: Mode,
+    follow: bool,
+    line: String,
+}
+
+enum Mode {
+    Jsonl,
+    Csv { header_written: bool },
+    Stats(BTreeMap<String, CheckStats>),
+}
+
+impl<'a> Output<'a> {
+    fn new(args: &Args, sink: BufWriter<io::StdoutLock<'a>>) -> Self {
+        let mode = match (args.stats, args.format) {
+            (true, _) => Mode::Stats(BTreeMap::new()),
+            (false, Format::Jsonl) => Mode::Jsonl,
+            (false, Format::Csv) => Mode::Csv {
+                header_written: false,
+            },
+        };
+        Output {
+            sink,
+            mode,
+            follow: args.follow,
+            line: String::with_capacity(256),
+        }
+    }
+
+    fn frame(&mut self, frame: &Frame) -> anyhow::Result<()> {
+        let agent = frame.header.agent.as_str();
+        for (check, record) in frame.records() {
+            self.line.clear();
+            match &mut self.mode {
+                Mode::Jsonl => json_line(&mut self.line, agent, check, record)?,
+                Mode::Csv { header_written } => {
+                    if !*header_written {
+                        self.line.push_str(CSV_HEADER);
+                        *header_written = true;
+                    }
+                    csv_line(&mut self.line, agent, check, record);
+                }
+                Mode::Stats(stats) => {
+                    stats.entry(check.to_owned()).or_default().add(record);
+                    continue;
+                }
+            }
+            self.sink.write_all(self.line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(self.sink.flush()?)
+    }
+
+    fn flush_if_following(&mut self) -> anyhow::Result<()> {
+        if self.follow { self.flush() } else { Ok(()) }
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        match &self.mode {
+            Mode::Stats(stats) => {
+                let table = stats_table(stats);
+                self.sink.write_all(table.as_bytes())?;
+            }
+            Mode::Csv {
+                header_written: false,
+            } => self.sink.write_all(CSV_HEADER.as_bytes())?,
+            _ => {}
+        }
+        self.flush()
+    }
+}
+
+/// One JSON object per record, fields in wire order plus agent and check.
+fn json_line(line: &mut String, agent: &str, check: &str, r: &Record) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Json<'a> {
+        agent: &'a str,
+        check: &'a str,
+        t: u64,
+        rt: u64,
+        sc: Option<u16>,
+        st: &'static str,
+        dn: Option<u64>,
+        cn: Option<u64>,
+        tl: Option<u64>,
+        ft: Option<u64>,
+        error: Option<&'static str>,
+    }
+    let json = Json {
+        agent,
+        check,
+        t: r.t_ms,
+        rt: r.rt_ms,
+        sc: r.sc,
+        st: r.st.name(),
+        dn: r.dn_ms,
+        cn: r.cn_ms,
+        tl: r.tl_ms,
+        ft: r.ft_ms,
+        error: r.error.map(ErrorClass::name),
+    };
+    line.push_str(&serde_json::to_string(&json)?);
+    line.push('\n');
+    Ok(())
+}
+
+const CSV_HEADER: &str = "agent,check,t,rt,sc,st,dn,cn,tl,ft,error\n";
+
+/// One CSV row; an absent field is an empty cell.
+fn csv_line(line: &mut String, agent: &str, check: &str, r: &Record) {
+    csv_field(line, agent);
+    line.push(',');
+    csv_field(line, check);
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let _ = writeln!(
+        line,
+        ",{},{},{},{},{},{},{},{},{}",
+        r.t_ms,
+        r.rt_ms,
+        opt(r.sc.map(u64::from)),
+        r.st.name(),
+        opt(r.dn_ms),
+        opt(r.cn_ms),
+        opt(r.tl_ms),
+        opt(r.ft_ms),
+        r.error.map(ErrorClass::name).unwrap_or_default(),
+    );
+}
+
+/// Quotes a field (RFC 4180) when it holds a comma, a quote or a newline.
+fn csv_field(line: &mut String, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        line.push('"');
+        line.push_str(&s.replace('"', "\"\""));
+        line.push('"');
+    } else {
+        line.push_str(s);
+    }
+}
+
+/// The phases, in the order of the record.
+const PHASES: [&str; 5] = ["rt", "dn", "cn", "tl", "ft"];
+
+/// Everything `--stats` needs of one check.
+#[derive(Default)]
+struct CheckStats {
+    count: u64,
+    up: u64,
+    phases: [Vec<u64>; 5],
+}
+
+impl CheckStats {
+    fn add(&mut self, r: &Record) {
+        self.count += 1;
+        if r.st == Status::Up {
+            self.up += 1;
+        }
+        let values = [Some(r.rt_ms), r.dn_ms, r.cn_ms, r.tl_ms, r.ft_ms];
+        for (samples, value) in self.phases.iter_mut().zip(values) {
+            if let Some(v) = value {
+                samples.push(v);
+            }
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[u64], p: u64) -> Option<u64> {
+    let n = sorted.len() as u64;
+    let rank = (p * n).div_ceil(100).max(1);
+    sorted.get(usize::try_from(rank - 1).ok()?).copied()
+}
+
+/// One row per check and phase; a phase never measured shows `-`.
+fn stats_table(stats: &BTreeMap<String, CheckStats>) -> String {
+    let width = stats.keys().map(String::len).max().unwrap_or(0).max(5);
+    let mut table = format!(
+        "{:<width$} {:>8} {:>7} {:<5} {:>8} {:>8} {:>8} {:>8}\n",
+        "check", "count", "up%", "phase", "n", "p50_ms", "p95_ms", "p99_ms"
+    );
+    for (check, s) in stats {
+        let up = 100.0 * s.up as f64 / s.count.max(1) as f64;
+        for (phase, samples) in PHASES.iter().zip(&s.phases) {
+            let mut sorted = samples.clone();
+            sorted.sort_unstable();
+            let p = |q| percentile(&sorted, q).map_or("-".to_owned(), |v| v.to_string());
+            let _ = writeln!(
+                table,
+                "{check:<width$} {:>8} {up:>7.2} {phase:<5} {:>8} {:>8} {:>8} {:>8}",
+                s.count,
+                sorted.len(),
+                p(50),
+                p(95),
+                p(99),
+            );
+        }
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(50));
+        assert_eq!(percentile(&v, 95), Some(95));
+        assert_eq!(percentile(&v, 99), Some(99));
+        assert_eq!(percentile(&[7], 99), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        let mut s = String::new();
+        csv_field(&mut s, "a,\"b\"");
+        assert_eq!(s, "\"a,\"\"b\"\"\"");
+    }
 }

@@ -1,0 +1,331 @@
+//! `sonde decode` end to end: the built binary on wire files made with the
+//! wire crate in a temp dir. Every failure prints the command, its
+//! directory, stdout and stderr.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wire::{ErrorClass, Frame, FrameBuilder, FrameHeader, Record, Status, file_header};
+
+/// What a finished `sonde` run left behind.
+struct Run {
+    cmd: String,
+    dir: PathBuf,
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!(
+            "\ncommand: {}\ndirectory: {}\nstatus: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.cmd,
+            self.dir.display(),
+            self.status,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    fn expect_status(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.status,
+            Some(code),
+            "unexpected exit status{}",
+            self.context()
+        );
+        self
+    }
+
+    fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}{}", self.context()))
+            })
+            .collect()
+    }
+
+    fn assert_stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}{}",
+            self.context()
+        );
+        self
+    }
+}
+
+fn sonde(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sonde"));
+    cmd.arg("decode").args(args).current_dir(dir);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let shown = format!("sonde decode {}", args.join(" "));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(bytes).expect("writing stdin");
+    }
+    let out = child.wait_with_output().expect("waiting for sonde");
+    Run {
+        cmd: shown,
+        dir: dir.to_owned(),
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const T0: u64 = 1_767_225_600_000;
+
+fn record(t_ms: u64, rt_ms: u64) -> Record {
+    Record {
+        t_ms,
+        rt_ms,
+        sc: Some(200),
+        st: Status::Up,
+        dn_ms: Some(12),
+        cn_ms: Some(20),
+        tl_ms: Some(25),
+        ft_ms: Some(80),
+        error: None,
+    }
+}
+
+fn down(t_ms: u64) -> Record {
+    Record {
+        sc: None,
+        st: Status::Down,
+        tl_ms: None,
+        ft_ms: None,
+        error: Some(ErrorClass::ConnectRefused),
+        ..record(t_ms, 3)
+    }
+}
+
+/// A frame of `seq` holding one record of "api" and one of "home".
+fn frame(seq: u64) -> Frame {
+    let mut b = FrameBuilder::new(FrameHeader {
+        agent: "eu-1".into(),
+        session: T0,
+        seq,
+    });
+    b.push("api", record(T0 + seq * 15_000, 100 + seq));
+    b.push("home", down(T0 + seq * 15_000 + 7));
+    b.finish()
+}
+
+/// A file of frames 0..n, and where each frame starts.
+fn file_of(n: u64) -> (Vec<u8>, Vec<usize>) {
+    let mut bytes = file_header().to_vec();
+    let mut starts = Vec::new();
+    for seq in 0..n {
+        starts.push(bytes.len());
+        frame(seq).encode_into(&mut bytes).expect("encode");
+    }
+    (bytes, starts)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    std::fs::write(dir.join(name), bytes).expect("writing test file");
+    name.to_owned()
+}
+
+#[test]
+fn json_lines_by_default_with_agent_and_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (bytes, _) = file_of(2);
+    let f = write(dir.path(), "ok.sonde", &bytes);
+    let run = sonde(dir.path(), &[&f], None);
+    run.expect_status(0);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 4, "{}", run.context());
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"agent": "eu-1", "check": "api", "t": T0, "rt": 100, "sc": 200,
+            "st": "up", "dn": 12, "cn": 20, "tl": 25, "ft": 80, "error": null}),
+        "{}",
+        run.context()
+    );
+    assert_eq!(lines[1]["error"], "connect_refused", "{}", run.context());
+    assert_eq!(lines[1]["sc"], Value::Null, "{}", run.context());
+    assert!(run.stderr.is_empty(), "{}", run.context());
+}
+
+#[test]
+fn torn_tail_and_flipped_byte_are_reported_and_good_records_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut bytes, starts) = file_of(5);
+    // Flip a byte in the middle of frame 2, tear frame 4 in half.
+    let flipped = starts[2] + 20;
+    bytes[flipped] ^= 0xff;
+    let torn_len = (bytes.len() - starts[4]) / 2;
+    bytes.truncate(starts[4] + torn_len);
+    let f = write(dir.path(), "damaged.sonde", &bytes);
+
+    let run = sonde(dir.path(), &[&f], None);
+    run.expect_status(0)
+        .assert_stderr_has(&format!(
+            "corrupt frame at byte {} ({} bytes skipped): checksum mismatch",
+            starts[2],
+            starts[3] - starts[2]
+        ))
+        .assert_stderr_has(&format!(
+            "torn tail at byte {} ({torn_len} bytes skipped)",
+            starts[4]
+        ));
+    let rts: Vec<u64> = run
+        .json_lines()
+        .iter()
+        .filter(|l| l["check"] == "api")
+        .map(|l| l["rt"].as_u64().expect("rt"))
+        .collect();
+    assert_eq!(
+        rts,
+        [100, 101, 103],
+        "frames 0, 1 and 3 survive{}",
+        run.context()
+    );
+    assert_eq!(run.json_lines().len(), 6, "{}", run.context());
+
+    sonde(dir.path(), &["--strict", &f], None).expect_status(1);
+    sonde(dir.path(), &["--strict", "--format", "csv", &f], None).expect_status(1);
+}
+
+#[test]
+fn csv_has_a_header_and_empty_cells_for_absent_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (bytes, _) = file_of(1);
+    let f = write(dir.path(), "ok.sonde", &bytes);
+    let run = sonde(dir.path(), &["--format", "csv", "--strict", &f], None);
+    run.expect_status(0);
+    let expected = format!(
+        "agent,check,t,rt,sc,st,dn,cn,tl,ft,error\n\
+         eu-1,api,{T0},100,200,up,12,20,25,80,\n\
+         eu-1,home,{},3,,down,12,20,,,connect_refused\n",
+        T0 + 7
+    );
+    assert_eq!(run.stdout, expected, "{}", run.context());
+}
+
+#[test]
+fn stdin_is_read_with_a_dash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (bytes, _) = file_of(3);
+    let run = sonde(dir.path(), &["-"], Some(&bytes));
+    run.expect_status(0);
+    assert_eq!(run.json_lines().len(), 6, "{}", run.context());
+}
+
+#[test]
+fn stats_per_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (bytes, _) = file_of(100);
+    let f = write(dir.path(), "ok.sonde", &bytes);
+    let run = sonde(dir.path(), &["--stats", &f], None);
+    run.expect_status(0);
+    let rows: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "check", "count", "up%", "phase", "n", "p50_ms", "p95_ms", "p99_ms"
+        ],
+        "{}",
+        run.context()
+    );
+    // api: rt is 100..=199, so nearest-rank p50 149, p95 194, p99 198.
+    assert!(
+        rows.contains(&vec![
+            "api", "100", "100.00", "rt", "100", "149", "194", "198"
+        ]),
+        "{}",
+        run.context()
+    );
+    assert!(
+        rows.contains(&vec!["home", "100", "0.00", "tl", "0", "-", "-", "-"]),
+        "{}",
+        run.context()
+    );
+    assert_eq!(rows.len(), 1 + 2 * 5, "{}", run.context());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(dir.path(), "not.sonde", b"PK\x03\x04 this is a zip file");
+    sonde(dir.path(), &[&f], None)
+        .expect_status(2)
+        .assert_stderr_has("not a sonde wire file");
+    sonde(dir.path(), &["missing.sonde"], None)
+        .expect_status(2)
+        .assert_stderr_has("missing.sonde");
+    sonde(dir.path(), &["--stats", "--follow", &f], None).expect_status(2);
+}
+
+#[test]
+fn follow_prints_frames_appended_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("growing.sonde");
+    let (bytes, starts) = file_of(2);
+    // The header and half of frame 0 now; the rest later.
+    let split = starts[0] + 10;
+    std::fs::write(&path, &bytes[..split]).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["decode", "--follow"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sonde decode --follow");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    file.write_all(&bytes[split..]).expect("append");
+    file.flush().expect("flush");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    while lines.len() < 4 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            lines.push(line);
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        lines.len(),
+        4,
+        "sonde decode --follow {} printed {lines:?}\n--- stderr\n{stderr}",
+        path.display()
+    );
+    assert!(
+        stderr.is_empty(),
+        "a frame still being written is not damage: {stderr}"
+    );
+}
