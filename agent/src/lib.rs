@@ -1,10 +1,18 @@
-//! sonde's agent: the probe engine, and (to come) the scheduler and sinks.
+//! sonde's agent: the probe engine, the scheduler, the sinks, metrics.
 //!
 //! - `probe`: one HTTP(S) probe over a connection sonde opens itself, each
 //!   phase (dns, connect, tls, ttfb) timed at the instants that bound it.
+//! - `schedule`: when checks are due (pure arithmetic); `run`: the agent's
+//!   lifecycle and the scheduler's tasks.
+//! - `result`: what flows from probes to sinks; `sink`: file and stdout
+//!   behind bounded channels; `metrics`: Prometheus exposition.
 //! - `cli`: the `sonde` subcommands; the only module that knows the command line.
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod metrics;
 pub mod probe;
+pub mod result;
+pub mod run;
 pub mod schedule;
+pub mod sink;

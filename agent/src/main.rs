@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Probe(args) => sonde::cli::probe::run(args),
         Command::Decode(args) => sonde::cli::decode::run(args),
+        Command::Run(args) => sonde::cli::run::run(args),
         Command::CheckConfig(args) => sonde::cli::check_config::run(args),
     };
     match outcome {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod check_config;
 pub mod decode;
 pub mod probe;
+pub mod run;
 
 /// Exit status for a usage error (bad flags, unreadable input).
 pub const EXIT_USAGE: u8 = 2;
@@ -30,6 +31,8 @@ pub enum Command {
     Probe(probe::Args),
     /// Decode a sonde wire file (or stdin) to JSON Lines or CSV.
     Decode(decode::Args),
+    /// Run the agent: every check on its schedule, results to the sinks.
+    Run(run::Args),
     /// Validate a configuration file and print the normalised plan.
     CheckConfig(check_config::Args),
 }

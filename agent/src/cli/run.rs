@@ -1,0 +1,204 @@
+//! `sonde run`: the agent. Loads the configuration (or the embedded
+//! quickstart), sets up logging, turns signals into control messages
+//! (SIGTERM/SIGINT stop, SIGHUP reloads) and speaks systemd's notify
+//! protocol (readiness, reload, stopping, watchdog).
+//!
+//! Exit status: 0 after a clean stop, 1 when the agent failed while
+//! running, 2 when it could not start (bad configuration, port in use).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::run::{Control, Supervisor};
+
+/// The quickstart configuration, built in: `sonde run` with no `--config`.
+pub const QUICKSTART: &str = include_str!("../../../examples/quickstart.toml");
+const QUICKSTART_ORIGIN: &str = "<embedded examples/quickstart.toml>";
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Arguments of `sonde run`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n\
+Exit status: 0 clean stop, 1 failure while running, 2 could not start."
+)]
+pub struct Args {
+    /// The configuration file (default: the embedded examples/quickstart.toml).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Serve /metrics, /healthz and /readyz here (overrides agent.metrics_listen).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Loads the configuration at `path`, or the embedded quickstart.
+pub fn load(path: Option<&Path>) -> Result<config::Plan, String> {
+    let loaded = match path {
+        Some(path) => config::load(path),
+        None => config::parse(QUICKSTART, QUICKSTART_ORIGIN, &config::SystemHost),
+    };
+    loaded.map_err(|errors| errors.to_string())
+}
+
+/// Runs `sonde run`.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    init_logging(args.log_format);
+    let plan = match load(args.config.as_deref()) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(super::EXIT_USAGE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sonde")
+        .build()
+        .context("starting the async runtime")?;
+    let config_path = args.config.clone();
+    let outcome = runtime.block_on(async move {
+        let (tx, rx) = mpsc::channel(8);
+        let signals = tokio::spawn(forward_signals(tx, config_path));
+        let supervisor: Arc<dyn Supervisor> = Arc::new(Systemd::new());
+        let result = crate::run::run(plan, args.metrics_listen, rx, supervisor).await;
+        signals.abort();
+        result
+    });
+    match outcome {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            // A failure to start (before any probe) is a usage-level error.
+            let starting = format!("{e:#}");
+            if starting.starts_with("binding the metrics endpoint")
+                || starting.starts_with("opening the file sink")
+            {
+                Ok(super::EXIT_USAGE)
+            } else {
+                Ok(1)
+            }
+        }
+    }
+}
+
+async fn forward_signals(tx: mpsc::Sender<Control>, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        let message = tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM"); Control::Shutdown }
+            _ = int.recv() => { tracing::info!("SIGINT"); Control::Shutdown }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                let path = config.clone();
+                let plan = tokio::task::spawn_blocking(move || load(path.as_deref()))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("loading task failed: {e}")));
+                Control::Reload(Box::new(plan))
+            }
+        };
+        let stop = matches!(message, Control::Shutdown);
+        if tx.send(message).await.is_err() || stop {
+            return Ok(());
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Under systemd, journald stamps each line itself.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = match (format, journald) {
+        (LogFormat::Json, _) => builder.json().try_init(),
+        (LogFormat::Text, true) => builder.without_time().try_init(),
+        (LogFormat::Text, false) => builder.try_init(),
+    };
+}
+
+/// systemd's notify protocol; every call is a no-op outside systemd.
+struct Systemd {
+    watchdog: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Systemd {
+    fn new() -> Self {
+        Systemd {
+            watchdog: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn notify(&self, state: &[NotifyState]) {
+        if let Err(e) = sd_notify::notify(state) {
+            tracing::warn!("systemd notify: {e}");
+        }
+    }
+}
+
+impl Supervisor for Systemd {
+    fn ready(&self) {
+        self.notify(&[NotifyState::Ready, NotifyState::Status("probing")]);
+        // Ping at half the watchdog period, from the runtime that probes: a
+        // wedged runtime stops the pings and systemd restarts the agent.
+        if let Some(period) = sd_notify::watchdog_enabled() {
+            let task = tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period / 2);
+                loop {
+                    tick.tick().await;
+                    let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+                }
+            });
+            if let Ok(mut slot) = self.watchdog.lock() {
+                *slot = Some(task);
+            }
+        }
+    }
+
+    fn reloading(&self, done: bool) {
+        if done {
+            self.notify(&[NotifyState::Ready]);
+        } else {
+            let now = NotifyState::monotonic_usec_now();
+            match now {
+                Ok(now) => self.notify(&[NotifyState::Reloading, now]),
+                Err(_) => self.notify(&[NotifyState::Reloading]),
+            }
+        }
+    }
+
+    fn stopping(&self) {
+        self.notify(&[NotifyState::Stopping]);
+    }
+}
+
+impl Drop for Systemd {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.watchdog.lock() {
+            if let Some(task) = slot.take() {
+                task.abort();
+            }
+        }
+    }
+}

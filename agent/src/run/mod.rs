@@ -1,0 +1,207 @@
+//! `sonde run`: the agent's lifecycle. Start the metrics endpoint and the
+//! sinks, schedule the checks, then obey control messages: reload (a bad
+//! new configuration leaves the running one in place) and stop (finish
+//! in-flight probes, flush and sync every sink).
+//!
+//! Signals, logging and systemd live in the CLI; this module takes a
+//! channel of [`Control`] messages, so tests drive it without signals.
+
+pub mod checks;
+pub mod scheduler;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::{self, CheckInfo, Metrics};
+use crate::probe::{ProbeSpec, Prober};
+use crate::sink::{Fanout, SinkHandle, file::FileSink, stdout::StdoutSink};
+use checks::SpecBuilder;
+use scheduler::Scheduler;
+
+/// What the agent is told to do while running.
+#[derive(Debug)]
+pub enum Control {
+    /// Load this new plan (already validated), or report why it could not be.
+    Reload(Box<Result<config::Plan, String>>),
+    /// Stop gracefully.
+    Shutdown,
+}
+
+/// Events the agent reports to its supervisor (systemd).
+pub trait Supervisor: Send + Sync {
+    /// The agent is probing.
+    fn ready(&self) {}
+    /// A reload started / finished.
+    fn reloading(&self, _done: bool) {}
+    /// The agent is stopping.
+    fn stopping(&self) {}
+}
+
+/// No supervisor.
+pub struct Unsupervised;
+impl Supervisor for Unsupervised {}
+
+/// Results channel capacities, per sink: the file sink takes bursts of a
+/// whole interval of 10 000 checks; stdout is for people.
+const FILE_QUEUE: usize = 65_536;
+const STDOUT_QUEUE: usize = 8_192;
+
+/// Runs the agent on `plan` until a [`Control::Shutdown`] arrives (or the
+/// control channel closes). `metrics_listen` overrides the plan's.
+pub async fn run(
+    plan: config::Plan,
+    metrics_listen: Option<SocketAddr>,
+    mut control: mpsc::Receiver<Control>,
+    supervisor: Arc<dyn Supervisor>,
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new(&plan.agent.id, plan.agent.region.as_deref());
+
+    // The metrics endpoint first, so /healthz answers while starting.
+    let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+    let metrics_task = match metrics_listen.or(plan.agent.metrics_listen) {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics endpoint to {addr}"))?;
+            tracing::info!(%addr, "serving metrics, /healthz and /readyz");
+            let shutdown = async {
+                let _ = metrics_stopped.await;
+            };
+            Some(tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                shutdown,
+            )))
+        }
+        None => None,
+    };
+
+    let sinks = open_sinks(&plan, &metrics)?;
+    let fanout = Fanout::new(&sinks, metrics.clone());
+    let mut specs = SpecBuilder::default();
+    let checks = plan_checks(&plan, &mut specs)?;
+    metrics.set_checks(&check_infos(&plan));
+    let mut scheduler = Scheduler::new(
+        Prober::new(),
+        fanout,
+        metrics.clone(),
+        plan.agent.concurrency,
+    );
+    let applied = scheduler.apply(checks);
+    tracing::info!(
+        checks = applied.started,
+        sinks = sinks.len(),
+        tls_configs = specs.tls_configs(),
+        agent = %plan.agent.id,
+        "sonde running"
+    );
+    metrics.set_ready(true);
+    supervisor.ready();
+
+    let mut current = plan;
+    while let Some(message) = control.recv().await {
+        match message {
+            Control::Shutdown => break,
+            Control::Reload(next) => {
+                supervisor.reloading(false);
+                match *next {
+                    Err(why) => tracing::error!(
+                        "reload refused, the running configuration stays in place:\n{why}"
+                    ),
+                    Ok(next) => match plan_checks(&next, &mut specs) {
+                        Err(e) => tracing::error!(
+                            "reload refused, the running configuration stays in place: {e:#}"
+                        ),
+                        Ok(checks) => {
+                            if next.sinks != current.sinks || next.agent != current.agent {
+                                tracing::warn!(
+                                    "reload: [agent] and [sinks] changes take effect at the next restart"
+                                );
+                            }
+                            metrics.set_checks(&check_infos(&next));
+                            let a = scheduler.apply(checks);
+                            tracing::info!(
+                                kept = a.kept,
+                                restarted = a.restarted,
+                                started = a.started,
+                                stopped = a.stopped,
+                                "configuration reloaded"
+                            );
+                            current = next;
+                        }
+                    },
+                }
+                supervisor.reloading(true);
+            }
+        }
+    }
+
+    tracing::info!("stopping: finishing in-flight probes");
+    supervisor.stopping();
+    metrics.set_ready(false);
+    scheduler.shutdown().await;
+    let mut failed = Vec::new();
+    for sink in sinks {
+        let name = sink.name();
+        if let Err(e) = sink.close().await {
+            tracing::error!(sink = name, "closing sink: {e}");
+            failed.push(format!("{name}: {e}"));
+        }
+    }
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_task {
+        match task.await {
+            Ok(Err(e)) => tracing::error!("metrics endpoint: {e}"),
+            Err(e) => tracing::error!("metrics endpoint task: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    if failed.is_empty() {
+        tracing::info!("stopped: every sink flushed and synced");
+        Ok(())
+    } else {
+        anyhow::bail!("sinks failed while stopping: {}", failed.join("; "))
+    }
+}
+
+fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec<SinkHandle>> {
+    let mut sinks = Vec::new();
+    if let Some(file) = &plan.sinks.file {
+        let sink = FileSink::open(file, &plan.agent.id)
+            .with_context(|| format!("opening the file sink in {}", file.dir.display()))?;
+        sinks.push(SinkHandle::spawn(sink, FILE_QUEUE, metrics.clone()));
+    }
+    if let Some(stdout) = &plan.sinks.stdout {
+        sinks.push(SinkHandle::spawn(
+            StdoutSink::new(stdout.format),
+            STDOUT_QUEUE,
+            metrics.clone(),
+        ));
+    }
+    if !plan.sinks.gateways.is_empty() {
+        tracing::warn!("gateway sinks are configured but not implemented yet; ignoring them");
+    }
+    Ok(sinks)
+}
+
+fn plan_checks(
+    plan: &config::Plan,
+    specs: &mut SpecBuilder,
+) -> anyhow::Result<Vec<(config::Check, ProbeSpec)>> {
+    plan.enabled_checks()
+        .map(|check| Ok((check.clone(), specs.spec(check)?)))
+        .collect()
+}
+
+fn check_infos(plan: &config::Plan) -> Vec<CheckInfo> {
+    plan.enabled_checks()
+        .map(|c| CheckInfo {
+            name: c.name.clone(),
+            url: c.url.to_string(),
+            labels: c.labels.clone(),
+        })
+        .collect()
+}

@@ -1,0 +1,243 @@
+//! The scheduler: one small task per check that sleeps until the check is
+//! due, decides (see `schedule`) whether to start, skip as busy or skip as
+//! too late, and starts the probe in its own task under the global
+//! concurrency limit. Work never piles up: at most one probe per check is
+//! in flight, and a run that cannot start within its grace is skipped.
+//!
+//! Time: due times live on the wall-clock grid (stable phase across
+//! restarts), read through a monotonic anchor taken once, so a wall-clock
+//! jump while running moves no schedule.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::metrics::{Metrics, SkipReason};
+use crate::probe::{ProbeSpec, Prober};
+use crate::result::CheckResult;
+use crate::schedule::{self, Decision};
+use crate::sink::Fanout;
+
+/// A monotonic reading of the wall clock: Unix milliseconds derived from
+/// an anchor taken once.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    anchor: Instant,
+    anchor_unix_ms: u64,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Clock {
+            anchor: Instant::now(),
+            anchor_unix_ms: unix,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.anchor_unix_ms + u64::try_from(self.anchor.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn instant_at(&self, unix_ms: u64) -> Instant {
+        self.anchor + Duration::from_millis(unix_ms.saturating_sub(self.anchor_unix_ms))
+    }
+}
+
+/// What every check task shares.
+struct Shared {
+    prober: Prober,
+    fanout: Fanout,
+    metrics: Arc<Metrics>,
+    permits: Arc<Semaphore>,
+    clock: Clock,
+}
+
+struct Running {
+    check: config::Check,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// The set of running checks.
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    running: HashMap<String, Running>,
+    /// Tasks of checks removed or changed by a reload, finishing their
+    /// in-flight probe; awaited at shutdown so no result is lost.
+    retiring: Vec<JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// A scheduler with no checks, running at most `concurrency` probes at once.
+    pub fn new(prober: Prober, fanout: Fanout, metrics: Arc<Metrics>, concurrency: usize) -> Self {
+        Scheduler {
+            shared: Arc::new(Shared {
+                prober,
+                fanout,
+                metrics,
+                permits: Arc::new(Semaphore::new(concurrency.max(1))),
+                clock: Clock::new(),
+            }),
+            running: HashMap::new(),
+            retiring: Vec::new(),
+        }
+    }
+
+    /// Makes the running set match `checks`: unchanged checks keep their
+    /// schedule, changed ones restart, new ones start, removed ones stop
+    /// (their in-flight probe still finishes and is recorded).
+    pub fn apply(&mut self, checks: Vec<(config::Check, ProbeSpec)>) -> Applied {
+        let mut applied = Applied::default();
+        let mut next: HashMap<String, Running> = HashMap::with_capacity(checks.len());
+        for (check, spec) in checks {
+            match self.running.remove(&check.name) {
+                Some(same) if same.check == check => {
+                    applied.kept += 1;
+                    next.insert(check.name.clone(), same);
+                }
+                previous => {
+                    if let Some(old) = previous {
+                        applied.restarted += 1;
+                        self.retire(old);
+                    } else {
+                        applied.started += 1;
+                    }
+                    let running = self.start(check, spec);
+                    next.insert(running.check.name.clone(), running);
+                }
+            }
+        }
+        for (_, old) in self.running.drain() {
+            applied.stopped += 1;
+            let _ = old.stop.send(true);
+            self.retiring.push(old.task);
+        }
+        self.running = next;
+        self.retiring.retain(|t| !t.is_finished());
+        applied
+    }
+
+    fn retire(&mut self, old: Running) {
+        let _ = old.stop.send(true);
+        self.retiring.push(old.task);
+    }
+
+    fn start(&self, check: config::Check, spec: ProbeSpec) -> Running {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run_check(
+            Arc::from(check.name.as_str()),
+            Arc::new(spec),
+            check.interval,
+            self.shared.clone(),
+            stopped,
+        ));
+        Running { check, stop, task }
+    }
+
+    /// The number of running checks.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// True when no check runs.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// Stops scheduling and waits for every in-flight probe (each bounded
+    /// by its own deadline) to finish and hand its result to the sinks.
+    pub async fn shutdown(mut self) {
+        for running in self.running.values() {
+            let _ = running.stop.send(true);
+        }
+        let tasks = self
+            .running
+            .drain()
+            .map(|(_, r)| r.task)
+            .chain(self.retiring.drain(..));
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!("check task failed: {e}");
+            }
+        }
+    }
+}
+
+/// What a call to [`Scheduler::apply`] changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Checks left running on their schedule.
+    pub kept: usize,
+    /// Checks restarted because their configuration changed.
+    pub restarted: usize,
+    /// New checks.
+    pub started: usize,
+    /// Checks removed.
+    pub stopped: usize,
+}
+
+async fn run_check(
+    name: Arc<str>,
+    spec: Arc<ProbeSpec>,
+    interval: Duration,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let clock = shared.clock;
+    let offset = schedule::offset(&name, interval);
+    let grace = schedule::grace(interval);
+    let mut due = schedule::next_due_ms(clock.now_ms(), interval, offset);
+    let mut in_flight: Option<JoinHandle<()>> = None;
+    loop {
+        let due_at = clock.instant_at(due);
+        tokio::select! {
+            () = tokio::time::sleep_until(due_at) => {}
+            _ = stop.changed() => break,
+        }
+        let busy = in_flight.as_ref().is_some_and(|t| !t.is_finished());
+        match schedule::decide(due, clock.now_ms(), interval, busy) {
+            Decision::SkipBusy => shared.metrics.probe_skipped(&name, SkipReason::Busy),
+            Decision::SkipTooLate { .. } => {
+                shared.metrics.probe_skipped(&name, SkipReason::TooLate)
+            }
+            Decision::Start { .. } => {
+                // Wait for a permit, but never past the grace.
+                let permit = tokio::select! {
+                    permit = shared.permits.clone().acquire_owned() => permit.ok(),
+                    () = tokio::time::sleep_until(due_at + grace) => None,
+                    _ = stop.changed() => break,
+                };
+                match permit {
+                    None => shared.metrics.probe_skipped(&name, SkipReason::TooLate),
+                    Some(permit) => {
+                        shared
+                            .metrics
+                            .lateness(Instant::now().saturating_duration_since(due_at));
+                        let (name, spec, shared) = (name.clone(), spec.clone(), shared.clone());
+                        in_flight = Some(tokio::spawn(async move {
+                            let report = shared.prober.probe(&spec).await;
+                            drop(permit);
+                            let result = CheckResult::new(name, &report);
+                            shared.metrics.observe(&result);
+                            shared.fanout.send(result);
+                        }));
+                    }
+                }
+            }
+        }
+        due = schedule::next_due_ms(due.max(clock.now_ms()), interval, offset);
+    }
+    if let Some(task) = in_flight {
+        if let Err(e) = task.await {
+            tracing::error!(check = %name, "probe task failed: {e}");
+        }
+    }
+}

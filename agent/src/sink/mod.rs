@@ -1,0 +1,181 @@
+//! Sinks: where results go. Each sink runs in its own task behind its own
+//! bounded channel, so a slow sink never stalls probing or another sink.
+//!
+//! A sink implements [`Sink`] (write a batch, a periodic tick, close); the
+//! driver here owns the channel loop, batching and self-telemetry, so each
+//! implementation is only about its destination. [`Fanout`] hands every
+//! result to every sink.
+
+pub mod file;
+pub mod stdout;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
+use crate::result::CheckResult;
+
+/// Why a sink failed. A sink that fails stops; the agent reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// An I/O error on the sink's destination.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the sink was doing (with the path).
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl SinkError {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        SinkError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// What happens when a sink's channel is full. The channel is the only
+/// place results wait in memory before a sink takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenFull {
+    /// Drop the new result, count and log it. Probing never waits: a
+    /// stalled sink costs its own results, never the schedule. The default.
+    #[default]
+    DropNewest,
+}
+
+/// A destination for results. Implementations do blocking I/O only through
+/// `tokio::task::spawn_blocking` or their own thread.
+pub trait Sink: Send + 'static {
+    /// A short fixed name for metrics and logs ("file", "stdout").
+    fn name(&self) -> &'static str;
+
+    /// Writes a batch of results, in order. Returns the bytes written.
+    fn write(
+        &mut self,
+        batch: &[Arc<CheckResult>],
+    ) -> impl Future<Output = Result<u64, SinkError>> + Send;
+
+    /// Called about every [`TICK`] even when idle: time-based work such as
+    /// the fsync policy and rotation by age.
+    fn tick(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Flushes and syncs everything; called once, after the last batch.
+    fn close(self) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// How often a sink's `tick` runs.
+pub const TICK: Duration = Duration::from_millis(250);
+/// The most results handed to one `write`.
+pub const MAX_BATCH: usize = 512;
+
+/// A running sink: its channel and its task.
+pub struct SinkHandle {
+    name: &'static str,
+    tx: mpsc::Sender<Arc<CheckResult>>,
+    task: JoinHandle<Result<(), SinkError>>,
+}
+
+impl SinkHandle {
+    /// Starts `sink` in its own task with a channel of `capacity` results.
+    pub fn spawn<S: Sink>(sink: S, capacity: usize, metrics: Arc<Metrics>) -> SinkHandle {
+        let name = sink.name();
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let task = tokio::spawn(drive(sink, rx, metrics));
+        SinkHandle { name, tx, task }
+    }
+
+    /// The sink's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Closes the channel and waits until the sink has written, flushed
+    /// and synced everything it accepted.
+    pub async fn close(self) -> Result<(), SinkError> {
+        drop(self.tx);
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(SinkError::Other(format!(
+                "sink {} task failed: {e}",
+                self.name
+            ))),
+        }
+    }
+}
+
+async fn drive<S: Sink>(
+    mut sink: S,
+    mut rx: mpsc::Receiver<Arc<CheckResult>>,
+    metrics: Arc<Metrics>,
+) -> Result<(), SinkError> {
+    let name = sink.name();
+    let capacity = rx.max_capacity();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let bytes = sink.write(&batch).await?;
+                metrics.sink_written(name, batch.len() as u64, bytes);
+                batch.clear();
+                metrics.sink_queue(name, rx.len(), capacity);
+            }
+            _ = tick.tick() => {
+                sink.tick().await?;
+                metrics.sink_queue(name, rx.len(), capacity);
+            }
+        }
+    }
+    sink.close().await
+}
+
+/// Hands every result to every sink, without ever waiting.
+#[derive(Clone)]
+pub struct Fanout {
+    senders: Arc<[(&'static str, mpsc::Sender<Arc<CheckResult>>)]>,
+    metrics: Arc<Metrics>,
+}
+
+impl Fanout {
+    /// A fan-out over `sinks`.
+    pub fn new(sinks: &[SinkHandle], metrics: Arc<Metrics>) -> Self {
+        Fanout {
+            senders: sinks.iter().map(|s| (s.name, s.tx.clone())).collect(),
+            metrics,
+        }
+    }
+
+    /// Offers `result` to every sink; a full sink drops it (counted, logged).
+    pub fn send(&self, result: CheckResult) {
+        let result = Arc::new(result);
+        for (name, tx) in self.senders.iter() {
+            match tx.try_send(result.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.metrics.sink_dropped(name, 1);
+                    tracing::warn!(sink = name, check = %result.check, "sink queue full: result dropped");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.metrics.sink_dropped(name, 1);
+                    tracing::error!(sink = name, check = %result.check, "sink stopped: result dropped");
+                }
+            }
+        }
+    }
+}
