@@ -1,0 +1,647 @@
+//! The agent's own metrics, served in the Prometheus text format (0.0.4) on
+//! `--metrics-listen`, with `/healthz` and `/readyz` beside them.
+//!
+//! Per check, the last probe's gauges under blackbox_exporter's names
+//! (`probe_success`, `probe_http_duration_seconds{phase}`...), so existing
+//! dashboards and alerts work unchanged; the agent's own counters under
+//! `sonde_`. Recording is a few atomics behind a read lock (no allocation
+//! once a check's series exist); only `render` allocates. Not a general
+//! metrics library: the families are fixed here, and so are their labels.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use wire::{ErrorClass, Status};
+
+use crate::result::CheckResult;
+
+mod http;
+
+pub use http::serve;
+
+/// Upper bounds of the schedule lateness histogram, seconds (+Inf implied).
+const LATENESS_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// blackbox_exporter's phase names, in the order the phases happen.
+const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
+
+/// Label names sonde sets itself on per-check series; a configured label
+/// with one of these names is renamed `label_<name>` so no series carries
+/// a label twice.
+const RESERVED_LABELS: [&str; 6] = ["check", "phase", "result", "class", "reason", "url"];
+
+/// Why a due probe did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The check's previous probe was still running.
+    Busy,
+    /// The probe would have started too late to be worth running.
+    TooLate,
+}
+
+impl SkipReason {
+    const ALL: [SkipReason; 2] = [SkipReason::Busy, SkipReason::TooLate];
+
+    /// The value of the `reason` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::Busy => "busy",
+            SkipReason::TooLate => "too_late",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            SkipReason::Busy => 0,
+            SkipReason::TooLate => 1,
+        }
+    }
+}
+
+/// What the metrics need to know of a configured check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckInfo {
+    /// The check's name (the `check` label).
+    pub name: String,
+    /// The target URL (shown without user info, query or fragment).
+    pub url: String,
+    /// The check's configured labels, added to each of its series.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The agent's metrics: shared as `Arc<Metrics>` by the scheduler, the sinks
+/// and the HTTP server.
+pub struct Metrics {
+    /// `version="..",agent="..",region=".."`, rendered once.
+    build_labels: String,
+    checks: RwLock<HashMap<Arc<str>, Arc<CheckSeries>>>,
+    sinks: RwLock<Vec<Arc<SinkSeries>>>,
+    lateness: Histogram,
+    ready: AtomicBool,
+}
+
+/// One check's series. Counters are atomics; the last probe's gauges sit
+/// behind a mutex that only this check's probes (one at a time) and
+/// `render` take.
+struct CheckSeries {
+    name: Arc<str>,
+    /// `check="..",team=".."`, escaped, without braces.
+    labels: String,
+    /// The URL without user info, query or fragment, escaped.
+    url: String,
+    /// Probes by status, indexed by `Status::code`.
+    results: [AtomicU64; 3],
+    /// Errors, indexed like `ErrorClass::ALL`.
+    errors: Box<[AtomicU64]>,
+    skipped: [AtomicU64; 2],
+    last: Mutex<Option<LastProbe>>,
+}
+
+/// The gauges of a check's last probe, blackbox_exporter style.
+#[derive(Debug, Clone, Copy)]
+struct LastProbe {
+    success: bool,
+    duration_s: f64,
+    /// 0 when no response was received (as blackbox_exporter reports it).
+    status_code: u16,
+    /// Indexed like `PHASES`; 0 for a phase that did not happen.
+    phases_s: [f64; 5],
+    cert_not_after: Option<i64>,
+}
+
+struct SinkSeries {
+    name: &'static str,
+    depth: AtomicU64,
+    capacity: AtomicU64,
+    records_written: AtomicU64,
+    bytes_written: AtomicU64,
+    records_dropped: AtomicU64,
+}
+
+/// A fixed-bucket histogram of durations; counts per bucket, made
+/// cumulative when rendered.
+struct Histogram {
+    /// One per bound in `LATENESS_BUCKETS`, then the +Inf bucket.
+    buckets: [AtomicU64; LATENESS_BUCKETS.len() + 1],
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Metrics {
+    /// Metrics for the agent `agent_id`, in `region` if it has one.
+    pub fn new(agent_id: &str, region: Option<&str>) -> Arc<Metrics> {
+        let build_labels = format!(
+            "version=\"{}\",agent=\"{}\",region=\"{}\"",
+            escape(env!("CARGO_PKG_VERSION")),
+            escape(agent_id),
+            escape(region.unwrap_or("")),
+        );
+        Arc::new(Metrics {
+            build_labels,
+            checks: RwLock::new(HashMap::new()),
+            sinks: RwLock::new(Vec::new()),
+            lateness: Histogram::new(),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Sets the configured checks, at start and on reload. Series of checks
+    /// that are gone are dropped; a check whose labels or URL changed starts
+    /// afresh; the others keep their counters. Results for checks not in
+    /// the set are ignored.
+    pub fn set_checks(&self, checks: &[CheckInfo]) {
+        let mut map = self.checks.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = HashMap::with_capacity(checks.len());
+        for info in checks {
+            let fresh = CheckSeries::new(info);
+            let series = match map.remove(info.name.as_str()) {
+                Some(old) if old.labels == fresh.labels && old.url == fresh.url => old,
+                _ => Arc::new(fresh),
+            };
+            next.insert(Arc::clone(&series.name), series);
+        }
+        *map = next;
+    }
+
+    /// Records one finished probe.
+    pub fn observe(&self, result: &CheckResult) {
+        let Some(series) = self.check(&result.check) else {
+            return;
+        };
+        let record = &result.record;
+        if let Some(n) = series.results.get(usize::from(record.st.code())) {
+            n.fetch_add(1, Relaxed);
+        }
+        if let Some(class) = record.error
+            && let Some(i) = ErrorClass::ALL.iter().position(|c| *c == class)
+            && let Some(n) = series.errors.get(i)
+        {
+            n.fetch_add(1, Relaxed);
+        }
+        let t = &result.timings;
+        let first_byte = [t.dns, t.connect, t.tls, t.ttfb]
+            .into_iter()
+            .flatten()
+            .sum::<Duration>();
+        let transfer = t.ttfb.map(|_| t.total.saturating_sub(first_byte));
+        let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
+        let last = LastProbe {
+            success: record.st == Status::Up,
+            duration_s: t.total.as_secs_f64(),
+            status_code: record.sc.unwrap_or(0),
+            phases_s: [
+                secs(t.dns),
+                secs(t.connect),
+                secs(t.tls),
+                secs(t.ttfb),
+                secs(transfer),
+            ],
+            cert_not_after: result.cert_not_after,
+        };
+        *series.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(last);
+    }
+
+    /// Counts a due probe of `check` that did not run.
+    pub fn probe_skipped(&self, check: &str, reason: SkipReason) {
+        if let Some(series) = self.check(check) {
+            series.skipped[reason.index()].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Records how late a probe started: its actual start minus its due time.
+    pub fn lateness(&self, late: Duration) {
+        self.lateness.observe(late);
+    }
+
+    /// Sets a sink's queue depth and capacity, in records.
+    pub fn sink_queue(&self, sink: &'static str, depth: usize, capacity: usize) {
+        let s = self.sink(sink);
+        s.depth.store(to_u64(depth), Relaxed);
+        s.capacity.store(to_u64(capacity), Relaxed);
+    }
+
+    /// Counts records and bytes a sink wrote (or the gateway acknowledged).
+    pub fn sink_written(&self, sink: &'static str, records: u64, bytes: u64) {
+        let s = self.sink(sink);
+        s.records_written.fetch_add(records, Relaxed);
+        s.bytes_written.fetch_add(bytes, Relaxed);
+    }
+
+    /// Counts records a sink dropped (queue or spool full).
+    pub fn sink_dropped(&self, sink: &'static str, records: u64) {
+        self.sink(sink).records_dropped.fetch_add(records, Relaxed);
+    }
+
+    /// Sets what `/readyz` answers: 200 once the scheduler runs, 503 while
+    /// the agent starts or stops.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Relaxed);
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Relaxed)
+    }
+
+    /// Every series, in the Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut checks: Vec<Arc<CheckSeries>> = self
+            .checks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        checks.sort_by(|a, b| a.name.cmp(&b.name));
+        let lasts: Vec<(&CheckSeries, LastProbe)> = checks
+            .iter()
+            .filter_map(|c| {
+                let last = *c.last.lock().unwrap_or_else(PoisonError::into_inner);
+                last.map(|l| (c.as_ref(), l))
+            })
+            .collect();
+        let sinks: Vec<Arc<SinkSeries>> = self
+            .sinks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+
+        let mut out = String::with_capacity(1024 + checks.len() * 1600);
+        let o = &mut out;
+        family(
+            o,
+            "sonde_build_info",
+            "gauge",
+            "The agent's version, id and region; always 1.",
+        );
+        sample(o, "sonde_build_info", &self.build_labels, "", 1);
+        family(
+            o,
+            "sonde_check_info",
+            "gauge",
+            "A configured check and its target URL (without user info or query); always 1.",
+        );
+        for c in &checks {
+            sample(
+                o,
+                "sonde_check_info",
+                &c.labels,
+                &format!("url=\"{}\"", c.url),
+                1,
+            );
+        }
+
+        family(
+            o,
+            "probe_success",
+            "gauge",
+            "Whether the check's last probe was up (1) or not (0).",
+        );
+        for (c, l) in &lasts {
+            sample(o, "probe_success", &c.labels, "", u8::from(l.success));
+        }
+        family(
+            o,
+            "probe_duration_seconds",
+            "gauge",
+            "The last probe's total time: start to the last body byte, or to the failure.",
+        );
+        for (c, l) in &lasts {
+            sample(o, "probe_duration_seconds", &c.labels, "", l.duration_s);
+        }
+        family(
+            o,
+            "probe_http_status_code",
+            "gauge",
+            "The last probe's HTTP status code; 0 when no response was received.",
+        );
+        for (c, l) in &lasts {
+            sample(o, "probe_http_status_code", &c.labels, "", l.status_code);
+        }
+        family(
+            o,
+            "probe_http_duration_seconds",
+            "gauge",
+            "The last probe's phases, contiguous (they sum to probe_duration_seconds); 0 for a phase that did not happen.",
+        );
+        for (c, l) in &lasts {
+            for (phase, s) in PHASES.iter().zip(l.phases_s) {
+                sample(
+                    o,
+                    "probe_http_duration_seconds",
+                    &c.labels,
+                    &format!("phase=\"{phase}\""),
+                    s,
+                );
+            }
+        }
+        family(
+            o,
+            "probe_dns_lookup_time_seconds",
+            "gauge",
+            "The last probe's DNS resolution; 0 when no lookup was made.",
+        );
+        for (c, l) in &lasts {
+            sample(
+                o,
+                "probe_dns_lookup_time_seconds",
+                &c.labels,
+                "",
+                l.phases_s[0],
+            );
+        }
+        family(
+            o,
+            "probe_ssl_earliest_cert_expiry",
+            "gauge",
+            "The leaf certificate's notAfter seen by the last HTTPS probe, Unix seconds.",
+        );
+        for (c, l) in &lasts {
+            if let Some(t) = l.cert_not_after {
+                sample(o, "probe_ssl_earliest_cert_expiry", &c.labels, "", t);
+            }
+        }
+
+        family(o, "sonde_probes_total", "counter", "Probes run, by result.");
+        for c in &checks {
+            for st in [Status::Up, Status::Down, Status::Unknown] {
+                let n = c.results[usize::from(st.code())].load(Relaxed);
+                sample(
+                    o,
+                    "sonde_probes_total",
+                    &c.labels,
+                    &format!("result=\"{}\"", st.name()),
+                    n,
+                );
+            }
+        }
+        family(
+            o,
+            "sonde_probe_errors_total",
+            "counter",
+            "Probes down or unknown, by error class (classes seen so far).",
+        );
+        for c in &checks {
+            for (class, n) in ErrorClass::ALL.iter().zip(c.errors.iter()) {
+                let n = n.load(Relaxed);
+                if n > 0 {
+                    sample(
+                        o,
+                        "sonde_probe_errors_total",
+                        &c.labels,
+                        &format!("class=\"{}\"", class.name()),
+                        n,
+                    );
+                }
+            }
+        }
+        family(
+            o,
+            "sonde_probes_skipped_total",
+            "counter",
+            "Due probes that did not run: busy (the previous one still ran) or too_late.",
+        );
+        for c in &checks {
+            for r in SkipReason::ALL {
+                let n = c.skipped[r.index()].load(Relaxed);
+                sample(
+                    o,
+                    "sonde_probes_skipped_total",
+                    &c.labels,
+                    &format!("reason=\"{}\"", r.name()),
+                    n,
+                );
+            }
+        }
+        self.lateness.render(
+            o,
+            "sonde_schedule_lateness_seconds",
+            "How late probes started: actual start minus due time.",
+        );
+
+        type SinkField = fn(&SinkSeries) -> &AtomicU64;
+        let sink_families: [(&str, &str, &str, SinkField); 5] = [
+            (
+                "sonde_sink_queue_depth",
+                "gauge",
+                "Records waiting in the sink's queue.",
+                |s| &s.depth,
+            ),
+            (
+                "sonde_sink_queue_capacity",
+                "gauge",
+                "The sink queue's capacity, records.",
+                |s| &s.capacity,
+            ),
+            (
+                "sonde_sink_records_written_total",
+                "counter",
+                "Records the sink wrote.",
+                |s| &s.records_written,
+            ),
+            (
+                "sonde_sink_bytes_written_total",
+                "counter",
+                "Bytes the sink wrote.",
+                |s| &s.bytes_written,
+            ),
+            (
+                "sonde_sink_records_dropped_total",
+                "counter",
+                "Records the sink dropped (queue or spool full).",
+                |s| &s.records_dropped,
+            ),
+        ];
+        for (name, kind, help, field) in sink_families {
+            family(o, name, kind, help);
+            for s in &sinks {
+                sample(
+                    o,
+                    name,
+                    &format!("sink=\"{}\"", escape(s.name)),
+                    "",
+                    field(s).load(Relaxed),
+                );
+            }
+        }
+        out
+    }
+
+    fn check(&self, name: &str) -> Option<Arc<CheckSeries>> {
+        let map = self.checks.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(name).cloned()
+    }
+
+    fn sink(&self, name: &'static str) -> Arc<SinkSeries> {
+        let find = |v: &[Arc<SinkSeries>]| v.iter().find(|s| s.name == name).cloned();
+        if let Some(s) = find(&self.sinks.read().unwrap_or_else(PoisonError::into_inner)) {
+            return s;
+        }
+        let mut sinks = self.sinks.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = find(&sinks) {
+            return s;
+        }
+        let s = Arc::new(SinkSeries::new(name));
+        sinks.push(Arc::clone(&s));
+        s
+    }
+}
+
+impl CheckSeries {
+    fn new(info: &CheckInfo) -> CheckSeries {
+        let mut labels = format!("check=\"{}\"", escape(&info.name));
+        let mut seen: HashSet<String> = RESERVED_LABELS.iter().map(|s| (*s).to_owned()).collect();
+        for (name, value) in &info.labels {
+            let mut name = sanitize_label_name(name);
+            if RESERVED_LABELS.contains(&name.as_str()) {
+                name = format!("label_{name}");
+            }
+            // Two names that sanitize alike: the first (in name order) wins.
+            if seen.insert(name.clone()) {
+                let _ = write!(labels, ",{name}=\"{}\"", escape(value));
+            }
+        }
+        CheckSeries {
+            name: Arc::from(info.name.as_str()),
+            labels,
+            url: escape(&redact_url(&info.url)),
+            results: Default::default(),
+            errors: ErrorClass::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            skipped: Default::default(),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl SinkSeries {
+    fn new(name: &'static str) -> SinkSeries {
+        SinkSeries {
+            name,
+            depth: AtomicU64::new(0),
+            capacity: AtomicU64::new(0),
+            records_written: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            records_dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            buckets: Default::default(),
+            sum_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = LATENESS_BUCKETS
+            .iter()
+            .position(|le| s <= *le)
+            .unwrap_or(LATENESS_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(ns, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    fn render(&self, o: &mut String, name: &str, help: &str) {
+        family(o, name, "histogram", help);
+        // Read the count first: buckets may then run ahead of it, never behind.
+        let count = self.count.load(Relaxed);
+        let mut cumulative = 0u64;
+        let bucket = format!("{name}_bucket");
+        for (i, n) in self.buckets.iter().enumerate() {
+            cumulative += n.load(Relaxed);
+            let le = LATENESS_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |le| le.to_string());
+            let value = if i == LATENESS_BUCKETS.len() {
+                count.max(cumulative)
+            } else {
+                cumulative
+            };
+            sample(o, &bucket, &format!("le=\"{le}\""), "", value);
+        }
+        let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
+        sample(o, &format!("{name}_sum"), "", "", sum);
+        sample(o, &format!("{name}_count"), "", "", count.max(cumulative));
+    }
+}
+
+/// Writes a family's HELP and TYPE lines.
+fn family(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Writes one sample; `labels` and `extra` are rendered label lists (either
+/// may be empty).
+fn sample(o: &mut String, name: &str, labels: &str, extra: &str, value: impl std::fmt::Display) {
+    let sep = if labels.is_empty() || extra.is_empty() {
+        ""
+    } else {
+        ","
+    };
+    if labels.is_empty() && extra.is_empty() {
+        let _ = writeln!(o, "{name} {value}");
+    } else {
+        let _ = writeln!(o, "{name}{{{labels}{sep}{extra}}} {value}");
+    }
+}
+
+/// A label value escaped per the exposition format: backslash, double
+/// quote and newline.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A label name made valid: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with
+/// `__` (reserved by Prometheus).
+pub fn sanitize_label_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || out.starts_with("__") {
+        out.insert_str(0, "label_");
+    }
+    out
+}
+
+/// The URL without user info, query and fragment, which may carry secrets.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            // Fails only for URLs that cannot have a user (no host): nothing to strip.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => String::new(),
+    }
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;
