@@ -1,0 +1,459 @@
+//! `sonde run` end to end, as a child process: SIGTERM loses nothing,
+//! SIGKILL then restart keeps every record and truncates a torn tail,
+//! SIGHUP with a broken configuration keeps the agent on the old one, bad
+//! configurations are refused with their errors, and the metrics endpoint
+//! answers.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use testkit::http::HttpTarget;
+use util::Sonde;
+use wire::{ReadItem, Record, Status};
+
+/// A running `sonde run` whose stdout and stderr are collected.
+struct Agent {
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    config: PathBuf,
+}
+
+impl Agent {
+    fn start(config: &Path) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting sonde run: {e}"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            collect(out, stdout.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            collect(err, stderr.clone());
+        }
+        Agent {
+            child,
+            stdout,
+            stderr,
+            config: config.to_owned(),
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("kill -{name}: {e}"));
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the exit; panics (killing it) if it hangs.
+    fn wait(&mut self, limit: Duration) -> i32 {
+        let start = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.code().unwrap_or(-1),
+                Ok(None) if start.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    panic!("sonde run did not exit within {limit:?}{}", self.describe());
+                }
+            }
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().map(|b| b.clone()).unwrap_or_default()).into()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().map(|b| b.clone()).unwrap_or_default()).into()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "\nconfig: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.config.display(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut v) = into.lock() {
+                v.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+}
+
+/// Every record in the segments under `dir`, in file order, with its frame
+/// sequence; panics on any damage when `strict`.
+fn read_records(dir: &Path, strict: bool) -> Vec<(u64, String, Record)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "sonde"));
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let body = bytes.get(wire::FILE_HEADER_LEN..).unwrap_or_default();
+        for item in wire::FrameReader::new(body, wire::FILE_HEADER_LEN as u64).at_eof() {
+            match item {
+                ReadItem::Frame { frame, .. } => {
+                    for (check, record) in frame.records() {
+                        out.push((frame.header.seq, check.to_owned(), *record));
+                    }
+                }
+                ReadItem::Skipped { offset, error, .. } => {
+                    assert!(!strict, "damage in {} at {offset}: {error}", file.display());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("sonde.toml");
+    std::fs::write(&path, body).unwrap_or_else(|e| panic!("writing config: {e}"));
+    path
+}
+
+fn config(state: &Path, checks: &[(&str, String)], extra: &str) -> String {
+    let mut s = format!(
+        "[agent]\nid = \"e2e\"\nstate_dir = \"{}\"\n{extra}\n\
+         [defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
+         [sinks.file]\nenabled = true\nfsync = \"always\"\n\
+         [sinks.stdout]\nenabled = true\nformat = \"json\"\n",
+        state.display()
+    );
+    for (name, url) in checks {
+        s.push_str(&format!("[[check]]\nname = \"{name}\"\nurl = \"{url}\"\n"));
+    }
+    s
+}
+
+#[test]
+fn sigterm_finishes_in_flight_probes_and_loses_nothing() {
+    let target = HttpTarget::builder()
+        .first_byte_delay(Duration::from_millis(300))
+        .start();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let checks: Vec<_> = (0..4)
+        .map(|i| (["a", "b", "c", "d"][i], target.url(&format!("/{i}"))))
+        .collect();
+    let path = write_config(tmp.path(), &config(tmp.path(), &checks, ""));
+    let mut agent = Agent::start(&path);
+    wait_until(Duration::from_secs(20), "six probes", || {
+        target.requests() >= 6
+    });
+    // Stop just after a request arrived: that probe is in flight for 300 ms.
+    let seen = target.requests();
+    wait_until(Duration::from_secs(5), "a new request", || {
+        target.requests() > seen
+    });
+    agent.signal("TERM");
+    let code = agent.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "exit status{}", agent.describe());
+    let records = read_records(&tmp.path().join("records"), true);
+    assert_eq!(
+        records.len() as u64,
+        target.requests(),
+        "every probe that reached the target is in the file{}",
+        agent.describe()
+    );
+    assert!(
+        records.iter().all(|(_, _, r)| r.st == Status::Up),
+        "{records:?}"
+    );
+    let json_lines = agent
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .count();
+    assert_eq!(
+        json_lines,
+        records.len(),
+        "stdout sink saw every result too"
+    );
+    assert!(
+        agent.stderr().contains("every sink flushed and synced"),
+        "{}",
+        agent.describe()
+    );
+}
+
+#[test]
+fn sigkill_then_restart_keeps_records_and_truncates_the_torn_tail() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let checks = vec![("a", target.url("/a")), ("b", target.url("/b"))];
+    let path = write_config(tmp.path(), &config(tmp.path(), &checks, ""));
+    let records_dir = tmp.path().join("records");
+
+    let mut first = Agent::start(&path);
+    wait_until(Duration::from_secs(20), "four probes", || {
+        read_records(&records_dir, false).len() >= 4
+    });
+    first.signal("KILL");
+    first.wait(Duration::from_secs(5));
+    let before = read_records(&records_dir, true);
+    assert!(before.len() >= 4);
+
+    // Tear the tail as a crash mid-write would: half a frame.
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&records_dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    segments.sort();
+    let newest = segments.last().cloned().unwrap_or_default();
+    let len_before = std::fs::metadata(&newest).map(|m| m.len()).unwrap_or(0);
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&newest)
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.write_all(&[0xc1, 0x53, 0x01, 0x00, 0x00, 0x40, 0x00, 0xde, 0xad])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(
+        read_records(&records_dir, false).len() == before.len(),
+        "the torn bytes hold no record"
+    );
+
+    let mut second = Agent::start(&path);
+    wait_until(Duration::from_secs(20), "two more probes", || {
+        read_records(&records_dir, false).len() >= before.len() + 2
+    });
+    second.signal("TERM");
+    assert_eq!(
+        second.wait(Duration::from_secs(10)),
+        0,
+        "{}",
+        second.describe()
+    );
+    let after = read_records(&records_dir, true);
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "records before the kill are intact"
+    );
+    assert!(after.len() >= before.len() + 2);
+    let seqs: Vec<u64> = after.iter().map(|(seq, _, _)| *seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] <= w[1]),
+        "sequence continues: {seqs:?}"
+    );
+    let len_now = std::fs::metadata(&newest).map(|m| m.len()).unwrap_or(0);
+    assert!(len_now >= len_before, "nothing good was cut");
+    let log = second.stderr();
+    assert!(
+        log.contains("truncat"),
+        "the truncation is reported{}",
+        second.describe()
+    );
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_running_one() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let good = config(tmp.path(), &[("a", target.url("/a"))], "");
+    let path = write_config(tmp.path(), &good);
+    let mut agent = Agent::start(&path);
+    wait_until(Duration::from_secs(20), "a probe", || {
+        target.requests() >= 1
+    });
+
+    std::fs::write(&path, "[agent\nthis is not toml").unwrap_or_else(|e| panic!("{e}"));
+    agent.signal("HUP");
+    wait_until(Duration::from_secs(10), "the refusal logged", || {
+        agent.stderr().contains("reload refused")
+    });
+    let seen = target.requests();
+    wait_until(Duration::from_secs(10), "probing to go on", || {
+        target.requests() >= seen + 2
+    });
+    assert!(agent.is_running(), "{}", agent.describe());
+
+    // A valid new configuration is applied: a second check appears.
+    let two = config(
+        tmp.path(),
+        &[("a", target.url("/a")), ("b", target.url("/b"))],
+        "",
+    );
+    std::fs::write(&path, two).unwrap_or_else(|e| panic!("{e}"));
+    agent.signal("HUP");
+    wait_until(Duration::from_secs(10), "check b's first result", || {
+        read_records(&tmp.path().join("records"), false)
+            .iter()
+            .any(|(_, check, _)| check == "b")
+    });
+    agent.signal("TERM");
+    assert_eq!(
+        agent.wait(Duration::from_secs(10)),
+        0,
+        "{}",
+        agent.describe()
+    );
+    assert!(
+        agent.stderr().contains("configuration reloaded"),
+        "{}",
+        agent.describe()
+    );
+}
+
+#[test]
+fn bad_configurations_are_refused_with_their_errors() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let state = tmp.path().display().to_string();
+    let head =
+        format!("[agent]\nid = \"x\"\nstate_dir = \"{state}\"\n[sinks.stdout]\nenabled = true\n");
+    let cases = [
+        (
+            "[[check]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\ncolour = \"red\"\n",
+            "9:1",
+            "colour",
+        ),
+        (
+            "[[check]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\ninterval = \"500ms\"\n",
+            "9:12",
+            "interval",
+        ),
+        (
+            "[[check]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\ninterval = \"5s\"\ntimeout = \"5s\"\n",
+            ":",
+            "timeout",
+        ),
+        (
+            "[[check]]\nname = \"a\"\nurl = \"gopher://127.0.0.1/\"\n",
+            "8:7",
+            "url",
+        ),
+        (
+            "[[check]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\n[[check]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\n",
+            ":",
+            "name",
+        ),
+        (
+            "[[check]]\nname = \"a\"\nurl = \"https://127.0.0.1/\"\ntls = { ca_file = \"/nonexistent/ca.pem\" }\n",
+            ":",
+            "/nonexistent/ca.pem",
+        ),
+    ];
+    for (i, (body, position, needle)) in cases.iter().enumerate() {
+        let path = tmp.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, format!("{head}{body}")).unwrap_or_else(|e| panic!("{e}"));
+        let shown = path.display().to_string();
+        Sonde::new(["run", "--config", &shown])
+            .run()
+            .expect_code(2)
+            .expect("the file, position and key named", |r| {
+                let err = r.stderr();
+                err.contains(&format!("{shown}:")) && err.contains(position) && err.contains(needle)
+            });
+        Sonde::new(["check-config", &shown]).run().expect_code(1);
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+#[test]
+fn metrics_health_and_readiness_are_served() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = format!("127.0.0.1:{port}");
+    let extra = format!("metrics_listen = \"{addr}\"");
+    let path = write_config(
+        tmp.path(),
+        &config(tmp.path(), &[("api", target.url("/"))], &extra),
+    );
+    let mut agent = Agent::start(&path);
+    wait_until(Duration::from_secs(20), "a probe", || {
+        target.requests() >= 2
+    });
+    let (status, _) = http_get(&addr, "/healthz");
+    assert_eq!(status, 200, "{}", agent.describe());
+    let (status, _) = http_get(&addr, "/readyz");
+    assert_eq!(status, 200, "{}", agent.describe());
+    let (status, body) = http_get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    for needle in [
+        "probe_success{check=\"api\"",
+        "probe_http_status_code{check=\"api\"",
+        "sonde_probes_total{",
+        "sonde_schedule_lateness_seconds_bucket",
+        "sonde_sink_records_written_total{sink=\"file\"}",
+    ] {
+        assert!(body.contains(needle), "missing {needle} in:\n{body}");
+    }
+    agent.signal("TERM");
+    assert_eq!(
+        agent.wait(Duration::from_secs(10)),
+        0,
+        "{}",
+        agent.describe()
+    );
+}
