@@ -101,7 +101,13 @@ pub async fn run(
     metrics.set_ready(true);
     supervisor.ready();
 
-    let mut current = plan;
+    // Only what a reload compares against is kept; the checks live in the scheduler.
+    let config::Plan {
+        mut agent,
+        sinks: mut sink_config,
+        checks,
+    } = plan;
+    drop(checks);
     while let Some(message) = control.recv().await {
         match message {
             Control::Shutdown => break,
@@ -116,7 +122,7 @@ pub async fn run(
                             "reload refused, the running configuration stays in place: {e:#}"
                         ),
                         Ok(checks) => {
-                            if next.sinks != current.sinks || next.agent != current.agent {
+                            if next.sinks != sink_config || next.agent != agent {
                                 tracing::warn!(
                                     "reload: [agent] and [sinks] changes take effect at the next restart"
                                 );
@@ -130,7 +136,7 @@ pub async fn run(
                                 stopped = a.stopped,
                                 "configuration reloaded"
                             );
-                            current = next;
+                            (agent, sink_config) = (next.agent, next.sinks);
                         }
                     },
                 }
