@@ -13,6 +13,7 @@ pub mod cli;
 pub mod metrics;
 pub mod probe;
 pub mod result;
+pub mod retry;
 pub mod run;
 pub mod schedule;
 pub mod sink;
