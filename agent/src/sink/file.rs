@@ -23,8 +23,10 @@
 //!   `tick` once the segment is `segment_max_age` old; the finished segment
 //!   is synced, the new one created with its header synced, then the
 //!   directory synced. Retention then deletes the oldest finished segments
-//!   while the total passes `retention_max_bytes` or they were last written
-//!   more than `retention_max_age` ago (also at open and every minute).
+//!   while the total passes `retention_max_bytes` (the active segment
+//!   counted at `segment_max_bytes`, so the directory stays within the limit
+//!   until the next rotation) or they were last written more than
+//!   `retention_max_age` ago (also at open and every minute).
 //!
 //! Blocking I/O runs in `tokio::task::spawn_blocking`: the segment state is
 //! moved into the blocking task with the encoded bytes and moved back. Not
@@ -144,6 +146,9 @@ impl Sink for FileSink {
     }
 
     async fn tick(&mut self) -> Result<(), SinkError> {
+        if !self.segments.as_ref().is_some_and(|s| s.tick_due()) {
+            return Ok(());
+        }
         self.blocking(|s, _| s.tick()).await
     }
 

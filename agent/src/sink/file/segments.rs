@@ -329,12 +329,23 @@ impl Segments {
         Ok(incoming)
     }
 
+    /// Whether `tick` has anything to do; no I/O, so the sink can skip the
+    /// blocking hand-off on the idle ticks.
+    pub fn tick_due(&self) -> bool {
+        self.sync_due()
+            || self.rotation(0).is_some()
+            || self.last_retention.elapsed() >= RETENTION_EVERY
+    }
+
+    fn sync_due(&self) -> bool {
+        matches!(self.config.fsync, Fsync::Every(every)
+            if self.unsynced && self.last_sync.elapsed() >= every)
+    }
+
     /// Time-based work: the `Every` fsync, rotation by age, retention.
     pub fn tick(&mut self) -> Result<(), SinkError> {
-        if let Fsync::Every(every) = self.config.fsync {
-            if self.unsynced && self.last_sync.elapsed() >= every {
-                self.sync()?;
-            }
+        if self.sync_due() {
+            self.sync()?;
         }
         if let Some(why) = self.rotation(0) {
             self.rotate(why)?;
@@ -422,9 +433,11 @@ impl Segments {
                 idle,
             });
         }
+        // The active segment counts at the size it may grow to before the
+        // next rotation, so the directory stays within the limit meanwhile.
         infos.push(SegmentInfo {
             name: String::new(),
-            len: self.active.len,
+            len: self.active.len.max(self.config.segment_max_bytes),
             idle: Duration::ZERO,
         });
         let delete = layout::retention(
