@@ -11,6 +11,7 @@ pub mod scheduler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
@@ -178,12 +179,18 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
     if let Some(file) = &plan.sinks.file {
         let sink = FileSink::open(file, &plan.agent.id)
             .with_context(|| format!("opening the file sink in {}", file.dir.display()))?;
-        sinks.push(SinkHandle::spawn(sink, FILE_QUEUE, metrics.clone()));
+        sinks.push(SinkHandle::spawn(
+            sink,
+            FILE_QUEUE,
+            file_linger(file.fsync),
+            metrics.clone(),
+        ));
     }
     if let Some(stdout) = &plan.sinks.stdout {
         sinks.push(SinkHandle::spawn(
             StdoutSink::new(stdout.format),
             STDOUT_QUEUE,
+            Duration::ZERO,
             metrics.clone(),
         ));
     }
@@ -191,6 +198,17 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
         tracing::warn!("gateway sinks are configured but not implemented yet; ignoring them");
     }
     Ok(sinks)
+}
+
+/// How long the file sink gathers a batch: nothing with `fsync = always`
+/// (each result is durable before the next), else a tenth of the fsync
+/// interval, at most 100 ms — well inside what a crash may lose anyway.
+fn file_linger(fsync: config::Fsync) -> Duration {
+    match fsync {
+        config::Fsync::Always => Duration::ZERO,
+        config::Fsync::Every(interval) => (interval / 10).min(Duration::from_millis(100)),
+        config::Fsync::Never => Duration::from_millis(100),
+    }
 }
 
 fn plan_checks(

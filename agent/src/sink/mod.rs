@@ -89,10 +89,18 @@ pub struct SinkHandle {
 
 impl SinkHandle {
     /// Starts `sink` in its own task with a channel of `capacity` results.
-    pub fn spawn<S: Sink>(sink: S, capacity: usize, metrics: Arc<Metrics>) -> SinkHandle {
+    /// With a non-zero `linger`, a batch waits up to that long for more
+    /// results before it is written: under load, one write (and one thread
+    /// hand-off) carries many results instead of one each.
+    pub fn spawn<S: Sink>(
+        sink: S,
+        capacity: usize,
+        linger: Duration,
+        metrics: Arc<Metrics>,
+    ) -> SinkHandle {
         let name = sink.name();
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(drive(sink, rx, metrics));
+        let task = tokio::spawn(drive(sink, rx, linger, metrics));
         SinkHandle { name, tx, task }
     }
 
@@ -118,6 +126,7 @@ impl SinkHandle {
 async fn drive<S: Sink>(
     mut sink: S,
     mut rx: mpsc::Receiver<Arc<CheckResult>>,
+    linger: Duration,
     metrics: Arc<Metrics>,
 ) -> Result<(), SinkError> {
     let name = sink.name();
@@ -130,6 +139,16 @@ async fn drive<S: Sink>(
             n = rx.recv_many(&mut batch, MAX_BATCH) => {
                 if n == 0 {
                     break;
+                }
+                if !linger.is_zero() {
+                    let until = tokio::time::Instant::now() + linger;
+                    while batch.len() < MAX_BATCH {
+                        let more = MAX_BATCH - batch.len();
+                        match tokio::time::timeout_at(until, rx.recv_many(&mut batch, more)).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
                 }
                 let bytes = sink.write(&batch).await?;
                 metrics.sink_written(name, batch.len() as u64, bytes);
