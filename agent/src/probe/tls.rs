@@ -88,14 +88,17 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigEr
     build(extra_roots, client, opts.insecure, opts.no_system_roots)
 }
 
+/// PEM bytes with the path they came from (for error messages).
+pub type PemBytes = (PathBuf, Vec<u8>);
+
 /// TLS material already read (by the configuration loader): PEM bytes,
 /// with the paths they came from for error messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PemTls {
     /// Extra CA certificates: (origin, PEM).
-    pub ca: Option<(PathBuf, Vec<u8>)>,
+    pub ca: Option<PemBytes>,
     /// Client certificate and key: ((origin, PEM), (origin, PEM)).
-    pub client: Option<((PathBuf, Vec<u8>), (PathBuf, Vec<u8>))>,
+    pub client: Option<(PemBytes, PemBytes)>,
     /// Skip certificate verification.
     pub insecure: bool,
 }

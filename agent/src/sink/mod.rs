@@ -164,10 +164,13 @@ async fn drive<S: Sink>(
     sink.close().await
 }
 
+/// A sink's name and the sending end of its channel.
+type Inlet = (&'static str, mpsc::Sender<Arc<CheckResult>>);
+
 /// Hands every result to every sink, without ever waiting.
 #[derive(Clone)]
 pub struct Fanout {
-    senders: Arc<[(&'static str, mpsc::Sender<Arc<CheckResult>>)]>,
+    senders: Arc<[Inlet]>,
     metrics: Arc<Metrics>,
 }
 
