@@ -26,6 +26,8 @@ pub struct Exchange {
     pub status: Option<u16>,
     /// The Location header, for redirects.
     pub location: Option<String>,
+    /// The response headers, kept only when asked for.
+    pub headers: hyper::HeaderMap,
     /// The HTTP version spoken.
     pub version: Option<hyper::Version>,
     /// Body bytes received.
@@ -41,6 +43,8 @@ pub struct Exchange {
 pub struct BodyPolicy {
     /// Keep the body (for an assertion).
     pub keep: bool,
+    /// Keep the response headers.
+    pub keep_headers: bool,
     /// Fail with `body_too_large` past this many bytes.
     pub max_bytes: u64,
 }
@@ -112,6 +116,9 @@ async fn read(
         .get(hyper::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if policy.keep_headers {
+        out.headers = response.headers().clone();
+    }
     let mut incoming = response.into_body();
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|e| failure::http(&e, Phase::Body))?;

@@ -93,6 +93,9 @@ pub struct ProbeSpec {
     pub max_redirects: u32,
     /// Fail with `body_too_large` past this many body bytes.
     pub max_body_bytes: u64,
+    /// Keep the last response's headers and body in the report (for
+    /// `sonde wait`'s conditions); off by default so probes stay cheap.
+    pub keep_response: bool,
 }
 
 impl ProbeSpec {
@@ -113,6 +116,7 @@ impl ProbeSpec {
             expect: Expectations::default(),
             max_redirects: 0,
             max_body_bytes: 1 << 20,
+            keep_response: false,
         }
     }
 }
@@ -142,6 +146,11 @@ pub struct ProbeReport {
     pub redirects: u32,
     /// The URL of the last hop.
     pub final_url: Url,
+    /// The last response's headers, when the spec asked to keep them.
+    pub headers: Option<HeaderMap>,
+    /// The last response's body (up to the failure, if any), when the spec
+    /// asked to keep it.
+    pub body: Option<Bytes>,
 }
 
 impl ProbeReport {
@@ -202,6 +211,7 @@ impl Prober {
         let mut version = first.exchange.version;
         let mut body_bytes = first.exchange.body_bytes;
         let mut location = first.exchange.location.clone();
+        let mut kept = kept_response(spec, &first.exchange);
         let mut redirects = 0;
         while outcome.is_ok()
             && spec.max_redirects > 0
@@ -243,6 +253,7 @@ impl Prober {
             version = hop.exchange.version;
             body_bytes = hop.exchange.body_bytes;
             location = hop.exchange.location.clone();
+            kept = kept_response(spec, &hop.exchange);
             if outcome.is_ok() {
                 outcome = judge(spec, &hop.exchange);
             }
@@ -268,6 +279,8 @@ impl Prober {
             body_bytes,
             redirects,
             final_url: url,
+            headers: kept.0,
+            body: kept.1,
         }
     }
 
@@ -384,7 +397,8 @@ impl Prober {
         let request = request.into_version(h2);
         let io = TimedStream::new(transport, hop.first_byte.clone(), h2);
         let policy = http::BodyPolicy {
-            keep: spec.expect.needs_body(),
+            keep: spec.expect.needs_body() || spec.keep_response,
+            keep_headers: spec.keep_response,
             max_bytes: spec.max_body_bytes,
         };
         http::exchange(
@@ -416,6 +430,20 @@ fn merge_first_byte(hop: &mut Hop) {
     if let Some(at) = hop.first_byte.get() {
         hop.clock.end(Phase::Ttfb, *at);
     }
+}
+
+/// The headers and body a `keep_response` spec asked for, if a response came.
+fn kept_response(
+    spec: &ProbeSpec,
+    exchange: &http::Exchange,
+) -> (Option<HeaderMap>, Option<Bytes>) {
+    if !spec.keep_response || exchange.status.is_none() {
+        return (None, None);
+    }
+    (
+        Some(exchange.headers.clone()),
+        Some(Bytes::copy_from_slice(&exchange.body)),
+    )
 }
 
 fn judge(spec: &ProbeSpec, exchange: &http::Exchange) -> Result<(), ProbeFailure> {
