@@ -6,6 +6,8 @@
 //!   lifecycle and the scheduler's tasks.
 //! - `result`: what flows from probes to sinks; `sink`: file and stdout
 //!   behind bounded channels; `metrics`: Prometheus exposition.
+//! - `retry`: backoff with jitter, Retry-After, a circuit breaker (shared by
+//!   `sonde wait` and the gateway sink); `wait`: the deploy gate's engine.
 //! - `cli`: the `sonde` subcommands; the only module that knows the command line.
 #![forbid(unsafe_code)]
 
@@ -17,3 +19,4 @@ pub mod retry;
 pub mod run;
 pub mod schedule;
 pub mod sink;
+pub mod wait;

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => sonde::cli::decode::run(args),
         Command::Run(args) => sonde::cli::run::run(args),
         Command::CheckConfig(args) => sonde::cli::check_config::run(args),
+        Command::Wait(args) => sonde::cli::wait::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -9,6 +9,7 @@ pub mod check_config;
 pub mod decode;
 pub mod probe;
 pub mod run;
+pub mod wait;
 
 /// Exit status for a usage error (bad flags, unreadable input).
 pub const EXIT_USAGE: u8 = 2;
@@ -35,4 +36,6 @@ pub enum Command {
     Run(run::Args),
     /// Validate a configuration file and print the normalised plan.
     CheckConfig(check_config::Args),
+    /// Poll a URL until it is ready (a deploy gate); exit 0 ready, 1 failed, 3 deadline.
+    Wait(wait::Args),
 }
