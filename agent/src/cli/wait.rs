@@ -18,7 +18,7 @@ use crate::retry::{Backoff, Breaker, SplitMix64};
 use crate::wait::condition::{BodyCondition, Conditions, HeaderCondition, JsonCondition};
 use crate::wait::policy::{Pacer, RetryOn, Verdict};
 use crate::wait::webhook::{self, Verifier};
-use crate::wait::{self, Attempt, Event, Outcome, Plan, Summary};
+use crate::wait::{self, Attempt, By, Event, Outcome, Plan, Summary};
 
 /// Exit status: every condition held.
 pub const EXIT_READY: u8 = 0;
@@ -174,6 +174,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .await;
         if let Some(live) = live {
             live.stop();
+        }
+        if matches!(
+            summary.outcome,
+            Outcome::Ready { by: By::Webhook }
+                | Outcome::Failed {
+                    by: By::Webhook,
+                    ..
+                }
+        ) {
+            // Let the webhook's connection task write its 200 before the
+            // runtime (and with it the server) is dropped.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         anyhow::Ok(summary)
     })?;
@@ -449,13 +461,20 @@ impl LiveLine {
     fn start(start: Instant) -> LiveLine {
         let text = Arc::new(Mutex::new("first attempt...".to_owned()));
         let shown = text.clone();
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse::<usize>().ok())
+            .unwrap_or(100);
         let ticker = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             for frame in SPINNER.iter().cycle() {
                 tick.tick().await;
                 let line = shown.lock().map(|t| t.clone()).unwrap_or_default();
+                let line = format!("{frame} {}  {line}", secs(start.elapsed()));
+                // One physical line, or the \r redraw would leave wrapped rows behind.
+                let line: String = line.chars().take(width.saturating_sub(1)).collect();
                 let mut err = std::io::stderr().lock();
-                let _ = write!(err, "{CLEAR}{frame} {}  {line}", secs(start.elapsed()));
+                let _ = write!(err, "{CLEAR}{line}");
                 let _ = err.flush();
             }
         });
