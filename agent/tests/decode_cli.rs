@@ -329,3 +329,22 @@ fn follow_prints_frames_appended_later() {
         "a frame still being written is not damage: {stderr}"
     );
 }
+
+#[test]
+fn a_directory_is_its_segments_in_name_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segments = dir.path().join("records");
+    std::fs::create_dir(&segments).expect("mkdir");
+    let (two, _) = file_of(2);
+    let (one, _) = file_of(1);
+    // Written out of order: the names, not the creation order, decide.
+    write(&segments, "segment-2.sonde", &one);
+    write(&segments, "segment-1.sonde", &two);
+    write(&segments, "notes.txt", b"not a segment");
+    let run = sonde(dir.path(), &["records", "--strict"], None);
+    run.expect_status(0);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 6, "{}", run.context());
+    let run = sonde(dir.path(), &["records", "--follow"], None);
+    run.expect_status(2);
+}

@@ -22,9 +22,10 @@ use wire::{
 /// Arguments of `sonde decode`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The wire file to read; `-` or nothing reads standard input.
-    #[arg(value_name = "FILE|-")]
-    pub input: Option<PathBuf>,
+    /// Wire files to read, in order; a directory stands for its `*.sonde`
+    /// segments in name (= time) order; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|DIR|-")]
+    pub inputs: Vec<PathBuf>,
     /// How to print records: JSON Lines, or CSV with a header row.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
@@ -61,33 +62,64 @@ const CHUNK: usize = 64 * 1024;
 
 /// Runs `sonde decode`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let (name, mut input) = match args.input.as_deref() {
-        None => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
-        Some(p) if p.as_os_str() == "-" => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
-        Some(p) => {
-            let file = File::open(p).with_context(|| format!("opening {}", p.display()))?;
-            (p.display().to_string(), Input::File(file))
-        }
-    };
+    let inputs = expand(&args.inputs)?;
+    if args.follow && inputs.len() > 1 {
+        anyhow::bail!("--follow reads one file; {} were given", inputs.len());
+    }
     let stdout = io::stdout();
     let mut out = Output::new(&args, BufWriter::new(stdout.lock()));
-    let mut decoder = Decoder::new(name.clone());
-
-    let result = decoder.pump(&mut input, &mut out, args.follow);
-    match result {
-        Err(e) if is_broken_pipe(&e) => return Ok(0),
-        other => other?,
+    let mut damage = 0;
+    for path in inputs {
+        let (name, mut input) = match path {
+            None => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
+            Some(p) => {
+                let file = File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+                (p.display().to_string(), Input::File(file))
+            }
+        };
+        let mut decoder = Decoder::new(name);
+        let result = decoder.pump(&mut input, &mut out, args.follow);
+        damage += decoder.damage;
+        match result {
+            Err(e) if is_broken_pipe(&e) => return Ok(0),
+            other => other?,
+        }
     }
     if let Err(e) = out.finish() {
         if !is_broken_pipe(&e) {
             return Err(e).context("writing to stdout");
         }
     }
-    Ok(if args.strict && decoder.damage > 0 {
+    Ok(if args.strict && damage > 0 {
         EXIT_DAMAGE
     } else {
         0
     })
+}
+
+/// The inputs in reading order: `None` is standard input; a directory
+/// becomes its `*.sonde` files sorted by name (segment names sort in time).
+fn expand(args: &[PathBuf]) -> anyhow::Result<Vec<Option<PathBuf>>> {
+    if args.is_empty() {
+        return Ok(vec![None]);
+    }
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.as_os_str() == "-" {
+            out.push(None);
+        } else if arg.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(arg)
+                .with_context(|| format!("reading directory {}", arg.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sonde"))
+                .collect();
+            files.sort();
+            out.extend(files.into_iter().map(Some));
+        } else {
+            out.push(Some(arg.clone()));
+        }
+    }
+    Ok(out)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
