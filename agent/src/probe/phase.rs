@@ -294,7 +294,8 @@ mod tests {
         };
         let q = t.quantized(Duration::from_micros(1));
         assert_eq!(q.connect, Some(123));
-        assert_eq!(q.ttfb, Some(1000));
+        // Boundaries round, not phases: 123.456 -> 123, 1123.856 -> 1124.
+        assert_eq!(q.ttfb, Some(1001));
         assert_eq!(q.total, 2000);
     }
 
