@@ -1,0 +1,2 @@
+//! Gateway benchmark (filled in by the next commit).
+fn main() {}

@@ -1,0 +1,500 @@
+//! gateway.toml: the raw TOML shape (serde, unknown keys refused) and the
+//! validated [`GatewayConfig`] the server runs from.
+//!
+//! Parsing reads tokens from the environment or files through
+//! [`config::Host`], so it is testable without either; it opens no socket.
+//! Tokens are held as [`config::Secret`] and never printed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::{Host, Secret, SecretSource};
+use serde::Deserialize;
+
+/// Why a gateway.toml was refused. Messages start with `origin:line:col:`
+/// where the TOML parser knows the place.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, a key sonde does not know, or a value of the wrong type.
+    #[error("{origin}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file name (or other origin) given to the parser.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value that parses but does not make sense.
+    #[error("{origin}: {field}: {message}")]
+    Invalid {
+        /// The file name.
+        origin: String,
+        /// Dotted path of the offending key, e.g. `agent[2].token`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where a token comes from: exactly one of `env` or `file`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    max_request_bytes: Option<usize>,
+    max_requests_per_second: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRing {
+    max_age: Option<String>,
+    max_records: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReaders {
+    queue_frames: Option<usize>,
+    max_readers: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWriter {
+    max_file_bytes: Option<u64>,
+    fsync_interval: Option<String>,
+    queue_frames: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    id: String,
+    token: RawToken,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReader {
+    name: String,
+    token: RawToken,
+    checks: Option<Vec<String>>,
+    agents: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: PathBuf,
+    tls: Option<RawTls>,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    ring: RawRing,
+    #[serde(default)]
+    readers: RawReaders,
+    #[serde(default)]
+    writer: RawWriter,
+    #[serde(default)]
+    agent: Vec<RawAgent>,
+    #[serde(default)]
+    reader: Vec<RawReader>,
+}
+
+/// Certificate chain and key for HTTPS, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// Limits on `POST /v1/frames`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Largest request body; larger ones get 413.
+    pub max_request_bytes: usize,
+    /// Requests per second per agent before 429; 0 is unlimited.
+    pub max_requests_per_second: u32,
+}
+
+/// Bounds of the replay ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingLimits {
+    /// Records older than this (by acceptance time) leave the ring.
+    pub max_age: Duration,
+    /// The ring never holds more records than this.
+    pub max_records: usize,
+}
+
+/// Bounds on live readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderLimits {
+    /// Accepted frames a reader may fall behind before it is dropped.
+    pub queue_frames: usize,
+    /// Readers connected at once; more get 503.
+    pub max_readers: usize,
+}
+
+/// The wire-file writer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterSettings {
+    /// Directory of the wire files.
+    pub data_dir: PathBuf,
+    /// A file is closed and the next one started once it passes this size.
+    pub max_file_bytes: u64,
+    /// Longest time written data waits for fsync.
+    pub fsync_interval: Duration,
+    /// Frames waiting for the writer before ingest answers 503.
+    pub queue_frames: usize,
+}
+
+/// An agent allowed to send frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAuth {
+    /// The agent id its frames must carry.
+    pub id: String,
+    /// Its bearer token.
+    pub token: Secret<String>,
+}
+
+/// A reader allowed to follow the stream, and what it may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderAuth {
+    /// A name for logs and metrics.
+    pub name: String,
+    /// Its bearer token.
+    pub token: Secret<String>,
+    /// Globs over check names; empty means every check.
+    pub checks: Vec<String>,
+    /// Globs over agent ids; empty means every agent.
+    pub agents: Vec<String>,
+}
+
+/// A validated gateway configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Where `sonde gateway` listens (tests hand `serve` their own listener).
+    pub listen: SocketAddr,
+    /// HTTPS; without it the listener must be on loopback.
+    pub tls: Option<TlsFiles>,
+    /// Ingest limits.
+    pub ingest: IngestLimits,
+    /// Replay ring bounds.
+    pub ring: RingLimits,
+    /// Reader bounds.
+    pub readers: ReaderLimits,
+    /// Writer settings.
+    pub writer: WriterSettings,
+    /// Agents and their tokens.
+    pub agents: Vec<AgentAuth>,
+    /// Readers, their tokens and scopes.
+    pub reader_tokens: Vec<ReaderAuth>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+
+impl GatewayConfig {
+    /// A configuration with every default, no agents and no readers, writing
+    /// to `data_dir`. Tests and benches start from it.
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        GatewayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            tls: None,
+            ingest: IngestLimits {
+                max_request_bytes: 8 << 20,
+                max_requests_per_second: 0,
+            },
+            ring: RingLimits {
+                max_age: Duration::from_secs(300),
+                max_records: 1_000_000,
+            },
+            readers: ReaderLimits {
+                queue_frames: 4096,
+                max_readers: 10_000,
+            },
+            writer: WriterSettings {
+                data_dir,
+                max_file_bytes: 64 << 20,
+                fsync_interval: Duration::from_secs(1),
+                queue_frames: 65_536,
+            },
+            agents: Vec::new(),
+            reader_tokens: Vec::new(),
+        }
+    }
+
+    /// Parses and validates gateway.toml text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |span| line_column(text, span.start));
+            ConfigError::Syntax {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message: e.message().to_owned(),
+            }
+        })?;
+        let invalid = |field: String, message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            field,
+            message,
+        };
+        let mut cfg = GatewayConfig::with_data_dir(raw.data_dir);
+        let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        cfg.listen = listen.parse().map_err(|_| {
+            invalid(
+                "listen".into(),
+                format!("`{listen}` is not an address such as \"127.0.0.1:7700\""),
+            )
+        })?;
+        cfg.tls = raw.tls.map(|t| TlsFiles {
+            cert_file: t.cert_file,
+            key_file: t.key_file,
+        });
+        if cfg.tls.is_none() && !cfg.listen.ip().is_loopback() {
+            return Err(invalid(
+                "listen".into(),
+                format!(
+                    "{} is not loopback: configure [tls] to listen there",
+                    cfg.listen
+                ),
+            ));
+        }
+        if let Some(n) = raw.ingest.max_request_bytes {
+            cfg.ingest.max_request_bytes = positive(n, "ingest.max_request_bytes", &invalid)?;
+        }
+        if let Some(n) = raw.ingest.max_requests_per_second {
+            cfg.ingest.max_requests_per_second = n;
+        }
+        if let Some(text) = raw.ring.max_age {
+            cfg.ring.max_age = duration(&text, "ring.max_age", &invalid)?;
+        }
+        if let Some(n) = raw.ring.max_records {
+            cfg.ring.max_records = positive(n, "ring.max_records", &invalid)?;
+        }
+        if let Some(n) = raw.readers.queue_frames {
+            cfg.readers.queue_frames = positive(n, "readers.queue_frames", &invalid)?;
+        }
+        if let Some(n) = raw.readers.max_readers {
+            cfg.readers.max_readers = n;
+        }
+        if let Some(n) = raw.writer.max_file_bytes {
+            cfg.writer.max_file_bytes = n.max(4096);
+        }
+        if let Some(text) = raw.writer.fsync_interval {
+            cfg.writer.fsync_interval = duration(&text, "writer.fsync_interval", &invalid)?;
+        }
+        if let Some(n) = raw.writer.queue_frames {
+            cfg.writer.queue_frames = positive(n, "writer.queue_frames", &invalid)?;
+        }
+        for (i, a) in raw.agent.into_iter().enumerate() {
+            if a.id.is_empty() {
+                return Err(invalid(
+                    format!("agent[{i}].id"),
+                    "must not be empty".into(),
+                ));
+            }
+            if cfg.agents.iter().any(|b| b.id == a.id) {
+                return Err(invalid(
+                    format!("agent[{i}].id"),
+                    format!("agent `{}` is listed twice", a.id),
+                ));
+            }
+            let token = resolve_token(&a.token, host)
+                .map_err(|m| invalid(format!("agent[{i}].token"), m))?;
+            cfg.agents.push(AgentAuth { id: a.id, token });
+        }
+        for (i, r) in raw.reader.into_iter().enumerate() {
+            let token = resolve_token(&r.token, host)
+                .map_err(|m| invalid(format!("reader[{i}].token"), m))?;
+            cfg.reader_tokens.push(ReaderAuth {
+                name: r.name,
+                token,
+                checks: r.checks.unwrap_or_default(),
+                agents: r.agents.unwrap_or_default(),
+            });
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        let all = cfg
+            .agents
+            .iter()
+            .map(|a| (format!("agent `{}`", a.id), &a.token));
+        let all = all.chain(
+            cfg.reader_tokens
+                .iter()
+                .map(|r| (format!("reader `{}`", r.name), &r.token)),
+        );
+        for (who, token) in all {
+            if seen.contains(&token.expose().as_str()) {
+                return Err(invalid(
+                    "token".into(),
+                    format!("{who} shares its token with another entry"),
+                ));
+            }
+            seen.push(token.expose());
+        }
+        Ok(cfg)
+    }
+}
+
+fn positive(
+    n: usize,
+    field: &str,
+    invalid: &impl Fn(String, String) -> ConfigError,
+) -> Result<usize, ConfigError> {
+    if n == 0 {
+        return Err(invalid(field.into(), "must be at least 1".into()));
+    }
+    Ok(n)
+}
+
+fn duration(
+    text: &str,
+    field: &str,
+    invalid: &impl Fn(String, String) -> ConfigError,
+) -> Result<Duration, ConfigError> {
+    match config::duration::parse(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(invalid(field.into(), "must be longer than 0".into())),
+        Err(e) => Err(invalid(field.into(), e.to_string())),
+    }
+}
+
+/// Reads a token from where it says; the value is never part of a message.
+fn resolve_token(raw: &RawToken, host: &dyn Host) -> Result<Secret<String>, String> {
+    let (source, value) = match (&raw.env, &raw.file) {
+        (Some(name), None) => match host.var(name) {
+            Ok(v) => (SecretSource::Env(name.clone()), v),
+            Err(_) => return Err(format!("environment variable {name} is not set")),
+        },
+        (None, Some(path)) => match host.read_file(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => (SecretSource::File(path.clone()), text),
+                Err(_) => return Err(format!("{} is not UTF-8", path.display())),
+            },
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        },
+        _ => return Err("give exactly one of { env = \"NAME\" } or { file = \"/path\" }".into()),
+    };
+    let value = value.trim_end_matches(['\n', '\r']).to_owned();
+    if value.is_empty() {
+        return Err(format!("the token from {source} is empty"));
+    }
+    Ok(Secret::new(source, value))
+}
+
+/// 1-based line and column of byte `at` in `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    struct FakeHost(HashMap<String, String>);
+
+    impl Host for FakeHost {
+        fn read_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+            self.0
+                .get(&path.display().to_string())
+                .map(|v| v.clone().into_bytes())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        }
+        fn var(&self, name: &str) -> Result<String, std::env::VarError> {
+            self.0
+                .get(name)
+                .cloned()
+                .ok_or(std::env::VarError::NotPresent)
+        }
+    }
+
+    fn host() -> FakeHost {
+        FakeHost(HashMap::from([
+            ("A_TOKEN".to_owned(), "agent-secret".to_owned()),
+            ("/r.token".to_owned(), "reader-secret\n".to_owned()),
+        ]))
+    }
+
+    const GOOD: &str = r#"
+data_dir = "/var/lib/g"
+[ring]
+max_age = "1m"
+[[agent]]
+id = "eu-1"
+token = { env = "A_TOKEN" }
+[[reader]]
+name = "dash"
+token = { file = "/r.token" }
+checks = ["api-*"]
+"#;
+
+    #[test]
+    fn parses_with_defaults_and_reads_tokens() {
+        let cfg = GatewayConfig::parse(GOOD, "g.toml", &host()).unwrap();
+        assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(cfg.ring.max_age, Duration::from_secs(60));
+        assert_eq!(cfg.ring.max_records, 1_000_000);
+        assert_eq!(cfg.agents[0].token.expose(), "agent-secret");
+        assert_eq!(cfg.reader_tokens[0].token.expose(), "reader-secret");
+        assert_eq!(cfg.reader_tokens[0].checks, vec!["api-*".to_owned()]);
+        assert!(!format!("{cfg:?}").contains("secret\""), "{cfg:?}");
+    }
+
+    #[test]
+    fn unknown_key_has_line_and_column() {
+        let text = "data_dir = \"/d\"\n[ring]\nmax_agee = \"1m\"\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert!(err.to_string().starts_with("g.toml:3:1:"), "{err}");
+        assert!(err.to_string().contains("max_agee"), "{err}");
+    }
+
+    #[test]
+    fn refuses_cleartext_off_loopback_missing_env_and_shared_tokens() {
+        let text = "listen = \"0.0.0.0:7700\"\ndata_dir = \"/d\"\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert!(err.to_string().contains("[tls]"), "{err}");
+
+        let text = "data_dir = \"/d\"\n[[agent]]\nid = \"a\"\ntoken = { env = \"NOPE\" }\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: agent[0].token: environment variable NOPE is not set"
+        );
+
+        let text = "data_dir = \"/d\"\n[[agent]]\nid = \"a\"\ntoken = { env = \"A_TOKEN\" }\n\
+                    [[agent]]\nid = \"b\"\ntoken = { env = \"A_TOKEN\" }\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert!(err.to_string().contains("shares its token"), "{err}");
+        assert!(!err.to_string().contains("agent-secret"), "{err}");
+    }
+}

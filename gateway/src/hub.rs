@@ -1,0 +1,448 @@
+//! The gateway's live state, behind one lock: per-agent high-water marks
+//! (dedupe), the gateway sequence (gseq), the replay ring, the current
+//! state of every (agent, check), and the live fan-out channel.
+//!
+//! Everything here is synchronous and takes `now` from the caller; the
+//! lock is held only for bookkeeping (no encoding, no I/O), and the live
+//! channel is a bounded broadcast whose `send` never waits for readers.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+use wire::Record;
+
+use crate::config::RingLimits;
+use crate::ingest::ValidFrame;
+
+/// The records of one accepted frame, with consecutive gseqs.
+#[derive(Debug)]
+pub struct Batch {
+    /// The gseq of `items[0]`; item `i` has `first_gseq + i`.
+    pub first_gseq: u64,
+    /// The agent that sent the frame.
+    pub agent: Arc<str>,
+    /// When the gateway accepted it.
+    pub accepted_at: Instant,
+    /// Check and record, in frame order.
+    pub items: Vec<(Arc<str>, Record)>,
+}
+
+impl Batch {
+    /// The gseq of the last item.
+    pub fn last_gseq(&self) -> u64 {
+        self.first_gseq + self.items.len().saturating_sub(1) as u64
+    }
+
+    /// Items with their gseqs.
+    pub fn with_gseq(&self) -> impl Iterator<Item = (u64, &Arc<str>, &Record)> {
+        let first = self.first_gseq;
+        self.items
+            .iter()
+            .enumerate()
+            .map(move |(i, (check, record))| (first + i as u64, check, record))
+    }
+}
+
+/// The last accepted record of one (agent, check).
+#[derive(Debug, Clone)]
+pub struct CheckState {
+    /// The agent.
+    pub agent: Arc<str>,
+    /// The check.
+    pub check: Arc<str>,
+    /// The record's gseq.
+    pub gseq: u64,
+    /// The record.
+    pub record: Record,
+}
+
+/// Per-request result of [`Hub::classify`]: which frames are new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// One flag per frame of the request: true when it will be accepted.
+    pub new: Vec<bool>,
+    /// Frames missing from the agent's sequence before the new ones.
+    pub gap_frames: u64,
+}
+
+impl Plan {
+    /// How many frames will be accepted.
+    pub fn accepted(&self) -> usize {
+        self.new.iter().filter(|&&n| n).count()
+    }
+}
+
+/// What [`Hub::commit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// The agent's high-water session after the request.
+    pub session: u64,
+    /// The agent's high-water seq after the request.
+    pub acked: u64,
+    /// Frames accepted now.
+    pub accepted: usize,
+    /// Records accepted now.
+    pub records: usize,
+    /// Frames acknowledged as duplicates.
+    pub duplicates: usize,
+}
+
+/// What a new reader starts from.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Live batches after `head`.
+    pub live: broadcast::Receiver<Arc<Batch>>,
+    /// Every record with gseq <= head is in `snapshot` (or older).
+    pub head: u64,
+    /// `since` could not be served from the ring.
+    pub reset: bool,
+    /// The current state of every (agent, check), unfiltered.
+    pub snapshot: Vec<CheckState>,
+    /// Batches holding records in (since, head], oldest first.
+    pub missed: Vec<Arc<Batch>>,
+}
+
+/// Memory the ring takes per record and per batch, for the gauge.
+const RECORD_BYTES: usize = std::mem::size_of::<(Arc<str>, Record)>();
+const BATCH_BYTES: usize = std::mem::size_of::<Batch>() + 16 + std::mem::size_of::<Arc<Batch>>();
+
+/// The state; callers wrap it in a mutex.
+#[derive(Debug)]
+pub struct Hub {
+    limits: RingLimits,
+    next_gseq: u64,
+    marks: HashMap<Arc<str>, (u64, u64)>,
+    names: HashSet<Arc<str>>,
+    ring: VecDeque<Arc<Batch>>,
+    ring_records: usize,
+    state: HashMap<(Arc<str>, Arc<str>), (u64, Record)>,
+    live: broadcast::Sender<Arc<Batch>>,
+}
+
+/// The first gseq of a gateway started at `now`: epoch ms times 1000
+/// (PROTOCOL.md 3.3), so gseqs keep increasing across restarts.
+pub fn first_gseq(now: SystemTime) -> u64 {
+    let ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    u64::try_from(ms.saturating_mul(1000)).unwrap_or(u64::MAX / 2)
+}
+
+impl Hub {
+    /// An empty hub whose first gseq is `first_gseq`, with a live channel
+    /// of `queue_frames` batches.
+    pub fn new(limits: RingLimits, queue_frames: usize, first_gseq: u64) -> Self {
+        let (live, _) = broadcast::channel(queue_frames.max(1));
+        Hub {
+            limits,
+            next_gseq: first_gseq.max(1),
+            marks: HashMap::new(),
+            names: HashSet::new(),
+            ring: VecDeque::new(),
+            ring_records: 0,
+            state: HashMap::new(),
+            live,
+        }
+    }
+
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(n.clone());
+        n
+    }
+
+    /// Which frames of a validated request are new for `agent`, in order.
+    pub fn classify(&self, agent: &str, frames: &[ValidFrame]) -> Plan {
+        let mut mark = self.marks.get(agent).copied();
+        let mut gap_frames = 0;
+        let new = frames
+            .iter()
+            .map(|f| {
+                let key = (f.frame.header.session, f.frame.header.seq);
+                if mark.is_some_and(|m| key <= m) {
+                    return false;
+                }
+                gap_frames += match mark {
+                    Some((s, q)) if s == key.0 => key.1 - q - 1,
+                    _ => key.1,
+                };
+                mark = Some(key);
+                true
+            })
+            .collect();
+        Plan { new, gap_frames }
+    }
+
+    /// Accepts the frames `plan` marks new: gseqs, ring, state, live fan-out.
+    /// Returns the acknowledgement and the accepted frames' batches.
+    pub fn commit(
+        &mut self,
+        agent: &str,
+        frames: &[ValidFrame],
+        plan: &Plan,
+        now: Instant,
+    ) -> (Ack, Vec<Arc<Batch>>) {
+        let agent_name = self.intern(agent);
+        let mut batches = Vec::new();
+        let mut records = 0;
+        for (f, _) in frames.iter().zip(&plan.new).filter(|(_, new)| **new) {
+            let mut items = Vec::with_capacity(f.frame.record_count());
+            for b in &f.frame.batches {
+                let check = self.intern(&b.check);
+                items.extend(b.records.iter().map(|r| (check.clone(), *r)));
+            }
+            let key = (f.frame.header.session, f.frame.header.seq);
+            self.marks.insert(agent_name.clone(), key);
+            if items.is_empty() {
+                continue;
+            }
+            let batch = Arc::new(Batch {
+                first_gseq: self.next_gseq,
+                agent: agent_name.clone(),
+                accepted_at: now,
+                items,
+            });
+            self.next_gseq += batch.items.len() as u64;
+            records += batch.items.len();
+            for (gseq, check, record) in batch.with_gseq() {
+                self.state
+                    .insert((agent_name.clone(), check.clone()), (gseq, *record));
+            }
+            self.ring_records += batch.items.len();
+            self.ring.push_back(batch.clone());
+            // No receiver is not an error: nobody is reading.
+            let _ = self.live.send(batch.clone());
+            batches.push(batch);
+        }
+        self.evict(now);
+        let (session, acked) = self.marks.get(agent).copied().unwrap_or((0, 0));
+        let accepted = plan.accepted();
+        let ack = Ack {
+            session,
+            acked,
+            accepted,
+            records,
+            duplicates: frames.len() - accepted,
+        };
+        (ack, batches)
+    }
+
+    /// Drops batches past the ring's age or record bounds.
+    pub fn evict(&mut self, now: Instant) {
+        while let Some(front) = self.ring.front() {
+            let too_old = now.saturating_duration_since(front.accepted_at) > self.limits.max_age;
+            if !too_old && self.ring_records <= self.limits.max_records {
+                break;
+            }
+            self.ring_records -= front.items.len();
+            self.ring.pop_front();
+        }
+    }
+
+    /// The newest gseq given out (the first gseq minus one before any).
+    pub fn head(&self) -> u64 {
+        self.next_gseq - 1
+    }
+
+    /// A new reader: live channel, snapshot and what it missed since `since`.
+    pub fn subscribe(&self, since: Option<u64>) -> Subscription {
+        let live = self.live.subscribe();
+        let head = self.head();
+        let ring_first = self.ring.front().map_or(self.next_gseq, |b| b.first_gseq);
+        let snapshot = self
+            .state
+            .iter()
+            .map(|((agent, check), (gseq, record))| CheckState {
+                agent: agent.clone(),
+                check: check.clone(),
+                gseq: *gseq,
+                record: *record,
+            })
+            .collect();
+        let (reset, missed) = match since {
+            None => (false, Vec::new()),
+            Some(s) if s > head || s.saturating_add(1) < ring_first => (true, Vec::new()),
+            Some(s) => {
+                let start = self.ring.partition_point(|b| b.last_gseq() <= s);
+                (false, self.ring.range(start..).cloned().collect())
+            }
+        };
+        Subscription {
+            live,
+            head,
+            reset,
+            snapshot,
+            missed,
+        }
+    }
+
+    /// Records in the ring.
+    pub fn ring_records(&self) -> usize {
+        self.ring_records
+    }
+
+    /// Estimated bytes of the ring (records, batches) and the current state.
+    pub fn memory_bytes(&self) -> usize {
+        let state_entry = std::mem::size_of::<((Arc<str>, Arc<str>), (u64, Record))>() + 8;
+        self.ring_records * RECORD_BYTES
+            + self.ring.len() * BATCH_BYTES
+            + self.state.capacity() * state_entry
+            + self.names.iter().map(|n| n.len() + 32).sum::<usize>()
+    }
+
+    /// (agent, check) pairs in the current state.
+    pub fn checks(&self) -> usize {
+        self.state.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::validate;
+    use std::time::Duration;
+    use wire::{FrameBuilder, FrameHeader, Status};
+
+    fn rec(t: u64) -> Record {
+        Record {
+            t_ms: t,
+            rt_ms: 1,
+            sc: Some(200),
+            st: Status::Up,
+            dn_ms: None,
+            cn_ms: None,
+            tl_ms: None,
+            ft_ms: None,
+            error: None,
+        }
+    }
+
+    fn frames(agent: &str, session: u64, seqs: &[u64], checks: &[&str]) -> Vec<ValidFrame> {
+        let mut body = Vec::new();
+        for &seq in seqs {
+            let mut b = FrameBuilder::new(FrameHeader {
+                agent: agent.into(),
+                session,
+                seq,
+            });
+            for (i, c) in checks.iter().enumerate() {
+                b.push(c, rec(seq * 100 + i as u64));
+            }
+            b.finish().encode_into(&mut body).unwrap();
+        }
+        validate(&body, agent).unwrap()
+    }
+
+    fn hub(max_records: usize) -> Hub {
+        let limits = RingLimits {
+            max_age: Duration::from_secs(300),
+            max_records,
+        };
+        Hub::new(limits, 16, 1000)
+    }
+
+    fn accept(h: &mut Hub, agent: &str, f: &[ValidFrame], now: Instant) -> Ack {
+        let plan = h.classify(agent, f);
+        h.commit(agent, f, &plan, now).0
+    }
+
+    #[test]
+    fn duplicates_are_acked_but_count_once() {
+        let mut h = hub(100);
+        let now = Instant::now();
+        let ack = accept(&mut h, "a", &frames("a", 7, &[0, 1], &["x", "y"]), now);
+        assert_eq!(
+            (ack.session, ack.acked, ack.accepted, ack.records),
+            (7, 1, 2, 4)
+        );
+        let ack = accept(&mut h, "a", &frames("a", 7, &[1, 2], &["x", "y"]), now);
+        assert_eq!((ack.acked, ack.accepted, ack.duplicates), (2, 1, 1));
+        assert_eq!(h.ring_records(), 6);
+        assert_eq!(h.head(), 1005);
+        // Another agent's sequence is its own.
+        let ack = accept(&mut h, "b", &frames("b", 1, &[0], &["x"]), now);
+        assert_eq!((ack.acked, ack.accepted), (0, 1));
+        // An older session is a duplicate; a newer one starts over.
+        let ack = accept(&mut h, "a", &frames("a", 6, &[9], &["x"]), now);
+        assert_eq!((ack.session, ack.acked, ack.accepted), (7, 2, 0));
+        let ack = accept(&mut h, "a", &frames("a", 8, &[0], &["x"]), now);
+        assert_eq!((ack.session, ack.acked, ack.accepted), (8, 0, 1));
+    }
+
+    #[test]
+    fn gaps_are_counted_and_not_waited_for() {
+        let h0 = hub(100);
+        let plan = h0.classify("a", &frames("a", 1, &[0, 3, 4], &["x"]));
+        assert_eq!((plan.accepted(), plan.gap_frames), (3, 2));
+        let mut h = hub(100);
+        accept(
+            &mut h,
+            "a",
+            &frames("a", 1, &[0, 3], &["x"]),
+            Instant::now(),
+        );
+        let late = frames("a", 1, &[1], &["x"]);
+        assert_eq!(h.classify("a", &late).accepted(), 0);
+    }
+
+    #[test]
+    fn subscribe_gives_snapshot_missed_and_resets_outside_the_ring() {
+        let mut h = hub(4);
+        let now = Instant::now();
+        for seq in 0..4 {
+            accept(&mut h, "a", &frames("a", 1, &[seq], &["x", "y"]), now);
+        }
+        // 8 records, ring keeps at most 4: gseqs 1004..=1007.
+        assert_eq!(h.ring_records(), 4);
+        let s = h.subscribe(Some(1005));
+        assert!(!s.reset);
+        assert_eq!(s.head, 1007);
+        assert_eq!(s.snapshot.len(), 2);
+        let missed: Vec<u64> = s
+            .missed
+            .iter()
+            .flat_map(|b| b.with_gseq().map(|(g, _, _)| g).collect::<Vec<_>>())
+            .filter(|g| *g > 1005)
+            .collect();
+        assert_eq!(missed, vec![1006, 1007]);
+        assert!(
+            !h.subscribe(Some(1003)).reset,
+            "everything after 1003 is kept"
+        );
+        assert!(h.subscribe(Some(1002)).reset, "1003 left the ring");
+        assert!(h.subscribe(Some(5000)).reset, "from the future");
+        assert!(!h.subscribe(Some(1007)).reset);
+        assert!(h.subscribe(Some(1007)).missed.is_empty());
+    }
+
+    #[test]
+    fn ring_forgets_by_age() {
+        let mut h = hub(100);
+        let t0 = Instant::now();
+        accept(&mut h, "a", &frames("a", 1, &[0], &["x"]), t0);
+        accept(
+            &mut h,
+            "a",
+            &frames("a", 1, &[1], &["x"]),
+            t0 + Duration::from_secs(200),
+        );
+        h.evict(t0 + Duration::from_secs(301));
+        assert_eq!(h.ring_records(), 1);
+        assert_eq!(h.checks(), 1, "current state outlives the ring");
+    }
+
+    #[test]
+    fn live_channel_sees_batches_after_subscribing() {
+        let mut h = hub(100);
+        let now = Instant::now();
+        accept(&mut h, "a", &frames("a", 1, &[0], &["x"]), now);
+        let mut s = h.subscribe(None);
+        accept(&mut h, "a", &frames("a", 1, &[1], &["x"]), now);
+        let b = s.live.try_recv().unwrap();
+        assert_eq!(b.first_gseq, s.head + 1);
+        assert!(first_gseq(SystemTime::now()) < (1 << 53));
+    }
+}

@@ -1,0 +1,312 @@
+//! Ingest's pure part: checking a request body of concatenated frames (all
+//! or nothing), the rejections and their HTTP answers, and the per-agent
+//! request rate limit. No sockets, no clock of its own: callers pass `now`.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use wire::{Frame, FrameError, FrameReader, ReadItem};
+
+/// A frame of a request that passed every check, with where it sits in
+/// the body (so its exact bytes can be persisted).
+#[derive(Debug, Clone)]
+pub struct ValidFrame {
+    /// The decoded frame.
+    pub frame: Frame,
+    /// Its bytes within the request body.
+    pub range: Range<usize>,
+}
+
+/// Why a request was refused; each maps to one status and error code of
+/// PROTOCOL.md 2.4.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// A frame failed the envelope, CRC, version or body checks.
+    #[error("{reason}")]
+    BadFrame {
+        /// Byte of the body where the problem is.
+        offset: u64,
+        /// The wire decoder's message.
+        reason: String,
+    },
+    /// No bytes at all.
+    #[error("the request body is empty")]
+    EmptyBody,
+    /// Frames not in increasing (session, seq) order.
+    #[error("frame (session {session}, seq {seq}) does not follow the previous frame")]
+    OutOfOrder {
+        /// Where the frame starts.
+        offset: u64,
+        /// Its session.
+        session: u64,
+        /// Its seq.
+        seq: u64,
+    },
+    /// A frame from another agent than the token's.
+    #[error("a frame's agent id is not the one of the token")]
+    AgentMismatch {
+        /// Where the frame starts.
+        offset: u64,
+    },
+    /// No token or an unknown one.
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    /// Not POST.
+    #[error("use POST")]
+    MethodNotAllowed,
+    /// Over the body limit.
+    #[error("the request body exceeds {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// Not `application/vnd.sonde.frames`.
+    #[error("content type must be application/vnd.sonde.frames")]
+    UnsupportedMediaType,
+    /// Over the agent's request rate.
+    #[error("more than {per_second} requests per second")]
+    RateLimited {
+        /// The limit.
+        per_second: u32,
+    },
+    /// The writer cannot take more, or the gateway is stopping.
+    #[error("the gateway is overloaded")]
+    Overloaded,
+}
+
+impl Reject {
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Reject::BadFrame { .. } | Reject::EmptyBody | Reject::OutOfOrder { .. } => 400,
+            Reject::Unauthorized => 401,
+            Reject::AgentMismatch { .. } => 403,
+            Reject::MethodNotAllowed => 405,
+            Reject::TooLarge { .. } => 413,
+            Reject::UnsupportedMediaType => 415,
+            Reject::RateLimited { .. } => 429,
+            Reject::Overloaded => 503,
+        }
+    }
+
+    /// The `error` code of the JSON body (also the metrics label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reject::BadFrame { .. } => "bad_frame",
+            Reject::EmptyBody => "empty_body",
+            Reject::OutOfOrder { .. } => "out_of_order",
+            Reject::Unauthorized => "unauthorized",
+            Reject::AgentMismatch { .. } => "agent_mismatch",
+            Reject::MethodNotAllowed => "method_not_allowed",
+            Reject::TooLarge { .. } => "too_large",
+            Reject::UnsupportedMediaType => "unsupported_media_type",
+            Reject::RateLimited { .. } => "rate_limited",
+            Reject::Overloaded => "overloaded",
+        }
+    }
+
+    /// The byte offset in the body the error points at, if any.
+    pub fn offset(&self) -> Option<u64> {
+        match *self {
+            Reject::BadFrame { offset, .. }
+            | Reject::OutOfOrder { offset, .. }
+            | Reject::AgentMismatch { offset } => Some(offset),
+            _ => None,
+        }
+    }
+
+    /// Seconds for `Retry-After`, for the answers that carry one.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        matches!(self, Reject::RateLimited { .. } | Reject::Overloaded).then_some(1)
+    }
+
+    /// The JSON body of PROTOCOL.md 2.4.
+    pub fn body(&self) -> String {
+        serde_json::json!({
+            "error": self.code(),
+            "reason": self.to_string(),
+            "offset": self.offset(),
+        })
+        .to_string()
+    }
+}
+
+/// Where inside a frame the wire decoder found the problem, if it says.
+fn inner_offset(error: &FrameError) -> u64 {
+    match error {
+        FrameError::Body(e) => e.offset() as u64,
+        _ => 0,
+    }
+}
+
+/// Checks every frame of `body`: envelope, CRC, version, body, agent id
+/// (must be `agent`) and order. Returns them all or the first problem.
+pub fn validate(body: &[u8], agent: &str) -> Result<Vec<ValidFrame>, Reject> {
+    if body.is_empty() {
+        return Err(Reject::EmptyBody);
+    }
+    let mut frames: Vec<ValidFrame> = Vec::new();
+    for item in FrameReader::new(body, 0).at_eof() {
+        match item {
+            ReadItem::Skipped { offset, error, .. } => {
+                return Err(Reject::BadFrame {
+                    offset: offset + inner_offset(&error),
+                    reason: error.to_string(),
+                });
+            }
+            ReadItem::Frame { offset, len, frame } => {
+                if frame.header.agent != agent {
+                    return Err(Reject::AgentMismatch { offset });
+                }
+                let key = (frame.header.session, frame.header.seq);
+                if let Some(prev) = frames.last() {
+                    if key <= (prev.frame.header.session, prev.frame.header.seq) {
+                        return Err(Reject::OutOfOrder {
+                            offset,
+                            session: key.0,
+                            seq: key.1,
+                        });
+                    }
+                }
+                let start = offset as usize;
+                frames.push(ValidFrame {
+                    frame,
+                    range: start..start + len,
+                });
+            }
+        }
+    }
+    Ok(frames)
+}
+
+/// Requests per agent per one-second window. A fixed window is enough for
+/// a limit whose main use is protection and tests of clients' 429 paths.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    windows: HashMap<String, (Instant, u32)>,
+}
+
+impl RateLimiter {
+    /// Counts a request of `agent` at `now`; false when it is over `per_second`
+    /// (0 = unlimited). A refused request does not count.
+    pub fn allow(&mut self, agent: &str, per_second: u32, now: Instant) -> bool {
+        if per_second == 0 {
+            return true;
+        }
+        let window = self.windows.entry(agent.to_owned()).or_insert((now, 0));
+        if now.duration_since(window.0) >= Duration::from_secs(1) {
+            *window = (now, 0);
+        }
+        if window.1 >= per_second {
+            return false;
+        }
+        window.1 += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{FrameBuilder, FrameHeader, Record, Status};
+
+    pub(crate) fn frame(agent: &str, session: u64, seq: u64, n: usize) -> Vec<u8> {
+        let mut b = FrameBuilder::new(FrameHeader {
+            agent: agent.into(),
+            session,
+            seq,
+        });
+        for i in 0..n {
+            b.push(
+                "api",
+                Record {
+                    t_ms: 1_767_225_600_000 + i as u64,
+                    rt_ms: 5,
+                    sc: Some(200),
+                    st: Status::Up,
+                    dn_ms: None,
+                    cn_ms: Some(1),
+                    tl_ms: None,
+                    ft_ms: Some(2),
+                    error: None,
+                },
+            );
+        }
+        b.finish().encode().unwrap()
+    }
+
+    #[test]
+    fn accepts_concatenated_frames_with_ranges() {
+        let mut body = frame("a", 1, 0, 2);
+        let first = body.len();
+        body.extend(frame("a", 1, 1, 3));
+        let frames = validate(&body, "a").unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].range, 0..first);
+        assert_eq!(frames[1].range, first..body.len());
+        assert_eq!(frames[1].frame.record_count(), 3);
+    }
+
+    #[test]
+    fn any_bad_frame_refuses_the_whole_body_with_its_offset() {
+        let mut body = frame("a", 1, 0, 2);
+        let second = body.len();
+        let mut bad = frame("a", 1, 1, 2);
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        body.extend(bad);
+        let err = validate(&body, "a").unwrap_err();
+        assert_eq!(err.code(), "bad_frame");
+        assert_eq!(err.offset(), Some(second as u64));
+        assert!(err.to_string().contains("checksum"), "{err}");
+
+        let err = validate(b"garbage", "a").unwrap_err();
+        assert_eq!((err.status(), err.offset()), (400, Some(0)));
+        let torn = frame("a", 1, 0, 2);
+        let err = validate(&torn[..torn.len() - 3], "a").unwrap_err();
+        assert_eq!(err.code(), "bad_frame");
+        assert_eq!(validate(b"", "a").unwrap_err(), Reject::EmptyBody);
+    }
+
+    #[test]
+    fn other_agent_and_disorder_are_refused() {
+        let err = validate(&frame("b", 1, 0, 1), "a").unwrap_err();
+        assert_eq!((err.status(), err.code()), (403, "agent_mismatch"));
+        let mut body = frame("a", 1, 5, 1);
+        body.extend(frame("a", 1, 5, 1));
+        assert_eq!(validate(&body, "a").unwrap_err().code(), "out_of_order");
+        let mut body = frame("a", 2, 0, 1);
+        body.extend(frame("a", 1, 9, 1));
+        assert_eq!(validate(&body, "a").unwrap_err().code(), "out_of_order");
+    }
+
+    #[test]
+    fn rejection_bodies_are_json_with_code_reason_offset() {
+        let v: serde_json::Value = serde_json::from_str(
+            &Reject::BadFrame {
+                offset: 7,
+                reason: "x".into(),
+            }
+            .body(),
+        )
+        .unwrap();
+        assert_eq!(v["error"], "bad_frame");
+        assert_eq!(v["offset"], 7);
+        let v: serde_json::Value = serde_json::from_str(&Reject::Unauthorized.body()).unwrap();
+        assert!(v["offset"].is_null());
+        assert_eq!(Reject::Overloaded.retry_after_secs(), Some(1));
+    }
+
+    #[test]
+    fn rate_limit_per_agent_per_second() {
+        let mut r = RateLimiter::default();
+        let t0 = Instant::now();
+        assert!(r.allow("a", 2, t0));
+        assert!(r.allow("a", 2, t0));
+        assert!(!r.allow("a", 2, t0 + Duration::from_millis(500)));
+        assert!(r.allow("b", 2, t0));
+        assert!(r.allow("a", 2, t0 + Duration::from_secs(1)));
+        assert!(r.allow("a", 0, t0));
+    }
+}

@@ -1,0 +1,36 @@
+//! sonde's reference regional gateway: agents stream wire frames in, live
+//! readers follow the results out, and every accepted frame is persisted.
+//! The protocol is `PROTOCOL.md` beside this crate; frames and records are
+//! `wire/WIRE.md`'s.
+//!
+//! - [`config`]: gateway.toml, raw and validated.
+//! - [`auth`]: bearer tokens (constant-time), reader scopes (globs).
+//! - [`ingest`]: the pure checks of a request body, all or nothing; rate limit.
+//! - [`hub`]: dedupe by (agent, session, seq), gseq, replay ring, current
+//!   state, live fan-out; synchronous, behind one short lock.
+//! - [`message`]: reader messages in JSON and MessagePack.
+//! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
+//! - [`writer`]: append-only wire files on their own thread.
+//! - [`metrics`]: Prometheus exposition.
+//! - [`server`]: routes and the accept loop; [`serve`] is the entry point.
+//!
+//! HTTP is axum 0.8 over hyper-util's auto connection builder: axum gives
+//! routing, WebSocket upgrade and SSE framing that would otherwise be
+//! written by hand; driving connections ourselves (rather than
+//! `axum::serve`) lets one loop serve HTTP/1.1, h2c and TLS with ALPN, and
+//! drain gracefully. The gateway does not fan out to other gateways and
+//! keeps no state across restarts besides its wire files.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod hub;
+pub mod ingest;
+pub mod message;
+pub mod metrics;
+pub mod reader;
+pub mod server;
+pub mod writer;
+
+pub use config::{ConfigError, GatewayConfig};
+pub use server::{FRAMES_CONTENT_TYPE, ServeError, serve};

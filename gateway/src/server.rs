@@ -1,0 +1,480 @@
+//! The HTTP side: routes, handlers, and the accept loop that serves them
+//! over cleartext (HTTP/1.1 and h2c) or TLS (ALPN h2, http/1.1).
+//!
+//! Handlers are thin: they authenticate, call the pure ingest checks and
+//! the hub, and turn the outcome into an answer of PROTOCOL.md.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::{Principal, Scope, Tokens, bearer};
+use crate::config::{GatewayConfig, TlsFiles};
+use crate::hub::{Ack, Hub, first_gseq};
+use crate::ingest::{RateLimiter, Reject, validate};
+use crate::message::Format;
+use crate::metrics::{Gauges, Metrics};
+use crate::reader::{self, Feed};
+use crate::writer::Writer;
+
+/// The media type of an ingest body.
+pub const FRAMES_CONTENT_TYPE: &str = "application/vnd.sonde.frames";
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Cleartext was asked for on an address other than loopback.
+    #[error("refusing cleartext HTTP on {0}: it is not a loopback address; configure [tls]")]
+    Cleartext(std::net::SocketAddr),
+    /// The listener's address could not be read.
+    #[error("listener address: {0}")]
+    Listener(#[source] std::io::Error),
+    /// The certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The data directory or writer thread could not be set up.
+    #[error("writer ({path}): {source}")]
+    Writer {
+        /// The data directory.
+        path: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything the handlers share.
+pub struct App {
+    cfg: GatewayConfig,
+    tokens: Tokens,
+    hub: Mutex<Hub>,
+    writer: Writer,
+    pub(crate) metrics: Metrics,
+    rate: Mutex<RateLimiter>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl App {
+    /// The hub, locked. A panic elsewhere cannot leave it half-updated in
+    /// a way that matters more than stopping service would, so poisoning
+    /// is ignored.
+    pub(crate) fn hub(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Resolves when the gateway starts shutting down.
+    pub(crate) fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    fn gauges(&self) -> Gauges {
+        let hub = self.hub();
+        let w = self.writer.stats();
+        Gauges {
+            ring_records: hub.ring_records(),
+            ring_bytes: hub.memory_bytes(),
+            checks: hub.checks(),
+            writer_bytes: w.bytes.load(Ordering::Relaxed),
+            writer_queue: w.queued.load(Ordering::Relaxed),
+            writer_errors: w.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn reject_response(reject: &Reject) -> Response {
+    let status = StatusCode::from_u16(reject.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = json_response(status, reject.body());
+    if let Some(secs) = reject.retry_after_secs() {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
+}
+
+fn principal<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Option<&'a Principal> {
+    let token = match headers.get(header::AUTHORIZATION) {
+        Some(v) => bearer(v.as_bytes())?,
+        None => query_token?.as_bytes(),
+    };
+    app.tokens.authenticate(token)
+}
+
+async fn ingest(State(app): State<Arc<App>>, req: Request) -> Response {
+    let result = accept(&app, req).await;
+    app.metrics.request(result.as_ref().map(|_| ()));
+    match result {
+        Ok(ack) => {
+            let body = serde_json::json!({
+                "session": ack.session,
+                "acked": ack.acked,
+                "accepted": ack.accepted,
+                "duplicates": ack.duplicates,
+            });
+            json_response(StatusCode::OK, body.to_string())
+        }
+        Err(reject) => reject_response(&reject),
+    }
+}
+
+async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
+    if req.method() != Method::POST {
+        return Err(Reject::MethodNotAllowed);
+    }
+    let agent = match principal(app, req.headers(), None) {
+        Some(Principal::Agent(id)) => id.clone(),
+        _ => return Err(Reject::Unauthorized),
+    };
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if media != Some(FRAMES_CONTENT_TYPE) {
+        return Err(Reject::UnsupportedMediaType);
+    }
+    if app.is_stopping() {
+        return Err(Reject::Overloaded);
+    }
+    let limits = app.cfg.ingest;
+    let allowed = app.rate.lock().unwrap_or_else(|e| e.into_inner()).allow(
+        &agent,
+        limits.max_requests_per_second,
+        Instant::now(),
+    );
+    if !allowed {
+        return Err(Reject::RateLimited {
+            per_second: limits.max_requests_per_second,
+        });
+    }
+    let max = limits.max_request_bytes;
+    let too_large = Reject::TooLarge { max };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large);
+    }
+    let body: Bytes = match Limited::new(req.into_body(), max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
+        Err(e) => {
+            return Err(Reject::BadFrame {
+                offset: 0,
+                reason: format!("reading the body: {e}"),
+            });
+        }
+    };
+    let frames = validate(&body, &agent)?;
+    let mut hub = app.hub();
+    let plan = hub.classify(&agent, &frames);
+    let new_frames: Vec<Bytes> = frames
+        .iter()
+        .zip(&plan.new)
+        .filter(|(_, new)| **new)
+        .map(|(f, _)| body.slice(f.range.clone()))
+        .collect();
+    if !app.writer.try_send(new_frames) {
+        return Err(Reject::Overloaded);
+    }
+    let (ack, _) = hub.commit(&agent, &frames, &plan, Instant::now());
+    drop(hub);
+    let m = &app.metrics;
+    m.frames_accepted
+        .fetch_add(ack.accepted as u64, Ordering::Relaxed);
+    m.records_accepted
+        .fetch_add(ack.records as u64, Ordering::Relaxed);
+    m.frames_duplicate
+        .fetch_add(ack.duplicates as u64, Ordering::Relaxed);
+    m.frames_gap.fetch_add(plan.gap_frames, Ordering::Relaxed);
+    Ok(ack)
+}
+
+/// Query parameters of the reader endpoints.
+#[derive(Debug, Default, Deserialize)]
+struct ReaderQuery {
+    since: Option<String>,
+    format: Option<String>,
+    token: Option<String>,
+}
+
+fn bad_request(reason: &str) -> Response {
+    let body = serde_json::json!({"error": "bad_request", "reason": reason, "offset": null});
+    json_response(StatusCode::BAD_REQUEST, body.to_string())
+}
+
+/// Why a reader was turned away before its stream started.
+enum Refusal {
+    Unauthorized,
+    BadSince,
+    Busy,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthorized => reject_response(&Reject::Unauthorized),
+            Refusal::BadSince => bad_request("since must be a gseq (an unsigned integer)"),
+            Refusal::Busy => reject_response(&Reject::Overloaded),
+        }
+    }
+}
+
+/// Authenticates a reader and parses `since`.
+fn reader_start(
+    app: &App,
+    headers: &HeaderMap,
+    q: &ReaderQuery,
+    last_event_id: bool,
+) -> Result<(Arc<Scope>, Option<u64>), Refusal> {
+    let scope = match principal(app, headers, q.token.as_deref()) {
+        Some(Principal::Reader(scope)) => scope.clone(),
+        _ => return Err(Refusal::Unauthorized),
+    };
+    let header_since = headers
+        .get("last-event-id")
+        .filter(|_| last_event_id)
+        .and_then(|v| v.to_str().ok());
+    let since = match header_since.or(q.since.as_deref()) {
+        None | Some("") => None,
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => return Err(Refusal::BadSince),
+        },
+    };
+    if app.metrics.readers.load(Ordering::Relaxed) >= app.cfg.readers.max_readers as u64 {
+        return Err(Refusal::Busy);
+    }
+    Ok((scope, since))
+}
+
+async fn stream(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ReaderQuery>,
+) -> Response {
+    if q.format.as_deref().is_some_and(|f| f != "json") {
+        return bad_request("Server-Sent Events are JSON only; use /v1/ws for MessagePack");
+    }
+    match reader_start(&app, &headers, &q, true) {
+        Ok((scope, since)) => reader::sse(Feed::open(app, scope, Format::Json, since)),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn websocket(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ReaderQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let format = match q.format.as_deref() {
+        None | Some("msgpack") => Format::MsgPack,
+        Some("json") => Format::Json,
+        Some(_) => return bad_request("format must be json or msgpack"),
+    };
+    match reader_start(&app, &headers, &q, false) {
+        Ok((scope, since)) => {
+            let feed = Feed::open(app, scope, format, since);
+            ws.on_upgrade(move |socket| reader::websocket(socket, feed))
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut r = app.metrics.render(app.gauges()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+async fn not_found() -> Response {
+    let body =
+        serde_json::json!({"error": "not_found", "reason": "no such endpoint", "offset": null});
+    json_response(StatusCode::NOT_FOUND, body.to_string())
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/frames", any(ingest))
+        .route("/v1/stream", get(stream))
+        .route("/v1/ws", get(websocket))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(app)
+}
+
+fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let what = |p: &std::path::Path, e: &dyn std::fmt::Display| {
+        ServeError::Tls(format!("{}: {e}", p.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert_file)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| what(&files.cert_file, &e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| what(&files.key_file, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// How long connections get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then stops
+/// readers, drains connections (up to 5 s) and flushes the writer.
+///
+/// `config.listen` is not used: the caller binds. Without `config.tls`,
+/// `listener` must be on a loopback address.
+pub async fn serve<F>(
+    listener: TcpListener,
+    config: GatewayConfig,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send,
+{
+    let local = listener.local_addr().map_err(ServeError::Listener)?;
+    let tls = match &config.tls {
+        Some(files) => Some(tls_acceptor(files)?),
+        None if local.ip().is_loopback() => None,
+        None => return Err(ServeError::Cleartext(local)),
+    };
+    let start_gseq = first_gseq(SystemTime::now());
+    let writer = Writer::start(config.writer.clone(), start_gseq / 1000).map_err(|source| {
+        ServeError::Writer {
+            path: config.writer.data_dir.display().to_string(),
+            source,
+        }
+    })?;
+    let (stop_tx, stopping) = watch::channel(false);
+    let app = Arc::new(App {
+        tokens: Tokens::from_config(&config),
+        hub: Mutex::new(Hub::new(
+            config.ring,
+            config.readers.queue_frames,
+            start_gseq,
+        )),
+        writer,
+        metrics: Metrics::default(),
+        rate: Mutex::new(RateLimiter::default()),
+        stopping,
+        cfg: config,
+    });
+    let routes = router(app.clone());
+    let evictor = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                app.hub().evict(Instant::now());
+            }
+        }
+    });
+    tracing::info!(%local, tls = tls.is_some(), "gateway listening");
+
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(routes.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => {
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await
+                    else {
+                        return;
+                    };
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    evictor.abort();
+    let app_for_writer = app.clone();
+    let _ = tokio::task::spawn_blocking(move || app_for_writer.writer.stop()).await;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The writer: persists every accepted frame, exactly as received, to
+//! append-only wire files (WIRE.md 3), off the read path.
+//!
+//! It runs on its own thread behind an unbounded channel whose depth
+//! ingest bounds itself (`reserve` before accepting), so a slow disk turns
+//! into 503s for agents, never into waiting readers. Files are
+//! `gateway-<start ms>-<n>.sonde`, rotated by size; fsync at most every
+//! `fsync_interval` while there is unsynced data.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::config::WriterSettings;
+
+enum Cmd {
+    Frames(Vec<Bytes>),
+    Stop,
+}
+
+/// Counters the writer shares with metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Frames accepted but not yet written.
+    pub queued: AtomicUsize,
+    /// Bytes written to files (headers included).
+    pub bytes: AtomicU64,
+    /// Write or fsync failures.
+    pub errors: AtomicU64,
+}
+
+/// The ingest side of the writer.
+#[derive(Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<Cmd>,
+    capacity: usize,
+    stats: Arc<WriterStats>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Creates `data_dir` if needed and starts the writer thread.
+    pub fn start(settings: WriterSettings, start_ms: u64) -> io::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let (tx, rx) = mpsc::channel();
+        let stats = Arc::new(WriterStats::default());
+        let capacity = settings.queue_frames;
+        let files = Files {
+            dir: settings.data_dir.clone(),
+            start_ms,
+            index: 0,
+            max_bytes: settings.max_file_bytes,
+            current: None,
+        };
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("gateway-writer".into())
+            .spawn(move || run(rx, files, settings.fsync_interval, &thread_stats))?;
+        Ok(Writer {
+            tx,
+            capacity,
+            stats,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Arc<WriterStats> {
+        &self.stats
+    }
+
+    /// Queues `frames` if there is room for them all; false otherwise (the
+    /// caller answers 503 and accepts nothing).
+    pub fn try_send(&self, frames: Vec<Bytes>) -> bool {
+        let n = frames.len();
+        if n == 0 {
+            return true;
+        }
+        let queued = self.stats.queued.load(Ordering::Acquire);
+        if queued + n > self.capacity {
+            return false;
+        }
+        self.stats.queued.fetch_add(n, Ordering::AcqRel);
+        if self.tx.send(Cmd::Frames(frames)).is_err() {
+            self.stats.queued.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Writes what is queued, syncs, and stops the thread (blocking).
+    /// Frames offered afterwards are refused.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Cmd::Stop);
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Open {
+    file: File,
+    len: u64,
+    dirty: bool,
+}
+
+struct Files {
+    dir: PathBuf,
+    start_ms: u64,
+    index: u32,
+    max_bytes: u64,
+    current: Option<Open>,
+}
+
+impl Files {
+    fn path(dir: &Path, start_ms: u64, index: u32) -> PathBuf {
+        dir.join(format!("gateway-{start_ms}-{index:06}.sonde"))
+    }
+
+    /// The file to append `len` bytes to, rotating past the size limit.
+    fn for_append(&mut self, len: u64, stats: &WriterStats) -> io::Result<&mut Open> {
+        let full = self
+            .current
+            .as_ref()
+            .is_some_and(|o| o.len > wire::FILE_HEADER_LEN as u64 && o.len + len > self.max_bytes);
+        if full {
+            if let Some(mut old) = self.current.take() {
+                old.file.flush()?;
+                old.file.sync_data()?;
+            }
+            self.index += 1;
+        }
+        if self.current.is_none() {
+            let path = Files::path(&self.dir, self.start_ms, self.index);
+            let mut file = OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&path)?;
+            file.write_all(&wire::file_header())?;
+            stats
+                .bytes
+                .fetch_add(wire::FILE_HEADER_LEN as u64, Ordering::Relaxed);
+            self.current = Some(Open {
+                file,
+                len: wire::FILE_HEADER_LEN as u64,
+                dirty: true,
+            });
+        }
+        self.current
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no open file"))
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        if let Some(o) = self.current.as_mut().filter(|o| o.dirty) {
+            o.file.sync_data()?;
+            o.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+fn write_frames(files: &mut Files, frames: &[Bytes], stats: &WriterStats) -> io::Result<()> {
+    for frame in frames {
+        let open = files.for_append(frame.len() as u64, stats)?;
+        open.file.write_all(frame)?;
+        open.len += frame.len() as u64;
+        open.dirty = true;
+        stats.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+fn run(rx: mpsc::Receiver<Cmd>, mut files: Files, fsync_interval: Duration, stats: &WriterStats) {
+    let mut last_sync = Instant::now();
+    let report = |r: io::Result<()>| {
+        if let Err(e) = r {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "gateway writer: write failed");
+        }
+    };
+    loop {
+        let wait = fsync_interval.saturating_sub(last_sync.elapsed());
+        match rx.recv_timeout(wait) {
+            Ok(Cmd::Frames(frames)) => {
+                report(write_frames(&mut files, &frames, stats));
+                stats.queued.fetch_sub(frames.len(), Ordering::AcqRel);
+            }
+            Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                while let Ok(Cmd::Frames(frames)) = rx.try_recv() {
+                    report(write_frames(&mut files, &frames, stats));
+                    stats.queued.fetch_sub(frames.len(), Ordering::AcqRel);
+                }
+                report(files.sync());
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if last_sync.elapsed() >= fsync_interval {
+            report(files.sync());
+            last_sync = Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{FrameBuilder, FrameHeader, FrameReader, ReadItem, Record, Status};
+
+    fn frame(seq: u64) -> Bytes {
+        let mut b = FrameBuilder::new(FrameHeader {
+            agent: "a".into(),
+            session: 1,
+            seq,
+        });
+        b.push(
+            "c",
+            Record {
+                t_ms: 1,
+                rt_ms: 1,
+                sc: None,
+                st: Status::Up,
+                dn_ms: None,
+                cn_ms: None,
+                tl_ms: None,
+                ft_ms: None,
+                error: None,
+            },
+        );
+        Bytes::from(b.finish().encode().unwrap())
+    }
+
+    #[test]
+    fn writes_wire_files_in_order_and_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = WriterSettings {
+            data_dir: dir.path().join("data"),
+            max_file_bytes: 200,
+            fsync_interval: Duration::from_millis(10),
+            queue_frames: 4,
+        };
+        let w = Writer::start(settings, 42).unwrap();
+        let one = frame(0).len();
+        for seq in 0..10 {
+            assert!(w.try_send(vec![frame(seq)]));
+            while w.stats().queued.load(Ordering::Acquire) > 2 {
+                std::thread::yield_now();
+            }
+        }
+        let stats = w.stats().clone();
+        w.stop();
+        assert_eq!(stats.queued.load(Ordering::Acquire), 0);
+        let mut names: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        assert!(names.len() > 1, "rotated: {names:?}");
+        assert!(names[0].ends_with("gateway-42-000000.sonde"));
+        let mut seqs = Vec::new();
+        let mut total = 0;
+        for n in &names {
+            let bytes = std::fs::read(n).unwrap();
+            total += bytes.len();
+            assert!(bytes.len() as u64 <= 200 || bytes.len() == 8 + one);
+            wire::check_file_header(&bytes).unwrap();
+            for item in FrameReader::new(&bytes[8..], 8).at_eof() {
+                match item {
+                    ReadItem::Frame { frame, .. } => seqs.push(frame.header.seq),
+                    ReadItem::Skipped { error, .. } => panic!("{error}"),
+                }
+            }
+        }
+        assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+        assert_eq!(stats.bytes.load(Ordering::Relaxed), total as u64);
+    }
+
+    #[test]
+    fn refuses_past_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = WriterSettings {
+            data_dir: dir.path().to_path_buf(),
+            max_file_bytes: 1 << 20,
+            fsync_interval: Duration::from_secs(1),
+            queue_frames: 2,
+        };
+        let w = Writer::start(settings, 1).unwrap();
+        assert!(!w.try_send(vec![frame(0), frame(1), frame(2)]));
+        assert!(w.try_send(vec![frame(0), frame(1)]));
+        w.stop();
+    }
+}
