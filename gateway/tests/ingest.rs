@@ -1,0 +1,170 @@
+//! Ingest over real HTTP on loopback: acks, dedupe, auth, rejections that
+//! leave the gateway and other agents unaffected, limits, h2c, persistence.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn acks_dedupes_replays_and_persists_once() {
+    let gw = Gateway::start(|_| {}).await;
+    let mut body = frame("a", 7, 0, &["api-x"], 3);
+    body.extend(frame("a", 7, 1, &["api-x"], 3));
+    let ans = post(gw.addr, AGENT_A, body.clone()).await;
+    assert_eq!(ans.status, 200, "{}", ans.body);
+    let v = ans.json();
+    assert_eq!(
+        (v["session"].as_u64(), v["acked"].as_u64()),
+        (Some(7), Some(1))
+    );
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(2), Some(0))
+    );
+
+    // The spool replays both after a lost ack, plus a new one.
+    body.extend(frame("a", 7, 2, &["api-x"], 3));
+    let v = post(gw.addr, AGENT_A, body).await.json();
+    assert_eq!(
+        (
+            v["acked"].as_u64(),
+            v["accepted"].as_u64(),
+            v["duplicates"].as_u64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
+    assert_eq!(gw.metric("sonde_gateway_records_accepted_total").await, 9);
+    assert_eq!(gw.metric("sonde_gateway_frames_duplicate_total").await, 2);
+
+    // A gap (the agent's spool dropped frames) is accepted and counted.
+    let v = post(gw.addr, AGENT_A, frame("a", 7, 6, &["api-x"], 1))
+        .await
+        .json();
+    assert_eq!(v["acked"].as_u64(), Some(6));
+    assert_eq!(gw.metric("sonde_gateway_frames_gap_total").await, 3);
+
+    let dir = gw.stop().await;
+    let mut seqs = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        wire::check_file_header(&bytes).unwrap();
+        for item in wire::FrameReader::new(&bytes[8..], 8).at_eof() {
+            match item {
+                wire::ReadItem::Frame { frame, .. } => seqs.push(frame.header.seq),
+                wire::ReadItem::Skipped { error, .. } => panic!("{error}"),
+            }
+        }
+    }
+    assert_eq!(
+        seqs,
+        vec![0, 1, 2, 6],
+        "every accepted frame persisted once, in order"
+    );
+}
+
+#[tokio::test]
+async fn wrong_token_is_401_and_nothing_is_accepted() {
+    let gw = Gateway::start(|_| {}).await;
+    for token in ["nope", "token-agent-", READER_ALL] {
+        let ans = post(gw.addr, token, frame("a", 1, 0, &["api"], 1)).await;
+        assert_eq!(ans.status, 401, "{token}");
+        assert_eq!(ans.json()["error"], "unauthorized");
+    }
+    assert_eq!(gw.metric("sonde_gateway_frames_accepted_total").await, 0);
+    assert_eq!(
+        gw.metric("sonde_gateway_requests_total{outcome=\"unauthorized\"}")
+            .await,
+        3
+    );
+    // Another agent's frames under A's token: 403.
+    let ans = post(gw.addr, AGENT_A, frame("b", 1, 0, &["api"], 1)).await;
+    assert_eq!(
+        (ans.status, ans.json()["error"].as_str()),
+        (403, Some("agent_mismatch"))
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_are_400_with_reason_and_others_carry_on() {
+    let gw = Gateway::start(|_| {}).await;
+    let ans = post(gw.addr, AGENT_A, b"this is not a frame".to_vec()).await;
+    assert_eq!(ans.status, 400);
+    let v = ans.json();
+    assert_eq!(
+        (v["error"].as_str(), v["offset"].as_u64()),
+        (Some("bad_frame"), Some(0))
+    );
+    assert!(v["reason"].as_str().unwrap().contains("marker"), "{v}");
+
+    // A good frame followed by a damaged one: all or nothing.
+    let mut body = frame("a", 1, 0, &["api"], 2);
+    let second = body.len() as u64;
+    let mut bad = frame("a", 1, 1, &["api"], 2);
+    bad[20] ^= 0x55;
+    body.extend(bad);
+    let v = post(gw.addr, AGENT_A, body).await.json();
+    assert_eq!(
+        (v["error"].as_str(), v["offset"].as_u64()),
+        (Some("bad_frame"), Some(second))
+    );
+    assert!(v["reason"].as_str().unwrap().contains("checksum"), "{v}");
+    assert_eq!(gw.metric("sonde_gateway_frames_accepted_total").await, 0);
+
+    // Another agent, and the same agent afterwards, are served as usual.
+    let ans = post(gw.addr, AGENT_B, frame("b", 1, 0, &["api"], 2)).await;
+    assert_eq!(ans.status, 200, "{}", ans.body);
+    let ans = post(gw.addr, AGENT_A, frame("a", 1, 0, &["api"], 2)).await;
+    assert_eq!(ans.json()["accepted"].as_u64(), Some(1));
+    assert_eq!(get(gw.addr, "/healthz").await, (200, "ok\n".to_owned()));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_wrong_media_type_and_rate_limit() {
+    let gw = Gateway::start(|c| {
+        c.ingest.max_request_bytes = 1024;
+        c.ingest.max_requests_per_second = 2;
+    })
+    .await;
+    let big = frame("a", 1, 0, &["api"], 200);
+    assert!(big.len() > 1024);
+    let ans = post(gw.addr, AGENT_A, big).await;
+    assert_eq!(
+        (ans.status, ans.json()["error"].as_str()),
+        (413, Some("too_large"))
+    );
+    let ans = post_with(
+        gw.addr,
+        AGENT_B,
+        "text/plain",
+        frame("b", 1, 0, &["api"], 1),
+        false,
+    )
+    .await;
+    assert_eq!(ans.status, 415);
+    // A's third request within a second is refused with Retry-After.
+    let ans = post(gw.addr, AGENT_A, frame("a", 1, 0, &["api"], 1)).await;
+    assert_eq!(ans.status, 200, "{}", ans.body);
+    let ans = post(gw.addr, AGENT_A, frame("a", 1, 1, &["api"], 1)).await;
+    assert_eq!(ans.status, 429, "{}", ans.body);
+    assert_eq!(ans.retry_after.as_deref(), Some("1"));
+    assert_eq!(get(gw.addr, "/healthz").await.0, 200);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn h2c_prior_knowledge_is_served() {
+    let gw = Gateway::start(|_| {}).await;
+    let ans = post_with(
+        gw.addr,
+        AGENT_A,
+        gateway::FRAMES_CONTENT_TYPE,
+        frame("a", 3, 0, &["api"], 5),
+        true,
+    )
+    .await;
+    assert_eq!(ans.status, 200, "{}", ans.body);
+    assert_eq!(ans.json()["acked"].as_u64(), Some(0));
+    gw.stop().await;
+}
