@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Run(args) => sonde::cli::run::run(args),
         Command::CheckConfig(args) => sonde::cli::check_config::run(args),
         Command::Wait(args) => sonde::cli::wait::run(args),
+        Command::Gateway(args) => sonde::cli::gateway::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod check_config;
 pub mod decode;
+pub mod gateway;
 pub mod probe;
 pub mod run;
 pub mod wait;
@@ -38,4 +39,6 @@ pub enum Command {
     CheckConfig(check_config::Args),
     /// Poll a URL until it is ready (a deploy gate); exit 0 ready, 1 failed, 3 deadline.
     Wait(wait::Args),
+    /// Run the reference regional gateway: ingest from agents, live readers, wire files.
+    Gateway(gateway::Args),
 }
