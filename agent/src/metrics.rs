@@ -121,6 +121,14 @@ struct SinkSeries {
     records_written: AtomicU64,
     bytes_written: AtomicU64,
     records_dropped: AtomicU64,
+    /// Set by sinks that spool (the gateway sink): only they show the
+    /// spool families.
+    spooled: AtomicBool,
+    spool_bytes: AtomicU64,
+    spool_frames: AtomicU64,
+    records_acked: AtomicU64,
+    connects: AtomicU64,
+    frames_quarantined: AtomicU64,
 }
 
 /// A fixed-bucket histogram of durations; counts per bucket, made
@@ -225,7 +233,7 @@ impl Metrics {
         s.capacity.store(to_u64(capacity), Relaxed);
     }
 
-    /// Counts records and bytes a sink wrote (or the gateway acknowledged).
+    /// Counts records and bytes a sink wrote (for the gateway sink: spooled).
     pub fn sink_written(&self, sink: &'static str, records: u64, bytes: u64) {
         let s = self.sink(sink);
         s.records_written.fetch_add(records, Relaxed);
@@ -235,6 +243,30 @@ impl Metrics {
     /// Counts records a sink dropped (queue or spool full).
     pub fn sink_dropped(&self, sink: &'static str, records: u64) {
         self.sink(sink).records_dropped.fetch_add(records, Relaxed);
+    }
+
+    /// Sets a spooling sink's spool size: bytes on disk and frames not
+    /// yet acknowledged.
+    pub fn sink_spool(&self, sink: &'static str, bytes: u64, frames: u64) {
+        let s = self.sink(sink);
+        s.spooled.store(true, Relaxed);
+        s.spool_bytes.store(bytes, Relaxed);
+        s.spool_frames.store(frames, Relaxed);
+    }
+
+    /// Counts records the gateway acknowledged.
+    pub fn sink_acked(&self, sink: &'static str, records: u64) {
+        self.sink(sink).records_acked.fetch_add(records, Relaxed);
+    }
+
+    /// Counts a connection opened to the gateway.
+    pub fn sink_connected(&self, sink: &'static str) {
+        self.sink(sink).connects.fetch_add(1, Relaxed);
+    }
+
+    /// Counts frames the gateway refused as bad, moved to the quarantine.
+    pub fn sink_quarantined(&self, sink: &'static str, frames: u64) {
+        self.sink(sink).frames_quarantined.fetch_add(frames, Relaxed);
     }
 
     /// Sets what `/readyz` answers: 200 once the scheduler runs, 503 while
@@ -469,6 +501,54 @@ impl Metrics {
                 );
             }
         }
+        let spooled: Vec<&Arc<SinkSeries>> =
+            sinks.iter().filter(|s| s.spooled.load(Relaxed)).collect();
+        let spool_families: [(&str, &str, &str, SinkField); 5] = [
+            (
+                "sonde_sink_spool_bytes",
+                "gauge",
+                "Bytes in the sink's on-disk spool.",
+                |s| &s.spool_bytes,
+            ),
+            (
+                "sonde_sink_spool_frames",
+                "gauge",
+                "Frames in the spool not yet acknowledged.",
+                |s| &s.spool_frames,
+            ),
+            (
+                "sonde_sink_records_acked_total",
+                "counter",
+                "Records the gateway acknowledged.",
+                |s| &s.records_acked,
+            ),
+            (
+                "sonde_sink_connections_total",
+                "counter",
+                "Connections opened to the gateway (more than one: reconnects).",
+                |s| &s.connects,
+            ),
+            (
+                "sonde_sink_frames_quarantined_total",
+                "counter",
+                "Frames the gateway refused as bad, moved to the spool's quarantine.",
+                |s| &s.frames_quarantined,
+            ),
+        ];
+        if !spooled.is_empty() {
+            for (name, kind, help, field) in spool_families {
+                family(o, name, kind, help);
+                for s in &spooled {
+                    sample(
+                        o,
+                        name,
+                        &format!("sink=\"{}\"", escape(s.name)),
+                        "",
+                        field(s).load(Relaxed),
+                    );
+                }
+            }
+        }
         out
     }
 
@@ -527,6 +607,12 @@ impl SinkSeries {
             records_written: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             records_dropped: AtomicU64::new(0),
+            spooled: AtomicBool::new(false),
+            spool_bytes: AtomicU64::new(0),
+            spool_frames: AtomicU64::new(0),
+            records_acked: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
+            frames_quarantined: AtomicU64::new(0),
         }
     }
 }

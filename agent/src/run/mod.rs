@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{self, CheckInfo, Metrics};
 use crate::probe::{ProbeSpec, Prober};
+use crate::sink::gateway::{self, GatewaySink};
 use crate::sink::{Fanout, SinkHandle, file::FileSink, stdout::StdoutSink};
 use checks::SpecBuilder;
 use scheduler::Scheduler;
@@ -49,6 +50,9 @@ impl Supervisor for Unsupervised {}
 /// whole interval of 10 000 checks; stdout is for people.
 const FILE_QUEUE: usize = 65_536;
 const STDOUT_QUEUE: usize = 8_192;
+/// The gateway sink's queue: like the file sink's, a whole interval of a
+/// large agent (its spool absorbs outages; the queue only bursts).
+const GATEWAY_QUEUE: usize = 65_536;
 
 /// Runs the agent on `plan` until a [`Control::Shutdown`] arrives (or the
 /// control channel closes). `metrics_listen` overrides the plan's.
@@ -194,8 +198,28 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
             metrics.clone(),
         ));
     }
-    if !plan.sinks.gateways.is_empty() {
-        tracing::warn!("gateway sinks are configured but not implemented yet; ignoring them");
+    for gateway in &plan.sinks.gateways {
+        let sink = GatewaySink::open(
+            gateway,
+            &plan.agent.id,
+            metrics.clone(),
+            gateway::Options::default(),
+        )
+        .with_context(|| {
+            format!(
+                "opening the gateway sink {:?} (spool {})",
+                gateway.name,
+                gateway.spool_dir.display()
+            )
+        })?;
+        // No linger: the spool append is cheap, and under load the sender
+        // batches whatever piled up while a request was in flight.
+        sinks.push(SinkHandle::spawn(
+            sink,
+            GATEWAY_QUEUE,
+            Duration::ZERO,
+            metrics.clone(),
+        ));
     }
     Ok(sinks)
 }

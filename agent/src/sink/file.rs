@@ -36,9 +36,9 @@
 //! [`FileSink::open`] itself blocks (recovery reads the newest segment):
 //! call it at startup, before probing, or inside `spawn_blocking`.
 
-mod frames;
+pub(crate) mod frames;
 mod layout;
-mod segments;
+pub(crate) mod segments;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 //! result to every sink.
 
 pub mod file;
+pub mod gateway;
 pub mod stdout;
 
 use std::future::Future;

@@ -82,7 +82,7 @@ fn epoch_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SinkError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), SinkError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io(format!("syncing directory {}", dir.display())))
@@ -105,7 +105,7 @@ fn list(dir: &Path) -> Result<Vec<(u64, String)>, SinkError> {
 
 /// Renames a segment with a bad header to `NAME.corrupt` (or `NAME.corrupt.N`
 /// if that exists): out of the sink's way, never deleted.
-fn move_aside(path: &Path) -> Result<PathBuf, SinkError> {
+pub(crate) fn move_aside(path: &Path) -> Result<PathBuf, SinkError> {
     let mut to = PathBuf::from(format!("{}{CORRUPT_SUFFIX}", path.display()));
     let mut n = 1;
     while to.exists() {
@@ -124,7 +124,7 @@ fn open_append(path: &Path) -> Result<File, SinkError> {
 }
 
 /// Creates a new segment holding only the file header, synced.
-fn create_segment(path: &Path) -> Result<File, SinkError> {
+pub(crate) fn create_segment(path: &Path) -> Result<File, SinkError> {
     let mut file = OpenOptions::new()
         .append(true)
         .create_new(true)
@@ -138,7 +138,7 @@ fn create_segment(path: &Path) -> Result<File, SinkError> {
 
 /// Cuts the segment at `path` to `keep` bytes (re-writing the file header
 /// when `keep` is 0) and syncs it.
-fn truncate(path: &Path, keep: u64) -> Result<File, SinkError> {
+pub(crate) fn truncate(path: &Path, keep: u64) -> Result<File, SinkError> {
     let mut file = open_append(path)?;
     file.set_len(keep)
         .map_err(io(format!("truncating {}", path.display())))?;

@@ -1,0 +1,226 @@
+//! The gateway sink: results streamed to a regional gateway as wire frames
+//! (gateway/PROTOCOL.md), through an on-disk spool, so that a gateway
+//! outage or a SIGKILL of the agent loses nothing already produced.
+//!
+//! Two halves. The [`Sink`] half is fast and never waits on the network:
+//! each batch becomes one frame, appended to the spool
+//! ([`spool`], bookkeeping in [`ledger`]) with its `(session, seq)`, then the
+//! sender is woken. The [`sender`] half reads unacknowledged frames in
+//! order, POSTs them over one long-lived HTTP/2 connection ([`service`]),
+//! and acts on the answer ([`policy`]): acknowledged frames leave the
+//! spool, 429/503 wait `Retry-After`, failures back off with full jitter
+//! behind a circuit breaker, a bad frame goes to a quarantine, 401/403 are
+//! logged loudly and retried slowly. When idle a result is sent at once;
+//! under load, frames pile up while a request is in flight and the next
+//! request carries them all (up to 256 KiB).
+//!
+//! Metrics use the sink name `gateway` for the gateway named `default`,
+//! `gateway.NAME` for the others.
+
+pub mod ledger;
+pub mod policy;
+pub mod sender;
+pub mod service;
+pub mod spool;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+pub use ledger::WhenFull;
+use sender::Shared;
+use service::Client;
+use spool::{Spool, SpoolRecovery};
+
+use super::file::frames::encode_frames;
+use super::{Sink, SinkError};
+use crate::metrics::Metrics;
+use crate::result::CheckResult;
+
+/// How long `close` keeps sending what is still unacknowledged before it
+/// leaves the rest in the spool for the next start.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Options beyond the configuration's (tests, and knobs not in the
+/// configuration file yet).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Extra CA certificates (PEM) to trust for an `https` gateway.
+    pub ca_file: Option<PathBuf>,
+    /// What the spool does when full.
+    pub when_full: WhenFull,
+}
+
+/// Streams results to a gateway. See the module docs.
+pub struct GatewaySink {
+    name: &'static str,
+    agent: String,
+    shared: Arc<Shared>,
+    buf: Vec<u8>,
+    closing: watch::Sender<Option<Instant>>,
+    sender: Option<JoinHandle<()>>,
+}
+
+/// The metrics name of the gateway called `name`.
+fn sink_name(name: &str) -> &'static str {
+    if name == "default" {
+        "gateway"
+    } else {
+        // Once per configured gateway at start: a few bytes, never freed.
+        Box::leak(format!("gateway.{name}").into_boxed_str())
+    }
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl GatewaySink {
+    /// Opens the spool of `config` for `agent_id` (recovering it; blocks on
+    /// file I/O) and starts the sender. Must run inside a tokio runtime.
+    /// Refuses a cleartext URL that is not loopback.
+    pub fn open(
+        config: &config::GatewaySink,
+        agent_id: &str,
+        metrics: Arc<Metrics>,
+        options: Options,
+    ) -> Result<GatewaySink, SinkError> {
+        let name = sink_name(&config.name);
+        let client = Client::new(&config.url, config.token.expose(), options.ca_file)
+            .map_err(|e| SinkError::Other(format!("gateway {}: {e}", config.name)))?;
+        let spool = Spool::open(
+            &config.spool_dir,
+            agent_id,
+            config.spool_max_bytes,
+            options.when_full,
+            epoch_ms(),
+        )?;
+        let recovery = spool.recovery().clone();
+        log_recovery(name, &config.spool_dir, &recovery, &spool);
+        metrics.sink_spool(name, spool.bytes(), spool.unacked_frames());
+        tracing::info!(sink = name, gateway = client.uri(), spool = %config.spool_dir.display(), session = spool.session(), next_seq = spool.next_seq(), unacked_frames = spool.unacked_frames(), "gateway sink open");
+        let shared = Arc::new(Shared {
+            spool: Mutex::new(spool),
+            wake: Notify::new(),
+            name,
+            metrics,
+        });
+        let (closing, closing_rx) = watch::channel(None);
+        let sender = tokio::spawn(sender::run(Arc::clone(&shared), client, closing_rx));
+        // Anything recovered goes out at once.
+        shared.wake.notify_one();
+        Ok(GatewaySink {
+            name,
+            agent: agent_id.to_owned(),
+            shared,
+            buf: Vec::new(),
+            closing,
+            sender: Some(sender),
+        })
+    }
+
+    /// The `(session, next seq)` the next frame gets.
+    pub fn position(&self) -> (u64, u64) {
+        let spool = self
+            .shared
+            .spool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (spool.session(), spool.next_seq())
+    }
+
+    /// Frames not yet acknowledged.
+    pub fn unacked_frames(&self) -> u64 {
+        let spool = self
+            .shared
+            .spool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        spool.unacked_frames()
+    }
+}
+
+fn log_recovery(name: &str, dir: &std::path::Path, r: &SpoolRecovery, spool: &Spool) {
+    if r.truncated_bytes > 0 {
+        tracing::warn!(sink = name, spool = %dir.display(), bytes_removed = r.truncated_bytes, "torn tail cut from the spool");
+    }
+    if r.unacked_frames > 0 {
+        tracing::info!(sink = name, frames = r.unacked_frames, acked = ?spool.acked(), "unacknowledged frames recovered from the spool; resending them in order");
+    }
+}
+
+impl Sink for GatewaySink {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
+        let (session, next_seq) = self.position();
+        self.buf.clear();
+        let frames = encode_frames(
+            &self.agent,
+            session,
+            next_seq,
+            batch,
+            |r| (&r.check, r.record),
+            &mut self.buf,
+        )
+        .map_err(|e| SinkError::Other(format!("gateway sink: encoding a frame: {e}")))?;
+        if frames == 0 {
+            return Ok(0);
+        }
+        let records = batch.len() as u64;
+        let bytes = std::mem::take(&mut self.buf);
+        let (appended, bytes) = self
+            .shared
+            .blocking(move |s| {
+                let a = s.append(&bytes, frames, records);
+                a.map(|a| (a, bytes))
+            })
+            .await?;
+        self.buf = bytes;
+        let metrics = &self.shared.metrics;
+        for d in &appended.dropped {
+            metrics.sink_dropped(self.name, d.records);
+            tracing::warn!(sink = self.name, segment = %d.path.display(), frames = d.frames, records = d.records, "spool full: oldest unacknowledged results dropped");
+        }
+        if appended.refused {
+            metrics.sink_dropped(self.name, records);
+            tracing::warn!(sink = self.name, records, "spool full: new results dropped");
+        }
+        self.shared.wake.notify_one();
+        Ok(appended.bytes)
+    }
+
+    async fn tick(&mut self) -> Result<(), SinkError> {
+        self.shared.blocking(|s| s.tick()).await
+    }
+
+    async fn close(mut self) -> Result<(), SinkError> {
+        let _ = self.closing.send(Some(Instant::now() + CLOSE_GRACE));
+        self.shared.wake.notify_one();
+        if let Some(sender) = self.sender.take() {
+            if let Err(e) = sender.await {
+                tracing::error!(sink = self.name, "gateway sender task failed: {e}");
+            }
+        }
+        let name = self.name;
+        let left = self
+            .shared
+            .blocking(|s| s.close().map(|()| s.unacked_frames()))
+            .await?;
+        if left > 0 {
+            tracing::info!(
+                sink = name,
+                frames = left,
+                "unacknowledged frames stay in the spool for the next start"
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,285 @@
+//! The sender task: reads unacknowledged frames from the spool in order,
+//! POSTs them one request at a time, and acts on the answer as
+//! [`super::policy`] decides, with `crate::retry`'s backoff (full jitter,
+//! capped), `Retry-After` and circuit breaker for the waits. It never
+//! blocks the sink: while the gateway is away, only the spool grows.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, watch};
+
+use super::ledger::FrameId;
+use super::policy::{self, Action, Outcome};
+use super::service::Client;
+use super::spool::{Batch, Spool};
+use crate::metrics::Metrics;
+use crate::retry::{Backoff, Breaker, SplitMix64, clamp_to_deadline};
+use crate::sink::SinkError;
+
+/// Requests carry at most this many bytes of frames (PROTOCOL.md 2.1
+/// suggests staying well below the gateway's 8 MiB)...
+pub const MAX_REQUEST_BYTES: u64 = 256 << 10;
+/// ...and at most this many frames.
+pub const MAX_REQUEST_FRAMES: usize = 500;
+/// Reconnects: full jitter from 0 up to 100 ms doubling, at most 10 s.
+pub const RECONNECT: Backoff = Backoff {
+    base: Duration::from_millis(100),
+    cap: Duration::from_secs(10),
+    floor: Duration::ZERO,
+};
+/// After this many failures in a row the breaker opens...
+pub const BREAKER_THRESHOLD: u32 = 5;
+/// ...for this long, then lets one trial through (half-open).
+pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
+/// A misconfigured sink (401, 403, 415...) retries this slowly.
+pub const HOLD: Backoff = Backoff {
+    base: Duration::from_secs(30),
+    cap: Duration::from_secs(300),
+    floor: Duration::from_secs(15),
+};
+/// `Retry-After` is honoured up to this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// What the sink and the sender share.
+pub struct Shared {
+    /// The spool; every file operation happens under this lock, in a
+    /// blocking thread.
+    pub spool: Mutex<Spool>,
+    /// Rung by the sink after each append.
+    pub wake: Notify,
+    /// The sink's metrics name.
+    pub name: &'static str,
+    /// The agent's metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// Runs `f` on the spool in a blocking thread.
+    pub async fn blocking<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Spool) -> Result<R, SinkError> + Send + 'static,
+    ) -> Result<R, SinkError> {
+        let shared = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut spool = shared.spool.lock().unwrap_or_else(PoisonError::into_inner);
+            let r = f(&mut spool);
+            shared
+                .metrics
+                .sink_spool(shared.name, spool.bytes(), spool.unacked_frames());
+            r
+        })
+        .await
+        .map_err(|e| SinkError::Other(format!("gateway sink: blocking task failed: {e}")))?
+    }
+}
+
+/// Runs until `closing` carries a deadline and either everything is
+/// acknowledged, the deadline passed, or the gateway is not answering.
+pub async fn run(
+    shared: Arc<Shared>,
+    mut client: Client,
+    mut closing: watch::Receiver<Option<Instant>>,
+) {
+    let name = shared.name;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = SplitMix64::new(seed);
+    let mut breaker = Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN);
+    let mut failures: u32 = 0;
+    let mut holds: u32 = 0;
+    let mut narrow: Option<usize> = None;
+    let mut connects = 0;
+    loop {
+        let deadline = *closing.borrow();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let max_frames = narrow.unwrap_or(MAX_REQUEST_FRAMES);
+        let read = shared
+            .blocking(move |s| s.read(MAX_REQUEST_BYTES, max_frames))
+            .await;
+        let batch = match read {
+            Ok((batch, skipped)) => {
+                if skipped > 0 {
+                    tracing::warn!(
+                        sink = name,
+                        regions = skipped,
+                        "damaged spool bytes skipped"
+                    );
+                }
+                batch
+            }
+            Err(e) => {
+                // The spool is the sink's; it reports its own failures.
+                // Wait for the next append rather than spin.
+                tracing::error!(sink = name, "reading the spool: {e}");
+                if deadline.is_some() {
+                    break;
+                }
+                if !wait(&shared, &mut closing, Some(Duration::from_secs(1))).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(batch) = batch else {
+            if deadline.is_some() {
+                break;
+            }
+            if !wait(&shared, &mut closing, None).await {
+                break;
+            }
+            continue;
+        };
+
+        let frames: Vec<(FrameId, u64)> = batch.frames.iter().map(|f| (f.id, f.offset)).collect();
+        let outcome = client.send(batch.body.clone()).await;
+        if client.connects() > connects {
+            connects = client.connects();
+            shared.metrics.sink_connected(name);
+            if connects > 1 {
+                tracing::info!(
+                    sink = name,
+                    gateway = client.uri(),
+                    "reconnected to the gateway"
+                );
+            }
+        }
+        let action = policy::decide(&outcome, &frames);
+        let now = Instant::now();
+        let delay = match action {
+            Action::Advance { frames: n } => {
+                if failures > 0 || holds > 0 {
+                    tracing::info!(sink = name, "gateway accepting again");
+                }
+                breaker.on_success();
+                failures = 0;
+                holds = 0;
+                narrow = None;
+                let records = batch.frames[..n].iter().map(|f| f.records).sum();
+                if let Err(e) = shared.blocking(move |s| s.ack(&batch, n)).await {
+                    tracing::error!(sink = name, "recording an acknowledgement: {e}");
+                }
+                shared.metrics.sink_acked(name, records);
+                continue;
+            }
+            Action::Narrow { frames: n } => {
+                narrow = Some(n);
+                continue;
+            }
+            Action::Quarantine => {
+                narrow = None;
+                let (status, reason) = describe(&outcome);
+                let first = batch.frames.first().map(|f| f.id);
+                match shared.blocking(move |s| quarantine(s, &batch)).await {
+                    Ok(path) => {
+                        shared.metrics.sink_quarantined(name, 1);
+                        tracing::error!(sink = name, frame = ?first, status, reason, quarantine = %path.display(), "the gateway refused a frame as bad: moved to the quarantine");
+                    }
+                    Err(e) => tracing::error!(sink = name, "quarantining a frame: {e}"),
+                }
+                continue;
+            }
+            Action::Pause(after) => {
+                let wait = match after {
+                    Some(d) => clamp_to_deadline(d, now, now + MAX_RETRY_AFTER),
+                    None => RECONNECT.delay(failures, &mut rng),
+                };
+                let (status, _) = describe(&outcome);
+                tracing::info!(
+                    sink = name,
+                    status,
+                    wait_ms = wait.as_millis() as u64,
+                    "gateway asks to wait"
+                );
+                wait
+            }
+            Action::Reconnect => {
+                client.disconnect();
+                breaker.on_failure(now);
+                let backoff = RECONNECT.delay(failures, &mut rng);
+                failures = failures.saturating_add(1);
+                let wait = backoff.max(breaker.ready_at(now).saturating_duration_since(now));
+                let error = match &outcome {
+                    Outcome::Transport(e) => e.clone(),
+                    other => describe(other).1,
+                };
+                tracing::warn!(
+                    sink = name,
+                    attempt = failures,
+                    wait_ms = wait.as_millis() as u64,
+                    unacked_frames = batch.frames.len(),
+                    "gateway unavailable: {error}"
+                );
+                wait
+            }
+            Action::Hold => {
+                let wait = HOLD.delay(holds, &mut rng);
+                holds = holds.saturating_add(1);
+                let (status, reason) = describe(&outcome);
+                tracing::error!(
+                    sink = name,
+                    status,
+                    reason,
+                    retry_in_s = wait.as_secs(),
+                    "the gateway refuses this agent's requests; results stay in the spool (check the token and the agent id)"
+                );
+                wait
+            }
+        };
+        if deadline.is_some() {
+            break;
+        }
+        if !sleep(&mut closing, delay).await {
+            break;
+        }
+    }
+}
+
+fn quarantine(spool: &mut Spool, batch: &Batch) -> Result<std::path::PathBuf, SinkError> {
+    spool.quarantine(batch)
+}
+
+/// The status and reason of an answer, for logs.
+fn describe(outcome: &Outcome) -> (u16, String) {
+    match outcome {
+        Outcome::Refused {
+            status, refusal, ..
+        } => (
+            *status,
+            format!("{} {}", refusal.error, refusal.reason)
+                .trim()
+                .to_owned(),
+        ),
+        Outcome::Acked(a) => (
+            200,
+            format!("acknowledged up to ({}, {})", a.session, a.acked),
+        ),
+        Outcome::Transport(e) => (0, e.clone()),
+    }
+}
+
+/// Waits for an append (or `limit`), or for closing. `false`: the sink
+/// is gone without closing (the sender stops).
+async fn wait(
+    shared: &Shared,
+    closing: &mut watch::Receiver<Option<Instant>>,
+    limit: Option<Duration>,
+) -> bool {
+    let limit = limit.unwrap_or(Duration::from_secs(3600));
+    tokio::select! {
+        _ = shared.wake.notified() => true,
+        changed = closing.changed() => changed.is_ok(),
+        _ = tokio::time::sleep(limit) => true,
+    }
+}
+
+/// Sleeps `delay`, cut short by closing. `false`: the sink is gone.
+async fn sleep(closing: &mut watch::Receiver<Option<Instant>>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        changed = closing.changed() => changed.is_ok(),
+    }
+}

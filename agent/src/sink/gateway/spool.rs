@@ -1,0 +1,665 @@
+//! The spool on disk: frames waiting for the gateway's acknowledgement.
+//! Plain `std::fs`, called from blocking threads only; the decisions are
+//! [`super::ledger`]'s, the frame scanning and segment helpers are the file
+//! sink's.
+//!
+//! Layout of `spool_dir`:
+//!
+//! - `spool-<session>-<seq>.sonde`: segments, each a complete wire file
+//!   (file header, then frames), named by the `(session, seq)` of their
+//!   first frame in fixed-width decimal, so names sort in frame order. The
+//!   newest is appended to; a segment is deleted once every frame in it is
+//!   acknowledged, or when the spool is full ([`super::ledger::WhenFull`]).
+//! - `acked`: `"<session> <seq>\n"`, the last frame known to be
+//!   acknowledged, replaced atomically (write, rename) at most every
+//!   [`ACK_PERSIST_EVERY`] and at close.
+//! - `quarantine/quarantine.sonde`: frames the gateway refused as bad
+//!   (`400 bad_frame`), moved out of the stream and kept for a person.
+//!
+//! Crash semantics: a frame is appended with one `write_all` before the
+//! sender can see it, so a SIGKILL loses nothing the kernel accepted; the
+//! data is synced every [`SYNC_EVERY`] (power loss loses at most that).
+//! At open, a torn tail of the newest segment is cut, and frames up to
+//! `acked` are skipped; a stale `acked` only means frames are sent again
+//! with their original `(session, seq)`, which the gateway deduplicates.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use wire::{FILE_HEADER_LEN, FRAME_OVERHEAD, FrameReader, MAX_BODY_LEN, ReadItem};
+
+use super::ledger::{Cursor, FileOp, FrameId, Ledger, SegmentMeta, WhenFull};
+use crate::sink::SinkError;
+use crate::sink::file::frames::{Scan, scan};
+use crate::sink::file::segments::{create_segment, move_aside, sync_dir, truncate};
+
+/// How often appended data is synced to disk.
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// How often the acknowledgement point is written to `acked`.
+pub const ACK_PERSIST_EVERY: Duration = Duration::from_millis(200);
+/// The largest frame on the wire.
+const MAX_FRAME: u64 = MAX_BODY_LEN as u64 + FRAME_OVERHEAD as u64;
+
+const ACKED: &str = "acked";
+const QUARANTINE_DIR: &str = "quarantine";
+
+/// The file name of the segment whose first frame is `id`.
+pub fn segment_name((session, seq): FrameId) -> String {
+    format!("spool-{session:020}-{seq:020}.sonde")
+}
+
+/// The id in a segment's file name.
+pub fn parse_segment_name(name: &str) -> Option<FrameId> {
+    let rest = name.strip_prefix("spool-")?.strip_suffix(".sonde")?;
+    let (session, seq) = rest.split_once('-')?;
+    let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(session) || !digits(seq) {
+        return None;
+    }
+    Some((session.parse().ok()?, seq.parse().ok()?))
+}
+
+/// `"<session> <seq>"`, as in the `acked` file.
+pub fn parse_acked(text: &str) -> Option<FrameId> {
+    let mut parts = text.split_whitespace();
+    let session = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((session, seq))
+}
+
+/// What opening the spool found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpoolRecovery {
+    /// Bytes cut from a torn tail of the newest segment.
+    pub truncated_bytes: u64,
+    /// Frames waiting to be sent.
+    pub unacked_frames: u64,
+    /// Damaged regions skipped inside segments.
+    pub damaged_regions: u64,
+    /// Segments moved aside (bad header, another agent's frames).
+    pub moved_aside: Vec<PathBuf>,
+    /// Whether the sequence continues one found on disk.
+    pub resumed: bool,
+}
+
+/// One frame of a [`Batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Its `(session, seq)`.
+    pub id: FrameId,
+    /// Where it starts in the batch's body.
+    pub offset: u64,
+    /// Its length.
+    pub len: u64,
+    /// Records it carries.
+    pub records: u64,
+}
+
+/// Frames to send: whole frames laid end to end, from the cursor on.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    segment: FrameId,
+    from: u64,
+    /// The request body.
+    pub body: Bytes,
+    /// Its frames, in order.
+    pub frames: Vec<FrameInfo>,
+}
+
+impl Batch {
+    /// Records in the batch.
+    pub fn records(&self) -> u64 {
+        self.frames.iter().map(|f| f.records).sum()
+    }
+
+    /// The first `n` frames only.
+    pub fn truncate(&mut self, n: usize) {
+        self.frames.truncate(n.max(1));
+        let end = self.frames.last().map_or(0, |f| f.offset + f.len);
+        self.body.truncate(end as usize);
+    }
+}
+
+/// A segment deleted to make room, with what it took along.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The segment's path.
+    pub path: PathBuf,
+    /// Unacknowledged frames lost.
+    pub frames: u64,
+    /// Unacknowledged records lost.
+    pub records: u64,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Bytes written (0 when refused).
+    pub bytes: u64,
+    /// Segments dropped to make room.
+    pub dropped: Vec<Dropped>,
+    /// The frames were refused ([`WhenFull::DropNewest`]).
+    pub refused: bool,
+}
+
+/// The spool directory. See the module docs.
+pub struct Spool {
+    dir: PathBuf,
+    agent: String,
+    ledger: Ledger,
+    active: File,
+    session: u64,
+    next_seq: u64,
+    unsynced: bool,
+    last_sync: Instant,
+    acked: Option<FrameId>,
+    acked_written: Option<FrameId>,
+    last_ack_write: Instant,
+    recovery: SpoolRecovery,
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SinkError {
+    let context = context.into();
+    move |e| SinkError::io(context, e)
+}
+
+/// A segment read at open.
+struct Found {
+    id: FrameId,
+    path: PathBuf,
+    meta: SegmentMeta,
+    /// (start offset, id, records) of each frame.
+    frames: Vec<(u64, FrameId, u64)>,
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool in `dir` for `agent`: recovers
+    /// the newest segment, skips what `acked` says was acknowledged, and
+    /// starts a new active segment. `now_ms` (epoch ms) names a new
+    /// session when there is none to continue.
+    pub fn open(
+        dir: &Path,
+        agent: &str,
+        max_bytes: u64,
+        when_full: WhenFull,
+        now_ms: u64,
+    ) -> Result<Spool, SinkError> {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let mut recovery = SpoolRecovery::default();
+        let acked = match std::fs::read_to_string(dir.join(ACKED)) {
+            Ok(text) => {
+                let parsed = parse_acked(&text);
+                if parsed.is_none() {
+                    tracing::warn!(dir = %dir.display(), "spool: unreadable `acked` file ignored; unacknowledged frames may be sent twice (the gateway deduplicates)");
+                }
+                parsed
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(SinkError::io(
+                    format!("reading {}", dir.join(ACKED).display()),
+                    e,
+                ));
+            }
+        };
+
+        let mut names: Vec<(FrameId, String)> = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(io(format!("listing {}", dir.display())))?;
+        for entry in entries {
+            let entry = entry.map_err(io(format!("listing {}", dir.display())))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(id) = parse_segment_name(&name) {
+                names.push((id, name));
+            }
+        }
+        names.sort();
+
+        let mut found = Vec::new();
+        let newest = names.len().saturating_sub(1);
+        for (i, (id, name)) in names.into_iter().enumerate() {
+            let path = dir.join(&name);
+            let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+            let keep = match scan(&bytes) {
+                Scan::BadHeader(e) => {
+                    let to = move_aside(&path)?;
+                    tracing::warn!(path = %path.display(), moved_to = %to.display(), error = %e, "spool segment with a bad file header moved aside");
+                    recovery.moved_aside.push(to);
+                    continue;
+                }
+                Scan::Segment { keep, len, .. } if i == newest && keep < len => {
+                    tracing::warn!(path = %path.display(), offset = keep, bytes_removed = len - keep, "torn tail in the spool truncated");
+                    recovery.truncated_bytes += len - keep;
+                    drop(truncate(&path, keep)?);
+                    keep.max(FILE_HEADER_LEN as u64)
+                }
+                Scan::Segment { len, .. } => len,
+            };
+            let body = bytes
+                .get(FILE_HEADER_LEN..keep as usize)
+                .unwrap_or_default();
+            let mut frames = Vec::new();
+            let mut records = 0;
+            let mut foreign = false;
+            for item in FrameReader::new(body, FILE_HEADER_LEN as u64).at_eof() {
+                match item {
+                    ReadItem::Frame { offset, frame, .. } => {
+                        foreign |= frame.header.agent != agent;
+                        let n = frame.record_count() as u64;
+                        records += n;
+                        frames.push((offset, (frame.header.session, frame.header.seq), n));
+                    }
+                    ReadItem::Skipped { .. } => recovery.damaged_regions += 1,
+                }
+            }
+            if foreign {
+                let to = move_aside(&path)?;
+                tracing::warn!(path = %path.display(), moved_to = %to.display(), agent, "spool segment holding another agent's frames moved aside");
+                recovery.moved_aside.push(to);
+                continue;
+            }
+            found.push(Found {
+                id,
+                path,
+                meta: SegmentMeta {
+                    id,
+                    len: keep.max(FILE_HEADER_LEN as u64),
+                    frames: frames.len() as u64,
+                    records,
+                },
+                frames,
+            });
+        }
+
+        // Continue the newest sequence on disk (a frame, or the ack point).
+        let last_frame = found
+            .iter()
+            .rev()
+            .find_map(|f| f.frames.last().map(|&(_, id, _)| id));
+        let (session, next_seq, resumed) = match last_frame.max(acked) {
+            Some((s, q)) => match q.checked_add(1) {
+                Some(next) => (s, next, true),
+                None => (now_ms.max(s.saturating_add(1)), 0, false),
+            },
+            None => (now_ms, 0, false),
+        };
+        recovery.resumed = resumed;
+
+        // Segments whose frames are all acknowledged (or that hold none) go;
+        // the cursor stands at the first unacknowledged frame.
+        let is_acked = |id: FrameId| acked.is_some_and(|a| id <= a);
+        let mut segments = Vec::new();
+        let mut cursor = None;
+        for f in found {
+            let first_unacked = f.frames.iter().position(|&(_, id, _)| !is_acked(id));
+            match (first_unacked, cursor.is_some()) {
+                (None, false) => {
+                    std::fs::remove_file(&f.path)
+                        .map_err(io(format!("deleting {}", f.path.display())))?;
+                }
+                (Some(i), false) => {
+                    let (offset, _, _) = f.frames[i];
+                    cursor = Some(Cursor {
+                        offset,
+                        frames: i as u64,
+                        records: f.frames[..i].iter().map(|&(_, _, n)| n).sum(),
+                    });
+                    recovery.unacked_frames += f.meta.frames - i as u64;
+                    segments.push(f.meta);
+                }
+                (_, true) => {
+                    recovery.unacked_frames += f.meta.frames;
+                    segments.push(f.meta);
+                }
+            }
+            let _ = f.id;
+        }
+        let active_id = (session, next_seq);
+        let active_path = dir.join(segment_name(active_id));
+        if segments.last().is_some_and(|s| s.id == active_id) || active_path.exists() {
+            // Only an empty segment can carry the next frame's id; start over.
+            std::fs::remove_file(&active_path)
+                .map_err(io(format!("deleting {}", active_path.display())))?;
+            segments.retain(|s| s.id != active_id);
+        }
+        let active = create_segment(&active_path)?;
+        segments.push(SegmentMeta::empty(active_id));
+        sync_dir(dir)?;
+        let cursor = cursor.unwrap_or(Cursor {
+            offset: FILE_HEADER_LEN as u64,
+            frames: 0,
+            records: 0,
+        });
+        let ledger = Ledger::new(segments, cursor, max_bytes, when_full);
+        Ok(Spool {
+            dir: dir.to_owned(),
+            agent: agent.to_owned(),
+            ledger,
+            active,
+            session,
+            next_seq,
+            unsynced: false,
+            last_sync: Instant::now(),
+            acked,
+            acked_written: acked,
+            last_ack_write: Instant::now(),
+            recovery,
+        })
+    }
+
+    /// What opening found and repaired.
+    pub fn recovery(&self) -> &SpoolRecovery {
+        &self.recovery
+    }
+
+    /// The agent id frames carry.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// The session frames are written with.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// The sequence number of the next frame.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.ledger.bytes()
+    }
+
+    /// Frames not yet acknowledged.
+    pub fn unacked_frames(&self) -> u64 {
+        self.ledger.unacked_frames()
+    }
+
+    /// The last frame known to be acknowledged.
+    pub fn acked(&self) -> Option<FrameId> {
+        self.acked
+    }
+
+    fn path(&self, id: FrameId) -> PathBuf {
+        self.dir.join(segment_name(id))
+    }
+
+    /// Carries out the ledger's file operations, returning the drops.
+    fn apply(&mut self, ops: Vec<FileOp>) -> Result<Vec<Dropped>, SinkError> {
+        let mut dropped = Vec::new();
+        for op in ops {
+            match op {
+                FileOp::Create(id) => {
+                    if self.unsynced {
+                        self.sync()?;
+                    }
+                    self.active = create_segment(&self.path(id))?;
+                    sync_dir(&self.dir)?;
+                }
+                FileOp::Delete {
+                    id,
+                    lost_frames,
+                    lost_records,
+                } => {
+                    let path = self.path(id);
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(SinkError::io(format!("deleting {}", path.display()), e));
+                        }
+                    }
+                    if lost_frames > 0 {
+                        dropped.push(Dropped {
+                            path,
+                            frames: lost_frames,
+                            records: lost_records,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Appends `bytes`: `frames` whole frames with `records` records,
+    /// numbered from [`Spool::next_seq`] in [`Spool::session`], making
+    /// room first as the ledger says. On a failed write the segment is cut
+    /// back, so it never holds part of a frame while running.
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        frames: u64,
+        records: u64,
+    ) -> Result<Appended, SinkError> {
+        if bytes.is_empty() {
+            return Ok(Appended::default());
+        }
+        let incoming = bytes.len() as u64;
+        let room = self
+            .ledger
+            .make_room(incoming, (self.session, self.next_seq));
+        let dropped = self.apply(room.ops)?;
+        if !room.append {
+            return Ok(Appended {
+                bytes: 0,
+                dropped,
+                refused: true,
+            });
+        }
+        let len = self
+            .ledger
+            .active()
+            .map_or(FILE_HEADER_LEN as u64, |a| a.len);
+        if let Err(e) = self.active.write_all(bytes) {
+            let _ = self.active.set_len(len);
+            return Err(SinkError::io(
+                format!("appending to the spool in {}", self.dir.display()),
+                e,
+            ));
+        }
+        self.ledger.appended(incoming, frames, records);
+        self.next_seq += frames;
+        self.unsynced = true;
+        Ok(Appended {
+            bytes: incoming,
+            dropped,
+            refused: false,
+        })
+    }
+
+    /// Reads the next frames to send, up to `max_bytes` (at least one whole
+    /// frame) and `max_frames`. Damaged bytes at the cursor are skipped
+    /// (logged; returned as the count of regions). `None`: nothing to send.
+    pub fn read(
+        &mut self,
+        max_bytes: u64,
+        max_frames: usize,
+    ) -> Result<(Option<Batch>, u64), SinkError> {
+        let mut skipped = 0;
+        loop {
+            let Some(span) = self.ledger.unacked() else {
+                return Ok((None, skipped));
+            };
+            let path = self.path(span.id);
+            let mut want = (span.to - span.from).min(max_bytes.max(1));
+            let mut max_frames = max_frames.max(1);
+            let (frames, body, damage) = loop {
+                let bytes = read_at(&path, span.from, want)?;
+                // A frame is never longer than MAX_FRAME: past it (or at the
+                // segment's end) an unfinished frame is damage, not a cut.
+                let whole = span.from + want == span.to;
+                let eof = whole || want >= MAX_FRAME;
+                let reader = FrameReader::new(&bytes, 0);
+                let reader = if eof { reader.at_eof() } else { reader };
+                let mut frames = Vec::new();
+                let mut damage = None;
+                let mut end = 0;
+                for item in reader {
+                    match item {
+                        ReadItem::Frame { offset, len, frame } => {
+                            if frames.len() >= max_frames {
+                                break;
+                            }
+                            frames.push(FrameInfo {
+                                id: (frame.header.session, frame.header.seq),
+                                offset,
+                                len: len as u64,
+                                records: frame.record_count() as u64,
+                            });
+                            end = offset + len as u64;
+                        }
+                        ReadItem::Skipped { len, error, .. } => {
+                            if frames.is_empty() {
+                                damage = Some((len as u64, error));
+                            }
+                            break;
+                        }
+                    }
+                }
+                if frames.is_empty() && damage.is_none() && !eof {
+                    // The first frame is larger than the limit: read it whole,
+                    // alone.
+                    want = (span.to - span.from).min(MAX_FRAME);
+                    max_frames = 1;
+                    continue;
+                }
+                let mut bytes = bytes;
+                bytes.truncate(end as usize);
+                break (frames, Bytes::from(bytes), damage);
+            };
+            if let Some((len, error)) = damage {
+                tracing::warn!(path = %path.display(), offset = span.from, bytes = len, %error, "damaged bytes in the spool skipped");
+                skipped += 1;
+                if let Some(op) = self.ledger.advance(span.id, span.from, len, 0, 0).flatten() {
+                    self.apply(vec![op])?;
+                }
+                continue;
+            }
+            return Ok((
+                Some(Batch {
+                    segment: span.id,
+                    from: span.from,
+                    body,
+                    frames,
+                }),
+                skipped,
+            ));
+        }
+    }
+
+    /// Marks the first `n` frames of `batch` acknowledged: the cursor moves
+    /// past them (if no drop moved it meanwhile), finished segments are
+    /// deleted, and the ack point is persisted when due.
+    pub fn ack(&mut self, batch: &Batch, n: usize) -> Result<(), SinkError> {
+        let n = n.min(batch.frames.len());
+        let Some(last) = n.checked_sub(1).and_then(|i| batch.frames.get(i)) else {
+            return Ok(());
+        };
+        let bytes = last.offset + last.len;
+        let records = batch.frames[..n].iter().map(|f| f.records).sum();
+        if let Some(op) = self
+            .ledger
+            .advance(batch.segment, batch.from, bytes, n as u64, records)
+        {
+            if self.acked.is_none_or(|a| a < last.id) {
+                self.acked = Some(last.id);
+            }
+            let deleted = op.is_some();
+            self.apply(op.into_iter().collect())?;
+            if deleted || self.last_ack_write.elapsed() >= ACK_PERSIST_EVERY {
+                self.persist_ack()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the first frame of `batch` to the quarantine file and past
+    /// the cursor, as if acknowledged. Returns the quarantine file's path.
+    pub fn quarantine(&mut self, batch: &Batch) -> Result<PathBuf, SinkError> {
+        let qdir = self.dir.join(QUARANTINE_DIR);
+        std::fs::create_dir_all(&qdir).map_err(io(format!("creating {}", qdir.display())))?;
+        let path = qdir.join("quarantine.sonde");
+        let mut file = if path.exists() {
+            OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(io(format!("opening {}", path.display())))?
+        } else {
+            create_segment(&path)?
+        };
+        if let Some(first) = batch.frames.first() {
+            let bytes = batch
+                .body
+                .get(first.offset as usize..(first.offset + first.len) as usize)
+                .unwrap_or_default();
+            file.write_all(bytes)
+                .and_then(|()| file.sync_data())
+                .map_err(io(format!("writing {}", path.display())))?;
+        }
+        self.ack(batch, 1)?;
+        Ok(path)
+    }
+
+    /// Time-based work: the periodic sync and a pending ack point.
+    pub fn tick(&mut self) -> Result<(), SinkError> {
+        if self.unsynced && self.last_sync.elapsed() >= SYNC_EVERY {
+            self.sync()?;
+        }
+        if self.acked != self.acked_written && self.last_ack_write.elapsed() >= ACK_PERSIST_EVERY {
+            self.persist_ack()?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the data and writes the ack point.
+    pub fn close(&mut self) -> Result<(), SinkError> {
+        self.sync()?;
+        self.persist_ack()?;
+        sync_dir(&self.dir)
+    }
+
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.active
+            .sync_data()
+            .map_err(io(format!("syncing the spool in {}", self.dir.display())))?;
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn persist_ack(&mut self) -> Result<(), SinkError> {
+        self.last_ack_write = Instant::now();
+        let Some((session, seq)) = self.acked else {
+            return Ok(());
+        };
+        if self.acked_written == self.acked {
+            return Ok(());
+        }
+        let tmp = self.dir.join("acked.tmp");
+        std::fs::write(&tmp, format!("{session} {seq}\n"))
+            .and_then(|()| std::fs::rename(&tmp, self.dir.join(ACKED)))
+            .map_err(io(format!("writing {}", self.dir.join(ACKED).display())))?;
+        self.acked_written = self.acked;
+        Ok(())
+    }
+}
+
+/// Up to `len` bytes of `path` from `offset`.
+fn read_at(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, SinkError> {
+    let mut file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(io(format!("seeking in {}", path.display())))?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(len)
+        .read_to_end(&mut bytes)
+        .map_err(io(format!("reading {}", path.display())))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,306 @@
+//! The spool against a real temporary directory: append, read, ack,
+//! reopen (the sequence and the unacknowledged frames survive), torn
+//! tails, drop-oldest when full, quarantine.
+
+use super::*;
+use crate::sink::file::frames::encode_frames;
+use wire::{Record, Status};
+
+fn record(t_ms: u64) -> Record {
+    Record {
+        t_ms,
+        rt_ms: 12,
+        sc: Some(200),
+        st: Status::Up,
+        dn_ms: None,
+        cn_ms: Some(1),
+        tl_ms: None,
+        ft_ms: Some(3),
+        error: None,
+    }
+}
+
+/// Appends one frame of `n` records; returns its seq.
+fn push(spool: &mut Spool, n: u64) -> u64 {
+    let items: Vec<(&str, Record)> = (0..n)
+        .map(|i| ("api", record(1_767_225_600_000 + i)))
+        .collect();
+    let mut buf = Vec::new();
+    let seq = spool.next_seq();
+    let frames = encode_frames(
+        spool.agent(),
+        spool.session(),
+        seq,
+        &items,
+        |&(c, r)| (c, r),
+        &mut buf,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    spool
+        .append(&buf, frames, n)
+        .unwrap_or_else(|e| panic!("{e}"));
+    seq
+}
+
+fn open(dir: &Path, max: u64) -> Spool {
+    Spool::open(dir, "agent-1", max, WhenFull::DropOldest, 1000).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn read(spool: &mut Spool) -> Option<Batch> {
+    spool
+        .read(256 << 10, 500)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+fn ids(batch: &Option<Batch>) -> Vec<FrameId> {
+    batch
+        .iter()
+        .flat_map(|b| b.frames.iter().map(|f| f.id))
+        .collect()
+}
+
+#[test]
+fn names_sort_in_frame_order_and_parse_back() {
+    let ids = [(0, 0), (1, 9), (1, 10), (2, 0), (u64::MAX, u64::MAX)];
+    let names: Vec<String> = ids.iter().map(|&id| segment_name(id)).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    for (name, id) in names.iter().zip(ids) {
+        assert_eq!(parse_segment_name(name), Some(id));
+    }
+    for bad in [
+        "spool-1-2.sonde",
+        "segment-x.sonde",
+        "spool-00000000000000000001-0000000000000000000x.sonde",
+    ] {
+        assert_eq!(parse_segment_name(bad), None);
+    }
+    assert_eq!(parse_acked("5 7\n"), Some((5, 7)));
+    assert_eq!(parse_acked("5"), None);
+    assert_eq!(parse_acked("5 7 9"), None);
+}
+
+#[test]
+fn append_read_ack_and_reopen_continue_the_sequence() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    assert_eq!((s.session(), s.next_seq()), (1000, 0));
+    assert!(read(&mut s).is_none());
+    for _ in 0..3 {
+        push(&mut s, 2);
+    }
+    let batch = read(&mut s);
+    assert_eq!(ids(&batch), [(1000, 0), (1000, 1), (1000, 2)]);
+    let Some(batch) = batch else { return };
+    assert_eq!(batch.records(), 6);
+    // The body is the frames laid end to end, as PROTOCOL.md 2.1 wants.
+    let decoded: Vec<u64> = FrameReader::new(&batch.body, 0)
+        .at_eof()
+        .map(|i| match i {
+            ReadItem::Frame { frame, .. } => frame.header.seq,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(decoded, [0, 1, 2]);
+    // Two acknowledged; the third is sent again, alone.
+    s.ack(&batch, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&read(&mut s)), [(1000, 2)]);
+    assert_eq!(s.unacked_frames(), 1);
+    s.close().unwrap_or_else(|e| panic!("{e}"));
+    drop(s);
+
+    // Reopened (a later clock): same session, the sequence continues, the
+    // unacknowledged frame comes first with its original id.
+    let mut s = Spool::open(tmp.path(), "agent-1", 1 << 30, WhenFull::DropOldest, 5000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((s.session(), s.next_seq()), (1000, 3));
+    assert!(s.recovery().resumed);
+    assert_eq!(s.recovery().unacked_frames, 1);
+    push(&mut s, 1);
+    // One segment per request: the old one first, then the new one.
+    for want in [(1000, 2), (1000, 3)] {
+        let batch = read(&mut s);
+        assert_eq!(ids(&batch), [want]);
+        if let Some(b) = &batch {
+            s.ack(b, 1).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    assert!(read(&mut s).is_none());
+    s.close().unwrap_or_else(|e| panic!("{e}"));
+    drop(s);
+
+    // Everything acknowledged: the sequence still continues (from `acked`).
+    let s = open(tmp.path(), 1 << 30);
+    assert_eq!((s.session(), s.next_seq()), (1000, 4));
+    assert_eq!(s.unacked_frames(), 0);
+}
+
+#[test]
+fn a_crash_without_close_resends_from_the_last_persisted_ack() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    for _ in 0..3 {
+        push(&mut s, 1);
+    }
+    if let Some(b) = read(&mut s) {
+        // Acknowledged in memory, but `acked` is written at most every
+        // 200 ms: a crash now forgets it.
+        s.ack(&b, 3).unwrap_or_else(|e| panic!("{e}"));
+    }
+    drop(s); // no close: as SIGKILL
+    let mut s = open(tmp.path(), 1 << 30);
+    let again = ids(&read(&mut s));
+    // Either all three come again (ack not persisted) or none do.
+    assert!(
+        again.is_empty() || again == [(1000, 0), (1000, 1), (1000, 2)],
+        "{again:?}"
+    );
+    assert_eq!(s.next_seq(), 3);
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_the_good_frames_are_kept() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    for _ in 0..3 {
+        push(&mut s, 1);
+    }
+    drop(s);
+    let newest = tmp.path().join(segment_name((1000, 0)));
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(&newest)
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.write_all(&[0xc1, 0x53, 0x01, 0x40, 0x00, 0x00, 0x00, 0xde, 0xad])
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(f);
+    let mut s = open(tmp.path(), 1 << 30);
+    assert_eq!(s.recovery().truncated_bytes, 9);
+    assert_eq!(s.next_seq(), 3);
+    assert_eq!(ids(&read(&mut s)), [(1000, 0), (1000, 1), (1000, 2)]);
+}
+
+#[test]
+fn damage_inside_the_spool_is_skipped_not_sent() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    for _ in 0..3 {
+        push(&mut s, 1);
+    }
+    let Some(all) = read(&mut s) else {
+        panic!("nothing to read")
+    };
+    // A byte of the second frame flips on disk while the agent runs.
+    let path = tmp.path().join(segment_name((1000, 0)));
+    let at = FILE_HEADER_LEN as u64 + all.frames[1].offset + 10;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut byte = [0u8];
+    let mut r = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    r.seek(SeekFrom::Start(at))
+        .unwrap_or_else(|e| panic!("{e}"));
+    r.read_exact(&mut byte).unwrap_or_else(|e| panic!("{e}"));
+    f.seek(SeekFrom::Start(at))
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.write_all(&[byte[0] ^ 0xff])
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(f);
+    let (batch, skipped) = s.read(256 << 10, 500).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((ids(&batch), skipped), (vec![(1000, 0)], 0));
+    if let Some(b) = &batch {
+        s.ack(b, 1).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (batch, skipped) = s.read(256 << 10, 500).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((ids(&batch), skipped), (vec![(1000, 2)], 1));
+    drop(s);
+    // At open, the damaged frame is simply not among the frames.
+    let s = open(tmp.path(), 1 << 30);
+    assert_eq!(s.recovery().damaged_regions, 1);
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_and_says_how_much() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // 64 KiB segments (the minimum), 192 KiB in all.
+    let max = 192 << 10;
+    let mut s = open(tmp.path(), max);
+    let mut dropped_records = 0;
+    let mut appended = 0;
+    let mut frame = Vec::new();
+    let items: Vec<(&str, Record)> = (0..100).map(|i| ("api", record(i))).collect();
+    for _ in 0..400 {
+        frame.clear();
+        let seq = s.next_seq();
+        encode_frames(
+            s.agent(),
+            s.session(),
+            seq,
+            &items,
+            |&(c, r)| (c, r),
+            &mut frame,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let a = s.append(&frame, 1, 100).unwrap_or_else(|e| panic!("{e}"));
+        appended += 100;
+        dropped_records += a.dropped.iter().map(|d| d.records).sum::<u64>();
+        assert!(s.bytes() <= max, "{} > {max}", s.bytes());
+    }
+    assert!(dropped_records > 0);
+    // Every record is either still spooled or counted as dropped.
+    let mut spooled = 0;
+    while let Some(b) = read(&mut s) {
+        spooled += b.records();
+        s.ack(&b, b.frames.len()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(spooled + dropped_records, appended);
+    // The survivors are the newest frames.
+    assert_eq!(s.next_seq(), 400);
+}
+
+#[test]
+fn limits_split_requests_but_a_frame_is_never_cut() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    for _ in 0..5 {
+        push(&mut s, 50);
+    }
+    let (b, _) = s.read(1, 500).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&b), [(1000, 0)], "one whole frame past a tiny limit");
+    let (b, _) = s.read(256 << 10, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&b), [(1000, 0), (1000, 1)]);
+    let Some(mut b) = b else { return };
+    b.truncate(1);
+    assert_eq!(b.frames.len(), 1);
+    assert_eq!(b.body.len() as u64, b.frames[0].len);
+}
+
+#[test]
+fn quarantine_moves_the_first_frame_aside() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    push(&mut s, 1);
+    push(&mut s, 1);
+    let Some(b) = read(&mut s) else {
+        panic!("nothing to read")
+    };
+    let path = s.quarantine(&b).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids(&read(&mut s)), [(1000, 1)]);
+    let q = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(scan(&q), Scan::Segment { last: Some(_), .. }));
+}
+
+#[test]
+fn another_agents_segments_are_moved_aside() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    push(&mut s, 1);
+    drop(s);
+    let s = Spool::open(tmp.path(), "agent-2", 1 << 30, WhenFull::DropOldest, 2000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.recovery().moved_aside.len(), 1);
+    assert_eq!(s.unacked_frames(), 0);
+}
