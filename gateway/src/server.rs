@@ -316,7 +316,12 @@ async fn websocket(
     match reader_start(&app, &headers, &q, false) {
         Ok((scope, since)) => {
             let feed = Feed::open(app, scope, format, since);
-            ws.on_upgrade(move |socket| reader::websocket(socket, feed))
+            // Readers send nothing but control frames: small buffers keep an
+            // idle reader cheap (tungstenite's default read buffer is 128 KiB).
+            ws.read_buffer_size(4096)
+                .write_buffer_size(0)
+                .max_message_size(64 << 10)
+                .on_upgrade(move |socket| reader::websocket(socket, feed))
         }
         Err(r) => r.into_response(),
     }
