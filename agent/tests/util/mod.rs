@@ -3,6 +3,9 @@
 //! directory, its exit status, stdout and stderr.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod sse;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -92,7 +92,7 @@ pub async fn run(
     let mut narrow: Option<usize> = None;
     let mut connects = 0;
     loop {
-        let deadline = *closing.borrow();
+        let deadline = *closing.borrow_and_update();
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
@@ -229,10 +229,13 @@ pub async fn run(
                 wait
             }
         };
-        if deadline.is_some() {
-            break;
-        }
-        if !sleep(&mut closing, delay).await {
+        if let Some(deadline) = deadline {
+            // Closing: wait only if the retry still fits in the grace.
+            if Instant::now() + delay >= deadline {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+        } else if !sleep(&mut closing, delay).await {
             break;
         }
     }

@@ -1,0 +1,580 @@
+//! The gateway sink end to end, with real processes: `sonde gateway`,
+//! `sonde run` probing a loopback target, and an SSE reader.
+//!
+//! - A 30 s outage (the gateway unreachable behind a proxy that drops and
+//!   refuses connections): the reader, connected throughout, sees every
+//!   result exactly once, in order per check, the same as the agent's own
+//!   file sink.
+//! - A 30 s gateway stop (SIGTERM, restart on the same port): a restarted
+//!   gateway has forgotten its ring (PROTOCOL.md 2.3, 3.3), so a reader
+//!   reconnecting with its last gseq gets `reset`; the property is checked
+//!   against what the gateway persisted across both runs: every record
+//!   exactly once, in frame order.
+//! - SIGKILL of the agent mid-stream, then a restart: what was spooled
+//!   reaches the reader, nothing twice.
+//! - 429 with `Retry-After`: the agent waits as told.
+//! - A wrong token: 401, nothing accepted, the agent keeps spooling.
+
+mod util;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use testkit::http::HttpTarget;
+use util::process::{Process, wait_until};
+use util::sse::{Control, SseReader};
+use wire::ReadItem;
+
+const AGENT_TOKEN: &str = "agent-token-e2e";
+const READER_TOKEN: &str = "reader-token-e2e";
+const AGENT: &str = "e2e";
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Writes gateway.toml in `dir` and returns its path.
+fn gateway_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
+    let token = dir.join("reader.token");
+    std::fs::write(&token, READER_TOKEN).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("gateway.toml");
+    let text = format!(
+        "listen = \"{addr}\"\ndata_dir = \"{}\"\n{extra}\n\
+         [[agent]]\nid = \"{AGENT}\"\ntoken = {{ env = \"E2E_AGENT_TOKEN\" }}\n\n\
+         [[reader]]\nname = \"dash\"\ntoken = {{ file = \"{}\" }}\n",
+        dir.join("data").display(),
+        token.display()
+    );
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+fn start_gateway(config: &Path, addr: SocketAddr) -> Process {
+    let shown = config.display().to_string();
+    let mut gw = Process::start(
+        &["gateway", "--config", &shown],
+        &[("E2E_AGENT_TOKEN", AGENT_TOKEN)],
+    );
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            gw.is_running() && start.elapsed() < Duration::from_secs(15),
+            "gateway did not start{}",
+            gw.describe()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gw
+}
+
+/// Writes sonde.toml in `dir`: checks every second, the file sink (the
+/// agent's own record of what it produced) and the gateway sink.
+fn agent_config(dir: &Path, gateway: SocketAddr, checks: &[(&str, String)]) -> PathBuf {
+    let mut s = format!(
+        "[agent]\nid = \"{AGENT}\"\nstate_dir = \"{}\"\n\
+         [defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
+         [sinks.file]\nenabled = true\nfsync = \"always\"\n\
+         [[sinks.gateway]]\nurl = \"http://{gateway}\"\ntoken = {{ env = \"E2E_GATEWAY_TOKEN\" }}\n",
+        dir.display()
+    );
+    for (name, url) in checks {
+        s.push_str(&format!("[[check]]\nname = \"{name}\"\nurl = \"{url}\"\n"));
+    }
+    let path = dir.join("sonde.toml");
+    std::fs::write(&path, s).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+fn start_agent(config: &Path, token: &str) -> Process {
+    let shown = config.display().to_string();
+    Process::start(
+        &["run", "--config", &shown],
+        &[("E2E_GATEWAY_TOKEN", token), ("RUST_LOG", "info")],
+    )
+}
+
+/// A record's identity for these tests: (check, t, rt).
+type Key = (String, u64, u64);
+
+/// Every frame in the wire files under `dir` (sorted by name): the
+/// frame's (session, seq) and its records.
+fn wire_frames(dir: &Path) -> Vec<((u64, u64), Vec<Key>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "sonde"));
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let body = bytes.get(wire::FILE_HEADER_LEN..).unwrap_or_default();
+        for item in wire::FrameReader::new(body, 0).at_eof() {
+            if let ReadItem::Frame { frame, .. } = item {
+                let records = frame
+                    .records()
+                    .map(|(c, r)| (c.to_owned(), r.t_ms, r.rt_ms))
+                    .collect();
+                out.push(((frame.header.session, frame.header.seq), records));
+            }
+        }
+    }
+    out
+}
+
+fn per_check(keys: impl IntoIterator<Item = Key>) -> BTreeMap<String, Vec<(u64, u64)>> {
+    let mut map: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    for (check, t, rt) in keys {
+        map.entry(check).or_default().push((t, rt));
+    }
+    map
+}
+
+/// Asserts no key twice, and within each check strictly increasing t.
+#[track_caller]
+fn exactly_once_in_order(keys: &[Key], what: &str) {
+    let mut seen = HashSet::new();
+    for k in keys {
+        assert!(seen.insert(k.clone()), "{what}: {k:?} twice");
+    }
+    for (check, list) in per_check(keys.iter().cloned()) {
+        assert!(
+            list.windows(2).all(|w| w[0].0 < w[1].0),
+            "{what}: check {check} out of order: {list:?}"
+        );
+    }
+}
+
+/// One HTTP/1.1 GET; the body.
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.0\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of the first sample of `name` (with `labels` inside the
+/// braces, if given) in the gateway's /metrics.
+fn metric(addr: SocketAddr, name: &str, labels: &str) -> f64 {
+    let body = http_get(addr, "/metrics");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            let (series, _) = l.rsplit_once(' ').unwrap_or(("", ""));
+            series == name || (series.starts_with(&format!("{name}{{")) && series.contains(labels))
+        })
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn reader_keys(reader: &SseReader) -> Vec<Key> {
+    reader
+        .records()
+        .into_iter()
+        .filter(|r| r.agent == AGENT)
+        .map(|r| (r.check, r.t, r.rt))
+        .collect()
+}
+
+fn file_sink_keys(state: &Path) -> Vec<Key> {
+    wire_frames(&state.join("records"))
+        .into_iter()
+        .flat_map(|(_, records)| records)
+        .collect()
+}
+
+/// A TCP proxy that can be switched off: then it drops every open
+/// connection and accepts new ones only to close them at once, so the
+/// gateway behind it is unreachable while it keeps running.
+struct Proxy {
+    addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let down = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (d, o) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if d.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                if let (Ok(c2), Ok(s2), Ok(mut list)) =
+                    (client.try_clone(), server.try_clone(), o.lock())
+                {
+                    list.push(c2);
+                    list.push(s2);
+                }
+                pipe(&client, &server);
+                pipe(&server, &client);
+            }
+        });
+        Proxy { addr, down, open }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            if let Ok(mut list) = self.open.lock() {
+                for s in list.drain(..) {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+    }
+}
+
+fn pipe(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+fn checks(target: &HttpTarget) -> Vec<(&'static str, String)> {
+    vec![
+        ("api", target.url("/api")),
+        ("web", target.url("/web")),
+        ("db", target.url("/db")),
+    ]
+}
+
+#[test]
+fn a_30s_outage_loses_nothing_and_the_reader_sees_each_result_once_in_order() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    let gw_config = gateway_config(tmp.path(), gw_addr, "");
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    let proxy = Proxy::start(gw_addr);
+    let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
+    let state = tmp.path().join("agent");
+    let config = agent_config(&state_dir(&state), proxy.addr, &checks(&target));
+    let mut agent = start_agent(&config, AGENT_TOKEN);
+
+    wait_until(Duration::from_secs(20), "six records at the reader", || {
+        reader_keys(&reader).len() >= 6
+    });
+    proxy.set_down(true);
+    let during = file_sink_keys(&state).len();
+    std::thread::sleep(Duration::from_secs(30));
+    let produced = file_sink_keys(&state).len() - during;
+    assert!(produced >= 75, "the agent kept probing: {produced}");
+    assert!(
+        agent.stderr().contains("gateway unavailable"),
+        "{}",
+        agent.describe()
+    );
+    let before = reader_keys(&reader).len();
+    proxy.set_down(false);
+
+    // The backlog arrives; then stop the agent (it drains what is left).
+    wait_until(Duration::from_secs(30), "the backlog at the reader", || {
+        reader_keys(&reader).len() >= before + produced
+    });
+    agent.stop();
+    let produced = file_sink_keys(&state);
+    wait_until(
+        Duration::from_secs(10),
+        "every result at the reader",
+        || reader_keys(&reader).len() >= produced.len(),
+    );
+    let seen = reader_keys(&reader);
+    exactly_once_in_order(&seen, "reader");
+    assert_eq!(
+        per_check(seen),
+        per_check(produced),
+        "the reader saw exactly what the agent produced{}",
+        agent.describe()
+    );
+    assert!(
+        reader
+            .control()
+            .iter()
+            .all(|c| matches!(c, Control::Snapshot(_))),
+        "no reset: {:?}",
+        reader.control()
+    );
+    assert_eq!(
+        metric(gw_addr, "sonde_gateway_frames_gap_total", ""),
+        0.0,
+        "no gap in the agent's sequence"
+    );
+    gw.stop();
+}
+
+/// The agent's state directory (created).
+fn state_dir(state: &Path) -> PathBuf {
+    std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{e}"));
+    state.to_owned()
+}
+
+#[test]
+fn a_30s_gateway_stop_loses_nothing_and_persists_each_frame_once() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    let gw_config = gateway_config(tmp.path(), gw_addr, "");
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
+    let state = state_dir(&tmp.path().join("agent"));
+    let config = agent_config(&state, gw_addr, &checks(&target));
+    let mut agent = start_agent(&config, AGENT_TOKEN);
+
+    wait_until(Duration::from_secs(20), "six records at the reader", || {
+        reader_keys(&reader).len() >= 6
+    });
+    gw.stop();
+    wait_until(Duration::from_secs(5), "the reader's stream to end", || {
+        reader.closed()
+    });
+    let first_run = reader_keys(&reader);
+    let last_gseq = reader.last_gseq();
+    std::thread::sleep(Duration::from_secs(30));
+
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    let reader2 = SseReader::connect(gw_addr, READER_TOKEN, last_gseq);
+    wait_until(Duration::from_secs(20), "the reader's snapshot", || {
+        !reader2.control().is_empty()
+    });
+    // A restarted gateway has no ring before its start: reset, as documented.
+    assert_eq!(
+        reader2.control().first(),
+        Some(&Control::Reset("since_out_of_ring".into())),
+        "{:?}",
+        reader2.control()
+    );
+    let produced_so_far = file_sink_keys(&state).len();
+    wait_until(Duration::from_secs(30), "the backlog persisted", || {
+        wire_frames(&tmp.path().join("data"))
+            .iter()
+            .map(|(_, r)| r.len())
+            .sum::<usize>()
+            >= produced_so_far
+    });
+    agent.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    gw.stop();
+
+    let persisted = wire_frames(&tmp.path().join("data"));
+    let ids: Vec<(u64, u64)> = persisted.iter().map(|(id, _)| *id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "frames persisted once each, in (session, seq) order: {ids:?}"
+    );
+    let persisted: Vec<Key> = persisted.into_iter().flat_map(|(_, r)| r).collect();
+    exactly_once_in_order(&persisted, "persisted");
+    assert_eq!(
+        per_check(persisted.clone()),
+        per_check(file_sink_keys(&state)),
+        "the gateway persisted exactly what the agent produced{}",
+        agent.describe()
+    );
+    // The readers saw a prefix (first run) and live records (second run),
+    // each once and each a record the gateway persisted.
+    let mut seen = first_run;
+    seen.extend(reader_keys(&reader2));
+    exactly_once_in_order(&seen, "readers");
+    let persisted: HashSet<Key> = persisted.into_iter().collect();
+    assert!(seen.iter().all(|k| persisted.contains(k)));
+}
+
+#[test]
+fn sigkill_mid_stream_then_restart_loses_nothing_and_duplicates_nothing() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    let gw_config = gateway_config(tmp.path(), gw_addr, "");
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    let proxy = Proxy::start(gw_addr);
+    let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
+    let state = state_dir(&tmp.path().join("agent"));
+    let config = agent_config(&state, proxy.addr, &checks(&target));
+
+    let mut agent = start_agent(&config, AGENT_TOKEN);
+    wait_until(Duration::from_secs(20), "six records at the reader", || {
+        reader_keys(&reader).len() >= 6
+    });
+    // Make sure a backlog is in the spool at the kill: cut the gateway off
+    // for a few seconds first.
+    proxy.set_down(true);
+    std::thread::sleep(Duration::from_secs(4));
+    agent.signal("KILL");
+    agent.wait(Duration::from_secs(5));
+    let spooled: Vec<Key> = wire_frames(&state.join("spool").join("default"))
+        .into_iter()
+        .flat_map(|(_, r)| r)
+        .collect();
+    assert!(spooled.len() >= 6, "a backlog was spooled: {spooled:?}");
+    proxy.set_down(false);
+
+    let mut agent = start_agent(&config, AGENT_TOKEN);
+    wait_until(
+        Duration::from_secs(20),
+        "the spooled backlog at the reader",
+        || {
+            let seen: HashSet<Key> = reader_keys(&reader).into_iter().collect();
+            spooled.iter().all(|k| seen.contains(k))
+        },
+    );
+    let after_restart = file_sink_keys(&state).len();
+    wait_until(Duration::from_secs(20), "new results", || {
+        file_sink_keys(&state).len() >= after_restart + 3
+    });
+    agent.stop();
+    let produced = file_sink_keys(&state);
+    wait_until(
+        Duration::from_secs(10),
+        "every result at the reader",
+        || reader_keys(&reader).len() + 3 >= produced.len(),
+    );
+    let seen = reader_keys(&reader);
+    exactly_once_in_order(&seen, "reader");
+    // Each sink has its own queue: at the kill instant one may have taken
+    // a result the other had not yet. Anything else must match.
+    let seen_set: HashSet<Key> = seen.iter().cloned().collect();
+    let missing: Vec<&Key> = produced.iter().filter(|k| !seen_set.contains(*k)).collect();
+    assert!(missing.len() <= 3, "lost: {missing:?}{}", agent.describe());
+    gw.stop();
+}
+
+#[test]
+fn rate_limited_agent_waits_as_retry_after_says() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    let gw_config = gateway_config(
+        tmp.path(),
+        gw_addr,
+        "[ingest]\nmax_requests_per_second = 1\n",
+    );
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
+    let state = state_dir(&tmp.path().join("agent"));
+    let config = agent_config(&state, gw_addr, &checks(&target));
+    let mut agent = start_agent(&config, AGENT_TOKEN);
+
+    wait_until(Duration::from_secs(20), "a 429", || {
+        metric(
+            gw_addr,
+            "sonde_gateway_requests_total",
+            "outcome=\"rate_limited\"",
+        ) >= 1.0
+    });
+    let start = Instant::now();
+    let ok0 = metric(gw_addr, "sonde_gateway_requests_total", "outcome=\"ok\"");
+    let limited0 = metric(
+        gw_addr,
+        "sonde_gateway_requests_total",
+        "outcome=\"rate_limited\"",
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    let secs = start.elapsed().as_secs_f64();
+    let ok = metric(gw_addr, "sonde_gateway_requests_total", "outcome=\"ok\"") - ok0;
+    let limited = metric(
+        gw_addr,
+        "sonde_gateway_requests_total",
+        "outcome=\"rate_limited\"",
+    ) - limited0;
+    // Three checks a second would be three requests a second; told to
+    // wait a second after each 429, the agent sends about one a second
+    // that succeeds and at most about one that is refused.
+    assert!(ok <= secs + 1.0, "ok requests {ok} in {secs:.1} s");
+    assert!(
+        limited <= secs + 1.0,
+        "refused requests {limited} in {secs:.1} s (hammering?)"
+    );
+    assert!(
+        ok >= secs / 2.0 - 1.0,
+        "ok requests {ok} in {secs:.1} s (stalled?)"
+    );
+    let log = agent.stderr();
+    assert!(
+        log.contains("gateway asks to wait") && log.contains("wait_ms=1000"),
+        "{}",
+        agent.describe()
+    );
+    // Nothing is lost by waiting.
+    agent.stop();
+    let produced = file_sink_keys(&state);
+    wait_until(
+        Duration::from_secs(10),
+        "every result at the reader",
+        || reader_keys(&reader).len() >= produced.len(),
+    );
+    exactly_once_in_order(&reader_keys(&reader), "reader");
+    gw.stop();
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_nothing_is_accepted() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    let gw_config = gateway_config(tmp.path(), gw_addr, "");
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    let state = state_dir(&tmp.path().join("agent"));
+    let config = agent_config(&state, gw_addr, &checks(&target));
+    let mut agent = start_agent(&config, "not-the-token");
+
+    wait_until(Duration::from_secs(20), "a 401", || {
+        metric(
+            gw_addr,
+            "sonde_gateway_requests_total",
+            "outcome=\"unauthorized\"",
+        ) >= 1.0
+    });
+    wait_until(Duration::from_secs(10), "the agent's loud log", || {
+        agent.stderr().contains("refuses this agent's requests")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        metric(gw_addr, "sonde_gateway_records_accepted_total", ""),
+        0.0
+    );
+    // Held back, not hammering: one attempt so far (the next in >= 15 s).
+    assert_eq!(
+        metric(
+            gw_addr,
+            "sonde_gateway_requests_total",
+            "outcome=\"unauthorized\""
+        ),
+        1.0
+    );
+    assert!(agent.is_running(), "{}", agent.describe());
+    agent.stop();
+    // The results wait in the spool for a fixed token.
+    let spooled = wire_frames(&state.join("spool").join("default"));
+    assert!(!spooled.is_empty());
+    gw.stop();
+}

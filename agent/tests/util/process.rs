@@ -1,0 +1,149 @@
+//! A `sonde` subcommand running as a child process (`sonde run`, `sonde
+//! gateway`), its stdout and stderr collected as it goes, stopped with
+//! real signals, killed on drop. Failure messages show its output.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `sonde` child.
+pub struct Process {
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    shown: String,
+}
+
+impl Process {
+    /// Starts `sonde ARGS...` with extra environment variables.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sonde"));
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let shown = format!("sonde {}", args.join(" "));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {shown}: {e}"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            collect(out, stdout.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            collect(err, stderr.clone());
+        }
+        Process {
+            child,
+            stdout,
+            stderr,
+            shown,
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends signal `name` (`TERM`, `KILL`, `HUP`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("kill -{name}: {e}"));
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the exit; panics (killing it) if it hangs.
+    /// Returns the exit code, -1 when killed by a signal.
+    pub fn wait(&mut self, limit: Duration) -> i32 {
+        let start = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.code().unwrap_or(-1),
+                Ok(None) if start.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "{} did not exit within {limit:?}{}",
+                        self.shown,
+                        self.describe()
+                    );
+                }
+            }
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit (status 0).
+    #[track_caller]
+    pub fn stop(&mut self) {
+        self.signal("TERM");
+        let code = self.wait(Duration::from_secs(20));
+        assert_eq!(code, 0, "exit status of {}{}", self.shown, self.describe());
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().map(|b| b.clone()).unwrap_or_default()).into()
+    }
+
+    /// stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().map(|b| b.clone()).unwrap_or_default()).into()
+    }
+
+    /// The command and its output, for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "\ncommand: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.shown,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut v) = into.lock() {
+                v.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+}
+
+/// Polls `cond` every 10 ms until it holds; panics after `limit`.
+#[track_caller]
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
