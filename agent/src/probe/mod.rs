@@ -344,25 +344,32 @@ impl Prober {
             Lookup::Name(_) => Some(self.dns.resolver(spec.dns_server, spec.ip_version)?),
             Lookup::Fixed(_) => None,
         };
-        let mut addrs: Vec<SocketAddr> = Vec::with_capacity(4);
+        let order = |ips: &[IpAddr]| -> Vec<SocketAddr> {
+            connect::attempt_order(ips, spec.ip_version)
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, target.port))
+                .collect()
+        };
+        // A fixed address is put in order before the clock starts; only a
+        // resolved name's addresses are ordered between DNS and connect.
+        let fixed = match &target.addrs {
+            Lookup::Fixed(ip) => Some(order(&[*ip])),
+            Lookup::Name(_) => None,
+        };
+        let connector = tokio_rustls::TlsConnector::from(spec.tls.clone());
 
         hop.started_at = SystemTime::now();
         hop.clock = PhaseClock::new(Instant::now());
-        let ips = match (&target.addrs, &resolver) {
-            (Lookup::Name(host), Some(resolver)) => {
+        let addrs = match (fixed, &target.addrs, &resolver) {
+            (Some(addrs), _, _) => addrs,
+            (None, Lookup::Name(host), Some(resolver)) => {
                 hop.clock.begin(Phase::Dns);
                 let ips = dns::lookup(resolver, host).await?;
                 hop.clock.end(Phase::Dns, Instant::now());
-                ips
+                order(&ips)
             }
-            (Lookup::Fixed(ip), _) => vec![*ip],
-            (Lookup::Name(_), None) => Vec::new(),
+            _ => Vec::new(),
         };
-        addrs.extend(
-            connect::attempt_order(&ips, spec.ip_version)
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, target.port)),
-        );
         if addrs.is_empty() {
             return Err(ProbeFailure::new(
                 ErrorClass::DnsNoAddress,
@@ -381,7 +388,6 @@ impl Prober {
         let (transport, h2) = match tls_name {
             Some(name) => {
                 hop.clock.begin(Phase::Tls);
-                let connector = tokio_rustls::TlsConnector::from(spec.tls.clone());
                 let stream = connector
                     .connect(name, tcp)
                     .await
