@@ -266,7 +266,9 @@ impl Metrics {
 
     /// Counts frames the gateway refused as bad, moved to the quarantine.
     pub fn sink_quarantined(&self, sink: &'static str, frames: u64) {
-        self.sink(sink).frames_quarantined.fetch_add(frames, Relaxed);
+        self.sink(sink)
+            .frames_quarantined
+            .fetch_add(frames, Relaxed);
     }
 
     /// Sets what `/readyz` answers: 200 once the scheduler runs, 503 while
