@@ -9,114 +9,16 @@ mod util;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use testkit::http::HttpTarget;
 use util::Sonde;
+use util::process::{Process, wait_until};
 use wire::{ReadItem, Record, Status};
 
-/// A running `sonde run` whose stdout and stderr are collected.
-struct Agent {
-    child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    config: PathBuf,
-}
-
-impl Agent {
-    fn start(config: &Path) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
-            .args(["run", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting sonde run: {e}"));
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(out) = child.stdout.take() {
-            collect(out, stdout.clone());
-        }
-        if let Some(err) = child.stderr.take() {
-            collect(err, stderr.clone());
-        }
-        Agent {
-            child,
-            stdout,
-            stderr,
-            config: config.to_owned(),
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap_or_else(|e| panic!("kill -{name}: {e}"));
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// Waits up to `limit` for the exit; panics (killing it) if it hangs.
-    fn wait(&mut self, limit: Duration) -> i32 {
-        let start = Instant::now();
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return status.code().unwrap_or(-1),
-                Ok(None) if start.elapsed() < limit => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = self.child.kill();
-                    panic!("sonde run did not exit within {limit:?}{}", self.describe());
-                }
-            }
-        }
-    }
-
-    fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().map(|b| b.clone()).unwrap_or_default()).into()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().map(|b| b.clone()).unwrap_or_default()).into()
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "\nconfig: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.config.display(),
-            self.stdout(),
-            self.stderr()
-        )
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut v) = into.lock() {
-                v.extend_from_slice(&buf[..n]);
-            }
-        }
-    });
+fn start_agent(config: &Path) -> Process {
+    let config = config.display().to_string();
+    Process::start(&["run", "--config", &config], &[])
 }
 
 /// Every record in the segments under `dir`, in file order, with its frame
@@ -145,14 +47,6 @@ fn read_records(dir: &Path, strict: bool) -> Vec<(u64, String, Record)> {
         }
     }
     out
-}
-
-fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {
@@ -185,7 +79,7 @@ fn sigterm_finishes_in_flight_probes_and_loses_nothing() {
         .map(|i| (["a", "b", "c", "d"][i], target.url(&format!("/{i}"))))
         .collect();
     let path = write_config(tmp.path(), &config(tmp.path(), &checks, ""));
-    let mut agent = Agent::start(&path);
+    let mut agent = start_agent(&path);
     wait_until(Duration::from_secs(20), "six probes", || {
         target.requests() >= 6
     });
@@ -233,7 +127,7 @@ fn sigkill_then_restart_keeps_records_and_truncates_the_torn_tail() {
     let path = write_config(tmp.path(), &config(tmp.path(), &checks, ""));
     let records_dir = tmp.path().join("records");
 
-    let mut first = Agent::start(&path);
+    let mut first = start_agent(&path);
     wait_until(Duration::from_secs(20), "four probes", || {
         read_records(&records_dir, false).len() >= 4
     });
@@ -262,7 +156,7 @@ fn sigkill_then_restart_keeps_records_and_truncates_the_torn_tail() {
         "the torn bytes hold no record"
     );
 
-    let mut second = Agent::start(&path);
+    let mut second = start_agent(&path);
     wait_until(Duration::from_secs(20), "two more probes", || {
         read_records(&records_dir, false).len() >= before.len() + 2
     });
@@ -301,7 +195,7 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let good = config(tmp.path(), &[("a", target.url("/a"))], "");
     let path = write_config(tmp.path(), &good);
-    let mut agent = Agent::start(&path);
+    let mut agent = start_agent(&path);
     wait_until(Duration::from_secs(20), "a probe", || {
         target.requests() >= 1
     });
@@ -430,7 +324,7 @@ fn metrics_health_and_readiness_are_served() {
         tmp.path(),
         &config(tmp.path(), &[("api", target.url("/"))], &extra),
     );
-    let mut agent = Agent::start(&path);
+    let mut agent = start_agent(&path);
     wait_until(Duration::from_secs(20), "a probe", || {
         target.requests() >= 2
     });
