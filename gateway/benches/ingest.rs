@@ -2,7 +2,8 @@
 //! and from 50 agent connections (the gateway on one single-threaded
 //! runtime, so "per core" is what it measures), the gateway's share of
 //! probe-to-reader latency (POST sent -> SSE reader has it, p50/p99), memory
-//! for the replay state of 10 000 checks, and for 1 000 idle readers.
+//! for the replay state of 10 000 checks, and for 1 000 idle readers; and
+//! how fast a restarted gateway reads that replay state back from its files.
 //!
 //! `cargo bench -p sonde-gateway --bench ingest`. The full end-to-end latency
 //! (end of a probe in `sonde run` -> reader) needs the agent's gateway sink;
@@ -328,6 +329,48 @@ fn replay_memory() {
         hub.memory_bytes() as f64 / (1024.0 * 1024.0)
     );
     drop(hub);
+    restart_recovery(&bodies, limits);
+}
+
+/// A restarted gateway reading the same records back from its wire files.
+fn restart_recovery(bodies: &[Vec<u8>], limits: gateway::config::RingLimits) {
+    let Ok(dir) = tempfile::tempdir() else {
+        println!("restart recovery: no temporary directory");
+        return;
+    };
+    let mut file = wire::file_header().to_vec();
+    let mut records = 0;
+    for body in bodies {
+        file.extend_from_slice(body);
+        records += gateway::ingest::validate(body, "agent-0")
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f.frame.record_count())
+            .sum::<usize>();
+    }
+    let name = gateway::recover::file_name(1, 0);
+    if let Err(e) = std::fs::write(dir.path().join(name), &file) {
+        println!("restart recovery: {e}");
+        return;
+    }
+    let mut hub = Hub::new(limits, 4096, 1);
+    let started = Instant::now();
+    let wall = std::time::UNIX_EPOCH + Duration::from_millis(1_767_225_600_000 + 300_000);
+    let report =
+        gateway::recover::recover(&mut hub, dir.path(), limits.max_age, Instant::now(), wall);
+    let elapsed = started.elapsed();
+    match report {
+        Ok(r) => println!(
+            "restart recovery: {} records ({} frames, {:.1} MiB of wire file) read back in {:.1} ms = {:.2} M records/s, {} in the ring",
+            r.records,
+            r.frames,
+            file.len() as f64 / (1024.0 * 1024.0),
+            elapsed.as_secs_f64() * 1000.0,
+            records as f64 / elapsed.as_secs_f64() / 1e6,
+            hub.ring_records()
+        ),
+        Err(e) => println!("restart recovery: {e}"),
+    }
 }
 
 /// 1 000 idle readers (500 SSE, 500 WebSocket) on a gateway with 100 checks.

@@ -156,12 +156,21 @@ impl Hub {
 
     /// Which frames of a validated request are new for `agent`, in order.
     pub fn classify(&self, agent: &str, frames: &[ValidFrame]) -> Plan {
+        self.classify_keys(
+            agent,
+            frames
+                .iter()
+                .map(|f| (f.frame.header.session, f.frame.header.seq)),
+        )
+    }
+
+    /// Which of `agent`'s frames, by `(session, seq)` in order, are new.
+    pub fn classify_keys(&self, agent: &str, keys: impl IntoIterator<Item = (u64, u64)>) -> Plan {
         let mut mark = self.marks.get(agent).copied();
         let mut gap_frames = 0;
-        let new = frames
-            .iter()
-            .map(|f| {
-                let key = (f.frame.header.session, f.frame.header.seq);
+        let new = keys
+            .into_iter()
+            .map(|key| {
                 if mark.is_some_and(|m| key <= m) {
                     return false;
                 }
@@ -189,33 +198,15 @@ impl Hub {
         let mut batches = Vec::new();
         let mut records = 0;
         for (f, _) in frames.iter().zip(&plan.new).filter(|(_, new)| **new) {
-            let mut items = Vec::with_capacity(f.frame.record_count());
-            for b in &f.frame.batches {
-                let check = self.intern(&b.check);
-                items.extend(b.records.iter().map(|r| (check.clone(), *r)));
-            }
             let key = (f.frame.header.session, f.frame.header.seq);
             self.marks.insert(agent_name.clone(), key);
-            if items.is_empty() {
-                continue;
+            let first_gseq = self.next_gseq;
+            if let Some(batch) = self.admit(&agent_name, &f.frame, first_gseq, Some(now)) {
+                records += batch.items.len();
+                // No receiver is not an error: nobody is reading.
+                let _ = self.live.send(batch.clone());
+                batches.push(batch);
             }
-            let batch = Arc::new(Batch {
-                first_gseq: self.next_gseq,
-                agent: agent_name.clone(),
-                accepted_at: now,
-                items,
-            });
-            self.next_gseq += batch.items.len() as u64;
-            records += batch.items.len();
-            for (gseq, check, record) in batch.with_gseq() {
-                self.state
-                    .insert((agent_name.clone(), check.clone()), (gseq, *record));
-            }
-            self.ring_records += batch.items.len();
-            self.ring.push_back(batch.clone());
-            // No receiver is not an error: nobody is reading.
-            let _ = self.live.send(batch.clone());
-            batches.push(batch);
         }
         self.evict(now);
         let (session, acked) = self.marks.get(agent).copied().unwrap_or((0, 0));
@@ -228,6 +219,72 @@ impl Hub {
             duplicates: frames.len() - accepted,
         };
         (ack, batches)
+    }
+
+    /// Gives the records of `frame` the gseqs from `first_gseq` on and
+    /// enters them in the current state, and in the ring if `in_ring` says
+    /// when the batch was accepted. None for a frame without records.
+    fn admit(
+        &mut self,
+        agent: &Arc<str>,
+        frame: &wire::Frame,
+        first_gseq: u64,
+        in_ring: Option<Instant>,
+    ) -> Option<Arc<Batch>> {
+        let mut items = Vec::with_capacity(frame.record_count());
+        for b in &frame.batches {
+            let check = self.intern(&b.check);
+            items.extend(b.records.iter().map(|r| (check.clone(), *r)));
+        }
+        if items.is_empty() {
+            return None;
+        }
+        let batch = Arc::new(Batch {
+            first_gseq,
+            agent: agent.clone(),
+            accepted_at: in_ring.unwrap_or_else(Instant::now),
+            items,
+        });
+        self.next_gseq = self.next_gseq.max(first_gseq + batch.items.len() as u64);
+        for (gseq, check, record) in batch.with_gseq() {
+            let slot = self
+                .state
+                .entry((agent.clone(), check.clone()))
+                .or_insert((gseq, *record));
+            if slot.0 <= gseq {
+                *slot = (gseq, *record);
+            }
+        }
+        if in_ring.is_some() {
+            self.ring_records += batch.items.len();
+            self.ring.push_back(batch.clone());
+        }
+        Some(batch)
+    }
+
+    /// Recovery (crate::recover): raises `agent`'s high-water mark to `key`.
+    pub fn restore_mark(&mut self, agent: &str, key: (u64, u64)) {
+        let agent = self.intern(agent);
+        let mark = self.marks.entry(agent).or_insert(key);
+        *mark = (*mark).max(key);
+    }
+
+    /// Recovery (crate::recover): a persisted frame whose records had the
+    /// gseqs from `first_gseq` on, back in the current state, and in the
+    /// ring if `in_ring` says when it was accepted. Frames come in gseq
+    /// order; live readers are not told.
+    pub fn restore(&mut self, frame: &wire::Frame, first_gseq: u64, in_ring: Option<Instant>) {
+        let agent = self.intern(&frame.header.agent);
+        let in_ring =
+            in_ring.filter(|_| self.ring.back().is_none_or(|b| b.last_gseq() < first_gseq));
+        self.admit(&agent, frame, first_gseq, in_ring);
+    }
+
+    /// Recovery (crate::recover): forgets the ring, so that readers from
+    /// before a break in the gseq chain get `reset`.
+    pub fn clear_ring(&mut self) {
+        self.ring.clear();
+        self.ring_records = 0;
     }
 
     /// Drops batches past the ring's age or record bounds.

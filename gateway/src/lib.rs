@@ -11,6 +11,7 @@
 //! - [`message`]: reader messages in JSON and MessagePack.
 //! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
 //! - [`writer`]: append-only wire files on their own thread.
+//! - [`recover`]: a restarted gateway rebuilds the hub from those files.
 //! - [`metrics`]: Prometheus exposition.
 //! - [`server`]: routes and the accept loop; [`serve`] is the entry point.
 //!
@@ -19,7 +20,8 @@
 //! written by hand; driving connections ourselves (rather than
 //! `axum::serve`) lets one loop serve HTTP/1.1, h2c and TLS with ALPN, and
 //! drain gracefully. The gateway does not fan out to other gateways and
-//! keeps no state across restarts besides its wire files.
+//! keeps no state across restarts besides its wire files, from which it
+//! recovers its high-water marks, gseqs, current state and replay ring.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -29,6 +31,7 @@ pub mod ingest;
 pub mod message;
 pub mod metrics;
 pub mod reader;
+pub mod recover;
 pub mod server;
 pub mod writer;
 

@@ -33,7 +33,8 @@ use crate::ingest::{RateLimiter, Reject, validate};
 use crate::message::Format;
 use crate::metrics::{Gauges, Metrics};
 use crate::reader::{self, Feed};
-use crate::writer::Writer;
+use crate::recover::recover;
+use crate::writer::{Persist, Writer};
 
 /// The media type of an ingest body.
 pub const FRAMES_CONTENT_TYPE: &str = "application/vnd.sonde.frames";
@@ -208,11 +209,20 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
     let frames = validate(&body, &agent)?;
     let mut hub = app.hub();
     let plan = hub.classify(&agent, &frames);
-    let new_frames: Vec<Bytes> = frames
+    // The gseqs commit will give, so that the files can be named by them.
+    let mut gseq = hub.head() + 1;
+    let new_frames: Vec<Persist> = frames
         .iter()
         .zip(&plan.new)
         .filter(|(_, new)| **new)
-        .map(|(f, _)| body.slice(f.range.clone()))
+        .map(|(f, _)| {
+            let first = gseq;
+            gseq += f.frame.record_count() as u64;
+            Persist {
+                gseq: first,
+                bytes: body.slice(f.range.clone()),
+            }
+        })
         .collect();
     if !app.writer.try_send(new_frames) {
         return Err(Reject::Overloaded);
@@ -398,21 +408,42 @@ where
         None if local.ip().is_loopback() => None,
         None => return Err(ServeError::Cleartext(local)),
     };
-    let start_gseq = first_gseq(SystemTime::now());
-    let writer = Writer::start(config.writer.clone(), start_gseq / 1000).map_err(|source| {
-        ServeError::Writer {
-            path: config.writer.data_dir.display().to_string(),
-            source,
-        }
-    })?;
+    let writer_error = |source| ServeError::Writer {
+        path: config.writer.data_dir.display().to_string(),
+        source,
+    };
+    let mut hub = Hub::new(
+        config.ring,
+        config.readers.queue_frames,
+        first_gseq(SystemTime::now()),
+    );
+    let started = Instant::now();
+    let recovered = recover(
+        &mut hub,
+        &config.writer.data_dir,
+        config.ring.max_age,
+        Instant::now(),
+        SystemTime::now(),
+    )
+    .map_err(writer_error)?;
+    for problem in &recovered.problems {
+        tracing::warn!(%problem, "gateway recovery: damaged wire file");
+    }
+    tracing::info!(
+        files = recovered.files,
+        frames = recovered.frames,
+        records = recovered.records,
+        ring_records = hub.ring_records(),
+        damaged = recovered.damaged,
+        ring_breaks = recovered.ring_breaks,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "gateway recovered its state from its wire files"
+    );
+    let writer = Writer::start(config.writer.clone()).map_err(writer_error)?;
     let (stop_tx, stopping) = watch::channel(false);
     let app = Arc::new(App {
         tokens: Tokens::from_config(&config),
-        hub: Mutex::new(Hub::new(
-            config.ring,
-            config.readers.queue_frames,
-            start_gseq,
-        )),
+        hub: Mutex::new(hub),
         writer,
         metrics: Metrics::default(),
         rate: Mutex::new(RateLimiter::default()),

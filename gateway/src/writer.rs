@@ -3,9 +3,12 @@
 //!
 //! It runs on its own thread behind an unbounded channel whose depth
 //! ingest bounds itself (`reserve` before accepting), so a slow disk turns
-//! into 503s for agents, never into waiting readers. Files are
-//! `gateway-<start ms>-<n>.sonde`, rotated by size; fsync at most every
-//! `fsync_interval` while there is unsynced data.
+//! into 503s for agents, never into waiting readers. Files are named by the
+//! gseq of their first frame and their number in this run
+//! ([`crate::recover::file_name`]), so that a restarted gateway can give
+//! every persisted record its gseq back; rotated by size, and after a
+//! failed write (the next frame starts a new file, so the gap shows in the
+//! names). fsync at most every `fsync_interval` while there is unsynced data.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -19,9 +22,20 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::config::WriterSettings;
+use crate::recover::file_name;
+
+/// An accepted frame as received, with the gseq of its first record (the
+/// next gseq, for a frame without records).
+#[derive(Debug, Clone)]
+pub struct Persist {
+    /// The gseq of the frame's first record.
+    pub gseq: u64,
+    /// The frame's bytes.
+    pub bytes: Bytes,
+}
 
 enum Cmd {
-    Frames(Vec<Bytes>),
+    Frames(Vec<Persist>),
     Stop,
 }
 
@@ -47,14 +61,13 @@ pub struct Writer {
 
 impl Writer {
     /// Creates `data_dir` if needed and starts the writer thread.
-    pub fn start(settings: WriterSettings, start_ms: u64) -> io::Result<Self> {
+    pub fn start(settings: WriterSettings) -> io::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
         let capacity = settings.queue_frames;
         let files = Files {
             dir: settings.data_dir.clone(),
-            start_ms,
             index: 0,
             max_bytes: settings.max_file_bytes,
             current: None,
@@ -78,7 +91,7 @@ impl Writer {
 
     /// Queues `frames` if there is room for them all; false otherwise (the
     /// caller answers 503 and accepts nothing).
-    pub fn try_send(&self, frames: Vec<Bytes>) -> bool {
+    pub fn try_send(&self, frames: Vec<Persist>) -> bool {
         let n = frames.len();
         if n == 0 {
             return true;
@@ -114,19 +127,20 @@ struct Open {
 
 struct Files {
     dir: PathBuf,
-    start_ms: u64,
+    /// The number of the next file this run opens.
     index: u32,
     max_bytes: u64,
     current: Option<Open>,
 }
 
 impl Files {
-    fn path(dir: &Path, start_ms: u64, index: u32) -> PathBuf {
-        dir.join(format!("gateway-{start_ms}-{index:06}.sonde"))
+    fn path(dir: &Path, first_gseq: u64, index: u32) -> PathBuf {
+        dir.join(file_name(first_gseq, index))
     }
 
-    /// The file to append `len` bytes to, rotating past the size limit.
-    fn for_append(&mut self, len: u64, stats: &WriterStats) -> io::Result<&mut Open> {
+    /// The file to append a frame of `len` bytes whose first gseq is `gseq`
+    /// to, rotating past the size limit.
+    fn for_append(&mut self, gseq: u64, len: u64, stats: &WriterStats) -> io::Result<&mut Open> {
         let full = self
             .current
             .as_ref()
@@ -136,10 +150,10 @@ impl Files {
                 old.file.flush()?;
                 old.file.sync_data()?;
             }
-            self.index += 1;
         }
         if self.current.is_none() {
-            let path = Files::path(&self.dir, self.start_ms, self.index);
+            let path = Files::path(&self.dir, gseq, self.index);
+            self.index += 1;
             let mut file = OpenOptions::new()
                 .create_new(true)
                 .append(true)
@@ -168,15 +182,28 @@ impl Files {
     }
 }
 
-fn write_frames(files: &mut Files, frames: &[Bytes], stats: &WriterStats) -> io::Result<()> {
-    for frame in frames {
-        let open = files.for_append(frame.len() as u64, stats)?;
-        open.file.write_all(frame)?;
-        open.len += frame.len() as u64;
-        open.dirty = true;
-        stats.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
-    }
+fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> io::Result<()> {
+    let open = files.for_append(frame.gseq, frame.bytes.len() as u64, stats)?;
+    open.file.write_all(&frame.bytes)?;
+    open.len += frame.bytes.len() as u64;
+    open.dirty = true;
+    stats
+        .bytes
+        .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
     Ok(())
+}
+
+/// Writes `frames`; a failed frame closes its file, so the next frame
+/// starts a new one named by its own gseq (recovery sees the gap).
+fn write_frames(files: &mut Files, frames: &[Persist], stats: &WriterStats) -> io::Result<()> {
+    let mut result = Ok(());
+    for frame in frames {
+        if let Err(e) = write_frame(files, frame, stats) {
+            files.current = None;
+            result = Err(e);
+        }
+    }
+    result
 }
 
 fn run(rx: mpsc::Receiver<Cmd>, mut files: Files, fsync_interval: Duration, stats: &WriterStats) {
@@ -216,7 +243,8 @@ mod tests {
     use super::*;
     use wire::{FrameBuilder, FrameHeader, FrameReader, ReadItem, Record, Status};
 
-    fn frame(seq: u64) -> Bytes {
+    /// Frame `seq` of agent a, one record, gseq 100 + seq.
+    fn frame(seq: u64) -> Persist {
         let mut b = FrameBuilder::new(FrameHeader {
             agent: "a".into(),
             session: 1,
@@ -236,7 +264,10 @@ mod tests {
                 error: None,
             },
         );
-        Bytes::from(b.finish().encode().unwrap())
+        Persist {
+            gseq: 100 + seq,
+            bytes: Bytes::from(b.finish().encode().unwrap()),
+        }
     }
 
     #[test]
@@ -248,8 +279,8 @@ mod tests {
             fsync_interval: Duration::from_millis(10),
             queue_frames: 4,
         };
-        let w = Writer::start(settings, 42).unwrap();
-        let one = frame(0).len();
+        let w = Writer::start(settings).unwrap();
+        let one = frame(0).bytes.len();
         for seq in 0..10 {
             assert!(w.try_send(vec![frame(seq)]));
             while w.stats().queued.load(Ordering::Acquire) > 2 {
@@ -265,7 +296,13 @@ mod tests {
             .collect();
         names.sort();
         assert!(names.len() > 1, "rotated: {names:?}");
-        assert!(names[0].ends_with("gateway-42-000000.sonde"));
+        assert!(names[0].ends_with(file_name(100, 0)));
+        // Each file is named by its first frame's gseq and its number.
+        let firsts: Vec<(u64, u32)> = crate::recover::data_files(&dir.path().join("data"))
+            .unwrap()
+            .iter()
+            .map(|f| (f.first_gseq, f.index))
+            .collect();
         let mut seqs = Vec::new();
         let mut total = 0;
         for n in &names {
@@ -281,6 +318,11 @@ mod tests {
             }
         }
         assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+        let per_file = firsts[1].0 - firsts[0].0;
+        assert!(per_file > 1);
+        for (i, (gseq, index)) in firsts.iter().enumerate() {
+            assert_eq!((*gseq, *index), (100 + i as u64 * per_file, i as u32));
+        }
         assert_eq!(stats.bytes.load(Ordering::Relaxed), total as u64);
     }
 
@@ -293,7 +335,7 @@ mod tests {
             fsync_interval: Duration::from_secs(1),
             queue_frames: 2,
         };
-        let w = Writer::start(settings, 1).unwrap();
+        let w = Writer::start(settings).unwrap();
         assert!(!w.try_send(vec![frame(0), frame(1), frame(2)]));
         assert!(w.try_send(vec![frame(0), frame(1)]));
         w.stop();

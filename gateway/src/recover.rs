@@ -1,0 +1,442 @@
+//! Gateway restart: rebuilds the hub from the writer's wire files, so that a
+//! restarted gateway keeps deduplicating agents' resends, serves the same
+//! current state, and lets a reader resume from the gseq it last saw.
+//!
+//! Each wire file is named by the gseq of its first frame (PROTOCOL.md 9);
+//! within a file, frames follow in acceptance order and their records have
+//! consecutive gseqs, so every persisted record gets back the gseq it had.
+//! Where that chain cannot be trusted (a damaged frame in the middle of a
+//! file, a file whose name does not continue its predecessor, a clock that
+//! went back), the replay ring is emptied rather than served with a hole:
+//! a reader from before that point gets `reset`, never a silent gap.
+//!
+//! When a recovered batch was accepted is not stored; it is taken as the
+//! end of its newest probe (`t + rt`), which is when the agent could first
+//! send it. Batches older than the ring's age never enter the ring.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use wire::{Frame, FrameReader, ReadItem};
+
+use crate::hub::Hub;
+
+/// A wire file of the writer, by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DataFile {
+    /// The gseq its first frame got (the next gseq, for a frame without records).
+    pub first_gseq: u64,
+    /// Its number within the gateway run that wrote it (0 for a run's first).
+    pub index: u32,
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+/// The writer's name for a file: `gateway-<first gseq, 20 digits>-<index, 6 digits>.sonde`.
+pub fn file_name(first_gseq: u64, index: u32) -> String {
+    format!("gateway-{first_gseq:020}-{index:06}.sonde")
+}
+
+/// Parses a name of [`file_name`]'s form.
+pub fn parse_file_name(name: &str) -> Option<(u64, u32)> {
+    let rest = name.strip_prefix("gateway-")?.strip_suffix(".sonde")?;
+    let (gseq, index) = rest.split_once('-')?;
+    if gseq.len() != 20 || index.len() != 6 {
+        return None;
+    }
+    Some((gseq.parse().ok()?, index.parse().ok()?))
+}
+
+/// The writer's files in `dir`, in the order they were written.
+pub fn data_files(dir: &Path) -> std::io::Result<Vec<DataFile>> {
+    let mut files = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let parsed = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(parse_file_name);
+        if let Some((first_gseq, index)) = parsed {
+            files.push(DataFile {
+                first_gseq,
+                index,
+                path,
+            });
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// What recovery found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Files read.
+    pub files: usize,
+    /// Frames recovered (high-water marks restored from each).
+    pub frames: u64,
+    /// Records with their gseq restored to the current state.
+    pub records: u64,
+    /// Damaged regions skipped (torn tails included), and unreadable files.
+    pub damaged: u64,
+    /// Times the replay ring had to be emptied because the gseq chain broke.
+    pub ring_breaks: u64,
+    /// The next gseq after every recovered record (0 when nothing was).
+    pub next_gseq: u64,
+    /// Problems, each naming its file and offset, for the log.
+    pub problems: Vec<String>,
+}
+
+/// The state of a recovery in progress, one file after another.
+struct Replay<'h> {
+    hub: &'h mut Hub,
+    now: Instant,
+    wall_ms: u64,
+    max_age: Duration,
+    /// The gseq the next record of the chain gets; None when unknown.
+    next: Option<u64>,
+    report: Recovery,
+}
+
+impl Replay<'_> {
+    /// Starts `file`: continues the chain, or breaks the ring if the name
+    /// says records are missing (or gseqs would go back).
+    fn open(&mut self, file: &DataFile) {
+        let continues = match self.next {
+            Some(next) if file.index > 0 => file.first_gseq == next,
+            Some(next) => file.first_gseq >= next,
+            None => false,
+        };
+        if !continues && self.hub.ring_records() > 0 {
+            self.break_ring();
+        }
+        self.next = Some(file.first_gseq);
+    }
+
+    fn break_ring(&mut self) {
+        self.hub.clear_ring();
+        self.report.ring_breaks += 1;
+    }
+
+    /// When the batch was (about) accepted: the end of its newest probe.
+    fn accepted_at(&self, frame: &Frame) -> Option<Instant> {
+        let end = frame
+            .records()
+            .map(|(_, r)| r.t_ms.saturating_add(r.rt_ms))
+            .max()?;
+        let age = Duration::from_millis(self.wall_ms.saturating_sub(end));
+        if age > self.max_age {
+            return None;
+        }
+        Some(self.now.checked_sub(age).unwrap_or(self.now))
+    }
+
+    fn frame(&mut self, frame: &Frame) {
+        self.report.frames += 1;
+        let h = &frame.header;
+        self.hub.restore_mark(&h.agent, (h.session, h.seq));
+        let Some(gseq) = self.next else {
+            return;
+        };
+        let in_ring = self.accepted_at(frame);
+        let n = frame.record_count() as u64;
+        self.hub.restore(frame, gseq, in_ring);
+        self.report.records += n;
+        self.next = Some(gseq + n);
+        self.report.next_gseq = gseq + n;
+    }
+
+    fn damaged(&mut self, what: String) {
+        self.report.damaged += 1;
+        self.report.problems.push(what);
+        // The damaged bytes may have held records: the gseqs after them in
+        // this file are unknown.
+        self.next = None;
+    }
+
+    fn file(&mut self, file: &DataFile) {
+        self.report.files += 1;
+        let bytes = match std::fs::read(&file.path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.damaged(format!("{}: {e}", file.path.display()));
+                return;
+            }
+        };
+        if let Err(e) = wire::check_file_header(&bytes) {
+            self.damaged(format!("{}: {e}", file.path.display()));
+            return;
+        }
+        self.open(file);
+        let body = &bytes[wire::FILE_HEADER_LEN..];
+        for item in FrameReader::new(body, wire::FILE_HEADER_LEN as u64).at_eof() {
+            match item {
+                ReadItem::Frame { frame, .. } => {
+                    if self.next.is_none() && self.hub.ring_records() > 0 {
+                        self.break_ring();
+                    }
+                    self.frame(&frame);
+                }
+                ReadItem::Skipped { offset, len, error } => self.damaged(format!(
+                    "{}: {len} bytes at offset {offset} skipped: {error}",
+                    file.path.display()
+                )),
+            }
+            self.hub.evict(self.now);
+        }
+    }
+}
+
+/// Restores `hub` from the writer's files in `dir`: high-water marks from
+/// every frame, current state and gseqs from every record whose gseq is
+/// known, and the replay ring from those accepted within the ring's age
+/// (`max_age`, judged against `wall`, the wall clock at `now`).
+pub fn recover(
+    hub: &mut Hub,
+    dir: &Path,
+    max_age: Duration,
+    now: Instant,
+    wall: SystemTime,
+) -> std::io::Result<Recovery> {
+    let files = data_files(dir)?;
+    let wall_ms = wall
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut replay = Replay {
+        hub,
+        now,
+        wall_ms,
+        max_age,
+        next: None,
+        report: Recovery::default(),
+    };
+    for file in &files {
+        replay.file(file);
+    }
+    Ok(replay.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RingLimits;
+    use wire::{FrameBuilder, FrameHeader, Record, Status};
+
+    const NOW_MS: u64 = 1_767_225_600_000;
+
+    fn rec(t: u64) -> Record {
+        Record {
+            t_ms: t,
+            rt_ms: 5,
+            sc: Some(200),
+            st: Status::Up,
+            dn_ms: None,
+            cn_ms: None,
+            tl_ms: None,
+            ft_ms: None,
+            error: None,
+        }
+    }
+
+    /// A frame of `agent` with one record per check, probed at `t`.
+    fn frame(agent: &str, seq: u64, checks: &[&str], t: u64) -> Vec<u8> {
+        let mut b = FrameBuilder::new(FrameHeader {
+            agent: agent.into(),
+            session: 3,
+            seq,
+        });
+        for c in checks {
+            b.push(c, rec(t));
+        }
+        b.finish().encode().unwrap()
+    }
+
+    fn write(dir: &Path, first_gseq: u64, index: u32, frames: &[Vec<u8>]) -> PathBuf {
+        let path = dir.join(file_name(first_gseq, index));
+        let mut bytes = wire::file_header().to_vec();
+        for f in frames {
+            bytes.extend_from_slice(f);
+        }
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn hub() -> Hub {
+        let limits = RingLimits {
+            max_age: Duration::from_secs(300),
+            max_records: 1000,
+        };
+        Hub::new(limits, 16, (NOW_MS + 10) * 1000)
+    }
+
+    fn recover_into(h: &mut Hub, dir: &Path) -> Recovery {
+        let wall = UNIX_EPOCH + Duration::from_millis(NOW_MS);
+        recover(h, dir, Duration::from_secs(300), Instant::now(), wall).unwrap()
+    }
+
+    /// gseqs of the records a reader resuming after `since` gets.
+    fn missed(h: &Hub, since: u64) -> Option<Vec<u64>> {
+        let s = h.subscribe(Some(since));
+        if s.reset {
+            return None;
+        }
+        Some(
+            s.missed
+                .iter()
+                .flat_map(|b| b.with_gseq().map(|(g, _, _)| g).collect::<Vec<_>>())
+                .filter(|g| *g > since)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn names_round_trip_and_sort_in_writing_order() {
+        assert_eq!(
+            file_name(1_767_225_600_000_000, 2),
+            "gateway-00001767225600000000-000002.sonde"
+        );
+        assert_eq!(parse_file_name(&file_name(7, 1)), Some((7, 1)));
+        assert_eq!(parse_file_name("gateway-7-000001.sonde"), None);
+        assert_eq!(parse_file_name("notes.txt"), None);
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 2000, 0, &[]);
+        write(dir.path(), 1000, 1, &[]);
+        write(dir.path(), 1000, 0, &[]);
+        std::fs::write(dir.path().join("other.sonde"), b"x").unwrap();
+        let order: Vec<(u64, u32)> = data_files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|f| (f.first_gseq, f.index))
+            .collect();
+        assert_eq!(order, vec![(1000, 0), (1000, 1), (2000, 0)]);
+        assert!(data_files(&dir.path().join("absent")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn restores_gseqs_marks_state_and_ring_across_files_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = NOW_MS - 60_000;
+        // Run 1: gseqs 1000.. in two files (rotation), run 2 from 5000.
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[frame("a", 0, &["x", "y"], t), frame("b", 0, &["x"], t)],
+        );
+        write(dir.path(), 1003, 1, &[frame("a", 1, &["x", "y"], t + 1)]);
+        write(dir.path(), 5000, 0, &[frame("a", 2, &["x"], t + 2)]);
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!((r.files, r.frames, r.records, r.damaged), (3, 4, 6, 0));
+        assert_eq!((r.ring_breaks, r.next_gseq), (0, 5001));
+        assert!(h.head() >= (NOW_MS + 10) * 1000 - 1, "new gseqs come after");
+        assert_eq!(h.checks(), 3);
+        // A reader that saw gseq 1001 before the restart gets the rest.
+        assert_eq!(missed(&h, 1001), Some(vec![1002, 1003, 1004, 5000]));
+        assert_eq!(
+            missed(&h, 999),
+            Some(vec![1000, 1001, 1002, 1003, 1004, 5000])
+        );
+        // Resends are duplicates; the next frame is new.
+        let plan_a = h.classify_keys("a", [(3, 2), (3, 3)]).new;
+        assert_eq!(plan_a, vec![false, true]);
+        assert_eq!(h.classify_keys("b", [(3, 0)]).new, vec![false]);
+    }
+
+    #[test]
+    fn old_batches_stay_out_of_the_ring_but_keep_marks_and_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = NOW_MS - 600_000;
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[
+                frame("a", 0, &["x"], old),
+                frame("a", 1, &["x"], NOW_MS - 1000),
+            ],
+        );
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!(r.records, 2);
+        assert_eq!(h.ring_records(), 1);
+        assert_eq!(missed(&h, 1000), Some(vec![1001]));
+        assert_eq!(missed(&h, 999), None, "1000 is older than the ring");
+        assert_eq!(h.classify_keys("a", [(3, 1)]).new, vec![false]);
+    }
+
+    #[test]
+    fn a_torn_tail_costs_nothing_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = NOW_MS - 1000;
+        let mut torn = frame("a", 1, &["x"], t);
+        torn.truncate(torn.len() - 3);
+        write(dir.path(), 1000, 0, &[frame("a", 0, &["x", "y"], t), torn]);
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!(
+            (r.frames, r.records, r.damaged, r.ring_breaks),
+            (1, 2, 1, 0)
+        );
+        assert!(r.problems[0].contains("offset"), "{:?}", r.problems);
+        assert_eq!(missed(&h, 999), Some(vec![1000, 1001]));
+        // The torn frame was never persisted whole: its resend is new.
+        assert_eq!(h.classify_keys("a", [(3, 1)]).new, vec![true]);
+    }
+
+    #[test]
+    fn damage_mid_file_or_a_missing_file_breaks_the_ring_never_silently() {
+        let t = NOW_MS - 1000;
+        // A flipped byte in the middle frame of three.
+        let dir = tempfile::tempdir().unwrap();
+        let mut middle = frame("a", 1, &["x"], t);
+        let at = middle.len() - 6;
+        middle[at] ^= 0xff;
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[frame("a", 0, &["x"], t), middle, frame("a", 2, &["x"], t)],
+        );
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!((r.frames, r.damaged, r.ring_breaks), (2, 1, 1));
+        assert_eq!(missed(&h, 1000), None, "a reader after 1000 is reset");
+        assert_eq!(
+            h.classify_keys("a", [(3, 2)]).new,
+            vec![false],
+            "marks still count"
+        );
+
+        // File 1 of a run is missing: its successor does not continue the chain.
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 1000, 0, &[frame("a", 0, &["x"], t)]);
+        write(dir.path(), 1005, 2, &[frame("a", 5, &["x"], t)]);
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!((r.records, r.ring_breaks), (2, 1));
+        assert_eq!(missed(&h, 1000), None);
+        assert_eq!(missed(&h, 1004), Some(vec![1005]));
+    }
+
+    #[test]
+    fn a_file_with_a_bad_header_is_reported_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file_name(1000, 0)), b"not a wire file").unwrap();
+        write(dir.path(), 2000, 0, &[frame("a", 0, &["x"], NOW_MS - 1000)]);
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!((r.files, r.damaged, r.records), (2, 1, 1));
+        assert!(
+            r.problems[0].contains(&file_name(1000, 0)),
+            "{:?}",
+            r.problems
+        );
+        assert_eq!(missed(&h, 1999), Some(vec![2000]));
+    }
+}
