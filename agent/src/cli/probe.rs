@@ -32,6 +32,36 @@ pub struct Args {
     /// Print one JSON object (phases as float milliseconds) instead of the waterfall.
     #[arg(long)]
     pub json: bool,
+    /// Deadline for the whole probe, in seconds.
+    #[arg(
+        short = 'm',
+        long = "max-time",
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
+    pub max_time: f64,
+    /// Expected status codes, e.g. "200", "200-299", "2xx,304" (default 2xx,3xx).
+    #[arg(long, value_name = "CODES")]
+    pub expect_status: Option<String>,
+    /// The body must contain this text.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_matches")]
+    pub body_contains: Option<String>,
+    /// The body must match this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub body_matches: Option<String>,
+    /// Fail with body_too_large past this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_body_size: u64,
+    /// How to make the request.
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// How to make the request: the flags `sonde probe` and `sonde wait` share,
+/// in curl's spelling.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Request")]
+pub struct RequestArgs {
     /// Request method.
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     pub method: Option<String>,
@@ -41,14 +71,6 @@ pub struct Args {
     /// Request body (implies POST); @FILE reads it from a file.
     #[arg(short = 'd', long = "data", value_name = "DATA")]
     pub data: Option<String>,
-    /// Deadline for the whole probe, in seconds.
-    #[arg(
-        short = 'm',
-        long = "max-time",
-        value_name = "SECONDS",
-        default_value_t = 10.0
-    )]
-    pub max_time: f64,
     /// Connect over IPv4 only.
     #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
     pub ipv4: bool,
@@ -82,18 +104,6 @@ pub struct Args {
     /// Maximum redirects to follow with -L.
     #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
     pub max_redirs: u32,
-    /// Expected status codes, e.g. "200", "200-299", "2xx,304" (default 2xx,3xx).
-    #[arg(long, value_name = "CODES")]
-    pub expect_status: Option<String>,
-    /// The body must contain this text.
-    #[arg(long, value_name = "TEXT", conflicts_with = "body_matches")]
-    pub body_contains: Option<String>,
-    /// The body must match this regular expression.
-    #[arg(long, value_name = "REGEX")]
-    pub body_matches: Option<String>,
-    /// Fail with body_too_large past this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
-    pub max_body_size: u64,
 }
 
 /// Runs `sonde probe`.
@@ -124,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// Turns the command line into a probe spec; every error names the flag.
 pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
+    let request = &args.request;
     let raw = if args.url.contains("://") {
         args.url.clone()
     } else {
@@ -137,9 +148,9 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
         bail!("URL {:?}: no host", args.url);
     }
     let tls = tls::client_config(&TlsOptions {
-        ca_file: args.cacert.clone(),
-        client_cert: args.cert.clone().zip(args.key.clone()),
-        insecure: args.insecure,
+        ca_file: request.cacert.clone(),
+        client_cert: request.cert.clone().zip(request.key.clone()),
+        insecure: request.insecure,
         no_system_roots: false,
     })
     .context("TLS options")?;
@@ -151,8 +162,8 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
         );
     }
     spec.timeout = Duration::from_secs_f64(args.max_time);
-    spec.headers = parse_headers(&args.headers)?;
-    if let Some(data) = &args.data {
+    spec.headers = parse_headers(&request.headers)?;
+    if let Some(data) = &request.data {
         spec.body = match data.strip_prefix('@') {
             Some(path) => {
                 Bytes::from(std::fs::read(path).with_context(|| format!("--data: reading {path}"))?)
@@ -167,27 +178,31 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
             );
         }
     }
-    if let Some(method) = &args.method {
+    if let Some(method) = &request.method {
         spec.method = Method::from_bytes(method.as_bytes())
             .with_context(|| format!("-X {method:?}: not an HTTP method"))?;
     }
-    spec.ip_version = match (args.ipv4, args.ipv6) {
+    spec.ip_version = match (request.ipv4, request.ipv6) {
         (true, _) => IpVersion::V4,
         (_, true) => IpVersion::V6,
         _ => IpVersion::Auto,
     };
-    spec.resolve = args
+    spec.resolve = request
         .resolve
         .iter()
         .map(|r| parse_resolve(r))
         .collect::<anyhow::Result<_>>()?;
-    spec.dns_server = args
+    spec.dns_server = request
         .dns_server
         .as_deref()
         .map(parse_dns_server)
         .transpose()?;
-    spec.server_name = args.server_name.clone();
-    spec.max_redirects = if args.location { args.max_redirs } else { 0 };
+    spec.server_name = request.server_name.clone();
+    spec.max_redirects = if request.location {
+        request.max_redirs
+    } else {
+        0
+    };
     spec.max_body_bytes = args.max_body_size;
     if let Some(codes) = &args.expect_status {
         spec.expect.statuses =

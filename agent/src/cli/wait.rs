@@ -87,27 +87,9 @@ pub struct Args {
     #[arg(long)]
     pub json_output: bool,
 
-    /// Request method.
-    #[arg(short = 'X', long = "request", value_name = "METHOD")]
-    pub method: Option<String>,
-    /// Extra request header, "Name: value" (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    pub headers: Vec<String>,
-    /// Request body (implies POST); @FILE reads it from a file.
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
-    pub data: Option<String>,
-    /// Use ADDR for HOST:PORT instead of resolving it (repeatable).
-    #[arg(long, value_name = "HOST:PORT:ADDR")]
-    pub resolve: Vec<String>,
-    /// Trust the CA certificates in this PEM file, besides the system roots.
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-    /// Accept any server certificate.
-    #[arg(short = 'k', long)]
-    pub insecure: bool,
-    /// Follow redirects (up to 10).
-    #[arg(short = 'L', long = "location")]
-    pub location: bool,
+    /// How to make the request (as `sonde probe`).
+    #[command(flatten)]
+    pub request: probe_cli::RequestArgs,
 }
 
 /// Runs `sonde wait`.
@@ -244,25 +226,12 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let probe_args = probe_cli::Args {
         url: args.url.clone(),
         json: false,
-        method: args.method.clone(),
-        headers: args.headers.clone(),
-        data: args.data.clone(),
         max_time: args.attempt_timeout.as_secs_f64().min(86_400.0),
-        ipv4: false,
-        ipv6: false,
-        resolve: args.resolve.clone(),
-        dns_server: None,
-        cacert: args.cacert.clone(),
-        cert: None,
-        key: None,
-        insecure: args.insecure,
-        server_name: None,
-        location: args.location,
-        max_redirs: 10,
         expect_status: None,
         body_contains: None,
         body_matches: None,
         max_body_size: 1 << 20,
+        request: args.request.clone(),
     };
     let mut spec = probe_cli::spec_from_args(probe_args)?;
     // The conditions judge; the engine only measures and keeps the answer.
