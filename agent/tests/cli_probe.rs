@@ -12,6 +12,7 @@ use testkit::dns::DnsServer;
 use testkit::http::{Alpn, HttpTarget, Response};
 use testkit::nginx::Nginx;
 use testkit::pki::Ca;
+use testkit::proxy::DelayProxy;
 use util::Sonde;
 
 fn ms(v: &Value, key: &str) -> Option<f64> {
@@ -213,40 +214,200 @@ fn redirects_need_dash_l() {
     );
 }
 
-#[test]
-fn real_nginx_plain_and_tls() {
+/// Starts nginx, or `None` (after the skip message) when it is not installed.
+fn start_nginx() -> Option<Nginx> {
     if !testkit::require_tool("nginx") {
-        return;
+        return None;
     }
-    let nginx = Nginx::start().unwrap_or_else(|e| panic!("starting nginx: {e:#}"));
-    let run = Sonde::new(["probe", "--json", &nginx.plain_url("/")])
+    Some(Nginx::start().unwrap_or_else(|e| panic!("starting nginx: {e:#}")))
+}
+
+/// Starts nginx with its slow locations, or `None` (after the skip message)
+/// when nginx or its echo module is not installed.
+fn start_nginx_with_echo() -> Option<Nginx> {
+    if !testkit::require_tool("nginx") || !testkit::nginx::require_echo_module() {
+        return None;
+    }
+    let nginx = start_nginx()?;
+    assert!(
+        nginx.has_echo(),
+        "the echo module is installed but not loaded"
+    );
+    Some(nginx)
+}
+
+/// `sonde probe --json ARGS` that must come out up; its JSON.
+fn probe_up(args: &[&str]) -> Value {
+    let run = Sonde::new(["probe", "--json"].iter().chain(args))
         .run()
         .expect_code(0);
     let v = run.json();
-    assert_eq!(v["sc"], 200, "{}", run.describe());
+    assert_eq!(v["st"], "up", "{}", run.describe());
+    v
+}
+
+/// The phases of `v` as (name, ms): dn, cn, tl, ft where present, then
+/// body (rt minus their sum), so that together they make up rt.
+fn phases(v: &Value) -> Vec<(&'static str, f64)> {
+    let mut out: Vec<_> = ["dn", "cn", "tl", "ft"]
+        .into_iter()
+        .filter_map(|k| ms(v, k).map(|m| (k, m)))
+        .collect();
+    let to_first_byte: f64 = out.iter().map(|(_, m)| m).sum();
+    out.push(("body", ms(v, "rt").unwrap_or(f64::NAN) - to_first_byte));
+    out
+}
+
+/// A delay injected into one phase shows there and only there: `delayed`
+/// took at least `at_least` ms, every other phase under `others_below` ms,
+/// and the phases are contiguous.
+#[track_caller]
+fn assert_delay_in(v: &Value, delayed: &str, at_least: Duration, others_below: Duration) {
+    let phases = phases(v);
+    let shown: Vec<_> = phases.iter().map(|(k, m)| format!("{k}={m:.3}")).collect();
+    eprintln!(
+        "{delayed} >= {at_least:?}: {} rt={:.3} ms",
+        shown.join(" "),
+        ms(v, "rt").unwrap_or(f64::NAN)
+    );
+    let (at_least, others_below) = (
+        at_least.as_secs_f64() * 1e3,
+        others_below.as_secs_f64() * 1e3,
+    );
+    assert!(
+        phases.iter().any(|&(k, _)| k == delayed),
+        "no {delayed} phase: {v}"
+    );
+    for (k, m) in phases {
+        if k == delayed {
+            assert!(m >= at_least, "{k}={m} ms, want >= {at_least} ms: {v}");
+        } else {
+            assert!(
+                m < others_below,
+                "{k}={m} ms, want < {others_below} ms: {v}"
+            );
+        }
+    }
+    assert_contiguous(v);
+}
+
+#[test]
+fn real_nginx_plain_and_tls() {
+    let Some(nginx) = start_nginx() else {
+        return;
+    };
+    let v = probe_up(&[&nginx.plain_url("/")]);
+    assert_eq!(v["sc"], 200, "{v}");
+    assert_eq!(v["protocol"], "HTTP/1.1", "{v}");
     assert!(ms(&v, "cn").is_some() && ms(&v, "ft").is_some(), "{v}");
     assert_eq!(v["dn"], Value::Null);
+    assert_eq!(v["tl"], Value::Null);
     assert_contiguous(&v);
 
-    let port = nginx.tls_addr().port();
-    let resolve = format!("localhost:{port}:127.0.0.1");
+    let resolve = format!("localhost:{}:127.0.0.1", nginx.tls_addr().port());
     let pem = nginx.ca().pem_files();
     let cacert = pem.ca_cert.to_string_lossy().into_owned();
     let url = nginx.tls_url("/");
-    let run = Sonde::new([
-        "probe",
-        "--json",
-        "--resolve",
-        &resolve,
+    let v = probe_up(&["--resolve", &resolve, "--cacert", &cacert, &url]);
+    assert_eq!(v["tls_version"], "TLSv1.3", "{v}");
+    assert_eq!(v["protocol"], "HTTP/2", "{v}");
+    assert!(ms(&v, "tl").is_some() && ms(&v, "ft").is_some(), "{v}");
+    assert_contiguous(&v);
+}
+
+/// nginx holding its whole response (echo_sleep before any output) shows
+/// in ft alone, over plain HTTP/1.1 and over TLS with h2.
+#[test]
+fn real_nginx_slow_first_byte_lands_in_ft() {
+    let Some(nginx) = start_nginx_with_echo() else {
+        return;
+    };
+    let (delay, slack) = (Nginx::ECHO_DELAY, Nginx::ECHO_TIMER_SLACK);
+    let v = probe_up(&[&nginx.plain_url(Nginx::SLOW_FIRST_BYTE)]);
+    assert_eq!(v["protocol"], "HTTP/1.1", "{v}");
+    assert_delay_in(&v, "ft", delay - slack, delay / 2);
+
+    let resolve = format!("localhost:{}:127.0.0.1", nginx.tls_addr().port());
+    let pem = nginx.ca().pem_files();
+    let cacert = pem.ca_cert.to_string_lossy().into_owned();
+    let url = nginx.tls_url(Nginx::SLOW_FIRST_BYTE);
+    let v = probe_up(&["--resolve", &resolve, "--cacert", &cacert, &url]);
+    assert_eq!(v["protocol"], "HTTP/2", "{v}");
+    assert_delay_in(&v, "ft", delay - slack, delay / 2);
+}
+
+/// nginx sending its head and a first line at once and the rest later:
+/// the wait is body transfer (rt minus dn+cn+tl+ft), not ft.
+#[test]
+fn real_nginx_slow_body_lands_after_the_first_byte() {
+    let Some(nginx) = start_nginx_with_echo() else {
+        return;
+    };
+    let (delay, slack) = (Nginx::ECHO_DELAY, Nginx::ECHO_TIMER_SLACK);
+    let v = probe_up(&[&nginx.plain_url(Nginx::SLOW_BODY)]);
+    assert_eq!(v["protocol"], "HTTP/1.1", "{v}");
+    assert_delay_in(&v, "body", delay - slack, delay / 2);
+
+    let resolve = format!("localhost:{}:127.0.0.1", nginx.tls_addr().port());
+    let pem = nginx.ca().pem_files();
+    let cacert = pem.ca_cert.to_string_lossy().into_owned();
+    let url = nginx.tls_url(Nginx::SLOW_BODY);
+    let v = probe_up(&["--resolve", &resolve, "--cacert", &cacert, &url]);
+    assert_eq!(v["protocol"], "HTTP/2", "{v}");
+    assert_delay_in(&v, "body", delay - slack, delay / 2);
+}
+
+/// A slow DNS answer for nginx's name shows in dn alone.
+#[test]
+fn real_nginx_slow_dns_lands_in_dn() {
+    let Some(nginx) = start_nginx() else {
+        return;
+    };
+    let delay = Duration::from_millis(150);
+    let dns = DnsServer::builder()
+        .name("nginx.test", &[IpAddr::from([127, 0, 0, 1])])
+        .answer_delay(delay)
+        .start();
+    let dns_addr = dns.addr().to_string();
+    let url = format!("http://nginx.test:{}/", nginx.plain_addr().port());
+    let v = probe_up(&["--dns-server", &dns_addr, &url]);
+    assert_eq!(v["protocol"], "HTTP/1.1", "{v}");
+    assert_delay_in(&v, "dn", delay, delay / 2);
+
+    // HTTPS: nginx's certificate is for localhost, which /etc/hosts would answer.
+    let pem = nginx.ca().pem_files();
+    let cacert = pem.ca_cert.to_string_lossy().into_owned();
+    let url = format!("https://nginx.test:{}/", nginx.tls_addr().port());
+    let v = probe_up(&[
+        "--dns-server",
+        &dns_addr,
+        "--server-name",
+        "localhost",
         "--cacert",
         &cacert,
         &url,
-    ])
-    .run()
-    .expect_code(0);
-    let v = run.json();
-    assert_eq!(v["tls_version"], "TLSv1.3", "{}", run.describe());
-    assert_eq!(v["protocol"], "HTTP/2", "{}", run.describe());
-    assert!(ms(&v, "tl").is_some() && ms(&v, "ft").is_some(), "{v}");
-    assert_contiguous(&v);
+    ]);
+    assert_eq!(v["protocol"], "HTTP/2", "{v}");
+    assert_delay_in(&v, "dn", delay, delay / 2);
+    assert!(dns.a_queries() >= 2, "the DNS server was asked");
+}
+
+/// nginx's first TLS flight held back on the way (a proxy in front of its
+/// TLS port) shows in tl alone: not in cn, which completes before any byte
+/// moves, nor in ft.
+#[test]
+fn real_nginx_slow_tls_handshake_lands_in_tl() {
+    let Some(nginx) = start_nginx() else {
+        return;
+    };
+    let delay = Duration::from_millis(150);
+    let proxy = DelayProxy::start(nginx.tls_addr(), delay);
+    let resolve = format!("localhost:{}:127.0.0.1", proxy.port());
+    let pem = nginx.ca().pem_files();
+    let cacert = pem.ca_cert.to_string_lossy().into_owned();
+    let url = format!("https://localhost:{}/", proxy.port());
+    let v = probe_up(&["--resolve", &resolve, "--cacert", &cacert, &url]);
+    assert_eq!(v["protocol"], "HTTP/2", "{v}");
+    assert_eq!(v["tls_version"], "TLSv1.3", "{v}");
+    assert_delay_in(&v, "tl", delay, delay / 2);
 }

@@ -11,7 +11,10 @@
 //!   delays and misbehaviours (garbage, truncated body, trickle, silence).
 //! - [`dns`]: a UDP DNS server for A/AAAA with delays and failure rcodes.
 //! - [`tcp`]: a refused port and a blackhole whose connects never complete.
-//! - [`nginx`]: a real nginx child process for benchmarks against a known peer.
+//! - [`nginx`]: a real nginx child process for benchmarks against a known
+//!   peer; with its echo module installed, also a slow first byte and body.
+//! - [`proxy`]: a TCP proxy that holds the upstream's first reply (delays a
+//!   real server's TLS handshake).
 //!
 //! Panicking on setup failure (with a message saying what failed) is the
 //! convention here: these are test tools, not production code.
@@ -21,6 +24,7 @@ pub mod dns;
 pub mod http;
 pub mod nginx;
 pub mod pki;
+pub mod proxy;
 pub mod tcp;
 mod thread;
 mod tools;

@@ -1,6 +1,9 @@
 //! A real nginx on loopback, as a known peer for benchmarks and end-to-end
 //! tests: one plain port and one TLS 1.3 port (h2 and http/1.1 by ALPN),
 //! serving a small static file, with a certificate from [`crate::pki`].
+//! Where Debian's echo module (libnginx-mod-http-echo) is installed, both
+//! ports also serve a slow first byte and a slow body
+//! ([`Nginx::SLOW_FIRST_BYTE`], [`Nginx::SLOW_BODY`]).
 //!
 //! nginx runs in the foreground as a child process (`daemon off;
 //! master_process off;`) with its config, logs, pid and temp paths in a temp
@@ -20,6 +23,30 @@ use crate::pki::{Ca, Leaf};
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts when a picked port is taken between picking and nginx binding it.
 const START_ATTEMPTS: usize = 4;
+/// Where nginx's echo module may be installed (Debian's modules directory first).
+const ECHO_MODULE_PATHS: &[&str] = &[
+    "/usr/lib/nginx/modules/ngx_http_echo_module.so",
+    "/usr/lib64/nginx/modules/ngx_http_echo_module.so",
+    "/usr/local/nginx/modules/ngx_http_echo_module.so",
+];
+
+/// The path of nginx's echo module (`ngx_http_echo_module.so`), if installed.
+pub fn echo_module() -> Option<PathBuf> {
+    ECHO_MODULE_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Whether nginx's echo module is installed, for tests that need the slow
+/// locations: the [`crate::require_tool`] convention (panic under
+/// `SONDE_REQUIRE_TOOLS=1`, else a loud skip and `false`).
+pub fn require_echo_module() -> bool {
+    crate::tools::require(
+        "nginx echo module (Debian: libnginx-mod-http-echo)",
+        echo_module().is_some(),
+    )
+}
 
 /// A running nginx child process; killed and reaped when dropped.
 #[derive(Debug)]
@@ -30,17 +57,37 @@ pub struct Nginx {
     ca: Ca,
     leaf: Leaf,
     dir: tempfile::TempDir,
+    echo: bool,
 }
 
 impl Nginx {
     /// The body of `/index.html` (also served for `/`).
     pub const BODY: &'static str = "sonde nginx test target\n";
 
+    /// With the echo module: waits [`Nginx::ECHO_DELAY`] before sending
+    /// anything (headers included), then answers 200 with a short body.
+    pub const SLOW_FIRST_BYTE: &'static str = "/slow-first-byte";
+
+    /// With the echo module: sends the headers and a first body line at
+    /// once, waits [`Nginx::ECHO_DELAY`], then sends the rest of the body.
+    pub const SLOW_BODY: &'static str = "/slow-body";
+
+    /// The wait inside [`Nginx::SLOW_FIRST_BYTE`] and [`Nginx::SLOW_BODY`].
+    pub const ECHO_DELAY: Duration = Duration::from_millis(200);
+
+    /// How much shorter than [`Nginx::ECHO_DELAY`] the wait may look from
+    /// the client: nginx's timers run on a millisecond clock that is
+    /// truncated and cached once per event-loop turn, so a timer can fire up
+    /// to about 1 ms before its nominal time, counted from the last bytes
+    /// sent before it. Assert `phase >= ECHO_DELAY - ECHO_TIMER_SLACK`.
+    pub const ECHO_TIMER_SLACK: Duration = Duration::from_millis(2);
+
     /// Starts nginx with a fresh CA and a leaf for `localhost` and
-    /// `127.0.0.1`. Fails if nginx is not installed (see
-    /// [`crate::require_tool`]) or does not come up.
+    /// `127.0.0.1`, loading the echo module if it is installed. Fails if
+    /// nginx is not installed (see [`crate::require_tool`]) or does not come up.
     pub fn start() -> anyhow::Result<Nginx> {
         let binary = crate::find_tool("nginx").context("nginx is not installed")?;
+        let echo = echo_module();
         let ca = Ca::new();
         let leaf = ca.leaf(&["localhost", "127.0.0.1"]);
         let dir = tempfile::tempdir().context("creating nginx's temp dir")?;
@@ -48,7 +95,7 @@ impl Nginx {
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             let (plain, tls) = pick_ports()?;
-            match launch(&binary, dir.path(), plain, tls) {
+            match launch(&binary, dir.path(), plain, tls, echo.as_deref()) {
                 Ok(child) => {
                     return Ok(Nginx {
                         child,
@@ -57,6 +104,7 @@ impl Nginx {
                         ca,
                         leaf,
                         dir,
+                        echo: echo.is_some(),
                     });
                 }
                 Err(e) => last_error = Some(e),
@@ -99,6 +147,12 @@ impl Nginx {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Whether the echo module was loaded, so that [`Nginx::SLOW_FIRST_BYTE`]
+    /// and [`Nginx::SLOW_BODY`] are served (else they are 404).
+    pub fn has_echo(&self) -> bool {
+        self.echo
+    }
 }
 
 impl Drop for Nginx {
@@ -124,11 +178,26 @@ fn pick_ports() -> anyhow::Result<(SocketAddr, SocketAddr)> {
     Ok((a.local_addr()?, b.local_addr()?))
 }
 
-/// nginx.conf for `dir` (pure: no I/O).
-fn config(dir: &Path, plain: SocketAddr, tls: SocketAddr) -> String {
+/// nginx.conf for `dir`, with the slow locations if `echo` (the module's
+/// path) is given (pure: no I/O).
+fn config(dir: &Path, plain: SocketAddr, tls: SocketAddr, echo: Option<&Path>) -> String {
     let d = dir.display();
+    let load_echo = echo
+        .map(|m| format!("load_module {};\n", m.display()))
+        .unwrap_or_default();
+    let slow = if echo.is_some() {
+        let secs = Nginx::ECHO_DELAY.as_secs_f64();
+        format!(
+            "location = {first_byte} {{ echo_sleep {secs}; echo \"slow first byte\"; }}
+        location = {body} {{ echo \"first\"; echo_flush; echo_sleep {secs}; echo \"rest\"; }}",
+            first_byte = Nginx::SLOW_FIRST_BYTE,
+            body = Nginx::SLOW_BODY,
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "daemon off;
+        "{load_echo}daemon off;
 master_process off;
 worker_processes 1;
 error_log {d}/logs/error.log warn;
@@ -145,6 +214,7 @@ http {{
     server {{
         listen {plain};
         root {d}/www;
+        {slow}
     }}
     server {{
         listen {tls} ssl http2;
@@ -152,15 +222,22 @@ http {{
         ssl_certificate_key {d}/server-key.pem;
         ssl_protocols TLSv1.3;
         root {d}/www;
+        {slow}
     }}
 }}
 "
     )
 }
 
-fn launch(binary: &Path, dir: &Path, plain: SocketAddr, tls: SocketAddr) -> anyhow::Result<Child> {
+fn launch(
+    binary: &Path,
+    dir: &Path,
+    plain: SocketAddr,
+    tls: SocketAddr,
+    echo: Option<&Path>,
+) -> anyhow::Result<Child> {
     let conf: PathBuf = dir.join("nginx.conf");
-    std::fs::write(&conf, config(dir, plain, tls)).context("writing nginx.conf")?;
+    std::fs::write(&conf, config(dir, plain, tls, echo)).context("writing nginx.conf")?;
     let stderr =
         std::fs::File::create(dir.join("logs/stderr.log")).context("creating stderr.log")?;
     let mut child = Command::new(binary)
@@ -202,4 +279,45 @@ fn logs(dir: &Path) -> String {
         .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs() -> (SocketAddr, SocketAddr) {
+        (
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            SocketAddr::from(([127, 0, 0, 1], 8443)),
+        )
+    }
+
+    #[test]
+    fn without_the_echo_module_the_config_names_none_of_it() {
+        let (plain, tls) = addrs();
+        let conf = config(Path::new("/tmp/x"), plain, tls, None);
+        assert!(
+            !conf.contains("load_module") && !conf.contains("echo"),
+            "{conf}"
+        );
+    }
+
+    #[test]
+    fn with_the_echo_module_both_servers_get_the_slow_locations() {
+        let (plain, tls) = addrs();
+        let module = Path::new("/usr/lib/nginx/modules/ngx_http_echo_module.so");
+        let conf = config(Path::new("/tmp/x"), plain, tls, Some(module));
+        assert!(
+            conf.starts_with(&format!("load_module {};\n", module.display())),
+            "{conf}"
+        );
+        for path in [Nginx::SLOW_FIRST_BYTE, Nginx::SLOW_BODY] {
+            assert_eq!(
+                conf.matches(&format!("location = {path} ")).count(),
+                2,
+                "{conf}"
+            );
+        }
+        assert_eq!(conf.matches("echo_sleep 0.2;").count(), 4, "{conf}");
+    }
 }

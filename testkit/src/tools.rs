@@ -1,5 +1,6 @@
 //! Finding external tools (nginx, curl...) and the convention for tests that
-//! need one: fail under `SONDE_REQUIRE_TOOLS=1` (CI), else skip loudly.
+//! need one (or another installed piece, such as an nginx module): fail
+//! under `SONDE_REQUIRE_TOOLS=1` (CI), else skip loudly.
 
 use std::path::{Path, PathBuf};
 
@@ -38,14 +39,22 @@ fn is_executable(path: &Path) -> bool {
 /// }
 /// ```
 pub fn require_tool(name: &str) -> bool {
-    if find_tool(name).is_some() {
+    require(&format!("tool `{name}`"), find_tool(name).is_some())
+}
+
+/// The convention behind [`require_tool`] for anything a test needs that
+/// may be missing (`what` names it in the messages; `installed` says whether
+/// it is there): `true`, a panic under `SONDE_REQUIRE_TOOLS=1`, or a loud
+/// skip message and `false`.
+pub(crate) fn require(what: &str, installed: bool) -> bool {
+    if installed {
         return true;
     }
     if std::env::var("SONDE_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
-        panic!("required tool `{name}` is not installed (SONDE_REQUIRE_TOOLS=1)");
+        panic!("required {what} is not installed (SONDE_REQUIRE_TOOLS=1)");
     }
     eprintln!(
-        "\n*** SKIPPED: `{name}` is not installed; this test did not run. \
+        "\n*** SKIPPED: {what} is not installed; this test did not run. \
          Set SONDE_REQUIRE_TOOLS=1 to make this a failure. ***\n"
     );
     false

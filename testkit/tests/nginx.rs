@@ -49,3 +49,45 @@ async fn nginx_serves_plain_and_tls13() {
         "nginx still listens"
     );
 }
+
+/// With the echo module, the slow locations hold the whole response (head
+/// included) or only the body's second half, over plain h1, TLS h1 and h2.
+#[tokio::test]
+async fn nginx_echo_locations_delay_first_byte_or_body() {
+    if !testkit::require_tool("nginx") || !testkit::nginx::require_echo_module() {
+        return;
+    }
+    let nginx = Nginx::start().expect("nginx starts");
+    assert!(
+        nginx.has_echo(),
+        "the echo module is installed but not loaded"
+    );
+    let delay = Nginx::ECHO_DELAY;
+    let slack = Nginx::ECHO_TIMER_SLACK;
+    for alpn in [None, Some(&b"http/1.1"[..]), Some(&b"h2"[..])] {
+        let (addr, client) = match alpn {
+            None => (nginx.plain_addr(), None),
+            Some(alpn) => (nginx.tls_addr(), Some(tls(nginx.ca(), &[alpn]))),
+        };
+        let out = get(addr, client, Nginx::SLOW_FIRST_BYTE)
+            .await
+            .expect("GET slow first byte");
+        assert_eq!(out.status, 200);
+        assert!(out.ttfb >= delay - slack, "{alpn:?}: {out:?}");
+        assert!(out.body_time < delay / 2, "{alpn:?}: {out:?}");
+
+        let client = alpn.map(|alpn| tls(nginx.ca(), &[alpn]));
+        let out = get(addr, client, Nginx::SLOW_BODY)
+            .await
+            .expect("GET slow body");
+        assert_eq!(out.status, 200);
+        assert_eq!(&out.body[..], b"first\nrest\n");
+        assert!(out.ttfb < delay / 2, "{alpn:?}: {out:?}");
+        // This client stamps the head after parsing it, so part of the wait
+        // may show before it; the two together hold all of it.
+        assert!(
+            out.ttfb + out.body_time >= delay - slack,
+            "{alpn:?}: {out:?}"
+        );
+    }
+}
