@@ -245,4 +245,7 @@ pub struct GatewaySink {
     pub spool_dir: PathBuf,
     /// Spool size limit.
     pub spool_max_bytes: u64,
+    /// Extra trust anchors for an `https` gateway (a private CA), PEM,
+    /// trusted in addition to the system roots.
+    pub ca: Option<PemFile>,
 }

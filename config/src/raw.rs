@@ -252,6 +252,7 @@ pub struct RawGateway {
     pub url: Option<Spanned<String>>,
     pub token: Option<Spanned<SecretRef>>,
     pub spool_max_bytes: Option<Spanned<SizeValue>>,
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// `[sinks]`.

@@ -104,6 +104,15 @@ fn sinks(out: &mut String, plan: &Plan) {
             "spool_max_bytes = {}",
             quote(&size::format(g.spool_max_bytes))
         );
+        match &g.ca {
+            Some(ca) => {
+                let _ = writeln!(out, "ca_file = {}", quote(&ca.path.to_string_lossy()));
+            }
+            None if g.url.scheme() == "https" => {
+                out.push_str("# ca_file: not set, the system roots only\n");
+            }
+            None => {}
+        }
         let _ = writeln!(out, "# spool directory: {}", g.spool_dir.to_string_lossy());
     }
 }

@@ -427,6 +427,96 @@ url = "https://g2/"
 }
 
 #[test]
+fn gateway_ca_file_is_read_carried_and_rendered() {
+    let text = r#"
+[agent]
+id = "eu-1"
+
+[[sinks.gateway]]
+name = "private"
+url = "https://gw.internal:7700/"
+token = { env = "API_TOKEN" }
+ca_file = "/etc/sonde/ca.pem"
+
+[[sinks.gateway]]
+name = "public"
+url = "https://gw.example/"
+token = { env = "API_TOKEN" }
+"#;
+    let plan = ok(text);
+    let ca = plan.sinks.gateways[0].ca.as_ref().unwrap();
+    assert_eq!(ca.path, Path::new("/etc/sonde/ca.pem"));
+    assert_eq!(ca.pem, CA.as_bytes());
+    assert_eq!(plan.sinks.gateways[1].ca, None);
+    let rendered = plan.render();
+    assert!(
+        rendered.contains("url = \"https://gw.internal:7700/\"\ntoken = { env = \"API_TOKEN\" }\nspool_max_bytes = \"256MiB\"\nca_file = \"/etc/sonde/ca.pem\"\n"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("# ca_file: not set, the system roots only"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn gateway_ca_file_must_be_readable_pem_and_needs_https() {
+    let text = r#"[agent]
+id = "eu-1"
+[[sinks.gateway]]
+name = "missing"
+url = "https://g1/"
+token = { env = "API_TOKEN" }
+ca_file = "/x/y"
+[[sinks.gateway]]
+name = "notpem"
+url = "https://g2/"
+token = { env = "API_TOKEN" }
+ca_file = "/etc/sonde/notpem"
+[[sinks.gateway]]
+name = "cleartext"
+url = "http://127.0.0.1:7700/"
+token = { env = "API_TOKEN" }
+ca_file = "/etc/sonde/ca.pem"
+[[sinks.gateway]]
+name = "empty"
+url = "https://g4/"
+token = { env = "API_TOKEN" }
+ca_file = ""
+"#;
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 4, "{e}");
+    assert_eq!(
+        lines[0],
+        "t.toml:7:11: sinks.gateway[0].ca_file: cannot read /x/y: No such file or directory"
+    );
+    assert_eq!(
+        lines[1],
+        "t.toml:12:11: sinks.gateway[1].ca_file: /etc/sonde/notpem holds no PEM CERTIFICATE \
+         (valid: a PEM file with a -----BEGIN ...CERTIFICATE----- block)"
+    );
+    assert_eq!(
+        lines[2],
+        "t.toml:17:11: sinks.gateway[2].ca_file: a CA file is only used for https, \
+         and the gateway url is http://127.0.0.1:7700/ (valid: an https:// url, or no ca_file)"
+    );
+    assert_eq!(
+        lines[3],
+        "t.toml:22:11: sinks.gateway[3].ca_file: empty path (valid: a path to a readable file)"
+    );
+}
+
+#[test]
+fn gateway_ca_file_beside_a_bad_url_reports_only_the_url() {
+    let text = "[agent]\nid = \"eu-1\"\n[[sinks.gateway]]\nurl = \"ftp://g/\"\n\
+                token = { env = \"API_TOKEN\" }\nca_file = \"/etc/sonde/ca.pem\"\n";
+    let e = err(text);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.starts_with("t.toml:4:7: sinks.gateway[0].url: "), "{e}");
+}
+
+#[test]
 fn no_sink_enabled_is_refused() {
     let text = "[sinks.file]\nenabled = false\n";
     assert_eq!(
@@ -537,6 +627,12 @@ format = "json"
 [[sinks.gateway]]
 name = "gw"
 url = "https://gw/"
+token = { env = "API_TOKEN" }
+ca_file = "/etc/sonde/ca.pem"
+
+[[sinks.gateway]]
+name = "local"
+url = "http://127.0.0.1:7700/"
 token = { env = "API_TOKEN" }
 "#;
     let plan = ok(text);

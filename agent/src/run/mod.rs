@@ -203,7 +203,10 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
             gateway,
             &plan.agent.id,
             metrics.clone(),
-            gateway::Options::default(),
+            gateway::Options {
+                ca_file: gateway.ca.as_ref().map(|ca| ca.path.clone()),
+                ..gateway::Options::default()
+            },
         )
         .with_context(|| {
             format!(

@@ -1,12 +1,14 @@
 //! A small reader of the gateway's Server-Sent Events stream
-//! (PROTOCOL.md 4) over raw HTTP/1.1 (chunked or not), in a thread: every
-//! `records`, `snapshot` and `reset` message is kept with the instant it
-//! arrived, for exactly-once and latency checks.
+//! (PROTOCOL.md 4) over raw HTTP/1.1 (chunked or not), in cleartext or
+//! over TLS, in a thread: every `records`, `snapshot` and `reset` message
+//! is kept with the instant it arrived, for exactly-once and latency checks.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use rustls::pki_types::ServerName;
 
 /// One record as a reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,22 +59,59 @@ pub struct SseReader {
 impl SseReader {
     /// Connects to `addr` with the reader `token`, resuming after `since`.
     pub fn connect(addr: SocketAddr, token: &str, since: Option<u64>) -> SseReader {
+        SseReader::open(addr, token, since, None)
+    }
+
+    /// Like [`SseReader::connect`], over TLS with `tls` (which names the
+    /// trusted roots and the ALPN to offer); the certificate is verified
+    /// against `addr`'s IP address. A failed handshake ends the stream
+    /// with status 0.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        token: &str,
+        since: Option<u64>,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> SseReader {
+        SseReader::open(addr, token, since, Some(tls))
+    }
+
+    fn open(
+        addr: SocketAddr,
+        token: &str,
+        since: Option<u64>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> SseReader {
         let collected = Arc::new(Mutex::new(Collected::default()));
-        let Ok(mut stream) = TcpStream::connect(addr) else {
+        let closed = |collected: Arc<Mutex<Collected>>| {
             if let Ok(mut c) = collected.lock() {
                 c.closed = true;
             }
-            return SseReader {
+            SseReader {
                 collected,
                 stream: None,
-            };
+            }
+        };
+        let Ok(tcp) = TcpStream::connect(addr) else {
+            return closed(collected);
+        };
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(120)));
+        let keep = tcp.try_clone().ok();
+        let mut stream: Box<dyn Stream> = match tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = ServerName::IpAddress(addr.ip().into());
+                match rustls::ClientConnection::new(config, name) {
+                    Ok(conn) => Box::new(rustls::StreamOwned::new(conn, tcp)),
+                    Err(_) => return closed(collected),
+                }
+            }
         };
         let query = since.map(|s| format!("?since={s}")).unwrap_or_default();
         let _ = write!(
             stream,
             "GET /v1/stream{query} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\naccept: text/event-stream\r\n\r\n"
         );
-        let keep = stream.try_clone().ok();
+        let _ = stream.flush();
         let sink = collected.clone();
         std::thread::spawn(move || {
             read_stream(stream, &sink);
@@ -126,8 +165,12 @@ impl Drop for SseReader {
     }
 }
 
-fn read_stream(stream: TcpStream, sink: &Mutex<Collected>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+/// A byte stream the reader runs on: TCP, or TLS over TCP.
+trait Stream: Read + Write + Send {}
+
+impl<T: Read + Write + Send> Stream for T {}
+
+fn read_stream(stream: Box<dyn Stream>, sink: &Mutex<Collected>) {
     let mut r = BufReader::new(stream);
     let mut line = String::new();
     if r.read_line(&mut line).unwrap_or(0) == 0 {

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::{Ctx, defaults, values};
 use crate::error::ErrorKind;
-use crate::plan::{Agent, FileSink, GatewaySink, Sinks, StdoutFormat, StdoutSink};
+use crate::plan::{Agent, FileSink, GatewaySink, PemFile, Sinks, StdoutFormat, StdoutSink};
 use crate::raw::{RawConfig, RawFileSink, RawGateway, RawSinks, RawStdoutSink};
 
 pub(super) fn sinks(
@@ -259,6 +259,10 @@ fn gateways(
             .as_ref()
             .and_then(|v| ctx.check(v, &key("spool_max_bytes"), |s| values::size(&s.0)))
             .unwrap_or(defaults::SPOOL_MAX_BYTES);
+        let ca = gw
+            .ca_file
+            .as_ref()
+            .and_then(|v| gateway_ca(v, url.as_ref(), &key("ca_file"), ctx));
         if let (Some(name), Some(url), Some(token)) = (name, url, token) {
             out.push(GatewaySink {
                 spool_dir: agent.state_dir.join("spool").join(&name),
@@ -266,8 +270,36 @@ fn gateways(
                 url,
                 token,
                 spool_max_bytes,
+                ca,
             });
         }
     }
     (ctx.errors.len() == before).then_some(out)
+}
+
+/// A gateway's `ca_file`: read like a check's `tls.ca_file`, and refused
+/// beside a cleartext `http://` URL, where no certificate is ever checked
+/// (an operator who sets it expects TLS). With an invalid URL, only the
+/// file is checked; the URL has its own error.
+fn gateway_ca(
+    v: &Spanned<String>,
+    url: Option<&url::Url>,
+    key: &str,
+    ctx: &mut Ctx<'_>,
+) -> Option<PemFile> {
+    if let Some(url) = url.filter(|u| u.scheme() != "https") {
+        ctx.error(
+            v.span(),
+            key,
+            ErrorKind::Invalid {
+                message: format!(
+                    "a CA file is only used for https, and the gateway url is {}",
+                    url.as_str()
+                ),
+                valid: "an https:// url, or no ca_file".into(),
+            },
+        );
+        return None;
+    }
+    ctx.pem_file(v, key)
 }

@@ -44,11 +44,13 @@ use crate::result::CheckResult;
 /// leaves the rest in the spool for the next start.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Options beyond the configuration's (tests, and knobs not in the
-/// configuration file yet).
+/// Options beyond the gateway's name, URL, token and spool: the CA file
+/// (`ca_file` in the configuration) and knobs not in the configuration
+/// file yet (tests).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Extra CA certificates (PEM) to trust for an `https` gateway.
+    /// Extra CA certificates (PEM) to trust for an `https` gateway, in
+    /// addition to the system roots; read when the sink opens.
     pub ca_file: Option<PathBuf>,
     /// What the spool does when full.
     pub when_full: WhenFull,
