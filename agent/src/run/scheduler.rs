@@ -68,7 +68,9 @@ struct Shared {
 }
 
 struct Running {
-    check: config::Check,
+    /// Kept to tell an unchanged check on reload; boxed so that the map's
+    /// spare capacity holds pointers, not whole checks.
+    check: Box<config::Check>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -107,7 +109,7 @@ impl Scheduler {
         let mut next: HashMap<String, Running> = HashMap::with_capacity(checks.len());
         for (check, spec) in checks {
             match self.running.remove(&check.name) {
-                Some(same) if same.check == check => {
+                Some(same) if *same.check == check => {
                     applied.kept += 1;
                     next.insert(check.name.clone(), same);
                 }
@@ -147,7 +149,11 @@ impl Scheduler {
             self.shared.clone(),
             stopped,
         ));
-        Running { check, stop, task }
+        Running {
+            check: Box::new(check),
+            stop,
+            task,
+        }
     }
 
     /// The number of running checks.
