@@ -21,10 +21,9 @@ mod process;
 #[allow(dead_code)]
 mod sse;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use process::Process;
+use process::{Process, free_addr};
 use sse::SseReader;
 use testkit::http::HttpTarget;
 
@@ -38,12 +37,6 @@ fn main() {
         let lat = run(&targets, checks, interval, secs);
         report(checks, interval, &lat);
     }
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Latencies in ms, one per record received.
@@ -69,15 +62,7 @@ fn run(targets: &[HttpTarget], checks: usize, interval: &str, secs: u64) -> Vec<
         &["gateway", "--config", &gw_shown],
         &[("BENCH_AGENT_TOKEN", "bench-agent")],
     );
-    let start = Instant::now();
-    while TcpStream::connect(gw_addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "gateway did not start{}",
-            gw.describe()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gw.wait_listening(gw_addr);
     let reader = SseReader::connect(gw_addr, "bench-reader", None);
 
     let mut config = format!(

@@ -26,19 +26,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use testkit::http::HttpTarget;
-use util::process::{Process, wait_until};
+use util::process::{Process, free_addr, wait_until};
 use util::sse::{Control, SseReader};
 use wire::ReadItem;
 
 const AGENT_TOKEN: &str = "agent-token-e2e";
 const READER_TOKEN: &str = "reader-token-e2e";
 const AGENT: &str = "e2e";
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Writes gateway.toml in `dir` and returns its path.
 fn gateway_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
@@ -62,15 +56,7 @@ fn start_gateway(config: &Path, addr: SocketAddr) -> Process {
         &["gateway", "--config", &shown],
         &[("E2E_AGENT_TOKEN", AGENT_TOKEN)],
     );
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            gw.is_running() && start.elapsed() < Duration::from_secs(15),
-            "gateway did not start{}",
-            gw.describe()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gw.wait_listening(addr);
     gw
 }
 

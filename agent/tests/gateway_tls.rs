@@ -14,27 +14,21 @@ mod util;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use testkit::http::HttpTarget;
 use testkit::pki::Ca;
-use util::process::{Process, wait_until};
+use util::process::{Process, free_addr, wait_until};
 use util::sse::{Control, SseReader};
 use wire::ReadItem;
 
 const AGENT_TOKEN: &str = "agent-token-tls";
 const READER_TOKEN: &str = "reader-token-tls";
 const AGENT: &str = "tls-agent";
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// A `sonde gateway` serving HTTPS on loopback with a leaf for 127.0.0.1
 /// issued by `ca`.
@@ -68,15 +62,7 @@ impl TlsGateway {
             &["gateway", "--config", &shown],
             &[("TLS_AGENT_TOKEN", AGENT_TOKEN)],
         );
-        let start = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                process.is_running() && start.elapsed() < Duration::from_secs(15),
-                "gateway did not start{}",
-                process.describe()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        process.wait_listening(addr);
         TlsGateway {
             addr,
             data,

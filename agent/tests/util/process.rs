@@ -3,6 +3,7 @@
 //! real signals, killed on drop. Failure messages show its output.
 
 use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -88,6 +89,23 @@ impl Process {
         assert_eq!(code, 0, "exit status of {}{}", self.shown, self.describe());
     }
 
+    /// Waits (up to 15 s) until `addr` accepts connections, as a server
+    /// child's sign that it is up; panics with its output if it exits or
+    /// takes longer.
+    #[track_caller]
+    pub fn wait_listening(&mut self, addr: SocketAddr) {
+        let start = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                self.is_running() && start.elapsed() < Duration::from_secs(15),
+                "{} is not listening on {addr}{}",
+                self.shown,
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -133,6 +151,13 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
             }
         }
     });
+}
+
+/// A loopback address with a port free a moment ago (for a child to bind).
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("picking a free port: {e}"))
 }
 
 /// Polls `cond` every 10 ms until it holds; panics after `limit`.
