@@ -1,5 +1,6 @@
 //! `sonde gateway --config` as a real process: it starts, serves ingest and
-//! health over loopback, refuses a wrong token and a malformed frame while
+//! health over loopback, refuses a wrong token, a malformed frame and an
+//! oversized request while
 //! staying up, stops cleanly on SIGTERM, and its wire files decode with
 //! `sonde decode`. Bad configurations exit 2 with file:line:col.
 
@@ -88,8 +89,10 @@ fn http(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    // One write: a refusal sent before the body arrived would race it.
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
@@ -143,7 +146,7 @@ fn gateway_serves_ingest_and_stops_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"{addr}\"\ndata_dir = \"{}\"\n\n[[agent]]\nid = \"cli-agent\"\ntoken = {{ env = \"CLI_TEST_AGENT_TOKEN\" }}\n\n\
+            "listen = \"{addr}\"\ndata_dir = \"{}\"\n[ingest]\nmax_request_bytes = 4096\n\n[[agent]]\nid = \"cli-agent\"\ntoken = {{ env = \"CLI_TEST_AGENT_TOKEN\" }}\n\n\
              [[reader]]\nname = \"dash\"\ntoken = {{ file = \"{}\" }}\n",
             data.display(),
             dir.path().join("reader.token").display()
@@ -182,6 +185,28 @@ fn gateway_serves_ingest_and_stops_on_sigterm() {
     );
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("bad_frame"), "{body}");
+    // Over max_request_bytes: refused from its Content-Length alone. The
+    // body is offered with `Expect: 100-continue` and never sent, as a
+    // careful client does (a body sent into a refusal races the close).
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /v1/frames HTTP/1.1\r\nhost: {addr}\r\nauthorization: {bearer}\r\n\
+         content-type: {}\r\ncontent-length: 5000\r\nexpect: 100-continue\r\n\r\n",
+        ct.1
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("too_large"), "{answer}");
+    // Neither took the gateway down, nor got anything accepted.
+    let (_, metrics) = http(addr, "GET", "/metrics", &[], b"");
+    assert!(
+        metrics.contains("sonde_gateway_records_accepted_total 0"),
+        "{metrics}"
+    );
     let (status, body) = http(
         addr,
         "POST",

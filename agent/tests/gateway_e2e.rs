@@ -4,7 +4,7 @@
 //! - A 30 s outage (the gateway unreachable behind a proxy that drops and
 //!   refuses connections): the reader, connected throughout, sees every
 //!   result exactly once, in order per check, the same as the agent's own
-//!   file sink.
+//!   file sink; a reader scoped to one check sees exactly that check's.
 //! - A 30 s gateway stop (SIGTERM, restart on the same port): the restarted
 //!   gateway recovers its ring from its wire files (PROTOCOL.md 3.4), so a
 //!   reader reconnecting with its last gseq sees every result exactly once,
@@ -32,19 +32,25 @@ use wire::ReadItem;
 
 const AGENT_TOKEN: &str = "agent-token-e2e";
 const READER_TOKEN: &str = "reader-token-e2e";
+/// A reader scoped to the check "api" only.
+const API_READER_TOKEN: &str = "api-reader-token-e2e";
 const AGENT: &str = "e2e";
 
 /// Writes gateway.toml in `dir` and returns its path.
 fn gateway_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
     let token = dir.join("reader.token");
     std::fs::write(&token, READER_TOKEN).unwrap_or_else(|e| panic!("{e}"));
+    let api_token = dir.join("api-reader.token");
+    std::fs::write(&api_token, API_READER_TOKEN).unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join("gateway.toml");
     let text = format!(
         "listen = \"{addr}\"\ndata_dir = \"{}\"\n{extra}\n\
          [[agent]]\nid = \"{AGENT}\"\ntoken = {{ env = \"E2E_AGENT_TOKEN\" }}\n\n\
-         [[reader]]\nname = \"dash\"\ntoken = {{ file = \"{}\" }}\n",
+         [[reader]]\nname = \"dash\"\ntoken = {{ file = \"{}\" }}\n\n\
+         [[reader]]\nname = \"api-only\"\ntoken = {{ file = \"{}\" }}\nchecks = [\"api\"]\n",
         dir.join("data").display(),
-        token.display()
+        token.display(),
+        api_token.display()
     );
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     path
@@ -264,6 +270,7 @@ fn a_30s_outage_loses_nothing_and_the_reader_sees_each_result_once_in_order() {
     let mut gw = start_gateway(&gw_config, gw_addr);
     let proxy = Proxy::start(gw_addr);
     let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
+    let api_reader = SseReader::connect(gw_addr, API_READER_TOKEN, None);
     let state = tmp.path().join("agent");
     let config = agent_config(&state_dir(&state), proxy.addr, &checks(&target));
     let mut agent = start_agent(&config, AGENT_TOKEN);
@@ -297,12 +304,18 @@ fn a_30s_outage_loses_nothing_and_the_reader_sees_each_result_once_in_order() {
     );
     let seen = reader_keys(&reader);
     exactly_once_in_order(&seen, "reader");
+    let mut produced = per_check(produced);
     assert_eq!(
         per_check(seen),
-        per_check(produced),
+        produced,
         "the reader saw exactly what the agent produced{}",
         agent.describe()
     );
+    // The scoped reader saw every "api" result and nothing else.
+    let api_seen = reader_keys(&api_reader);
+    exactly_once_in_order(&api_seen, "api reader");
+    produced.retain(|check, _| check == "api");
+    assert_eq!(per_check(api_seen), produced, "the api-only reader");
     assert!(
         reader
             .control()
