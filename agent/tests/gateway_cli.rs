@@ -1,8 +1,7 @@
 //! `sonde gateway --config` as a real process: it starts, serves ingest and
 //! health over loopback, refuses a wrong token, a malformed frame and an
-//! oversized request while
-//! staying up, stops cleanly on SIGTERM, and its wire files decode with
-//! `sonde decode`. Bad configurations exit 2 with file:line:col.
+//! oversized request while staying up, stops cleanly on SIGTERM, and its
+//! wire files decode with `sonde decode`. Bad configurations exit 2 with file:line:col.
 
 mod util;
 
