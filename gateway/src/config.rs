@@ -497,6 +497,20 @@ checks = ["api-*"]
         assert_eq!(cfg.reader_tokens[0].token.expose(), "reader-secret");
         assert_eq!(cfg.reader_tokens[0].checks, vec!["api-*".to_owned()]);
         assert!(!format!("{cfg:?}").contains("secret\""), "{cfg:?}");
+        assert_eq!(cfg.writer.ack, AckAfter::Durable);
+    }
+
+    #[test]
+    fn writer_ack_is_durable_or_queued() {
+        let text = "data_dir = \"/d\"\n[writer]\nack = \"queued\"\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(cfg.writer.ack, AckAfter::Queued);
+        let text = "data_dir = \"/d\"\n[writer]\nack = \"sometimes\"\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: writer.ack: \"sometimes\" (valid: \"durable\" or \"queued\")"
+        );
     }
 
     #[test]
