@@ -102,26 +102,19 @@ type Key = (String, u64, u64);
 /// Every frame in the wire files under `dir` (sorted by name): the
 /// frame's (session, seq) and its records.
 fn wire_frames(dir: &Path) -> Vec<((u64, u64), Vec<Key>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "sonde"));
-    files.sort();
-    let mut out = Vec::new();
-    for file in files {
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        let body = bytes.get(wire::FILE_HEADER_LEN..).unwrap_or_default();
-        for item in wire::FrameReader::new(body, 0).at_eof() {
-            if let ReadItem::Frame { frame, .. } = item {
+    util::wire_files::items(dir)
+        .into_iter()
+        .filter_map(|(_, item)| match item {
+            ReadItem::Frame { frame, .. } => {
                 let records = frame
                     .records()
                     .map(|(c, r)| (c.to_owned(), r.t_ms, r.rt_ms))
                     .collect();
-                out.push(((frame.header.session, frame.header.seq), records));
+                Some(((frame.header.session, frame.header.seq), records))
             }
-        }
-    }
-    out
+            ReadItem::Skipped { .. } => None,
+        })
+        .collect()
 }
 
 fn per_check(keys: impl IntoIterator<Item = Key>) -> BTreeMap<String, Vec<(u64, u64)>> {

@@ -175,23 +175,14 @@ type Key = (String, u64, u64);
 
 /// Every record in the wire files under `dir`, in file order.
 fn wire_records(dir: &Path) -> Vec<Key> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "sonde"));
-    files.sort();
     let mut out = Vec::new();
-    for file in files {
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        let body = bytes.get(wire::FILE_HEADER_LEN..).unwrap_or_default();
-        for item in wire::FrameReader::new(body, 0).at_eof() {
-            if let ReadItem::Frame { frame, .. } = item {
-                out.extend(
-                    frame
-                        .records()
-                        .map(|(c, r)| (c.to_owned(), r.t_ms, r.rt_ms)),
-                );
-            }
+    for (_, item) in util::wire_files::items(dir) {
+        if let ReadItem::Frame { frame, .. } = item {
+            out.extend(
+                frame
+                    .records()
+                    .map(|(c, r)| (c.to_owned(), r.t_ms, r.rt_ms)),
+            );
         }
     }
     out

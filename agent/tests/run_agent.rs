@@ -24,25 +24,16 @@ fn start_agent(config: &Path) -> Process {
 /// Every record in the segments under `dir`, in file order, with its frame
 /// sequence; panics on any damage when `strict`.
 fn read_records(dir: &Path, strict: bool) -> Vec<(u64, String, Record)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "sonde"));
-    files.sort();
     let mut out = Vec::new();
-    for file in files {
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        let body = bytes.get(wire::FILE_HEADER_LEN..).unwrap_or_default();
-        for item in wire::FrameReader::new(body, wire::FILE_HEADER_LEN as u64).at_eof() {
-            match item {
-                ReadItem::Frame { frame, .. } => {
-                    for (check, record) in frame.records() {
-                        out.push((frame.header.seq, check.to_owned(), *record));
-                    }
+    for (file, item) in util::wire_files::items(dir) {
+        match item {
+            ReadItem::Frame { frame, .. } => {
+                for (check, record) in frame.records() {
+                    out.push((frame.header.seq, check.to_owned(), *record));
                 }
-                ReadItem::Skipped { offset, error, .. } => {
-                    assert!(!strict, "damage in {} at {offset}: {error}", file.display());
-                }
+            }
+            ReadItem::Skipped { offset, error, .. } => {
+                assert!(!strict, "damage in {} at {offset}: {error}", file.display());
             }
         }
     }

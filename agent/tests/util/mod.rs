@@ -5,6 +5,7 @@
 
 pub mod process;
 pub mod sse;
+pub mod wire_files;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
