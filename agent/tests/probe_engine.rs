@@ -25,6 +25,13 @@ use wire::{ErrorClass, Status};
 const DELAY: Duration = Duration::from_millis(150);
 /// What the undelayed phases must stay below.
 const QUIET: Duration = Duration::from_millis(75);
+/// How far a body delay may come up short. The test server starts its body
+/// delay when hyper first polls the body, which can be a moment before the
+/// head has reached the socket (h2 queues HEADERS for its connection task),
+/// and sonde reads that head as soon as it is scheduled: on a loaded machine
+/// the body wait it sees is the delay minus that lag (149.3 ms of 150 once
+/// in CI). The body-vs-ttfb split is still proved: ft stays under QUIET.
+const BODY_LAG: Duration = Duration::from_millis(25);
 
 const HOST: &str = "target.test";
 
@@ -219,7 +226,7 @@ fn body_delay_lands_in_the_body() {
         let t = r.timings;
         assert!(t.ttfb.is_some_and(|d| d < QUIET), "{alpn:?}: {t:?}");
         assert!(t.tls.is_some_and(|d| d < QUIET), "{alpn:?}: {t:?}");
-        assert!(body_time(&r) >= DELAY, "{alpn:?}: {t:?}");
+        assert!(body_time(&r) >= DELAY - BODY_LAG, "{alpn:?}: {t:?}");
     }
 }
 
