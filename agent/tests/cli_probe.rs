@@ -338,12 +338,18 @@ fn real_nginx_slow_first_byte_lands_in_ft() {
 
 /// nginx sending its head and a first line at once and the rest later:
 /// the wait is body transfer (rt minus dn+cn+tl+ft), not ft.
+///
+/// The body phase starts when sonde reads the first byte, nginx's wait when
+/// it flushed it, so on a loaded machine the body looks shorter than the
+/// wait by sonde's read lag (196.4 of 200 ms seen under load, with ft at
+/// 5.4 ms). Hence a wider slack than the timer's; ft staying under half the
+/// delay still shows the wait is not in ft.
 #[test]
 fn real_nginx_slow_body_lands_after_the_first_byte() {
     let Some(nginx) = start_nginx_with_echo() else {
         return;
     };
-    let (delay, slack) = (Nginx::ECHO_DELAY, Nginx::ECHO_TIMER_SLACK);
+    let (delay, slack) = (Nginx::ECHO_DELAY, Duration::from_millis(25));
     let v = probe_up(&[&nginx.plain_url(Nginx::SLOW_BODY)]);
     assert_eq!(v["protocol"], "HTTP/1.1", "{v}");
     assert_delay_in(&v, "body", delay - slack, delay / 2);
