@@ -11,9 +11,8 @@
 //!   in order per check, the same as the agent's file sink; and the
 //!   gateway persisted each frame once, in order.
 //! - SIGKILL of the gateway, then a restart: every frame persisted once,
-//!   nothing missing (deduplicated across the crash by the marks recovered
-//!   from the files; a frame is written within microseconds of its ack, so
-//!   the kill is unlikely to land in between — PROTOCOL.md 2.3).
+//!   nothing missing (acknowledged only once fsynced; deduplicated across
+//!   the crash by the marks recovered from the files).
 //! - SIGKILL of the agent mid-stream, then a restart: what was spooled
 //!   reaches the reader, nothing twice.
 //! - 429 with `Retry-After`: the agent waits as told.
@@ -449,8 +448,8 @@ fn sigkill_of_the_gateway_then_restart_persists_each_frame_once() {
     std::thread::sleep(Duration::from_millis(500));
     gw.stop();
 
-    // Deduplicated across the crash by the marks recovered from the
-    // files: each frame once, nothing missing.
+    // Acknowledged only once fsynced, deduplicated across the crash by the
+    // marks recovered from the files: each frame once, nothing missing.
     let persisted = wire_frames(&tmp.path().join("data"));
     let ids: Vec<(u64, u64)> = persisted.iter().map(|(id, _)| *id).collect();
     assert!(

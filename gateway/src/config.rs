@@ -79,6 +79,7 @@ struct RawReaders {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWriter {
+    ack: Option<String>,
     max_file_bytes: Option<u64>,
     fsync_interval: Option<String>,
     queue_frames: Option<usize>,
@@ -156,14 +157,29 @@ pub struct ReaderLimits {
     pub max_readers: usize,
 }
 
+/// When ingest acknowledges accepted frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckAfter {
+    /// Once they are written and fsynced (group commit): an acknowledged
+    /// frame survives a gateway crash or power loss. The default.
+    #[default]
+    Durable,
+    /// Once they are queued for the writer: lower ingest latency; a crash
+    /// loses up to `fsync_interval` of acknowledged frames from the files.
+    Queued,
+}
+
 /// The wire-file writer's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterSettings {
+    /// When ingest acknowledges.
+    pub ack: AckAfter,
     /// Directory of the wire files.
     pub data_dir: PathBuf,
     /// A file is closed and the next one started once it passes this size.
     pub max_file_bytes: u64,
-    /// Longest time written data waits for fsync.
+    /// Longest time written data waits for fsync (with `ack = "durable"`,
+    /// data with an agent waiting is synced at once).
     pub fsync_interval: Duration,
     /// Frames waiting for the writer before ingest answers 503.
     pub queue_frames: usize,
@@ -235,6 +251,7 @@ impl GatewayConfig {
                 max_readers: 10_000,
             },
             writer: WriterSettings {
+                ack: AckAfter::Durable,
                 data_dir,
                 max_file_bytes: 64 << 20,
                 fsync_interval: Duration::from_secs(1),
@@ -301,6 +318,18 @@ impl GatewayConfig {
         }
         if let Some(n) = raw.readers.max_readers {
             cfg.readers.max_readers = n;
+        }
+        if let Some(text) = raw.writer.ack {
+            cfg.writer.ack = match text.as_str() {
+                "durable" => AckAfter::Durable,
+                "queued" => AckAfter::Queued,
+                other => {
+                    return Err(invalid(
+                        "writer.ack".into(),
+                        format!("{other:?} (valid: \"durable\" or \"queued\")"),
+                    ));
+                }
+            };
         }
         if let Some(n) = raw.writer.max_file_bytes {
             cfg.writer.max_file_bytes = n.max(4096);
@@ -468,6 +497,20 @@ checks = ["api-*"]
         assert_eq!(cfg.reader_tokens[0].token.expose(), "reader-secret");
         assert_eq!(cfg.reader_tokens[0].checks, vec!["api-*".to_owned()]);
         assert!(!format!("{cfg:?}").contains("secret\""), "{cfg:?}");
+        assert_eq!(cfg.writer.ack, AckAfter::Durable);
+    }
+
+    #[test]
+    fn writer_ack_is_durable_or_queued() {
+        let text = "data_dir = \"/d\"\n[writer]\nack = \"queued\"\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(cfg.writer.ack, AckAfter::Queued);
+        let text = "data_dir = \"/d\"\n[writer]\nack = \"sometimes\"\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: writer.ack: \"sometimes\" (valid: \"durable\" or \"queued\")"
+        );
     }
 
     #[test]

@@ -207,28 +207,39 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
         }
     };
     let frames = validate(&body, &agent)?;
-    let mut hub = app.hub();
-    let plan = hub.classify(&agent, &frames);
-    // The gseqs commit will give, so that the files can be named by them.
-    let mut gseq = hub.head() + 1;
-    let new_frames: Vec<Persist> = frames
-        .iter()
-        .zip(&plan.new)
-        .filter(|(_, new)| **new)
-        .map(|(f, _)| {
-            let first = gseq;
-            gseq += f.frame.record_count() as u64;
-            Persist {
-                gseq: first,
-                bytes: body.slice(f.range.clone()),
-            }
-        })
-        .collect();
-    if !app.writer.try_send(new_frames) {
+    // The hub's lock is held for bookkeeping only, never across an await.
+    let (ack, plan, ticket) = {
+        let mut hub = app.hub();
+        let plan = hub.classify(&agent, &frames);
+        // The gseqs commit will give, so that the files can be named by them.
+        let mut gseq = hub.head() + 1;
+        let new_frames: Vec<Persist> = frames
+            .iter()
+            .zip(&plan.new)
+            .filter(|(_, new)| **new)
+            .map(|(f, _)| {
+                let first = gseq;
+                gseq += f.frame.record_count() as u64;
+                Persist {
+                    gseq: first,
+                    bytes: body.slice(f.range.clone()),
+                }
+            })
+            .collect();
+        // Also for a request of duplicates only: its ticket covers every
+        // frame offered before, so a duplicate is acknowledged only once
+        // the frame it repeats is as safe as a new one.
+        let Some(ticket) = app.writer.try_send(new_frames) else {
+            return Err(Reject::Overloaded);
+        };
+        let (ack, _) = hub.commit(&agent, &frames, &plan, Instant::now());
+        (ack, plan, ticket)
+    };
+    if !app.writer.written(ticket, WRITE_WAIT).await {
+        // Visible to readers already and still queued for the files: the
+        // agent's resend is a duplicate, acknowledged once written.
         return Err(Reject::Overloaded);
     }
-    let (ack, _) = hub.commit(&agent, &frames, &plan, Instant::now());
-    drop(hub);
     let m = &app.metrics;
     m.frames_accepted
         .fetch_add(ack.accepted as u64, Ordering::Relaxed);
@@ -388,6 +399,10 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
 
 /// How long connections get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// Longest an ingest request waits for the writer (`ack = "durable"`)
+/// before answering 503.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then stops
 /// readers, drains connections (up to 5 s) and flushes the writer.

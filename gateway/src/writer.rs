@@ -8,7 +8,15 @@
 //! ([`crate::recover::file_name`]), so that a restarted gateway can give
 //! every persisted record its gseq back; rotated by size, and after a
 //! failed write (the next frame starts a new file, so the gap shows in the
-//! names). fsync at most every `fsync_interval` while there is unsynced data.
+//! names).
+//!
+//! Acknowledgement (`[writer] ack`): with `durable` (the default), every
+//! frame offered gets a ticket, and the writer, after writing what is
+//! queued, fsyncs and publishes how many frames are on disk (group commit:
+//! frames that arrive during an fsync share the next one); ingest waits for
+//! its ticket before acknowledging. With `queued`, fsync happens at most
+//! every `fsync_interval` while there is unsynced data, and ingest does
+//! not wait.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -20,8 +28,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio::sync::watch;
 
-use crate::config::WriterSettings;
+use crate::config::{AckAfter, WriterSettings};
 use crate::recover::file_name;
 
 /// An accepted frame as received, with the gseq of its first record (the
@@ -55,6 +64,11 @@ pub struct WriterStats {
 pub struct Writer {
     tx: mpsc::Sender<Cmd>,
     capacity: usize,
+    ack: AckAfter,
+    /// Frames offered so far (tickets are counted from here).
+    offered: AtomicU64,
+    /// Frames written and, with `durable`, synced.
+    durable: watch::Receiver<u64>,
     stats: Arc<WriterStats>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -64,6 +78,7 @@ impl Writer {
     pub fn start(settings: WriterSettings) -> io::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let (tx, rx) = mpsc::channel();
+        let (durable_tx, durable) = watch::channel(0);
         let stats = Arc::new(WriterStats::default());
         let capacity = settings.queue_frames;
         let files = Files {
@@ -73,12 +88,19 @@ impl Writer {
             current: None,
         };
         let thread_stats = stats.clone();
+        let policy = Policy {
+            fsync_interval: settings.fsync_interval,
+            sync_at_once: settings.ack == AckAfter::Durable,
+        };
         let thread = std::thread::Builder::new()
             .name("gateway-writer".into())
-            .spawn(move || run(rx, files, settings.fsync_interval, &thread_stats))?;
+            .spawn(move || run(rx, files, policy, &thread_stats, &durable_tx))?;
         Ok(Writer {
             tx,
             capacity,
+            ack: settings.ack,
+            offered: AtomicU64::new(0),
+            durable,
             stats,
             thread: Mutex::new(Some(thread)),
         })
@@ -89,23 +111,39 @@ impl Writer {
         &self.stats
     }
 
-    /// Queues `frames` if there is room for them all; false otherwise (the
-    /// caller answers 503 and accepts nothing).
-    pub fn try_send(&self, frames: Vec<Persist>) -> bool {
+    /// Queues `frames` if there is room for them all, and returns the
+    /// ticket to wait for with [`Writer::written`]; None otherwise (the
+    /// caller answers 503 and accepts nothing). Callers serialise their
+    /// calls (ingest holds the hub's lock), so tickets follow queue order.
+    pub fn try_send(&self, frames: Vec<Persist>) -> Option<u64> {
         let n = frames.len();
         if n == 0 {
-            return true;
+            return Some(self.offered.load(Ordering::Acquire));
         }
         let queued = self.stats.queued.load(Ordering::Acquire);
         if queued + n > self.capacity {
-            return false;
+            return None;
         }
         self.stats.queued.fetch_add(n, Ordering::AcqRel);
         if self.tx.send(Cmd::Frames(frames)).is_err() {
             self.stats.queued.fetch_sub(n, Ordering::AcqRel);
-            return false;
+            return None;
         }
-        true
+        Some(self.offered.fetch_add(n as u64, Ordering::AcqRel) + n as u64)
+    }
+
+    /// With `ack = "durable"`, waits until the frames up to `ticket` are
+    /// written and synced, at most `limit`; false if that took longer (or
+    /// the writer stopped). With `ack = "queued"`, true at once.
+    pub async fn written(&self, ticket: u64, limit: Duration) -> bool {
+        if self.ack == AckAfter::Queued {
+            return true;
+        }
+        let mut durable = self.durable.clone();
+        matches!(
+            tokio::time::timeout(limit, durable.wait_for(|&done| done >= ticket)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Writes what is queued, syncs, and stops the thread (blocking).
@@ -206,34 +244,71 @@ fn write_frames(files: &mut Files, frames: &[Persist], stats: &WriterStats) -> i
     result
 }
 
-fn run(rx: mpsc::Receiver<Cmd>, mut files: Files, fsync_interval: Duration, stats: &WriterStats) {
+/// When the writer thread syncs.
+#[derive(Debug, Clone, Copy)]
+struct Policy {
+    fsync_interval: Duration,
+    /// Sync as soon as the queue is drained (`ack = "durable"`).
+    sync_at_once: bool,
+}
+
+fn run(
+    rx: mpsc::Receiver<Cmd>,
+    mut files: Files,
+    policy: Policy,
+    stats: &WriterStats,
+    durable: &watch::Sender<u64>,
+) {
     let mut last_sync = Instant::now();
+    let mut written = 0u64;
     let report = |r: io::Result<()>| {
         if let Err(e) = r {
             stats.errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, "gateway writer: write failed");
         }
     };
+    let write = |files: &mut Files, frames: Vec<Persist>, written: &mut u64| {
+        report(write_frames(files, &frames, stats));
+        stats.queued.fetch_sub(frames.len(), Ordering::AcqRel);
+        *written += frames.len() as u64;
+    };
     loop {
-        let wait = fsync_interval.saturating_sub(last_sync.elapsed());
+        let wait = policy.fsync_interval.saturating_sub(last_sync.elapsed());
+        let mut stop = false;
         match rx.recv_timeout(wait) {
             Ok(Cmd::Frames(frames)) => {
-                report(write_frames(&mut files, &frames, stats));
-                stats.queued.fetch_sub(frames.len(), Ordering::AcqRel);
-            }
-            Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                while let Ok(Cmd::Frames(frames)) = rx.try_recv() {
-                    report(write_frames(&mut files, &frames, stats));
-                    stats.queued.fetch_sub(frames.len(), Ordering::AcqRel);
+                write(&mut files, frames, &mut written);
+                // Group commit: take what queued meanwhile before syncing.
+                loop {
+                    match rx.try_recv() {
+                        Ok(Cmd::Frames(frames)) => write(&mut files, frames, &mut written),
+                        Ok(Cmd::Stop) => {
+                            stop = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                report(files.sync());
-                return;
             }
+            Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        if last_sync.elapsed() >= fsync_interval {
+        if stop {
+            while let Ok(Cmd::Frames(frames)) = rx.try_recv() {
+                write(&mut files, frames, &mut written);
+            }
+        }
+        let due = last_sync.elapsed() >= policy.fsync_interval;
+        if stop || due || (policy.sync_at_once && written > *durable.borrow()) {
             report(files.sync());
             last_sync = Instant::now();
+            // Published even after a failed write or sync, so that no agent
+            // waits forever; the failure is logged and counted in
+            // sonde_gateway_writer_errors_total.
+            durable.send_replace(written);
+        }
+        if stop {
+            return;
         }
     }
 }
@@ -241,6 +316,7 @@ fn run(rx: mpsc::Receiver<Cmd>, mut files: Files, fsync_interval: Duration, stat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AckAfter;
     use wire::{FrameBuilder, FrameHeader, FrameReader, ReadItem, Record, Status};
 
     /// Frame `seq` of agent a, one record, gseq 100 + seq.
@@ -274,6 +350,7 @@ mod tests {
     fn writes_wire_files_in_order_and_rotates() {
         let dir = tempfile::tempdir().unwrap();
         let settings = WriterSettings {
+            ack: AckAfter::Queued,
             data_dir: dir.path().join("data"),
             max_file_bytes: 200,
             fsync_interval: Duration::from_millis(10),
@@ -282,7 +359,7 @@ mod tests {
         let w = Writer::start(settings).unwrap();
         let one = frame(0).bytes.len();
         for seq in 0..10 {
-            assert!(w.try_send(vec![frame(seq)]));
+            assert!(w.try_send(vec![frame(seq)]).is_some());
             while w.stats().queued.load(Ordering::Acquire) > 2 {
                 std::thread::yield_now();
             }
@@ -330,14 +407,55 @@ mod tests {
     fn refuses_past_capacity() {
         let dir = tempfile::tempdir().unwrap();
         let settings = WriterSettings {
+            ack: AckAfter::Durable,
             data_dir: dir.path().to_path_buf(),
             max_file_bytes: 1 << 20,
             fsync_interval: Duration::from_secs(1),
             queue_frames: 2,
         };
         let w = Writer::start(settings).unwrap();
-        assert!(!w.try_send(vec![frame(0), frame(1), frame(2)]));
-        assert!(w.try_send(vec![frame(0), frame(1)]));
+        assert!(w.try_send(vec![frame(0), frame(1), frame(2)]).is_none());
+        assert!(w.try_send(vec![frame(0), frame(1)]).is_some());
+        w.stop();
+    }
+
+    #[test]
+    fn durable_tickets_are_published_after_the_write_not_the_interval() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = |ack| WriterSettings {
+            ack,
+            data_dir: dir.path().join(format!("{ack:?}")),
+            max_file_bytes: 1 << 20,
+            // Far longer than the test: only group commit can sync in time.
+            fsync_interval: Duration::from_secs(3600),
+            queue_frames: 64,
+        };
+        let w = Writer::start(settings(AckAfter::Durable)).unwrap();
+        let first = w.try_send(vec![frame(0), frame(1)]).unwrap();
+        let second = w.try_send(vec![frame(2)]).unwrap();
+        assert_eq!((first, second), (2, 3));
+        assert_eq!(
+            w.try_send(Vec::new()),
+            Some(3),
+            "an empty offer waits for all"
+        );
+        assert!(rt.block_on(w.written(second, Duration::from_secs(10))));
+        // On disk before the acknowledgement.
+        let files = crate::recover::data_files(&dir.path().join("Durable")).unwrap();
+        let bytes = std::fs::read(&files[0].path).unwrap();
+        let frames = FrameReader::new(&bytes[8..], 8).at_eof().count();
+        assert_eq!(frames, 3);
+        // A ticket never offered is not reached.
+        assert!(!rt.block_on(w.written(99, Duration::from_millis(50))));
+        w.stop();
+
+        let w = Writer::start(settings(AckAfter::Queued)).unwrap();
+        let t = w.try_send(vec![frame(0)]).unwrap();
+        assert!(rt.block_on(w.written(t, Duration::ZERO)), "queued: at once");
         w.stop();
     }
 }

@@ -4,14 +4,22 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 
 #[tokio::test]
 async fn acks_dedupes_replays_and_persists_once() {
-    let gw = Gateway::start(|_| {}).await;
+    // An hour between interval syncs: only ack = "durable" puts an
+    // acknowledged frame on disk before the answer.
+    let gw = Gateway::start(|c| c.writer.fsync_interval = Duration::from_secs(3600)).await;
     let mut body = frame("a", 7, 0, &["api-x"], 3);
     body.extend(frame("a", 7, 1, &["api-x"], 3));
     let ans = post(gw.addr, AGENT_A, body.clone()).await;
     assert_eq!(ans.status, 200, "{}", ans.body);
+    assert_eq!(
+        persisted_seqs(&gw.dir.path().join("data")),
+        vec![0, 1],
+        "acknowledged = written (and synced) before the answer"
+    );
     let v = ans.json();
     assert_eq!(
         (v["session"].as_u64(), v["acked"].as_u64()),
@@ -44,9 +52,23 @@ async fn acks_dedupes_replays_and_persists_once() {
     assert_eq!(gw.metric("sonde_gateway_frames_gap_total").await, 3);
 
     let dir = gw.stop().await;
+    assert_eq!(
+        persisted_seqs(&dir.path().join("data")),
+        vec![0, 1, 2, 6],
+        "every accepted frame persisted once, in order"
+    );
+}
+
+/// The seq of every frame in the wire files under `dir`, in file order.
+fn persisted_seqs(dir: &std::path::Path) -> Vec<u64> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
     let mut seqs = Vec::new();
-    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    for file in files {
+        let bytes = std::fs::read(file).unwrap();
         wire::check_file_header(&bytes).unwrap();
         for item in wire::FrameReader::new(&bytes[8..], 8).at_eof() {
             match item {
@@ -55,11 +77,7 @@ async fn acks_dedupes_replays_and_persists_once() {
             }
         }
     }
-    assert_eq!(
-        seqs,
-        vec![0, 1, 2, 6],
-        "every accepted frame persisted once, in order"
-    );
+    seqs
 }
 
 #[tokio::test]
