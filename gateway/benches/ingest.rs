@@ -172,6 +172,11 @@ async fn agent_loop(addr: SocketAddr, index: usize, until: Instant) -> u64 {
     let mut records = 0;
     let mut seq = 0;
     while Instant::now() < until {
+        // hyper's h1 connection takes the next request only once it has
+        // finished the last one; sent earlier, it is dropped as "canceled".
+        if send.ready().await.is_err() {
+            break;
+        }
         let req = Request::post(format!("http://{addr}/v1/frames"))
             .header("host", "gw")
             .header("authorization", &token)
@@ -246,6 +251,11 @@ fn latency(clients: &tokio::runtime::Runtime) {
                 .header("content-type", gateway::FRAMES_CONTENT_TYPE)
                 .body(Full::new(Bytes::from(body)))
                 .expect("request");
+            // Sent before the connection is ready again, a request is
+            // dropped ("canceled") and the reader waits for a heartbeat.
+            if send.ready().await.is_err() {
+                break;
+            }
             let t0 = Instant::now();
             let pending = send.send_request(req);
             // Read until the event carrying this frame ends.
