@@ -7,8 +7,15 @@
 //! gseq of their first frame and their number in this run
 //! ([`crate::recover::file_name`]), so that a restarted gateway can give
 //! every persisted record its gseq back; rotated by size, and after a
-//! failed write (the next frame starts a new file, so the gap shows in the
-//! names).
+//! failed write or fsync.
+//!
+//! A failed write or fsync loses nothing: the frames it concerned stay
+//! with the writer (still counted against `queue_frames`, so ingest answers
+//! 503 once the queue is full and agents keep their spools) and are
+//! written again, to a new file, every [`RETRY`] until the disk takes them
+//! (a full disk that is cleared, say). Frames written since the last good
+//! fsync are kept until the next one succeeds, because after a failed fsync
+//! their pages may never reach the disk.
 //!
 //! Acknowledgement (`[writer] ack`): with `durable` (the default), every
 //! frame offered gets a ticket, and the writer, after writing what is
@@ -18,6 +25,7 @@
 //! every `fsync_interval` while there is unsynced data, and ingest does
 //! not wait.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +40,10 @@ use tokio::sync::watch;
 
 use crate::config::{AckAfter, WriterSettings};
 use crate::recover::file_name;
+
+/// How long the writer waits before writing again after a failed write or
+/// fsync.
+pub const RETRY: Duration = Duration::from_secs(1);
 
 /// An accepted frame as received, with the gseq of its first record (the
 /// next gseq, for a frame without records).
@@ -51,7 +63,7 @@ enum Cmd {
 /// Counters the writer shares with metrics.
 #[derive(Debug, Default)]
 pub struct WriterStats {
-    /// Frames accepted but not yet written.
+    /// Frames accepted but not yet written and fsynced.
     pub queued: AtomicUsize,
     /// Bytes written to files (headers included).
     pub bytes: AtomicU64,
@@ -71,21 +83,34 @@ pub struct Writer {
     durable: watch::Receiver<u64>,
     stats: Arc<WriterStats>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Tests: while set, every file the writer starts is /dev/full.
+    #[cfg(test)]
+    full_disk: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
     /// Creates `data_dir` if needed and starts the writer thread.
     pub fn start(settings: WriterSettings) -> io::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir)?;
+        // A data_dir just created must survive a power loss too.
+        if let Some(parent) = settings.data_dir.parent().filter(|p| p.is_dir()) {
+            // Best effort: a parent we may not read is no reason not to start.
+            let _ = File::open(parent).and_then(|d| d.sync_all());
+        }
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable) = watch::channel(0);
         let stats = Arc::new(WriterStats::default());
         let capacity = settings.queue_frames;
+        #[cfg(test)]
+        let full_disk = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let files = Files {
             dir: settings.data_dir.clone(),
             index: 0,
             max_bytes: settings.max_file_bytes,
             current: None,
+            unsynced_lost: false,
+            #[cfg(test)]
+            full_disk: full_disk.clone(),
         };
         let thread_stats = stats.clone();
         let policy = Policy {
@@ -103,6 +128,8 @@ impl Writer {
             durable,
             stats,
             thread: Mutex::new(Some(thread)),
+            #[cfg(test)]
+            full_disk,
         })
     }
 
@@ -169,6 +196,13 @@ struct Files {
     index: u32,
     max_bytes: u64,
     current: Option<Open>,
+    /// A file holding unsynced frames was closed without a good fsync: the
+    /// caller must write those frames again.
+    unsynced_lost: bool,
+    /// Tests: while set, new files are /dev/full (every write fails with
+    /// ENOSPC, as on a full disk).
+    #[cfg(test)]
+    full_disk: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Files {
@@ -184,18 +218,12 @@ impl Files {
             .as_ref()
             .is_some_and(|o| o.len > wire::FILE_HEADER_LEN as u64 && o.len + len > self.max_bytes);
         if full {
-            if let Some(mut old) = self.current.take() {
-                old.file.flush()?;
-                old.file.sync_data()?;
-            }
+            self.close_current()?;
         }
         if self.current.is_none() {
             let path = Files::path(&self.dir, gseq, self.index);
             self.index += 1;
-            let mut file = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(&path)?;
+            let mut file = self.create(&path)?;
             file.write_all(&wire::file_header())?;
             stats
                 .bytes
@@ -211,12 +239,42 @@ impl Files {
             .ok_or_else(|| io::Error::other("no open file"))
     }
 
+    /// Creates the file at `path` and makes its directory entry durable (a
+    /// file fsynced into a directory that was not can vanish with a power
+    /// loss).
+    fn create(&self, path: &Path) -> io::Result<File> {
+        #[cfg(test)]
+        if self.full_disk.load(Ordering::Acquire) {
+            return OpenOptions::new().append(true).open("/dev/full");
+        }
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(file)
+    }
+
+    /// Fsyncs the current file if it holds unsynced data. On failure the
+    /// file is closed (its unsynced pages may be gone) and the unsynced
+    /// frames are marked lost.
     fn sync(&mut self) -> io::Result<()> {
         if let Some(o) = self.current.as_mut().filter(|o| o.dirty) {
-            o.file.sync_data()?;
+            if let Err(e) = o.file.sync_data() {
+                self.current = None;
+                self.unsynced_lost = true;
+                return Err(e);
+            }
             o.dirty = false;
         }
         Ok(())
+    }
+
+    /// Closes the current file, fsynced first if it holds unsynced data.
+    fn close_current(&mut self) -> io::Result<()> {
+        let result = self.sync();
+        self.current = None;
+        result
     }
 }
 
@@ -231,17 +289,27 @@ fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> io::R
     Ok(())
 }
 
-/// Writes `frames`; a failed frame closes its file, so the next frame
-/// starts a new one named by its own gseq (recovery sees the gap).
-fn write_frames(files: &mut Files, frames: &[Persist], stats: &WriterStats) -> io::Result<()> {
-    let mut result = Ok(());
-    for frame in frames {
+/// Writes frames from the front of `pending` into `synced_wait` (written,
+/// awaiting fsync) until one fails. A failed frame closes its file (its
+/// torn bytes end that file) and stays at the front of `pending`, so the
+/// next attempt starts a new file named by its own gseq.
+fn write_pending(
+    files: &mut Files,
+    pending: &mut VecDeque<Persist>,
+    unsynced: &mut Vec<Persist>,
+    stats: &WriterStats,
+) -> io::Result<()> {
+    while let Some(frame) = pending.front() {
         if let Err(e) = write_frame(files, frame, stats) {
-            files.current = None;
-            result = Err(e);
+            // What this file holds before the torn frame is kept if it syncs.
+            let _ = files.close_current();
+            return Err(e);
+        }
+        if let Some(frame) = pending.pop_front() {
+            unsynced.push(frame);
         }
     }
-    result
+    Ok(())
 }
 
 /// When the writer thread syncs.
@@ -260,55 +328,103 @@ fn run(
     durable: &watch::Sender<u64>,
 ) {
     let mut last_sync = Instant::now();
-    let mut written = 0u64;
-    let report = |r: io::Result<()>| {
-        if let Err(e) = r {
-            stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "gateway writer: write failed");
-        }
-    };
-    let write = |files: &mut Files, frames: Vec<Persist>, written: &mut u64| {
-        report(write_frames(files, &frames, stats));
-        stats.queued.fetch_sub(frames.len(), Ordering::AcqRel);
-        *written += frames.len() as u64;
+    // Frames on disk, fsynced: what `durable` publishes.
+    let mut synced = 0u64;
+    // Taken from the channel, not yet written (or failed and waiting).
+    let mut pending: VecDeque<Persist> = VecDeque::new();
+    // Written since the last good fsync, kept in case the next one fails.
+    let mut unsynced: Vec<Persist> = Vec::new();
+    // After a failure: not before this instant.
+    let mut retry_at: Option<Instant> = None;
+    let mut stopping = false;
+    let fail = |what: &str, e: io::Error, waiting: usize| {
+        stats.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            error = %e,
+            frames_waiting = waiting,
+            "gateway writer: {what} failed; the frames are kept and written again in {RETRY:?}"
+        );
     };
     loop {
-        let wait = policy.fsync_interval.saturating_sub(last_sync.elapsed());
-        let mut stop = false;
-        match rx.recv_timeout(wait) {
-            Ok(Cmd::Frames(frames)) => {
-                write(&mut files, frames, &mut written);
-                // Group commit: take what queued meanwhile before syncing.
-                loop {
-                    match rx.try_recv() {
-                        Ok(Cmd::Frames(frames)) => write(&mut files, frames, &mut written),
-                        Ok(Cmd::Stop) => {
-                            stop = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
-            Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
-            Err(RecvTimeoutError::Timeout) => {}
+        let now = Instant::now();
+        let mut wait = policy.fsync_interval.saturating_sub(last_sync.elapsed());
+        if let Some(at) = retry_at {
+            wait = wait.min(at.saturating_duration_since(now));
         }
-        if stop {
-            while let Ok(Cmd::Frames(frames)) = rx.try_recv() {
-                write(&mut files, frames, &mut written);
+        if !stopping {
+            match rx.recv_timeout(wait) {
+                Ok(Cmd::Frames(frames)) => pending.extend(frames),
+                Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
+                Err(RecvTimeoutError::Timeout) => {}
             }
+        }
+        // Group commit: take what queued meanwhile before syncing.
+        loop {
+            match rx.try_recv() {
+                Ok(Cmd::Frames(frames)) => pending.extend(frames),
+                Ok(Cmd::Stop) => stopping = true,
+                Err(_) => break,
+            }
+        }
+        if retry_at.is_some_and(|at| Instant::now() < at) && !stopping {
+            continue;
+        }
+        retry_at = None;
+        if let Err(e) = write_pending(&mut files, &mut pending, &mut unsynced, stats) {
+            fail("write", e, pending.len() + unsynced.len());
+            retry_at = Some(Instant::now() + RETRY);
         }
         let due = last_sync.elapsed() >= policy.fsync_interval;
-        if stop || due || (policy.sync_at_once && written > *durable.borrow()) {
-            report(files.sync());
+        let waited_for = policy.sync_at_once && !unsynced.is_empty();
+        if !files.unsynced_lost && !unsynced.is_empty() && (stopping || due || waited_for) {
+            match files.sync() {
+                Ok(()) => {
+                    let n = unsynced.len();
+                    synced += n as u64;
+                    stats.queued.fetch_sub(n, Ordering::AcqRel);
+                    unsynced.clear();
+                    durable.send_replace(synced);
+                }
+                Err(e) => {
+                    fail("fsync", e, pending.len() + unsynced.len());
+                    retry_at = Some(Instant::now() + RETRY);
+                }
+            }
             last_sync = Instant::now();
-            // Published even after a failed write or sync, so that no agent
-            // waits forever; the failure is logged and counted in
-            // sonde_gateway_writer_errors_total.
-            durable.send_replace(written);
+        } else if due {
+            last_sync = Instant::now();
         }
-        if stop {
-            return;
+        if files.unsynced_lost {
+            // A file closed without a good fsync: its unsynced pages may
+            // never reach the disk, so its frames go to a new file.
+            files.unsynced_lost = false;
+            for frame in unsynced.drain(..).rev() {
+                pending.push_front(frame);
+            }
+        }
+        if stopping {
+            if pending.is_empty() && unsynced.is_empty() {
+                return;
+            }
+            if retry_at.is_some() {
+                // One more try at stop, then give up: with `durable`, none
+                // of these were acknowledged, and the agents still hold them.
+                std::thread::sleep(RETRY);
+                let mut lost = pending.len() + unsynced.len();
+                if write_pending(&mut files, &mut pending, &mut unsynced, stats).is_ok()
+                    && files.sync().is_ok()
+                {
+                    lost = 0;
+                }
+                if lost > 0 {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        frames = lost,
+                        "gateway writer: stopping with frames the disk did not take"
+                    );
+                }
+                return;
+            }
         }
     }
 }
@@ -457,5 +573,62 @@ mod tests {
         let t = w.try_send(vec![frame(0)]).unwrap();
         assert!(rt.block_on(w.written(t, Duration::ZERO)), "queued: at once");
         w.stop();
+    }
+
+    /// Every frame in the wire files under `dir`, by seq, in file order.
+    fn persisted_seqs(dir: &Path) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for f in crate::recover::data_files(dir).unwrap() {
+            let bytes = std::fs::read(&f.path).unwrap();
+            wire::check_file_header(&bytes).unwrap();
+            for item in FrameReader::new(&bytes[8..], 8).at_eof() {
+                match item {
+                    ReadItem::Frame { frame, .. } => seqs.push(frame.header.seq),
+                    ReadItem::Skipped { error, .. } => panic!("{error}"),
+                }
+            }
+        }
+        seqs
+    }
+
+    #[test]
+    fn a_full_disk_holds_acknowledgements_back_and_loses_nothing() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let w = Writer::start(WriterSettings {
+            ack: AckAfter::Durable,
+            data_dir: dir.path().to_path_buf(),
+            // Every frame starts a new file, so the full disk is met at once.
+            max_file_bytes: 1,
+            fsync_interval: Duration::from_secs(3600),
+            queue_frames: 64,
+        })
+        .unwrap();
+        let first = w.try_send(vec![frame(0)]).unwrap();
+        assert!(rt.block_on(w.written(first, Duration::from_secs(10))));
+
+        w.full_disk.store(true, Ordering::Release);
+        let held = w.try_send(vec![frame(1), frame(2)]).unwrap();
+        assert!(
+            !rt.block_on(w.written(held, RETRY * 2)),
+            "acknowledged while the disk refused the frames"
+        );
+        assert_eq!(w.stats().queued.load(Ordering::Acquire), 2, "still held");
+        assert!(w.stats().errors.load(Ordering::Relaxed) >= 1);
+        assert_eq!(persisted_seqs(dir.path()), [0]);
+
+        // Space is back: the held frames are written without being resent.
+        w.full_disk.store(false, Ordering::Release);
+        assert!(rt.block_on(w.written(held, RETRY * 5)));
+        assert_eq!(w.stats().queued.load(Ordering::Acquire), 0);
+        w.stop();
+        assert_eq!(
+            persisted_seqs(dir.path()),
+            [0, 1, 2],
+            "each frame once, in order"
+        );
     }
 }
