@@ -276,6 +276,22 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_directory_without_wire_files_is_an_error_that_points_below() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = dir.path().join("records");
+    std::fs::create_dir(&records).expect("mkdir");
+    let (bytes, _) = file_of(1);
+    write(&records, "segment-a.sonde", &bytes);
+    sonde(dir.path(), &["."], None)
+        .expect_status(2)
+        .assert_stderr_has("no *.sonde files in .")
+        .assert_stderr_has("try ./records");
+    let run = sonde(dir.path(), &["records"], None);
+    run.expect_status(0);
+    assert_eq!(run.json_lines().len(), 2, "{}", run.context());
+}
+
+#[test]
 fn follow_prints_frames_appended_later() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("growing.sonde");

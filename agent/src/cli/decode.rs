@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -108,18 +108,40 @@ fn expand(args: &[PathBuf]) -> anyhow::Result<Vec<Option<PathBuf>>> {
         if arg.as_os_str() == "-" {
             out.push(None);
         } else if arg.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(arg)
-                .with_context(|| format!("reading directory {}", arg.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "sonde"))
-                .collect();
-            files.sort();
+            let files =
+                wire_files(arg).with_context(|| format!("reading directory {}", arg.display()))?;
+            if files.is_empty() {
+                // Say where they are if they are one level down (the agent
+                // writes under <dir>/records, say).
+                let below: Vec<String> = std::fs::read_dir(arg)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| wire_files(p).is_ok_and(|f| !f.is_empty()))
+                    .map(|p| p.display().to_string())
+                    .collect();
+                let hint = match below.as_slice() {
+                    [] => String::new(),
+                    some => format!(" (subdirectories are not searched; try {})", some.join(" ")),
+                };
+                anyhow::bail!("no *.sonde files in {}{hint}", arg.display());
+            }
             out.extend(files.into_iter().map(Some));
         } else {
             out.push(Some(arg.clone()));
         }
     }
     Ok(out)
+}
+
+/// The `*.sonde` files directly in `dir`, sorted by name.
+fn wire_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sonde"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
