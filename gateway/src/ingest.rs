@@ -61,6 +61,15 @@ pub enum Reject {
         /// The limit.
         max: usize,
     },
+    /// More frames in one request than the writer's queue can ever hold
+    /// (`[writer] queue_frames`): it could only ever be answered 503.
+    #[error("the request holds {count} frames; at most {max} per request")]
+    TooManyFrames {
+        /// Frames in the request.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Not `application/vnd.sonde.frames`.
     #[error("content type must be application/vnd.sonde.frames")]
     UnsupportedMediaType,
@@ -83,7 +92,7 @@ impl Reject {
             Reject::Unauthorized => 401,
             Reject::AgentMismatch { .. } => 403,
             Reject::MethodNotAllowed => 405,
-            Reject::TooLarge { .. } => 413,
+            Reject::TooLarge { .. } | Reject::TooManyFrames { .. } => 413,
             Reject::UnsupportedMediaType => 415,
             Reject::RateLimited { .. } => 429,
             Reject::Overloaded => 503,
@@ -99,7 +108,7 @@ impl Reject {
             Reject::Unauthorized => "unauthorized",
             Reject::AgentMismatch { .. } => "agent_mismatch",
             Reject::MethodNotAllowed => "method_not_allowed",
-            Reject::TooLarge { .. } => "too_large",
+            Reject::TooLarge { .. } | Reject::TooManyFrames { .. } => "too_large",
             Reject::UnsupportedMediaType => "unsupported_media_type",
             Reject::RateLimited { .. } => "rate_limited",
             Reject::Overloaded => "overloaded",

@@ -207,6 +207,13 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
         }
     };
     let frames = validate(&body, &agent)?;
+    let max = app.cfg.writer.queue_frames;
+    if frames.len() > max {
+        return Err(Reject::TooManyFrames {
+            count: frames.len(),
+            max,
+        });
+    }
     // The hub's lock is held for bookkeeping only, never across an await.
     let (ack, plan, ticket) = {
         let mut hub = app.hub();

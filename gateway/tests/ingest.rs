@@ -171,6 +171,34 @@ async fn oversized_bodies_wrong_media_type_and_rate_limit() {
     gw.stop().await;
 }
 
+/// A request of more frames than the writer's queue holds could only ever
+/// get 503; it gets 413 with the limit instead, and nothing is accepted.
+#[tokio::test]
+async fn more_frames_than_the_writer_queue_is_413() {
+    let gw = Gateway::start(|c| c.writer.queue_frames = 2).await;
+    let mut body = Vec::new();
+    for seq in 0..3 {
+        body.extend(frame("a", 1, seq, &["api"], 1));
+    }
+    let ans = post(gw.addr, AGENT_A, body).await;
+    assert_eq!(
+        (ans.status, ans.json()["error"].as_str()),
+        (413, Some("too_large")),
+        "{}",
+        ans.body
+    );
+    assert!(ans.body.contains("at most 2 per request"), "{}", ans.body);
+    assert_eq!(gw.metric("sonde_gateway_frames_accepted_total").await, 0);
+    let mut body = Vec::new();
+    for seq in 0..2 {
+        body.extend(frame("a", 1, seq, &["api"], 1));
+    }
+    let ans = post(gw.addr, AGENT_A, body).await;
+    assert_eq!(ans.status, 200, "{}", ans.body);
+    assert_eq!(gw.metric("sonde_gateway_frames_accepted_total").await, 2);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn h2c_prior_knowledge_is_served() {
     let gw = Gateway::start(|_| {}).await;
