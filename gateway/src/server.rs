@@ -242,11 +242,8 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
         let (ack, _) = hub.commit(&agent, &frames, &plan, Instant::now());
         (ack, plan, ticket)
     };
-    if !app.writer.written(ticket, WRITE_WAIT).await {
-        // Visible to readers already and still queued for the files: the
-        // agent's resend is a duplicate, acknowledged once written.
-        return Err(Reject::Overloaded);
-    }
+    // Counted once committed: a request that then times out below still
+    // accepted its frames (its resend counts as duplicates).
     let m = &app.metrics;
     m.frames_accepted
         .fetch_add(ack.accepted as u64, Ordering::Relaxed);
@@ -255,6 +252,11 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
     m.frames_duplicate
         .fetch_add(ack.duplicates as u64, Ordering::Relaxed);
     m.frames_gap.fetch_add(plan.gap_frames, Ordering::Relaxed);
+    if !app.writer.written(ticket, WRITE_WAIT).await {
+        // Visible to readers already and still queued for the files: the
+        // agent's resend is a duplicate, acknowledged once written.
+        return Err(Reject::Overloaded);
+    }
     Ok(ack)
 }
 
