@@ -83,6 +83,8 @@ struct RawWriter {
     max_file_bytes: Option<u64>,
     fsync_interval: Option<String>,
     queue_frames: Option<usize>,
+    retain_max_bytes: Option<u64>,
+    retain_max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +185,19 @@ pub struct WriterSettings {
     pub fsync_interval: Duration,
     /// Frames waiting for the writer before ingest answers 503.
     pub queue_frames: usize,
+    /// Which old files the writer deletes.
+    pub retain: Retention,
+}
+
+/// How much of its wire files the writer keeps: past either bound, the
+/// oldest files are deleted (never the one being written). Unset bounds
+/// keep everything. Start-up reads every file kept (PROTOCOL.md 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Retention {
+    /// Total bytes of wire files to keep at most.
+    pub max_bytes: Option<u64>,
+    /// Delete files last written longer ago than this.
+    pub max_age: Option<Duration>,
 }
 
 /// An agent allowed to send frames.
@@ -256,6 +271,7 @@ impl GatewayConfig {
                 max_file_bytes: 64 << 20,
                 fsync_interval: Duration::from_secs(1),
                 queue_frames: 65_536,
+                retain: Retention::default(),
             },
             agents: Vec::new(),
             reader_tokens: Vec::new(),
@@ -339,6 +355,21 @@ impl GatewayConfig {
         }
         if let Some(n) = raw.writer.queue_frames {
             cfg.writer.queue_frames = positive(n, "writer.queue_frames", &invalid)?;
+        }
+        if let Some(n) = raw.writer.retain_max_bytes {
+            if n < cfg.writer.max_file_bytes {
+                return Err(invalid(
+                    "writer.retain_max_bytes".into(),
+                    format!(
+                        "{n} is below max_file_bytes ({}): at least one whole file must fit",
+                        cfg.writer.max_file_bytes
+                    ),
+                ));
+            }
+            cfg.writer.retain.max_bytes = Some(n);
+        }
+        if let Some(text) = raw.writer.retain_max_age {
+            cfg.writer.retain.max_age = Some(duration(&text, "writer.retain_max_age", &invalid)?);
         }
         for (i, a) in raw.agent.into_iter().enumerate() {
             if a.id.is_empty() {
@@ -510,6 +541,27 @@ checks = ["api-*"]
         assert_eq!(
             err.to_string(),
             "g.toml: writer.ack: \"sometimes\" (valid: \"durable\" or \"queued\")"
+        );
+    }
+
+    #[test]
+    fn writer_retention_is_optional_and_checked() {
+        let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
+        assert_eq!(cfg.writer.retain, Retention::default(), "keeps everything");
+        let text = "data_dir = \"/d\"\n[writer]\nmax_file_bytes = 4096\nretain_max_bytes = 8192\nretain_max_age = \"7d\"\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(
+            cfg.writer.retain,
+            Retention {
+                max_bytes: Some(8192),
+                max_age: Some(Duration::from_secs(7 * 86_400)),
+            }
+        );
+        let text = "data_dir = \"/d\"\n[writer]\nmax_file_bytes = 8192\nretain_max_bytes = 4096\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: writer.retain_max_bytes: 4096 is below max_file_bytes (8192): at least one whole file must fit"
         );
     }
 

@@ -57,6 +57,8 @@ pub struct Gauges {
     pub writer_queue: usize,
     /// Writer failures.
     pub writer_errors: u64,
+    /// Wire files deleted by retention.
+    pub writer_deleted_files: u64,
 }
 
 impl Metrics {
@@ -152,6 +154,12 @@ impl Metrics {
             "counter",
             "Write or fsync failures.",
             g.writer_errors,
+        );
+        one(
+            "sonde_gateway_writer_deleted_files_total",
+            "counter",
+            "Wire files deleted by retention.",
+            g.writer_deleted_files,
         );
         out.push_str("# HELP sonde_gateway_reader_drops_total Readers sent a reset.\n");
         out.push_str("# TYPE sonde_gateway_reader_drops_total counter\n");

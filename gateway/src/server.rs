@@ -103,6 +103,7 @@ impl App {
             writer_bytes: w.bytes.load(Ordering::Relaxed),
             writer_queue: w.queued.load(Ordering::Relaxed),
             writer_errors: w.errors.load(Ordering::Relaxed),
+            writer_deleted_files: w.deleted_files.load(Ordering::Relaxed),
         }
     }
 }

@@ -38,12 +38,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::config::{AckAfter, WriterSettings};
+use crate::config::{AckAfter, Retention, WriterSettings};
 use crate::recover::file_name;
 
 /// How long the writer waits before writing again after a failed write or
 /// fsync.
 pub const RETRY: Duration = Duration::from_secs(1);
+
+/// How often retention looks at old files besides each new file's start.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 /// An accepted frame as received, with the gseq of its first record (the
 /// next gseq, for a frame without records).
@@ -69,6 +72,8 @@ pub struct WriterStats {
     pub bytes: AtomicU64,
     /// Write or fsync failures.
     pub errors: AtomicU64,
+    /// Files deleted by retention.
+    pub deleted_files: AtomicU64,
 }
 
 /// The ingest side of the writer.
@@ -109,6 +114,8 @@ impl Writer {
             max_bytes: settings.max_file_bytes,
             current: None,
             unsynced_lost: false,
+            retain: settings.retain,
+            retention_due: true,
             #[cfg(test)]
             full_disk: full_disk.clone(),
         };
@@ -186,6 +193,7 @@ impl Writer {
 
 struct Open {
     file: File,
+    path: PathBuf,
     len: u64,
     dirty: bool,
 }
@@ -199,6 +207,10 @@ struct Files {
     /// A file holding unsynced frames was closed without a good fsync: the
     /// caller must write those frames again.
     unsynced_lost: bool,
+    /// What to keep of older files.
+    retain: Retention,
+    /// A new file was started: apply retention.
+    retention_due: bool,
     /// Tests: while set, new files are /dev/full (every write fails with
     /// ENOSPC, as on a full disk).
     #[cfg(test)]
@@ -230,9 +242,11 @@ impl Files {
                 .fetch_add(wire::FILE_HEADER_LEN as u64, Ordering::Relaxed);
             self.current = Some(Open {
                 file,
+                path,
                 len: wire::FILE_HEADER_LEN as u64,
                 dirty: true,
             });
+            self.retention_due = true;
         }
         self.current
             .as_mut()
@@ -275,6 +289,88 @@ impl Files {
         let result = self.sync();
         self.current = None;
         result
+    }
+}
+
+/// A finished wire file as retention sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// Its size.
+    pub len: u64,
+    /// How long ago it was last written.
+    pub age: Duration,
+}
+
+/// How many of the `finished` files (oldest first) retention deletes: from
+/// the oldest, while the total (`active_len`, the file being written,
+/// included) is over `keep.max_bytes` or the file is older than
+/// `keep.max_age`; it stops at the first file that may stay, so what is
+/// kept is always an unbroken run up to the newest.
+pub fn expired(finished: &[Held], active_len: u64, keep: Retention) -> usize {
+    let mut total: u64 = finished.iter().map(|f| f.len).sum::<u64>() + active_len;
+    let mut n = 0;
+    for f in finished {
+        let too_big = keep.max_bytes.is_some_and(|max| total > max);
+        let too_old = keep.max_age.is_some_and(|max| f.age > max);
+        if !too_big && !too_old {
+            break;
+        }
+        total = total.saturating_sub(f.len);
+        n += 1;
+    }
+    n
+}
+
+impl Files {
+    /// Deletes the oldest finished files past the retention bounds.
+    fn apply_retention(&mut self, stats: &WriterStats) {
+        self.retention_due = false;
+        if self.retain == Retention::default() {
+            return;
+        }
+        let all = match crate::recover::data_files(&self.dir) {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %self.dir.display(), "gateway writer: retention could not list the data directory");
+                return;
+            }
+        };
+        let active = self.current.as_ref().map(|o| (o.path.clone(), o.len));
+        let now = std::time::SystemTime::now();
+        let mut finished = Vec::new();
+        for f in all {
+            if active.as_ref().is_some_and(|(p, _)| *p == f.path) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&f.path) else {
+                continue;
+            };
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            finished.push((
+                f.path,
+                Held {
+                    len: meta.len(),
+                    age,
+                },
+            ));
+        }
+        let held: Vec<Held> = finished.iter().map(|(_, h)| *h).collect();
+        let n = expired(&held, active.map_or(0, |(_, len)| len), self.retain);
+        for (path, held) in finished.iter().take(n) {
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    stats.deleted_files.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(file = %path.display(), bytes = held.len, "gateway writer: retention deleted a wire file");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, file = %path.display(), "gateway writer: retention could not delete a wire file");
+                }
+            }
+        }
     }
 }
 
@@ -328,6 +424,7 @@ fn run(
     durable: &watch::Sender<u64>,
 ) {
     let mut last_sync = Instant::now();
+    let mut last_retention = Instant::now();
     // Frames on disk, fsynced: what `durable` publishes.
     let mut synced = 0u64;
     // Taken from the channel, not yet written (or failed and waiting).
@@ -393,6 +490,10 @@ fn run(
             last_sync = Instant::now();
         } else if due {
             last_sync = Instant::now();
+        }
+        if files.retention_due || last_retention.elapsed() >= RETENTION_EVERY {
+            files.apply_retention(stats);
+            last_retention = Instant::now();
         }
         if files.unsynced_lost {
             // A file closed without a good fsync: its unsynced pages may
@@ -471,6 +572,7 @@ mod tests {
             max_file_bytes: 200,
             fsync_interval: Duration::from_millis(10),
             queue_frames: 4,
+            retain: Retention::default(),
         };
         let w = Writer::start(settings).unwrap();
         let one = frame(0).bytes.len();
@@ -528,6 +630,7 @@ mod tests {
             max_file_bytes: 1 << 20,
             fsync_interval: Duration::from_secs(1),
             queue_frames: 2,
+            retain: Retention::default(),
         };
         let w = Writer::start(settings).unwrap();
         assert!(w.try_send(vec![frame(0), frame(1), frame(2)]).is_none());
@@ -549,6 +652,7 @@ mod tests {
             // Far longer than the test: only group commit can sync in time.
             fsync_interval: Duration::from_secs(3600),
             queue_frames: 64,
+            retain: Retention::default(),
         };
         let w = Writer::start(settings(AckAfter::Durable)).unwrap();
         let first = w.try_send(vec![frame(0), frame(1)]).unwrap();
@@ -605,6 +709,7 @@ mod tests {
             max_file_bytes: 1,
             fsync_interval: Duration::from_secs(3600),
             queue_frames: 64,
+            retain: Retention::default(),
         })
         .unwrap();
         let first = w.try_send(vec![frame(0)]).unwrap();
@@ -630,5 +735,66 @@ mod tests {
             [0, 1, 2],
             "each frame once, in order"
         );
+    }
+
+    #[test]
+    fn retention_deletes_the_oldest_run_past_either_bound() {
+        let held = |len, age_s| Held {
+            len,
+            age: Duration::from_secs(age_s),
+        };
+        let files = [held(100, 300), held(100, 200), held(100, 100)];
+        let keep = |max_bytes, max_age_s: Option<u64>| Retention {
+            max_bytes,
+            max_age: max_age_s.map(Duration::from_secs),
+        };
+        assert_eq!(expired(&files, 50, Retention::default()), 0, "no bounds");
+        assert_eq!(expired(&files, 50, keep(Some(350), None)), 0);
+        assert_eq!(expired(&files, 50, keep(Some(349), None)), 1);
+        assert_eq!(
+            expired(&files, 50, keep(Some(50), None)),
+            3,
+            "never the active"
+        );
+        assert_eq!(expired(&files, 50, keep(None, Some(250))), 1);
+        assert_eq!(expired(&files, 50, keep(None, Some(50))), 3);
+        // An unbroken run: a young file stops deletion even if a later one is old.
+        let mixed = [held(100, 10), held(100, 500)];
+        assert_eq!(expired(&mixed, 0, keep(None, Some(60))), 0);
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_files_within_the_byte_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = frame(0).bytes.len() as u64 + wire::FILE_HEADER_LEN as u64;
+        let w = Writer::start(WriterSettings {
+            ack: AckAfter::Queued,
+            data_dir: dir.path().to_path_buf(),
+            max_file_bytes: 1, // one frame per file
+            fsync_interval: Duration::from_millis(10),
+            queue_frames: 64,
+            retain: Retention {
+                max_bytes: Some(3 * one),
+                max_age: None,
+            },
+        })
+        .unwrap();
+        for seq in 0..10 {
+            assert!(w.try_send(vec![frame(seq)]).is_some());
+        }
+        let stats = w.stats().clone();
+        w.stop();
+        let total: u64 = crate::recover::data_files(dir.path())
+            .unwrap()
+            .iter()
+            .map(|f| std::fs::metadata(&f.path).unwrap().len())
+            .sum();
+        assert!(total <= 3 * one, "{total} > {}", 3 * one);
+        assert_eq!(
+            persisted_seqs(dir.path()),
+            [7, 8, 9],
+            "the newest, in order"
+        );
+        assert_eq!(stats.deleted_files.load(Ordering::Relaxed), 7);
     }
 }
