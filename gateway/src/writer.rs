@@ -84,6 +84,8 @@ pub struct Writer {
     ack: AckAfter,
     /// Frames offered so far (tickets are counted from here).
     offered: AtomicU64,
+    /// `stop` was called: nothing more is taken.
+    stopped: std::sync::atomic::AtomicBool,
     /// Frames written and, with `durable`, synced.
     durable: watch::Receiver<u64>,
     stats: Arc<WriterStats>,
@@ -114,6 +116,7 @@ impl Writer {
             max_bytes: settings.max_file_bytes,
             current: None,
             unsynced_lost: false,
+            closed_in_sync: false,
             retain: settings.retain,
             retention_due: true,
             #[cfg(test)]
@@ -132,6 +135,7 @@ impl Writer {
             capacity,
             ack: settings.ack,
             offered: AtomicU64::new(0),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             durable,
             stats,
             thread: Mutex::new(Some(thread)),
@@ -153,6 +157,9 @@ impl Writer {
         let n = frames.len();
         if n == 0 {
             return Some(self.offered.load(Ordering::Acquire));
+        }
+        if self.stopped.load(Ordering::Acquire) {
+            return None;
         }
         let queued = self.stats.queued.load(Ordering::Acquire);
         if queued + n > self.capacity {
@@ -183,6 +190,7 @@ impl Writer {
     /// Writes what is queued, syncs, and stops the thread (blocking).
     /// Frames offered afterwards are refused.
     pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
         let _ = self.tx.send(Cmd::Stop);
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
@@ -207,6 +215,9 @@ struct Files {
     /// A file holding unsynced frames was closed without a good fsync: the
     /// caller must write those frames again.
     unsynced_lost: bool,
+    /// A file was closed after a good fsync: every frame written so far
+    /// is on disk.
+    closed_in_sync: bool,
     /// What to keep of older files.
     retain: Retention,
     /// A new file was started: apply retention.
@@ -236,7 +247,11 @@ impl Files {
             let path = Files::path(&self.dir, gseq, self.index);
             self.index += 1;
             let mut file = self.create(&path)?;
-            file.write_all(&wire::file_header())?;
+            if let Err(e) = file.write_all(&wire::file_header()) {
+                // No file with a broken header is left for recovery.
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
             stats
                 .bytes
                 .fetch_add(wire::FILE_HEADER_LEN as u64, Ordering::Relaxed);
@@ -286,8 +301,12 @@ impl Files {
 
     /// Closes the current file, fsynced first if it holds unsynced data.
     fn close_current(&mut self) -> io::Result<()> {
+        let had_file = self.current.is_some();
         let result = self.sync();
         self.current = None;
+        if had_file && result.is_ok() {
+            self.closed_in_sync = true;
+        }
         result
     }
 }
@@ -385,20 +404,34 @@ fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> io::R
     Ok(())
 }
 
-/// Writes frames from the front of `pending` into `synced_wait` (written,
+/// Writes frames from the front of `pending` into `unsynced` (written,
 /// awaiting fsync) until one fails. A failed frame closes its file (its
 /// torn bytes end that file) and stays at the front of `pending`, so the
-/// next attempt starts a new file named by its own gseq.
+/// next attempt starts a new file named by its own gseq. Whenever a file
+/// is closed after a good fsync (rotation, or the close after a failure),
+/// the frames in `unsynced` are on disk: they are moved to the count in
+/// `durable_now`, so that a later failure never writes them twice.
 fn write_pending(
     files: &mut Files,
     pending: &mut VecDeque<Persist>,
     unsynced: &mut Vec<Persist>,
+    durable_now: &mut usize,
     stats: &WriterStats,
 ) -> io::Result<()> {
+    let mut settle = |files: &mut Files, unsynced: &mut Vec<Persist>| {
+        if std::mem::take(&mut files.closed_in_sync) {
+            *durable_now += unsynced.len();
+            unsynced.clear();
+        }
+    };
     while let Some(frame) = pending.front() {
-        if let Err(e) = write_frame(files, frame, stats) {
+        let written = write_frame(files, frame, stats);
+        // A rotation before this frame closed the previous file.
+        settle(files, unsynced);
+        if let Err(e) = written {
             // What this file holds before the torn frame is kept if it syncs.
             let _ = files.close_current();
+            settle(files, unsynced);
             return Err(e);
         }
         if let Some(frame) = pending.pop_front() {
@@ -434,6 +467,14 @@ fn run(
     // After a failure: not before this instant.
     let mut retry_at: Option<Instant> = None;
     let mut stopping = false;
+    // `n` more frames are on disk and fsynced: publish them.
+    let commit = |n: usize, synced: &mut u64| {
+        if n > 0 {
+            *synced += n as u64;
+            stats.queued.fetch_sub(n, Ordering::AcqRel);
+            durable.send_replace(*synced);
+        }
+    };
     let fail = |what: &str, e: io::Error, waiting: usize| {
         stats.errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
@@ -443,11 +484,14 @@ fn run(
         );
     };
     loop {
-        let now = Instant::now();
-        let mut wait = policy.fsync_interval.saturating_sub(last_sync.elapsed());
-        if let Some(at) = retry_at {
-            wait = wait.min(at.saturating_duration_since(now));
+        // Wake for a retry, else for an fsync that is due, else at least
+        // for retention.
+        let wait = match retry_at {
+            Some(at) => at.saturating_duration_since(Instant::now()),
+            None if unsynced.is_empty() => RETENTION_EVERY,
+            None => policy.fsync_interval.saturating_sub(last_sync.elapsed()),
         }
+        .min(RETENTION_EVERY);
         if !stopping {
             match rx.recv_timeout(wait) {
                 Ok(Cmd::Frames(frames)) => pending.extend(frames),
@@ -467,7 +511,16 @@ fn run(
             continue;
         }
         retry_at = None;
-        if let Err(e) = write_pending(&mut files, &mut pending, &mut unsynced, stats) {
+        let mut durable_now = 0;
+        let written = write_pending(
+            &mut files,
+            &mut pending,
+            &mut unsynced,
+            &mut durable_now,
+            stats,
+        );
+        commit(durable_now, &mut synced);
+        if let Err(e) = written {
             fail("write", e, pending.len() + unsynced.len());
             retry_at = Some(Instant::now() + RETRY);
         }
@@ -476,11 +529,9 @@ fn run(
         if !files.unsynced_lost && !unsynced.is_empty() && (stopping || due || waited_for) {
             match files.sync() {
                 Ok(()) => {
-                    let n = unsynced.len();
-                    synced += n as u64;
-                    stats.queued.fetch_sub(n, Ordering::AcqRel);
+                    files.closed_in_sync = false;
+                    commit(unsynced.len(), &mut synced);
                     unsynced.clear();
-                    durable.send_replace(synced);
                 }
                 Err(e) => {
                     fail("fsync", e, pending.len() + unsynced.len());
@@ -512,10 +563,19 @@ fn run(
                 // of these were acknowledged, and the agents still hold them.
                 std::thread::sleep(RETRY);
                 let mut lost = pending.len() + unsynced.len();
-                if write_pending(&mut files, &mut pending, &mut unsynced, stats).is_ok()
-                    && files.sync().is_ok()
-                {
+                let mut durable_now = 0;
+                let written = write_pending(
+                    &mut files,
+                    &mut pending,
+                    &mut unsynced,
+                    &mut durable_now,
+                    stats,
+                );
+                commit(durable_now, &mut synced);
+                if written.is_ok() && files.sync().is_ok() {
                     lost = 0;
+                    commit(unsynced.len(), &mut synced);
+                    unsynced.clear();
                 }
                 if lost > 0 {
                     stats.errors.fetch_add(1, Ordering::Relaxed);
