@@ -467,6 +467,8 @@ fn run(
     // After a failure: not before this instant.
     let mut retry_at: Option<Instant> = None;
     let mut stopping = false;
+    // Stopping, and the one more try after a failure has been made.
+    let mut last_try = false;
     // `n` more frames are on disk and fsynced: publish them.
     let commit = |n: usize, synced: &mut u64| {
         if n > 0 {
@@ -559,32 +561,19 @@ fn run(
                 return;
             }
             if retry_at.is_some() {
-                // One more try at stop, then give up: with `durable`, none
-                // of these were acknowledged, and the agents still hold them.
-                std::thread::sleep(RETRY);
-                let mut lost = pending.len() + unsynced.len();
-                let mut durable_now = 0;
-                let written = write_pending(
-                    &mut files,
-                    &mut pending,
-                    &mut unsynced,
-                    &mut durable_now,
-                    stats,
-                );
-                commit(durable_now, &mut synced);
-                if written.is_ok() && files.sync().is_ok() {
-                    lost = 0;
-                    commit(unsynced.len(), &mut synced);
-                    unsynced.clear();
-                }
-                if lost > 0 {
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                if last_try {
+                    // The failure is already counted by `fail`.
                     tracing::error!(
-                        frames = lost,
+                        frames = pending.len() + unsynced.len(),
                         "gateway writer: stopping with frames the disk did not take"
                     );
+                    return;
                 }
-                return;
+                // One more pass of the loop at stop, then give up: with
+                // `durable`, none of these were acknowledged, and the agents
+                // still hold them.
+                last_try = true;
+                std::thread::sleep(RETRY);
             }
         }
     }
@@ -856,5 +845,32 @@ mod tests {
             "the newest, in order"
         );
         assert_eq!(stats.deleted_files.load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
+    fn stop_on_a_full_disk_tries_once_more_then_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Writer::start(WriterSettings {
+            ack: AckAfter::Durable,
+            data_dir: dir.path().to_path_buf(),
+            max_file_bytes: 1 << 20,
+            fsync_interval: Duration::from_secs(3600),
+            queue_frames: 64,
+            retain: Retention::default(),
+        })
+        .unwrap();
+        w.full_disk.store(true, Ordering::Release);
+        assert!(w.try_send(vec![frame(0)]).is_some());
+        let started = Instant::now();
+        w.stop();
+        // A hang guard, not a performance bound: one retry wait is expected.
+        assert!(started.elapsed() < RETRY * 10, "{:?}", started.elapsed());
+        assert!(
+            w.stats().errors.load(Ordering::Relaxed) >= 2,
+            "first and last try"
+        );
+        assert_eq!(w.stats().queued.load(Ordering::Acquire), 1, "not written");
+        assert!(persisted_seqs(dir.path()).is_empty());
+        assert!(w.try_send(vec![frame(1)]).is_none(), "refused after stop");
     }
 }
