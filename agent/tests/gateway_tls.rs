@@ -197,6 +197,27 @@ fn reader_keys(reader: &SseReader) -> Vec<Key> {
         .collect()
 }
 
+/// Waits for every result the agent wrote under `state` to reach the
+/// reader, then asserts it got each exactly once, in order per check, and
+/// that the gateway counted each once. Returns what was produced.
+#[track_caller]
+fn reader_and_gateway_have_what_was_produced(
+    reader: &SseReader,
+    gw: &TlsGateway,
+    ca: &Ca,
+    state: &Path,
+) -> Vec<Key> {
+    let produced = wire_records(&state.join("records"));
+    wait_until(
+        Duration::from_secs(10),
+        "every result at the reader",
+        || reader_keys(reader).len() >= produced.len(),
+    );
+    exactly_what_was_produced(&reader_keys(reader), &produced, "reader");
+    assert_eq!(gw.records_accepted(ca), produced.len() as f64);
+    produced
+}
+
 /// Asserts that `seen` holds each of `produced` exactly once, in order
 /// per check.
 #[track_caller]
@@ -291,14 +312,7 @@ fn the_sink_delivers_over_tls_h2_to_a_gateway_with_a_private_ca() {
     );
     agent.stop();
 
-    let produced = wire_records(&state.join("records"));
-    wait_until(
-        Duration::from_secs(10),
-        "every result at the reader",
-        || reader_keys(&reader).len() >= produced.len(),
-    );
-    exactly_what_was_produced(&reader_keys(&reader), &produced, "reader");
-    assert_eq!(gw.records_accepted(&ca), produced.len() as f64);
+    let produced = reader_and_gateway_have_what_was_produced(&reader, &gw, &ca, &state);
     let stderr = agent.stderr();
     assert!(
         stderr.contains(&format!("gateway=\"https://{}/v1/frames\"", gw.addr)),
@@ -373,13 +387,6 @@ fn without_the_ca_the_sink_reports_an_untrusted_gateway_and_keeps_its_spool() {
         reader_keys(&reader).len() > spooled
     });
     agent.stop();
-    let produced = wire_records(&state.join("records"));
-    wait_until(
-        Duration::from_secs(10),
-        "every result at the reader",
-        || reader_keys(&reader).len() >= produced.len(),
-    );
-    exactly_what_was_produced(&reader_keys(&reader), &produced, "reader");
-    assert_eq!(gw.records_accepted(&ca), produced.len() as f64);
+    reader_and_gateway_have_what_was_produced(&reader, &gw, &ca, &state);
     gw.process.stop();
 }
