@@ -2,18 +2,16 @@
 //! (in-process testkit servers and a real nginx), its output formats and
 //! its exit statuses (0 up, 1 down, 2 usage).
 
-mod util;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::util::Sonde;
 use serde_json::Value;
 use testkit::dns::DnsServer;
 use testkit::http::{Alpn, HttpTarget, Response};
 use testkit::nginx::Nginx;
 use testkit::pki::Ca;
 use testkit::proxy::DelayProxy;
-use util::Sonde;
 
 fn ms(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64)

@@ -3,15 +3,13 @@
 //! oversized request while staying up, stops cleanly on SIGTERM, and its
 //! wire files decode with `sonde decode`. Bad configurations exit 2 with file:line:col.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::Sonde;
+use crate::util::Sonde;
 use wire::{FrameBuilder, FrameHeader, Record, Status};
 
 const AGENT_TOKEN: &str = "agent-token-for-cli-test";

@@ -18,8 +18,6 @@
 //! - 429 with `Retry-After`: the agent waits as told.
 //! - A wrong token: 401, nothing accepted, the agent keeps spooling.
 
-mod util;
-
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -28,9 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::util::process::{Process, free_addr, wait_until};
+use crate::util::sse::{Control, SseReader};
 use testkit::http::HttpTarget;
-use util::process::{Process, free_addr, wait_until};
-use util::sse::{Control, SseReader};
 use wire::ReadItem;
 
 const AGENT_TOKEN: &str = "agent-token-e2e";
@@ -101,7 +99,7 @@ type Key = (String, u64, u64);
 /// Every frame in the wire files under `dir` (sorted by name): the
 /// frame's (session, seq) and its records.
 fn wire_frames(dir: &Path) -> Vec<((u64, u64), Vec<Key>)> {
-    util::wire_files::items(dir)
+    crate::util::wire_files::items(dir)
         .into_iter()
         .filter_map(|(_, item)| match item {
             ReadItem::Frame { frame, .. } => {

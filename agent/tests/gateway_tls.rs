@@ -10,8 +10,6 @@
 //!   nothing and keeps every result in its spool; restarted with the CA,
 //!   the spooled results arrive, each once.
 
-mod util;
-
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -19,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::util::process::{Process, free_addr, wait_until};
+use crate::util::sse::{Control, SseReader};
 use rustls::pki_types::ServerName;
 use testkit::http::HttpTarget;
 use testkit::pki::Ca;
-use util::process::{Process, free_addr, wait_until};
-use util::sse::{Control, SseReader};
 use wire::ReadItem;
 
 const AGENT_TOKEN: &str = "agent-token-tls";
@@ -176,7 +174,7 @@ type Key = (String, u64, u64);
 /// Every record in the wire files under `dir`, in file order.
 fn wire_records(dir: &Path) -> Vec<Key> {
     let mut out = Vec::new();
-    for (_, item) in util::wire_files::items(dir) {
+    for (_, item) in crate::util::wire_files::items(dir) {
         if let ReadItem::Frame { frame, .. } = item {
             out.extend(
                 frame

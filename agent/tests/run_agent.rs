@@ -4,16 +4,14 @@
 //! configurations are refused with their errors, and the metrics endpoint
 //! answers.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::util::Sonde;
+use crate::util::process::{Process, wait_until};
 use testkit::http::HttpTarget;
-use util::Sonde;
-use util::process::{Process, wait_until};
 use wire::{ReadItem, Record, Status};
 
 fn start_agent(config: &Path) -> Process {
@@ -25,7 +23,7 @@ fn start_agent(config: &Path) -> Process {
 /// sequence; panics on any damage when `strict`.
 fn read_records(dir: &Path, strict: bool) -> Vec<(u64, String, Record)> {
     let mut out = Vec::new();
-    for (file, item) in util::wire_files::items(dir) {
+    for (file, item) in crate::util::wire_files::items(dir) {
         match item {
             ReadItem::Frame { frame, .. } => {
                 for (check, record) in frame.records() {

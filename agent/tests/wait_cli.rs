@@ -3,15 +3,13 @@
 //! (testkit). Timing checks are lower bounds or generous ratios; the exact
 //! backoff arithmetic is tested in `sonde::retry` with a seeded generator.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::util::Sonde;
 use sonde::wait::webhook::sign;
-use util::Sonde;
 
 /// A loopback HTTP/1.1 server that answers the n-th request with the n-th
 /// scripted response (the last one repeats) and records when each came.
@@ -360,7 +358,7 @@ fn unix_now() -> u64 {
 /// target polled every 30 s; returns (server, port, secret file, the run).
 fn waiting_with_webhook(
     dir: &std::path::Path,
-) -> (Scripted, u16, std::thread::JoinHandle<util::Run>) {
+) -> (Scripted, u16, std::thread::JoinHandle<crate::util::Run>) {
     let server = Scripted::start(vec![resp(503, &[], "")]);
     let port = free_port();
     let secret = dir.join("secret");

@@ -1,9 +1,7 @@
 //! Ingest over real HTTP on loopback: acks, dedupe, auth, rejections that
 //! leave the gateway and other agents unaffected, limits, h2c, persistence.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use std::time::Duration;
 
 #[tokio::test]

@@ -2,11 +2,9 @@
 //! missed, then live, in gseq order; reset outside the ring; scopes; slow
 //! readers that neither block ingest nor other readers.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::util::*;
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

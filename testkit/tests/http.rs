@@ -1,11 +1,9 @@
 //! The HTTP target does what it says: h1 and h2, routes, each delay in its
 //! own phase (lower bounds only), misbehaviours, mTLS, counters.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Tls, get, tls};
+use crate::util::{Tls, get, tls};
 use hyper::Version;
 use testkit::http::{Alpn, HttpTarget, Misbehaviour, Response};
 use testkit::pki::{Ca, Leaf, Validity};
@@ -41,12 +39,18 @@ async fn tls_negotiates_h2_or_http11_by_alpn() {
     assert_eq!(h2.status, 200);
     assert_eq!(&h2.body[..], b"ok\n");
     assert_eq!(target.last_alpn().as_deref(), Some(&b"h2"[..]));
+    assert_eq!(h2.alpn.as_deref(), Some(&b"h2"[..]), "the client's view");
 
     let h1 = get(target.addr(), Some(tls(&ca, &[b"http/1.1"])), "/")
         .await
         .expect("h1 GET");
     assert_eq!(h1.version, Version::HTTP_11);
     assert_eq!(target.last_alpn().as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(
+        h1.alpn.as_deref(),
+        Some(&b"http/1.1"[..]),
+        "the client's view"
+    );
     assert_eq!(target.connections(), 2);
     assert_eq!(target.requests(), 2);
 }

@@ -1,9 +1,7 @@
 //! The nginx target starts as the current user and serves its file over
 //! plain HTTP/1.1 and TLS 1.3 (h2 and http/1.1). Needs nginx installed.
 
-mod common;
-
-use common::{get, tls};
+use crate::util::{get, tls};
 use hyper::Version;
 use testkit::nginx::Nginx;
 
@@ -36,7 +34,7 @@ async fn nginx_serves_plain_and_tls13() {
         .expect("tls12")
         .with_root_certificates(nginx.ca().root_store())
         .with_no_client_auth();
-    let tls12 = common::Tls {
+    let tls12 = crate::util::Tls {
         config: std::sync::Arc::new(config),
         server_name: "localhost",
     };

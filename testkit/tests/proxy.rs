@@ -1,11 +1,9 @@
 //! The delay proxy forwards every byte and holds only the upstream's first
 //! reply: the TLS server's first flight, or a plain server's response.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{get, tls};
+use crate::util::{get, tls};
 use testkit::http::HttpTarget;
 use testkit::pki::Ca;
 use testkit::proxy::DelayProxy;

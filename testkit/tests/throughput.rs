@@ -2,11 +2,9 @@
 //! Ignored by default (timing-dependent); run with
 //! `cargo test --release -p sonde-testkit --test throughput -- --ignored --nocapture`.
 
-mod common;
-
 use std::time::Instant;
 
-use common::{get, tls};
+use crate::util::{get, tls};
 use testkit::http::HttpTarget;
 use testkit::pki::Ca;
 
@@ -20,7 +18,7 @@ async fn fresh_connection_rates() {
     for (name, target, n) in [("plain h1", &plain, 5000u32), ("tls h1", &secure, 2000)] {
         let start = Instant::now();
         for _ in 0..n {
-            let t = target.is_tls().then(|| common::Tls {
+            let t = target.is_tls().then(|| crate::util::Tls {
                 config: config.clone(),
                 server_name: "localhost",
             });
@@ -37,7 +35,7 @@ async fn fresh_connection_rates() {
         let n = 2000u32;
         let start = Instant::now();
         for _ in 0..n {
-            let t = common::Tls {
+            let t = crate::util::Tls {
                 config: config.clone(),
                 server_name: "localhost",
             };

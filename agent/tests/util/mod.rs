@@ -1,13 +1,12 @@
 //! The CLI test harness (after ripgrep's tests/util.rs): runs the built
 //! `sonde` binary and, when an expectation fails, prints the command, its
 //! directory, its exit status, stdout and stderr.
-#![allow(dead_code)]
 
 pub mod process;
 pub mod sse;
 pub mod wire_files;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// One `sonde` invocation to run.
@@ -40,19 +39,6 @@ impl Sonde {
             .join(" ");
         let dir = std::env::current_dir().unwrap_or_default();
         Sonde { cmd, dir, shown }
-    }
-
-    /// Runs in `dir`.
-    pub fn current_dir(mut self, dir: &Path) -> Sonde {
-        self.cmd.current_dir(dir);
-        self.dir = dir.to_owned();
-        self
-    }
-
-    /// Sets an environment variable.
-    pub fn env(mut self, key: &str, value: &str) -> Sonde {
-        self.cmd.env(key, value);
-        self
     }
 
     /// Runs to completion.

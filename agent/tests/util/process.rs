@@ -44,11 +44,6 @@ impl Process {
         }
     }
 
-    /// The process id.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Sends signal `name` (`TERM`, `KILL`, `HUP`) with kill(1).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

@@ -1,7 +1,6 @@
 //! Helpers for the gateway's integration tests: a gateway served in-process
 //! on 127.0.0.1:0, frame builders, an HTTP/1.1 or h2c client for ingest, and
 //! SSE and WebSocket readers.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

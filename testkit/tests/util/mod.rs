@@ -1,8 +1,6 @@
 //! A minimal HTTP(S) client for testkit's own tests: hyper's client
 //! connection API over a stream we open, with the phase instants recorded.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,7 @@
+//! The gateway's integration tests, one binary: the gateway served in-process
+//! on loopback; helpers in util.
+
+mod util;
+
+mod ingest;
+mod readers;

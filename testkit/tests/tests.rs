@@ -1,0 +1,12 @@
+//! testkit's own tests, one binary: each test server against a minimal
+//! client; helpers in util.
+
+mod util;
+
+mod dns;
+mod http;
+mod nginx;
+mod pki;
+mod proxy;
+mod tcp;
+mod throughput;
