@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{self, CheckInfo, Metrics};
 use crate::probe::{ProbeSpec, Prober};
-use crate::sink::gateway::{self, GatewaySink};
+use crate::sink::uplink::{self, GatewaySink};
 use crate::sink::{Fanout, SinkHandle, file::FileSink, stdout::StdoutSink};
 use checks::SpecBuilder;
 use scheduler::Scheduler;
@@ -203,9 +203,9 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
             gateway,
             &plan.agent.id,
             metrics.clone(),
-            gateway::Options {
+            uplink::Options {
                 ca_file: gateway.ca.as_ref().map(|ca| ca.path.clone()),
-                ..gateway::Options::default()
+                ..uplink::Options::default()
             },
         )
         .with_context(|| {

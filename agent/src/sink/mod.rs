@@ -7,8 +7,8 @@
 //! result to every sink.
 
 pub mod file;
-pub mod gateway;
 pub mod stdout;
+pub mod uplink;
 
 use std::future::Future;
 use std::sync::Arc;
