@@ -8,10 +8,11 @@
 //!   behind bounded channels; `metrics`: Prometheus exposition.
 //! - `retry`: backoff with jitter, Retry-After, a circuit breaker (shared by
 //!   `sonde wait` and the gateway sink); `wait`: the deploy gate's engine.
-//! - `cli`: the `sonde` subcommands; the only module that knows the command line.
+//!
+//! The command line lives in the binary (`src/main.rs`, `src/cli/`); this
+//! library knows nothing of it.
 #![forbid(unsafe_code)]
 
-pub mod cli;
 pub mod metrics;
 pub mod probe;
 pub mod result;

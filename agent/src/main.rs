@@ -6,7 +6,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sonde::cli::{Cli, Command};
+
+mod cli;
+
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -15,25 +18,25 @@ fn main() -> ExitCode {
             // clap prints help/version to stdout and usage errors to stderr.
             let _ = err.print();
             return if err.use_stderr() {
-                ExitCode::from(sonde::cli::EXIT_USAGE)
+                ExitCode::from(cli::EXIT_USAGE)
             } else {
                 ExitCode::SUCCESS
             };
         }
     };
     let outcome = match cli.command {
-        Command::Probe(args) => sonde::cli::probe::run(args),
-        Command::Decode(args) => sonde::cli::decode::run(args),
-        Command::Run(args) => sonde::cli::run::run(args),
-        Command::CheckConfig(args) => sonde::cli::check_config::run(args),
-        Command::Wait(args) => sonde::cli::wait::run(args),
-        Command::Gateway(args) => sonde::cli::gateway::run(args),
+        Command::Probe(args) => cli::probe::run(args),
+        Command::Decode(args) => cli::decode::run(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::CheckConfig(args) => cli::check_config::run(args),
+        Command::Wait(args) => cli::wait::run(args),
+        Command::Gateway(args) => cli::gateway::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("sonde: error: {err:#}");
-            ExitCode::from(sonde::cli::EXIT_USAGE)
+            ExitCode::from(cli::EXIT_USAGE)
         }
     }
 }

@@ -14,7 +14,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 use url::Url;
 
-use crate::probe::{
+use sonde::probe::{
     BodyAssertion, IpVersion, ProbeReport, ProbeSpec, Prober, ResolveOverride, TlsOptions, tls,
 };
 

@@ -15,7 +15,7 @@ use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::run::{Control, Supervisor};
+use sonde::run::{Control, Supervisor};
 
 /// The quickstart configuration, built in: `sonde run` with no `--config`.
 pub const QUICKSTART: &str = include_str!("../../../examples/quickstart.toml");
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let (tx, rx) = mpsc::channel(8);
         let signals = tokio::spawn(forward_signals(tx, config_path));
         let supervisor: Arc<dyn Supervisor> = Arc::new(Systemd::new());
-        let result = crate::run::run(plan, args.metrics_listen, rx, supervisor).await;
+        let result = sonde::run::run(plan, args.metrics_listen, rx, supervisor).await;
         signals.abort();
         result
     });

@@ -13,12 +13,12 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use super::probe::{self as probe_cli, parse_statuses, render_json};
-use crate::probe::{ProbeReport, Prober};
-use crate::retry::{Backoff, Breaker, SplitMix64};
-use crate::wait::condition::{BodyCondition, Conditions, HeaderCondition, JsonCondition};
-use crate::wait::policy::{Pacer, RetryOn, Verdict};
-use crate::wait::webhook::{self, Verifier};
-use crate::wait::{self, Attempt, By, Event, Outcome, Plan, Summary};
+use sonde::probe::{ProbeReport, Prober};
+use sonde::retry::{Backoff, Breaker, SplitMix64};
+use sonde::wait::condition::{BodyCondition, Conditions, HeaderCondition, JsonCondition};
+use sonde::wait::policy::{Pacer, RetryOn, Verdict};
+use sonde::wait::webhook::{self, Verifier};
+use sonde::wait::{self, Attempt, By, Event, Outcome, Plan, Summary};
 
 /// Exit status: every condition held.
 pub const EXIT_READY: u8 = 0;
@@ -182,7 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-type Prepared = (Plan, crate::probe::ProbeSpec, Backoff, bool, String);
+type Prepared = (Plan, sonde::probe::ProbeSpec, Backoff, bool, String);
 
 /// Turns the flags into a plan and a probe spec; every error names the flag.
 fn prepare(args: &Args) -> anyhow::Result<Prepared> {
