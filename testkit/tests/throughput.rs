@@ -1,6 +1,6 @@
 //! Fresh-connection throughput of the HTTP target, for benchmark headroom.
 //! Ignored by default (timing-dependent); run with
-//! `cargo test --release -p sonde-testkit --test throughput -- --ignored --nocapture`.
+//! `cargo test --release -p sonde-testkit --test tests -- throughput:: --ignored --nocapture`.
 
 use std::time::Instant;
 

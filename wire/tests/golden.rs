@@ -193,7 +193,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The values behind WIRE.md's vectors; prints the blocks to paste there
-/// (`cargo test -p sonde-wire --test golden -- --ignored --nocapture`).
+/// (`cargo test -p sonde-wire --test tests -- golden:: --ignored --nocapture`).
 #[test]
 #[ignore]
 fn print_golden_vectors() {
