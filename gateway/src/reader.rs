@@ -54,14 +54,23 @@ impl Feed {
                 sub.head,
             ));
         }
-        pending.push_back(message::snapshot(format, sub.head, &sub.snapshot, &scope));
-        if let (false, Some(since)) = (sub.reset, since) {
-            pending.extend(
-                sub.missed
-                    .iter()
-                    .filter_map(|b| message::records(format, b, since, &scope)),
-            );
+        let mut snapshot = message::snapshot(format, sub.head, &sub.snapshot, &scope);
+        let missed: Vec<Encoded> = match (sub.reset, since) {
+            (false, Some(since)) => sub
+                .missed
+                .iter()
+                .filter_map(|b| message::records(format, b, since, &scope))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !missed.is_empty() {
+            // The replay that follows has ids below G: the snapshot's SSE id
+            // stays at `since`, so a reader cut off before the replay
+            // resumes from there and event ids never go back.
+            snapshot.id = since;
         }
+        pending.push_back(snapshot);
+        pending.extend(missed);
         Feed {
             app,
             scope,

@@ -75,8 +75,19 @@ async fn since_older_than_the_ring_gets_reset_and_fresh_snapshot() {
     assert_eq!(snap.data["states"][0]["gseq"].as_u64(), Some(g0 + 5));
     // Last-Event-ID inside the ring: no reset.
     let mut ok = Sse::open(gw.addr, READER_ALL, &format!("?since={}", g0 + 4)).await;
-    assert_eq!(ok.next().await.unwrap().event, "snapshot");
-    assert_eq!(items(&ok.next().await.unwrap().data)[0].0, g0 + 5);
+    let snap = ok.next().await.unwrap();
+    assert_eq!(snap.event, "snapshot");
+    assert_eq!(
+        snap.data["gseq"].as_u64(),
+        Some(g0 + 5),
+        "the state as of G"
+    );
+    // Event ids never go back: the snapshot before a replay carries `since`,
+    // so a reader cut off here resumes with the replay, not after it.
+    assert_eq!(snap.id, Some(g0 + 4));
+    let replay = ok.next().await.unwrap();
+    assert_eq!(items(&replay.data)[0].0, g0 + 5);
+    assert_eq!(replay.id, Some(g0 + 5));
     // A bad since and a bad token are refused before the stream.
     assert_eq!(Sse::open(gw.addr, READER_ALL, "?since=x").await.status, 400);
     assert_eq!(Sse::open(gw.addr, "nope", "").await.status, 401);
