@@ -330,7 +330,7 @@ async fn interleaved(
     Ok(())
 }
 
-/// Pairs: each floor/sonde pair alone (warm caches, as DESIGN.md's floor was
+/// Pairs: each floor/sonde pair alone (warm caches, as docs/DESIGN.md's floor was
 /// measured). Mixed: every case in turn, as an agent with mixed checks runs.
 async fn measure(bench: &mut Bench, args: &Args) -> anyhow::Result<(Samples, Samples)> {
     // h2 runs beside the HTTPS pair, so its ratio to that floor is fair too.
@@ -400,7 +400,7 @@ fn verdict(met: bool) -> &'static str {
 }
 
 /// The CPU target: the absolute figure, unless the floor measured here is
-/// above it, in which case (DESIGN.md, "Cost") the 1.15x ratio counts.
+/// above it, in which case (docs/DESIGN.md, "Cost") the 1.15x ratio counts.
 fn cpu_target(what: &str, absolute_us: f64, floor_us: f64, sonde_us: f64) {
     let ratio = sonde_us / floor_us;
     let abs_met = sonde_us <= absolute_us;

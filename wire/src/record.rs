@@ -1,6 +1,6 @@
 //! The probe record: one probe's result, in integer milliseconds.
 //!
-//! Field meanings follow DESIGN.md: phases are contiguous durations, an
+//! Field meanings follow docs/DESIGN.md: phases are contiguous durations, an
 //! absent phase never started, `error` says why a `Down` result is down.
 
 /// One probe's result. Durations are whole milliseconds from the monotonic
