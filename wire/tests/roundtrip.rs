@@ -163,17 +163,10 @@ proptest! {
 
 #[test]
 fn extremes_round_trip_standalone_and_in_frames() {
-    let base = Record {
-        t_ms: 0,
-        rt_ms: u64::MAX,
-        sc: Some(u16::MAX),
-        st: Status::Unknown,
-        dn_ms: Some(u64::from(u32::MAX) + 1),
-        cn_ms: None,
-        tl_ms: Some(0),
-        ft_ms: None,
-        error: Some(ErrorClass::LocalResource),
-    };
+    let base = Record::unknown(0, u64::MAX, ErrorClass::LocalResource)
+        .with_sc(u16::MAX)
+        .with_dn(u64::from(u32::MAX) + 1)
+        .with_tl(0);
     let far = Record {
         t_ms: u64::MAX,
         ..base
