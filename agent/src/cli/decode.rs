@@ -507,6 +507,17 @@ mod tests {
     }
 
     #[test]
+    fn json_lines_are_agent_and_check_then_the_record_shape() {
+        let mut line = String::new();
+        json_line(&mut line, "eu-1", "api", &Record::up(7, 5).with_sc(204)).unwrap();
+        assert_eq!(
+            line,
+            "{\"agent\":\"eu-1\",\"check\":\"api\",\"t\":7,\"rt\":5,\"sc\":204,\"st\":\"up\",\
+             \"dn\":null,\"cn\":null,\"tl\":null,\"ft\":null,\"error\":null}\n"
+        );
+    }
+
+    #[test]
     fn csv_fields_are_quoted_when_needed() {
         let mut s = String::new();
         csv_field(&mut s, "a,\"b\"");
