@@ -403,7 +403,7 @@ fn sigkill_loses_nothing_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "sigkill_child_writer",
+            "sink_file::sigkill_child_writer",
             "--exact",
             "--ignored",
             "--nocapture",
