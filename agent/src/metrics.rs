@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use exposition::{Exposition, HistogramValues, Kind, escape, label, sanitize_label_name};
 use wire::{ErrorClass, Status};
 
 use crate::result::CheckResult;
@@ -305,24 +306,21 @@ impl Metrics {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
 
-        let mut out = String::with_capacity(1024 + checks.len() * 1600);
-        let o = &mut out;
-        family(
-            o,
+        let mut exposition = Exposition::with_capacity(1024 + checks.len() * 1600);
+        let o = &mut exposition;
+        o.family(
             "sonde_build_info",
-            "gauge",
+            Kind::Gauge,
             "The agent's version, id and region; always 1.",
         );
-        sample(o, "sonde_build_info", &self.build_labels, "", 1);
-        family(
-            o,
+        o.sample("sonde_build_info", &self.build_labels, "", 1);
+        o.family(
             "sonde_check_info",
-            "gauge",
+            Kind::Gauge,
             "A configured check and its target URL (without user info or query); always 1.",
         );
         for c in &checks {
-            sample(
-                o,
+            o.sample(
                 "sonde_check_info",
                 &c.labels,
                 &format!("url=\"{}\"", c.url),
@@ -330,43 +328,34 @@ impl Metrics {
             );
         }
 
-        family(
-            o,
+        o.family(
             "probe_success",
-            "gauge",
+            Kind::Gauge,
             "Whether the check's last probe was up (1) or not (0).",
         );
         for (c, l) in &lasts {
-            sample(o, "probe_success", &c.labels, "", u8::from(l.success));
+            o.sample("probe_success", &c.labels, "", u8::from(l.success));
         }
-        family(
-            o,
+        o.family(
             "probe_duration_seconds",
-            "gauge",
+            Kind::Gauge,
             "The last probe's total time: start to the last body byte, or to the failure.",
         );
         for (c, l) in &lasts {
-            sample(o, "probe_duration_seconds", &c.labels, "", l.duration_s);
+            o.sample("probe_duration_seconds", &c.labels, "", l.duration_s);
         }
-        family(
-            o,
+        o.family(
             "probe_http_status_code",
-            "gauge",
+            Kind::Gauge,
             "The last probe's HTTP status code; 0 when no response was received.",
         );
         for (c, l) in &lasts {
-            sample(o, "probe_http_status_code", &c.labels, "", l.status_code);
+            o.sample("probe_http_status_code", &c.labels, "", l.status_code);
         }
-        family(
-            o,
-            "probe_http_duration_seconds",
-            "gauge",
-            "The last probe's phases, contiguous (they sum to probe_duration_seconds); 0 for a phase that did not happen.",
-        );
+        o.family("probe_http_duration_seconds", Kind::Gauge, "The last probe's phases, contiguous (they sum to probe_duration_seconds); 0 for a phase that did not happen.");
         for (c, l) in &lasts {
             for (phase, s) in PHASES.iter().zip(l.phases_s) {
-                sample(
-                    o,
+                o.sample(
                     "probe_http_duration_seconds",
                     &c.labels,
                     &format!("phase=\"{phase}\""),
@@ -374,39 +363,39 @@ impl Metrics {
                 );
             }
         }
-        family(
-            o,
+        o.family(
             "probe_dns_lookup_time_seconds",
-            "gauge",
+            Kind::Gauge,
             "The last probe's DNS resolution; 0 when no lookup was made.",
         );
         for (c, l) in &lasts {
-            sample(
-                o,
+            o.sample(
                 "probe_dns_lookup_time_seconds",
                 &c.labels,
                 "",
                 l.phases_s[0],
             );
         }
-        family(
-            o,
+        o.family(
             "probe_ssl_earliest_cert_expiry",
-            "gauge",
+            Kind::Gauge,
             "The leaf certificate's notAfter seen by the last HTTPS probe, Unix seconds.",
         );
         for (c, l) in &lasts {
             if let Some(t) = l.cert_not_after {
-                sample(o, "probe_ssl_earliest_cert_expiry", &c.labels, "", t);
+                o.sample("probe_ssl_earliest_cert_expiry", &c.labels, "", t);
             }
         }
 
-        family(o, "sonde_probes_total", "counter", "Probes run, by result.");
+        o.family(
+            "sonde_probes_total",
+            Kind::Counter,
+            "Probes run, by result.",
+        );
         for c in &checks {
             for st in [Status::Up, Status::Down, Status::Unknown] {
                 let n = c.results[usize::from(st.code())].load(Relaxed);
-                sample(
-                    o,
+                o.sample(
                     "sonde_probes_total",
                     &c.labels,
                     &format!("result=\"{}\"", st.name()),
@@ -414,18 +403,16 @@ impl Metrics {
                 );
             }
         }
-        family(
-            o,
+        o.family(
             "sonde_probe_errors_total",
-            "counter",
+            Kind::Counter,
             "Probes down or unknown, by error class (classes seen so far).",
         );
         for c in &checks {
             for (class, n) in ErrorClass::ALL.iter().zip(c.errors.iter()) {
                 let n = n.load(Relaxed);
                 if n > 0 {
-                    sample(
-                        o,
+                    o.sample(
                         "sonde_probe_errors_total",
                         &c.labels,
                         &format!("class=\"{}\"", class.name()),
@@ -434,17 +421,15 @@ impl Metrics {
                 }
             }
         }
-        family(
-            o,
+        o.family(
             "sonde_probes_skipped_total",
-            "counter",
+            Kind::Counter,
             "Due probes that did not run: busy (the previous one still ran) or too_late.",
         );
         for c in &checks {
             for r in SkipReason::ALL {
                 let n = c.skipped[r.index()].load(Relaxed);
-                sample(
-                    o,
+                o.sample(
                     "sonde_probes_skipped_total",
                     &c.labels,
                     &format!("reason=\"{}\"", r.name()),
@@ -459,99 +444,87 @@ impl Metrics {
         );
 
         type SinkField = fn(&SinkSeries) -> &AtomicU64;
-        let sink_families: [(&str, &str, &str, SinkField); 5] = [
+        let sink_families: [(&str, Kind, &str, SinkField); 5] = [
             (
                 "sonde_sink_queue_depth",
-                "gauge",
+                Kind::Gauge,
                 "Records waiting in the sink's queue.",
                 |s| &s.depth,
             ),
             (
                 "sonde_sink_queue_capacity",
-                "gauge",
+                Kind::Gauge,
                 "The sink queue's capacity, records.",
                 |s| &s.capacity,
             ),
             (
                 "sonde_sink_records_written_total",
-                "counter",
+                Kind::Counter,
                 "Records the sink wrote.",
                 |s| &s.records_written,
             ),
             (
                 "sonde_sink_bytes_written_total",
-                "counter",
+                Kind::Counter,
                 "Bytes the sink wrote.",
                 |s| &s.bytes_written,
             ),
             (
                 "sonde_sink_records_dropped_total",
-                "counter",
+                Kind::Counter,
                 "Records the sink dropped (queue or spool full).",
                 |s| &s.records_dropped,
             ),
         ];
         for (name, kind, help, field) in sink_families {
-            family(o, name, kind, help);
+            o.family(name, kind, help);
             for s in &sinks {
-                sample(
-                    o,
-                    name,
-                    &format!("sink=\"{}\"", escape(s.name)),
-                    "",
-                    field(s).load(Relaxed),
-                );
+                o.sample(name, &label("sink", s.name), "", field(s).load(Relaxed));
             }
         }
         let spooled: Vec<&Arc<SinkSeries>> =
             sinks.iter().filter(|s| s.spooled.load(Relaxed)).collect();
-        let spool_families: [(&str, &str, &str, SinkField); 5] = [
+        let spool_families: [(&str, Kind, &str, SinkField); 5] = [
             (
                 "sonde_sink_spool_bytes",
-                "gauge",
+                Kind::Gauge,
                 "Bytes in the sink's on-disk spool.",
                 |s| &s.spool_bytes,
             ),
             (
                 "sonde_sink_spool_frames",
-                "gauge",
+                Kind::Gauge,
                 "Frames in the spool not yet acknowledged.",
                 |s| &s.spool_frames,
             ),
             (
                 "sonde_sink_records_acked_total",
-                "counter",
+                Kind::Counter,
                 "Records the gateway acknowledged.",
                 |s| &s.records_acked,
             ),
             (
                 "sonde_sink_connections_total",
-                "counter",
+                Kind::Counter,
                 "Connections opened to the gateway (more than one: reconnects).",
                 |s| &s.connects,
             ),
             (
                 "sonde_sink_frames_quarantined_total",
-                "counter",
+                Kind::Counter,
                 "Frames the gateway refused as bad, moved to the spool's quarantine.",
                 |s| &s.frames_quarantined,
             ),
         ];
         if !spooled.is_empty() {
             for (name, kind, help, field) in spool_families {
-                family(o, name, kind, help);
+                o.family(name, kind, help);
                 for s in &spooled {
-                    sample(
-                        o,
-                        name,
-                        &format!("sink=\"{}\"", escape(s.name)),
-                        "",
-                        field(s).load(Relaxed),
-                    );
+                    o.sample(name, &label("sink", s.name), "", field(s).load(Relaxed));
                 }
             }
         }
-        out
+        exposition.finish()
     }
 
     fn check(&self, name: &str) -> Option<Arc<CheckSeries>> {
@@ -640,76 +613,18 @@ impl Histogram {
         self.count.fetch_add(1, Relaxed);
     }
 
-    fn render(&self, o: &mut String, name: &str, help: &str) {
-        family(o, name, "histogram", help);
+    fn render(&self, o: &mut Exposition, name: &str, help: &str) {
         // Read the count first: buckets may then run ahead of it, never behind.
         let count = self.count.load(Relaxed);
-        let mut cumulative = 0u64;
-        let bucket = format!("{name}_bucket");
-        for (i, n) in self.buckets.iter().enumerate() {
-            cumulative += n.load(Relaxed);
-            let le = LATENESS_BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_owned(), |le| le.to_string());
-            let value = if i == LATENESS_BUCKETS.len() {
-                count.max(cumulative)
-            } else {
-                cumulative
-            };
-            sample(o, &bucket, &format!("le=\"{le}\""), "", value);
-        }
+        let counts: Vec<u64> = self.buckets.iter().map(|n| n.load(Relaxed)).collect();
         let sum = self.sum_ns.load(Relaxed) as f64 / 1e9;
-        sample(o, &format!("{name}_sum"), "", "", sum);
-        sample(o, &format!("{name}_count"), "", "", count.max(cumulative));
+        let values = HistogramValues {
+            counts: &counts,
+            sum,
+            count,
+        };
+        o.histogram(name, help, &LATENESS_BUCKETS, values);
     }
-}
-
-/// Writes a family's HELP and TYPE lines.
-fn family(o: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// Writes one sample; `labels` and `extra` are rendered label lists (either
-/// may be empty).
-fn sample(o: &mut String, name: &str, labels: &str, extra: &str, value: impl std::fmt::Display) {
-    let sep = if labels.is_empty() || extra.is_empty() {
-        ""
-    } else {
-        ","
-    };
-    if labels.is_empty() && extra.is_empty() {
-        let _ = writeln!(o, "{name} {value}");
-    } else {
-        let _ = writeln!(o, "{name}{{{labels}{sep}{extra}}} {value}");
-    }
-}
-
-/// A label value escaped per the exposition format: backslash, double
-/// quote and newline.
-pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A label name made valid: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with
-/// `__` (reserved by Prometheus).
-pub fn sanitize_label_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || out.starts_with("__") {
-        out.insert_str(0, "label_");
-    }
-    out
 }
 
 /// The URL without user info, query and fragment, which may carry secrets.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wire::{ErrorClass, Frame, FrameBuilder, FrameHeader, Record, Status, file_header};
+use wire::{ErrorClass, Frame, FrameBuilder, FrameHeader, Record, file_header};
 
 /// What a finished `sonde` run left behind.
 struct Run {
@@ -88,28 +88,15 @@ fn sonde(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
 const T0: u64 = 1_767_225_600_000;
 
 fn record(t_ms: u64, rt_ms: u64) -> Record {
-    Record {
-        t_ms,
-        rt_ms,
-        sc: Some(200),
-        st: Status::Up,
-        dn_ms: Some(12),
-        cn_ms: Some(20),
-        tl_ms: Some(25),
-        ft_ms: Some(80),
-        error: None,
-    }
+    Record::up(t_ms, rt_ms)
+        .with_sc(200)
+        .with_phases(12, 20, 25, 80)
 }
 
 fn down(t_ms: u64) -> Record {
-    Record {
-        sc: None,
-        st: Status::Down,
-        tl_ms: None,
-        ft_ms: None,
-        error: Some(ErrorClass::ConnectRefused),
-        ..record(t_ms, 3)
-    }
+    Record::down(t_ms, 3, ErrorClass::ConnectRefused)
+        .with_dn(12)
+        .with_cn(20)
 }
 
 /// A frame of `seq` holding one record of "api" and one of "home".

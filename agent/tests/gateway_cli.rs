@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::Sonde;
-use wire::{FrameBuilder, FrameHeader, Record, Status};
+use wire::{FrameBuilder, FrameHeader, Record};
 
 const AGENT_TOKEN: &str = "agent-token-for-cli-test";
 
@@ -110,17 +110,9 @@ fn frame(seq: u64) -> Vec<u8> {
     for i in 0..3 {
         b.push(
             "api-health",
-            Record {
-                t_ms: 1_767_225_600_000 + i,
-                rt_ms: 250,
-                sc: Some(200),
-                st: Status::Up,
-                dn_ms: Some(12),
-                cn_ms: Some(20),
-                tl_ms: Some(25),
-                ft_ms: Some(80),
-                error: None,
-            },
+            Record::up(1_767_225_600_000 + i, 250)
+                .with_sc(200)
+                .with_phases(12, 20, 25, 80),
         );
     }
     b.finish().encode().unwrap()

@@ -76,7 +76,7 @@ fn assert_contiguous(report: &ProbeReport) {
         t.to_first_byte() <= t.total,
         "phases exceed rt: {report:#?}"
     );
-    let r = report.record();
+    let r = sonde::result::wire_record(report);
     let sum: u64 = [r.dn_ms, r.cn_ms, r.tl_ms, r.ft_ms]
         .into_iter()
         .flatten()

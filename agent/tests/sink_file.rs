@@ -12,7 +12,7 @@ use sonde::probe::Timings;
 use sonde::result::CheckResult;
 use sonde::sink::file::FileSink;
 use sonde::sink::{Sink, SinkHandle};
-use wire::{ErrorClass, FILE_HEADER_LEN, Frame, ReadItem, Record, Status, check_file_header};
+use wire::{ErrorClass, FILE_HEADER_LEN, Frame, ReadItem, Record, check_file_header};
 
 const AGENT: &str = "eu-west-1a";
 
@@ -30,18 +30,15 @@ fn config(dir: &Path) -> config::FileSink {
 /// The `i`th result of a test run: checks alternate, some are down.
 fn result(i: u64) -> Arc<CheckResult> {
     let down = i % 5 == 4;
+    let (t_ms, rt_ms) = (1_767_225_600_000 + i * 1000, 10 + i);
     Arc::new(CheckResult {
         check: Arc::from(["api-health", "home", "login"][(i % 3) as usize]),
-        record: Record {
-            t_ms: 1_767_225_600_000 + i * 1000,
-            rt_ms: 10 + i,
-            sc: if down { None } else { Some(200) },
-            st: if down { Status::Down } else { Status::Up },
-            dn_ms: Some(1),
-            cn_ms: Some(2),
-            tl_ms: if down { None } else { Some(3) },
-            ft_ms: if down { None } else { Some(4) },
-            error: down.then_some(ErrorClass::ConnectRefused),
+        record: if down {
+            Record::down(t_ms, rt_ms, ErrorClass::ConnectRefused)
+                .with_dn(1)
+                .with_cn(2)
+        } else {
+            Record::up(t_ms, rt_ms).with_sc(200).with_phases(1, 2, 3, 4)
         },
         timings: Timings::default(),
         detail: None,

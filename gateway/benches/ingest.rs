@@ -23,7 +23,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wire::{FrameBuilder, FrameHeader, Record, Status};
+use wire::{FrameBuilder, FrameHeader, Record};
 
 const RECORDS_PER_FRAME: usize = 100;
 const RUN: Duration = Duration::from_secs(3);
@@ -33,17 +33,7 @@ fn secret(v: String) -> Secret<String> {
 }
 
 fn record(t: u64) -> Record {
-    Record {
-        t_ms: t,
-        rt_ms: 250,
-        sc: Some(200),
-        st: Status::Up,
-        dn_ms: Some(12),
-        cn_ms: Some(20),
-        tl_ms: Some(25),
-        ft_ms: Some(80),
-        error: None,
-    }
+    Record::up(t, 250).with_sc(200).with_phases(12, 20, 25, 80)
 }
 
 /// A frame of `RECORDS_PER_FRAME` records over 10 checks, like an agent's batch.

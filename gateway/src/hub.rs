@@ -361,20 +361,10 @@ mod tests {
     use super::*;
     use crate::ingest::validate;
     use std::time::Duration;
-    use wire::{FrameBuilder, FrameHeader, Status};
+    use wire::{FrameBuilder, FrameHeader};
 
     fn rec(t: u64) -> Record {
-        Record {
-            t_ms: t,
-            rt_ms: 1,
-            sc: Some(200),
-            st: Status::Up,
-            dn_ms: None,
-            cn_ms: None,
-            tl_ms: None,
-            ft_ms: None,
-            error: None,
-        }
+        Record::up(t, 1).with_sc(200)
     }
 
     fn frames(agent: &str, session: u64, seqs: &[u64], checks: &[&str]) -> Vec<ValidFrame> {

@@ -218,7 +218,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wire::{FrameBuilder, FrameHeader, Record, Status};
+    use wire::{FrameBuilder, FrameHeader, Record};
 
     pub(crate) fn frame(agent: &str, session: u64, seq: u64, n: usize) -> Vec<u8> {
         let mut b = FrameBuilder::new(FrameHeader {
@@ -229,17 +229,10 @@ mod tests {
         for i in 0..n {
             b.push(
                 "api",
-                Record {
-                    t_ms: 1_767_225_600_000 + i as u64,
-                    rt_ms: 5,
-                    sc: Some(200),
-                    st: Status::Up,
-                    dn_ms: None,
-                    cn_ms: Some(1),
-                    tl_ms: None,
-                    ft_ms: Some(2),
-                    error: None,
-                },
+                Record::up(1_767_225_600_000 + i as u64, 5)
+                    .with_sc(200)
+                    .with_cn(1)
+                    .with_ft(2),
             );
         }
         b.finish().encode().unwrap()

@@ -1,10 +1,10 @@
 //! Reader messages (PROTOCOL.md 3.5) and their two encodings: JSON, with
-//! records by field name, and MessagePack, with records as the positional
-//! wire record of WIRE.md 1.1. Pure functions from hub data to bytes.
+//! records in the one JSON shape of WIRE.md ("JSON"), and MessagePack, with
+//! records as the positional wire record of WIRE.md 1.1. Pure functions
+//! from hub data to bytes.
 
-use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use wire::Record;
+use wire::{JsonRecord, Record};
 
 use crate::auth::Scope;
 use crate::hub::{Batch, CheckState};
@@ -55,21 +55,10 @@ struct RecordOut<'a> {
 
 impl Serialize for RecordOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r = self.record;
-        if self.format == Format::MsgPack {
-            return r.serialize(s);
+        match self.format {
+            Format::MsgPack => self.record.serialize(s),
+            Format::Json => JsonRecord(self.record).serialize(s),
         }
-        let mut m = s.serialize_map(Some(9))?;
-        m.serialize_entry("t", &r.t_ms)?;
-        m.serialize_entry("rt", &r.rt_ms)?;
-        m.serialize_entry("sc", &r.sc)?;
-        m.serialize_entry("st", r.st.name())?;
-        m.serialize_entry("dn", &r.dn_ms)?;
-        m.serialize_entry("cn", &r.cn_ms)?;
-        m.serialize_entry("tl", &r.tl_ms)?;
-        m.serialize_entry("ft", &r.ft_ms)?;
-        m.serialize_entry("error", &r.error.map(|e| e.name()))?;
-        m.end()
     }
 }
 
@@ -174,20 +163,12 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Instant;
-    use wire::{ErrorClass, Status};
+    use wire::ErrorClass;
 
     fn rec() -> Record {
-        Record {
-            t_ms: 1_767_225_615_000,
-            rt_ms: 5000,
-            sc: None,
-            st: Status::Down,
-            dn_ms: Some(11),
-            cn_ms: Some(4989),
-            tl_ms: None,
-            ft_ms: None,
-            error: Some(ErrorClass::ConnectTimeout),
-        }
+        Record::down(1_767_225_615_000, 5000, ErrorClass::ConnectTimeout)
+            .with_dn(11)
+            .with_cn(4989)
     }
 
     fn batch() -> Batch {

@@ -1,11 +1,13 @@
 //! Self-telemetry: counters the handlers bump and their Prometheus text
-//! exposition (`GET /metrics`). Gauges of the hub and writer are read at
-//! scrape time and passed in.
+//! exposition (`GET /metrics`, written by the shared `exposition` crate).
+//! Gauges of the hub and writer are read at scrape time and passed in.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use exposition::{Exposition, Kind, label};
+
 use crate::ingest::Reject;
+use crate::message::ResetReason;
 
 /// Every ingest outcome, in exposition order.
 const OUTCOMES: &[&str] = &[
@@ -72,108 +74,115 @@ impl Metrics {
 
     /// The exposition text.
     pub fn render(&self, g: Gauges) -> String {
-        let mut out = String::with_capacity(2048);
+        let mut e = Exposition::with_capacity(2048);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        out.push_str("# HELP sonde_gateway_requests_total Ingest requests by outcome.\n");
-        out.push_str("# TYPE sonde_gateway_requests_total counter\n");
+        e.family(
+            "sonde_gateway_requests_total",
+            Kind::Counter,
+            "Ingest requests by outcome.",
+        );
         for (o, c) in OUTCOMES.iter().zip(&self.requests) {
-            let _ = writeln!(
-                out,
-                "sonde_gateway_requests_total{{outcome=\"{o}\"}} {}",
-                get(c)
+            e.sample(
+                "sonde_gateway_requests_total",
+                &label("outcome", o),
+                "",
+                get(c),
             );
         }
-        let mut one = |name: &str, kind: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        let singles: [(&str, Kind, &str, u64); 12] = [
+            (
+                "sonde_gateway_frames_accepted_total",
+                Kind::Counter,
+                "Frames accepted.",
+                get(&self.frames_accepted),
+            ),
+            (
+                "sonde_gateway_records_accepted_total",
+                Kind::Counter,
+                "Records accepted.",
+                get(&self.records_accepted),
+            ),
+            (
+                "sonde_gateway_frames_duplicate_total",
+                Kind::Counter,
+                "Frames acknowledged as duplicates.",
+                get(&self.frames_duplicate),
+            ),
+            (
+                "sonde_gateway_frames_gap_total",
+                Kind::Counter,
+                "Frames missing from agents' sequences.",
+                get(&self.frames_gap),
+            ),
+            (
+                "sonde_gateway_readers",
+                Kind::Gauge,
+                "Readers connected.",
+                get(&self.readers),
+            ),
+            (
+                "sonde_gateway_ring_records",
+                Kind::Gauge,
+                "Records in the replay ring.",
+                g.ring_records as u64,
+            ),
+            (
+                "sonde_gateway_ring_bytes",
+                Kind::Gauge,
+                "Estimated memory of the replay ring and current state.",
+                g.ring_bytes as u64,
+            ),
+            (
+                "sonde_gateway_checks",
+                Kind::Gauge,
+                "(agent, check) pairs in the current state.",
+                g.checks as u64,
+            ),
+            (
+                "sonde_gateway_writer_bytes_total",
+                Kind::Counter,
+                "Bytes written to wire files.",
+                g.writer_bytes,
+            ),
+            (
+                "sonde_gateway_writer_queue",
+                Kind::Gauge,
+                "Frames waiting for the writer.",
+                g.writer_queue as u64,
+            ),
+            (
+                "sonde_gateway_writer_errors_total",
+                Kind::Counter,
+                "Write or fsync failures.",
+                g.writer_errors,
+            ),
+            (
+                "sonde_gateway_writer_deleted_files_total",
+                Kind::Counter,
+                "Wire files deleted by retention.",
+                g.writer_deleted_files,
+            ),
+        ];
+        for (name, kind, help, value) in singles {
+            e.single(name, kind, help, value);
+        }
+        e.family(
+            "sonde_gateway_reader_drops_total",
+            Kind::Counter,
+            "Readers sent a reset.",
+        );
+        for (reason, c) in [
+            (ResetReason::Lagged, &self.drops_lagged),
+            (ResetReason::SinceOutOfRing, &self.drops_since),
+        ] {
+            e.sample(
+                "sonde_gateway_reader_drops_total",
+                &label("reason", reason.name()),
+                "",
+                get(c),
             );
-        };
-        one(
-            "sonde_gateway_frames_accepted_total",
-            "counter",
-            "Frames accepted.",
-            get(&self.frames_accepted),
-        );
-        one(
-            "sonde_gateway_records_accepted_total",
-            "counter",
-            "Records accepted.",
-            get(&self.records_accepted),
-        );
-        one(
-            "sonde_gateway_frames_duplicate_total",
-            "counter",
-            "Frames acknowledged as duplicates.",
-            get(&self.frames_duplicate),
-        );
-        one(
-            "sonde_gateway_frames_gap_total",
-            "counter",
-            "Frames missing from agents' sequences.",
-            get(&self.frames_gap),
-        );
-        one(
-            "sonde_gateway_readers",
-            "gauge",
-            "Readers connected.",
-            get(&self.readers),
-        );
-        one(
-            "sonde_gateway_ring_records",
-            "gauge",
-            "Records in the replay ring.",
-            g.ring_records as u64,
-        );
-        one(
-            "sonde_gateway_ring_bytes",
-            "gauge",
-            "Estimated memory of the replay ring and current state.",
-            g.ring_bytes as u64,
-        );
-        one(
-            "sonde_gateway_checks",
-            "gauge",
-            "(agent, check) pairs in the current state.",
-            g.checks as u64,
-        );
-        one(
-            "sonde_gateway_writer_bytes_total",
-            "counter",
-            "Bytes written to wire files.",
-            g.writer_bytes,
-        );
-        one(
-            "sonde_gateway_writer_queue",
-            "gauge",
-            "Frames waiting for the writer.",
-            g.writer_queue as u64,
-        );
-        one(
-            "sonde_gateway_writer_errors_total",
-            "counter",
-            "Write or fsync failures.",
-            g.writer_errors,
-        );
-        one(
-            "sonde_gateway_writer_deleted_files_total",
-            "counter",
-            "Wire files deleted by retention.",
-            g.writer_deleted_files,
-        );
-        out.push_str("# HELP sonde_gateway_reader_drops_total Readers sent a reset.\n");
-        out.push_str("# TYPE sonde_gateway_reader_drops_total counter\n");
-        let _ = writeln!(
-            out,
-            "sonde_gateway_reader_drops_total{{reason=\"lagged\"}} {}",
-            get(&self.drops_lagged)
-        );
-        let _ = writeln!(
-            out,
-            "sonde_gateway_reader_drops_total{{reason=\"since_out_of_ring\"}} {}",
-            get(&self.drops_since)
-        );
-        out
+        }
+        e.finish()
     }
 }
 

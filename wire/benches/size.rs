@@ -9,22 +9,14 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use wire::{Frame, FrameBuilder, FrameHeader, FrameReader, ReadItem, Record, Status};
+use wire::{Frame, FrameBuilder, FrameHeader, FrameReader, ReadItem, Record};
 
 const NOW_MS: u64 = 1_767_225_600_000;
 
 fn typical(t_ms: u64) -> Record {
-    Record {
-        t_ms,
-        rt_ms: 250,
-        sc: Some(200),
-        st: Status::Up,
-        dn_ms: Some(12),
-        cn_ms: Some(20),
-        tl_ms: Some(25),
-        ft_ms: Some(80),
-        error: None,
-    }
+    Record::up(t_ms, 250)
+        .with_sc(200)
+        .with_phases(12, 20, 25, 80)
 }
 
 /// 100 records of one check probed every 15 s, with the few milliseconds of

@@ -9,6 +9,7 @@
 //! - [`reader`]: a scanner over bytes that yields good frames, reports
 //!   damaged regions by offset and resynchronises.
 //! - [`file`]: the header of a wire file.
+//! - [`json`]: the one JSON shape of a record, for every text output.
 //!
 //! This crate knows nothing of sockets, files or async runtimes: it turns
 //! values into bytes and bytes into values, and says exactly what was wrong
@@ -19,6 +20,7 @@
 pub mod error;
 pub mod file;
 pub mod frame;
+pub mod json;
 mod msgpack;
 pub mod reader;
 pub mod record;
@@ -30,5 +32,6 @@ pub use frame::{
     CheckBatch, FRAME_MARKER, FRAME_OVERHEAD, FRAME_VERSION, Frame, FrameBuilder, FrameHeader,
     MAX_BODY_LEN,
 };
+pub use json::JsonRecord;
 pub use reader::{FrameReader, ReadItem};
 pub use record::{ErrorClass, Record, Status};

@@ -27,6 +27,95 @@ pub struct Record {
     pub error: Option<ErrorClass>,
 }
 
+/// Building records: a status with t and rt, then the fields a probe has.
+/// `Record::up(t_ms, 250).with_sc(200).with_phases(12, 20, 25, 80)` is the
+/// typical HTTPS probe of WIRE.md 1.1; a field never set stays absent.
+impl Record {
+    /// An up record: no status code, no phases, no error class yet.
+    pub const fn up(t_ms: u64, rt_ms: u64) -> Record {
+        Record {
+            t_ms,
+            rt_ms,
+            sc: None,
+            st: Status::Up,
+            dn_ms: None,
+            cn_ms: None,
+            tl_ms: None,
+            ft_ms: None,
+            error: None,
+        }
+    }
+
+    /// A down record that says why.
+    pub const fn down(t_ms: u64, rt_ms: u64, error: ErrorClass) -> Record {
+        Record {
+            st: Status::Down,
+            error: Some(error),
+            ..Record::up(t_ms, rt_ms)
+        }
+    }
+
+    /// An unknown record (the agent could not tell) that says why.
+    pub const fn unknown(t_ms: u64, rt_ms: u64, error: ErrorClass) -> Record {
+        Record {
+            st: Status::Unknown,
+            error: Some(error),
+            ..Record::up(t_ms, rt_ms)
+        }
+    }
+
+    /// With an HTTP status code.
+    pub const fn with_sc(self, sc: u16) -> Record {
+        Record {
+            sc: Some(sc),
+            ..self
+        }
+    }
+
+    /// With all four phases, ms: DNS, connect, TLS, first byte.
+    pub const fn with_phases(self, dn_ms: u64, cn_ms: u64, tl_ms: u64, ft_ms: u64) -> Record {
+        Record {
+            dn_ms: Some(dn_ms),
+            cn_ms: Some(cn_ms),
+            tl_ms: Some(tl_ms),
+            ft_ms: Some(ft_ms),
+            ..self
+        }
+    }
+
+    /// With a DNS resolution time, ms.
+    pub const fn with_dn(self, dn_ms: u64) -> Record {
+        Record {
+            dn_ms: Some(dn_ms),
+            ..self
+        }
+    }
+
+    /// With a TCP connect time, ms.
+    pub const fn with_cn(self, cn_ms: u64) -> Record {
+        Record {
+            cn_ms: Some(cn_ms),
+            ..self
+        }
+    }
+
+    /// With a TLS handshake time, ms.
+    pub const fn with_tl(self, tl_ms: u64) -> Record {
+        Record {
+            tl_ms: Some(tl_ms),
+            ..self
+        }
+    }
+
+    /// With a time to first byte, ms.
+    pub const fn with_ft(self, ft_ms: u64) -> Record {
+        Record {
+            ft_ms: Some(ft_ms),
+            ..self
+        }
+    }
+}
+
 /// The verdict of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {

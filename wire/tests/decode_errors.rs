@@ -3,23 +3,13 @@
 //! elements, a nil ninth element, unknown error classes), and never
 //! allocate for a length the input cannot back.
 
-use wire::{DecodeError, ErrorClass, Frame, FrameError, MAX_BODY_LEN, Record, Status};
+use wire::{DecodeError, ErrorClass, Frame, FrameError, MAX_BODY_LEN, Record};
 
 /// `[t=1, rt=2, sc=nil, st=0, dn=nil, cn=nil, tl=nil, ft=nil]`
 const MINIMAL: [u8; 9] = [0x98, 0x01, 0x02, 0xc0, 0x00, 0xc0, 0xc0, 0xc0, 0xc0];
 
 fn minimal() -> Record {
-    Record {
-        t_ms: 1,
-        rt_ms: 2,
-        sc: None,
-        st: Status::Up,
-        dn_ms: None,
-        cn_ms: None,
-        tl_ms: None,
-        ft_ms: None,
-        error: None,
-    }
+    Record::up(1, 2)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use wire::{
-    CheckBatch, ErrorClass, Frame, FrameHeader, FrameReader, ReadItem, Record, Status,
+    CheckBatch, ErrorClass, Frame, FrameHeader, FrameReader, JsonRecord, ReadItem, Record,
     check_file_header, file_header,
 };
 
@@ -68,12 +68,9 @@ fn vectors() -> Vec<Vector> {
         .collect()
 }
 
+/// The record's one JSON shape (`wire::json`), as the vectors show it.
 fn record_json(r: &Record) -> Value {
-    json!({
-        "t": r.t_ms, "rt": r.rt_ms, "sc": r.sc, "st": r.st.name(),
-        "dn": r.dn_ms, "cn": r.cn_ms, "tl": r.tl_ms, "ft": r.ft_ms,
-        "error": r.error.map(ErrorClass::name),
-    })
+    serde_json::to_value(JsonRecord(r)).expect("a record serializes to JSON")
 }
 
 fn frame_json(f: &Frame) -> Value {
@@ -166,17 +163,9 @@ fn error_class_table_in_spec_matches_the_code() {
 }
 
 fn sample(t_ms: u64) -> Record {
-    Record {
-        t_ms,
-        rt_ms: 250,
-        sc: Some(200),
-        st: Status::Up,
-        dn_ms: Some(12),
-        cn_ms: Some(20),
-        tl_ms: Some(25),
-        ft_ms: Some(80),
-        error: None,
-    }
+    Record::up(t_ms, 250)
+        .with_sc(200)
+        .with_phases(12, 20, 25, 80)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -199,41 +188,21 @@ fn hex(bytes: &[u8]) -> String {
 fn print_golden_vectors() {
     const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
     let up = sample(T0);
-    let down = Record {
-        t_ms: T0 + 15_000,
-        rt_ms: 5_000,
-        sc: None,
-        st: Status::Down,
-        dn_ms: Some(11),
-        cn_ms: Some(4_989),
-        tl_ms: None,
-        ft_ms: None,
-        error: Some(ErrorClass::ConnectTimeout),
-    };
-    let absent = Record {
-        t_ms: T0 + 30_000,
-        rt_ms: 5,
-        sc: Some(204),
-        st: Status::Up,
-        dn_ms: None,
-        cn_ms: Some(1),
-        tl_ms: None,
-        ft_ms: Some(3),
-        error: None,
-    };
+    let down = Record::down(T0 + 15_000, 5_000, ErrorClass::ConnectTimeout)
+        .with_dn(11)
+        .with_cn(4_989);
+    let absent = Record::up(T0 + 30_000, 5)
+        .with_sc(204)
+        .with_cn(1)
+        .with_ft(3);
     let header = |seq| FrameHeader {
         agent: "eu-west-1a".into(),
         session: T0 - 60_000,
         seq,
     };
-    let bad = Record {
-        t_ms: T0 + 30_002,
-        rt_ms: 310,
-        sc: Some(503),
-        error: Some(ErrorClass::StatusCode),
-        st: Status::Down,
-        ..sample(0)
-    };
+    let bad = Record::down(T0 + 30_002, 310, ErrorClass::StatusCode)
+        .with_sc(503)
+        .with_phases(12, 20, 25, 80);
     let three = Frame {
         header: header(7),
         batches: vec![CheckBatch {

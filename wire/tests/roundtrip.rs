@@ -1,12 +1,13 @@
 //! Property tests: every representable record, frame and file round-trips,
 //! extremes included (t at 0 and u64::MAX, durations past u32 ms, every
-//! combination of absent fields), rmp-serde agrees byte for byte, and the
-//! frame reader loses only the frames that damage touched.
+//! combination of absent fields), rmp-serde agrees byte for byte, the JSON
+//! shape shows every field in wire order, and the frame reader loses only
+//! the frames that damage touched.
 
 use proptest::prelude::*;
 use wire::{
-    CheckBatch, ErrorClass, FILE_HEADER_LEN, Frame, FrameHeader, FrameReader, ReadItem, Record,
-    Status, file_header,
+    CheckBatch, ErrorClass, FILE_HEADER_LEN, Frame, FrameHeader, FrameReader, JsonRecord, ReadItem,
+    Record, Status, file_header, json,
 };
 
 fn any_u64() -> impl Strategy<Value = u64> {
@@ -93,6 +94,27 @@ proptest! {
         prop_assert_eq!(back, record);
     }
 
+    #[test]
+    fn json_shows_every_field_in_wire_order(record in any_record()) {
+        let text = serde_json::to_string(&JsonRecord(&record)).expect("a record is JSON");
+        let at: Vec<Option<usize>> = json::KEYS
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")))
+            .collect();
+        prop_assert!(at.iter().all(Option::is_some), "{}", text);
+        prop_assert!(at.windows(2).all(|w| w[0] < w[1]), "{}", text);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        prop_assert_eq!(v.as_object().map(|m| m.len()), Some(json::KEYS.len()));
+        prop_assert_eq!(&v["t"], &serde_json::json!(record.t_ms));
+        prop_assert_eq!(&v["rt"], &serde_json::json!(record.rt_ms));
+        prop_assert_eq!(&v["sc"], &serde_json::json!(record.sc));
+        prop_assert_eq!(&v["st"], &serde_json::json!(record.st.name()));
+        prop_assert_eq!(&v["dn"], &serde_json::json!(record.dn_ms));
+        prop_assert_eq!(&v["cn"], &serde_json::json!(record.cn_ms));
+        prop_assert_eq!(&v["tl"], &serde_json::json!(record.tl_ms));
+        prop_assert_eq!(&v["ft"], &serde_json::json!(record.ft_ms));
+        prop_assert_eq!(&v["error"], &serde_json::json!(record.error.map(ErrorClass::name)));
+    }
 }
 
 proptest! {
@@ -163,17 +185,10 @@ proptest! {
 
 #[test]
 fn extremes_round_trip_standalone_and_in_frames() {
-    let base = Record {
-        t_ms: 0,
-        rt_ms: u64::MAX,
-        sc: Some(u16::MAX),
-        st: Status::Unknown,
-        dn_ms: Some(u64::from(u32::MAX) + 1),
-        cn_ms: None,
-        tl_ms: Some(0),
-        ft_ms: None,
-        error: Some(ErrorClass::LocalResource),
-    };
+    let base = Record::unknown(0, u64::MAX, ErrorClass::LocalResource)
+        .with_sc(u16::MAX)
+        .with_dn(u64::from(u32::MAX) + 1)
+        .with_tl(0);
     let far = Record {
         t_ms: u64::MAX,
         ..base

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use wire::{
-    ErrorClass, FILE_HEADER_LEN, FileError, Frame, FrameError, FrameReader, ReadItem, Record,
-    Status, check_file_header,
+    ErrorClass, FILE_HEADER_LEN, FileError, Frame, FrameError, FrameReader, JsonRecord, ReadItem,
+    Record, Status, check_file_header,
 };
 
 /// Arguments of `sonde decode`.
@@ -378,34 +378,20 @@ impl<'a> Output<'a> {
     }
 }
 
-/// One JSON object per record, fields in wire order plus agent and check.
+/// One JSON object per record: agent and check, then the record's fields
+/// (WIRE.md, "JSON").
 fn json_line(line: &mut String, agent: &str, check: &str, r: &Record) -> anyhow::Result<()> {
     #[derive(serde::Serialize)]
     struct Json<'a> {
         agent: &'a str,
         check: &'a str,
-        t: u64,
-        rt: u64,
-        sc: Option<u16>,
-        st: &'static str,
-        dn: Option<u64>,
-        cn: Option<u64>,
-        tl: Option<u64>,
-        ft: Option<u64>,
-        error: Option<&'static str>,
+        #[serde(flatten)]
+        record: JsonRecord<'a>,
     }
     let json = Json {
         agent,
         check,
-        t: r.t_ms,
-        rt: r.rt_ms,
-        sc: r.sc,
-        st: r.st.name(),
-        dn: r.dn_ms,
-        cn: r.cn_ms,
-        tl: r.tl_ms,
-        ft: r.ft_ms,
-        error: r.error.map(ErrorClass::name),
+        record: JsonRecord(r),
     };
     line.push_str(&serde_json::to_string(&json)?);
     line.push('\n');
@@ -518,6 +504,17 @@ mod tests {
         assert_eq!(percentile(&v, 99), Some(99));
         assert_eq!(percentile(&[7], 99), Some(7));
         assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn json_lines_are_agent_and_check_then_the_record_shape() {
+        let mut line = String::new();
+        json_line(&mut line, "eu-1", "api", &Record::up(7, 5).with_sc(204)).unwrap();
+        assert_eq!(
+            line,
+            "{\"agent\":\"eu-1\",\"check\":\"api\",\"t\":7,\"rt\":5,\"sc\":204,\"st\":\"up\",\
+             \"dn\":null,\"cn\":null,\"tl\":null,\"ft\":null,\"error\":null}\n"
+        );
     }
 
     #[test]

@@ -308,7 +308,7 @@ fn version_name(v: hyper::Version) -> &'static str {
 pub fn render_json(report: &ProbeReport) -> serde_json::Value {
     let us = report.timings.quantized(Duration::from_micros(1));
     let ms = |v: u64| serde_json::Number::from_f64(v as f64 / 1000.0);
-    let record = report.record();
+    let record = sonde::result::wire_record(report);
     json!({
         "url": report.final_url.as_str(),
         "t": record.t_ms,

@@ -38,15 +38,11 @@ fn result(check: &str, st: Status, error: Option<ErrorClass>) -> CheckResult {
     CheckResult {
         check: Arc::from(check),
         record: Record {
-            t_ms: 1_700_000_000_000,
-            rt_ms: 20,
-            sc: Some(if st == Status::Up { 200 } else { 503 }),
             st,
-            dn_ms: Some(2),
-            cn_ms: Some(3),
-            tl_ms: Some(5),
-            ft_ms: Some(7),
             error,
+            ..Record::up(1_700_000_000_000, 20)
+                .with_sc(if st == Status::Up { 200 } else { 503 })
+                .with_phases(2, 3, 5, 7)
         },
         timings,
         detail: None,

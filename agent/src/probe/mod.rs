@@ -9,7 +9,9 @@
 //!
 //! Everything a probe needs (resolver settings, TLS config, the request) is
 //! prepared before its clock starts; between boundaries only the I/O runs.
-//! The engine knows nothing of encoding, schedules or sinks.
+//! The engine knows nothing of encoding, schedules or sinks: it reports a
+//! [`ProbeReport`], which `result` maps to the wire record. `Status` and
+//! `ErrorClass` are the shared vocabulary it borrows from `wire`.
 
 pub mod connect;
 pub mod dns;
@@ -22,7 +24,7 @@ pub mod verdict;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -30,7 +32,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Uri};
 use rustls::ClientConfig;
 use url::{Host, Url};
-use wire::{ErrorClass, Record, Status};
+use wire::{ErrorClass, Status};
 
 pub use failure::ProbeFailure;
 pub use phase::{Phase, Timings};
@@ -151,30 +153,6 @@ pub struct ProbeReport {
     /// The last response's body (up to the failure, if any), when the spec
     /// asked to keep it.
     pub body: Option<Bytes>,
-}
-
-impl ProbeReport {
-    /// The wire record: whole milliseconds, rounded on the cumulative
-    /// boundaries so that dn+cn+tl+ft ≤ rt holds after rounding too.
-    pub fn record(&self) -> Record {
-        let ms = self.timings.quantized(Duration::from_millis(1));
-        let t_ms = self
-            .started_at
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        Record {
-            t_ms,
-            rt_ms: ms.total,
-            sc: self.status_code,
-            st: self.status,
-            dn_ms: ms.dns,
-            cn_ms: ms.connect,
-            tl_ms: ms.tls,
-            ft_ms: ms.ttfb,
-            error: self.failure.as_ref().map(|f| f.class),
-        }
-    }
 }
 
 /// Runs probes. Holds what is read once per process (the system resolver

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use config::StdoutFormat;
 use serde::Serialize;
+use wire::JsonRecord;
 
 use super::file::Utc;
 use super::{Sink, SinkError};
@@ -134,43 +135,26 @@ pub fn human_line(result: &CheckResult) -> String {
     line
 }
 
-/// A JSON Lines object: the record's fields, times as float ms to the µs
-/// (as `sonde probe --json`), in a fixed key order.
+/// A JSON Lines object: the check, the record's fields (WIRE.md, "JSON":
+/// the same shape as `sonde decode` and the gateway's readers get), and
+/// why it failed for people.
 #[derive(Serialize)]
 struct JsonLine<'a> {
-    t: u64,
     check: &'a str,
-    st: &'static str,
-    sc: Option<u16>,
-    rt: f64,
-    dn: Option<f64>,
-    cn: Option<f64>,
-    tl: Option<f64>,
-    ft: Option<f64>,
-    error: Option<&'static str>,
+    #[serde(flatten)]
+    record: JsonRecord<'a>,
     detail: Option<&'a str>,
 }
 
 /// One JSON object, without the newline:
-/// `{"t":1795429862123,"check":"api-health","st":"up","sc":200,"rt":12.345,"dn":1.2,...}`.
+/// `{"check":"api-health","t":1795429862123,"rt":12,"sc":200,"st":"up","dn":1,...,"detail":null}`.
 pub fn json_line(result: &CheckResult) -> String {
-    let r = &result.record;
-    let us = result.timings.quantized(Duration::from_micros(1));
-    let ms = |v: u64| v as f64 / 1000.0;
     let line = JsonLine {
-        t: r.t_ms,
         check: &result.check,
-        st: r.st.name(),
-        sc: r.sc,
-        rt: ms(us.total),
-        dn: us.dns.map(ms),
-        cn: us.connect.map(ms),
-        tl: us.tls.map(ms),
-        ft: us.ttfb.map(ms),
-        error: r.error.map(|e| e.name()),
+        record: JsonRecord(&result.record),
         detail: result.detail.as_deref(),
     };
-    // Serializing this struct (strings, integers, finite floats) cannot fail.
+    // Serializing this struct (strings and integers) cannot fail.
     serde_json::to_string(&line).unwrap_or_default()
 }
 
@@ -179,7 +163,7 @@ mod tests {
     use super::*;
     use crate::probe::Timings;
     use std::sync::Mutex;
-    use wire::{ErrorClass, Record, Status};
+    use wire::{ErrorClass, Record};
 
     fn us(v: u64) -> Duration {
         Duration::from_micros(v)
@@ -195,17 +179,9 @@ mod tests {
         };
         CheckResult {
             check: Arc::from("api-health"),
-            record: Record {
-                t_ms: 1_795_429_862_123,
-                rt_ms: 12,
-                sc: Some(200),
-                st: Status::Up,
-                dn_ms: Some(1),
-                cn_ms: Some(0),
-                tl_ms: Some(3),
-                ft_ms: Some(7),
-                error: None,
-            },
+            record: Record::up(1_795_429_862_123, 12)
+                .with_sc(200)
+                .with_phases(1, 0, 3, 7),
             timings,
             detail: None,
             cert_not_after: None,
@@ -215,17 +191,7 @@ mod tests {
     fn refused() -> CheckResult {
         CheckResult {
             check: Arc::from("api-health"),
-            record: Record {
-                t_ms: 1_795_429_862_123,
-                rt_ms: 1,
-                sc: None,
-                st: Status::Down,
-                dn_ms: None,
-                cn_ms: Some(1),
-                tl_ms: None,
-                ft_ms: None,
-                error: Some(ErrorClass::ConnectRefused),
-            },
+            record: Record::down(1_795_429_862_123, 1, ErrorClass::ConnectRefused).with_cn(1),
             timings: Timings {
                 dns: None,
                 connect: Some(us(650)),
@@ -251,13 +217,13 @@ mod tests {
     }
 
     #[test]
-    fn json_has_the_record_fields_in_ms_to_the_microsecond() {
+    fn json_is_the_record_shape_with_check_and_detail() {
         let v: serde_json::Value = serde_json::from_str(&json_line(&up())).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
                 "t": 1_795_429_862_123u64, "check": "api-health", "st": "up", "sc": 200,
-                "rt": 12.345, "dn": 1.234, "cn": 0.4, "tl": 3.1, "ft": 7.011,
+                "rt": 12, "dn": 1, "cn": 0, "tl": 3, "ft": 7,
                 "error": null, "detail": null,
             })
         );
@@ -266,12 +232,12 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["error"], "connect_refused");
         assert_eq!(v["dn"], serde_json::Value::Null);
-        assert_eq!(v["cn"], 0.65);
-        assert_eq!(v["rt"], 0.7);
+        assert_eq!(v["cn"], 1);
+        assert_eq!(v["rt"], 1);
         assert_eq!(v["detail"], "Connection refused\n(os error 111)");
-        assert!(
-            line.starts_with(r#"{"t":1795429862123,"check":"api-health","st":"down","sc":null"#)
-        );
+        assert!(line.starts_with(
+            r#"{"check":"api-health","t":1795429862123,"rt":1,"sc":null,"st":"down""#
+        ));
     }
 
     /// A writer that appends to shared memory, or fails like a closed pipe.

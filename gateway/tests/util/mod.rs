@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use wire::{FrameBuilder, FrameHeader, Record, Status};
+use wire::{FrameBuilder, FrameHeader, Record};
 
 pub const AGENT_A: &str = "token-agent-a";
 pub const AGENT_B: &str = "token-agent-b";
@@ -107,17 +107,11 @@ impl Gateway {
 }
 
 pub fn record(t_ms: u64) -> Record {
-    Record {
-        t_ms,
-        rt_ms: 12,
-        sc: Some(200),
-        st: Status::Up,
-        dn_ms: Some(1),
-        cn_ms: Some(2),
-        tl_ms: None,
-        ft_ms: Some(3),
-        error: None,
-    }
+    Record::up(t_ms, 12)
+        .with_sc(200)
+        .with_dn(1)
+        .with_cn(2)
+        .with_ft(3)
 }
 
 /// One frame with `per_check` records of each check.
