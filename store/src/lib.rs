@@ -31,7 +31,7 @@ pub use dir::{
 pub use error::StoreError;
 pub use name::{ByPair, ByStart, GATEWAY, Naming, SEGMENT, SPOOL, next_start};
 pub use policy::{Fsync, Held, Retain, Rotate, SyncClock, expired, rotation};
-pub use recover::{Depth, Found, Recovered, recover};
+pub use recover::{Depth, Found, Moved, Recovered, recover};
 pub use scan::{LastFrame, Scan, body, scan};
 pub use segment::Segment;
 pub use utc::Utc;

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use wire::{FILE_HEADER_LEN, file_header};
+use wire::{FILE_HEADER_LEN, FileError, file_header};
 
 use crate::dir::{create_dir, move_aside, read, read_header};
 use crate::error::{Op, StoreError, on};
@@ -52,7 +52,18 @@ pub struct Recovered<K> {
     /// Damaged regions left in place in the tail file, good frames after them.
     pub damaged_regions: u64,
     /// Files with a bad header, renamed to `*.corrupt`, newest first.
-    pub moved_aside: Vec<PathBuf>,
+    pub moved_aside: Vec<Moved>,
+}
+
+/// A file with a bad header, moved out of the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// Where it was.
+    pub from: PathBuf,
+    /// Where it is now.
+    pub to: PathBuf,
+    /// What was wrong with its header.
+    pub reason: FileError,
 }
 
 impl<K> Recovered<K> {
@@ -87,15 +98,22 @@ pub fn recover<N: Naming>(
         } else {
             read_header(&path)?
         };
-        let Scan::Segment {
-            keep,
-            len,
-            last,
-            damaged,
-        } = scan(&bytes)
-        else {
-            r.moved_aside.push(move_aside(&path)?);
-            continue;
+        let (keep, len, last, damaged) = match scan(&bytes) {
+            Scan::Segment {
+                keep,
+                len,
+                last,
+                damaged,
+            } => (keep, len, last, damaged),
+            Scan::BadHeader(reason) => {
+                let to = move_aside(&path)?;
+                r.moved_aside.push(Moved {
+                    from: path,
+                    to,
+                    reason,
+                });
+                continue;
+            }
         };
         let mut file_len = len;
         if !have_tail {

@@ -70,18 +70,20 @@ impl Segment {
         })
     }
 
-    /// Opens an existing file (or device) for appending as it is, without
-    /// writing or checking a header: a writer's test can hand `/dev/full`
-    /// here to meet a full disk.
+    /// Opens an existing file (or device) for appending as it is, at its
+    /// current length, without writing or checking a header: a file kept
+    /// for a person (a quarantine), or `/dev/full` in a writer's test to
+    /// meet a full disk.
     pub fn open_raw(path: &Path) -> Result<Segment, StoreError> {
         let file = OpenOptions::new()
             .append(true)
             .open(path)
             .map_err(on(Op::Open, path))?;
+        let len = file.metadata().map_err(on(Op::Open, path))?.len();
         Ok(Segment {
             file,
             path: path.to_owned(),
-            len: 0,
+            len,
             frames: 0,
             durable: 0,
             dirty: false,
@@ -114,10 +116,12 @@ impl Segment {
         Ok(self.made_durable())
     }
 
-    /// Finishes the file: syncs data and metadata, and returns how many
-    /// frames that made durable (as [`Segment::sync`]).
-    pub fn finish(mut self) -> Result<u64, StoreError> {
+    /// Finishes the file before it is left for the next: syncs data and
+    /// metadata, and returns how many frames that made durable (as
+    /// [`Segment::sync`]).
+    pub fn finish(&mut self) -> Result<u64, StoreError> {
         self.file.sync_all().map_err(on(Op::Sync, &self.path))?;
+        self.dirty = false;
         Ok(self.made_durable())
     }
 

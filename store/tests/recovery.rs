@@ -74,7 +74,10 @@ fn a_bad_header_is_moved_aside_never_deleted_and_the_next_file_is_the_tail() {
     std::fs::write(&newer, b"PK\x03\x04 not a wire file").unwrap();
     let r = recover(tmp.path(), &SEGMENT, Depth::Tail).unwrap();
     let corrupt = tmp.path().join(format!("{}.corrupt", SEGMENT.name(2000)));
-    assert_eq!(r.moved_aside, std::slice::from_ref(&corrupt));
+    assert_eq!(r.moved_aside.len(), 1);
+    assert_eq!(r.moved_aside[0].from, newer);
+    assert_eq!(r.moved_aside[0].to, corrupt);
+    assert_eq!(r.moved_aside[0].reason, wire::FileError::BadMagic);
     assert_eq!(
         std::fs::read(&corrupt).unwrap(),
         b"PK\x03\x04 not a wire file"
@@ -87,8 +90,9 @@ fn a_bad_header_is_moved_aside_never_deleted_and_the_next_file_is_the_tail() {
     // A second bad file of the same name does not overwrite the first.
     std::fs::write(&newer, b"again").unwrap();
     let r = recover(tmp.path(), &SEGMENT, Depth::Tail).unwrap();
+    let to: Vec<_> = r.moved_aside.iter().map(|m| m.to.clone()).collect();
     assert_eq!(
-        r.moved_aside,
+        to,
         [tmp.path().join(format!("{}.corrupt.1", SEGMENT.name(2000)))]
     );
 }

@@ -37,13 +37,11 @@
 //! call it at startup, before probing, or inside `spawn_blocking`.
 
 pub(crate) mod frames;
-mod layout;
 pub(crate) mod segments;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub(crate) use layout::Utc;
 pub use segments::Recovery;
 
 use super::{Sink, SinkError};

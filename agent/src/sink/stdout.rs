@@ -12,9 +12,9 @@ use std::time::Duration;
 use config::StdoutFormat;
 use serde::Serialize;
 
-use super::file::Utc;
 use super::{Sink, SinkError};
 use crate::result::CheckResult;
+use store::Utc;
 
 /// Prints results to standard output (or any writer, for tests).
 pub struct StdoutSink {
