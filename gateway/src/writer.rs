@@ -7,7 +7,9 @@
 //! gseq of their first frame and their number in this run
 //! ([`crate::recover::file_name`]), so that a restarted gateway can give
 //! every persisted record its gseq back; rotated by size, and after a
-//! failed write or fsync.
+//! failed write or fsync. The files themselves (creation, appends, syncs,
+//! retention) are the store's ([`store`]); the writer's own part is the
+//! queue, gseq naming, hold-and-retry and when to acknowledge.
 //!
 //! A failed write or fsync loses nothing: the frames it concerned stay
 //! with the writer (still counted against `queue_frames`, so ingest answers
@@ -26,9 +28,8 @@
 //! not wait.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -36,10 +37,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use store::{GATEWAY, Naming, Retain, Segment, StoreError, rotation};
 use tokio::sync::watch;
 
 use crate::config::{AckAfter, Retention, WriterSettings};
-use crate::recover::file_name;
 
 /// How long the writer waits before writing again after a failed write or
 /// fsync.
@@ -102,7 +103,7 @@ impl Writer {
         // A data_dir just created must survive a power loss too.
         if let Some(parent) = settings.data_dir.parent().filter(|p| p.is_dir()) {
             // Best effort: a parent we may not read is no reason not to start.
-            let _ = File::open(parent).and_then(|d| d.sync_all());
+            let _ = store::sync_dir(parent);
         }
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable) = watch::channel(0);
@@ -199,19 +200,13 @@ impl Writer {
     }
 }
 
-struct Open {
-    file: File,
-    path: PathBuf,
-    len: u64,
-    dirty: bool,
-}
-
 struct Files {
     dir: PathBuf,
     /// The number of the next file this run opens.
     index: u32,
     max_bytes: u64,
-    current: Option<Open>,
+    /// The file being written, with its key (first gseq, index).
+    current: Option<((u64, u64), Segment)>,
     /// A file holding unsynced frames was closed without a good fsync: the
     /// caller must write those frames again.
     unsynced_lost: bool,
@@ -229,78 +224,76 @@ struct Files {
 }
 
 impl Files {
-    fn path(dir: &Path, first_gseq: u64, index: u32) -> PathBuf {
-        dir.join(file_name(first_gseq, index))
-    }
-
     /// The file to append a frame of `len` bytes whose first gseq is `gseq`
     /// to, rotating past the size limit.
-    fn for_append(&mut self, gseq: u64, len: u64, stats: &WriterStats) -> io::Result<&mut Open> {
-        let full = self
-            .current
-            .as_ref()
-            .is_some_and(|o| o.len > wire::FILE_HEADER_LEN as u64 && o.len + len > self.max_bytes);
+    fn for_append(
+        &mut self,
+        gseq: u64,
+        len: u64,
+        stats: &WriterStats,
+    ) -> Result<&mut Segment, StoreError> {
+        let full = self.current.as_ref().is_some_and(|(_, s)| {
+            rotation(
+                s.len(),
+                s.frames(),
+                Duration::ZERO,
+                len,
+                self.max_bytes,
+                Duration::MAX,
+            )
+            .is_some()
+        });
         if full {
             self.close_current()?;
         }
-        if self.current.is_none() {
-            let path = Files::path(&self.dir, gseq, self.index);
-            self.index += 1;
-            let mut file = self.create(&path)?;
-            if let Err(e) = file.write_all(&wire::file_header()) {
-                // No file with a broken header is left for recovery.
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
+        let current = match self.current.take() {
+            Some(current) => current,
+            None => {
+                let key = (gseq, u64::from(self.index));
+                self.index += 1;
+                let segment = self.create(key)?;
+                stats
+                    .bytes
+                    .fetch_add(wire::FILE_HEADER_LEN as u64, Ordering::Relaxed);
+                self.retention_due = true;
+                (key, segment)
             }
-            stats
-                .bytes
-                .fetch_add(wire::FILE_HEADER_LEN as u64, Ordering::Relaxed);
-            self.current = Some(Open {
-                file,
-                path,
-                len: wire::FILE_HEADER_LEN as u64,
-                dirty: true,
-            });
-            self.retention_due = true;
-        }
-        self.current
-            .as_mut()
-            .ok_or_else(|| io::Error::other("no open file"))
+        };
+        Ok(&mut self.current.insert(current).1)
     }
 
-    /// Creates the file at `path` and makes its directory entry durable (a
-    /// file fsynced into a directory that was not can vanish with a power
-    /// loss).
-    fn create(&self, path: &Path) -> io::Result<File> {
+    /// Creates the file for `key`, its header written (a file whose header
+    /// could not be written is removed), and makes its directory entry
+    /// durable (a file fsynced into a directory that was not can vanish
+    /// with a power loss).
+    fn create(&self, key: (u64, u64)) -> Result<Segment, StoreError> {
         #[cfg(test)]
         if self.full_disk.load(Ordering::Acquire) {
-            return OpenOptions::new().append(true).open("/dev/full");
+            let mut full = Segment::open_raw(std::path::Path::new("/dev/full"))?;
+            full.append(&wire::file_header(), 0)?;
+            return Ok(full);
         }
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(path)?;
-        File::open(&self.dir)?.sync_all()?;
-        Ok(file)
+        let segment = Segment::create(&self.dir.join(GATEWAY.name(key)))?;
+        store::sync_dir(&self.dir)?;
+        Ok(segment)
     }
 
     /// Fsyncs the current file if it holds unsynced data. On failure the
     /// file is closed (its unsynced pages may be gone) and the unsynced
     /// frames are marked lost.
-    fn sync(&mut self) -> io::Result<()> {
-        if let Some(o) = self.current.as_mut().filter(|o| o.dirty) {
-            if let Err(e) = o.file.sync_data() {
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if let Some((_, s)) = self.current.as_mut().filter(|(_, s)| s.dirty()) {
+            if let Err(e) = s.sync() {
                 self.current = None;
                 self.unsynced_lost = true;
                 return Err(e);
             }
-            o.dirty = false;
         }
         Ok(())
     }
 
     /// Closes the current file, fsynced first if it holds unsynced data.
-    fn close_current(&mut self) -> io::Result<()> {
+    fn close_current(&mut self) -> Result<(), StoreError> {
         let had_file = self.current.is_some();
         let result = self.sync();
         self.current = None;
@@ -309,95 +302,39 @@ impl Files {
         }
         result
     }
-}
 
-/// A finished wire file as retention sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Held {
-    /// Its size.
-    pub len: u64,
-    /// How long ago it was last written.
-    pub age: Duration,
-}
-
-/// How many of the `finished` files (oldest first) retention deletes: from
-/// the oldest, while the total (`active_len`, the file being written,
-/// included) is over `keep.max_bytes` or the file is older than
-/// `keep.max_age`; it stops at the first file that may stay, so what is
-/// kept is always an unbroken run up to the newest.
-pub fn expired(finished: &[Held], active_len: u64, keep: Retention) -> usize {
-    let mut total: u64 = finished.iter().map(|f| f.len).sum::<u64>() + active_len;
-    let mut n = 0;
-    for f in finished {
-        let too_big = keep.max_bytes.is_some_and(|max| total > max);
-        let too_old = keep.max_age.is_some_and(|max| f.age > max);
-        if !too_big && !too_old {
-            break;
-        }
-        total = total.saturating_sub(f.len);
-        n += 1;
-    }
-    n
-}
-
-impl Files {
     /// Deletes the oldest finished files past the retention bounds.
     fn apply_retention(&mut self, stats: &WriterStats) {
         self.retention_due = false;
-        if self.retain == Retention::default() {
-            return;
-        }
-        let all = match crate::recover::data_files(&self.dir) {
-            Ok(all) => all,
+        let keep = Retain {
+            max_bytes: self.retain.max_bytes,
+            max_age: self.retain.max_age,
+        };
+        let (active, active_len) = match &self.current {
+            Some((key, s)) => (Some(*key), s.len()),
+            None => (None, 0),
+        };
+        let now = std::time::SystemTime::now();
+        let retained = match store::retain(&self.dir, &GATEWAY, active, active_len, keep, now) {
+            Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, dir = %self.dir.display(), "gateway writer: retention could not list the data directory");
                 return;
             }
         };
-        let active = self.current.as_ref().map(|o| (o.path.clone(), o.len));
-        let now = std::time::SystemTime::now();
-        let mut finished = Vec::new();
-        for f in all {
-            if active.as_ref().is_some_and(|(p, _)| *p == f.path) {
-                continue;
-            }
-            let Ok(meta) = std::fs::metadata(&f.path) else {
-                continue;
-            };
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .unwrap_or_default();
-            finished.push((
-                f.path,
-                Held {
-                    len: meta.len(),
-                    age,
-                },
-            ));
+        for d in &retained.deleted {
+            stats.deleted_files.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(file = %d.path.display(), bytes = d.len, "gateway writer: retention deleted a wire file");
         }
-        let held: Vec<Held> = finished.iter().map(|(_, h)| *h).collect();
-        let n = expired(&held, active.map_or(0, |(_, len)| len), self.retain);
-        for (path, held) in finished.iter().take(n) {
-            match std::fs::remove_file(path) {
-                Ok(()) => {
-                    stats.deleted_files.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(file = %path.display(), bytes = held.len, "gateway writer: retention deleted a wire file");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, file = %path.display(), "gateway writer: retention could not delete a wire file");
-                }
-            }
+        for e in &retained.failed {
+            tracing::warn!(error = %e.io(), file = %e.path().display(), "gateway writer: retention could not delete a wire file");
         }
     }
 }
 
-fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> io::Result<()> {
-    let open = files.for_append(frame.gseq, frame.bytes.len() as u64, stats)?;
-    open.file.write_all(&frame.bytes)?;
-    open.len += frame.bytes.len() as u64;
-    open.dirty = true;
+fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> Result<(), StoreError> {
+    let segment = files.for_append(frame.gseq, frame.bytes.len() as u64, stats)?;
+    segment.append(&frame.bytes, 1)?;
     stats
         .bytes
         .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
@@ -417,7 +354,7 @@ fn write_pending(
     unsynced: &mut Vec<Persist>,
     durable_now: &mut usize,
     stats: &WriterStats,
-) -> io::Result<()> {
+) -> Result<(), StoreError> {
     let mut settle = |files: &mut Files, unsynced: &mut Vec<Persist>| {
         if std::mem::take(&mut files.closed_in_sync) {
             *durable_now += unsynced.len();
@@ -477,7 +414,7 @@ fn run(
             durable.send_replace(*synced);
         }
     };
-    let fail = |what: &str, e: io::Error, waiting: usize| {
+    let fail = |what: &str, e: StoreError, waiting: usize| {
         stats.errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
             error = %e,
@@ -583,6 +520,8 @@ fn run(
 mod tests {
     use super::*;
     use crate::config::AckAfter;
+    use crate::recover::file_name;
+    use std::path::Path;
     use wire::{FrameBuilder, FrameHeader, FrameReader, ReadItem, Record, Status};
 
     /// Frame `seq` of agent a, one record, gseq 100 + seq.
@@ -784,32 +723,6 @@ mod tests {
             [0, 1, 2],
             "each frame once, in order"
         );
-    }
-
-    #[test]
-    fn retention_deletes_the_oldest_run_past_either_bound() {
-        let held = |len, age_s| Held {
-            len,
-            age: Duration::from_secs(age_s),
-        };
-        let files = [held(100, 300), held(100, 200), held(100, 100)];
-        let keep = |max_bytes, max_age_s: Option<u64>| Retention {
-            max_bytes,
-            max_age: max_age_s.map(Duration::from_secs),
-        };
-        assert_eq!(expired(&files, 50, Retention::default()), 0, "no bounds");
-        assert_eq!(expired(&files, 50, keep(Some(350), None)), 0);
-        assert_eq!(expired(&files, 50, keep(Some(349), None)), 1);
-        assert_eq!(
-            expired(&files, 50, keep(Some(50), None)),
-            3,
-            "never the active"
-        );
-        assert_eq!(expired(&files, 50, keep(None, Some(250))), 1);
-        assert_eq!(expired(&files, 50, keep(None, Some(50))), 3);
-        // An unbroken run: a young file stops deletion even if a later one is old.
-        let mixed = [held(100, 10), held(100, 500)];
-        assert_eq!(expired(&mixed, 0, keep(None, Some(60))), 0);
     }
 
     #[test]
