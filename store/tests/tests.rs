@@ -9,4 +9,5 @@ mod cursor;
 mod listing;
 mod recovery;
 mod retention;
+mod scan;
 mod segment;

@@ -28,16 +28,22 @@ pub fn frame(seq: u64) -> Vec<u8> {
     b.finish().encode().unwrap()
 }
 
-/// Writes a wire file `name` in `dir` holding frames `seqs`; returns its
-/// path and the end offset of each frame.
-pub fn write_file(dir: &Path, name: &str, seqs: std::ops::Range<u64>) -> (PathBuf, Vec<u64>) {
-    let path = dir.join(name);
+/// A wire file's bytes holding frames `seqs`, and the end offset of each frame.
+pub fn wire_file(seqs: std::ops::Range<u64>) -> (Vec<u8>, Vec<u64>) {
     let mut bytes = file_header().to_vec();
     let mut ends = Vec::new();
     for seq in seqs {
         bytes.extend_from_slice(&frame(seq));
         ends.push(bytes.len() as u64);
     }
+    (bytes, ends)
+}
+
+/// Writes a wire file `name` in `dir` holding frames `seqs`; returns its
+/// path and the end offset of each frame.
+pub fn write_file(dir: &Path, name: &str, seqs: std::ops::Range<u64>) -> (PathBuf, Vec<u64>) {
+    let path = dir.join(name);
+    let (bytes, ends) = wire_file(seqs);
     std::fs::write(&path, bytes).unwrap();
     (path, ends)
 }
