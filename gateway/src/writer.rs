@@ -117,7 +117,7 @@ impl Writer {
             max_bytes: settings.max_file_bytes,
             current: None,
             unsynced_lost: false,
-            closed_in_sync: false,
+            durable_at_close: 0,
             retain: settings.retain,
             retention_due: true,
             #[cfg(test)]
@@ -210,9 +210,9 @@ struct Files {
     /// A file holding unsynced frames was closed without a good fsync: the
     /// caller must write those frames again.
     unsynced_lost: bool,
-    /// A file was closed after a good fsync: every frame written so far
-    /// is on disk.
-    closed_in_sync: bool,
+    /// Frames that closing a file after a good fsync made durable, not yet
+    /// taken by the caller.
+    durable_at_close: u64,
     /// What to keep of older files.
     retain: Retention,
     /// A new file was started: apply retention.
@@ -278,29 +278,25 @@ impl Files {
         Ok(segment)
     }
 
-    /// Fsyncs the current file if it holds unsynced data. On failure the
-    /// file is closed (its unsynced pages may be gone) and the unsynced
-    /// frames are marked lost.
-    fn sync(&mut self) -> Result<(), StoreError> {
-        if let Some((_, s)) = self.current.as_mut().filter(|(_, s)| s.dirty()) {
-            if let Err(e) = s.sync() {
-                self.current = None;
-                self.unsynced_lost = true;
-                return Err(e);
-            }
-        }
-        Ok(())
+    /// Fsyncs the current file if it holds unsynced data, and returns how
+    /// many frames that made durable. On failure the file is closed (its
+    /// unsynced pages may be gone) and the unsynced frames are marked lost.
+    fn sync(&mut self) -> Result<u64, StoreError> {
+        let Some((_, s)) = self.current.as_mut() else {
+            return Ok(0);
+        };
+        s.sync().inspect_err(|_| {
+            self.current = None;
+            self.unsynced_lost = true;
+        })
     }
 
     /// Closes the current file, fsynced first if it holds unsynced data.
     fn close_current(&mut self) -> Result<(), StoreError> {
-        let had_file = self.current.is_some();
         let result = self.sync();
         self.current = None;
-        if had_file && result.is_ok() {
-            self.closed_in_sync = true;
-        }
-        result
+        self.durable_at_close += result.as_ref().map_or(0, |n| *n);
+        result.map(drop)
     }
 
     /// Deletes the oldest finished files past the retention bounds.
@@ -342,12 +338,13 @@ fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> Resul
 }
 
 /// Writes frames from the front of `pending` into `unsynced` (written,
-/// awaiting fsync) until one fails. A failed frame closes its file (its
-/// torn bytes end that file) and stays at the front of `pending`, so the
-/// next attempt starts a new file named by its own gseq. Whenever a file
-/// is closed after a good fsync (rotation, or the close after a failure),
-/// the frames in `unsynced` are on disk: they are moved to the count in
-/// `durable_now`, so that a later failure never writes them twice.
+/// awaiting fsync) until one fails. A failed frame closes its file (cut
+/// back to its last whole frame where the disk allows) and stays at the
+/// front of `pending`, so the next attempt starts a new file named by its
+/// own gseq. Whenever a file is closed after a good fsync (rotation, or
+/// the close after a failure), the frames it made durable leave
+/// `unsynced` for the count in `durable_now`, so that a later failure
+/// never writes them twice.
 fn write_pending(
     files: &mut Files,
     pending: &mut VecDeque<Persist>,
@@ -356,10 +353,8 @@ fn write_pending(
     stats: &WriterStats,
 ) -> Result<(), StoreError> {
     let mut settle = |files: &mut Files, unsynced: &mut Vec<Persist>| {
-        if std::mem::take(&mut files.closed_in_sync) {
-            *durable_now += unsynced.len();
-            unsynced.clear();
-        }
+        let n = take_durable(std::mem::take(&mut files.durable_at_close), unsynced);
+        *durable_now += n;
     };
     while let Some(frame) = pending.front() {
         let written = write_frame(files, frame, stats);
@@ -376,6 +371,14 @@ fn write_pending(
         }
     }
     Ok(())
+}
+
+/// Takes the first `n` frames, now durable, out of `unsynced` (the oldest
+/// written); returns how many that was.
+fn take_durable(n: u64, unsynced: &mut Vec<Persist>) -> usize {
+    let n = usize::try_from(n).map_or(unsynced.len(), |n| n.min(unsynced.len()));
+    unsynced.drain(..n);
+    n
 }
 
 /// When the writer thread syncs.
@@ -467,10 +470,9 @@ fn run(
         let waited_for = policy.sync_at_once && !unsynced.is_empty();
         if !files.unsynced_lost && !unsynced.is_empty() && (stopping || due || waited_for) {
             match files.sync() {
-                Ok(()) => {
-                    files.closed_in_sync = false;
-                    commit(unsynced.len(), &mut synced);
-                    unsynced.clear();
+                Ok(n) => {
+                    files.durable_at_close = 0;
+                    commit(take_durable(n, &mut unsynced), &mut synced);
                 }
                 Err(e) => {
                     fail("fsync", e, pending.len() + unsynced.len());
