@@ -7,6 +7,7 @@ mod util;
 
 mod cursor;
 mod listing;
+mod outbox;
 mod recovery;
 mod retention;
 mod scan;
