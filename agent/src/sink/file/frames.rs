@@ -1,6 +1,6 @@
 //! What goes in a frame, for the file sink and the gateway sink: how a
 //! batch of results becomes frames, split when one would pass the wire's
-//! size limit. No files here; reading wire files back (the good prefix,
+//! size limit, and which session and sequence they continue. No files here; reading wire files back (the good prefix,
 //! the last frame) is the store's ([`store::scan`]).
 
 use wire::{EncodeError, FrameBuilder, FrameHeader, Record};
@@ -38,6 +38,21 @@ pub fn encode_frames<T>(
             let m = encode_frames(agent, session, first_seq + n, right, entry, out)?;
             Ok(n + m)
         }
+    }
+}
+
+/// The session and the next sequence after `last`, the `(session, seq)`
+/// of this agent's newest frame on disk: the same session and the next
+/// sequence, or a new session (`now_ms`, epoch ms, above `last`'s) when
+/// there is no frame or its sequence is exhausted. Returns whether it
+/// resumed.
+pub fn continue_after(last: Option<(u64, u64)>, now_ms: u64) -> (u64, u64, bool) {
+    match last {
+        Some((session, seq)) => match seq.checked_add(1) {
+            Some(next) => (session, next, true),
+            None => (now_ms.max(session.saturating_add(1)), 0, false),
+        },
+        None => (now_ms, 0, false),
     }
 }
 

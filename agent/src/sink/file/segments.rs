@@ -13,6 +13,7 @@ use store::{
     rotation, sync_dir,
 };
 
+use super::frames::continue_after;
 use crate::sink::SinkError;
 
 /// How often `tick` applies retention when no rotation did (so that an
@@ -288,10 +289,9 @@ impl Segments {
 /// ms, and above any session found). Returns whether it resumed.
 pub fn continue_from(last: Option<&LastFrame>, agent: &str, now_ms: u64) -> (u64, u64, bool) {
     match last {
-        Some(LastFrame::Frame(h)) if h.agent == agent => match h.seq.checked_add(1) {
-            Some(next) => (h.session, next, true),
-            None => (now_ms.max(h.session.saturating_add(1)), 0, false),
-        },
+        Some(LastFrame::Frame(h)) if h.agent == agent => {
+            continue_after(Some((h.session, h.seq)), now_ms)
+        }
         Some(LastFrame::Frame(h)) => (now_ms.max(h.session.saturating_add(1)), 0, false),
         Some(LastFrame::Undecodable) | None => (now_ms, 0, false),
     }

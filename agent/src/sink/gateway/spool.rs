@@ -35,6 +35,7 @@ use wire::{FILE_HEADER_LEN, FRAME_OVERHEAD, FrameReader, MAX_BODY_LEN, ReadItem}
 
 use super::ledger::{Cursor, FileOp, FrameId, Ledger, SegmentMeta, WhenFull};
 use crate::sink::SinkError;
+use crate::sink::file::frames::continue_after;
 
 /// How often appended data is synced to disk.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -226,13 +227,7 @@ impl Spool {
             .iter()
             .rev()
             .find_map(|f| f.frames.last().map(|&(_, id, _)| id));
-        let (session, next_seq, resumed) = match last_frame.max(acked) {
-            Some((s, q)) => match q.checked_add(1) {
-                Some(next) => (s, next, true),
-                None => (now_ms.max(s.saturating_add(1)), 0, false),
-            },
-            None => (now_ms, 0, false),
-        };
+        let (session, next_seq, resumed) = continue_after(last_frame.max(acked), now_ms);
         recovery.resumed = resumed;
 
         // Segments whose frames are all acknowledged (or that hold none) go;
