@@ -95,33 +95,26 @@ pub enum StoreError {
 impl StoreError {
     /// The path the failed operation was on.
     pub fn path(&self) -> &Path {
-        match self {
-            StoreError::Create { path, .. }
-            | StoreError::Open { path, .. }
-            | StoreError::List { path, .. }
-            | StoreError::Read { path, .. }
-            | StoreError::Append { path, .. }
-            | StoreError::Sync { path, .. }
-            | StoreError::Truncate { path, .. }
-            | StoreError::Rename { path, .. }
-            | StoreError::Delete { path, .. }
-            | StoreError::Write { path, .. } => path,
-        }
+        self.parts().0
     }
 
     /// The operating system's error.
     pub fn io(&self) -> &io::Error {
+        self.parts().1
+    }
+
+    fn parts(&self) -> (&Path, &io::Error) {
         match self {
-            StoreError::Create { source, .. }
-            | StoreError::Open { source, .. }
-            | StoreError::List { source, .. }
-            | StoreError::Read { source, .. }
-            | StoreError::Append { source, .. }
-            | StoreError::Sync { source, .. }
-            | StoreError::Truncate { source, .. }
-            | StoreError::Rename { source, .. }
-            | StoreError::Delete { source, .. }
-            | StoreError::Write { source, .. } => source,
+            StoreError::Create { path, source }
+            | StoreError::Open { path, source }
+            | StoreError::List { path, source }
+            | StoreError::Read { path, source }
+            | StoreError::Append { path, source }
+            | StoreError::Sync { path, source }
+            | StoreError::Truncate { path, source }
+            | StoreError::Rename { path, source }
+            | StoreError::Delete { path, source }
+            | StoreError::Write { path, source } => (path, source),
         }
     }
 

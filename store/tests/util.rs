@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use wire::{FrameBuilder, FrameHeader, Record, Status, file_header};
+use wire::{ErrorClass, FrameBuilder, FrameHeader, Record, Status, file_header};
 
-/// A one-record frame of `agent-1`, session 7, numbered `seq`.
+/// A one-record frame of `agent-1`, session 7, numbered `seq`: a probe
+/// whose connect timed out (what the record says is no concern of the store).
 pub fn frame(seq: u64) -> Vec<u8> {
     let mut b = FrameBuilder::new(FrameHeader {
         agent: "agent-1".into(),
@@ -15,14 +16,14 @@ pub fn frame(seq: u64) -> Vec<u8> {
         "api",
         Record {
             t_ms: 1_767_225_600_000 + seq,
-            rt_ms: 12,
-            sc: Some(200),
-            st: Status::Up,
+            rt_ms: 3001,
+            sc: None,
+            st: Status::Down,
             dn_ms: Some(1),
-            cn_ms: Some(2),
+            cn_ms: Some(3000),
             tl_ms: None,
-            ft_ms: Some(5),
-            error: None,
+            ft_ms: None,
+            error: Some(ErrorClass::ConnectTimeout),
         },
     );
     b.finish().encode().unwrap()
