@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use store::{GATEWAY, Naming, Retain, Segment, StoreError, rotation};
+use store::{GATEWAY, Naming, Segment, StoreError, rotation};
 use tokio::sync::watch;
 
 use crate::config::{AckAfter, Retention, WriterSettings};
@@ -302,16 +302,19 @@ impl Files {
     /// Deletes the oldest finished files past the retention bounds.
     fn apply_retention(&mut self, stats: &WriterStats) {
         self.retention_due = false;
-        let keep = Retain {
-            max_bytes: self.retain.max_bytes,
-            max_age: self.retain.max_age,
-        };
         let (active, active_len) = match &self.current {
             Some((key, s)) => (Some(*key), s.len()),
             None => (None, 0),
         };
         let now = std::time::SystemTime::now();
-        let retained = match store::retain(&self.dir, &GATEWAY, active, active_len, keep, now) {
+        let retained = match store::retain(
+            &self.dir,
+            &GATEWAY,
+            active,
+            active_len,
+            self.retain,
+            now,
+        ) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, dir = %self.dir.display(), "gateway writer: retention could not list the data directory");
