@@ -122,9 +122,8 @@ impl Segments {
                 Active::new(segment, t.key, age_at_open)
             }
             None => {
-                let start_ms = next_start(now_ms, None);
-                let segment = Segment::create(&dir.join(SEGMENT.name(start_ms)))?;
-                Active::new(segment, start_ms, Duration::ZERO)
+                let segment = Segment::create(&dir.join(SEGMENT.name(now_ms)))?;
+                Active::new(segment, now_ms, Duration::ZERO)
             }
         };
         sync_dir(&dir)?;
