@@ -3,24 +3,26 @@
 //! and the gateway's writer are policies over it; so can an alerter's
 //! outbox be (an append log plus a [`CursorFile`] "acknowledged up to").
 //!
-//! - [`name`]: naming schemes (prefix + ordered key) and the `.corrupt` name.
-//! - [`policy`]: rotation, retention and the fsync policy, as pure functions.
-//! - [`scan`]: a file's good prefix, its last frame, its damage.
-//! - [`recover`]: the recovery scan at open (truncate, move aside).
-//! - [`Segment`]: the file being appended to: create, append, sync, finish.
-//! - [`dir`]: listing, reading, deleting, retention on disk, the cursor file.
+//! - Naming: [`Naming`] schemes (prefix + ordered key: [`SEGMENT`],
+//!   [`SPOOL`], [`GATEWAY`]) and the `.corrupt` name of [`move_aside`].
+//! - Rules, pure: [`rotation`], [`expired`] (retention), [`SyncClock`]
+//!   (the [`Fsync`] policy).
+//! - Reading: [`scan`] (a file's good prefix, last frame, damage), [`body`].
+//! - Recovery at open: [`recover`] (truncate a torn tail, move aside).
+//! - Writing: [`Segment`] (create, append, sync with durable counts,
+//!   finish), [`retain`], [`sync_dir`], [`CursorFile`].
 //!
 //! Blocking `std::fs` only: async callers run it on a blocking thread. It
 //! never logs and never retries; every failure is a [`StoreError`] naming
 //! the operation and the path, and what to do about it is the caller's.
 #![forbid(unsafe_code)]
 
-pub mod dir;
+mod dir;
 mod error;
-pub mod name;
-pub mod policy;
-pub mod recover;
-pub mod scan;
+mod name;
+mod policy;
+mod recover;
+mod scan;
 mod segment;
 mod utc;
 
@@ -29,7 +31,10 @@ pub use dir::{
     sync_dir,
 };
 pub use error::StoreError;
-pub use name::{ByPair, ByStart, GATEWAY, Naming, SEGMENT, SPOOL, next_start};
+pub use name::{
+    ByPair, ByStart, CORRUPT_SUFFIX, GATEWAY, Naming, SEGMENT, SPOOL, SUFFIX, corrupt_path,
+    next_start,
+};
 pub use policy::{Fsync, Held, Retain, Rotate, SyncClock, expired, rotation};
 pub use recover::{Depth, Found, Moved, Recovered, recover};
 pub use scan::{LastFrame, Scan, body, scan};

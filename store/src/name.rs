@@ -1,7 +1,7 @@
 //! How files in a store directory are named, and so ordered: a prefix, an
 //! ordered key, the `.sonde` suffix. [`Naming`] turns a key into a name and
 //! back; the three schemes in use are [`SEGMENT`], [`SPOOL`] and
-//! [`GATEWAY`]. Pure: no files are touched here (see [`crate::disk`]).
+//! [`GATEWAY`]. Pure: no files are touched here (see [`crate::move_aside`]).
 
 use std::path::{Path, PathBuf};
 
