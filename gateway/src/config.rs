@@ -191,14 +191,10 @@ pub struct WriterSettings {
 
 /// How much of its wire files the writer keeps: past either bound, the
 /// oldest files are deleted (never the one being written). Unset bounds
-/// keep everything. Start-up reads every file kept (PROTOCOL.md 9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Retention {
-    /// Total bytes of wire files to keep at most.
-    pub max_bytes: Option<u64>,
-    /// Delete files last written longer ago than this.
-    pub max_age: Option<Duration>,
-}
+/// keep everything. Start-up reads every file kept (PROTOCOL.md 9). The
+/// store's rule ([`store::Retain`], [`store::expired`]), so the writer and
+/// the file sink keep files the same way.
+pub type Retention = store::Retain;
 
 /// An agent allowed to send frames.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,8 @@
 //! restarted gateway keeps deduplicating agents' resends, serves the same
 //! current state, and lets a reader resume from the gseq it last saw.
 //!
-//! Each wire file is named by the gseq of its first frame (PROTOCOL.md 9);
+//! Each wire file is named by the gseq of its first frame (PROTOCOL.md 9;
+//! naming, listing and reading are the store's, [`store`]);
 //! within a file, frames follow in acceptance order and their records have
 //! consecutive gseqs, so every persisted record gets back the gseq it had.
 //! Where that chain cannot be trusted (a damaged frame in the middle of a
@@ -17,7 +18,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use wire::{Frame, FrameReader, ReadItem};
+use store::{GATEWAY, Naming, StoreError};
+use wire::{Frame, ReadItem};
 
 use crate::hub::Hub;
 
@@ -32,45 +34,25 @@ pub struct DataFile {
     pub path: PathBuf,
 }
 
-/// The writer's name for a file: `gateway-<first gseq, 20 digits>-<index, 6 digits>.sonde`.
+/// The writer's name for a file: `gateway-<first gseq, 20 digits>-<index, 6 digits>.sonde`
+/// (the store's [`store::GATEWAY`] scheme).
 pub fn file_name(first_gseq: u64, index: u32) -> String {
-    format!("gateway-{first_gseq:020}-{index:06}.sonde")
-}
-
-/// Parses a name of [`file_name`]'s form.
-pub fn parse_file_name(name: &str) -> Option<(u64, u32)> {
-    let rest = name.strip_prefix("gateway-")?.strip_suffix(".sonde")?;
-    let (gseq, index) = rest.split_once('-')?;
-    if gseq.len() != 20 || index.len() != 6 {
-        return None;
-    }
-    Some((gseq.parse().ok()?, index.parse().ok()?))
+    GATEWAY.name((first_gseq, u64::from(index)))
 }
 
 /// The writer's files in `dir`, in the order they were written.
 pub fn data_files(dir: &Path) -> std::io::Result<Vec<DataFile>> {
-    let mut files = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let path = entry?.path();
-        let parsed = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(parse_file_name);
-        if let Some((first_gseq, index)) = parsed {
-            files.push(DataFile {
+    let listed = store::list(dir, &GATEWAY).map_err(StoreError::into_io)?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|((first_gseq, index), path)| {
+            Some(DataFile {
                 first_gseq,
-                index,
+                index: u32::try_from(index).ok()?,
                 path,
-            });
-        }
-    }
-    files.sort();
-    Ok(files)
+            })
+        })
+        .collect())
 }
 
 /// What recovery found.
@@ -161,10 +143,10 @@ impl Replay<'_> {
 
     fn file(&mut self, file: &DataFile) {
         self.report.files += 1;
-        let bytes = match std::fs::read(&file.path) {
+        let bytes = match store::read(&file.path) {
             Ok(b) => b,
             Err(e) => {
-                self.damaged(format!("{}: {e}", file.path.display()));
+                self.damaged(e.to_string());
                 return;
             }
         };
@@ -173,8 +155,7 @@ impl Replay<'_> {
             return;
         }
         self.open(file);
-        let body = &bytes[wire::FILE_HEADER_LEN..];
-        for item in FrameReader::new(body, wire::FILE_HEADER_LEN as u64).at_eof() {
+        for item in store::body(&bytes) {
             match item {
                 ReadItem::Frame { frame, .. } => {
                     if self.next.is_none() && self.hub.ring_records() > 0 {
@@ -295,14 +276,12 @@ mod tests {
     }
 
     #[test]
-    fn names_round_trip_and_sort_in_writing_order() {
+    fn data_files_come_in_writing_order() {
+        // Parsing names is the store's (`store::GATEWAY`, tested there).
         assert_eq!(
             file_name(1_767_225_600_000_000, 2),
             "gateway-00001767225600000000-000002.sonde"
         );
-        assert_eq!(parse_file_name(&file_name(7, 1)), Some((7, 1)));
-        assert_eq!(parse_file_name("gateway-7-000001.sonde"), None);
-        assert_eq!(parse_file_name("notes.txt"), None);
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), 2000, 0, &[]);
         write(dir.path(), 1000, 1, &[]);

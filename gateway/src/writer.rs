@@ -7,7 +7,9 @@
 //! gseq of their first frame and their number in this run
 //! ([`crate::recover::file_name`]), so that a restarted gateway can give
 //! every persisted record its gseq back; rotated by size, and after a
-//! failed write or fsync.
+//! failed write or fsync. The files themselves (creation, appends, syncs,
+//! retention) are the store's ([`store`]); the writer's own part is the
+//! queue, gseq naming, hold-and-retry and when to acknowledge.
 //!
 //! A failed write or fsync loses nothing: the frames it concerned stay
 //! with the writer (still counted against `queue_frames`, so ingest answers
@@ -26,9 +28,8 @@
 //! not wait.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -36,10 +37,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use store::{GATEWAY, Naming, Segment, StoreError, rotation};
 use tokio::sync::watch;
 
 use crate::config::{AckAfter, Retention, WriterSettings};
-use crate::recover::file_name;
 
 /// How long the writer waits before writing again after a failed write or
 /// fsync.
@@ -102,7 +103,7 @@ impl Writer {
         // A data_dir just created must survive a power loss too.
         if let Some(parent) = settings.data_dir.parent().filter(|p| p.is_dir()) {
             // Best effort: a parent we may not read is no reason not to start.
-            let _ = File::open(parent).and_then(|d| d.sync_all());
+            let _ = store::sync_dir(parent);
         }
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable) = watch::channel(0);
@@ -116,7 +117,7 @@ impl Writer {
             max_bytes: settings.max_file_bytes,
             current: None,
             unsynced_lost: false,
-            closed_in_sync: false,
+            durable_at_close: 0,
             retain: settings.retain,
             retention_due: true,
             #[cfg(test)]
@@ -199,25 +200,19 @@ impl Writer {
     }
 }
 
-struct Open {
-    file: File,
-    path: PathBuf,
-    len: u64,
-    dirty: bool,
-}
-
 struct Files {
     dir: PathBuf,
     /// The number of the next file this run opens.
     index: u32,
     max_bytes: u64,
-    current: Option<Open>,
+    /// The file being written, with its key (first gseq, index).
+    current: Option<((u64, u64), Segment)>,
     /// A file holding unsynced frames was closed without a good fsync: the
     /// caller must write those frames again.
     unsynced_lost: bool,
-    /// A file was closed after a good fsync: every frame written so far
-    /// is on disk.
-    closed_in_sync: bool,
+    /// Frames that closing a file after a good fsync made durable, not yet
+    /// taken by the caller.
+    durable_at_close: u64,
     /// What to keep of older files.
     retain: Retention,
     /// A new file was started: apply retention.
@@ -229,175 +224,116 @@ struct Files {
 }
 
 impl Files {
-    fn path(dir: &Path, first_gseq: u64, index: u32) -> PathBuf {
-        dir.join(file_name(first_gseq, index))
-    }
-
     /// The file to append a frame of `len` bytes whose first gseq is `gseq`
     /// to, rotating past the size limit.
-    fn for_append(&mut self, gseq: u64, len: u64, stats: &WriterStats) -> io::Result<&mut Open> {
-        let full = self
-            .current
-            .as_ref()
-            .is_some_and(|o| o.len > wire::FILE_HEADER_LEN as u64 && o.len + len > self.max_bytes);
+    fn for_append(
+        &mut self,
+        gseq: u64,
+        len: u64,
+        stats: &WriterStats,
+    ) -> Result<&mut Segment, StoreError> {
+        let full = self.current.as_ref().is_some_and(|(_, s)| {
+            rotation(
+                s.len(),
+                s.frames(),
+                Duration::ZERO,
+                len,
+                self.max_bytes,
+                Duration::MAX,
+            )
+            .is_some()
+        });
         if full {
             self.close_current()?;
         }
-        if self.current.is_none() {
-            let path = Files::path(&self.dir, gseq, self.index);
-            self.index += 1;
-            let mut file = self.create(&path)?;
-            if let Err(e) = file.write_all(&wire::file_header()) {
-                // No file with a broken header is left for recovery.
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
+        let current = match self.current.take() {
+            Some(current) => current,
+            None => {
+                let key = (gseq, u64::from(self.index));
+                self.index += 1;
+                let segment = self.create(key)?;
+                stats
+                    .bytes
+                    .fetch_add(wire::FILE_HEADER_LEN as u64, Ordering::Relaxed);
+                self.retention_due = true;
+                (key, segment)
             }
-            stats
-                .bytes
-                .fetch_add(wire::FILE_HEADER_LEN as u64, Ordering::Relaxed);
-            self.current = Some(Open {
-                file,
-                path,
-                len: wire::FILE_HEADER_LEN as u64,
-                dirty: true,
-            });
-            self.retention_due = true;
-        }
-        self.current
-            .as_mut()
-            .ok_or_else(|| io::Error::other("no open file"))
+        };
+        Ok(&mut self.current.insert(current).1)
     }
 
-    /// Creates the file at `path` and makes its directory entry durable (a
-    /// file fsynced into a directory that was not can vanish with a power
-    /// loss).
-    fn create(&self, path: &Path) -> io::Result<File> {
+    /// Creates the file for `key`, its header written (a file whose header
+    /// could not be written is removed), and makes its directory entry
+    /// durable (a file fsynced into a directory that was not can vanish
+    /// with a power loss).
+    fn create(&self, key: (u64, u64)) -> Result<Segment, StoreError> {
         #[cfg(test)]
         if self.full_disk.load(Ordering::Acquire) {
-            return OpenOptions::new().append(true).open("/dev/full");
+            let mut full = Segment::open_raw(std::path::Path::new("/dev/full"))?;
+            full.append(&wire::file_header(), 0)?;
+            return Ok(full);
         }
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(path)?;
-        File::open(&self.dir)?.sync_all()?;
-        Ok(file)
+        let segment = Segment::create(&self.dir.join(GATEWAY.name(key)))?;
+        store::sync_dir(&self.dir)?;
+        Ok(segment)
     }
 
-    /// Fsyncs the current file if it holds unsynced data. On failure the
-    /// file is closed (its unsynced pages may be gone) and the unsynced
-    /// frames are marked lost.
-    fn sync(&mut self) -> io::Result<()> {
-        if let Some(o) = self.current.as_mut().filter(|o| o.dirty) {
-            if let Err(e) = o.file.sync_data() {
-                self.current = None;
-                self.unsynced_lost = true;
-                return Err(e);
-            }
-            o.dirty = false;
-        }
-        Ok(())
+    /// Fsyncs the current file if it holds unsynced data, and returns how
+    /// many frames that made durable. On failure the file is closed (its
+    /// unsynced pages may be gone) and the unsynced frames are marked lost.
+    fn sync(&mut self) -> Result<u64, StoreError> {
+        let Some((_, s)) = self.current.as_mut() else {
+            return Ok(0);
+        };
+        s.sync().inspect_err(|_| {
+            self.current = None;
+            self.unsynced_lost = true;
+        })
     }
 
     /// Closes the current file, fsynced first if it holds unsynced data.
-    fn close_current(&mut self) -> io::Result<()> {
-        let had_file = self.current.is_some();
+    fn close_current(&mut self) -> Result<(), StoreError> {
         let result = self.sync();
         self.current = None;
-        if had_file && result.is_ok() {
-            self.closed_in_sync = true;
-        }
-        result
+        self.durable_at_close += result.as_ref().map_or(0, |n| *n);
+        result.map(drop)
     }
-}
 
-/// A finished wire file as retention sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Held {
-    /// Its size.
-    pub len: u64,
-    /// How long ago it was last written.
-    pub age: Duration,
-}
-
-/// How many of the `finished` files (oldest first) retention deletes: from
-/// the oldest, while the total (`active_len`, the file being written,
-/// included) is over `keep.max_bytes` or the file is older than
-/// `keep.max_age`; it stops at the first file that may stay, so what is
-/// kept is always an unbroken run up to the newest.
-pub fn expired(finished: &[Held], active_len: u64, keep: Retention) -> usize {
-    let mut total: u64 = finished.iter().map(|f| f.len).sum::<u64>() + active_len;
-    let mut n = 0;
-    for f in finished {
-        let too_big = keep.max_bytes.is_some_and(|max| total > max);
-        let too_old = keep.max_age.is_some_and(|max| f.age > max);
-        if !too_big && !too_old {
-            break;
-        }
-        total = total.saturating_sub(f.len);
-        n += 1;
-    }
-    n
-}
-
-impl Files {
     /// Deletes the oldest finished files past the retention bounds.
     fn apply_retention(&mut self, stats: &WriterStats) {
         self.retention_due = false;
-        if self.retain == Retention::default() {
-            return;
-        }
-        let all = match crate::recover::data_files(&self.dir) {
-            Ok(all) => all,
+        let (active, active_len) = match &self.current {
+            Some((key, s)) => (Some(*key), s.len()),
+            None => (None, 0),
+        };
+        let now = std::time::SystemTime::now();
+        let retained = match store::retain(
+            &self.dir,
+            &GATEWAY,
+            active,
+            active_len,
+            self.retain,
+            now,
+        ) {
+            Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, dir = %self.dir.display(), "gateway writer: retention could not list the data directory");
                 return;
             }
         };
-        let active = self.current.as_ref().map(|o| (o.path.clone(), o.len));
-        let now = std::time::SystemTime::now();
-        let mut finished = Vec::new();
-        for f in all {
-            if active.as_ref().is_some_and(|(p, _)| *p == f.path) {
-                continue;
-            }
-            let Ok(meta) = std::fs::metadata(&f.path) else {
-                continue;
-            };
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .unwrap_or_default();
-            finished.push((
-                f.path,
-                Held {
-                    len: meta.len(),
-                    age,
-                },
-            ));
+        for d in &retained.deleted {
+            stats.deleted_files.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(file = %d.path.display(), bytes = d.len, "gateway writer: retention deleted a wire file");
         }
-        let held: Vec<Held> = finished.iter().map(|(_, h)| *h).collect();
-        let n = expired(&held, active.map_or(0, |(_, len)| len), self.retain);
-        for (path, held) in finished.iter().take(n) {
-            match std::fs::remove_file(path) {
-                Ok(()) => {
-                    stats.deleted_files.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(file = %path.display(), bytes = held.len, "gateway writer: retention deleted a wire file");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, file = %path.display(), "gateway writer: retention could not delete a wire file");
-                }
-            }
+        for e in &retained.failed {
+            tracing::warn!(error = %e.io(), file = %e.path().display(), "gateway writer: retention could not delete a wire file");
         }
     }
 }
 
-fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> io::Result<()> {
-    let open = files.for_append(frame.gseq, frame.bytes.len() as u64, stats)?;
-    open.file.write_all(&frame.bytes)?;
-    open.len += frame.bytes.len() as u64;
-    open.dirty = true;
+fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> Result<(), StoreError> {
+    let segment = files.for_append(frame.gseq, frame.bytes.len() as u64, stats)?;
+    segment.append(&frame.bytes, 1)?;
     stats
         .bytes
         .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
@@ -405,24 +341,23 @@ fn write_frame(files: &mut Files, frame: &Persist, stats: &WriterStats) -> io::R
 }
 
 /// Writes frames from the front of `pending` into `unsynced` (written,
-/// awaiting fsync) until one fails. A failed frame closes its file (its
-/// torn bytes end that file) and stays at the front of `pending`, so the
-/// next attempt starts a new file named by its own gseq. Whenever a file
-/// is closed after a good fsync (rotation, or the close after a failure),
-/// the frames in `unsynced` are on disk: they are moved to the count in
-/// `durable_now`, so that a later failure never writes them twice.
+/// awaiting fsync) until one fails. A failed frame closes its file (cut
+/// back to its last whole frame where the disk allows) and stays at the
+/// front of `pending`, so the next attempt starts a new file named by its
+/// own gseq. Whenever a file is closed after a good fsync (rotation, or
+/// the close after a failure), the frames it made durable leave
+/// `unsynced` for the count in `durable_now`, so that a later failure
+/// never writes them twice.
 fn write_pending(
     files: &mut Files,
     pending: &mut VecDeque<Persist>,
     unsynced: &mut Vec<Persist>,
     durable_now: &mut usize,
     stats: &WriterStats,
-) -> io::Result<()> {
+) -> Result<(), StoreError> {
     let mut settle = |files: &mut Files, unsynced: &mut Vec<Persist>| {
-        if std::mem::take(&mut files.closed_in_sync) {
-            *durable_now += unsynced.len();
-            unsynced.clear();
-        }
+        let n = take_durable(std::mem::take(&mut files.durable_at_close), unsynced);
+        *durable_now += n;
     };
     while let Some(frame) = pending.front() {
         let written = write_frame(files, frame, stats);
@@ -439,6 +374,14 @@ fn write_pending(
         }
     }
     Ok(())
+}
+
+/// Takes the first `n` frames, now durable, out of `unsynced` (the oldest
+/// written); returns how many that was.
+fn take_durable(n: u64, unsynced: &mut Vec<Persist>) -> usize {
+    let n = usize::try_from(n).map_or(unsynced.len(), |n| n.min(unsynced.len()));
+    unsynced.drain(..n);
+    n
 }
 
 /// When the writer thread syncs.
@@ -477,7 +420,7 @@ fn run(
             durable.send_replace(*synced);
         }
     };
-    let fail = |what: &str, e: io::Error, waiting: usize| {
+    let fail = |what: &str, e: StoreError, waiting: usize| {
         stats.errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
             error = %e,
@@ -530,10 +473,9 @@ fn run(
         let waited_for = policy.sync_at_once && !unsynced.is_empty();
         if !files.unsynced_lost && !unsynced.is_empty() && (stopping || due || waited_for) {
             match files.sync() {
-                Ok(()) => {
-                    files.closed_in_sync = false;
-                    commit(unsynced.len(), &mut synced);
-                    unsynced.clear();
+                Ok(n) => {
+                    files.durable_at_close = 0;
+                    commit(take_durable(n, &mut unsynced), &mut synced);
                 }
                 Err(e) => {
                     fail("fsync", e, pending.len() + unsynced.len());
@@ -580,297 +522,4 @@ fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::AckAfter;
-    use wire::{FrameBuilder, FrameHeader, FrameReader, ReadItem, Record, Status};
-
-    /// Frame `seq` of agent a, one record, gseq 100 + seq.
-    fn frame(seq: u64) -> Persist {
-        let mut b = FrameBuilder::new(FrameHeader {
-            agent: "a".into(),
-            session: 1,
-            seq,
-        });
-        b.push(
-            "c",
-            Record {
-                t_ms: 1,
-                rt_ms: 1,
-                sc: None,
-                st: Status::Up,
-                dn_ms: None,
-                cn_ms: None,
-                tl_ms: None,
-                ft_ms: None,
-                error: None,
-            },
-        );
-        Persist {
-            gseq: 100 + seq,
-            bytes: Bytes::from(b.finish().encode().unwrap()),
-        }
-    }
-
-    #[test]
-    fn writes_wire_files_in_order_and_rotates() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = WriterSettings {
-            ack: AckAfter::Queued,
-            data_dir: dir.path().join("data"),
-            max_file_bytes: 200,
-            fsync_interval: Duration::from_millis(10),
-            queue_frames: 4,
-            retain: Retention::default(),
-        };
-        let w = Writer::start(settings).unwrap();
-        let one = frame(0).bytes.len();
-        for seq in 0..10 {
-            assert!(w.try_send(vec![frame(seq)]).is_some());
-            while w.stats().queued.load(Ordering::Acquire) > 2 {
-                std::thread::yield_now();
-            }
-        }
-        let stats = w.stats().clone();
-        w.stop();
-        assert_eq!(stats.queued.load(Ordering::Acquire), 0);
-        let mut names: Vec<_> = std::fs::read_dir(dir.path().join("data"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        names.sort();
-        assert!(names.len() > 1, "rotated: {names:?}");
-        assert!(names[0].ends_with(file_name(100, 0)));
-        // Each file is named by its first frame's gseq and its number.
-        let firsts: Vec<(u64, u32)> = crate::recover::data_files(&dir.path().join("data"))
-            .unwrap()
-            .iter()
-            .map(|f| (f.first_gseq, f.index))
-            .collect();
-        let mut seqs = Vec::new();
-        let mut total = 0;
-        for n in &names {
-            let bytes = std::fs::read(n).unwrap();
-            total += bytes.len();
-            assert!(bytes.len() as u64 <= 200 || bytes.len() == 8 + one);
-            wire::check_file_header(&bytes).unwrap();
-            for item in FrameReader::new(&bytes[8..], 8).at_eof() {
-                match item {
-                    ReadItem::Frame { frame, .. } => seqs.push(frame.header.seq),
-                    ReadItem::Skipped { error, .. } => panic!("{error}"),
-                }
-            }
-        }
-        assert_eq!(seqs, (0..10).collect::<Vec<_>>());
-        let per_file = firsts[1].0 - firsts[0].0;
-        assert!(per_file > 1);
-        for (i, (gseq, index)) in firsts.iter().enumerate() {
-            assert_eq!((*gseq, *index), (100 + i as u64 * per_file, i as u32));
-        }
-        assert_eq!(stats.bytes.load(Ordering::Relaxed), total as u64);
-    }
-
-    #[test]
-    fn refuses_past_capacity() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = WriterSettings {
-            ack: AckAfter::Durable,
-            data_dir: dir.path().to_path_buf(),
-            max_file_bytes: 1 << 20,
-            fsync_interval: Duration::from_secs(1),
-            queue_frames: 2,
-            retain: Retention::default(),
-        };
-        let w = Writer::start(settings).unwrap();
-        assert!(w.try_send(vec![frame(0), frame(1), frame(2)]).is_none());
-        assert!(w.try_send(vec![frame(0), frame(1)]).is_some());
-        w.stop();
-    }
-
-    #[test]
-    fn durable_tickets_are_published_after_the_write_not_the_interval() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let settings = |ack| WriterSettings {
-            ack,
-            data_dir: dir.path().join(format!("{ack:?}")),
-            max_file_bytes: 1 << 20,
-            // Far longer than the test: only group commit can sync in time.
-            fsync_interval: Duration::from_secs(3600),
-            queue_frames: 64,
-            retain: Retention::default(),
-        };
-        let w = Writer::start(settings(AckAfter::Durable)).unwrap();
-        let first = w.try_send(vec![frame(0), frame(1)]).unwrap();
-        let second = w.try_send(vec![frame(2)]).unwrap();
-        assert_eq!((first, second), (2, 3));
-        assert_eq!(
-            w.try_send(Vec::new()),
-            Some(3),
-            "an empty offer waits for all"
-        );
-        assert!(rt.block_on(w.written(second, Duration::from_secs(10))));
-        // On disk before the acknowledgement.
-        let files = crate::recover::data_files(&dir.path().join("Durable")).unwrap();
-        let bytes = std::fs::read(&files[0].path).unwrap();
-        let frames = FrameReader::new(&bytes[8..], 8).at_eof().count();
-        assert_eq!(frames, 3);
-        // A ticket never offered is not reached.
-        assert!(!rt.block_on(w.written(99, Duration::from_millis(50))));
-        w.stop();
-
-        let w = Writer::start(settings(AckAfter::Queued)).unwrap();
-        let t = w.try_send(vec![frame(0)]).unwrap();
-        assert!(rt.block_on(w.written(t, Duration::ZERO)), "queued: at once");
-        w.stop();
-    }
-
-    /// Every frame in the wire files under `dir`, by seq, in file order.
-    fn persisted_seqs(dir: &Path) -> Vec<u64> {
-        let mut seqs = Vec::new();
-        for f in crate::recover::data_files(dir).unwrap() {
-            let bytes = std::fs::read(&f.path).unwrap();
-            wire::check_file_header(&bytes).unwrap();
-            for item in FrameReader::new(&bytes[8..], 8).at_eof() {
-                match item {
-                    ReadItem::Frame { frame, .. } => seqs.push(frame.header.seq),
-                    ReadItem::Skipped { error, .. } => panic!("{error}"),
-                }
-            }
-        }
-        seqs
-    }
-
-    #[test]
-    fn a_full_disk_holds_acknowledgements_back_and_loses_nothing() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let w = Writer::start(WriterSettings {
-            ack: AckAfter::Durable,
-            data_dir: dir.path().to_path_buf(),
-            // Every frame starts a new file, so the full disk is met at once.
-            max_file_bytes: 1,
-            fsync_interval: Duration::from_secs(3600),
-            queue_frames: 64,
-            retain: Retention::default(),
-        })
-        .unwrap();
-        let first = w.try_send(vec![frame(0)]).unwrap();
-        assert!(rt.block_on(w.written(first, Duration::from_secs(10))));
-
-        w.full_disk.store(true, Ordering::Release);
-        let held = w.try_send(vec![frame(1), frame(2)]).unwrap();
-        assert!(
-            !rt.block_on(w.written(held, RETRY * 2)),
-            "acknowledged while the disk refused the frames"
-        );
-        assert_eq!(w.stats().queued.load(Ordering::Acquire), 2, "still held");
-        assert!(w.stats().errors.load(Ordering::Relaxed) >= 1);
-        assert_eq!(persisted_seqs(dir.path()), [0]);
-
-        // Space is back: the held frames are written without being resent.
-        w.full_disk.store(false, Ordering::Release);
-        assert!(rt.block_on(w.written(held, RETRY * 5)));
-        assert_eq!(w.stats().queued.load(Ordering::Acquire), 0);
-        w.stop();
-        assert_eq!(
-            persisted_seqs(dir.path()),
-            [0, 1, 2],
-            "each frame once, in order"
-        );
-    }
-
-    #[test]
-    fn retention_deletes_the_oldest_run_past_either_bound() {
-        let held = |len, age_s| Held {
-            len,
-            age: Duration::from_secs(age_s),
-        };
-        let files = [held(100, 300), held(100, 200), held(100, 100)];
-        let keep = |max_bytes, max_age_s: Option<u64>| Retention {
-            max_bytes,
-            max_age: max_age_s.map(Duration::from_secs),
-        };
-        assert_eq!(expired(&files, 50, Retention::default()), 0, "no bounds");
-        assert_eq!(expired(&files, 50, keep(Some(350), None)), 0);
-        assert_eq!(expired(&files, 50, keep(Some(349), None)), 1);
-        assert_eq!(
-            expired(&files, 50, keep(Some(50), None)),
-            3,
-            "never the active"
-        );
-        assert_eq!(expired(&files, 50, keep(None, Some(250))), 1);
-        assert_eq!(expired(&files, 50, keep(None, Some(50))), 3);
-        // An unbroken run: a young file stops deletion even if a later one is old.
-        let mixed = [held(100, 10), held(100, 500)];
-        assert_eq!(expired(&mixed, 0, keep(None, Some(60))), 0);
-    }
-
-    #[test]
-    fn retention_keeps_the_newest_files_within_the_byte_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let one = frame(0).bytes.len() as u64 + wire::FILE_HEADER_LEN as u64;
-        let w = Writer::start(WriterSettings {
-            ack: AckAfter::Queued,
-            data_dir: dir.path().to_path_buf(),
-            max_file_bytes: 1, // one frame per file
-            fsync_interval: Duration::from_millis(10),
-            queue_frames: 64,
-            retain: Retention {
-                max_bytes: Some(3 * one),
-                max_age: None,
-            },
-        })
-        .unwrap();
-        for seq in 0..10 {
-            assert!(w.try_send(vec![frame(seq)]).is_some());
-        }
-        let stats = w.stats().clone();
-        w.stop();
-        let total: u64 = crate::recover::data_files(dir.path())
-            .unwrap()
-            .iter()
-            .map(|f| std::fs::metadata(&f.path).unwrap().len())
-            .sum();
-        assert!(total <= 3 * one, "{total} > {}", 3 * one);
-        assert_eq!(
-            persisted_seqs(dir.path()),
-            [7, 8, 9],
-            "the newest, in order"
-        );
-        assert_eq!(stats.deleted_files.load(Ordering::Relaxed), 7);
-    }
-
-    #[test]
-    fn stop_on_a_full_disk_tries_once_more_then_returns() {
-        let dir = tempfile::tempdir().unwrap();
-        let w = Writer::start(WriterSettings {
-            ack: AckAfter::Durable,
-            data_dir: dir.path().to_path_buf(),
-            max_file_bytes: 1 << 20,
-            fsync_interval: Duration::from_secs(3600),
-            queue_frames: 64,
-            retain: Retention::default(),
-        })
-        .unwrap();
-        w.full_disk.store(true, Ordering::Release);
-        assert!(w.try_send(vec![frame(0)]).is_some());
-        let started = Instant::now();
-        w.stop();
-        // A hang guard, not a performance bound: one retry wait is expected.
-        assert!(started.elapsed() < RETRY * 10, "{:?}", started.elapsed());
-        assert!(
-            w.stats().errors.load(Ordering::Relaxed) >= 2,
-            "first and last try"
-        );
-        assert_eq!(w.stats().queued.load(Ordering::Acquire), 1, "not written");
-        assert!(persisted_seqs(dir.path()).is_empty());
-        assert!(w.try_send(vec![frame(1)]).is_none(), "refused after stop");
-    }
-}
+mod tests;

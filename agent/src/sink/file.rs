@@ -1,7 +1,9 @@
 //! The file sink: results as wire-format files on local disk, in
 //! append-only segments `DIR/segment-<UTC start>.sonde`, each a complete
 //! wire file (file header, then frames). It does not serve or ship them:
-//! `sonde decode` and any WIRE.md reader read them.
+//! `sonde decode` and any WIRE.md reader read them. The files themselves
+//! (naming, recovery, the rotation and retention rules, fsync) are the
+//! store's ([`store`]); the sink brings its limits and its frames.
 //!
 //! - Each batch is one frame (more only if it would pass the wire's 4 MiB
 //!   body limit), numbered by a sequence that continues across segments and
@@ -37,13 +39,11 @@
 //! call it at startup, before probing, or inside `spawn_blocking`.
 
 pub(crate) mod frames;
-mod layout;
 pub(crate) mod segments;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub(crate) use layout::Utc;
 pub use segments::Recovery;
 
 use super::{Sink, SinkError};

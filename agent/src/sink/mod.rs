@@ -31,6 +31,9 @@ pub enum SinkError {
         /// The error.
         source: std::io::Error,
     },
+    /// A file operation of the store (segments, spool) failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
     /// Anything else, described.
     #[error("{0}")]
     Other(String),

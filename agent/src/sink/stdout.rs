@@ -13,9 +13,9 @@ use config::StdoutFormat;
 use serde::Serialize;
 use wire::JsonRecord;
 
-use super::file::Utc;
 use super::{Sink, SinkError};
 use crate::result::CheckResult;
+use store::Utc;
 
 /// Prints results to standard output (or any writer, for tests).
 pub struct StdoutSink {

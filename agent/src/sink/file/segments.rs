@@ -1,22 +1,19 @@
-//! The file sink's blocking half: the segment directory, the active
-//! segment's file, recovery at open, appends, the fsync policy, rotation and
-//! retention. Plain `std::fs`, called only from a blocking thread (see
-//! [`super`]); every decision is made by [`super::layout`] and
-//! [`super::frames`].
+//! The file sink's blocking half: the segment directory over the store
+//! ([`store`]): recovery at open, the session to continue, appends, the
+//! fsync policy, rotation and retention with the sink's limits. Called
+//! only from a blocking thread (see [`super`]); naming, scanning and the
+//! rules themselves are the store's.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use config::Fsync;
-use wire::{FILE_HEADER_LEN, file_header};
-
-use super::frames::{LastFrame, Scan, scan};
-use super::layout::{
-    self, CORRUPT_SUFFIX, Rotate, SegmentInfo, next_segment_ms, parse_segment_name, rotation,
-    segment_name,
+use store::{
+    Depth, LastFrame, Naming, Retain, Rotate, SEGMENT, Segment, SyncClock, next_start, recover,
+    rotation, sync_dir,
 };
+
+use super::frames::continue_after;
 use crate::sink::SinkError;
 
 /// How often `tick` applies retention when no rotation did (so that an
@@ -42,17 +39,23 @@ pub struct Recovery {
 
 /// The segment being appended to.
 struct Active {
-    file: File,
-    path: PathBuf,
+    segment: Segment,
     start_ms: u64,
-    len: u64,
-    has_frames: bool,
     /// Age when opened (from the name's time) plus monotonic time since.
     age_at_open: Duration,
     opened: Instant,
 }
 
 impl Active {
+    fn new(segment: Segment, start_ms: u64, age_at_open: Duration) -> Active {
+        Active {
+            segment,
+            start_ms,
+            age_at_open,
+            opened: Instant::now(),
+        }
+    }
+
     fn age(&self) -> Duration {
         self.age_at_open + self.opened.elapsed()
     }
@@ -66,15 +69,9 @@ pub struct Segments {
     agent: String,
     session: u64,
     next_seq: u64,
-    unsynced: bool,
-    last_sync: Instant,
+    clock: SyncClock,
     last_retention: Instant,
     recovery: Recovery,
-}
-
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SinkError {
-    let context = context.into();
-    move |e| SinkError::io(context, e)
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -82,77 +79,13 @@ fn epoch_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), SinkError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(format!("syncing directory {}", dir.display())))
-}
-
-/// The segments in `dir`, oldest first, with their start times.
-fn list(dir: &Path) -> Result<Vec<(u64, String)>, SinkError> {
-    let mut segments = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(io(format!("listing {}", dir.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(io(format!("listing {}", dir.display())))?;
-        let name = entry.file_name();
-        if let Some(ms) = name.to_str().and_then(parse_segment_name) {
-            segments.push((ms, name.to_string_lossy().into_owned()));
-        }
+/// The store's form of the configured fsync policy.
+fn fsync(f: Fsync) -> store::Fsync {
+    match f {
+        Fsync::Always => store::Fsync::Always,
+        Fsync::Every(every) => store::Fsync::Every(every),
+        Fsync::Never => store::Fsync::Never,
     }
-    segments.sort();
-    Ok(segments)
-}
-
-/// Renames a segment with a bad header to `NAME.corrupt` (or `NAME.corrupt.N`
-/// if that exists): out of the sink's way, never deleted.
-pub(crate) fn move_aside(path: &Path) -> Result<PathBuf, SinkError> {
-    let mut to = PathBuf::from(format!("{}{CORRUPT_SUFFIX}", path.display()));
-    let mut n = 1;
-    while to.exists() {
-        to = PathBuf::from(format!("{}{CORRUPT_SUFFIX}.{n}", path.display()));
-        n += 1;
-    }
-    std::fs::rename(path, &to).map_err(io(format!("renaming {}", path.display())))?;
-    Ok(to)
-}
-
-fn open_append(path: &Path) -> Result<File, SinkError> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(io(format!("opening {}", path.display())))
-}
-
-/// Creates a new segment holding only the file header, synced.
-pub(crate) fn create_segment(path: &Path) -> Result<File, SinkError> {
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io(format!("creating {}", path.display())))?;
-    file.write_all(&file_header())
-        .and_then(|()| file.sync_data())
-        .map_err(io(format!("writing the file header of {}", path.display())))?;
-    Ok(file)
-}
-
-/// Cuts the segment at `path` to `keep` bytes (re-writing the file header
-/// when `keep` is 0) and syncs it.
-pub(crate) fn truncate(path: &Path, keep: u64) -> Result<File, SinkError> {
-    let mut file = open_append(path)?;
-    file.set_len(keep)
-        .map_err(io(format!("truncating {}", path.display())))?;
-    if keep == 0 {
-        file.write_all(&file_header())
-            .map_err(io(format!("writing the file header of {}", path.display())))?;
-    }
-    file.sync_all()
-        .map_err(io(format!("syncing {}", path.display())))?;
-    Ok(file)
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, SinkError> {
-    std::fs::read(path).map_err(io(format!("reading {}", path.display())))
 }
 
 impl Segments {
@@ -161,103 +94,48 @@ impl Segments {
     /// sequence to continue and applies retention.
     pub fn open(config: &config::FileSink, agent: &str) -> Result<Segments, SinkError> {
         let dir = config.dir.clone();
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let now = SystemTime::now();
-        let mut recovery = Recovery::default();
-        let mut segments = list(&dir)?;
-        let newest_ms = segments.last().map(|s| s.0);
-
-        // Older segments only need a good header; the newest is read whole.
-        let mut older_last = None;
-        let mut active = None;
-        while let Some((start_ms, name)) = segments.pop() {
-            let path = dir.join(&name);
-            if active.is_some() {
-                let bytes = if older_last.is_none() {
-                    read(&path)?
-                } else {
-                    read_header(&path)?
-                };
-                match scan(&bytes) {
-                    Scan::BadHeader(e) => {
-                        let to = move_aside(&path)?;
-                        tracing::warn!(path = %path.display(), moved_to = %to.display(), error = %e, "segment with a bad file header moved aside");
-                        recovery.moved_aside.push(to);
-                    }
-                    Scan::Segment { last, .. } if older_last.is_none() => older_last = last,
-                    Scan::Segment { .. } => {}
-                }
-                continue;
-            }
-            let bytes = read(&path)?;
-            match scan(&bytes) {
-                Scan::BadHeader(e) => {
-                    let to = move_aside(&path)?;
-                    tracing::warn!(path = %path.display(), moved_to = %to.display(), error = %e, "segment with a bad file header moved aside");
-                    recovery.moved_aside.push(to);
-                }
-                Scan::Segment {
-                    keep,
-                    len,
-                    last,
-                    damaged,
-                } => {
-                    let file = if keep < len || keep == 0 {
-                        let removed = len - keep;
-                        if removed > 0 {
-                            tracing::warn!(
-                                path = %path.display(),
-                                offset = keep,
-                                bytes_removed = removed,
-                                "torn tail in the newest segment truncated"
-                            );
-                            recovery.torn_tails += 1;
-                            recovery.truncated_bytes += removed;
-                        }
-                        truncate(&path, keep)?
-                    } else {
-                        open_append(&path)?
-                    };
-                    if damaged > 0 {
-                        tracing::warn!(path = %path.display(), regions = damaged, "damaged regions in the newest segment left in place; readers skip them");
-                    }
-                    recovery.damaged_regions = damaged;
-                    let len = keep.max(FILE_HEADER_LEN as u64);
-                    let age_at_open = Duration::from_millis(epoch_ms(now).saturating_sub(start_ms));
-                    older_last = last.clone();
-                    active = Some(Active {
-                        file,
-                        path,
-                        start_ms,
-                        len,
-                        has_frames: last.is_some(),
-                        age_at_open,
-                        opened: Instant::now(),
-                    });
-                }
-            }
+        let now_ms = epoch_ms(SystemTime::now());
+        let found = recover(&dir, &SEGMENT, Depth::Tail)?;
+        for m in &found.moved_aside {
+            tracing::warn!(path = %m.from.display(), moved_to = %m.to.display(), error = %m.reason, "segment with a bad file header moved aside");
         }
-        let active = match active {
-            Some(active) => active,
+        let tail = found.files.last();
+        if found.torn_tails > 0
+            && let Some(t) = tail
+        {
+            tracing::warn!(
+                path = %t.path.display(),
+                offset = t.len,
+                bytes_removed = found.truncated_bytes,
+                "torn tail in the newest segment truncated"
+            );
+        }
+        if found.damaged_regions > 0
+            && let Some(t) = tail
+        {
+            tracing::warn!(path = %t.path.display(), regions = found.damaged_regions, "damaged regions in the newest segment left in place; readers skip them");
+        }
+        let active = match tail {
+            Some(t) => {
+                let segment = Segment::open(&t.path, t.len, u64::from(t.last.is_some()))?;
+                let age_at_open = Duration::from_millis(now_ms.saturating_sub(t.key));
+                Active::new(segment, t.key, age_at_open)
+            }
             None => {
-                let start_ms = next_segment_ms(epoch_ms(now), newest_ms);
-                let path = dir.join(segment_name(start_ms));
-                let file = create_segment(&path)?;
-                Active {
-                    file,
-                    path,
-                    start_ms,
-                    len: FILE_HEADER_LEN as u64,
-                    has_frames: false,
-                    age_at_open: Duration::ZERO,
-                    opened: Instant::now(),
-                }
+                let segment = Segment::create(&dir.join(SEGMENT.name(now_ms)))?;
+                Active::new(segment, now_ms, Duration::ZERO)
             }
         };
         sync_dir(&dir)?;
 
-        let (session, next_seq, resumed) = continue_from(older_last.as_ref(), agent, epoch_ms(now));
-        recovery.resumed = resumed;
+        let (session, next_seq, resumed) = continue_from(found.last_frame(), agent, now_ms);
+        let recovery = Recovery {
+            torn_tails: found.torn_tails,
+            truncated_bytes: found.truncated_bytes,
+            moved_aside: found.moved_aside.into_iter().map(|m| m.to).collect(),
+            damaged_regions: found.damaged_regions,
+            resumed,
+        };
         let mut segments = Segments {
             dir,
             config: config.clone(),
@@ -265,8 +143,7 @@ impl Segments {
             agent: agent.to_owned(),
             session,
             next_seq,
-            unsynced: false,
-            last_sync: Instant::now(),
+            clock: SyncClock::new(fsync(config.fsync), Instant::now()),
             last_retention: Instant::now(),
             recovery,
         };
@@ -296,7 +173,7 @@ impl Segments {
 
     /// The active segment's path.
     pub fn active_path(&self) -> &Path {
-        &self.active.path
+        self.active.segment.path()
     }
 
     /// Appends `bytes` (`frames` whole frames, numbered from `next_seq`)
@@ -311,19 +188,9 @@ impl Segments {
         if let Some(why) = self.rotation(incoming) {
             self.rotate(why)?;
         }
-        let a = &mut self.active;
-        if let Err(e) = a.file.write_all(bytes) {
-            let _ = a.file.set_len(a.len);
-            return Err(SinkError::io(
-                format!("appending to {}", a.path.display()),
-                e,
-            ));
-        }
-        a.len += incoming;
-        a.has_frames = true;
+        self.active.segment.append(bytes, frames)?;
         self.next_seq += frames;
-        self.unsynced = true;
-        if self.config.fsync == Fsync::Always {
+        if self.clock.wrote() {
             self.sync()?;
         }
         Ok(incoming)
@@ -332,19 +199,14 @@ impl Segments {
     /// Whether `tick` has anything to do; no I/O, so the sink can skip the
     /// blocking hand-off on the idle ticks.
     pub fn tick_due(&self) -> bool {
-        self.sync_due()
+        self.clock.due(Instant::now())
             || self.rotation(0).is_some()
             || self.last_retention.elapsed() >= RETENTION_EVERY
     }
 
-    fn sync_due(&self) -> bool {
-        matches!(self.config.fsync, Fsync::Every(every)
-            if self.unsynced && self.last_sync.elapsed() >= every)
-    }
-
     /// Time-based work: the `Every` fsync, rotation by age, retention.
     pub fn tick(&mut self) -> Result<(), SinkError> {
-        if self.sync_due() {
+        if self.clock.due(Instant::now()) {
             self.sync()?;
         }
         if let Some(why) = self.rotation(0) {
@@ -358,14 +220,15 @@ impl Segments {
     /// Syncs the active segment and the directory.
     pub fn close(mut self) -> Result<(), SinkError> {
         self.sync()?;
-        sync_dir(&self.dir)
+        Ok(sync_dir(&self.dir)?)
     }
 
     fn rotation(&self, incoming: u64) -> Option<Rotate> {
+        let a = &self.active;
         rotation(
-            self.active.len,
-            u64::from(self.active.has_frames),
-            self.active.age(),
+            a.segment.len(),
+            a.segment.frames(),
+            a.age(),
             incoming,
             self.config.segment_max_bytes,
             self.config.segment_max_age,
@@ -373,103 +236,51 @@ impl Segments {
     }
 
     fn sync(&mut self) -> Result<(), SinkError> {
-        self.active
-            .file
-            .sync_data()
-            .map_err(io(format!("syncing {}", self.active.path.display())))?;
-        self.unsynced = false;
-        self.last_sync = Instant::now();
+        self.active.segment.sync()?;
+        self.clock.synced(Instant::now());
         Ok(())
     }
 
     /// Finishes the active segment (synced), starts the next (header
     /// synced, then the directory), then applies retention.
     fn rotate(&mut self, why: Rotate) -> Result<(), SinkError> {
-        self.active
-            .file
-            .sync_all()
-            .map_err(io(format!("syncing {}", self.active.path.display())))?;
-        let start_ms = next_segment_ms(epoch_ms(SystemTime::now()), Some(self.active.start_ms));
-        let path = self.dir.join(segment_name(start_ms));
-        let file = create_segment(&path)?;
+        self.active.segment.finish()?;
+        let start_ms = next_start(epoch_ms(SystemTime::now()), Some(self.active.start_ms));
+        let segment = Segment::create(&self.dir.join(SEGMENT.name(start_ms)))?;
         sync_dir(&self.dir)?;
-        tracing::debug!(finished = %self.active.path.display(), next = %path.display(), reason = ?why, "segment rotated");
-        self.active = Active {
-            file,
-            path,
-            start_ms,
-            len: FILE_HEADER_LEN as u64,
-            has_frames: false,
-            age_at_open: Duration::ZERO,
-            opened: Instant::now(),
-        };
-        self.unsynced = false;
-        self.last_sync = Instant::now();
+        tracing::debug!(finished = %self.active_path().display(), next = %segment.path().display(), reason = ?why, "segment rotated");
+        self.active = Active::new(segment, start_ms, Duration::ZERO);
+        self.clock.synced(Instant::now());
         self.retain()
     }
 
     /// Deletes what retention selects; a segment that cannot be deleted is
-    /// logged and kept (the sink goes on).
+    /// logged and kept (the sink goes on). The active segment counts at the
+    /// size it may grow to before the next rotation, so the directory stays
+    /// within the limit meanwhile.
     fn retain(&mut self) -> Result<(), SinkError> {
         self.last_retention = Instant::now();
-        let now = SystemTime::now();
-        let mut infos = Vec::new();
-        for (start_ms, name) in list(&self.dir)? {
-            if start_ms >= self.active.start_ms {
-                continue;
-            }
-            let path = self.dir.join(&name);
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            let idle = meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .unwrap_or_default();
-            infos.push(SegmentInfo {
-                name,
-                len: meta.len(),
-                idle,
-            });
+        let keep = Retain {
+            max_bytes: Some(self.config.retention_max_bytes),
+            max_age: Some(self.config.retention_max_age),
+        };
+        let active_len = self.active.segment.len().max(self.config.segment_max_bytes);
+        let r = store::retain(
+            &self.dir,
+            &SEGMENT,
+            Some(self.active.start_ms),
+            active_len,
+            keep,
+            SystemTime::now(),
+        )?;
+        for d in &r.deleted {
+            tracing::debug!(path = %d.path.display(), "segment deleted by retention");
         }
-        // The active segment counts at the size it may grow to before the
-        // next rotation, so the directory stays within the limit meanwhile.
-        infos.push(SegmentInfo {
-            name: String::new(),
-            len: self.active.len.max(self.config.segment_max_bytes),
-            idle: Duration::ZERO,
-        });
-        let delete = layout::retention(
-            &infos,
-            self.config.retention_max_bytes,
-            self.config.retention_max_age,
-        );
-        if delete.is_empty() {
-            return Ok(());
+        for e in &r.failed {
+            tracing::warn!(path = %e.path().display(), error = %e.io(), "could not delete a segment");
         }
-        for name in delete {
-            let path = self.dir.join(name);
-            match std::fs::remove_file(&path) {
-                Ok(()) => tracing::debug!(path = %path.display(), "segment deleted by retention"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "could not delete a segment")
-                }
-            }
-        }
-        sync_dir(&self.dir)
+        Ok(())
     }
-}
-
-/// The first bytes of a file, enough for its header.
-fn read_header(path: &Path) -> Result<Vec<u8>, SinkError> {
-    use std::io::Read;
-    let mut bytes = Vec::with_capacity(FILE_HEADER_LEN);
-    File::open(path)
-        .and_then(|f| f.take(FILE_HEADER_LEN as u64).read_to_end(&mut bytes))
-        .map_err(io(format!("reading {}", path.display())))?;
-    Ok(bytes)
 }
 
 /// The session and next sequence: the last frame's session and sequence
@@ -477,10 +288,9 @@ fn read_header(path: &Path) -> Result<Vec<u8>, SinkError> {
 /// ms, and above any session found). Returns whether it resumed.
 pub fn continue_from(last: Option<&LastFrame>, agent: &str, now_ms: u64) -> (u64, u64, bool) {
     match last {
-        Some(LastFrame::Frame(h)) if h.agent == agent => match h.seq.checked_add(1) {
-            Some(next) => (h.session, next, true),
-            None => (now_ms.max(h.session.saturating_add(1)), 0, false),
-        },
+        Some(LastFrame::Frame(h)) if h.agent == agent => {
+            continue_after(Some((h.session, h.seq)), now_ms)
+        }
         Some(LastFrame::Frame(h)) => (now_ms.max(h.session.saturating_add(1)), 0, false),
         Some(LastFrame::Undecodable) | None => (now_ms, 0, false),
     }

@@ -8,6 +8,7 @@
 //! the oldest segment, and the newest segment is the one being appended to.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use wire::FILE_HEADER_LEN;
 
@@ -196,9 +197,18 @@ impl Ledger {
     pub fn make_room(&mut self, incoming: u64, next: FrameId) -> Room {
         let mut ops = Vec::new();
         let active_frames = self.active().map_or(0, |a| a.frames);
-        let active_full = self
-            .active()
-            .is_some_and(|a| a.frames > 0 && a.len + incoming > self.segment_max_bytes);
+        let active_full = self.active().is_some_and(|a| {
+            let (age, max_age) = (Duration::ZERO, Duration::MAX);
+            store::rotation(
+                a.len,
+                a.frames,
+                age,
+                incoming,
+                self.segment_max_bytes,
+                max_age,
+            )
+            .is_some()
+        });
         let over = self.bytes() + incoming > self.max_bytes;
         // Full: the active segment is finished too, so that it can go.
         if active_full || (over && active_frames > 0) || self.segments.is_empty() {

@@ -1,7 +1,7 @@
 //! The spool on disk: frames waiting for the gateway's acknowledgement.
-//! Plain `std::fs`, called from blocking threads only; the decisions are
-//! [`super::ledger`]'s, the frame scanning and segment helpers are the file
-//! sink's.
+//! Blocking, called from blocking threads only; the decisions are
+//! [`super::ledger`]'s, the files (naming, recovery, appends, syncs, the
+//! `acked` cursor) are the store's ([`store`]).
 //!
 //! Layout of `spool_dir`:
 //!
@@ -23,18 +23,19 @@
 //! `acked` are skipped; a stale `acked` only means frames are sent again
 //! with their original `(session, seq)`, which the gateway deduplicates.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use store::{
+    CursorFile, Depth, Fsync, Naming, SPOOL, Segment, SyncClock, move_aside, read_at, recover,
+    remove, sync_dir,
+};
 use wire::{FILE_HEADER_LEN, FRAME_OVERHEAD, FrameReader, MAX_BODY_LEN, ReadItem};
 
 use super::ledger::{Cursor, FileOp, FrameId, Ledger, SegmentMeta, WhenFull};
 use crate::sink::SinkError;
-use crate::sink::file::frames::{Scan, scan};
-use crate::sink::file::segments::{create_segment, move_aside, sync_dir, truncate};
+use crate::sink::file::frames::continue_after;
 
 /// How often appended data is synced to disk.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -45,22 +46,6 @@ const MAX_FRAME: u64 = MAX_BODY_LEN as u64 + FRAME_OVERHEAD as u64;
 
 const ACKED: &str = "acked";
 const QUARANTINE_DIR: &str = "quarantine";
-
-/// The file name of the segment whose first frame is `id`.
-pub fn segment_name((session, seq): FrameId) -> String {
-    format!("spool-{session:020}-{seq:020}.sonde")
-}
-
-/// The id in a segment's file name.
-pub fn parse_segment_name(name: &str) -> Option<FrameId> {
-    let rest = name.strip_prefix("spool-")?.strip_suffix(".sonde")?;
-    let (session, seq) = rest.split_once('-')?;
-    let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(session) || !digits(seq) {
-        return None;
-    }
-    Some((session.parse().ok()?, seq.parse().ok()?))
-}
 
 /// `"<session> <seq>"`, as in the `acked` file.
 pub fn parse_acked(text: &str) -> Option<FrameId> {
@@ -150,25 +135,19 @@ pub struct Spool {
     dir: PathBuf,
     agent: String,
     ledger: Ledger,
-    active: File,
+    active: Segment,
     session: u64,
     next_seq: u64,
-    unsynced: bool,
-    last_sync: Instant,
+    clock: SyncClock,
+    cursor: CursorFile,
     acked: Option<FrameId>,
     acked_written: Option<FrameId>,
     last_ack_write: Instant,
     recovery: SpoolRecovery,
 }
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SinkError {
-    let context = context.into();
-    move |e| SinkError::io(context, e)
-}
-
 /// A segment read at open.
-struct Found {
-    id: FrameId,
+struct Loaded {
     path: PathBuf,
     meta: SegmentMeta,
     /// (start offset, id, records) of each frame.
@@ -187,63 +166,34 @@ impl Spool {
         when_full: WhenFull,
         now_ms: u64,
     ) -> Result<Spool, SinkError> {
-        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-        let mut recovery = SpoolRecovery::default();
-        let acked = match std::fs::read_to_string(dir.join(ACKED)) {
-            Ok(text) => {
-                let parsed = parse_acked(&text);
-                if parsed.is_none() {
-                    tracing::warn!(dir = %dir.display(), "spool: unreadable `acked` file ignored; unacknowledged frames may be sent twice (the gateway deduplicates)");
-                }
-                parsed
+        let recovered = recover(dir, &SPOOL, Depth::All)?;
+        let cursor_file = CursorFile::new(dir, ACKED);
+        let acked = cursor_file.load()?.and_then(|text| {
+            let parsed = parse_acked(&text);
+            if parsed.is_none() {
+                tracing::warn!(dir = %dir.display(), "spool: unreadable `acked` file ignored; unacknowledged frames may be sent twice (the gateway deduplicates)");
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(SinkError::io(
-                    format!("reading {}", dir.join(ACKED).display()),
-                    e,
-                ));
-            }
+            parsed
+        });
+        for m in &recovered.moved_aside {
+            tracing::warn!(path = %m.from.display(), moved_to = %m.to.display(), error = %m.reason, "spool segment with a bad file header moved aside");
+        }
+        if let Some(tail) = recovered.files.last().filter(|_| recovered.torn_tails > 0) {
+            tracing::warn!(path = %tail.path.display(), offset = tail.len, bytes_removed = recovered.truncated_bytes, "torn tail in the spool truncated");
+        }
+        let mut recovery = SpoolRecovery {
+            truncated_bytes: recovered.truncated_bytes,
+            moved_aside: recovered.moved_aside.into_iter().map(|m| m.to).collect(),
+            ..SpoolRecovery::default()
         };
 
-        let mut names: Vec<(FrameId, String)> = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(io(format!("listing {}", dir.display())))?;
-        for entry in entries {
-            let entry = entry.map_err(io(format!("listing {}", dir.display())))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(id) = parse_segment_name(&name) {
-                names.push((id, name));
-            }
-        }
-        names.sort();
-
         let mut found = Vec::new();
-        let newest = names.len().saturating_sub(1);
-        for (i, (id, name)) in names.into_iter().enumerate() {
-            let path = dir.join(&name);
-            let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
-            let keep = match scan(&bytes) {
-                Scan::BadHeader(e) => {
-                    let to = move_aside(&path)?;
-                    tracing::warn!(path = %path.display(), moved_to = %to.display(), error = %e, "spool segment with a bad file header moved aside");
-                    recovery.moved_aside.push(to);
-                    continue;
-                }
-                Scan::Segment { keep, len, .. } if i == newest && keep < len => {
-                    tracing::warn!(path = %path.display(), offset = keep, bytes_removed = len - keep, "torn tail in the spool truncated");
-                    recovery.truncated_bytes += len - keep;
-                    drop(truncate(&path, keep)?);
-                    keep.max(FILE_HEADER_LEN as u64)
-                }
-                Scan::Segment { len, .. } => len,
-            };
-            let body = bytes
-                .get(FILE_HEADER_LEN..keep as usize)
-                .unwrap_or_default();
+        for f in recovered.files {
+            let bytes = f.bytes.unwrap_or_default();
             let mut frames = Vec::new();
             let mut records = 0;
             let mut foreign = false;
-            for item in FrameReader::new(body, FILE_HEADER_LEN as u64).at_eof() {
+            for item in store::body(&bytes) {
                 match item {
                     ReadItem::Frame { offset, frame, .. } => {
                         foreign |= frame.header.agent != agent;
@@ -255,17 +205,16 @@ impl Spool {
                 }
             }
             if foreign {
-                let to = move_aside(&path)?;
-                tracing::warn!(path = %path.display(), moved_to = %to.display(), agent, "spool segment holding another agent's frames moved aside");
+                let to = move_aside(&f.path)?;
+                tracing::warn!(path = %f.path.display(), moved_to = %to.display(), agent, "spool segment holding another agent's frames moved aside");
                 recovery.moved_aside.push(to);
                 continue;
             }
-            found.push(Found {
-                id,
-                path,
+            found.push(Loaded {
+                path: f.path,
                 meta: SegmentMeta {
-                    id,
-                    len: keep.max(FILE_HEADER_LEN as u64),
+                    id: f.key,
+                    len: f.len,
                     frames: frames.len() as u64,
                     records,
                 },
@@ -278,13 +227,7 @@ impl Spool {
             .iter()
             .rev()
             .find_map(|f| f.frames.last().map(|&(_, id, _)| id));
-        let (session, next_seq, resumed) = match last_frame.max(acked) {
-            Some((s, q)) => match q.checked_add(1) {
-                Some(next) => (s, next, true),
-                None => (now_ms.max(s.saturating_add(1)), 0, false),
-            },
-            None => (now_ms, 0, false),
-        };
+        let (session, next_seq, resumed) = continue_after(last_frame.max(acked), now_ms);
         recovery.resumed = resumed;
 
         // Segments whose frames are all acknowledged (or that hold none) go;
@@ -295,10 +238,7 @@ impl Spool {
         for f in found {
             let first_unacked = f.frames.iter().position(|&(_, id, _)| !is_acked(id));
             match (first_unacked, cursor.is_some()) {
-                (None, false) => {
-                    std::fs::remove_file(&f.path)
-                        .map_err(io(format!("deleting {}", f.path.display())))?;
-                }
+                (None, false) => remove(&f.path)?,
                 (Some(i), false) => {
                     let (offset, _, _) = f.frames[i];
                     cursor = Some(Cursor {
@@ -314,17 +254,15 @@ impl Spool {
                     segments.push(f.meta);
                 }
             }
-            let _ = f.id;
         }
         let active_id = (session, next_seq);
-        let active_path = dir.join(segment_name(active_id));
+        let active_path = dir.join(SPOOL.name(active_id));
         if segments.last().is_some_and(|s| s.id == active_id) || active_path.exists() {
             // Only an empty segment can carry the next frame's id; start over.
-            std::fs::remove_file(&active_path)
-                .map_err(io(format!("deleting {}", active_path.display())))?;
+            remove(&active_path)?;
             segments.retain(|s| s.id != active_id);
         }
-        let active = create_segment(&active_path)?;
+        let active = Segment::create(&active_path)?;
         segments.push(SegmentMeta::empty(active_id));
         sync_dir(dir)?;
         let cursor = cursor.unwrap_or(Cursor {
@@ -340,8 +278,8 @@ impl Spool {
             active,
             session,
             next_seq,
-            unsynced: false,
-            last_sync: Instant::now(),
+            clock: SyncClock::new(Fsync::Every(SYNC_EVERY), Instant::now()),
+            cursor: cursor_file,
             acked,
             acked_written: acked,
             last_ack_write: Instant::now(),
@@ -385,7 +323,7 @@ impl Spool {
     }
 
     fn path(&self, id: FrameId) -> PathBuf {
-        self.dir.join(segment_name(id))
+        self.dir.join(SPOOL.name(id))
     }
 
     /// Carries out the ledger's file operations, returning the drops.
@@ -394,10 +332,10 @@ impl Spool {
         for op in ops {
             match op {
                 FileOp::Create(id) => {
-                    if self.unsynced {
+                    if self.clock.unsynced() {
                         self.sync()?;
                     }
-                    self.active = create_segment(&self.path(id))?;
+                    self.active = Segment::create(&self.path(id))?;
                     sync_dir(&self.dir)?;
                 }
                 FileOp::Delete {
@@ -406,13 +344,7 @@ impl Spool {
                     lost_records,
                 } => {
                     let path = self.path(id);
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(SinkError::io(format!("deleting {}", path.display()), e));
-                        }
-                    }
+                    remove(&path)?;
                     if lost_frames > 0 {
                         dropped.push(Dropped {
                             path,
@@ -451,20 +383,10 @@ impl Spool {
                 refused: true,
             });
         }
-        let len = self
-            .ledger
-            .active()
-            .map_or(FILE_HEADER_LEN as u64, |a| a.len);
-        if let Err(e) = self.active.write_all(bytes) {
-            let _ = self.active.set_len(len);
-            return Err(SinkError::io(
-                format!("appending to the spool in {}", self.dir.display()),
-                e,
-            ));
-        }
+        self.active.append(bytes, frames)?;
         self.ledger.appended(incoming, frames, records);
         self.next_seq += frames;
-        self.unsynced = true;
+        self.clock.wrote();
         Ok(Appended {
             bytes: incoming,
             dropped,
@@ -582,24 +504,20 @@ impl Spool {
     /// the cursor, as if acknowledged. Returns the quarantine file's path.
     pub fn quarantine(&mut self, batch: &Batch) -> Result<PathBuf, SinkError> {
         let qdir = self.dir.join(QUARANTINE_DIR);
-        std::fs::create_dir_all(&qdir).map_err(io(format!("creating {}", qdir.display())))?;
+        store::create_dir(&qdir)?;
         let path = qdir.join("quarantine.sonde");
         let mut file = if path.exists() {
-            OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .map_err(io(format!("opening {}", path.display())))?
+            Segment::open_raw(&path)?
         } else {
-            create_segment(&path)?
+            Segment::create(&path)?
         };
         if let Some(first) = batch.frames.first() {
             let bytes = batch
                 .body
                 .get(first.offset as usize..(first.offset + first.len) as usize)
                 .unwrap_or_default();
-            file.write_all(bytes)
-                .and_then(|()| file.sync_data())
-                .map_err(io(format!("writing {}", path.display())))?;
+            file.append(bytes, 1)?;
+            file.sync()?;
         }
         self.ack(batch, 1)?;
         Ok(path)
@@ -607,7 +525,7 @@ impl Spool {
 
     /// Time-based work: the periodic sync and a pending ack point.
     pub fn tick(&mut self) -> Result<(), SinkError> {
-        if self.unsynced && self.last_sync.elapsed() >= SYNC_EVERY {
+        if self.clock.due(Instant::now()) {
             self.sync()?;
         }
         if self.acked != self.acked_written && self.last_ack_write.elapsed() >= ACK_PERSIST_EVERY {
@@ -620,15 +538,12 @@ impl Spool {
     pub fn close(&mut self) -> Result<(), SinkError> {
         self.sync()?;
         self.persist_ack()?;
-        sync_dir(&self.dir)
+        Ok(sync_dir(&self.dir)?)
     }
 
     fn sync(&mut self) -> Result<(), SinkError> {
-        self.active
-            .sync_data()
-            .map_err(io(format!("syncing the spool in {}", self.dir.display())))?;
-        self.unsynced = false;
-        self.last_sync = Instant::now();
+        self.active.sync()?;
+        self.clock.synced(Instant::now());
         Ok(())
     }
 
@@ -640,25 +555,10 @@ impl Spool {
         if self.acked_written == self.acked {
             return Ok(());
         }
-        let tmp = self.dir.join("acked.tmp");
-        std::fs::write(&tmp, format!("{session} {seq}\n"))
-            .and_then(|()| std::fs::rename(&tmp, self.dir.join(ACKED)))
-            .map_err(io(format!("writing {}", self.dir.join(ACKED).display())))?;
+        self.cursor.store(&format!("{session} {seq}\n"))?;
         self.acked_written = self.acked;
         Ok(())
     }
-}
-
-/// Up to `len` bytes of `path` from `offset`.
-fn read_at(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, SinkError> {
-    let mut file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(io(format!("seeking in {}", path.display())))?;
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(len)
-        .read_to_end(&mut bytes)
-        .map_err(io(format!("reading {}", path.display())))?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

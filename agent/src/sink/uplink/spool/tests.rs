@@ -2,8 +2,12 @@
 //! reopen (the sequence and the unacknowledged frames survive), torn
 //! tails, drop-oldest when full, quarantine.
 
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+
 use super::*;
 use crate::sink::file::frames::encode_frames;
+use store::{Scan, scan};
 use wire::{Record, Status};
 
 fn record(t_ms: u64) -> Record {
@@ -61,22 +65,8 @@ fn ids(batch: &Option<Batch>) -> Vec<FrameId> {
 }
 
 #[test]
-fn names_sort_in_frame_order_and_parse_back() {
-    let ids = [(0, 0), (1, 9), (1, 10), (2, 0), (u64::MAX, u64::MAX)];
-    let names: Vec<String> = ids.iter().map(|&id| segment_name(id)).collect();
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(names, sorted);
-    for (name, id) in names.iter().zip(ids) {
-        assert_eq!(parse_segment_name(name), Some(id));
-    }
-    for bad in [
-        "spool-1-2.sonde",
-        "segment-x.sonde",
-        "spool-00000000000000000001-0000000000000000000x.sonde",
-    ] {
-        assert_eq!(parse_segment_name(bad), None);
-    }
+fn the_acked_cursor_parses_back() {
+    // Segment names are the store's (`store::SPOOL`, tested there).
     assert_eq!(parse_acked("5 7\n"), Some((5, 7)));
     assert_eq!(parse_acked("5"), None);
     assert_eq!(parse_acked("5 7 9"), None);
@@ -168,7 +158,7 @@ fn a_torn_tail_is_cut_and_the_good_frames_are_kept() {
         push(&mut s, 1);
     }
     drop(s);
-    let newest = tmp.path().join(segment_name((1000, 0)));
+    let newest = tmp.path().join(SPOOL.name((1000, 0)));
     let mut f = OpenOptions::new()
         .append(true)
         .open(&newest)
@@ -193,7 +183,7 @@ fn damage_inside_the_spool_is_skipped_not_sent() {
         panic!("nothing to read")
     };
     // A byte of the second frame flips on disk while the agent runs.
-    let path = tmp.path().join(segment_name((1000, 0)));
+    let path = tmp.path().join(SPOOL.name((1000, 0)));
     let at = FILE_HEADER_LEN as u64 + all.frames[1].offset + 10;
     let mut f = OpenOptions::new()
         .write(true)
