@@ -206,22 +206,12 @@ pub fn recover(
 mod tests {
     use super::*;
     use crate::config::RingLimits;
-    use wire::{FrameBuilder, FrameHeader, Record, Status};
+    use wire::{FrameBuilder, FrameHeader, Record};
 
     const NOW_MS: u64 = 1_767_225_600_000;
 
     fn rec(t: u64) -> Record {
-        Record {
-            t_ms: t,
-            rt_ms: 5,
-            sc: Some(200),
-            st: Status::Up,
-            dn_ms: None,
-            cn_ms: None,
-            tl_ms: None,
-            ft_ms: None,
-            error: None,
-        }
+        Record::up(t, 5).with_sc(200)
     }
 
     /// A frame of `agent` with one record per check, probed at `t`.

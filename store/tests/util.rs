@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wire::{ErrorClass, FrameBuilder, FrameHeader, Record, Status, file_header};
+use wire::{ErrorClass, FrameBuilder, FrameHeader, Record, file_header};
 
 /// A one-record frame of `agent-1`, session 7, numbered `seq`: a probe
 /// whose connect timed out (what the record says is no concern of the store).
@@ -14,17 +14,9 @@ pub fn frame(seq: u64) -> Vec<u8> {
     });
     b.push(
         "api",
-        Record {
-            t_ms: 1_767_225_600_000 + seq,
-            rt_ms: 3001,
-            sc: None,
-            st: Status::Down,
-            dn_ms: Some(1),
-            cn_ms: Some(3000),
-            tl_ms: None,
-            ft_ms: None,
-            error: Some(ErrorClass::ConnectTimeout),
-        },
+        Record::down(1_767_225_600_000 + seq, 3001, ErrorClass::ConnectTimeout)
+            .with_dn(1)
+            .with_cn(3000),
     );
     b.finish().encode().unwrap()
 }

@@ -6,7 +6,7 @@ use super::*;
 use crate::config::AckAfter;
 use crate::recover::file_name;
 use std::path::Path;
-use wire::{FrameBuilder, FrameHeader, FrameReader, ReadItem, Record, Status};
+use wire::{FrameBuilder, FrameHeader, FrameReader, ReadItem, Record};
 
 /// Frame `seq` of agent a, one record, gseq 100 + seq.
 fn frame(seq: u64) -> Persist {
@@ -15,20 +15,7 @@ fn frame(seq: u64) -> Persist {
         session: 1,
         seq,
     });
-    b.push(
-        "c",
-        Record {
-            t_ms: 1,
-            rt_ms: 1,
-            sc: None,
-            st: Status::Up,
-            dn_ms: None,
-            cn_ms: None,
-            tl_ms: None,
-            ft_ms: None,
-            error: None,
-        },
-    );
+    b.push("c", Record::up(1, 1));
     Persist {
         gseq: 100 + seq,
         bytes: Bytes::from(b.finish().encode().unwrap()),

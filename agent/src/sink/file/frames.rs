@@ -59,20 +59,14 @@ pub fn continue_after(last: Option<(u64, u64)>, now_ms: u64) -> (u64, u64, bool)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wire::{FrameReader, ReadItem, Status};
+    use wire::{FrameReader, ReadItem};
 
     fn record(t_ms: u64) -> Record {
-        Record {
-            t_ms,
-            rt_ms: 12,
-            sc: Some(200),
-            st: Status::Up,
-            dn_ms: Some(1),
-            cn_ms: Some(2),
-            tl_ms: None,
-            ft_ms: Some(5),
-            error: None,
-        }
+        Record::up(t_ms, 12)
+            .with_sc(200)
+            .with_dn(1)
+            .with_cn(2)
+            .with_ft(5)
     }
 
     #[test]

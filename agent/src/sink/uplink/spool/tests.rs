@@ -8,20 +8,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use super::*;
 use crate::sink::file::frames::encode_frames;
 use store::{Scan, scan};
-use wire::{Record, Status};
+use wire::Record;
 
 fn record(t_ms: u64) -> Record {
-    Record {
-        t_ms,
-        rt_ms: 12,
-        sc: Some(200),
-        st: Status::Up,
-        dn_ms: None,
-        cn_ms: Some(1),
-        tl_ms: None,
-        ft_ms: Some(3),
-        error: None,
-    }
+    Record::up(t_ms, 12).with_sc(200).with_cn(1).with_ft(3)
 }
 
 /// Appends one frame of `n` records; returns its seq.
