@@ -21,6 +21,8 @@ mod raw;
 mod render;
 pub mod secret;
 pub mod size;
+pub mod status;
+mod valid;
 mod validate;
 
 #[cfg(test)]

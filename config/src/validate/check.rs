@@ -442,7 +442,7 @@ fn statuses(
     if v.get_ref().is_empty() {
         let kind = ErrorKind::Invalid {
             message: "empty list: no status would count as up".into(),
-            valid: format!("a list of {}", values::STATUS_VALID),
+            valid: format!("a list of {}", crate::status::VALID),
         };
         ctx.error(v.span(), key, kind);
         return None;

@@ -10,21 +10,10 @@ use std::time::Duration;
 use crate::error::ErrorKind;
 use crate::plan::{Fsync, IpVersion, Pattern};
 use crate::raw::Scalar;
-use crate::{duration, size};
-
-/// Valid values of `ip_version`.
-pub const IP_VERSION_VALID: &str = "\"auto\", 4 or 6";
-/// Valid entries of `expect_status`.
-pub const STATUS_VALID: &str =
-    "a status code 100-599 such as 200, a class such as \"2xx\", or a range such as \"200-399\"";
-/// Valid values of `fsync`.
-pub const FSYNC_VALID: &str = "\"always\", \"never\" or a duration such as \"1s\"";
-const NAME_VALID: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -";
-
-/// Characters allowed in check, gateway, agent and region names.
-pub fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-}
+use crate::valid::{
+    FSYNC as FSYNC_VALID, IP_VERSION as IP_VERSION_VALID, NAME as NAME_VALID, is_name_char,
+};
+use crate::{duration, size, status};
 
 fn invalid(message: impl Into<String>, valid: impl Into<String>) -> ErrorKind {
     ErrorKind::Invalid {
@@ -147,39 +136,13 @@ pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
     Ok(u)
 }
 
-/// One `expect_status` entry.
+/// One `expect_status` entry (see [`crate::status`]).
 pub fn status(v: &Scalar) -> Result<RangeInclusive<u16>, ErrorKind> {
-    let code = |s: &str| -> Option<u16> {
-        s.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..=599).contains(c))
-    };
-    let bad = |what: String| invalid(format!("bad status {what}"), STATUS_VALID);
     match v {
-        Scalar::Int(i) => match u16::try_from(*i).ok().filter(|c| (100..=599).contains(c)) {
-            Some(c) => Ok(c..=c),
-            None => Err(bad(i.to_string())),
-        },
-        Scalar::Str(s) => {
-            let lower = s.trim().to_ascii_lowercase();
-            if let Some(class) = lower.strip_suffix("xx") {
-                return match class.parse::<u16>() {
-                    Ok(c @ 1..=5) => Ok(c * 100..=c * 100 + 99),
-                    _ => Err(bad(format!("{s:?}"))),
-                };
-            }
-            if let Some((lo, hi)) = lower.split_once('-') {
-                return match (code(lo), code(hi)) {
-                    (Some(lo), Some(hi)) if lo <= hi => Ok(lo..=hi),
-                    _ => Err(bad(format!("{s:?}"))),
-                };
-            }
-            code(&lower)
-                .map(|c| c..=c)
-                .ok_or_else(|| bad(format!("{s:?}")))
-        }
+        Scalar::Int(i) => status::from_code(*i),
+        Scalar::Str(s) => status::parse(s),
     }
+    .map_err(|e| invalid(e.to_string(), status::VALID))
 }
 
 /// `ip_version`.
