@@ -4,12 +4,32 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::*;
 
-const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE-secret-key\n-----END PRIVATE KEY-----\n";
+/// Real PEM files, made once: a CA, and a client certificate with its key.
+struct Pki {
+    ca: testkit::pki::Ca,
+    client: testkit::pki::Leaf,
+    other: testkit::pki::Leaf,
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let ca = testkit::pki::Ca::new();
+        let client = ca.client_cert("client");
+        let other = ca.client_cert("other");
+        Pki { ca, client, other }
+    })
+}
+
+/// A line from inside the client key's PEM, which must never be shown.
+fn key_line() -> &'static str {
+    pki().client.key_pem().lines().nth(1).unwrap_or("-")
+}
 
 #[derive(Default)]
 struct FakeHost {
@@ -20,9 +40,19 @@ struct FakeHost {
 impl FakeHost {
     fn new() -> Self {
         let mut h = FakeHost::default();
-        h.files.insert("/etc/sonde/ca.pem".into(), CA.into());
-        h.files.insert("/etc/sonde/client.pem".into(), CA.into());
-        h.files.insert("/etc/sonde/client.key".into(), KEY.into());
+        let pki = pki();
+        h.files
+            .insert("/etc/sonde/ca.pem".into(), pki.ca.cert_pem().into());
+        h.files
+            .insert("/etc/sonde/client.pem".into(), pki.client.cert_pem().into());
+        h.files
+            .insert("/etc/sonde/client.key".into(), pki.client.key_pem().into());
+        h.files
+            .insert("/etc/sonde/other.key".into(), pki.other.key_pem().into());
+        h.files.insert(
+            "/etc/sonde/garbled.pem".into(),
+            b"-----BEGIN CERTIFICATE-----\nMIIB!!\n-----END CERTIFICATE-----\n".to_vec(),
+        );
         h.files
             .insert("/etc/sonde/token".into(), b"file-token-value\n".to_vec());
         h.files.insert("/etc/sonde/empty".into(), Vec::new());
@@ -140,7 +170,10 @@ enabled = false
     assert_eq!(a.dns_server, Some("9.9.9.9:53".parse().unwrap()));
     assert_eq!(a.follow_redirects, 3);
     assert_eq!(a.max_body_bytes, 64 << 10);
-    assert_eq!(a.tls.ca.as_ref().unwrap().pem, CA.as_bytes());
+    assert_eq!(
+        a.tls.ca.as_ref().unwrap().certs[..],
+        [pki().ca.cert_der().clone()]
+    );
     assert_eq!(a.tls.server_name.as_deref(), Some("internal.example"));
     assert!(!a.tls.insecure);
 
@@ -319,7 +352,10 @@ fn client_cert_needs_both_halves() {
                 [[check]]\nname = \"a\"\nurl = \"https://a/\"\ntls = { cert_file = \"/etc/sonde/client.pem\" }\n";
     let plan = ok(text);
     let cc = plan.checks[0].tls.client_cert.as_ref().unwrap();
-    assert_eq!(cc.key.expose(), KEY.as_bytes());
+    assert_eq!(
+        cc.key.expose().der().secret_der(),
+        pki().client.private_key().secret_der()
+    );
 }
 
 #[test]
@@ -353,7 +389,7 @@ token = { file = "/etc/sonde/token" }
     for shown in [format!("{plan:?}"), format!("{plan:#?}"), plan.render()] {
         assert!(!shown.contains("env-token-value"), "{shown}");
         assert!(!shown.contains("file-token-value"), "{shown}");
-        assert!(!shown.contains("secret-key"), "{shown}");
+        assert!(!shown.contains(key_line()), "{shown}");
     }
     let rendered = plan.render();
     assert!(
@@ -446,7 +482,7 @@ token = { env = "API_TOKEN" }
     let plan = ok(text);
     let ca = plan.sinks.gateways[0].ca.as_ref().unwrap();
     assert_eq!(ca.path, Path::new("/etc/sonde/ca.pem"));
-    assert_eq!(ca.pem, CA.as_bytes());
+    assert_eq!(ca.certs[..], [pki().ca.cert_der().clone()]);
     assert_eq!(plan.sinks.gateways[1].ca, None);
     let rendered = plan.render();
     assert!(
@@ -742,5 +778,143 @@ fn a_dropped_required_key_is_not_also_reported_missing() {
     assert!(
         e.starts_with("t.toml:3:7: check[\"a\"].url: wrong type: integer `5`"),
         "{e}"
+    );
+}
+
+#[test]
+fn gateway_urls_are_refused_where_the_sink_could_not_use_them() {
+    let gateway = |url: &str| {
+        format!(
+            "[agent]\nid = \"eu-1\"\n[[sinks.gateway]]\nurl = \"{url}\"\ntoken = {{ env = \"API_TOKEN\" }}\n"
+        )
+    };
+    assert_eq!(
+        err(&gateway("http://gateway.example:7700/")),
+        "t.toml:4:7: sinks.gateway[0].url: bad URL `http://gateway.example:7700/`: cleartext \
+         http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost) \
+         (valid: an https:// URL, or http:// to 127.0.0.1, [::1] or localhost)"
+    );
+    assert!(err(&gateway("http://10.0.0.1/")).contains("cleartext http"));
+    assert!(err(&gateway("https://a_b!c/")).contains("cannot be checked against a certificate"));
+    for fine in [
+        "http://127.0.0.1:7700/",
+        "http://[::1]:7700/",
+        "http://localhost:7700/",
+        "https://gateway.example/",
+        "https://10.0.0.1/",
+    ] {
+        assert_eq!(ok(&gateway(fine)).sinks.gateways[0].url.as_str(), fine);
+    }
+}
+
+#[test]
+fn a_gateway_token_must_be_a_header_value() {
+    let mut host = FakeHost::new();
+    host.vars.insert("CRLF".into(), "abc\r\nX-Evil: 1".into());
+    let text = "[agent]\nid = \"eu-1\"\n[[sinks.gateway]]\nurl = \"https://g/\"\ntoken = { env = \"CRLF\" }\n";
+    let e = match parse(text, "t.toml", &host) {
+        Ok(_) => panic!("a token with CRLF was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        e,
+        "t.toml:5:9: sinks.gateway[0].token: header value contains a control character \
+         (such as a newline) (valid: printable text; tabs allowed)"
+    );
+}
+
+#[test]
+fn tls_files_are_decoded_and_checked_as_rustls_will_use_them() {
+    let mut host = FakeHost::new();
+    host.files.insert(
+        "/etc/sonde/fake.pem".into(),
+        b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".to_vec(),
+    );
+    host.files.insert(
+        "/etc/sonde/fake.key".into(),
+        b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n".to_vec(),
+    );
+    let text = r#"[[check]]
+name = "garbled"
+url = "https://a/"
+tls = { ca_file = "/etc/sonde/garbled.pem" }
+[[check]]
+name = "not-a-certificate"
+url = "https://a/"
+tls = { ca_file = "/etc/sonde/fake.pem" }
+[[check]]
+name = "not-a-key"
+url = "https://a/"
+tls = { cert_file = "/etc/sonde/client.pem", key_file = "/etc/sonde/fake.key" }
+[[check]]
+name = "wrong-key"
+url = "https://a/"
+tls = { cert_file = "/etc/sonde/client.pem", key_file = "/etc/sonde/other.key" }
+"#;
+    let e = match parse(text, "t.toml", &host) {
+        Ok(_) => panic!("bad TLS files were accepted"),
+        Err(e) => e.to_string(),
+    };
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 4, "{e}");
+    assert!(
+        lines[0].starts_with(
+            "t.toml:4:19: check[\"garbled\"].tls.ca_file: /etc/sonde/garbled.pem holds a \
+             certificate that does not decode: "
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "t.toml:8:19: check[\"not-a-certificate\"].tls.ca_file: /etc/sonde/fake.pem holds a \
+             certificate that cannot be a trust anchor: "
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "t.toml:12:57: check[\"not-a-key\"].tls.key_file: /etc/sonde/fake.key holds a key \
+             that cannot sign: "
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[3].starts_with(
+            "t.toml:16:57: check[\"wrong-key\"].tls.key_file: the key in file \
+             /etc/sonde/other.key is not the key of the certificate in /etc/sonde/client.pem: "
+        ),
+        "{e}"
+    );
+    assert!(!e.contains(key_line()), "{e}");
+}
+
+#[test]
+fn the_plan_carries_compiled_values() {
+    let text = r#"[[check]]
+name = "a"
+url = "https://a/"
+method = "post"
+headers = { accept = "*/*", authorization = { env = "API_TOKEN" } }
+body_matches = "^ok"
+"#;
+    let plan = ok(text);
+    let c = &plan.checks[0];
+    assert_eq!(c.method, http::Method::POST);
+    assert_eq!(c.header_map.len(), 2);
+    assert_eq!(
+        c.header_map.get("accept").map(|v| v.as_bytes()),
+        Some(&b"*/*"[..])
+    );
+    let auth = c.header_map.get("authorization");
+    assert!(auth.is_some_and(|v| v.is_sensitive() && v.as_bytes() == b"Bearer env-token-value"));
+    assert!(!c.header_map.get("accept").is_some_and(|v| v.is_sensitive()));
+    let pattern = c
+        .body_matches
+        .as_ref()
+        .map(|p| p.regex().is_match(b"ok\xff"));
+    assert_eq!(
+        pattern,
+        Some(true),
+        "a bytes regex, matched against raw bytes"
     );
 }
