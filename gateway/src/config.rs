@@ -13,9 +13,10 @@ use config::{ErrorKind, Host, Secret, SecretSource};
 use serde::Deserialize;
 
 /// Why a gateway.toml was refused: the configuration crate's one error
-/// type. Syntax errors carry `origin:line:col:`; values refused after
-/// parsing print as `origin: key: message`.
-pub use config::ConfigError;
+/// type (one error, the first found). Syntax errors carry
+/// `origin:line:col:`; values refused after parsing print as
+/// `origin: key: message`.
+pub use config::{ConfigError, ConfigErrors};
 
 /// Where a token comes from: exactly one of `env` or `file`.
 #[derive(Debug, Clone, Deserialize)]
@@ -256,14 +257,24 @@ impl GatewayConfig {
     }
 
     /// Parses and validates gateway.toml text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Self, ConfigErrors> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |span| span.start);
             let message = e.message().to_owned();
-            ConfigError::at_offset(text, origin, offset, "", ErrorKind::Syntax { message })
+            ConfigErrors::from(ConfigError::at_offset(
+                text,
+                origin,
+                offset,
+                "",
+                ErrorKind::Syntax { message },
+            ))
         })?;
         let invalid = |field: String, message: String| {
-            ConfigError::at_key(origin, field, ErrorKind::Unusable { message })
+            ConfigErrors::from(ConfigError::at_key(
+                origin,
+                field,
+                ErrorKind::Unusable { message },
+            ))
         };
         let mut cfg = GatewayConfig::with_data_dir(raw.data_dir);
         let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
@@ -393,8 +404,8 @@ impl GatewayConfig {
 fn positive(
     n: usize,
     field: &str,
-    invalid: &impl Fn(String, String) -> ConfigError,
-) -> Result<usize, ConfigError> {
+    invalid: &impl Fn(String, String) -> ConfigErrors,
+) -> Result<usize, ConfigErrors> {
     if n == 0 {
         return Err(invalid(field.into(), "must be at least 1".into()));
     }
@@ -404,8 +415,8 @@ fn positive(
 fn duration(
     text: &str,
     field: &str,
-    invalid: &impl Fn(String, String) -> ConfigError,
-) -> Result<Duration, ConfigError> {
+    invalid: &impl Fn(String, String) -> ConfigErrors,
+) -> Result<Duration, ConfigErrors> {
     match config::duration::parse(text) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err(invalid(field.into(), "must be longer than 0".into())),

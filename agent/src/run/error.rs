@@ -53,7 +53,7 @@ pub enum StartError {
         /// The segment directory.
         dir: PathBuf,
         /// The error.
-        source: SinkError,
+        source: Box<SinkError>,
     },
     /// A gateway sink's spool could not be opened, or its client set up.
     #[error("opening the gateway sink {name:?} (spool {}): {source}", spool.display())]
@@ -63,7 +63,7 @@ pub enum StartError {
         /// Its spool directory.
         spool: PathBuf,
         /// The error.
-        source: SinkError,
+        source: Box<SinkError>,
     },
     /// A check's TLS configuration could not be built (an empty system
     /// trust store).

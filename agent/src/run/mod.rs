@@ -185,7 +185,7 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> Result<Vec<SinkHan
     if let Some(file) = &plan.sinks.file {
         let sink = FileSink::open(file, &plan.agent.id).map_err(|source| StartError::FileSink {
             dir: file.dir.clone(),
-            source,
+            source: Box::new(source),
         })?;
         sinks.push(SinkHandle::spawn(
             sink,
@@ -212,7 +212,7 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> Result<Vec<SinkHan
         .map_err(|source| StartError::GatewaySink {
             name: gateway.name.clone(),
             spool: gateway.spool_dir.clone(),
-            source,
+            source: Box::new(source),
         })?;
         // No linger: the spool append is cheap, and under load the sender
         // batches whatever piled up while a request was in flight.

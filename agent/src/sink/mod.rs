@@ -60,7 +60,7 @@ pub enum SinkError {
         /// The gateway's configured name.
         name: String,
         /// Why.
-        source: uplink::service::ClientError,
+        source: Box<uplink::service::ClientError>,
     },
 }
 

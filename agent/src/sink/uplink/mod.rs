@@ -92,7 +92,7 @@ impl GatewaySink {
         let client = Client::new(&config.url, config.token.expose(), config.ca.as_ref()).map_err(
             |source| SinkError::Gateway {
                 name: config.name.clone(),
-                source,
+                source: Box::new(source),
             },
         )?;
         let spool = Spool::open(
