@@ -260,7 +260,7 @@ impl Bench {
                 .with_safe_default_protocol_versions()?
                 .with_root_certificates(ca.root_store())
                 .with_no_client_auth();
-        floor_tls.alpn_protocols = tls::ALPN.iter().map(|p| p.to_vec()).collect();
+        floor_tls.alpn_protocols = sonde::tls::PROBE_ALPN.iter().map(|p| p.to_vec()).collect();
         floor_tls.resumption = Resumption::disabled();
         Ok(Bench {
             prober: Prober::new(),

@@ -6,6 +6,8 @@
 //!   lifecycle and the scheduler's tasks.
 //! - `result`: what flows from probes to sinks; `sink`: file and stdout
 //!   behind bounded channels; `metrics`: Prometheus exposition.
+//! - `tls`: TLS client configurations, one builder for probes and the
+//!   gateway sink.
 //! - `retry`: backoff with jitter, Retry-After, a circuit breaker (shared by
 //!   `sonde wait` and the gateway sink); `wait`: the deploy gate's engine.
 //!
@@ -20,4 +22,5 @@ pub mod retry;
 pub mod run;
 pub mod schedule;
 pub mod sink;
+pub mod tls;
 pub mod wait;

@@ -34,9 +34,13 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("sonde: error: {err:#}");
-            ExitCode::from(cli::EXIT_USAGE)
-        }
+        // `sonde run` has reported its error through its log already.
+        Err(err) => match err.downcast_ref::<sonde::run::RunError>() {
+            Some(run_error) => ExitCode::from(run_error.exit_code()),
+            None => {
+                eprintln!("sonde: error: {err:#}");
+                ExitCode::from(cli::EXIT_USAGE)
+            }
+        },
     }
 }

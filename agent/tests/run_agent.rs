@@ -233,6 +233,50 @@ fn bad_configurations_are_refused_with_their_errors() {
     let state = tmp.path().display().to_string();
     let head =
         format!("[agent]\nid = \"x\"\nstate_dir = \"{state}\"\n[sinks.stdout]\nenabled = true\n");
+    // Files that read but that the agent could not use.
+    let file = |name: &str, contents: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{e}"));
+        path.display().to_string()
+    };
+    let token = file("token", "secret\r\nX-Evil: 1\n");
+    let fake_ca = file(
+        "fake-ca.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    let ca = testkit::pki::Ca::new();
+    let client_cert = file("client.pem", ca.client_cert("client").cert_pem());
+    let other_key = file("other.key", ca.client_cert("other").key_pem());
+    let start_up_rules = [
+        (
+            format!(
+                "[[sinks.gateway]]\nurl = \"http://gateway.example:7700/\"\ntoken = {{ file = \"{token}\" }}\n"
+            ),
+            "7:7",
+            "cleartext http is allowed only to a loopback address",
+        ),
+        (
+            format!(
+                "[[sinks.gateway]]\nurl = \"https://127.0.0.1:7700/\"\ntoken = {{ file = \"{token}\" }}\n"
+            ),
+            "8:9",
+            "token: header value contains a control character",
+        ),
+        (
+            format!(
+                "[[check]]\nname = \"a\"\nurl = \"https://127.0.0.1/\"\ntls = {{ ca_file = \"{fake_ca}\" }}\n"
+            ),
+            "9:19",
+            "cannot be a trust anchor",
+        ),
+        (
+            format!(
+                "[[check]]\nname = \"a\"\nurl = \"https://127.0.0.1/\"\ntls = {{ cert_file = \"{client_cert}\", key_file = \"{other_key}\" }}\n"
+            ),
+            "9:",
+            "is not the key of the certificate",
+        ),
+    ];
     let cases = [
         (
             "[[check]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\ncolour = \"red\"\n",
@@ -265,7 +309,11 @@ fn bad_configurations_are_refused_with_their_errors() {
             "/nonexistent/ca.pem",
         ),
     ];
-    for (i, (body, position, needle)) in cases.iter().enumerate() {
+    let cases = cases
+        .iter()
+        .map(|(body, position, needle)| (body.to_string(), *position, *needle))
+        .chain(start_up_rules);
+    for (i, (body, position, needle)) in cases.enumerate() {
         let path = tmp.path().join(format!("bad{i}.toml"));
         std::fs::write(&path, format!("{head}{body}")).unwrap_or_else(|e| panic!("{e}"));
         let shown = path.display().to_string();
@@ -278,6 +326,25 @@ fn bad_configurations_are_refused_with_their_errors() {
             });
         Sonde::new(["check-config", &shown]).run().expect_code(1);
     }
+}
+
+#[test]
+fn a_port_in_use_is_a_start_up_error() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let addr = taken.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let body = config(tmp.path(), &[], &format!("metrics_listen = \"{addr}\"\n"));
+    let path = write_config(tmp.path(), &body);
+    let shown = path.display().to_string();
+    Sonde::new(["check-config", &shown]).run().expect_code(0);
+    Sonde::new(["run", "--config", &shown])
+        .run()
+        .expect_code(2)
+        .expect("the address named", |r| {
+            r.stderr()
+                .contains(&format!("binding the metrics endpoint to {addr}"))
+        });
+    drop(taken);
 }
 
 fn http_get(addr: &str, path: &str) -> (u16, String) {

@@ -7,14 +7,16 @@
 use std::fmt;
 use std::ops::Range;
 
-/// One problem in a configuration file.
+/// One problem in a configuration file: sonde.toml's, or another reader's
+/// built on this crate (gateway.toml's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file the error is in, as given to [`crate::load`] or [`crate::parse`].
     pub origin: String,
-    /// 1-based line of the offending key or value.
+    /// 1-based line of the offending key or value; 0 when the reader knows
+    /// only the key (then the error prints as `ORIGIN: KEY: message`).
     pub line: usize,
-    /// 1-based column, in characters.
+    /// 1-based column, in characters; 0 with `line`.
     pub column: usize,
     /// Key path, such as `check["api"].interval` or `sinks.file.fsync`.
     pub key: String,
@@ -22,9 +24,45 @@ pub struct ConfigError {
     pub kind: ErrorKind,
 }
 
+impl ConfigError {
+    /// An error at byte `offset` of `text`, placed as every error of this
+    /// crate is (1-based line, column in characters).
+    pub fn at_offset(
+        text: &str,
+        origin: &str,
+        offset: usize,
+        key: impl Into<String>,
+        kind: ErrorKind,
+    ) -> Self {
+        let (line, column) = LineIndex::new(text).position(offset);
+        ConfigError {
+            origin: origin.to_owned(),
+            line,
+            column,
+            key: key.into(),
+            kind,
+        }
+    }
+
+    /// An error known only by its key, from a reader without positions.
+    pub fn at_key(origin: &str, key: impl Into<String>, kind: ErrorKind) -> Self {
+        ConfigError {
+            origin: origin.to_owned(),
+            line: 0,
+            column: 0,
+            key: key.into(),
+            kind,
+        }
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.origin, self.line, self.column)?;
+        if self.line == 0 {
+            write!(f, "{}: ", self.origin)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.origin, self.line, self.column)?;
+        }
         if !self.key.is_empty() {
             write!(f, "{}: ", self.key)?;
         }
@@ -148,6 +186,13 @@ pub enum ErrorKind {
         /// `not set`, `empty` or `not valid UTF-8`.
         state: &'static str,
     },
+    /// A value that cannot be used, said in the reader's own words (for
+    /// readers whose messages carry their own hint).
+    #[error("{message}")]
+    Unusable {
+        /// What is wrong.
+        message: String,
+    },
     /// No sink is enabled, so every record would be thrown away.
     #[error(
         "no sink is enabled, results would be discarded (valid: enable sinks.file, sinks.stdout or add a [[sinks.gateway]])"
@@ -188,6 +233,14 @@ impl ConfigErrors {
                 key: String::new(),
                 kind,
             }],
+        }
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> Self {
+        ConfigErrors {
+            errors: vec![error],
         }
     }
 }
@@ -313,6 +366,29 @@ mod tests {
         assert_eq!(ix.position(eq), (2, 4));
         assert_eq!(ix.position(text.len()), (4, 2));
         assert_eq!(ix.position(text.len() + 10), (4, 2));
+    }
+
+    #[test]
+    fn errors_from_other_readers_print_with_or_without_a_position() {
+        let text = "a = 1\nbé = 2\n";
+        let at = ConfigError::at_offset(
+            text,
+            "g.toml",
+            text.len() - 3,
+            "",
+            ErrorKind::Syntax {
+                message: "bad".into(),
+            },
+        );
+        assert_eq!(at.to_string(), "g.toml:2:5: bad");
+        let keyed = ConfigError::at_key(
+            "g.toml",
+            "writer.ack",
+            ErrorKind::Unusable {
+                message: "\"sometimes\"".into(),
+            },
+        );
+        assert_eq!(keyed.to_string(), "g.toml: writer.ack: \"sometimes\"");
     }
 
     #[test]

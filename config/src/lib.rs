@@ -3,10 +3,13 @@
 //! - `raw`: the file as written, every value with its byte span; only
 //!   syntax, known keys and types are checked.
 //! - `validate`: meaning (ranges, URLs, methods, regexes, readable files,
-//!   secrets), every error collected, defaults applied.
-//! - [`plan`]: what the agent runs, in plain types; [`Plan::render`] prints it
+//!   secrets), every error collected, defaults applied; it imports `raw`,
+//!   never the reverse.
+//! - [`plan`]: what the agent runs, values compiled; [`Plan::render`] prints it
 //!   back as TOML for `sonde check-config`.
 //! - [`error`]: `FILE:LINE:COL: key: message (valid: ...)`, sorted by position.
+//! - Grammars shared with the CLI: [`duration`], [`status`], [`size`], and
+//!   [`pem`] for certificates and keys.
 //! - [`secret`]: values that print as `<redacted>`, and the [`Host`] through
 //!   which environment variables and files are read.
 //!
@@ -16,11 +19,14 @@
 
 pub mod duration;
 pub mod error;
+pub mod pem;
 pub mod plan;
 mod raw;
 mod render;
 pub mod secret;
 pub mod size;
+pub mod status;
+mod valid;
 mod validate;
 
 #[cfg(test)]
@@ -30,11 +36,11 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use plan::{
-    Agent, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue, IpVersion,
-    Pattern, PemFile, Plan, Sinks, StdoutFormat, StdoutSink, Tls,
+    Agent, Certificates, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue,
+    IpVersion, Pattern, Plan, PrivateKey, Sinks, StdoutFormat, StdoutSink, Tls,
 };
 pub use secret::{Host, Secret, SecretSource, SystemHost};
-pub use validate::defaults;
+pub use validate::{defaults, is_loopback};
 
 /// Reads, parses and validates the configuration file at `path`, reading the
 /// files and environment variables it refers to from this process's system.

@@ -1,14 +1,19 @@
 //! The validated plan: what the agent runs, with every default filled in.
 //!
-//! Plain types only (durations, socket addresses, status ranges, a parsed
-//! `url::Url`), so the engine converts them into its probe spec without
-//! knowing anything about TOML. Secrets stay wrapped in [`Secret`].
+//! Values arrive compiled, in the types the engine uses (an `http::Method`
+//! and `HeaderMap`, a bytes regex, decoded certificates and keys), so the
+//! engine builds its probe spec and the gateway sink its client without
+//! parsing or reading anything again, and without knowing TOML. Secrets
+//! stay wrapped in [`Secret`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::secret::Secret;
 
@@ -53,10 +58,12 @@ pub struct Check {
     pub name: String,
     /// Target, `http` or `https`, with a host and no credentials.
     pub url: url::Url,
-    /// Upper-case HTTP method.
-    pub method: String,
-    /// Request headers, in name order; names as written.
+    /// HTTP method (upper-case).
+    pub method: http::Method,
+    /// Request headers, in name order; names as written (for rendering).
     pub headers: Vec<Header>,
+    /// The same headers as sent: secret values are marked sensitive.
+    pub header_map: http::HeaderMap,
     /// Request body, if any.
     pub body: Option<String>,
     /// Time between probe starts (at least one second).
@@ -113,9 +120,10 @@ impl HeaderValue {
     }
 }
 
-/// A compiled `body_matches` pattern; equal when the source text is equal.
+/// A compiled `body_matches` pattern, matched against the body's bytes;
+/// equal when the source text is equal.
 #[derive(Debug, Clone)]
-pub struct Pattern(pub regex::Regex);
+pub struct Pattern(regex::bytes::Regex);
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
@@ -124,9 +132,19 @@ impl PartialEq for Pattern {
 }
 
 impl Pattern {
+    /// Compiles `source`.
+    pub fn new(source: &str) -> Result<Pattern, regex::Error> {
+        regex::bytes::Regex::new(source).map(Pattern)
+    }
+
     /// The compiled regex.
-    pub fn regex(&self) -> &regex::Regex {
+    pub fn regex(&self) -> &regex::bytes::Regex {
         &self.0
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
     }
 }
 
@@ -143,10 +161,11 @@ pub enum IpVersion {
 }
 
 /// TLS settings of a check.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Tls {
-    /// Extra trust anchors, PEM; when absent the system roots are used.
-    pub ca: Option<PemFile>,
+    /// Trust anchors added to the system roots; when absent the system
+    /// roots alone are used.
+    pub ca: Option<Certificates>,
     /// Client certificate and key for mutual TLS.
     pub client_cert: Option<ClientCert>,
     /// Skip certificate verification (the handshake is still timed).
@@ -155,22 +174,58 @@ pub struct Tls {
     pub server_name: Option<String>,
 }
 
-/// A PEM file read at validation time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PemFile {
-    /// The path as configured.
+/// Certificates read from a PEM file at validation time, decoded and
+/// checked; shared between the checks that name the same file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Certificates {
+    /// The path as configured, for messages.
     pub path: PathBuf,
-    /// The file's contents.
-    pub pem: Vec<u8>,
+    /// The certificates, in file order (at least one).
+    pub certs: Arc<[CertificateDer<'static>]>,
 }
 
-/// A client certificate chain and its private key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A client certificate chain and its private key, known to match.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientCert {
-    /// Certificate chain, PEM.
-    pub cert: PemFile,
-    /// Private key, PEM; never printed.
-    pub key: Secret<Vec<u8>>,
+    /// Certificate chain, leaf first.
+    pub cert: Certificates,
+    /// Private key; never printed. Its source names the key file.
+    pub key: Secret<PrivateKey>,
+}
+
+/// A decoded private key (PKCS#8, PKCS#1 or SEC1) that rustls can sign
+/// with. `Debug` never shows it.
+#[derive(PartialEq, Eq)]
+pub struct PrivateKey(Arc<PrivateKeyDer<'static>>);
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKey(<redacted>)")
+    }
+}
+
+impl PrivateKey {
+    /// Wraps a decoded key.
+    pub fn new(der: PrivateKeyDer<'static>) -> Self {
+        PrivateKey(Arc::new(der))
+    }
+
+    /// The key as rustls takes it (an owned copy).
+    pub fn der(&self) -> PrivateKeyDer<'static> {
+        self.0.clone_key()
+    }
+}
+
+impl Clone for PrivateKey {
+    fn clone(&self) -> Self {
+        PrivateKey(Arc::clone(&self.0))
+    }
+}
+
+impl std::hash::Hash for PrivateKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.secret_der().hash(state);
+    }
 }
 
 /// `[sinks]`: at least one is enabled.
@@ -245,7 +300,7 @@ pub struct GatewaySink {
     pub spool_dir: PathBuf,
     /// Spool size limit.
     pub spool_max_bytes: u64,
-    /// Extra trust anchors for an `https` gateway (a private CA), PEM,
-    /// trusted in addition to the system roots.
-    pub ca: Option<PemFile>,
+    /// Extra trust anchors for an `https` gateway (a private CA), trusted
+    /// in addition to the system roots.
+    pub ca: Option<Certificates>,
 }

@@ -1,6 +1,7 @@
 //! Stage one: TOML text → raw structs that mirror the file, every value
 //! with its byte span. Nothing is checked here beyond TOML syntax, known keys
-//! and value types; meaning is [`crate::validate`]'s job.
+//! and value types; meaning is checked by the next stage, `validate`,
+//! which imports this one (never the reverse).
 //!
 //! Each top-level section and each `[[check]]` is deserialised on its own so
 //! that one typo does not hide the errors in the other sections.
@@ -85,15 +86,15 @@ scalar_type!(
 );
 scalar_type!(
     /// `"auto"`, `4` or `6`.
-    IpVersionValue, crate::validate::IP_VERSION_VALID, allow_int = true
+    IpVersionValue, crate::valid::IP_VERSION, allow_int = true
 );
 scalar_type!(
     /// One `expect_status` entry: `200`, `"2xx"` or `"200-399"`.
-    StatusItem, crate::validate::STATUS_VALID, allow_int = true
+    StatusItem, crate::status::VALID, allow_int = true
 );
 scalar_type!(
     /// `"always"`, `"never"` or a duration.
-    FsyncValue, crate::validate::FSYNC_VALID, allow_int = false
+    FsyncValue, crate::valid::FSYNC, allow_int = false
 );
 
 /// `{ env = "NAME" }` or `{ file = "/path" }`.
@@ -369,7 +370,7 @@ fn read_checks(
 /// usable name, `check[2]` (0-based) otherwise.
 pub fn check_prefix(index: usize, name: Option<&str>) -> String {
     match name {
-        Some(n) if !n.is_empty() && n.chars().all(crate::validate::is_name_char) => {
+        Some(n) if !n.is_empty() && n.chars().all(crate::valid::is_name_char) => {
             format!("check[\"{n}\"]")
         }
         _ => format!("check[{index}]"),

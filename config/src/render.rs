@@ -122,7 +122,7 @@ fn render_check(out: &mut String, c: &Check) {
     let _ = writeln!(out, "name = {}", quote(&c.name));
     let _ = writeln!(out, "url = {}", quote(c.url.as_str()));
     let _ = writeln!(out, "enabled = {}", c.enabled);
-    let _ = writeln!(out, "method = {}", quote(&c.method));
+    let _ = writeln!(out, "method = {}", quote(c.method.as_str()));
     let _ = writeln!(out, "interval = {}", quote(&duration::format(c.interval)));
     let _ = writeln!(out, "timeout = {}", quote(&duration::format(c.timeout)));
     let statuses: Vec<String> = c.expect_status.iter().map(status).collect();
@@ -150,7 +150,7 @@ fn render_check(out: &mut String, c: &Check) {
         let _ = writeln!(out, "body_contains = {}", quote(b));
     }
     if let Some(p) = &c.body_matches {
-        let _ = writeln!(out, "body_matches = {}", quote(p.regex().as_str()));
+        let _ = writeln!(out, "body_matches = {}", quote(p.as_str()));
     }
     let headers: Vec<String> = c
         .headers

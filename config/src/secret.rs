@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Where a secret's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SecretSource {
     /// Written in the configuration (allowed for plain header values only).
     Inline,
@@ -36,7 +36,7 @@ impl fmt::Display for SecretSource {
 
 /// A value that must not reach a log. `Debug` and `Display` print
 /// `<redacted>`; equality compares values so that plans can be compared in tests.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret<T> {
     source: SecretSource,
     value: T,

@@ -9,36 +9,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{Host, Secret, SecretSource};
+use config::{ErrorKind, Host, Secret, SecretSource};
 use serde::Deserialize;
 
-/// Why a gateway.toml was refused. Messages start with `origin:line:col:`
-/// where the TOML parser knows the place.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Not TOML, a key sonde does not know, or a value of the wrong type.
-    #[error("{origin}:{line}:{column}: {message}")]
-    Syntax {
-        /// The file name (or other origin) given to the parser.
-        origin: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
-    /// A value that parses but does not make sense.
-    #[error("{origin}: {field}: {message}")]
-    Invalid {
-        /// The file name.
-        origin: String,
-        /// Dotted path of the offending key, e.g. `agent[2].token`.
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// Why a gateway.toml was refused: the configuration crate's one error
+/// type (one error, the first found). Syntax errors carry
+/// `origin:line:col:`; values refused after parsing print as
+/// `origin: key: message`.
+pub use config::{ConfigError, ConfigErrors};
 
 /// Where a token comes from: exactly one of `env` or `file`.
 #[derive(Debug, Clone, Deserialize)]
@@ -275,22 +253,24 @@ impl GatewayConfig {
     }
 
     /// Parses and validates gateway.toml text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Self, ConfigErrors> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map_or((1, 1), |span| line_column(text, span.start));
-            ConfigError::Syntax {
-                origin: origin.to_owned(),
-                line,
-                column,
-                message: e.message().to_owned(),
-            }
+            let offset = e.span().map_or(0, |span| span.start);
+            let message = e.message().to_owned();
+            ConfigErrors::from(ConfigError::at_offset(
+                text,
+                origin,
+                offset,
+                "",
+                ErrorKind::Syntax { message },
+            ))
         })?;
-        let invalid = |field: String, message: String| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            field,
-            message,
+        let invalid = |field: String, message: String| {
+            ConfigErrors::from(ConfigError::at_key(
+                origin,
+                field,
+                ErrorKind::Unusable { message },
+            ))
         };
         let mut cfg = GatewayConfig::with_data_dir(raw.data_dir);
         let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
@@ -420,8 +400,8 @@ impl GatewayConfig {
 fn positive(
     n: usize,
     field: &str,
-    invalid: &impl Fn(String, String) -> ConfigError,
-) -> Result<usize, ConfigError> {
+    invalid: &impl Fn(String, String) -> ConfigErrors,
+) -> Result<usize, ConfigErrors> {
     if n == 0 {
         return Err(invalid(field.into(), "must be at least 1".into()));
     }
@@ -431,8 +411,8 @@ fn positive(
 fn duration(
     text: &str,
     field: &str,
-    invalid: &impl Fn(String, String) -> ConfigError,
-) -> Result<Duration, ConfigError> {
+    invalid: &impl Fn(String, String) -> ConfigErrors,
+) -> Result<Duration, ConfigErrors> {
     match config::duration::parse(text) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err(invalid(field.into(), "must be longer than 0".into())),
@@ -464,13 +444,6 @@ fn resolve_token(raw: &RawToken, host: &dyn Host) -> Result<Secret<String>, Stri
 }
 
 /// 1-based line and column of byte `at` in `text`.
-fn line_column(text: &str, at: usize) -> (usize, usize) {
-    let before = text.get(..at).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,5 +35,5 @@ pub mod recover;
 pub mod server;
 pub mod writer;
 
-pub use config::{ConfigError, GatewayConfig};
+pub use config::{ConfigError, ConfigErrors, GatewayConfig};
 pub use server::{FRAMES_CONTENT_TYPE, ServeError, serve};

@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand. Each `run` returns the exit
-//! status to use, or an error (with context) that `main` reports.
+//! status to use, or an error (with context) that `main` reports; a
+//! `sonde::run::RunError` carries its own status.
 //!
 //! The library below this module knows nothing of the command line.
 

@@ -25,21 +25,23 @@ pub const EXIT_DOWN: u8 = 1;
 
 /// Arguments of `sonde probe`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 up, 1 down or unknown, 2 usage error.")]
+#[command(after_help = "Exit status: 0 up, 1 down or unknown, 2 usage error.\n\
+Durations and status codes: the grammar of the configuration file (README: Configuration).")]
 pub struct Args {
     /// The URL to probe (http:// is assumed when no scheme is given).
     pub url: String,
     /// Print one JSON object (phases as float milliseconds) instead of the waterfall.
     #[arg(long)]
     pub json: bool,
-    /// Deadline for the whole probe, in seconds.
+    /// Deadline for the whole probe: seconds, or a duration such as 500ms.
     #[arg(
         short = 'm',
         long = "max-time",
         value_name = "SECONDS",
-        default_value_t = 10.0
+        default_value = "10",
+        value_parser = parse_duration
     )]
-    pub max_time: f64,
+    pub max_time: Duration,
     /// Expected status codes, e.g. "200", "200-299", "2xx,304" (default 2xx,3xx).
     #[arg(long, value_name = "CODES")]
     pub expect_status: Option<String>,
@@ -155,13 +157,13 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
     })
     .context("TLS options")?;
     let mut spec = ProbeSpec::new(url, tls);
-    if !args.max_time.is_finite() || args.max_time <= 0.0 || args.max_time > 86_400.0 {
+    if args.max_time.is_zero() || args.max_time > Duration::from_secs(86_400) {
         bail!(
             "--max-time {}: must be between 0 and 86400 seconds",
-            args.max_time
+            config::duration::format(args.max_time)
         );
     }
-    spec.timeout = Duration::from_secs_f64(args.max_time);
+    spec.timeout = args.max_time;
     spec.headers = parse_headers(&request.headers)?;
     if let Some(data) = &request.data {
         spec.body = match data.strip_prefix('@') {
@@ -266,30 +268,23 @@ pub fn parse_dns_server(raw: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("--dns-server {raw:?}: expected IP, IP:PORT or [IPv6]:PORT"))
 }
 
-/// Parses status expectations: "200", "200-299", "2xx", comma-separated.
+/// Parses status expectations, comma-separated, in the grammar of the
+/// configuration's `expect_status` (README: Configuration).
 pub fn parse_statuses(raw: &str) -> anyhow::Result<Vec<std::ops::RangeInclusive<u16>>> {
-    let mut out = Vec::new();
-    for part in raw.split(',').map(str::trim) {
-        let range = if let Some(class) = part.strip_suffix("xx") {
-            let d: u16 = class.parse().with_context(|| format!("{part:?}"))?;
-            d * 100..=d * 100 + 99
-        } else if let Some((a, b)) = part.split_once('-') {
-            a.trim()
-                .parse::<u16>()
-                .with_context(|| format!("{part:?}"))?
-                ..=b.trim()
-                    .parse::<u16>()
-                    .with_context(|| format!("{part:?}"))?
-        } else {
-            let code: u16 = part.parse().with_context(|| format!("{part:?}"))?;
-            code..=code
-        };
-        if range.is_empty() || *range.start() < 100 || *range.end() > 599 {
-            bail!("{part:?}: status codes are 100 to 599");
-        }
-        out.push(range);
-    }
-    Ok(out)
+    config::status::parse_list(raw)
+        .map_err(|e| anyhow::anyhow!("{e} (valid: {}, comma-separated)", config::status::VALID))
+}
+
+/// Parses a duration flag: the configuration's grammar (README:
+/// Configuration), where a bare number is seconds, as in curl.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    use config::duration::{self, BareNumber};
+    duration::parse_with(raw, BareNumber::Seconds).map_err(|e| {
+        format!(
+            "bad duration {raw:?}: {e} (valid: {}, or a bare number of seconds)",
+            duration::VALID
+        )
+    })
 }
 
 fn version_name(v: hyper::Version) -> &'static str {
@@ -410,15 +405,6 @@ pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_parse_classes_ranges_and_codes() {
-        let r = parse_statuses("2xx, 304,400-403").unwrap_or_default();
-        assert_eq!(r, vec![200..=299, 304..=304, 400..=403]);
-        assert!(parse_statuses("7xx").is_err());
-        assert!(parse_statuses("300-200").is_err());
-        assert!(parse_statuses("abc").is_err());
-    }
 
     #[test]
     fn resolve_accepts_v4_and_bracketed_v6() {

@@ -3,8 +3,10 @@
 //! (SIGTERM/SIGINT stop, SIGHUP reloads) and speaks systemd's notify
 //! protocol (readiness, reload, stopping, watchdog).
 //!
-//! Exit status: 0 after a clean stop, 1 when the agent failed while
-//! running, 2 when it could not start (bad configuration, port in use).
+//! Exit status: 0 after a clean stop, else [`RunError::exit_code`]: 1 when
+//! the agent failed while running, 2 when it could not start (bad
+//! configuration, port in use). The error is reported here, through the
+//! log; `main` takes the status from the error's type.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use sonde::run::{Control, Supervisor};
+use sonde::run::{Control, ReloadError, RunError, Supervisor};
 
 /// The quickstart configuration, built in: `sonde run` with no `--config`.
 pub const QUICKSTART: &str = include_str!("../../../examples/quickstart.toml");
@@ -54,22 +56,22 @@ pub struct Args {
 }
 
 /// Loads the configuration at `path`, or the embedded quickstart.
-pub fn load(path: Option<&Path>) -> Result<config::Plan, String> {
-    let loaded = match path {
+pub fn load(path: Option<&Path>) -> Result<config::Plan, config::ConfigErrors> {
+    match path {
         Some(path) => config::load(path),
         None => config::parse(QUICKSTART, QUICKSTART_ORIGIN, &config::SystemHost),
-    };
-    loaded.map_err(|errors| errors.to_string())
+    }
 }
 
-/// Runs `sonde run`.
+/// Runs `sonde run`. A [`RunError`] is reported (configuration errors as
+/// they are, the others through the log) before it is returned.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     init_logging(args.log_format);
     let plan = match load(args.config.as_deref()) {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");
-            return Ok(super::EXIT_USAGE);
+            return Err(RunError::Config(errors).into());
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -90,16 +92,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     match outcome {
         Ok(()) => Ok(0),
         Err(e) => {
-            tracing::error!("{e:#}");
-            // A failure to start (before any probe) is a usage-level error.
-            let starting = format!("{e:#}");
-            if starting.starts_with("binding the metrics endpoint")
-                || starting.starts_with("opening the file sink")
-            {
-                Ok(super::EXIT_USAGE)
-            } else {
-                Ok(1)
-            }
+            tracing::error!("{e}");
+            Err(e.into())
         }
     }
 }
@@ -115,9 +109,10 @@ async fn forward_signals(tx: mpsc::Sender<Control>, config: Option<PathBuf>) -> 
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
                 let path = config.clone();
-                let plan = tokio::task::spawn_blocking(move || load(path.as_deref()))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("loading task failed: {e}")));
+                let plan = match tokio::task::spawn_blocking(move || load(path.as_deref())).await {
+                    Ok(loaded) => loaded.map_err(ReloadError::Config),
+                    Err(e) => Err(ReloadError::Task(e)),
+                };
                 Control::Reload(Box::new(plan))
             }
         };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use super::probe::{self as probe_cli, parse_statuses, render_json};
+use super::probe::{self as probe_cli, parse_duration, parse_statuses, render_json};
 use sonde::probe::{ProbeReport, Prober};
 use sonde::retry::{Backoff, Breaker, SplitMix64};
 use sonde::wait::condition::{BodyCondition, Conditions, HeaderCondition, JsonCondition};
@@ -35,7 +35,9 @@ const BREAKER_THRESHOLD: u32 = 5;
 #[command(
     after_help = "Exit status: 0 ready, 1 failed (--fail-when, a permanent error, a failed webhook), \
                   2 usage error, 3 deadline passed.\n\
-                  Durations: 500ms, 10s, 2m, 1h, 1m30s (a bare number is seconds)."
+                  Durations: 500ms, 1.5s, 2m, 1h, 1m30s, 1d, or a bare number of seconds; \
+                  status codes: 200, 2xx, 200-299, comma-separated \
+                  (the configuration's grammar; README: Configuration)."
 )]
 pub struct Args {
     /// The URL to poll (http:// is assumed when no scheme is given).
@@ -226,7 +228,7 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let probe_args = probe_cli::Args {
         url: args.url.clone(),
         json: false,
-        max_time: args.attempt_timeout.as_secs_f64().min(86_400.0),
+        max_time: args.attempt_timeout.min(Duration::from_secs(86_400)),
         expect_status: None,
         body_contains: None,
         body_matches: None,
@@ -269,41 +271,6 @@ fn parse_retry_on(raw: &[String]) -> anyhow::Result<RetryOn> {
         }
     }
     Ok(out)
-}
-
-/// Parses `500ms`, `10s`, `2m`, `1h`, `1m30s`, `1.5s`; a bare number is seconds.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let bad = || format!("{raw:?}: expected a duration such as 500ms, 10s, 2m, 1h30m");
-    let s = raw.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, tail) = rest.split_at(digits);
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::try_from_secs_f64(value * scale).map_err(|_| bad())?;
-        rest = tail;
-    }
-    if s.is_empty() {
-        return Err(bad());
-    }
-    Ok(total)
 }
 
 fn seed() -> u64 {

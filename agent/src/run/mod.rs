@@ -7,13 +7,13 @@
 //! channel of [`Control`] messages, so tests drive it without signals.
 
 pub mod checks;
+mod error;
 pub mod scheduler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{self, CheckInfo, Metrics};
@@ -21,13 +21,14 @@ use crate::probe::{ProbeSpec, Prober};
 use crate::sink::uplink::{self, GatewaySink};
 use crate::sink::{Fanout, SinkHandle, file::FileSink, stdout::StdoutSink};
 use checks::SpecBuilder;
+pub use error::{ReloadError, RunError, RuntimeError, StartError};
 use scheduler::Scheduler;
 
 /// What the agent is told to do while running.
 #[derive(Debug)]
 pub enum Control {
     /// Load this new plan (already validated), or report why it could not be.
-    Reload(Box<Result<config::Plan, String>>),
+    Reload(Box<Result<config::Plan, ReloadError>>),
     /// Stop gracefully.
     Shutdown,
 }
@@ -61,7 +62,7 @@ pub async fn run(
     metrics_listen: Option<SocketAddr>,
     mut control: mpsc::Receiver<Control>,
     supervisor: Arc<dyn Supervisor>,
-) -> anyhow::Result<()> {
+) -> Result<(), RunError> {
     let metrics = Metrics::new(&plan.agent.id, plan.agent.region.as_deref());
 
     // The metrics endpoint first, so /healthz answers while starting.
@@ -70,7 +71,7 @@ pub async fn run(
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("binding the metrics endpoint to {addr}"))?;
+                .map_err(|source| StartError::Metrics { addr, source })?;
             tracing::info!(%addr, "serving metrics, /healthz and /readyz");
             let shutdown = async {
                 let _ = metrics_stopped.await;
@@ -87,7 +88,7 @@ pub async fn run(
     let sinks = open_sinks(&plan, &metrics)?;
     let fanout = Fanout::new(&sinks, metrics.clone());
     let mut specs = SpecBuilder::default();
-    let checks = plan_checks(&plan, &mut specs)?;
+    let checks = plan_checks(&plan, &mut specs).map_err(StartError::Check)?;
     metrics.set_checks(&check_infos(&plan));
     let mut scheduler = Scheduler::new(
         Prober::new(),
@@ -124,7 +125,8 @@ pub async fn run(
                     ),
                     Ok(next) => match plan_checks(&next, &mut specs) {
                         Err(e) => tracing::error!(
-                            "reload refused, the running configuration stays in place: {e:#}"
+                            "reload refused, the running configuration stays in place: {}",
+                            ReloadError::Check(e)
                         ),
                         Ok(checks) => {
                             if next.sinks != sink_config || next.agent != agent {
@@ -159,7 +161,7 @@ pub async fn run(
         let name = sink.name();
         if let Err(e) = sink.close().await {
             tracing::error!(sink = name, "closing sink: {e}");
-            failed.push(format!("{name}: {e}"));
+            failed.push((name, e));
         }
     }
     let _ = stop_metrics.send(());
@@ -174,15 +176,17 @@ pub async fn run(
         tracing::info!("stopped: every sink flushed and synced");
         Ok(())
     } else {
-        anyhow::bail!("sinks failed while stopping: {}", failed.join("; "))
+        Err(RuntimeError::SinksFailed(failed).into())
     }
 }
 
-fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec<SinkHandle>> {
+fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> Result<Vec<SinkHandle>, StartError> {
     let mut sinks = Vec::new();
     if let Some(file) = &plan.sinks.file {
-        let sink = FileSink::open(file, &plan.agent.id)
-            .with_context(|| format!("opening the file sink in {}", file.dir.display()))?;
+        let sink = FileSink::open(file, &plan.agent.id).map_err(|source| StartError::FileSink {
+            dir: file.dir.clone(),
+            source: Box::new(source),
+        })?;
         sinks.push(SinkHandle::spawn(
             sink,
             FILE_QUEUE,
@@ -203,17 +207,12 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec
             gateway,
             &plan.agent.id,
             metrics.clone(),
-            uplink::Options {
-                ca_file: gateway.ca.as_ref().map(|ca| ca.path.clone()),
-                ..uplink::Options::default()
-            },
+            uplink::Options::default(),
         )
-        .with_context(|| {
-            format!(
-                "opening the gateway sink {:?} (spool {})",
-                gateway.name,
-                gateway.spool_dir.display()
-            )
+        .map_err(|source| StartError::GatewaySink {
+            name: gateway.name.clone(),
+            spool: gateway.spool_dir.clone(),
+            source: Box::new(source),
         })?;
         // No linger: the spool append is cheap, and under load the sender
         // batches whatever piled up while a request was in flight.
@@ -241,7 +240,7 @@ fn file_linger(fsync: config::Fsync) -> Duration {
 fn plan_checks(
     plan: &config::Plan,
     specs: &mut SpecBuilder,
-) -> anyhow::Result<Vec<(config::Check, ProbeSpec)>> {
+) -> Result<Vec<(config::Check, ProbeSpec)>, checks::SpecError> {
     plan.enabled_checks()
         .map(|check| Ok((check.clone(), specs.spec(check)?)))
         .collect()

@@ -98,16 +98,20 @@ impl FileSink {
         &mut self,
         f: impl FnOnce(&mut Segments, &[u8]) -> Result<R, SinkError> + Send + 'static,
     ) -> Result<R, SinkError> {
-        let mut segments = self.segments.take().ok_or_else(|| {
-            SinkError::Other("file sink: unusable after an earlier failure".to_owned())
-        })?;
+        let mut segments = self
+            .segments
+            .take()
+            .ok_or_else(|| SinkError::Unusable { sink: "file" })?;
         let buf = std::mem::take(&mut self.buf);
         let (segments, buf, result) = tokio::task::spawn_blocking(move || {
             let result = f(&mut segments, &buf);
             (segments, buf, result)
         })
         .await
-        .map_err(|e| SinkError::Other(format!("file sink: blocking task failed: {e}")))?;
+        .map_err(|source| SinkError::Task {
+            sink: "file",
+            source,
+        })?;
         self.segments = Some(segments);
         self.buf = buf;
         result
@@ -125,9 +129,7 @@ impl Sink for FileSink {
 
     async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
         let Some(segments) = self.segments.as_ref() else {
-            return Err(SinkError::Other(
-                "file sink: unusable after an earlier failure".to_owned(),
-            ));
+            return Err(SinkError::Unusable { sink: "file" });
         };
         self.buf.clear();
         let frames = frames::encode_frames(
@@ -138,7 +140,10 @@ impl Sink for FileSink {
             entry,
             &mut self.buf,
         )
-        .map_err(|e| SinkError::Other(format!("file sink: encoding a frame: {e}")))?;
+        .map_err(|source| SinkError::Encode {
+            sink: "file",
+            source,
+        })?;
         if frames == 0 {
             return Ok(0);
         }
@@ -158,6 +163,9 @@ impl Sink for FileSink {
         };
         tokio::task::spawn_blocking(move || segments.close())
             .await
-            .map_err(|e| SinkError::Other(format!("file sink: blocking task failed: {e}")))?
+            .map_err(|source| SinkError::Task {
+                sink: "file",
+                source,
+            })?
     }
 }

@@ -34,9 +34,37 @@ pub enum SinkError {
     /// A file operation of the store (segments, spool) failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),
-    /// Anything else, described.
-    #[error("{0}")]
-    Other(String),
+    /// The sink's state was lost to an earlier failure (a blocking task
+    /// that panicked while holding it).
+    #[error("{sink} sink: unusable after an earlier failure")]
+    Unusable {
+        /// The sink ("file", "stdout", "gateway").
+        sink: &'static str,
+    },
+    /// A task of the sink panicked or was cancelled.
+    #[error("{sink} sink: task failed: {source}")]
+    Task {
+        /// The sink.
+        sink: &'static str,
+        /// The join error.
+        source: tokio::task::JoinError,
+    },
+    /// Results could not be encoded as frames.
+    #[error("{sink} sink: encoding a frame: {source}")]
+    Encode {
+        /// The sink.
+        sink: &'static str,
+        /// The encoder's error.
+        source: wire::EncodeError,
+    },
+    /// The gateway client could not be set up (its URL, token or TLS).
+    #[error("gateway {name}: {source}")]
+    Gateway {
+        /// The gateway's configured name.
+        name: String,
+        /// Why.
+        source: Box<uplink::service::ClientError>,
+    },
 }
 
 impl SinkError {
@@ -47,16 +75,6 @@ impl SinkError {
             source,
         }
     }
-}
-
-/// What happens when a sink's channel is full. The channel is the only
-/// place results wait in memory before a sink takes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WhenFull {
-    /// Drop the new result, count and log it. Probing never waits: a
-    /// stalled sink costs its own results, never the schedule. The default.
-    #[default]
-    DropNewest,
 }
 
 /// A destination for results. Implementations do blocking I/O only through
@@ -119,10 +137,10 @@ impl SinkHandle {
         drop(self.tx);
         match self.task.await {
             Ok(result) => result,
-            Err(e) => Err(SinkError::Other(format!(
-                "sink {} task failed: {e}",
-                self.name
-            ))),
+            Err(source) => Err(SinkError::Task {
+                sink: self.name,
+                source,
+            }),
         }
     }
 }

@@ -42,16 +42,20 @@ impl StdoutSink {
 
     /// Writes `buf` to the writer and flushes it, in a blocking task.
     async fn flush_buf(&mut self) -> Result<(), SinkError> {
-        let mut out = self.out.take().ok_or_else(|| {
-            SinkError::Other("stdout sink: unusable after an earlier failure".to_owned())
-        })?;
+        let mut out = self
+            .out
+            .take()
+            .ok_or_else(|| SinkError::Unusable { sink: "stdout" })?;
         let buf = std::mem::take(&mut self.buf);
         let (out, buf, result) = tokio::task::spawn_blocking(move || {
             let result = out.write_all(&buf).and_then(|()| out.flush());
             (out, buf, result)
         })
         .await
-        .map_err(|e| SinkError::Other(format!("stdout sink: blocking task failed: {e}")))?;
+        .map_err(|source| SinkError::Task {
+            sink: "stdout",
+            source,
+        })?;
         self.out = Some(out);
         self.buf = buf;
         result.map_err(|e| SinkError::io("writing to stdout", e))

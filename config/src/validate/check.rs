@@ -12,9 +12,11 @@ use toml::Spanned;
 use super::{Ctx, defaults, values};
 use crate::duration;
 use crate::error::ErrorKind;
-use crate::plan::{Check, ClientCert, Header, HeaderValue, IpVersion, PemFile, Tls};
+use crate::plan::{
+    Certificates, Check, ClientCert, Header, HeaderValue, IpVersion, PrivateKey, Tls,
+};
 use crate::raw::{self, Layer, RawConfig, RawTls};
-use crate::secret::{Secret, SecretSource};
+use crate::secret::Secret;
 
 /// A value with the place it was written, for errors that involve two values.
 #[derive(Debug, Clone)]
@@ -30,9 +32,10 @@ struct At<T> {
 struct Resolved {
     interval: Option<At<Duration>>,
     timeout: Option<At<Duration>>,
-    method: Option<String>,
-    /// Keyed by lower-case name, so a check's `Accept` replaces a default `accept`.
-    headers: BTreeMap<String, Header>,
+    method: Option<http::Method>,
+    /// Keyed by lower-case name, so a check's `Accept` replaces a default
+    /// `accept`; with the compiled name and value.
+    headers: BTreeMap<String, (Header, http::HeaderName, http::HeaderValue)>,
     expect_status: Option<Vec<RangeInclusive<u16>>>,
     ip_version: Option<IpVersion>,
     dns_server: Option<Option<SocketAddr>>,
@@ -47,11 +50,14 @@ struct Resolved {
 
 #[derive(Debug, Clone, Default)]
 struct TlsLayer {
-    ca: Option<PemFile>,
-    cert: Option<At<PemFile>>,
-    key: Option<At<Secret<Vec<u8>>>>,
+    ca: Option<Certificates>,
+    cert: Option<At<Certificates>>,
+    key: Option<At<Secret<PrivateKey>>>,
     insecure: Option<bool>,
     server_name: Option<String>,
+    /// A file here was refused (already reported): the cert/key pair is
+    /// not judged again.
+    failed: bool,
 }
 
 /// Validates every check, applying `[defaults]`.
@@ -161,14 +167,14 @@ fn one(
         .method
         .clone()
         .or_else(|| defaults.method.clone())
-        .unwrap_or_else(|| defaults::METHOD.to_owned());
+        .unwrap_or(http::Method::GET);
     let max_body = own
         .max_body_bytes
         .clone()
         .or_else(|| defaults.max_body_bytes.clone());
     let assertion = raw.body_contains.as_ref().or(raw.body_matches.as_ref());
     if let Some(a) = assertion {
-        if method == "HEAD" {
+        if method == http::Method::HEAD {
             ctx.error(
                 a.span(),
                 prefix,
@@ -193,6 +199,10 @@ fn one(
 
     let mut headers = defaults.headers.clone();
     headers.extend(own.headers);
+    let mut header_map = http::HeaderMap::with_capacity(headers.len());
+    for (_, name, value) in headers.values() {
+        header_map.append(name.clone(), value.clone());
+    }
     let mut labels = defaults.labels.clone();
     labels.extend(own.labels);
 
@@ -200,7 +210,8 @@ fn one(
         name: name?,
         url: url?,
         method,
-        headers: headers.into_values().collect(),
+        headers: headers.into_values().map(|(h, _, _)| h).collect(),
+        header_map,
         body,
         interval: interval_value,
         timeout: timeout_value,
@@ -266,13 +277,30 @@ fn timeout_conflict(
 }
 
 fn merge_tls(defaults: &TlsLayer, own: &TlsLayer, ctx: &mut Ctx<'_>) -> Option<Tls> {
+    if defaults.failed || own.failed {
+        return None;
+    }
     let cert = own.cert.clone().or_else(|| defaults.cert.clone());
     let key = own.key.clone().or_else(|| defaults.key.clone());
     let client_cert = match (cert, key) {
-        (Some(cert), Some(key)) => Some(ClientCert {
-            cert: cert.value,
-            key: key.value,
-        }),
+        (Some(cert), Some(key)) => {
+            if let Err(e) = crate::pem::check_pair(&cert.value.certs, &key.value.expose().der()) {
+                let kind = ErrorKind::Invalid {
+                    message: format!(
+                        "the key in {} is not the key of the certificate in {}: {e}",
+                        key.value.source(),
+                        cert.value.path.display()
+                    ),
+                    valid: "the private key of the certificate in cert_file".into(),
+                };
+                ctx.error(key.span, &key.key, kind);
+                return None;
+            }
+            Some(ClientCert {
+                cert: cert.value,
+                key: key.value,
+            })
+        }
         (None, None) => None,
         (Some(one), None) => return pair_error(&one.span, &one.key, "cert_file", "key_file", ctx),
         (None, Some(one)) => return pair_error(&one.span, &one.key, "key_file", "cert_file", ctx),
@@ -395,19 +423,21 @@ fn resolve(layer: &Layer, prefix: &str, ctx: &mut Ctx<'_>) -> Resolved {
     r
 }
 
+type Compiled = (Header, http::HeaderName, http::HeaderValue);
+
 fn headers_of(
     headers: &BTreeMap<Spanned<String>, Spanned<raw::HeaderValue>>,
     prefix: &str,
     ctx: &mut Ctx<'_>,
-) -> BTreeMap<String, Header> {
-    let mut out: BTreeMap<String, Header> = BTreeMap::new();
+) -> BTreeMap<String, Compiled> {
+    let mut out: BTreeMap<String, Compiled> = BTreeMap::new();
     for (name, value) in headers {
         let key = format!("{prefix}.{}", name.get_ref());
         let Some(n) = ctx.check(name, &key, |s| values::header_name(s)) else {
             continue;
         };
         let lower = n.to_ascii_lowercase();
-        if let Some(other) = out.get(&lower) {
+        if let Some((other, _, _)) = out.get(&lower) {
             let kind = ErrorKind::Invalid {
                 message: format!("header {n} is also given as {}", other.name),
                 valid: "each header once (names are case-insensitive)".into(),
@@ -427,8 +457,14 @@ fn headers_of(
                 })
             }
         };
-        if let Some(value) = v {
-            out.insert(lower, Header { name: n, value });
+        let Some(parsed) = v else { continue };
+        let compiled = ctx.check(value, &key, |_| values::compiled_header(&n, &parsed));
+        if let Some((wire_name, wire_value)) = compiled {
+            let header = Header {
+                name: n,
+                value: parsed,
+            };
+            out.insert(lower, (header, wire_name, wire_value));
         }
     }
     out
@@ -442,7 +478,7 @@ fn statuses(
     if v.get_ref().is_empty() {
         let kind = ErrorKind::Invalid {
             message: "empty list: no status would count as up".into(),
-            valid: format!("a list of {}", values::STATUS_VALID),
+            valid: format!("a list of {}", crate::status::VALID),
         };
         ctx.error(v.span(), key, kind);
         return None;
@@ -464,7 +500,7 @@ fn tls_layer(raw: &RawTls, prefix: &str, ctx: &mut Ctx<'_>) -> TlsLayer {
         ca: raw
             .ca_file
             .as_ref()
-            .and_then(|v| ctx.pem_file(v, &key("ca_file"))),
+            .and_then(|v| ctx.trust_anchors(v, &key("ca_file"))),
         insecure: raw.insecure.as_ref().map(|v| *v.get_ref()),
         server_name: raw
             .server_name
@@ -473,18 +509,21 @@ fn tls_layer(raw: &RawTls, prefix: &str, ctx: &mut Ctx<'_>) -> TlsLayer {
         ..TlsLayer::default()
     };
     if let Some(v) = &raw.cert_file {
-        t.cert = ctx.pem_file(v, &key("cert_file")).map(|value| At {
+        t.cert = ctx.certificates(v, &key("cert_file")).map(|value| At {
             value,
             span: v.span(),
             key: key("cert_file"),
         });
     }
     if let Some(v) = &raw.key_file {
-        t.key = ctx.pem(v, &key("key_file"), "PRIVATE KEY").map(|pem| At {
-            value: Secret::new(SecretSource::File(v.get_ref().into()), pem),
+        t.key = ctx.private_key(v, &key("key_file")).map(|value| At {
+            value,
             span: v.span(),
             key: key("key_file"),
         });
     }
+    t.failed = (raw.ca_file.is_some() && t.ca.is_none())
+        || (raw.cert_file.is_some() && t.cert.is_none())
+        || (raw.key_file.is_some() && t.key.is_none());
     t
 }

@@ -9,15 +9,16 @@ mod check;
 mod sinks;
 mod values;
 
+pub use values::is_loopback;
+
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-pub(crate) use values::{FSYNC_VALID, IP_VERSION_VALID, STATUS_VALID, is_name_char};
-
 use crate::error::{Collector, ErrorKind, LineIndex};
-use crate::plan::{Agent, PemFile, Plan};
+use crate::pem::{self, PemError};
+use crate::plan::{Agent, Certificates, Plan, PrivateKey};
 use crate::raw::{RawAgent, RawConfig, SecretRef};
 use crate::secret::{Host, Secret, SecretSource, trim_newline};
 
@@ -116,36 +117,51 @@ impl Ctx<'_> {
         }
     }
 
-    /// Reads a PEM file and checks it holds a block whose label ends in
-    /// `label` (`CERTIFICATE`, `PRIVATE KEY`).
-    pub fn pem(&mut self, v: &Spanned<String>, key: &str, label: &str) -> Option<Vec<u8>> {
+    /// Reads a PEM file and decodes it with `decode` (see [`crate::pem`]).
+    fn pem<T>(
+        &mut self,
+        v: &Spanned<String>,
+        key: &str,
+        decode: impl FnOnce(&[u8]) -> Result<T, PemError>,
+    ) -> Option<T> {
         let bytes = self.read(v.span(), key, v.get_ref())?;
-        let text = String::from_utf8_lossy(&bytes);
-        let found = text.lines().any(|l| {
-            l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----"))
-        });
-        if !found {
-            self.error(
-                v.span(),
-                key,
-                ErrorKind::BadFile {
+        match decode(&bytes) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let kind = ErrorKind::BadFile {
                     path: v.get_ref().clone(),
-                    problem: format!("holds no PEM {label}"),
-                    valid: format!("a PEM file with a -----BEGIN ...{label}----- block"),
-                },
-            );
-            return None;
+                    problem: e.to_string(),
+                    valid: e.valid(),
+                };
+                self.error(v.span(), key, kind);
+                None
+            }
         }
-        Some(bytes)
     }
 
-    /// Reads a PEM certificate file into a [`PemFile`].
-    pub fn pem_file(&mut self, v: &Spanned<String>, key: &str) -> Option<PemFile> {
-        let pem = self.pem(v, key, "CERTIFICATE")?;
-        Some(PemFile {
+    /// Reads a PEM file of certificates (a client certificate chain).
+    pub fn certificates(&mut self, v: &Spanned<String>, key: &str) -> Option<Certificates> {
+        let certs = self.pem(v, key, pem::certificates)?;
+        Some(Certificates {
             path: PathBuf::from(v.get_ref()),
-            pem,
+            certs: certs.into(),
         })
+    }
+
+    /// Reads a CA file: certificates that rustls accepts as trust anchors.
+    pub fn trust_anchors(&mut self, v: &Spanned<String>, key: &str) -> Option<Certificates> {
+        let certs = self.pem(v, key, pem::trust_anchors)?;
+        Some(Certificates {
+            path: PathBuf::from(v.get_ref()),
+            certs: certs.into(),
+        })
+    }
+
+    /// Reads a PEM private key that rustls can sign with.
+    pub fn private_key(&mut self, v: &Spanned<String>, key: &str) -> Option<Secret<PrivateKey>> {
+        let der = self.pem(v, key, pem::private_key)?;
+        let source = SecretSource::File(PathBuf::from(v.get_ref()));
+        Some(Secret::new(source, PrivateKey::new(der)))
     }
 
     /// Resolves `{ env = "NAME" }` or `{ file = "/path" }` to its value.

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::{Ctx, defaults, values};
 use crate::error::ErrorKind;
-use crate::plan::{Agent, FileSink, GatewaySink, PemFile, Sinks, StdoutFormat, StdoutSink};
+use crate::plan::{Agent, Certificates, FileSink, GatewaySink, Sinks, StdoutFormat, StdoutSink};
 use crate::raw::{RawConfig, RawFileSink, RawGateway, RawSinks, RawStdoutSink};
 
 pub(super) fn sinks(
@@ -231,7 +231,7 @@ fn gateways(
             }
         }
         let url = match &gw.url {
-            Some(v) => ctx.check(v, &key("url"), |s| values::url(s)),
+            Some(v) => ctx.check(v, &key("url"), |s| gateway_url(s)),
             None => {
                 ctx.error(
                     g.span(),
@@ -242,7 +242,11 @@ fn gateways(
             }
         };
         let token = match &gw.token {
-            Some(v) => ctx.secret(v, &key("token")),
+            // Sent as `authorization: Bearer TOKEN`, so it must be a header value.
+            Some(v) => ctx.secret(v, &key("token")).filter(|t| {
+                ctx.check(v, &key("token"), |_| values::header_value(t.expose()))
+                    .is_some()
+            }),
             None => {
                 ctx.error(
                     g.span(),
@@ -277,6 +281,35 @@ fn gateways(
     (ctx.errors.len() == before).then_some(out)
 }
 
+/// A gateway's URL: a check URL that the sink can also reach. Cleartext
+/// (h2c) only to this machine, where nothing travels over a network; over
+/// TLS, a host that can be a certificate's name.
+fn gateway_url(s: &str) -> Result<url::Url, ErrorKind> {
+    let u = values::url(s)?;
+    let bad = |reason: &str, valid: &str| ErrorKind::BadUrl {
+        url: s.to_owned(),
+        reason: reason.to_owned(),
+        valid: valid.to_owned(),
+    };
+    if u.scheme() == "http" && !values::is_loopback(&u) {
+        return Err(bad(
+            "cleartext http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost)",
+            "an https:// URL, or http:// to 127.0.0.1, [::1] or localhost",
+        ));
+    }
+    if u.scheme() == "https" {
+        let host = u.host_str().unwrap_or_default();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if rustls_pki_types::ServerName::try_from(bare).is_err() {
+            return Err(bad(
+                "the host cannot be checked against a certificate",
+                "a DNS name or an IP address",
+            ));
+        }
+    }
+    Ok(u)
+}
+
 /// A gateway's `ca_file`: read like a check's `tls.ca_file`, and refused
 /// beside a cleartext `http://` URL, where no certificate is ever checked
 /// (an operator who sets it expects TLS). With an invalid URL, only the
@@ -286,7 +319,7 @@ fn gateway_ca(
     url: Option<&url::Url>,
     key: &str,
     ctx: &mut Ctx<'_>,
-) -> Option<PemFile> {
+) -> Option<Certificates> {
     if let Some(url) = url.filter(|u| u.scheme() != "https") {
         ctx.error(
             v.span(),
@@ -301,5 +334,5 @@ fn gateway_ca(
         );
         return None;
     }
-    ctx.pem_file(v, key)
+    ctx.trust_anchors(v, key)
 }

@@ -8,23 +8,12 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::error::ErrorKind;
-use crate::plan::{Fsync, IpVersion, Pattern};
+use crate::plan::{Fsync, HeaderValue, IpVersion, Pattern};
 use crate::raw::Scalar;
-use crate::{duration, size};
-
-/// Valid values of `ip_version`.
-pub const IP_VERSION_VALID: &str = "\"auto\", 4 or 6";
-/// Valid entries of `expect_status`.
-pub const STATUS_VALID: &str =
-    "a status code 100-599 such as 200, a class such as \"2xx\", or a range such as \"200-399\"";
-/// Valid values of `fsync`.
-pub const FSYNC_VALID: &str = "\"always\", \"never\" or a duration such as \"1s\"";
-const NAME_VALID: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -";
-
-/// Characters allowed in check, gateway, agent and region names.
-pub fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-}
+use crate::valid::{
+    FSYNC as FSYNC_VALID, IP_VERSION as IP_VERSION_VALID, NAME as NAME_VALID, is_name_char,
+};
+use crate::{duration, size, status};
 
 fn invalid(message: impl Into<String>, valid: impl Into<String>) -> ErrorKind {
     ErrorKind::Invalid {
@@ -105,9 +94,9 @@ fn is_tchar(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
-/// An HTTP method, returned upper-case. CONNECT is refused: it opens a
-/// tunnel rather than asking for a response.
-pub fn method(s: &str) -> Result<String, ErrorKind> {
+/// An HTTP method, upper-cased. CONNECT is refused: it opens a tunnel
+/// rather than asking for a response.
+pub fn method(s: &str) -> Result<http::Method, ErrorKind> {
     let bad = || ErrorKind::BadMethod {
         method: s.to_owned(),
     };
@@ -118,7 +107,7 @@ pub fn method(s: &str) -> Result<String, ErrorKind> {
     if upper == "CONNECT" {
         return Err(bad());
     }
-    Ok(upper)
+    http::Method::from_bytes(upper.as_bytes()).map_err(|_| bad())
 }
 
 /// An `http` or `https` URL with a host and no credentials.
@@ -147,39 +136,13 @@ pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
     Ok(u)
 }
 
-/// One `expect_status` entry.
+/// One `expect_status` entry (see [`crate::status`]).
 pub fn status(v: &Scalar) -> Result<RangeInclusive<u16>, ErrorKind> {
-    let code = |s: &str| -> Option<u16> {
-        s.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..=599).contains(c))
-    };
-    let bad = |what: String| invalid(format!("bad status {what}"), STATUS_VALID);
     match v {
-        Scalar::Int(i) => match u16::try_from(*i).ok().filter(|c| (100..=599).contains(c)) {
-            Some(c) => Ok(c..=c),
-            None => Err(bad(i.to_string())),
-        },
-        Scalar::Str(s) => {
-            let lower = s.trim().to_ascii_lowercase();
-            if let Some(class) = lower.strip_suffix("xx") {
-                return match class.parse::<u16>() {
-                    Ok(c @ 1..=5) => Ok(c * 100..=c * 100 + 99),
-                    _ => Err(bad(format!("{s:?}"))),
-                };
-            }
-            if let Some((lo, hi)) = lower.split_once('-') {
-                return match (code(lo), code(hi)) {
-                    (Some(lo), Some(hi)) if lo <= hi => Ok(lo..=hi),
-                    _ => Err(bad(format!("{s:?}"))),
-                };
-            }
-            code(&lower)
-                .map(|c| c..=c)
-                .ok_or_else(|| bad(format!("{s:?}")))
-        }
+        Scalar::Int(i) => status::from_code(*i),
+        Scalar::Str(s) => status::parse(s),
     }
+    .map_err(|e| invalid(e.to_string(), status::VALID))
 }
 
 /// `ip_version`.
@@ -260,6 +223,38 @@ pub fn header_value(s: &str) -> Result<(), ErrorKind> {
     Ok(())
 }
 
+/// A header already checked by [`header_name`] and [`header_value`], in
+/// the types sent on the wire; a secret value is marked sensitive.
+pub fn compiled_header(
+    name: &str,
+    value: &HeaderValue,
+) -> Result<(http::HeaderName, http::HeaderValue), ErrorKind> {
+    let wire_name = http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| invalid(format!("bad header name {name:?}"), "an HTTP token"))?;
+    let mut wire_value = http::HeaderValue::from_str(value.expose()).map_err(|_| {
+        invalid(
+            "header value contains a character HTTP does not allow",
+            "printable text; tabs allowed",
+        )
+    })?;
+    wire_value.set_sensitive(matches!(value, HeaderValue::Secret(_)));
+    Ok((wire_name, wire_value))
+}
+
+/// Whether `url`'s host is this machine: 127.0.0.0/8, `::1`, `localhost`
+/// or a name under `.localhost`. Cleartext to a gateway is allowed only there.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 /// A label name: Prometheus-compatible, not one sonde sets itself.
 pub fn label_name(s: &str) -> Result<String, ErrorKind> {
     const VALID: &str = "[A-Za-z_][A-Za-z0-9_]*, not starting with __, not check, agent or region";
@@ -295,17 +290,15 @@ pub fn server_name(s: &str) -> Result<String, ErrorKind> {
     Ok(trimmed.to_ascii_lowercase())
 }
 
-/// A `body_matches` pattern.
+/// A `body_matches` pattern, compiled once for matching bytes.
 pub fn pattern(s: &str) -> Result<Pattern, ErrorKind> {
-    regex::Regex::new(s)
-        .map(Pattern)
-        .map_err(|e| ErrorKind::BadRegex {
-            message: e
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        })
+    Pattern::new(s).map_err(|e| ErrorKind::BadRegex {
+        message: e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    })
 }
 
 /// `fsync`.
@@ -361,8 +354,11 @@ mod tests {
 
     #[test]
     fn methods_are_tokens_and_upper_cased() {
-        assert_eq!(method("get"), Ok("GET".into()));
-        assert_eq!(method("PROPFIND"), Ok("PROPFIND".into()));
+        assert_eq!(method("get"), Ok(http::Method::GET));
+        assert_eq!(
+            method("PROPFIND").map(|m| m.to_string()),
+            Ok("PROPFIND".into())
+        );
         assert_eq!(
             msg(method("GE T")),
             "bad method `GE T` (valid: an HTTP method such as GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH)"

@@ -23,7 +23,6 @@ pub mod sender;
 pub mod service;
 pub mod spool;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,14 +43,10 @@ use crate::result::CheckResult;
 /// leaves the rest in the spool for the next start.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Options beyond the gateway's name, URL, token and spool: the CA file
-/// (`ca_file` in the configuration) and knobs not in the configuration
-/// file yet (tests).
+/// Knobs beyond the gateway's configuration that are not in the
+/// configuration file yet (tests).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Extra CA certificates (PEM) to trust for an `https` gateway, in
-    /// addition to the system roots; read when the sink opens.
-    pub ca_file: Option<PathBuf>,
     /// What the spool does when full.
     pub when_full: WhenFull,
 }
@@ -85,7 +80,8 @@ fn epoch_ms() -> u64 {
 impl GatewaySink {
     /// Opens the spool of `config` for `agent_id` (recovering it; blocks on
     /// file I/O) and starts the sender. Must run inside a tokio runtime.
-    /// Refuses a cleartext URL that is not loopback.
+    /// Refuses a cleartext URL that is not loopback (which validation
+    /// refuses first).
     pub fn open(
         config: &config::GatewaySink,
         agent_id: &str,
@@ -93,8 +89,12 @@ impl GatewaySink {
         options: Options,
     ) -> Result<GatewaySink, SinkError> {
         let name = sink_name(&config.name);
-        let client = Client::new(&config.url, config.token.expose(), options.ca_file)
-            .map_err(|e| SinkError::Other(format!("gateway {}: {e}", config.name)))?;
+        let client = Client::new(&config.url, config.token.expose(), config.ca.as_ref()).map_err(
+            |source| SinkError::Gateway {
+                name: config.name.clone(),
+                source: Box::new(source),
+            },
+        )?;
         let spool = Spool::open(
             &config.spool_dir,
             agent_id,
@@ -172,7 +172,10 @@ impl Sink for GatewaySink {
             |r| (&r.check, r.record),
             &mut self.buf,
         )
-        .map_err(|e| SinkError::Other(format!("gateway sink: encoding a frame: {e}")))?;
+        .map_err(|source| SinkError::Encode {
+            sink: "gateway",
+            source,
+        })?;
         if frames == 0 {
             return Ok(0);
         }

@@ -70,7 +70,10 @@ impl Shared {
             r
         })
         .await
-        .map_err(|e| SinkError::Other(format!("gateway sink: blocking task failed: {e}")))?
+        .map_err(|source| SinkError::Task {
+            sink: "gateway",
+            source,
+        })?
     }
 }
 

@@ -6,8 +6,6 @@
 //!
 //! It turns an answer into a [`policy::Outcome`] and decides nothing.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -16,14 +14,13 @@ use hyper::client::conn::http2;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Request, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::policy::{Ack, Outcome};
-use crate::probe::tls::{TlsOptions, client_config, server_name};
 use crate::retry::parse_retry_after;
+use crate::tls::{self, ClientTls, Roots, server_name};
 
 /// The content type of an ingest body.
 pub const CONTENT_TYPE_FRAMES: &str = "application/vnd.sonde.frames";
@@ -66,17 +63,6 @@ pub struct Endpoint {
     pub uri: String,
 }
 
-fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-        url::Host::Domain(name) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
-    }
-}
-
 /// The endpoint of a configured gateway URL. A URL without a path (or
 /// `/`) means the gateway's standard ingest path, `/v1/frames`; any other
 /// path is used as given. Refuses cleartext to anything but loopback.
@@ -90,7 +76,7 @@ pub fn endpoint(url: &url::Url) -> Result<Endpoint, EndpointError> {
     let host = url
         .host()
         .ok_or_else(|| EndpointError::NoHost(shown.clone()))?;
-    if !tls && !is_loopback(&host) {
+    if !tls && !config::is_loopback(url) {
         return Err(EndpointError::CleartextNotLoopback(shown));
     }
     let bare = match host {
@@ -126,7 +112,7 @@ pub enum ClientError {
     Endpoint(#[from] EndpointError),
     /// The TLS configuration (CA file, system roots).
     #[error("gateway TLS: {0}")]
-    Tls(#[from] crate::probe::tls::TlsConfigError),
+    Tls(#[from] tls::TlsConfigError),
     /// The token is not a valid header value.
     #[error("gateway token: not a valid HTTP header value (control characters?)")]
     Token,
@@ -147,11 +133,11 @@ pub struct Client {
 
 impl Client {
     /// A client for `url` with bearer `token`. For `https`, the system
-    /// roots are trusted, plus `ca_file` when given.
+    /// roots are trusted, plus `ca` when given.
     pub fn new(
         url: &url::Url,
         token: &str,
-        ca_file: Option<PathBuf>,
+        ca: Option<&config::Certificates>,
     ) -> Result<Client, ClientError> {
         let endpoint = endpoint(url)?;
         let uri: Uri = endpoint
@@ -164,15 +150,15 @@ impl Client {
             HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ClientError::Token)?;
         auth.set_sensitive(true);
         let tls = if endpoint.tls {
-            let base = client_config(&TlsOptions {
-                ca_file,
-                ..TlsOptions::default()
-            })?;
-            let mut config = ClientConfig::clone(&base);
-            config.alpn_protocols = vec![b"h2".to_vec()];
+            let options = ClientTls {
+                roots: Roots::with_ca(ca),
+                identity: None,
+                insecure: false,
+            };
+            let config = tls::build(&options, &tls::GATEWAY_ALPN)?;
             let name = server_name(&endpoint.host)
                 .map_err(|e| ClientError::Uri(endpoint.uri.clone(), e))?;
-            Some((TlsConnector::from(Arc::new(config)), name))
+            Some((TlsConnector::from(config), name))
         } else {
             None
         };

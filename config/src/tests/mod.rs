@@ -1,15 +1,40 @@
 //! End-to-end tests of `parse`: text in, plan or errors out, with an
 //! in-memory [`Host`] standing in for files and environment variables.
+//! Checks and defaults here; TLS files and secrets in `files`, sinks and
+//! gateways in `sinks`.
+
+mod files;
+mod sinks;
 
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::*;
 
-const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE-secret-key\n-----END PRIVATE KEY-----\n";
+/// Real PEM files, made once: a CA, and a client certificate with its key.
+struct Pki {
+    ca: testkit::pki::Ca,
+    client: testkit::pki::Leaf,
+    other: testkit::pki::Leaf,
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let ca = testkit::pki::Ca::new();
+        let client = ca.client_cert("client");
+        let other = ca.client_cert("other");
+        Pki { ca, client, other }
+    })
+}
+
+/// A line from inside the client key's PEM, which must never be shown.
+fn key_line() -> &'static str {
+    pki().client.key_pem().lines().nth(1).unwrap_or("-")
+}
 
 #[derive(Default)]
 struct FakeHost {
@@ -20,9 +45,19 @@ struct FakeHost {
 impl FakeHost {
     fn new() -> Self {
         let mut h = FakeHost::default();
-        h.files.insert("/etc/sonde/ca.pem".into(), CA.into());
-        h.files.insert("/etc/sonde/client.pem".into(), CA.into());
-        h.files.insert("/etc/sonde/client.key".into(), KEY.into());
+        let pki = pki();
+        h.files
+            .insert("/etc/sonde/ca.pem".into(), pki.ca.cert_pem().into());
+        h.files
+            .insert("/etc/sonde/client.pem".into(), pki.client.cert_pem().into());
+        h.files
+            .insert("/etc/sonde/client.key".into(), pki.client.key_pem().into());
+        h.files
+            .insert("/etc/sonde/other.key".into(), pki.other.key_pem().into());
+        h.files.insert(
+            "/etc/sonde/garbled.pem".into(),
+            b"-----BEGIN CERTIFICATE-----\nMIIB!!\n-----END CERTIFICATE-----\n".to_vec(),
+        );
         h.files
             .insert("/etc/sonde/token".into(), b"file-token-value\n".to_vec());
         h.files.insert("/etc/sonde/empty".into(), Vec::new());
@@ -60,7 +95,11 @@ fn ok(text: &str) -> Plan {
 }
 
 fn err(text: &str) -> String {
-    match parse(text, "t.toml", &FakeHost::new()) {
+    err_with(text, &FakeHost::new())
+}
+
+fn err_with(text: &str, host: &FakeHost) -> String {
+    match parse(text, "t.toml", host) {
         Ok(p) => panic!("expected errors, got a plan:\n{}", p.render()),
         Err(e) => e.to_string(),
     }
@@ -140,7 +179,10 @@ enabled = false
     assert_eq!(a.dns_server, Some("9.9.9.9:53".parse().unwrap()));
     assert_eq!(a.follow_redirects, 3);
     assert_eq!(a.max_body_bytes, 64 << 10);
-    assert_eq!(a.tls.ca.as_ref().unwrap().pem, CA.as_bytes());
+    assert_eq!(
+        a.tls.ca.as_ref().unwrap().certs[..],
+        [pki().ca.cert_der().clone()]
+    );
     assert_eq!(a.tls.server_name.as_deref(), Some("internal.example"));
     assert!(!a.tls.insecure);
 
@@ -288,242 +330,6 @@ body_matches = "a("
         "{e}"
     );
     assert!(lines[3].ends_with("(valid: regex crate syntax)"), "{e}");
-}
-
-#[test]
-fn unreadable_and_non_pem_tls_files_are_refused() {
-    let text = "[defaults]\ntls = { ca_file = \"/x/y\" }\n[[check]]\nname = \"a\"\nurl = \"https://a/\"\n\
-                tls = { cert_file = \"/etc/sonde/notpem\", key_file = \"/etc/sonde/client.key\" }\n";
-    let e = err(text);
-    let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(
-        lines[0],
-        "t.toml:2:19: defaults.tls.ca_file: cannot read /x/y: No such file or directory"
-    );
-    assert_eq!(
-        lines[1],
-        "t.toml:6:21: check[\"a\"].tls.cert_file: /etc/sonde/notpem holds no PEM CERTIFICATE \
-         (valid: a PEM file with a -----BEGIN ...CERTIFICATE----- block)"
-    );
-}
-
-#[test]
-fn client_cert_needs_both_halves() {
-    let text = "[[check]]\nname = \"a\"\nurl = \"https://a/\"\ntls = { cert_file = \"/etc/sonde/client.pem\" }\n";
-    assert_eq!(
-        err(text),
-        "t.toml:4:21: check[\"a\"].tls.cert_file: tls.cert_file is set without tls.key_file \
-         (valid: both cert_file and key_file, or neither)"
-    );
-    let text = "[defaults]\ntls = { key_file = \"/etc/sonde/client.key\" }\n\
-                [[check]]\nname = \"a\"\nurl = \"https://a/\"\ntls = { cert_file = \"/etc/sonde/client.pem\" }\n";
-    let plan = ok(text);
-    let cc = plan.checks[0].tls.client_cert.as_ref().unwrap();
-    assert_eq!(cc.key.expose(), KEY.as_bytes());
-}
-
-#[test]
-fn secrets_resolve_but_never_print() {
-    let text = r#"
-[agent]
-id = "eu-1"
-
-[[check]]
-name = "a"
-url = "https://a/"
-headers = { authorization = { env = "API_TOKEN" }, x-key = { file = "/etc/sonde/token" } }
-tls = { cert_file = "/etc/sonde/client.pem", key_file = "/etc/sonde/client.key" }
-
-[[sinks.gateway]]
-url = "https://gw.example/ingest"
-token = { file = "/etc/sonde/token" }
-"#;
-    let plan = ok(text);
-    let c = &plan.checks[0];
-    assert_eq!(
-        c.headers[1].value.expose(),
-        "file-token-value",
-        "one trailing newline trimmed"
-    );
-    assert_eq!(plan.sinks.gateways[0].token.expose(), "file-token-value");
-    assert_eq!(
-        plan.sinks.gateways[0].spool_dir,
-        Path::new("/var/lib/sonde/spool/default")
-    );
-    for shown in [format!("{plan:?}"), format!("{plan:#?}"), plan.render()] {
-        assert!(!shown.contains("env-token-value"), "{shown}");
-        assert!(!shown.contains("file-token-value"), "{shown}");
-        assert!(!shown.contains("secret-key"), "{shown}");
-    }
-    let rendered = plan.render();
-    assert!(
-        rendered.contains("authorization = { env = \"API_TOKEN\" }"),
-        "{rendered}"
-    );
-    assert!(
-        rendered.contains("token = { file = \"/etc/sonde/token\" }"),
-        "{rendered}"
-    );
-}
-
-#[test]
-fn missing_and_empty_secrets_are_reported_without_values() {
-    let text = r#"[[check]]
-name = "a"
-url = "https://a/"
-headers = { a = { env = "NOPE" }, b = { env = "EMPTY" }, c = { file = "/etc/sonde/empty" }, d = { env = "X", file = "/y" } }
-"#;
-    let e = err(text);
-    let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(lines.len(), 4, "{e}");
-    assert!(
-        lines[0].ends_with(
-            "check[\"a\"].headers.a: environment variable NOPE is not set \
-         (valid: set it in the agent's environment, or use { file = \"/path\" })"
-        ),
-        "{e}"
-    );
-    assert!(
-        lines[1].contains("check[\"a\"].headers.b: environment variable EMPTY is empty"),
-        "{e}"
-    );
-    assert!(
-        lines[2].contains("check[\"a\"].headers.c: /etc/sonde/empty is empty"),
-        "{e}"
-    );
-    assert!(
-        lines[3].contains("check[\"a\"].headers.d: a secret needs exactly one of `env` and `file`"),
-        "{e}"
-    );
-}
-
-#[test]
-fn gateway_needs_an_agent_id_a_token_and_unique_names() {
-    let text = r#"
-[[sinks.gateway]]
-url = "https://g1/"
-token = { env = "API_TOKEN" }
-
-[[sinks.gateway]]
-url = "https://g2/"
-"#;
-    let e = err(text);
-    let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(lines.len(), 3, "{e}");
-    assert!(
-        lines[0].starts_with(
-            "t.toml:2:1: sinks.gateway[0]: a gateway deduplicates records by agent id"
-        ),
-        "{e}"
-    );
-    assert_eq!(
-        lines[1],
-        "t.toml:6:1: sinks.gateway[1]: missing required key `token`"
-    );
-    assert!(
-        lines[2].starts_with("t.toml:6:1: sinks.gateway[1].name: duplicate gateway name `default`"),
-        "{e}"
-    );
-}
-
-#[test]
-fn gateway_ca_file_is_read_carried_and_rendered() {
-    let text = r#"
-[agent]
-id = "eu-1"
-
-[[sinks.gateway]]
-name = "private"
-url = "https://gw.internal:7700/"
-token = { env = "API_TOKEN" }
-ca_file = "/etc/sonde/ca.pem"
-
-[[sinks.gateway]]
-name = "public"
-url = "https://gw.example/"
-token = { env = "API_TOKEN" }
-"#;
-    let plan = ok(text);
-    let ca = plan.sinks.gateways[0].ca.as_ref().unwrap();
-    assert_eq!(ca.path, Path::new("/etc/sonde/ca.pem"));
-    assert_eq!(ca.pem, CA.as_bytes());
-    assert_eq!(plan.sinks.gateways[1].ca, None);
-    let rendered = plan.render();
-    assert!(
-        rendered.contains("url = \"https://gw.internal:7700/\"\ntoken = { env = \"API_TOKEN\" }\nspool_max_bytes = \"256MiB\"\nca_file = \"/etc/sonde/ca.pem\"\n"),
-        "{rendered}"
-    );
-    assert!(
-        rendered.contains("# ca_file: not set, the system roots only"),
-        "{rendered}"
-    );
-}
-
-#[test]
-fn gateway_ca_file_must_be_readable_pem_and_needs_https() {
-    let text = r#"[agent]
-id = "eu-1"
-[[sinks.gateway]]
-name = "missing"
-url = "https://g1/"
-token = { env = "API_TOKEN" }
-ca_file = "/x/y"
-[[sinks.gateway]]
-name = "notpem"
-url = "https://g2/"
-token = { env = "API_TOKEN" }
-ca_file = "/etc/sonde/notpem"
-[[sinks.gateway]]
-name = "cleartext"
-url = "http://127.0.0.1:7700/"
-token = { env = "API_TOKEN" }
-ca_file = "/etc/sonde/ca.pem"
-[[sinks.gateway]]
-name = "empty"
-url = "https://g4/"
-token = { env = "API_TOKEN" }
-ca_file = ""
-"#;
-    let e = err(text);
-    let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(lines.len(), 4, "{e}");
-    assert_eq!(
-        lines[0],
-        "t.toml:7:11: sinks.gateway[0].ca_file: cannot read /x/y: No such file or directory"
-    );
-    assert_eq!(
-        lines[1],
-        "t.toml:12:11: sinks.gateway[1].ca_file: /etc/sonde/notpem holds no PEM CERTIFICATE \
-         (valid: a PEM file with a -----BEGIN ...CERTIFICATE----- block)"
-    );
-    assert_eq!(
-        lines[2],
-        "t.toml:17:11: sinks.gateway[2].ca_file: a CA file is only used for https, \
-         and the gateway url is http://127.0.0.1:7700/ (valid: an https:// url, or no ca_file)"
-    );
-    assert_eq!(
-        lines[3],
-        "t.toml:22:11: sinks.gateway[3].ca_file: empty path (valid: a path to a readable file)"
-    );
-}
-
-#[test]
-fn gateway_ca_file_beside_a_bad_url_reports_only_the_url() {
-    let text = "[agent]\nid = \"eu-1\"\n[[sinks.gateway]]\nurl = \"ftp://g/\"\n\
-                token = { env = \"API_TOKEN\" }\nca_file = \"/etc/sonde/ca.pem\"\n";
-    let e = err(text);
-    assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.starts_with("t.toml:4:7: sinks.gateway[0].url: "), "{e}");
-}
-
-#[test]
-fn no_sink_enabled_is_refused() {
-    let text = "[sinks.file]\nenabled = false\n";
-    assert_eq!(
-        err(text),
-        "t.toml:2:11: sinks.file.enabled: no sink is enabled, results would be discarded \
-         (valid: enable sinks.file, sinks.stdout or add a [[sinks.gateway]])"
-    );
 }
 
 #[test]
@@ -742,5 +548,36 @@ fn a_dropped_required_key_is_not_also_reported_missing() {
     assert!(
         e.starts_with("t.toml:3:7: check[\"a\"].url: wrong type: integer `5`"),
         "{e}"
+    );
+}
+
+#[test]
+fn the_plan_carries_compiled_values() {
+    let text = r#"[[check]]
+name = "a"
+url = "https://a/"
+method = "post"
+headers = { accept = "*/*", authorization = { env = "API_TOKEN" } }
+body_matches = "^ok"
+"#;
+    let plan = ok(text);
+    let c = &plan.checks[0];
+    assert_eq!(c.method, http::Method::POST);
+    assert_eq!(c.header_map.len(), 2);
+    assert_eq!(
+        c.header_map.get("accept").map(|v| v.as_bytes()),
+        Some(&b"*/*"[..])
+    );
+    let auth = c.header_map.get("authorization");
+    assert!(auth.is_some_and(|v| v.is_sensitive() && v.as_bytes() == b"Bearer env-token-value"));
+    assert!(!c.header_map.get("accept").is_some_and(|v| v.is_sensitive()));
+    let pattern = c
+        .body_matches
+        .as_ref()
+        .map(|p| p.regex().is_match(b"ok\xff"));
+    assert_eq!(
+        pattern,
+        Some(true),
+        "a bytes regex, matched against raw bytes"
     );
 }
