@@ -7,6 +7,7 @@
 //!
 //! `cargo bench -p sonde --bench agent` (SONDE_BENCH_SECS shortens the run,
 //! SONDE_BENCH_CHECKS changes the check count).
+#![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

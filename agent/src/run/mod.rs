@@ -21,7 +21,7 @@ use crate::probe::{ProbeSpec, Prober};
 use crate::sink::uplink::{self, GatewaySink};
 use crate::sink::{Fanout, SinkHandle, file::FileSink, stdout::StdoutSink};
 use checks::SpecBuilder;
-use scheduler::Scheduler;
+use scheduler::{Probe, Scheduler};
 
 /// What the agent is told to do while running.
 #[derive(Debug)]
@@ -153,15 +153,7 @@ pub async fn run(
     tracing::info!("stopping: finishing in-flight probes");
     supervisor.stopping();
     metrics.set_ready(false);
-    scheduler.shutdown().await;
-    let mut failed = Vec::new();
-    for sink in sinks {
-        let name = sink.name();
-        if let Err(e) = sink.close().await {
-            tracing::error!(sink = name, "closing sink: {e}");
-            failed.push(format!("{name}: {e}"));
-        }
-    }
+    let failed = drain(scheduler, sinks).await;
     let _ = stop_metrics.send(());
     if let Some(task) = metrics_task {
         match task.await {
@@ -176,6 +168,22 @@ pub async fn run(
     } else {
         anyhow::bail!("sinks failed while stopping: {}", failed.join("; "))
     }
+}
+
+/// The shutdown order: every in-flight probe finishes and hands its result
+/// to the sinks, then each sink is closed (written, flushed, synced). The
+/// sinks that failed to close, described.
+async fn drain<P: Probe>(scheduler: Scheduler<P>, sinks: Vec<SinkHandle>) -> Vec<String> {
+    scheduler.shutdown().await;
+    let mut failed = Vec::new();
+    for sink in sinks {
+        let name = sink.name();
+        if let Err(e) = sink.close().await {
+            tracing::error!(sink = name, "closing sink: {e}");
+            failed.push(format!("{name}: {e}"));
+        }
+    }
+    failed
 }
 
 fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> anyhow::Result<Vec<SinkHandle>> {
@@ -256,3 +264,6 @@ fn check_infos(plan: &config::Plan) -> Vec<CheckInfo> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,10 @@
 //! retention. Plain `std::fs`, called only from a blocking thread (see
 //! [`super`]); every decision is made by [`super::layout`] and
 //! [`super::frames`].
+#![allow(
+    clippy::disallowed_types,
+    reason = "fsync and rotation timing on the real clock; not under paused-clock tests"
+)]
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
