@@ -6,6 +6,8 @@
 //!   secrets), every error collected, defaults applied.
 //! - [`plan`]: what the agent runs, in plain types; [`Plan::render`] prints it
 //!   back as TOML for `sonde check-config`.
+//! - `grammar`: what some values may look like, and the name alphabet
+//!   (shared by `raw` and `validate`).
 //! - [`error`]: `FILE:LINE:COL: key: message (valid: ...)`, sorted by position.
 //! - [`secret`]: values that print as `<redacted>`, and the [`Host`] through
 //!   which environment variables and files are read.
@@ -16,6 +18,7 @@
 
 pub mod duration;
 pub mod error;
+mod grammar;
 pub mod plan;
 mod raw;
 mod render;

@@ -85,15 +85,15 @@ scalar_type!(
 );
 scalar_type!(
     /// `"auto"`, `4` or `6`.
-    IpVersionValue, crate::validate::IP_VERSION_VALID, allow_int = true
+    IpVersionValue, crate::grammar::IP_VERSION_VALID, allow_int = true
 );
 scalar_type!(
     /// One `expect_status` entry: `200`, `"2xx"` or `"200-399"`.
-    StatusItem, crate::validate::STATUS_VALID, allow_int = true
+    StatusItem, crate::grammar::STATUS_VALID, allow_int = true
 );
 scalar_type!(
     /// `"always"`, `"never"` or a duration.
-    FsyncValue, crate::validate::FSYNC_VALID, allow_int = false
+    FsyncValue, crate::grammar::FSYNC_VALID, allow_int = false
 );
 
 /// `{ env = "NAME" }` or `{ file = "/path" }`.
@@ -369,7 +369,7 @@ fn read_checks(
 /// usable name, `check[2]` (0-based) otherwise.
 pub fn check_prefix(index: usize, name: Option<&str>) -> String {
     match name {
-        Some(n) if !n.is_empty() && n.chars().all(crate::validate::is_name_char) => {
+        Some(n) if !n.is_empty() && n.chars().all(crate::grammar::is_name_char) => {
             format!("check[\"{n}\"]")
         }
         _ => format!("check[{index}]"),

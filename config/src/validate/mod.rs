@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-pub(crate) use values::{FSYNC_VALID, IP_VERSION_VALID, STATUS_VALID, is_name_char};
-
 use crate::error::{Collector, ErrorKind, LineIndex};
 use crate::plan::{Agent, PemFile, Plan};
 use crate::raw::{RawAgent, RawConfig, SecretRef};

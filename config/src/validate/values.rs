@@ -12,19 +12,8 @@ use crate::plan::{Fsync, IpVersion, Pattern};
 use crate::raw::Scalar;
 use crate::{duration, size};
 
-/// Valid values of `ip_version`.
-pub const IP_VERSION_VALID: &str = "\"auto\", 4 or 6";
-/// Valid entries of `expect_status`.
-pub const STATUS_VALID: &str =
-    "a status code 100-599 such as 200, a class such as \"2xx\", or a range such as \"200-399\"";
-/// Valid values of `fsync`.
-pub const FSYNC_VALID: &str = "\"always\", \"never\" or a duration such as \"1s\"";
+pub use crate::grammar::{FSYNC_VALID, IP_VERSION_VALID, STATUS_VALID, is_name_char};
 const NAME_VALID: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -";
-
-/// Characters allowed in check, gateway, agent and region names.
-pub fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-}
 
 fn invalid(message: impl Into<String>, valid: impl Into<String>) -> ErrorKind {
     ErrorKind::Invalid {
