@@ -82,11 +82,14 @@ struct Running {
     sent: Arc<Mutex<Vec<Instant>>>,
     closing: watch::Sender<Option<Instant>>,
     task: tokio::task::JoinHandle<()>,
+    /// The spool's directory, removed when the test ends.
+    _dir: tempfile::TempDir,
 }
 
 /// Starts the sender over that spool with `script` and jitter seed 42.
-fn start(dir: &std::path::Path, script: impl FnOnce(FrameId) -> Vec<Outcome>) -> Running {
-    let (spool, id) = spool_with_one_frame(dir);
+fn start(script: impl FnOnce(FrameId) -> Vec<Outcome>) -> Running {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (spool, id) = spool_with_one_frame(dir.path());
     let shared = Arc::new(Shared {
         spool: Mutex::new(spool),
         wake: Notify::new(),
@@ -106,6 +109,7 @@ fn start(dir: &std::path::Path, script: impl FnOnce(FrameId) -> Vec<Outcome>) ->
         sent,
         closing,
         task,
+        _dir: dir,
     }
 }
 
@@ -126,21 +130,20 @@ fn unavailable() -> Outcome {
     Outcome::Transport("connection refused".into())
 }
 
+/// A 429 or 503 asking to wait `retry_after`.
+fn busy(status: u16, retry_after: Duration) -> Outcome {
+    Outcome::Refused {
+        status,
+        refusal: Refusal::default(),
+        retry_after: Some(retry_after),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn waits_follow_the_backoff_the_breaker_and_retry_after() {
-    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let Running {
-        shared,
-        sent,
-        closing,
-        task,
-    } = start(tmp.path(), |(session, seq)| {
+    let run = start(|(session, seq)| {
         let mut script: Vec<Outcome> = (0..6).map(|_| unavailable()).collect();
-        script.push(Outcome::Refused {
-            status: 503,
-            refusal: Refusal::default(),
-            retry_after: Some(Duration::from_secs(7)),
-        });
+        script.push(busy(503, Duration::from_secs(7)));
         script.push(Outcome::Acked(Ack {
             session,
             acked: seq,
@@ -149,11 +152,13 @@ async fn waits_follow_the_backoff_the_breaker_and_retry_after() {
         }));
         script
     });
-    while unacked(&shared) > 0 {
+    while unacked(&run.shared) > 0 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = closing.send(Some(Instant::now() + Duration::from_secs(1)));
-    task.await.unwrap();
+    let _ = run
+        .closing
+        .send(Some(Instant::now() + Duration::from_secs(1)));
+    run.task.await.unwrap();
 
     // The same seed gives the same jitter: full jitter up to 100 ms
     // doubling, and from the fifth failure in a row the breaker's 5 s
@@ -177,39 +182,35 @@ async fn waits_follow_the_backoff_the_breaker_and_retry_after() {
         .iter()
         .map(|d| Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64))
         .collect();
-    assert_eq!(gaps(&sent), ticks);
+    assert_eq!(gaps(&run.sent), ticks);
     assert!(want[..4].iter().all(|d| *d <= RECONNECT.ceiling(3)));
 }
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_honoured_up_to_its_cap_and_closing_cuts_the_wait() {
-    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let Running {
-        shared,
-        sent,
-        closing,
-        task,
-    } = start(tmp.path(), |_| {
-        vec![Outcome::Refused {
-            status: 429,
-            refusal: Refusal::default(),
-            retry_after: Some(Duration::from_secs(3600)),
-        }]
-    });
+    let run = start(|_| vec![busy(429, Duration::from_secs(3600))]);
     // The first request is refused with an hour's Retry-After; the sender
     // waits MAX_RETRY_AFTER (10 minutes), then asks again.
     let t0 = Instant::now();
-    while sent.lock().unwrap_or_else(PoisonError::into_inner).len() < 2 {
+    while run
+        .sent
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len()
+        < 2
+    {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    assert_eq!(gaps(&sent)[0], MAX_RETRY_AFTER);
+    assert_eq!(gaps(&run.sent)[0], MAX_RETRY_AFTER);
     assert!(Instant::now() - t0 >= MAX_RETRY_AFTER);
 
     // The script is exhausted (transport errors): closing with a grace
     // shorter than the next wait stops the sender at once, the frame kept.
-    let _ = closing.send(Some(Instant::now() + Duration::from_millis(1)));
+    let _ = run
+        .closing
+        .send(Some(Instant::now() + Duration::from_millis(1)));
     let closed_at = Instant::now();
-    task.await.unwrap();
+    run.task.await.unwrap();
     assert!(Instant::now() - closed_at < Duration::from_millis(1));
-    assert_eq!(unacked(&shared), 1);
+    assert_eq!(unacked(&run.shared), 1);
 }
