@@ -406,7 +406,8 @@ fn sigkill_loses_nothing_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "sigkill_child_writer",
+            // Its name in the one test binary (tests/tests.rs).
+            "sink_file::sigkill_child_writer",
             "--exact",
             "--ignored",
             "--nocapture",
