@@ -7,13 +7,16 @@
 //!
 //! `cargo bench -p sonde --bench agent` (SONDE_BENCH_SECS shortens the run,
 //! SONDE_BENCH_CHECKS changes the check count).
+#![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sonde::probe::{ProbeSpec, Prober, TlsOptions, tls};
+
+#[path = "../tests/util/http.rs"]
+#[allow(dead_code)]
+mod http;
 use testkit::http::HttpTarget;
 
 fn main() {
@@ -119,7 +122,7 @@ fn run_agent(targets: &[HttpTarget], checks: usize, interval: Duration, secs: u6
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
-    let metrics = format!("127.0.0.1:{port}");
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut config = format!(
         "[agent]\nid = \"bench\"\nstate_dir = \"{}\"\nconcurrency = 1024\nmetrics_listen = \"{metrics}\"\n\
          [defaults]\ninterval = \"{}s\"\ntimeout = \"5s\"\n[sinks.file]\nenabled = true\n",
@@ -150,7 +153,7 @@ fn run_agent(targets: &[HttpTarget], checks: usize, interval: Duration, secs: u6
         std::thread::sleep(Duration::from_millis(250));
         rss_max_kb = rss_max_kb.max(rss_kb(pid));
     }
-    let body = scrape(&metrics);
+    let body = http::get(metrics, "/metrics").text;
     let cpu_secs = cpu_secs(pid);
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -204,20 +207,6 @@ fn clock_ticks() -> f64 {
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0)
-}
-
-fn scrape(addr: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 fn value(line: &str) -> f64 {

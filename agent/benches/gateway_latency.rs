@@ -13,6 +13,7 @@
 //!
 //! `cargo bench -p sonde --bench gateway_latency` (SONDE_BENCH_SECS sets
 //! each phase's length, default 20).
+#![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
 #[path = "../tests/util/process.rs"]
 #[allow(dead_code)]

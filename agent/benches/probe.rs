@@ -10,6 +10,7 @@
 //!
 //! `cargo bench -p sonde --bench probe [-- --iters N --warmup N]`;
 //! `--only CASE` runs one case alone, for a profiler.
+#![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

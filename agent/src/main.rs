@@ -30,7 +30,10 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(args),
         Command::CheckConfig(args) => cli::check_config::run(args),
         Command::Wait(args) => cli::wait::run(args),
+        #[cfg(feature = "gateway")]
         Command::Gateway(args) => cli::gateway::run(args),
+        #[cfg(not(feature = "gateway"))]
+        Command::Gateway { .. } => cli::gateway_absent(),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -2,96 +2,27 @@
 //! wire crate in a temp dir. Every failure prints the command, its
 //! directory, stdout and stderr.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wire::{ErrorClass, Frame, FrameBuilder, FrameHeader, Record, file_header};
 
-/// What a finished `sonde` run left behind.
-struct Run {
-    cmd: String,
-    dir: PathBuf,
-    status: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+use crate::util::process::Process;
+use crate::util::{Run, Sonde, up_record};
 
-impl Run {
-    fn context(&self) -> String {
-        format!(
-            "\ncommand: {}\ndirectory: {}\nstatus: {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.cmd,
-            self.dir.display(),
-            self.status,
-            self.stdout,
-            self.stderr
-        )
-    }
-
-    fn expect_status(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.status,
-            Some(code),
-            "unexpected exit status{}",
-            self.context()
-        );
-        self
-    }
-
-    fn json_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}{}", self.context()))
-            })
-            .collect()
-    }
-
-    fn assert_stderr_has(&self, needle: &str) -> &Self {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}{}",
-            self.context()
-        );
-        self
-    }
-}
-
+/// `sonde decode ARGS...` in `dir`, with `stdin` fed to it if given.
 fn sonde(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sonde"));
-    cmd.arg("decode").args(args).current_dir(dir);
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let shown = format!("sonde decode {}", args.join(" "));
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{shown}: {e}"));
-    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(bytes).expect("writing stdin");
+    let cmd = Sonde::new(std::iter::once("decode").chain(args.iter().copied())).current_dir(dir);
+    match stdin {
+        Some(bytes) => cmd.stdin(bytes),
+        None => cmd,
     }
-    let out = child.wait_with_output().expect("waiting for sonde");
-    Run {
-        cmd: shown,
-        dir: dir.to_owned(),
-        status: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    .run()
 }
 
 const T0: u64 = 1_767_225_600_000;
-
-fn record(t_ms: u64, rt_ms: u64) -> Record {
-    Record::up(t_ms, rt_ms)
-        .with_sc(200)
-        .with_phases(12, 20, 25, 80)
-}
 
 fn down(t_ms: u64) -> Record {
     Record::down(t_ms, 3, ErrorClass::ConnectRefused)
@@ -106,7 +37,7 @@ fn frame(seq: u64) -> Frame {
         session: T0,
         seq,
     });
-    b.push("api", record(T0 + seq * 15_000, 100 + seq));
+    b.push("api", up_record(T0 + seq * 15_000, 100 + seq));
     b.push("home", down(T0 + seq * 15_000 + 7));
     b.finish()
 }
@@ -132,20 +63,19 @@ fn json_lines_by_default_with_agent_and_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (bytes, _) = file_of(2);
     let f = write(dir.path(), "ok.sonde", &bytes);
-    let run = sonde(dir.path(), &[&f], None);
-    run.expect_status(0);
+    let run = sonde(dir.path(), &[&f], None).expect_code(0);
     let lines = run.json_lines();
-    assert_eq!(lines.len(), 4, "{}", run.context());
+    assert_eq!(lines.len(), 4, "{}", run.describe());
     assert_eq!(
         lines[0],
         serde_json::json!({"agent": "eu-1", "check": "api", "t": T0, "rt": 100, "sc": 200,
             "st": "up", "dn": 12, "cn": 20, "tl": 25, "ft": 80, "error": null}),
         "{}",
-        run.context()
+        run.describe()
     );
-    assert_eq!(lines[1]["error"], "connect_refused", "{}", run.context());
-    assert_eq!(lines[1]["sc"], Value::Null, "{}", run.context());
-    assert!(run.stderr.is_empty(), "{}", run.context());
+    assert_eq!(lines[1]["error"], "connect_refused", "{}", run.describe());
+    assert_eq!(lines[1]["sc"], Value::Null, "{}", run.describe());
+    assert!(run.stderr().is_empty(), "{}", run.describe());
 }
 
 #[test]
@@ -159,14 +89,14 @@ fn torn_tail_and_flipped_byte_are_reported_and_good_records_printed() {
     bytes.truncate(starts[4] + torn_len);
     let f = write(dir.path(), "damaged.sonde", &bytes);
 
-    let run = sonde(dir.path(), &[&f], None);
-    run.expect_status(0)
-        .assert_stderr_has(&format!(
+    let run = sonde(dir.path(), &[&f], None)
+        .expect_code(0)
+        .expect_stderr_has(&format!(
             "corrupt frame at byte {} ({} bytes skipped): checksum mismatch",
             starts[2],
             starts[3] - starts[2]
         ))
-        .assert_stderr_has(&format!(
+        .expect_stderr_has(&format!(
             "torn tail at byte {} ({torn_len} bytes skipped)",
             starts[4]
         ));
@@ -180,12 +110,12 @@ fn torn_tail_and_flipped_byte_are_reported_and_good_records_printed() {
         rts,
         [100, 101, 103],
         "frames 0, 1 and 3 survive{}",
-        run.context()
+        run.describe()
     );
-    assert_eq!(run.json_lines().len(), 6, "{}", run.context());
+    assert_eq!(run.json_lines().len(), 6, "{}", run.describe());
 
-    sonde(dir.path(), &["--strict", &f], None).expect_status(1);
-    sonde(dir.path(), &["--strict", "--format", "csv", &f], None).expect_status(1);
+    sonde(dir.path(), &["--strict", &f], None).expect_code(1);
+    sonde(dir.path(), &["--strict", "--format", "csv", &f], None).expect_code(1);
 }
 
 #[test]
@@ -193,24 +123,22 @@ fn csv_has_a_header_and_empty_cells_for_absent_fields() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (bytes, _) = file_of(1);
     let f = write(dir.path(), "ok.sonde", &bytes);
-    let run = sonde(dir.path(), &["--format", "csv", "--strict", &f], None);
-    run.expect_status(0);
+    let run = sonde(dir.path(), &["--format", "csv", "--strict", &f], None).expect_code(0);
     let expected = format!(
         "agent,check,t,rt,sc,st,dn,cn,tl,ft,error\n\
          eu-1,api,{T0},100,200,up,12,20,25,80,\n\
          eu-1,home,{},3,,down,12,20,,,connect_refused\n",
         T0 + 7
     );
-    assert_eq!(run.stdout, expected, "{}", run.context());
+    assert_eq!(run.stdout(), expected, "{}", run.describe());
 }
 
 #[test]
 fn stdin_is_read_with_a_dash() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (bytes, _) = file_of(3);
-    let run = sonde(dir.path(), &["-"], Some(&bytes));
-    run.expect_status(0);
-    assert_eq!(run.json_lines().len(), 6, "{}", run.context());
+    let run = sonde(dir.path(), &["-"], Some(&bytes)).expect_code(0);
+    assert_eq!(run.json_lines().len(), 6, "{}", run.describe());
 }
 
 #[test]
@@ -218,10 +146,9 @@ fn stats_per_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (bytes, _) = file_of(100);
     let f = write(dir.path(), "ok.sonde", &bytes);
-    let run = sonde(dir.path(), &["--stats", &f], None);
-    run.expect_status(0);
-    let rows: Vec<Vec<&str>> = run
-        .stdout
+    let run = sonde(dir.path(), &["--stats", &f], None).expect_code(0);
+    let stdout = run.stdout();
+    let rows: Vec<Vec<&str>> = stdout
         .lines()
         .map(|l| l.split_whitespace().collect())
         .collect();
@@ -231,7 +158,7 @@ fn stats_per_check() {
             "check", "count", "up%", "phase", "n", "p50_ms", "p95_ms", "p99_ms"
         ],
         "{}",
-        run.context()
+        run.describe()
     );
     // api: rt is 100..=199, so nearest-rank p50 149, p95 194, p99 198.
     assert!(
@@ -239,14 +166,14 @@ fn stats_per_check() {
             "api", "100", "100.00", "rt", "100", "149", "194", "198"
         ]),
         "{}",
-        run.context()
+        run.describe()
     );
     assert!(
         rows.contains(&vec!["home", "100", "0.00", "tl", "0", "-", "-", "-"]),
         "{}",
-        run.context()
+        run.describe()
     );
-    assert_eq!(rows.len(), 1 + 2 * 5, "{}", run.context());
+    assert_eq!(rows.len(), 1 + 2 * 5, "{}", run.describe());
 }
 
 #[test]
@@ -254,12 +181,12 @@ fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = write(dir.path(), "not.sonde", b"PK\x03\x04 this is a zip file");
     sonde(dir.path(), &[&f], None)
-        .expect_status(2)
-        .assert_stderr_has("not a sonde wire file");
+        .expect_code(2)
+        .expect_stderr_has("not a sonde wire file");
     sonde(dir.path(), &["missing.sonde"], None)
-        .expect_status(2)
-        .assert_stderr_has("missing.sonde");
-    sonde(dir.path(), &["--stats", "--follow", &f], None).expect_status(2);
+        .expect_code(2)
+        .expect_stderr_has("missing.sonde");
+    sonde(dir.path(), &["--stats", "--follow", &f], None).expect_code(2);
 }
 
 #[test]
@@ -270,12 +197,11 @@ fn a_directory_without_wire_files_is_an_error_that_points_below() {
     let (bytes, _) = file_of(1);
     write(&records, "segment-a.sonde", &bytes);
     sonde(dir.path(), &["."], None)
-        .expect_status(2)
-        .assert_stderr_has("no *.sonde files in .")
-        .assert_stderr_has("try ./records");
-    let run = sonde(dir.path(), &["records"], None);
-    run.expect_status(0);
-    assert_eq!(run.json_lines().len(), 2, "{}", run.context());
+        .expect_code(2)
+        .expect_stderr_has("no *.sonde files in .")
+        .expect_stderr_has("try ./records");
+    let run = sonde(dir.path(), &["records"], None).expect_code(0);
+    assert_eq!(run.json_lines().len(), 2, "{}", run.describe());
 }
 
 #[test]
@@ -286,23 +212,8 @@ fn follow_prints_frames_appended_later() {
     // The header and half of frame 0 now; the rest later.
     let split = starts[0] + 10;
     std::fs::write(&path, &bytes[..split]).expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
-        .args(["decode", "--follow"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sonde decode --follow");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let shown = path.display().to_string();
+    let mut follow = Process::start(&["decode", "--follow", &shown], &[]);
     std::thread::sleep(Duration::from_millis(500));
     let mut file = std::fs::OpenOptions::new()
         .append(true)
@@ -312,15 +223,13 @@ fn follow_prints_frames_appended_later() {
     file.flush().expect("flush");
 
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut lines = Vec::new();
-    while lines.len() < 4 && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            lines.push(line);
-        }
+    while follow.stdout().lines().count() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<String> = follow.stdout().lines().map(str::to_owned).collect();
+    follow.signal("KILL");
+    follow.wait(Duration::from_secs(10));
+    let stderr = follow.stderr();
     assert_eq!(
         lines.len(),
         4,
@@ -344,10 +253,8 @@ fn a_directory_is_its_segments_in_name_order() {
     write(&segments, "segment-2.sonde", &one);
     write(&segments, "segment-1.sonde", &two);
     write(&segments, "notes.txt", b"not a segment");
-    let run = sonde(dir.path(), &["records", "--strict"], None);
-    run.expect_status(0);
+    let run = sonde(dir.path(), &["records", "--strict"], None).expect_code(0);
     let lines = run.json_lines();
-    assert_eq!(lines.len(), 6, "{}", run.context());
-    let run = sonde(dir.path(), &["records", "--follow"], None);
-    run.expect_status(2);
+    assert_eq!(lines.len(), 6, "{}", run.describe());
+    sonde(dir.path(), &["records", "--follow"], None).expect_code(2);
 }

@@ -19,16 +19,15 @@
 //! - A wrong token: 401, nothing accepted, the agent keeps spooling.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::util::http::scrape;
 use crate::util::process::{Process, free_addr, wait_until};
 use crate::util::sse::{Control, SseReader};
 use testkit::http::HttpTarget;
+use testkit::proxy::OutageProxy;
 use wire::ReadItem;
 
 const AGENT_TOKEN: &str = "agent-token-e2e";
@@ -137,38 +136,6 @@ fn exactly_once_in_order(keys: &[Key], what: &str) {
     }
 }
 
-/// One HTTP/1.1 GET; the body.
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.0\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
-}
-
-/// The value of the first sample of `name` (with `labels` inside the
-/// braces, if given) in the gateway's /metrics.
-fn metric(addr: SocketAddr, name: &str, labels: &str) -> f64 {
-    let body = http_get(addr, "/metrics");
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| {
-            let (series, _) = l.rsplit_once(' ').unwrap_or(("", ""));
-            series == name || (series.starts_with(&format!("{name}{{")) && series.contains(labels))
-        })
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn reader_keys(reader: &SseReader) -> Vec<Key> {
     reader
         .records()
@@ -183,68 +150,6 @@ fn file_sink_keys(state: &Path) -> Vec<Key> {
         .into_iter()
         .flat_map(|(_, records)| records)
         .collect()
-}
-
-/// A TCP proxy that can be switched off: then it drops every open
-/// connection and accepts new ones only to close them at once, so the
-/// gateway behind it is unreachable while it keeps running.
-struct Proxy {
-    addr: SocketAddr,
-    down: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(upstream: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-        let down = Arc::new(AtomicBool::new(false));
-        let open = Arc::new(Mutex::new(Vec::new()));
-        let (d, o) = (down.clone(), open.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                if d.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(upstream) else {
-                    continue;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                if let (Ok(c2), Ok(s2), Ok(mut list)) =
-                    (client.try_clone(), server.try_clone(), o.lock())
-                {
-                    list.push(c2);
-                    list.push(s2);
-                }
-                pipe(&client, &server);
-                pipe(&server, &client);
-            }
-        });
-        Proxy { addr, down, open }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-        if down {
-            if let Ok(mut list) = self.open.lock() {
-                for s in list.drain(..) {
-                    let _ = s.shutdown(std::net::Shutdown::Both);
-                }
-            }
-        }
-    }
-}
-
-fn pipe(from: &TcpStream, to: &TcpStream) {
-    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from, &mut to);
-        let _ = to.shutdown(std::net::Shutdown::Both);
-    });
 }
 
 fn checks(target: &HttpTarget) -> Vec<(&'static str, String)> {
@@ -262,11 +167,11 @@ fn a_30s_outage_loses_nothing_and_the_reader_sees_each_result_once_in_order() {
     let gw_addr = free_addr();
     let gw_config = gateway_config(tmp.path(), gw_addr, "");
     let mut gw = start_gateway(&gw_config, gw_addr);
-    let proxy = Proxy::start(gw_addr);
+    let proxy = OutageProxy::start(gw_addr);
     let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
     let api_reader = SseReader::connect(gw_addr, API_READER_TOKEN, None);
     let state = tmp.path().join("agent");
-    let config = agent_config(&state_dir(&state), proxy.addr, &checks(&target));
+    let config = agent_config(&state_dir(&state), proxy.addr(), &checks(&target));
     let mut agent = start_agent(&config, AGENT_TOKEN);
 
     wait_until(Duration::from_secs(20), "six records at the reader", || {
@@ -319,7 +224,7 @@ fn a_30s_outage_loses_nothing_and_the_reader_sees_each_result_once_in_order() {
         reader.control()
     );
     assert_eq!(
-        metric(gw_addr, "sonde_gateway_frames_gap_total", ""),
+        scrape(gw_addr, "sonde_gateway_frames_gap_total", ""),
         0.0,
         "no gap in the agent's sequence"
     );
@@ -470,10 +375,10 @@ fn sigkill_mid_stream_then_restart_loses_nothing_and_duplicates_nothing() {
     let gw_addr = free_addr();
     let gw_config = gateway_config(tmp.path(), gw_addr, "");
     let mut gw = start_gateway(&gw_config, gw_addr);
-    let proxy = Proxy::start(gw_addr);
+    let proxy = OutageProxy::start(gw_addr);
     let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
     let state = state_dir(&tmp.path().join("agent"));
-    let config = agent_config(&state, proxy.addr, &checks(&target));
+    let config = agent_config(&state, proxy.addr(), &checks(&target));
 
     let mut agent = start_agent(&config, AGENT_TOKEN);
     wait_until(Duration::from_secs(20), "six records at the reader", || {
@@ -539,23 +444,23 @@ fn rate_limited_agent_waits_as_retry_after_says() {
     let mut agent = start_agent(&config, AGENT_TOKEN);
 
     wait_until(Duration::from_secs(20), "a 429", || {
-        metric(
+        scrape(
             gw_addr,
             "sonde_gateway_requests_total",
             "outcome=\"rate_limited\"",
         ) >= 1.0
     });
     let start = Instant::now();
-    let ok0 = metric(gw_addr, "sonde_gateway_requests_total", "outcome=\"ok\"");
-    let limited0 = metric(
+    let ok0 = scrape(gw_addr, "sonde_gateway_requests_total", "outcome=\"ok\"");
+    let limited0 = scrape(
         gw_addr,
         "sonde_gateway_requests_total",
         "outcome=\"rate_limited\"",
     );
     std::thread::sleep(Duration::from_secs(8));
     let secs = start.elapsed().as_secs_f64();
-    let ok = metric(gw_addr, "sonde_gateway_requests_total", "outcome=\"ok\"") - ok0;
-    let limited = metric(
+    let ok = scrape(gw_addr, "sonde_gateway_requests_total", "outcome=\"ok\"") - ok0;
+    let limited = scrape(
         gw_addr,
         "sonde_gateway_requests_total",
         "outcome=\"rate_limited\"",
@@ -602,7 +507,7 @@ fn a_wrong_token_is_refused_and_nothing_is_accepted() {
     let mut agent = start_agent(&config, "not-the-token");
 
     wait_until(Duration::from_secs(20), "a 401", || {
-        metric(
+        scrape(
             gw_addr,
             "sonde_gateway_requests_total",
             "outcome=\"unauthorized\"",
@@ -613,12 +518,12 @@ fn a_wrong_token_is_refused_and_nothing_is_accepted() {
     });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        metric(gw_addr, "sonde_gateway_records_accepted_total", ""),
+        scrape(gw_addr, "sonde_gateway_records_accepted_total", ""),
         0.0
     );
     // Held back, not hammering: one attempt so far (the next in >= 15 s).
     assert_eq!(
-        metric(
+        scrape(
             gw_addr,
             "sonde_gateway_requests_total",
             "outcome=\"unauthorized\""

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::util::http::{self, metric, scrape};
 use crate::util::process::{Process, free_addr, wait_until};
 use crate::util::sse::{Control, SseReader};
 use rustls::pki_types::ServerName;
@@ -98,37 +99,10 @@ fn https_get(addr: SocketAddr, path: &str, tls: Arc<rustls::ClientConfig>) -> St
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// One HTTP/1.0 GET in cleartext; the whole answer (empty on failure).
-fn http_get(addr: SocketAddr, path: &str) -> Vec<u8> {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return Vec::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "GET {path} HTTP/1.0\r\nhost: {addr}\r\n\r\n");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    out
-}
-
-/// The value of the first sample of `name` (with `labels` inside the
-/// braces, if given) in a Prometheus text answer; 0 when absent.
-fn metric(body: &str, name: &str, labels: &str) -> f64 {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| {
-            let (series, _) = l.rsplit_once(' ').unwrap_or(("", ""));
-            series == name || (series.starts_with(&format!("{name}{{")) && series.contains(labels))
-        })
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// A gateway-sink metric of the agent (`sink="gateway"`), from its
 /// cleartext loopback `/metrics`.
 fn sink_metric(agent_metrics: SocketAddr, name: &str) -> f64 {
-    let body = String::from_utf8_lossy(&http_get(agent_metrics, "/metrics")).into_owned();
-    metric(&body, name, "sink=\"gateway\"")
+    scrape(agent_metrics, name, "sink=\"gateway\"")
 }
 
 /// Writes sonde.toml in `state`: one check a second against `target`,
@@ -250,11 +224,11 @@ fn the_sink_delivers_over_tls_h2_to_a_gateway_with_a_private_ca() {
     let mut gw = TlsGateway::start(tmp.path(), &ca);
 
     // The port speaks TLS only: a cleartext request gets no HTTP answer...
-    let plain = http_get(gw.addr, "/healthz");
+    let plain = http::get(gw.addr, "/healthz");
     assert!(
-        !plain.starts_with(b"HTTP/"),
+        !plain.text.starts_with("HTTP/"),
         "cleartext answered: {:?}",
-        String::from_utf8_lossy(&plain)
+        plain.text
     );
     // ...and over TLS it selects h2 for a client that offers only h2, as
     // the sink does (the sink refuses a gateway that does not).

@@ -4,12 +4,12 @@
 //! configurations are refused with their errors, and the metrics endpoint
 //! answers.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::util::Sonde;
+use crate::util::http;
 use crate::util::process::{Process, wait_until};
 use testkit::http::HttpTarget;
 use wire::{ReadItem, Record, Status};
@@ -347,25 +347,6 @@ fn a_port_in_use_is_a_start_up_error() {
     drop(taken);
 }
 
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    );
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response)
-}
-
 #[test]
 fn metrics_health_and_readiness_are_served() {
     let target = HttpTarget::plain();
@@ -374,7 +355,7 @@ fn metrics_health_and_readiness_are_served() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
-    let addr = format!("127.0.0.1:{port}");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let extra = format!("metrics_listen = \"{addr}\"");
     let path = write_config(
         tmp.path(),
@@ -384,11 +365,11 @@ fn metrics_health_and_readiness_are_served() {
     wait_until(Duration::from_secs(20), "a probe", || {
         target.requests() >= 2
     });
-    let (status, _) = http_get(&addr, "/healthz");
+    let status = http::get(addr, "/healthz").status;
     assert_eq!(status, 200, "{}", agent.describe());
-    let (status, _) = http_get(&addr, "/readyz");
+    let status = http::get(addr, "/readyz").status;
     assert_eq!(status, 200, "{}", agent.describe());
-    let (status, body) = http_get(&addr, "/metrics");
+    let http::Answer { status, body, .. } = http::get(addr, "/metrics");
     assert_eq!(status, 200);
     for needle in [
         "probe_success{check=\"api\"",

@@ -403,6 +403,7 @@ fn sigkill_loses_nothing_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
+            // Its name in the one test binary (tests/tests.rs).
             "sink_file::sigkill_child_writer",
             "--exact",
             "--ignored",

@@ -13,6 +13,7 @@
 //! - [`writer`]: append-only wire files on their own thread.
 //! - [`recover`]: a restarted gateway rebuilds the hub from those files.
 //! - [`metrics`]: Prometheus exposition.
+//! - `state`: what handlers and readers share (config, hub, writer, counters).
 //! - [`server`]: routes and the accept loop; [`serve`] is the entry point.
 //!
 //! HTTP is axum 0.8 over hyper-util's auto connection builder: axum gives
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod reader;
 pub mod recover;
 pub mod server;
+mod state;
 pub mod writer;
 
 pub use config::{ConfigError, ConfigErrors, GatewayConfig};

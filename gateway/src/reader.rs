@@ -23,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth::Scope;
 use crate::hub::Batch;
 use crate::message::{self, Encoded, Format, ResetReason};
-use crate::server::App;
+use crate::state::App;
 
 /// Silence after which SSE sends a comment and WebSocket a Ping.
 const HEARTBEAT: Duration = Duration::from_secs(15);

@@ -5,8 +5,8 @@
 //! the hub, and turn the outcome into an answer of PROTOCOL.md.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
@@ -26,14 +26,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{Principal, Scope, Tokens, bearer};
+use crate::auth::{Principal, Scope, bearer};
 use crate::config::{GatewayConfig, TlsFiles};
 use crate::hub::{Ack, Hub, first_gseq};
-use crate::ingest::{RateLimiter, Reject, validate};
+use crate::ingest::{Reject, validate};
 use crate::message::Format;
-use crate::metrics::{Gauges, Metrics};
 use crate::reader::{self, Feed};
 use crate::recover::recover;
+use crate::state::App;
 use crate::writer::{Persist, Writer};
 
 /// The media type of an ingest body.
@@ -60,52 +60,6 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// Everything the handlers share.
-pub struct App {
-    cfg: GatewayConfig,
-    tokens: Tokens,
-    hub: Mutex<Hub>,
-    writer: Writer,
-    pub(crate) metrics: Metrics,
-    rate: Mutex<RateLimiter>,
-    stopping: watch::Receiver<bool>,
-}
-
-impl App {
-    /// The hub, locked. A panic elsewhere cannot leave it half-updated in
-    /// a way that matters more than stopping service would, so poisoning
-    /// is ignored.
-    pub(crate) fn hub(&self) -> MutexGuard<'_, Hub> {
-        self.hub.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Resolves when the gateway starts shutting down.
-    pub(crate) fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.stopping.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    }
-
-    fn is_stopping(&self) -> bool {
-        *self.stopping.borrow()
-    }
-
-    fn gauges(&self) -> Gauges {
-        let hub = self.hub();
-        let w = self.writer.stats();
-        Gauges {
-            ring_records: hub.ring_records(),
-            ring_bytes: hub.memory_bytes(),
-            checks: hub.checks(),
-            writer_bytes: w.bytes.load(Ordering::Relaxed),
-            writer_queue: w.queued.load(Ordering::Relaxed),
-            writer_errors: w.errors.load(Ordering::Relaxed),
-            writer_deleted_files: w.deleted_files.load(Ordering::Relaxed),
-        }
-    }
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {
@@ -466,15 +420,7 @@ where
     );
     let writer = Writer::start(config.writer.clone()).map_err(writer_error)?;
     let (stop_tx, stopping) = watch::channel(false);
-    let app = Arc::new(App {
-        tokens: Tokens::from_config(&config),
-        hub: Mutex::new(hub),
-        writer,
-        metrics: Metrics::default(),
-        rate: Mutex::new(RateLimiter::default()),
-        stopping,
-        cfg: config,
-    });
+    let app = Arc::new(App::new(config, hub, writer, stopping));
     let routes = router(app.clone());
     let evictor = tokio::spawn({
         let app = app.clone();

@@ -13,8 +13,8 @@
 //! - [`tcp`]: a refused port and a blackhole whose connects never complete.
 //! - [`nginx`]: a real nginx child process for benchmarks against a known
 //!   peer; with its echo module installed, also a slow first byte and body.
-//! - [`proxy`]: a TCP proxy that holds the upstream's first reply (delays a
-//!   real server's TLS handshake).
+//! - [`proxy`]: TCP proxies that hold the upstream's first reply (delays a
+//!   real server's TLS handshake) or cut it off (an outage).
 //!
 //! Panicking on setup failure (with a message saying what failed) is the
 //! convention here: these are test tools, not production code.

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 pub mod check_config;
 pub mod decode;
+// `sonde gateway` exists only with the `gateway` feature (axum, tungstenite).
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod probe;
 pub mod run;
@@ -41,5 +43,24 @@ pub enum Command {
     /// Poll a URL until it is ready (a deploy gate); exit 0 ready, 1 failed, 3 deadline.
     Wait(wait::Args),
     /// Run the reference regional gateway: ingest from agents, live readers, wire files.
+    #[cfg(feature = "gateway")]
     Gateway(gateway::Args),
+    /// Built without the gateway: `sonde gateway` says so instead of
+    /// clap's "unrecognized subcommand".
+    #[cfg(not(feature = "gateway"))]
+    #[command(hide = true, disable_help_flag = true)]
+    Gateway {
+        /// Whatever followed `gateway`, ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// What `sonde gateway` answers in a build without the `gateway` feature.
+#[cfg(not(feature = "gateway"))]
+pub fn gateway_absent() -> anyhow::Result<u8> {
+    anyhow::bail!(
+        "this sonde was built without the gateway (cargo feature `gateway`); \
+         rebuild with `--features gateway` or use a build that has it"
+    )
 }

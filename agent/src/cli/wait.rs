@@ -2,6 +2,10 @@
 //! a deadline, jittered backoff, Retry-After and fail-fast on permanent
 //! errors; optionally ends early on a signed webhook. Exit status: 0 ready,
 //! 1 failed, 2 usage error, 3 deadline passed.
+#![allow(
+    clippy::disallowed_types,
+    reason = "the live status line shows real elapsed time"
+)]
 
 use std::io::{IsTerminal, Write as _};
 use std::net::SocketAddr;

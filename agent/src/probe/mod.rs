@@ -12,6 +12,10 @@
 //! The engine knows nothing of encoding, schedules or sinks: it reports a
 //! [`ProbeReport`], which `result` maps to the wire record. `Status` and
 //! `ErrorClass` are the shared vocabulary it borrows from `wire`.
+#![allow(
+    clippy::disallowed_types,
+    reason = "the probe engine times phases on the wire: the real monotonic clock"
+)]
 
 pub mod connect;
 pub mod dns;

@@ -6,7 +6,9 @@
 //! decide what counts as a failure; callers feed it the ones that say the
 //! peer is unreachable (refused, reset, timed out), not every bad answer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Where the breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! ([`breaker`]).
 //!
 //! All of it is pure arithmetic over durations and instants the caller
-//! passes in; nothing here sleeps, reads a clock or touches a socket.
+//! passes in; nothing here sleeps, reads a clock or touches a socket. The
+//! instants are tokio's, so callers can be tested under a paused clock.
 
 pub mod backoff;
 pub mod breaker;

@@ -2,7 +2,9 @@
 //! an HTTP-date, turned into a delay from a `now` the caller passes in, and
 //! a clamp so that honouring it never runs past the caller's deadline.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 /// A `Retry-After` value that is neither delta-seconds nor an HTTP-date.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,10 +19,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::metrics::{self, CheckInfo, Metrics};
 use crate::probe::{ProbeSpec, Prober};
 use crate::sink::uplink::{self, GatewaySink};
-use crate::sink::{Fanout, SinkHandle, file::FileSink, stdout::StdoutSink};
+use crate::sink::{Fanout, SinkError, SinkHandle, file::FileSink, stdout::StdoutSink};
 use checks::SpecBuilder;
 pub use error::{ReloadError, RunError, RuntimeError, StartError};
-use scheduler::Scheduler;
+use scheduler::{Probe, Scheduler};
 
 /// What the agent is told to do while running.
 #[derive(Debug)]
@@ -155,15 +155,7 @@ pub async fn run(
     tracing::info!("stopping: finishing in-flight probes");
     supervisor.stopping();
     metrics.set_ready(false);
-    scheduler.shutdown().await;
-    let mut failed = Vec::new();
-    for sink in sinks {
-        let name = sink.name();
-        if let Err(e) = sink.close().await {
-            tracing::error!(sink = name, "closing sink: {e}");
-            failed.push((name, e));
-        }
-    }
+    let failed = drain(scheduler, sinks).await;
     let _ = stop_metrics.send(());
     if let Some(task) = metrics_task {
         match task.await {
@@ -178,6 +170,25 @@ pub async fn run(
     } else {
         Err(RuntimeError::SinksFailed(failed).into())
     }
+}
+
+/// The shutdown order: every in-flight probe finishes and hands its result
+/// to the sinks, then each sink is closed (written, flushed, synced). The
+/// sinks that failed to close, with why.
+async fn drain<P: Probe>(
+    scheduler: Scheduler<P>,
+    sinks: Vec<SinkHandle>,
+) -> Vec<(&'static str, SinkError)> {
+    scheduler.shutdown().await;
+    let mut failed = Vec::new();
+    for sink in sinks {
+        let name = sink.name();
+        if let Err(e) = sink.close().await {
+            tracing::error!(sink = name, "closing sink: {e}");
+            failed.push((name, e));
+        }
+    }
+    failed
 }
 
 fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> Result<Vec<SinkHandle>, StartError> {
@@ -255,3 +266,6 @@ fn check_infos(plan: &config::Plan) -> Vec<CheckInfo> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@
 //! jump while running moves no schedule.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,10 +20,24 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::{Metrics, SkipReason};
-use crate::probe::{ProbeSpec, Prober};
+use crate::probe::{ProbeReport, ProbeSpec, Prober};
 use crate::result::CheckResult;
 use crate::schedule::{self, Decision};
 use crate::sink::Fanout;
+
+/// What the scheduler runs when a check is due: the probe engine
+/// ([`Prober`]), or a stand-in when the scheduler is tested under a paused
+/// clock without sockets.
+pub trait Probe: Send + Sync + 'static {
+    /// Probes `spec` once, within its own deadline.
+    fn probe(&self, spec: &ProbeSpec) -> impl Future<Output = ProbeReport> + Send;
+}
+
+impl Probe for Prober {
+    fn probe(&self, spec: &ProbeSpec) -> impl Future<Output = ProbeReport> + Send {
+        Prober::probe(self, spec)
+    }
+}
 
 /// A monotonic reading of the wall clock: Unix milliseconds derived from
 /// an anchor taken once.
@@ -54,8 +69,8 @@ impl Clock {
 }
 
 /// What every check task shares.
-struct Shared {
-    prober: Prober,
+struct Shared<P> {
+    prober: P,
     fanout: Fanout,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
@@ -75,18 +90,18 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-/// The set of running checks.
-pub struct Scheduler {
-    shared: Arc<Shared>,
+/// The set of running checks, probed by `P`.
+pub struct Scheduler<P = Prober> {
+    shared: Arc<Shared<P>>,
     running: HashMap<String, Running>,
     /// Tasks of checks removed or changed by a reload, finishing their
     /// in-flight probe; awaited at shutdown so no result is lost.
     retiring: Vec<JoinHandle<()>>,
 }
 
-impl Scheduler {
+impl<P: Probe> Scheduler<P> {
     /// A scheduler with no checks, running at most `concurrency` probes at once.
-    pub fn new(prober: Prober, fanout: Fanout, metrics: Arc<Metrics>, concurrency: usize) -> Self {
+    pub fn new(prober: P, fanout: Fanout, metrics: Arc<Metrics>, concurrency: usize) -> Self {
         Scheduler {
             shared: Arc::new(Shared {
                 prober,
@@ -200,11 +215,11 @@ pub struct Applied {
     pub stopped: usize,
 }
 
-async fn run_check(
+async fn run_check<P: Probe>(
     name: Arc<str>,
     spec: Arc<ProbeSpec>,
     interval: Duration,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<P>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let clock = shared.clock;

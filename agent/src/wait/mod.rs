@@ -16,9 +16,10 @@ pub mod policy;
 pub mod webhook;
 
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::probe::ProbeReport;
 use crate::retry::Jitter;

@@ -3,9 +3,10 @@
 //! in; the backoff, Retry-After and circuit breaker of [`crate::retry`]
 //! decide the delay, which never runs past the deadline.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use hyper::header::{HeaderMap, RETRY_AFTER};
+use tokio::time::Instant;
 use wire::ErrorClass;
 
 use super::condition::{Conditions, Judgement};

@@ -2,18 +2,24 @@
 //! `sonde` binary and, when an expectation fails, prints the command, its
 //! directory, its exit status, stdout and stderr.
 
+pub mod http;
 pub mod process;
+#[cfg(feature = "gateway")]
 pub mod sse;
 pub mod wire_files;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use wire::Record;
 
 /// One `sonde` invocation to run.
 pub struct Sonde {
     cmd: Command,
     dir: PathBuf,
     shown: String,
+    stdin: Option<Vec<u8>>,
 }
 
 /// A finished invocation.
@@ -38,15 +44,53 @@ impl Sonde {
             .collect::<Vec<_>>()
             .join(" ");
         let dir = std::env::current_dir().unwrap_or_default();
-        Sonde { cmd, dir, shown }
+        Sonde {
+            cmd,
+            dir,
+            shown,
+            stdin: None,
+        }
+    }
+
+    /// Runs in `dir` instead of the current directory.
+    pub fn current_dir(mut self, dir: &Path) -> Sonde {
+        self.cmd.current_dir(dir);
+        self.dir = dir.to_owned();
+        self
+    }
+
+    /// Feeds `bytes` to its stdin (else stdin is empty).
+    pub fn stdin(mut self, bytes: &[u8]) -> Sonde {
+        self.stdin = Some(bytes.to_owned());
+        self
     }
 
     /// Runs to completion.
     pub fn run(mut self) -> Run {
-        let output = self
-            .cmd
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", self.shown));
+        let shown = &self.shown;
+        let output = match self.stdin.take() {
+            None => self.cmd.output(),
+            Some(bytes) => self
+                .cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .and_then(|mut child| {
+                    // Written from another thread: a child that answers
+                    // before reading all of it must not deadlock the test.
+                    let writer = child
+                        .stdin
+                        .take()
+                        .map(|mut pipe| std::thread::spawn(move || pipe.write_all(&bytes)));
+                    let output = child.wait_with_output();
+                    if let Some(Ok(Err(e))) = writer.map(|w| w.join()) {
+                        panic!("writing the stdin of {shown}: {e}");
+                    }
+                    output
+                }),
+        }
+        .unwrap_or_else(|e| panic!("running {shown}: {e}"));
         Run {
             output,
             shown: self.shown,
@@ -102,10 +146,41 @@ impl Run {
         self
     }
 
+    /// Asserts that stderr contains `needle`.
+    #[track_caller]
+    pub fn expect_stderr_has(self, needle: &str) -> Run {
+        assert!(
+            self.stderr().contains(needle),
+            "stderr lacks {needle:?}{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// stdout parsed as JSON Lines, one value a line.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}{}", self.describe()))
+            })
+            .collect()
+    }
+
     /// stdout parsed as one JSON value.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.output.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON: {e}{}", self.describe()))
     }
+}
+
+/// An up record at `t_ms` taking `rt_ms`, with every phase (dn 12, cn 20,
+/// tl 25, ft 80 ms) and status 200: what the tests write as wire data.
+pub fn up_record(t_ms: u64, rt_ms: u64) -> Record {
+    Record::up(t_ms, rt_ms)
+        .with_sc(200)
+        .with_phases(12, 20, 25, 80)
 }

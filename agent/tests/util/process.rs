@@ -6,6 +6,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A running `sonde` child.
@@ -13,6 +14,9 @@ pub struct Process {
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The threads collecting stdout and stderr, joined once it exits so
+    /// that its output is complete.
+    collectors: Vec<JoinHandle<()>>,
     shown: String,
 }
 
@@ -30,16 +34,18 @@ impl Process {
             .unwrap_or_else(|e| panic!("starting {shown}: {e}"));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut collectors = Vec::new();
         if let Some(out) = child.stdout.take() {
-            collect(out, stdout.clone());
+            collectors.push(collect(out, stdout.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            collect(err, stderr.clone());
+            collectors.push(collect(err, stderr.clone()));
         }
         Process {
             child,
             stdout,
             stderr,
+            collectors,
             shown,
         }
     }
@@ -60,7 +66,12 @@ impl Process {
         let start = Instant::now();
         loop {
             match self.child.try_wait() {
-                Ok(Some(status)) => return status.code().unwrap_or(-1),
+                Ok(Some(status)) => {
+                    for collector in self.collectors.drain(..) {
+                        let _ = collector.join();
+                    }
+                    return status.code().unwrap_or(-1);
+                }
                 Ok(None) if start.elapsed() < limit => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
@@ -134,7 +145,7 @@ impl Drop for Process {
     }
 }
 
-fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from.read(&mut buf) {
@@ -145,7 +156,7 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
                 v.extend_from_slice(&buf[..n]);
             }
         }
-    });
+    })
 }
 
 /// A loopback address with a port free a moment ago (for a child to bind).

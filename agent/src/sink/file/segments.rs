@@ -3,6 +3,10 @@
 //! fsync policy, rotation and retention with the sink's limits. Called
 //! only from a blocking thread (see [`super`]); naming, scanning and the
 //! rules themselves are the store's.
+#![allow(
+    clippy::disallowed_types,
+    reason = "fsync and rotation timing on the real clock; not under paused-clock tests"
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -24,10 +24,11 @@ pub mod service;
 pub mod spool;
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 pub use ledger::WhenFull;
 use sender::Shared;
@@ -38,6 +39,7 @@ use super::file::frames::encode_frames;
 use super::{Sink, SinkError};
 use crate::metrics::Metrics;
 use crate::result::CheckResult;
+use crate::retry::SplitMix64;
 
 /// How long `close` keeps sending what is still unacknowledged before it
 /// leaves the rest in the spool for the next start.
@@ -113,7 +115,16 @@ impl GatewaySink {
             metrics,
         });
         let (closing, closing_rx) = watch::channel(None);
-        let sender = tokio::spawn(sender::run(Arc::clone(&shared), client, closing_rx));
+        // Reconnect delays are spread per process: seeded from the clock.
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let sender = tokio::spawn(sender::run(
+            Arc::clone(&shared),
+            client,
+            closing_rx,
+            SplitMix64::new(seed),
+        ));
         // Anything recovered goes out at once.
         shared.wake.notify_one();
         Ok(GatewaySink {

@@ -4,17 +4,20 @@
 //! capped), `Retry-After` and circuit breaker for the waits. It never
 //! blocks the sink: while the gateway is away, only the spool grows.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::ledger::FrameId;
 use super::policy::{self, Action, Outcome};
 use super::service::Client;
 use super::spool::{Batch, Spool};
 use crate::metrics::Metrics;
-use crate::retry::{Backoff, Breaker, SplitMix64, clamp_to_deadline};
+use crate::retry::{Backoff, Breaker, Jitter, clamp_to_deadline};
 use crate::sink::SinkError;
 
 /// Requests carry at most this many bytes of frames (PROTOCOL.md 2.1
@@ -77,18 +80,47 @@ impl Shared {
     }
 }
 
+/// The sender's end of the connection to the gateway: [`Client`], or a
+/// scripted stand-in when the sender is tested under a paused clock.
+pub trait Uplink: Send + 'static {
+    /// POSTs one request body of frames and reports how it ended.
+    fn send(&mut self, body: Bytes) -> impl Future<Output = Outcome> + Send;
+    /// Drops the connection; the next `send` opens a new one.
+    fn disconnect(&mut self);
+    /// Connections opened so far.
+    fn connects(&self) -> u64;
+    /// The gateway's URL, for logs.
+    fn uri(&self) -> &str;
+}
+
+impl Uplink for Client {
+    fn send(&mut self, body: Bytes) -> impl Future<Output = Outcome> + Send {
+        Client::send(self, body)
+    }
+
+    fn disconnect(&mut self) {
+        Client::disconnect(self);
+    }
+
+    fn connects(&self) -> u64 {
+        Client::connects(self)
+    }
+
+    fn uri(&self) -> &str {
+        Client::uri(self)
+    }
+}
+
 /// Runs until `closing` carries a deadline and either everything is
 /// acknowledged, the deadline passed, or the gateway is not answering.
+/// `rng` spreads the backoff delays (full jitter).
 pub async fn run(
     shared: Arc<Shared>,
-    mut client: Client,
+    mut client: impl Uplink,
     mut closing: watch::Receiver<Option<Instant>>,
+    mut rng: impl Jitter + Send,
 ) {
     let name = shared.name;
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut rng = SplitMix64::new(seed);
     let mut breaker = Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN);
     let mut failures: u32 = 0;
     let mut holds: u32 = 0;
@@ -289,3 +321,6 @@ async fn sleep(closing: &mut watch::Receiver<Option<Instant>>, delay: Duration) 
         changed = closing.changed() => changed.is_ok(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,6 +22,10 @@
 //! At open, a torn tail of the newest segment is cut, and frames up to
 //! `acked` are skipped; a stale `acked` only means frames are sent again
 //! with their original `(session, seq)`, which the gateway deduplicates.
+#![allow(
+    clippy::disallowed_types,
+    reason = "fsync and rotation timing on the real clock; not under paused-clock tests"
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

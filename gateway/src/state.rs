@@ -1,0 +1,86 @@
+//! What the handlers and the readers share: the config, the tokens, the hub
+//! behind its lock, the writer, the counters and the shutdown signal.
+//!
+//! One home for `App` so that `server` (routes, accept loop) and `reader`
+//! (feeds and their transports) both depend on it and not on each other.
+//! No HTTP here, and no policy: the handlers decide what to do with it.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+use crate::auth::Tokens;
+use crate::config::GatewayConfig;
+use crate::hub::Hub;
+use crate::ingest::RateLimiter;
+use crate::metrics::{Gauges, Metrics};
+use crate::writer::Writer;
+
+/// Everything the handlers share.
+pub struct App {
+    pub(crate) cfg: GatewayConfig,
+    pub(crate) tokens: Tokens,
+    hub: Mutex<Hub>,
+    pub(crate) writer: Writer,
+    pub(crate) metrics: Metrics,
+    pub(crate) rate: Mutex<RateLimiter>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl App {
+    /// The shared state of a gateway serving `cfg` from `hub` (already
+    /// recovered) and `writer` (started); `stopping` turns true at shutdown.
+    pub(crate) fn new(
+        cfg: GatewayConfig,
+        hub: Hub,
+        writer: Writer,
+        stopping: watch::Receiver<bool>,
+    ) -> App {
+        App {
+            tokens: Tokens::from_config(&cfg),
+            hub: Mutex::new(hub),
+            writer,
+            metrics: Metrics::default(),
+            rate: Mutex::new(RateLimiter::default()),
+            stopping,
+            cfg,
+        }
+    }
+
+    /// The hub, locked. A panic elsewhere cannot leave it half-updated in
+    /// a way that matters more than stopping service would, so poisoning
+    /// is ignored.
+    pub(crate) fn hub(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Resolves when the gateway starts shutting down.
+    pub(crate) fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// The gauges of `/metrics`, read now.
+    pub(crate) fn gauges(&self) -> Gauges {
+        let hub = self.hub();
+        let w = self.writer.stats();
+        Gauges {
+            ring_records: hub.ring_records(),
+            ring_bytes: hub.memory_bytes(),
+            checks: hub.checks(),
+            writer_bytes: w.bytes.load(Ordering::Relaxed),
+            writer_queue: w.queued.load(Ordering::Relaxed),
+            writer_errors: w.errors.load(Ordering::Relaxed),
+            writer_deleted_files: w.deleted_files.load(Ordering::Relaxed),
+        }
+    }
+}
