@@ -107,9 +107,10 @@ pub struct Retained {
 }
 
 /// Applies retention to the files of `naming` in `dir`: the finished ones
-/// (keys before `active`, the file being written, or all when there is
-/// none) are judged by [`expired`] with the active file counted at
-/// `active_len`, their idle time taken from their modification time
+/// (every file but `active`, the file being written, or all when there is
+/// none; one named after `active` too, such as an earlier run's when the
+/// clock went back) are judged by [`expired`] with the active file counted
+/// at `active_len`, their idle time taken from their modification time
 /// against `now`. Syncs the directory when anything was deleted. Without
 /// bounds nothing is listed.
 pub fn retain<N: Naming>(
@@ -126,7 +127,7 @@ pub fn retain<N: Naming>(
     }
     let mut finished = Vec::new();
     for (key, path) in list(dir, naming)? {
-        if active.is_some_and(|a| key >= a) {
+        if active == Some(key) {
             continue;
         }
         let Ok(meta) = std::fs::metadata(&path) else {

@@ -257,3 +257,32 @@ fn stop_on_a_full_disk_tries_once_more_then_returns() {
     assert!(persisted_seqs(dir.path()).is_empty());
     assert!(w.try_send(vec![frame(1)]).is_none(), "refused after stop");
 }
+
+#[test]
+fn retention_counts_a_finished_file_named_after_the_active_one() {
+    // An earlier run's file whose gseqs this run does not continue (its
+    // records could not be read back at start, and the clock went back):
+    // finished, so retention counts it and may delete it (PROTOCOL.md 9).
+    let dir = tempfile::tempdir().unwrap();
+    let one = frame(0).bytes.len() as u64 + wire::FILE_HEADER_LEN as u64;
+    let earlier = dir.path().join(file_name(1 << 50, 4));
+    std::fs::write(&earlier, [&wire::file_header()[..], &frame(0).bytes].concat()).unwrap();
+    let w = Writer::start(WriterSettings {
+        ack: AckAfter::Queued,
+        data_dir: dir.path().to_path_buf(),
+        max_file_bytes: 1 << 20,
+        fsync_interval: Duration::from_millis(10),
+        queue_frames: 64,
+        retain: Retention {
+            max_bytes: Some(one),
+            max_age: None,
+        },
+    })
+    .unwrap();
+    assert!(w.try_send(vec![frame(1)]).is_some());
+    let stats = w.stats().clone();
+    w.stop();
+    assert!(!earlier.exists(), "a finished file past the bound was kept");
+    assert_eq!(stats.deleted_files.load(Ordering::Relaxed), 1);
+    assert_eq!(persisted_seqs(dir.path()), [1]);
+}
