@@ -325,6 +325,9 @@ impl Files {
             stats.deleted_files.fetch_add(1, Ordering::Relaxed);
             tracing::info!(file = %d.path.display(), bytes = d.len, "gateway writer: retention deleted a wire file");
         }
+        if let Some(e) = &retained.unsynced {
+            tracing::warn!(error = %e.io(), dir = %e.path().display(), "gateway writer: retention deleted files but could not sync the directory");
+        }
         for e in &retained.failed {
             tracing::warn!(error = %e.io(), file = %e.path().display(), "gateway writer: retention could not delete a wire file");
         }

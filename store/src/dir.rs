@@ -104,6 +104,9 @@ pub struct Retained {
     pub deleted: Vec<Deleted>,
     /// Failed deletions.
     pub failed: Vec<StoreError>,
+    /// The directory sync after the deletions, if it failed: the deletions
+    /// happened but may not survive a power loss.
+    pub unsynced: Option<StoreError>,
 }
 
 /// Applies retention to the files of `naming` in `dir`: the finished ones
@@ -111,8 +114,9 @@ pub struct Retained {
 /// none; one named after `active` too, such as an earlier run's when the
 /// clock went back) are judged by [`expired`] with the active file counted
 /// at `active_len`, their idle time taken from their modification time
-/// against `now`. Syncs the directory when anything was deleted. Without
-/// bounds nothing is listed.
+/// against `now`. Syncs the directory when anything was deleted (a failed
+/// sync is reported in [`Retained::unsynced`], beside what was deleted).
+/// Without bounds nothing is listed.
 pub fn retain<N: Naming>(
     dir: &Path,
     naming: &N,
@@ -159,7 +163,7 @@ pub fn retain<N: Naming>(
         }
     }
     if !retained.deleted.is_empty() {
-        sync_dir(dir)?;
+        retained.unsynced = sync_dir(dir).err();
     }
     Ok(retained)
 }

@@ -266,7 +266,11 @@ fn retention_counts_a_finished_file_named_after_the_active_one() {
     let dir = tempfile::tempdir().unwrap();
     let one = frame(0).bytes.len() as u64 + wire::FILE_HEADER_LEN as u64;
     let earlier = dir.path().join(file_name(1 << 50, 4));
-    std::fs::write(&earlier, [&wire::file_header()[..], &frame(0).bytes].concat()).unwrap();
+    std::fs::write(
+        &earlier,
+        [&wire::file_header()[..], &frame(0).bytes].concat(),
+    )
+    .unwrap();
     let w = Writer::start(WriterSettings {
         ack: AckAfter::Queued,
         data_dir: dir.path().to_path_buf(),

@@ -283,7 +283,10 @@ impl Segments {
         for e in &r.failed {
             tracing::warn!(path = %e.path().display(), error = %e.io(), "could not delete a segment");
         }
-        Ok(())
+        match r.unsynced {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 }
 
