@@ -218,7 +218,8 @@ impl Spool {
                 path: f.path,
                 meta: SegmentMeta {
                     id: f.key,
-                    len: f.len,
+                    // The ledger counts at least a header, as for a new file.
+                    len: f.len.max(FILE_HEADER_LEN as u64),
                     frames: frames.len() as u64,
                     records,
                 },
