@@ -20,7 +20,7 @@ pub mod probe;
 pub mod result;
 pub mod retry;
 pub mod run;
-pub mod schedule;
+pub(crate) mod schedule;
 pub mod sink;
 pub mod tls;
 pub mod wait;

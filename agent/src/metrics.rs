@@ -21,7 +21,7 @@ use crate::result::CheckResult;
 
 mod http;
 
-pub use http::serve;
+pub(crate) use http::serve;
 
 /// Upper bounds of the schedule lateness histogram, seconds (+Inf implied).
 const LATENESS_BUCKETS: [f64; 12] = [
@@ -38,7 +38,7 @@ const RESERVED_LABELS: [&str; 6] = ["check", "phase", "result", "class", "reason
 
 /// Why a due probe did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
+pub(crate) enum SkipReason {
     /// The check's previous probe was still running.
     Busy,
     /// The probe would have started too late to be worth running.
@@ -49,7 +49,7 @@ impl SkipReason {
     const ALL: [SkipReason; 2] = [SkipReason::Busy, SkipReason::TooLate];
 
     /// The value of the `reason` label.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SkipReason::Busy => "busy",
             SkipReason::TooLate => "too_late",
@@ -66,13 +66,13 @@ impl SkipReason {
 
 /// What the metrics need to know of a configured check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckInfo {
+pub(crate) struct CheckInfo {
     /// The check's name (the `check` label).
-    pub name: String,
+    pub(crate) name: String,
     /// The target URL (shown without user info, query or fragment).
-    pub url: String,
+    pub(crate) url: String,
     /// The check's configured labels, added to each of its series.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 /// The agent's metrics: shared as `Arc<Metrics>` by the scheduler, the sinks
@@ -163,7 +163,7 @@ impl Metrics {
     /// that are gone are dropped; a check whose labels or URL changed starts
     /// afresh; the others keep their counters. Results for checks not in
     /// the set are ignored.
-    pub fn set_checks(&self, checks: &[CheckInfo]) {
+    pub(crate) fn set_checks(&self, checks: &[CheckInfo]) {
         let mut map = self.checks.write().unwrap_or_else(PoisonError::into_inner);
         let mut next = HashMap::with_capacity(checks.len());
         for info in checks {
@@ -178,7 +178,7 @@ impl Metrics {
     }
 
     /// Records one finished probe.
-    pub fn observe(&self, result: &CheckResult) {
+    pub(crate) fn observe(&self, result: &CheckResult) {
         let Some(series) = self.check(&result.check) else {
             return;
         };
@@ -216,39 +216,39 @@ impl Metrics {
     }
 
     /// Counts a due probe of `check` that did not run.
-    pub fn probe_skipped(&self, check: &str, reason: SkipReason) {
+    pub(crate) fn probe_skipped(&self, check: &str, reason: SkipReason) {
         if let Some(series) = self.check(check) {
             series.skipped[reason.index()].fetch_add(1, Relaxed);
         }
     }
 
     /// Records how late a probe started: its actual start minus its due time.
-    pub fn lateness(&self, late: Duration) {
+    pub(crate) fn lateness(&self, late: Duration) {
         self.lateness.observe(late);
     }
 
     /// Sets a sink's queue depth and capacity, in records.
-    pub fn sink_queue(&self, sink: &'static str, depth: usize, capacity: usize) {
+    pub(crate) fn sink_queue(&self, sink: &'static str, depth: usize, capacity: usize) {
         let s = self.sink(sink);
         s.depth.store(to_u64(depth), Relaxed);
         s.capacity.store(to_u64(capacity), Relaxed);
     }
 
     /// Counts records and bytes a sink wrote (for the gateway sink: spooled).
-    pub fn sink_written(&self, sink: &'static str, records: u64, bytes: u64) {
+    pub(crate) fn sink_written(&self, sink: &'static str, records: u64, bytes: u64) {
         let s = self.sink(sink);
         s.records_written.fetch_add(records, Relaxed);
         s.bytes_written.fetch_add(bytes, Relaxed);
     }
 
     /// Counts records a sink dropped (queue or spool full).
-    pub fn sink_dropped(&self, sink: &'static str, records: u64) {
+    pub(crate) fn sink_dropped(&self, sink: &'static str, records: u64) {
         self.sink(sink).records_dropped.fetch_add(records, Relaxed);
     }
 
     /// Sets a spooling sink's spool size: bytes on disk and frames not
     /// yet acknowledged.
-    pub fn sink_spool(&self, sink: &'static str, bytes: u64, frames: u64) {
+    pub(crate) fn sink_spool(&self, sink: &'static str, bytes: u64, frames: u64) {
         let s = self.sink(sink);
         s.spooled.store(true, Relaxed);
         s.spool_bytes.store(bytes, Relaxed);
@@ -256,17 +256,17 @@ impl Metrics {
     }
 
     /// Counts records the gateway acknowledged.
-    pub fn sink_acked(&self, sink: &'static str, records: u64) {
+    pub(crate) fn sink_acked(&self, sink: &'static str, records: u64) {
         self.sink(sink).records_acked.fetch_add(records, Relaxed);
     }
 
     /// Counts a connection opened to the gateway.
-    pub fn sink_connected(&self, sink: &'static str) {
+    pub(crate) fn sink_connected(&self, sink: &'static str) {
         self.sink(sink).connects.fetch_add(1, Relaxed);
     }
 
     /// Counts frames the gateway refused as bad, moved to the quarantine.
-    pub fn sink_quarantined(&self, sink: &'static str, frames: u64) {
+    pub(crate) fn sink_quarantined(&self, sink: &'static str, frames: u64) {
         self.sink(sink)
             .frames_quarantined
             .fetch_add(frames, Relaxed);
@@ -274,17 +274,17 @@ impl Metrics {
 
     /// Sets what `/readyz` answers: 200 once the scheduler runs, 503 while
     /// the agent starts or stops.
-    pub fn set_ready(&self, ready: bool) {
+    pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Relaxed);
     }
 
     /// Whether `/readyz` answers 200.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Relaxed)
     }
 
     /// Every series, in the Prometheus text exposition format 0.0.4.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut checks: Vec<Arc<CheckSeries>> = self
             .checks
             .read()

@@ -27,7 +27,7 @@ pub struct CheckResult {
 
 impl CheckResult {
     /// The result of `report` for `check`.
-    pub fn new(check: Arc<str>, report: &ProbeReport) -> Self {
+    pub(crate) fn new(check: Arc<str>, report: &ProbeReport) -> Self {
         CheckResult {
             check,
             record: wire_record(report),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// The stable offset of check `name` inside its interval: FNV-1a of the
 /// name, modulo the interval. Stable across runs, hosts and versions.
-pub fn offset(name: &str, interval: Duration) -> Duration {
+pub(crate) fn offset(name: &str, interval: Duration) -> Duration {
     let interval_ms = u64::try_from(interval.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
@@ -24,7 +24,7 @@ pub fn offset(name: &str, interval: Duration) -> Duration {
 
 /// The first due time (Unix ms) strictly after `after_ms`, on the grid
 /// `k * interval + offset`.
-pub fn next_due_ms(after_ms: u64, interval: Duration, offset: Duration) -> u64 {
+pub(crate) fn next_due_ms(after_ms: u64, interval: Duration, offset: Duration) -> u64 {
     let interval_ms = u64::try_from(interval.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
@@ -41,13 +41,13 @@ pub fn next_due_ms(after_ms: u64, interval: Duration, offset: Duration) -> u64 {
 /// How late a run may start before it is skipped: half the interval, at
 /// most five seconds. Past that, the next run is closer than this one, and
 /// starting it would only pile work up.
-pub fn grace(interval: Duration) -> Duration {
+pub(crate) fn grace(interval: Duration) -> Duration {
     (interval / 2).min(Duration::from_secs(5))
 }
 
 /// What to do with a run that is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Start the probe now; it is this late.
     Start {
         /// Actual start minus due time.
@@ -64,7 +64,12 @@ pub enum Decision {
 
 /// Decides a run due at `due_ms`, at `now_ms`, for a check of `interval`
 /// whose previous probe is (or is not) still in flight.
-pub fn decide(due_ms: u64, now_ms: u64, interval: Duration, previous_running: bool) -> Decision {
+pub(crate) fn decide(
+    due_ms: u64,
+    now_ms: u64,
+    interval: Duration,
+    previous_running: bool,
+) -> Decision {
     let late = Duration::from_millis(now_ms.saturating_sub(due_ms));
     if previous_running {
         Decision::SkipBusy

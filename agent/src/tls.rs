@@ -19,7 +19,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 /// The protocols a probe offers in ALPN, in order of preference.
 pub const PROBE_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 /// The gateway sink speaks HTTP/2 only.
-pub const GATEWAY_ALPN: [&[u8]; 1] = [b"h2"];
+pub(crate) const GATEWAY_ALPN: [&[u8]; 1] = [b"h2"];
 
 /// Which certificates a client trusts.
 ///
@@ -28,7 +28,7 @@ pub const GATEWAY_ALPN: [&[u8]; 1] = [b"h2"];
 /// documents; [`Roots::Only`] is the "the named CA replaces the system
 /// roots" choice, used by tests so that they never depend on the machine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Roots {
+pub(crate) enum Roots {
     /// The system trust store.
     System,
     /// The system trust store and these certificates.
@@ -39,7 +39,7 @@ pub enum Roots {
 
 impl Roots {
     /// The system roots, plus `ca` when one is named.
-    pub fn with_ca(ca: Option<&config::Certificates>) -> Roots {
+    pub(crate) fn with_ca(ca: Option<&config::Certificates>) -> Roots {
         match ca {
             Some(ca) => Roots::SystemAnd(ca.certs.clone()),
             None => Roots::System,
@@ -49,18 +49,18 @@ impl Roots {
 
 /// What a client configuration is built from: material already decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientTls {
+pub(crate) struct ClientTls {
     /// Whom to trust (unused with `insecure`).
-    pub roots: Roots,
+    pub(crate) roots: Roots,
     /// Certificate chain and key for mutual TLS, known to match.
-    pub identity: Option<config::ClientCert>,
+    pub(crate) identity: Option<config::ClientCert>,
     /// Skip certificate verification (the handshake's signatures are still checked).
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 }
 
 impl ClientTls {
     /// The TLS settings of a validated check.
-    pub fn of_check(tls: &config::Tls) -> ClientTls {
+    pub(crate) fn of_check(tls: &config::Tls) -> ClientTls {
         ClientTls {
             roots: Roots::with_ca(tls.ca.as_ref()),
             identity: tls.client_cert.clone(),
@@ -111,7 +111,7 @@ pub enum TlsConfigError {
 }
 
 /// Builds a client configuration offering `alpn`.
-pub fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsConfigError> {
+pub(crate) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
@@ -232,7 +232,7 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
 }
 
 /// The name to present in SNI and to verify the certificate against.
-pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(bare.to_owned())
         .map_err(|e| format!("invalid TLS server name {host:?}: {e}"))

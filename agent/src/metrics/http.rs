@@ -32,7 +32,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// /readyz (200 or 503, see [`Metrics::set_ready`]); anything else 404.
 /// Runs until `shutdown` resolves, then stops accepting and gives open
 /// connections a few seconds to finish.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -16,12 +16,12 @@ use tokio::net::{TcpSocket, TcpStream};
 use super::IpVersion;
 
 /// RFC 8305's recommended Connection Attempt Delay.
-pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
 /// The order to try `addrs` in: filtered by `version`; under `Auto`, the
 /// families interleaved starting with the family of the first address
 /// (the resolver's preference), as RFC 8305 section 4 describes.
-pub fn attempt_order(addrs: &[IpAddr], version: IpVersion) -> Vec<IpAddr> {
+pub(crate) fn attempt_order(addrs: &[IpAddr], version: IpVersion) -> Vec<IpAddr> {
     let keep = |ip: &&IpAddr| match version {
         IpVersion::Auto => true,
         IpVersion::V4 => ip.is_ipv4(),
@@ -51,7 +51,7 @@ pub fn attempt_order(addrs: &[IpAddr], version: IpVersion) -> Vec<IpAddr> {
 /// Connects to the first of `addrs` (already in attempt order) that
 /// answers, racing them RFC 8305 style. Returns the stream and the address
 /// that won, or the last attempt's error.
-pub async fn connect(addrs: &[SocketAddr]) -> io::Result<(TcpStream, SocketAddr)> {
+pub(crate) async fn connect(addrs: &[SocketAddr]) -> io::Result<(TcpStream, SocketAddr)> {
     match addrs {
         [] => Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -21,14 +21,14 @@ use super::phase::Phase;
 
 /// The resolver configuration read from the system, once.
 #[derive(Clone)]
-pub struct SystemDns {
+pub(crate) struct SystemDns {
     system: Result<(ResolverConfig, ResolverOpts), String>,
 }
 
 impl SystemDns {
     /// Reads /etc/resolv.conf. A missing or broken file is not an error
     /// until a probe needs the system resolver.
-    pub fn load() -> Self {
+    pub(crate) fn load() -> Self {
         SystemDns {
             system: hickory_resolver::system_conf::read_system_conf()
                 .map_err(|e| format!("reading /etc/resolv.conf: {e}")),
@@ -38,7 +38,7 @@ impl SystemDns {
     /// A fresh resolver for one probe: the system's, or one asking only
     /// `server` (which then also skips /etc/hosts: the point of naming a
     /// server is to test that server).
-    pub fn resolver(
+    pub(crate) fn resolver(
         &self,
         server: Option<SocketAddr>,
         ip_version: IpVersion,
@@ -78,7 +78,10 @@ impl SystemDns {
 }
 
 /// Resolves `host`; the addresses come back AAAA first, then A.
-pub async fn lookup(resolver: &TokioResolver, host: &str) -> Result<Vec<IpAddr>, ProbeFailure> {
+pub(crate) async fn lookup(
+    resolver: &TokioResolver,
+    host: &str,
+) -> Result<Vec<IpAddr>, ProbeFailure> {
     match resolver.lookup_ip(host).await {
         Ok(found) => {
             let addrs: Vec<IpAddr> = found.iter().collect();

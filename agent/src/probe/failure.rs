@@ -26,7 +26,7 @@ pub struct ProbeFailure {
 
 impl ProbeFailure {
     /// A failure of `class` in `phase`.
-    pub fn new(class: ErrorClass, phase: Phase, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(class: ErrorClass, phase: Phase, detail: impl Into<String>) -> Self {
         ProbeFailure {
             class,
             phase,
@@ -35,7 +35,7 @@ impl ProbeFailure {
     }
 
     /// The deadline expired while `phase` was open.
-    pub fn deadline(phase: Phase) -> Self {
+    pub(crate) fn deadline(phase: Phase) -> Self {
         let class = match phase {
             Phase::Dns => ErrorClass::DnsTimeout,
             Phase::Connect => ErrorClass::ConnectTimeout,
@@ -46,7 +46,7 @@ impl ProbeFailure {
 
     /// True when the failure is the agent's, not the target's: the result
     /// is `unknown` rather than `down`.
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         matches!(
             self.class,
             ErrorClass::Cancelled | ErrorClass::LocalResource
@@ -55,7 +55,7 @@ impl ProbeFailure {
 }
 
 /// Classifies a failed lookup.
-pub fn dns(err: &NetError) -> ProbeFailure {
+pub(crate) fn dns(err: &NetError) -> ProbeFailure {
     let class = match err {
         NetError::Timeout => ErrorClass::DnsTimeout,
         NetError::Dns(DnsError::NoRecordsFound(no)) => match no.response_code {
@@ -76,7 +76,7 @@ pub fn dns(err: &NetError) -> ProbeFailure {
 }
 
 /// Classifies a failed TCP connect.
-pub fn connect(err: &io::Error) -> ProbeFailure {
+pub(crate) fn connect(err: &io::Error) -> ProbeFailure {
     let class = match err.kind() {
         io::ErrorKind::ConnectionRefused => ErrorClass::ConnectRefused,
         io::ErrorKind::TimedOut => ErrorClass::ConnectTimeout,
@@ -90,7 +90,7 @@ pub fn connect(err: &io::Error) -> ProbeFailure {
 }
 
 /// Classifies a failed TLS handshake.
-pub fn tls(err: &io::Error) -> ProbeFailure {
+pub(crate) fn tls(err: &io::Error) -> ProbeFailure {
     use rustls::CertificateError as C;
     let class = match err
         .get_ref()
@@ -116,7 +116,7 @@ pub fn tls(err: &io::Error) -> ProbeFailure {
 }
 
 /// Classifies a failed HTTP exchange, in `phase` (ttfb or body).
-pub fn http(err: &hyper::Error, phase: Phase) -> ProbeFailure {
+pub(crate) fn http(err: &hyper::Error, phase: Phase) -> ProbeFailure {
     // hyper wraps the io error; a reset or EOF before the response is as
     // much a protocol failure as garbage, from the user's side.
     let mut detail = err.to_string();

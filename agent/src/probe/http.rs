@@ -21,38 +21,38 @@ use super::stream::{FirstByte, TimedStream};
 
 /// What a response told the probe.
 #[derive(Debug, Default)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     /// The status code.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// The Location header, for redirects.
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
     /// The response headers, kept only when asked for.
-    pub headers: hyper::HeaderMap,
+    pub(crate) headers: hyper::HeaderMap,
     /// The HTTP version spoken.
-    pub version: Option<hyper::Version>,
+    pub(crate) version: Option<hyper::Version>,
     /// Body bytes received.
-    pub body_bytes: u64,
+    pub(crate) body_bytes: u64,
     /// The body, kept only when an assertion needs it.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// When the last body byte arrived.
-    pub finished: Option<Instant>,
+    pub(crate) finished: Option<Instant>,
 }
 
 /// Limits for reading the body.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyPolicy {
+pub(crate) struct BodyPolicy {
     /// Keep the body (for an assertion).
-    pub keep: bool,
+    pub(crate) keep: bool,
     /// Keep the response headers.
-    pub keep_headers: bool,
+    pub(crate) keep_headers: bool,
     /// Fail with `body_too_large` past this many bytes.
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
 }
 
 /// Sends `req` over `io` and reads the response to its end. The clock's
 /// ttfb and body phases are opened here; the first byte's instant is
 /// stamped by the stream, into `first_byte`.
-pub async fn exchange(
+pub(crate) async fn exchange(
     io: TimedStream,
     h2: bool,
     req: Request<Full<Bytes>>,

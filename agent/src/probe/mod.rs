@@ -17,14 +17,14 @@
     reason = "the probe engine times phases on the wire: the real monotonic clock"
 )]
 
-pub mod connect;
-pub mod dns;
-pub mod failure;
-pub mod http;
-pub mod phase;
-pub mod stream;
+pub(crate) mod connect;
+pub(crate) mod dns;
+pub(crate) mod failure;
+pub(crate) mod http;
+pub(crate) mod phase;
+pub(crate) mod stream;
 pub mod tls;
-pub mod verdict;
+pub(crate) mod verdict;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -131,7 +131,7 @@ impl ProbeSpec {
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
     /// Wall-clock start.
-    pub started_at: SystemTime,
+    pub(crate) started_at: SystemTime,
     /// The first hop's phases; `total` covers every hop.
     pub timings: Timings,
     /// The last response's status code.
@@ -572,4 +572,4 @@ fn build_request(
 }
 
 /// The User-Agent sonde sends unless a check sets its own.
-pub const USER_AGENT: &str = concat!("sonde/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("sonde/", env!("CARGO_PKG_VERSION"));

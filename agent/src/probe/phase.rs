@@ -47,7 +47,7 @@ impl Phase {
 /// phase's first packet leaves; each phase that began is marked with
 /// [`PhaseClock::begin`] (no clock read) and, if it completed, its end instant.
 #[derive(Debug, Clone, Copy)]
-pub struct PhaseClock {
+pub(crate) struct PhaseClock {
     start: Instant,
     began: [bool; 5],
     ended: [Option<Instant>; 5],
@@ -55,7 +55,7 @@ pub struct PhaseClock {
 
 impl PhaseClock {
     /// A clock whose probe started at `start`.
-    pub fn new(start: Instant) -> Self {
+    pub(crate) fn new(start: Instant) -> Self {
         PhaseClock {
             start,
             began: [false; 5],
@@ -64,25 +64,25 @@ impl PhaseClock {
     }
 
     /// The instant the probe started.
-    pub fn start(&self) -> Instant {
+    pub(crate) fn start(&self) -> Instant {
         self.start
     }
 
     /// Marks `phase` as begun. Takes no timestamp: its start is the previous
     /// boundary.
-    pub fn begin(&mut self, phase: Phase) {
+    pub(crate) fn begin(&mut self, phase: Phase) {
         self.began[phase.index()] = true;
     }
 
     /// Marks `phase` as ended at `at`.
-    pub fn end(&mut self, phase: Phase, at: Instant) {
+    pub(crate) fn end(&mut self, phase: Phase, at: Instant) {
         self.began[phase.index()] = true;
         self.ended[phase.index()] = Some(at);
     }
 
     /// The phase that began and has not ended, if any: where a failure or
     /// an expired deadline happened.
-    pub fn open_phase(&self) -> Option<Phase> {
+    pub(crate) fn open_phase(&self) -> Option<Phase> {
         [
             Phase::Dns,
             Phase::Connect,
@@ -98,7 +98,7 @@ impl PhaseClock {
     /// or failure) at `finish`. A phase that began but did not end runs to
     /// `finish`; a phase that never began is `None`; phases after an open
     /// one are `None`.
-    pub fn timings(&self, finish: Instant) -> Timings {
+    pub(crate) fn timings(&self, finish: Instant) -> Timings {
         let mut phases = [None; 4];
         let mut boundary = self.start;
         for phase in Phase::TIMED {

@@ -18,10 +18,10 @@ use tokio_rustls::client::TlsStream;
 
 /// Where the instant of the first response byte lands; shared between the
 /// stream (inside hyper) and the probe.
-pub type FirstByte = Arc<OnceLock<Instant>>;
+pub(crate) type FirstByte = Arc<OnceLock<Instant>>;
 
 /// Plain TCP or TLS over TCP.
-pub enum Transport {
+pub(crate) enum Transport {
     /// Cleartext HTTP.
     Plain(TcpStream),
     /// HTTPS.
@@ -29,7 +29,7 @@ pub enum Transport {
 }
 
 /// A transport that records when the first response byte was read.
-pub struct TimedStream {
+pub(crate) struct TimedStream {
     inner: Transport,
     first_byte: FirstByte,
     h2: Option<H2Scan>,
@@ -37,7 +37,7 @@ pub struct TimedStream {
 
 impl TimedStream {
     /// Wraps `inner`; `h2` selects HTTP/2 frame scanning.
-    pub fn new(inner: Transport, first_byte: FirstByte, h2: bool) -> Self {
+    pub(crate) fn new(inner: Transport, first_byte: FirstByte, h2: bool) -> Self {
         TimedStream {
             inner,
             first_byte,

@@ -7,7 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::CertificateDer;
 
-pub use crate::tls::{TlsConfigError, TlsOptions, client_config, server_name};
+pub(crate) use crate::tls::server_name;
+pub use crate::tls::{TlsConfigError, TlsOptions, client_config};
 
 /// What a handshake negotiated. Collected right after the handshake, with
 /// nothing but copies; the certificate is parsed after the probe ends.
@@ -20,7 +21,7 @@ pub struct TlsInfo {
     /// The ALPN protocol the server chose, if any.
     pub alpn: Option<String>,
     /// The leaf certificate's notAfter, Unix seconds.
-    pub not_after: Option<i64>,
+    pub(crate) not_after: Option<i64>,
 }
 
 impl TlsInfo {
@@ -35,7 +36,7 @@ impl TlsInfo {
 
 /// The raw facts of a finished handshake, taken inside the timed window
 /// (cheap copies only). Turned into [`TlsInfo`] after the probe.
-pub struct Negotiated {
+pub(crate) struct Negotiated {
     version: Option<rustls::ProtocolVersion>,
     cipher: Option<rustls::CipherSuite>,
     alpn: Option<Vec<u8>>,
@@ -44,7 +45,7 @@ pub struct Negotiated {
 
 impl Negotiated {
     /// Reads what `conn` negotiated.
-    pub fn of(conn: &rustls::ClientConnection) -> Self {
+    pub(crate) fn of(conn: &rustls::ClientConnection) -> Self {
         Negotiated {
             version: conn.protocol_version(),
             cipher: conn.negotiated_cipher_suite().map(|s| s.suite()),
@@ -57,12 +58,12 @@ impl Negotiated {
     }
 
     /// True when the server chose HTTP/2.
-    pub fn is_h2(&self) -> bool {
+    pub(crate) fn is_h2(&self) -> bool {
         self.alpn.as_deref() == Some(b"h2")
     }
 
     /// Parses the leaf and names the version and cipher.
-    pub fn into_info(self) -> TlsInfo {
+    pub(crate) fn into_info(self) -> TlsInfo {
         let version = match self.version {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",

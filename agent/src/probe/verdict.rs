@@ -36,13 +36,13 @@ impl Default for Expectations {
 
 impl Expectations {
     /// True when the body must be kept for the assertion.
-    pub fn needs_body(&self) -> bool {
+    pub(crate) fn needs_body(&self) -> bool {
         self.body.is_some()
     }
 
     /// Judges a response: `Ok` when every expectation held, else the class
     /// and a human detail.
-    pub fn judge(&self, status: u16, body: &[u8]) -> Result<(), (ErrorClass, String)> {
+    pub(crate) fn judge(&self, status: u16, body: &[u8]) -> Result<(), (ErrorClass, String)> {
         if !self.statuses.iter().any(|r| r.contains(&status)) {
             return Err((
                 ErrorClass::StatusCode,

@@ -51,7 +51,8 @@ pub struct Backoff {
 
 impl Backoff {
     /// Full jitter from zero: `random_between(0, min(cap, base · 2^n))`.
-    pub fn full_jitter(base: Duration, cap: Duration) -> Self {
+    #[cfg(test)]
+    pub(crate) fn full_jitter(base: Duration, cap: Duration) -> Self {
         Backoff {
             base,
             cap,
@@ -61,14 +62,14 @@ impl Backoff {
 
     /// The upper bound of the delay after failed attempt `attempt` (0-based):
     /// `min(cap, base · 2^attempt)`, without overflow.
-    pub fn ceiling(&self, attempt: u32) -> Duration {
+    pub(crate) fn ceiling(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
         self.base.saturating_mul(factor).min(self.cap)
     }
 
     /// The delay after failed attempt `attempt`: uniform between the floor
     /// and the ceiling (both inclusive, nanosecond resolution).
-    pub fn delay(&self, attempt: u32, jitter: &mut impl Jitter) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, jitter: &mut impl Jitter) -> Duration {
         let high = self.ceiling(attempt);
         let low = self.floor.min(high);
         let span = u64::try_from((high - low).as_nanos()).unwrap_or(u64::MAX);

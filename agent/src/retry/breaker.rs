@@ -48,7 +48,7 @@ impl Breaker {
 
     /// The state as of `now` (an open breaker whose cool-down has passed
     /// reads as half-open).
-    pub fn state(&self, now: Instant) -> BreakerState {
+    pub(crate) fn state(&self, now: Instant) -> BreakerState {
         match self.state {
             BreakerState::Open { until } if now >= until => BreakerState::HalfOpen,
             state => state,
@@ -56,7 +56,7 @@ impl Breaker {
     }
 
     /// The earliest instant the next attempt may start: `now` unless open.
-    pub fn ready_at(&self, now: Instant) -> Instant {
+    pub(crate) fn ready_at(&self, now: Instant) -> Instant {
         match self.state(now) {
             BreakerState::Open { until } => until,
             _ => now,
@@ -64,13 +64,13 @@ impl Breaker {
     }
 
     /// An attempt succeeded: closed, count reset.
-    pub fn on_success(&mut self) {
+    pub(crate) fn on_success(&mut self) {
         self.state = BreakerState::Closed { failures: 0 };
     }
 
     /// An attempt failed at `now`: counts toward opening, or re-opens a
     /// half-open breaker for another cool-down.
-    pub fn on_failure(&mut self, now: Instant) {
+    pub(crate) fn on_failure(&mut self, now: Instant) {
         self.state = match self.state(now) {
             BreakerState::Closed { failures } if failures + 1 < self.threshold => {
                 BreakerState::Closed {

@@ -9,11 +9,11 @@ use tokio::time::Instant;
 /// A `Retry-After` value that is neither delta-seconds nor an HTTP-date.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Retry-After {0:?} is neither delta-seconds nor an HTTP-date")]
-pub struct RetryAfterError(pub String);
+pub(crate) struct RetryAfterError(pub String);
 
 /// How long `value` asks the client to wait, as of `now` (the wall clock:
 /// an HTTP-date is wall-clock time). A date in the past means no wait.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Result<Duration, RetryAfterError> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Result<Duration, RetryAfterError> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Absurdly many digits are still a number: wait "forever", which
@@ -26,7 +26,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Result<Duration, Retry
 }
 
 /// `delay` from `now`, shortened so it ends no later than `deadline`.
-pub fn clamp_to_deadline(delay: Duration, now: Instant, deadline: Instant) -> Duration {
+pub(crate) fn clamp_to_deadline(delay: Duration, now: Instant, deadline: Instant) -> Duration {
     delay.min(deadline.saturating_duration_since(now))
 }
 

@@ -20,20 +20,20 @@ use crate::tls::{self, ClientTls, TlsConfigError};
 #[error("check {check:?}: {source}")]
 pub struct SpecError {
     /// The check.
-    pub check: String,
+    pub(crate) check: String,
     /// Why its TLS configuration could not be built.
-    pub source: TlsConfigError,
+    pub(crate) source: TlsConfigError,
 }
 
 /// Builds probe specs, sharing TLS configurations.
 #[derive(Default)]
-pub struct SpecBuilder {
+pub(crate) struct SpecBuilder {
     tls: HashMap<ClientTls, Arc<ClientConfig>>,
 }
 
 impl SpecBuilder {
     /// The probe spec for `check`.
-    pub fn spec(&mut self, check: &config::Check) -> Result<ProbeSpec, SpecError> {
+    pub(crate) fn spec(&mut self, check: &config::Check) -> Result<ProbeSpec, SpecError> {
         let options = ClientTls::of_check(&check.tls);
         let tls = match self.tls.get(&options) {
             Some(config) => config.clone(),
@@ -73,7 +73,7 @@ impl SpecBuilder {
     }
 
     /// How many distinct TLS configurations were built.
-    pub fn tls_configs(&self) -> usize {
+    pub(crate) fn tls_configs(&self) -> usize {
         self.tls.len()
     }
 }

@@ -6,9 +6,9 @@
 //! Signals, logging and systemd live in the CLI; this module takes a
 //! channel of [`Control`] messages, so tests drive it without signals.
 
-pub mod checks;
+pub(crate) mod checks;
 mod error;
-pub mod scheduler;
+pub(crate) mod scheduler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,10 +42,6 @@ pub trait Supervisor: Send + Sync {
     /// The agent is stopping.
     fn stopping(&self) {}
 }
-
-/// No supervisor.
-pub struct Unsupervised;
-impl Supervisor for Unsupervised {}
 
 /// Results channel capacities, per sink: the file sink takes bursts of a
 /// whole interval of 10 000 checks; stdout is for people.

@@ -28,7 +28,7 @@ use crate::sink::Fanout;
 /// What the scheduler runs when a check is due: the probe engine
 /// ([`Prober`]), or a stand-in when the scheduler is tested under a paused
 /// clock without sockets.
-pub trait Probe: Send + Sync + 'static {
+pub(crate) trait Probe: Send + Sync + 'static {
     /// Probes `spec` once, within its own deadline.
     fn probe(&self, spec: &ProbeSpec) -> impl Future<Output = ProbeReport> + Send;
 }
@@ -91,7 +91,7 @@ struct Running {
 }
 
 /// The set of running checks, probed by `P`.
-pub struct Scheduler<P = Prober> {
+pub(crate) struct Scheduler<P = Prober> {
     shared: Arc<Shared<P>>,
     running: HashMap<String, Running>,
     /// Tasks of checks removed or changed by a reload, finishing their
@@ -101,7 +101,12 @@ pub struct Scheduler<P = Prober> {
 
 impl<P: Probe> Scheduler<P> {
     /// A scheduler with no checks, running at most `concurrency` probes at once.
-    pub fn new(prober: P, fanout: Fanout, metrics: Arc<Metrics>, concurrency: usize) -> Self {
+    pub(crate) fn new(
+        prober: P,
+        fanout: Fanout,
+        metrics: Arc<Metrics>,
+        concurrency: usize,
+    ) -> Self {
         Scheduler {
             shared: Arc::new(Shared {
                 prober,
@@ -119,7 +124,7 @@ impl<P: Probe> Scheduler<P> {
     /// Makes the running set match `checks`: unchanged checks keep their
     /// schedule, changed ones restart, new ones start, removed ones stop
     /// (their in-flight probe still finishes and is recorded).
-    pub fn apply(&mut self, checks: Vec<(config::Check, ProbeSpec)>) -> Applied {
+    pub(crate) fn apply(&mut self, checks: Vec<(config::Check, ProbeSpec)>) -> Applied {
         let mut applied = Applied::default();
         let mut next: HashMap<String, Running> = HashMap::with_capacity(checks.len());
         for (check, spec) in checks {
@@ -171,19 +176,9 @@ impl<P: Probe> Scheduler<P> {
         }
     }
 
-    /// The number of running checks.
-    pub fn len(&self) -> usize {
-        self.running.len()
-    }
-
-    /// True when no check runs.
-    pub fn is_empty(&self) -> bool {
-        self.running.is_empty()
-    }
-
     /// Stops scheduling and waits for every in-flight probe (each bounded
     /// by its own deadline) to finish and hand its result to the sinks.
-    pub async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         for running in self.running.values() {
             let _ = running.stop.send(true);
         }
@@ -204,15 +199,15 @@ impl<P: Probe> Scheduler<P> {
 
 /// What a call to [`Scheduler::apply`] changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Applied {
+pub(crate) struct Applied {
     /// Checks left running on their schedule.
-    pub kept: usize,
+    pub(crate) kept: usize,
     /// Checks restarted because their configuration changed.
-    pub restarted: usize,
+    pub(crate) restarted: usize,
     /// New checks.
-    pub started: usize,
+    pub(crate) started: usize,
     /// Checks removed.
-    pub stopped: usize,
+    pub(crate) stopped: usize,
 }
 
 async fn run_check<P: Probe>(

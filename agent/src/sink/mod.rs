@@ -7,8 +7,8 @@
 //! result to every sink.
 
 pub mod file;
-pub mod stdout;
-pub mod uplink;
+pub(crate) mod stdout;
+pub(crate) mod uplink;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -69,7 +69,7 @@ pub enum SinkError {
 
 impl SinkError {
     /// An I/O error with what was being done.
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         SinkError::Io {
             context: context.into(),
             source,
@@ -89,7 +89,7 @@ pub trait Sink: Send + 'static {
         batch: &[Arc<CheckResult>],
     ) -> impl Future<Output = Result<u64, SinkError>> + Send;
 
-    /// Called about every [`TICK`] even when idle: time-based work such as
+    /// Called about every 250 ms (`TICK`) even when idle: time-based work such as
     /// the fsync policy and rotation by age.
     fn tick(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
 
@@ -98,9 +98,9 @@ pub trait Sink: Send + 'static {
 }
 
 /// How often a sink's `tick` runs.
-pub const TICK: Duration = Duration::from_millis(250);
+pub(crate) const TICK: Duration = Duration::from_millis(250);
 /// The most results handed to one `write`.
-pub const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 
 /// A running sink: its channel and its task.
 pub struct SinkHandle {

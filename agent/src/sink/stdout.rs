@@ -18,7 +18,7 @@ use crate::result::CheckResult;
 use store::Utc;
 
 /// Prints results to standard output (or any writer, for tests).
-pub struct StdoutSink {
+pub(crate) struct StdoutSink {
     format: StdoutFormat,
     /// `None` only while a blocking write holds it.
     out: Option<Box<dyn Write + Send>>,
@@ -27,12 +27,15 @@ pub struct StdoutSink {
 
 impl StdoutSink {
     /// A sink printing to the process's standard output.
-    pub fn new(format: StdoutFormat) -> StdoutSink {
+    pub(crate) fn new(format: StdoutFormat) -> StdoutSink {
         StdoutSink::with_writer(format, std::io::stdout())
     }
 
     /// A sink printing to `out`.
-    pub fn with_writer(format: StdoutFormat, out: impl Write + Send + 'static) -> StdoutSink {
+    pub(crate) fn with_writer(
+        format: StdoutFormat,
+        out: impl Write + Send + 'static,
+    ) -> StdoutSink {
         StdoutSink {
             format,
             out: Some(Box::new(out)),
@@ -107,7 +110,7 @@ fn tenths(v: u64) -> String {
 /// `2026-11-23T10:31:02.123Z api-health down connect_refused rt=0.7ms connect=0.6 (Connection refused)`.
 /// Phases that did not run are left out; times are to 0.1 ms, rounded on
 /// the phase boundaries so they still add up.
-pub fn human_line(result: &CheckResult) -> String {
+pub(crate) fn human_line(result: &CheckResult) -> String {
     let r = &result.record;
     let q = result.timings.quantized(Duration::from_micros(100));
     let mut line = format!(
@@ -152,7 +155,7 @@ struct JsonLine<'a> {
 
 /// One JSON object, without the newline:
 /// `{"check":"api-health","t":1795429862123,"rt":12,"sc":200,"st":"up","dn":1,...,"detail":null}`.
-pub fn json_line(result: &CheckResult) -> String {
+pub(crate) fn json_line(result: &CheckResult) -> String {
     let line = JsonLine {
         check: &result.check,
         record: JsonRecord(&result.record),

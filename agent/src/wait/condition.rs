@@ -46,11 +46,11 @@ pub enum ConditionError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonCondition {
     /// Where to look.
-    pub path: JsonPath,
+    pub(crate) path: JsonPath,
     /// `==` (true) or `!=` (false).
-    pub equals: bool,
+    pub(crate) equals: bool,
     /// What to compare with.
-    pub value: Value,
+    pub(crate) value: Value,
 }
 
 impl JsonCondition {
@@ -75,7 +75,7 @@ impl JsonCondition {
     }
 
     /// Whether it holds on `doc`; numbers compare by value (`3 == 3.0`).
-    pub fn holds(&self, doc: &Value) -> bool {
+    pub(crate) fn holds(&self, doc: &Value) -> bool {
         let found = self.path.get(doc);
         let same = match (found, &self.value) {
             (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
@@ -98,7 +98,7 @@ pub struct HeaderCondition {
     /// The header.
     pub name: HeaderName,
     /// What one of its values must match.
-    pub pattern: Regex,
+    pub(crate) pattern: Regex,
 }
 
 impl HeaderCondition {
@@ -174,7 +174,7 @@ pub enum Judgement {
 impl Conditions {
     /// Judges one response. `--fail-when` is looked at first: a failed
     /// deploy should not pass for ready because its status is 200.
-    pub fn judge(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Judgement {
+    pub(crate) fn judge(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Judgement {
         let doc = if self.json.is_empty() && self.fail_when.is_empty() {
             None
         } else {

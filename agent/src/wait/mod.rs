@@ -11,7 +11,7 @@
 //! tested without sockets; it knows nothing of the terminal or of flags.
 
 pub mod condition;
-pub mod path;
+pub(crate) mod path;
 pub mod policy;
 pub mod webhook;
 

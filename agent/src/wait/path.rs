@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
+pub(crate) enum Segment {
     /// An object member.
     Key(String),
     /// An array element (0-based).
@@ -20,11 +20,11 @@ pub enum Segment {
 
 /// A parsed path, kept with its source text for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonPath {
+pub(crate) struct JsonPath {
     /// The path as written.
-    pub text: String,
+    pub(crate) text: String,
     /// Its steps; empty for `.`.
-    pub segments: Vec<Segment>,
+    pub(crate) segments: Vec<Segment>,
 }
 
 /// Why a path did not parse.
@@ -32,17 +32,17 @@ pub struct JsonPath {
 #[error("JSON path {text:?}: {reason} at byte {at}")]
 pub struct PathError {
     /// The input.
-    pub text: String,
+    pub(crate) text: String,
     /// Where it went wrong.
-    pub at: usize,
+    pub(crate) at: usize,
     /// What was expected.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 impl JsonPath {
     /// Parses a path at the start of `input`; returns it and the rest of
     /// the input (whitespace after the path included).
-    pub fn parse_prefix(input: &str) -> Result<(JsonPath, &str), PathError> {
+    pub(crate) fn parse_prefix(input: &str) -> Result<(JsonPath, &str), PathError> {
         let err = |at, reason| PathError {
             text: input.to_owned(),
             at,
@@ -117,7 +117,7 @@ impl JsonPath {
     }
 
     /// The value at this path, jq style: `null` where the path leads nowhere.
-    pub fn get<'a>(&self, doc: &'a Value) -> &'a Value {
+    pub(crate) fn get<'a>(&self, doc: &'a Value) -> &'a Value {
         let mut at = doc;
         for segment in &self.segments {
             let next = match (segment, at) {

@@ -14,9 +14,9 @@ use crate::probe::ProbeReport;
 use crate::retry::{Backoff, Breaker, Jitter, clamp_to_deadline, parse_retry_after};
 
 /// Statuses that will not change by waiting, unless `--retry-on` says so.
-pub const PERMANENT_STATUSES: [u16; 3] = [401, 403, 404];
+pub(crate) const PERMANENT_STATUSES: [u16; 3] = [401, 403, 404];
 /// Failure classes that will not change by waiting (a certificate problem).
-pub const PERMANENT_CLASSES: [ErrorClass; 3] = [
+pub(crate) const PERMANENT_CLASSES: [ErrorClass; 3] = [
     ErrorClass::TlsUntrusted,
     ErrorClass::TlsExpired,
     ErrorClass::TlsHostname,
@@ -33,22 +33,22 @@ pub struct RetryOn {
 
 /// What one attempt saw: a response, or a failure before one.
 #[derive(Debug, Clone, Copy)]
-pub struct Observed<'a> {
+pub(crate) struct Observed<'a> {
     /// The status, when a response arrived.
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// The failure class, when the probe failed.
-    pub failure: Option<ErrorClass>,
+    pub(crate) failure: Option<ErrorClass>,
     /// The response headers (empty without a response).
-    pub headers: &'a HeaderMap,
+    pub(crate) headers: &'a HeaderMap,
     /// The response body (empty without a response).
-    pub body: &'a [u8],
+    pub(crate) body: &'a [u8],
 }
 
 static NO_HEADERS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(HeaderMap::new);
 
 impl<'a> Observed<'a> {
     /// What a probe report (of a `keep_response` spec) saw.
-    pub fn of(report: &'a ProbeReport) -> Self {
+    pub(crate) fn of(report: &'a ProbeReport) -> Self {
         Observed {
             status: report.status_code,
             failure: report.failure.as_ref().map(|f| f.class),
@@ -78,7 +78,7 @@ pub enum Verdict {
 }
 
 /// Judges one attempt. `now` is the wall clock, for a Retry-After date.
-pub fn classify(
+pub(crate) fn classify(
     seen: &Observed<'_>,
     conditions: &Conditions,
     retry_on: &RetryOn,
@@ -194,7 +194,7 @@ impl<J: Jitter> Pacer<J> {
     }
 
     /// The delay before the next attempt, after a `Retry` at `now`.
-    pub fn next(
+    pub(crate) fn next(
         &mut self,
         retry_after: Option<Duration>,
         unreachable: bool,

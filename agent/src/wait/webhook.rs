@@ -3,7 +3,7 @@
 //!
 //! The scheme: `X-Sonde-Timestamp: <unix seconds>` and
 //! `X-Sonde-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
-//! A timestamp more than [`MAX_SKEW`] from our clock is stale; a
+//! A timestamp more than 300 s (`MAX_SKEW`) from our clock is stale; a
 //! (timestamp, signature) pair seen before is a replay. [`Verifier`] is the
 //! pure part (clock passed in); [`serve`] is the thin hyper server over it.
 
@@ -22,13 +22,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// The timestamp header.
-pub const TIMESTAMP_HEADER: &str = "x-sonde-timestamp";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-sonde-timestamp";
 /// The signature header.
-pub const SIGNATURE_HEADER: &str = "x-sonde-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-sonde-signature";
 /// How far a timestamp may be from our clock, either way.
-pub const MAX_SKEW: Duration = Duration::from_secs(300);
+pub(crate) const MAX_SKEW: Duration = Duration::from_secs(300);
 /// The largest body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// What a verified webhook says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +140,7 @@ impl Verifier {
 
     /// Verifies one webhook received at `now`: the header values (if
     /// present) and the body.
-    pub fn verify(
+    pub(crate) fn verify(
         &mut self,
         timestamp: Option<&str>,
         signature: Option<&str>,

@@ -9,7 +9,7 @@ use wire::{EncodeError, FrameBuilder, FrameHeader, Record};
 /// `first_seq`, one frame unless it would exceed the wire's maximum body,
 /// in which case the batch is halved until each part fits. Returns the
 /// number of frames; on error `out` holds only whole frames.
-pub fn encode_frames<T>(
+pub(crate) fn encode_frames<T>(
     agent: &str,
     session: u64,
     first_seq: u64,
@@ -46,7 +46,7 @@ pub fn encode_frames<T>(
 /// sequence, or a new session (`now_ms`, epoch ms, above `last`'s) when
 /// there is no frame or its sequence is exhausted. Returns whether it
 /// resumed.
-pub fn continue_after(last: Option<(u64, u64)>, now_ms: u64) -> (u64, u64, bool) {
+pub(crate) fn continue_after(last: Option<(u64, u64)>, now_ms: u64) -> (u64, u64, bool) {
     match last {
         Some((session, seq)) => match seq.checked_add(1) {
             Some(next) => (session, next, true),

@@ -35,7 +35,7 @@ pub struct Recovery {
     pub moved_aside: Vec<PathBuf>,
     /// Damaged regions left in place in the newest segment because good
     /// frames follow them (readers skip them).
-    pub damaged_regions: u64,
+    pub(crate) damaged_regions: u64,
     /// Whether the sequence continues the session found on disk (`false`:
     /// a new session was started).
     pub resumed: bool,
@@ -66,7 +66,7 @@ impl Active {
 }
 
 /// The segment directory and its active segment.
-pub struct Segments {
+pub(crate) struct Segments {
     dir: PathBuf,
     config: config::FileSink,
     active: Active,
@@ -96,7 +96,7 @@ impl Segments {
     /// Opens the segment directory for `agent`: creates it, recovers the
     /// newest segment, moves segments with a bad header aside, finds the
     /// sequence to continue and applies retention.
-    pub fn open(config: &config::FileSink, agent: &str) -> Result<Segments, SinkError> {
+    pub(crate) fn open(config: &config::FileSink, agent: &str) -> Result<Segments, SinkError> {
         let dir = config.dir.clone();
         let now_ms = epoch_ms(SystemTime::now());
         let found = recover(&dir, &SEGMENT, Depth::Tail)?;
@@ -156,27 +156,27 @@ impl Segments {
     }
 
     /// What recovery did at open.
-    pub fn recovery(&self) -> &Recovery {
+    pub(crate) fn recovery(&self) -> &Recovery {
         &self.recovery
     }
 
     /// The agent id frames carry.
-    pub fn agent(&self) -> &str {
+    pub(crate) fn agent(&self) -> &str {
         &self.agent
     }
 
     /// The session frames carry.
-    pub fn session(&self) -> u64 {
+    pub(crate) fn session(&self) -> u64 {
         self.session
     }
 
     /// The sequence number of the next frame.
-    pub fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
     /// The active segment's path.
-    pub fn active_path(&self) -> &Path {
+    pub(crate) fn active_path(&self) -> &Path {
         self.active.segment.path()
     }
 
@@ -184,7 +184,7 @@ impl Segments {
     /// with one write, rotating first if they would not fit, then applies
     /// the fsync policy. On a failed write the segment is cut back to its
     /// previous length, so it never holds part of a frame while running.
-    pub fn append(&mut self, bytes: &[u8], frames: u64) -> Result<u64, SinkError> {
+    pub(crate) fn append(&mut self, bytes: &[u8], frames: u64) -> Result<u64, SinkError> {
         if bytes.is_empty() {
             return Ok(0);
         }
@@ -202,14 +202,14 @@ impl Segments {
 
     /// Whether `tick` has anything to do; no I/O, so the sink can skip the
     /// blocking hand-off on the idle ticks.
-    pub fn tick_due(&self) -> bool {
+    pub(crate) fn tick_due(&self) -> bool {
         self.clock.due(Instant::now())
             || self.rotation(0).is_some()
             || self.last_retention.elapsed() >= RETENTION_EVERY
     }
 
     /// Time-based work: the `Every` fsync, rotation by age, retention.
-    pub fn tick(&mut self) -> Result<(), SinkError> {
+    pub(crate) fn tick(&mut self) -> Result<(), SinkError> {
         if self.clock.due(Instant::now()) {
             self.sync()?;
         }
@@ -222,7 +222,7 @@ impl Segments {
     }
 
     /// Syncs the active segment and the directory.
-    pub fn close(mut self) -> Result<(), SinkError> {
+    pub(crate) fn close(mut self) -> Result<(), SinkError> {
         self.sync()?;
         Ok(sync_dir(&self.dir)?)
     }
@@ -293,7 +293,11 @@ impl Segments {
 /// The session and next sequence: the last frame's session and sequence
 /// plus one when it is this agent's, else a new session (now, in epoch
 /// ms, and above any session found). Returns whether it resumed.
-pub fn continue_from(last: Option<&LastFrame>, agent: &str, now_ms: u64) -> (u64, u64, bool) {
+pub(crate) fn continue_from(
+    last: Option<&LastFrame>,
+    agent: &str,
+    now_ms: u64,
+) -> (u64, u64, bool) {
     match last {
         Some(LastFrame::Frame(h)) if h.agent == agent => {
             continue_after(Some((h.session, h.seq)), now_ms)

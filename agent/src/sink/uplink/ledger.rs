@@ -14,13 +14,13 @@ use wire::FILE_HEADER_LEN;
 
 /// A frame's identity within one agent: `(session, seq)`, compared as a
 /// pair (session first), as the gateway compares it.
-pub type FrameId = (u64, u64);
+pub(crate) type FrameId = (u64, u64);
 
 /// What the spool does when appending a frame would pass its size limit.
 /// The limit is `spool_max_bytes`; the spool holds at most the limit plus
 /// one frame (a single frame larger than the whole limit is still kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WhenFull {
+pub(crate) enum WhenFull {
     /// Delete the oldest segments (whole files) until the new frame fits.
     /// The newest results survive a long outage, which is what a dashboard
     /// wants when the gateway comes back; the oldest are lost, counted
@@ -34,25 +34,32 @@ pub enum WhenFull {
     /// oldest results. For deployments where the start of an outage
     /// matters more than its end (forensics); the agent's newest results
     /// then only reach the gateway once the backlog is acknowledged.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "no configuration selects it yet; the ledger tests do"
+        )
+    )]
     DropNewest,
 }
 
 /// One segment file as the ledger sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentMeta {
+pub(crate) struct SegmentMeta {
     /// `(session, seq)` of its first frame (also its name).
-    pub id: FrameId,
+    pub(crate) id: FrameId,
     /// File length in bytes, file header included.
-    pub len: u64,
+    pub(crate) len: u64,
     /// Frames in the file.
-    pub frames: u64,
+    pub(crate) frames: u64,
     /// Records in those frames.
-    pub records: u64,
+    pub(crate) records: u64,
 }
 
 impl SegmentMeta {
     /// A segment holding only its file header.
-    pub fn empty(id: FrameId) -> Self {
+    pub(crate) fn empty(id: FrameId) -> Self {
         SegmentMeta {
             id,
             len: FILE_HEADER_LEN as u64,
@@ -65,13 +72,13 @@ impl SegmentMeta {
 /// The first unacknowledged byte: an offset into the oldest segment, and
 /// how much of that segment is behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     /// Byte offset in the oldest segment.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Frames of the oldest segment before `offset`.
-    pub frames: u64,
+    pub(crate) frames: u64,
     /// Records of the oldest segment before `offset`.
-    pub records: u64,
+    pub(crate) records: u64,
 }
 
 impl Cursor {
@@ -86,7 +93,7 @@ impl Cursor {
 
 /// A file operation the ledger asks for, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileOp {
+pub(crate) enum FileOp {
     /// Start a new segment with this id; appends go there from now on.
     Create(FrameId),
     /// Delete the segment with this id.
@@ -102,28 +109,28 @@ pub enum FileOp {
 
 /// What to do with an incoming frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Room {
+pub(crate) struct Room {
     /// File operations to perform first.
-    pub ops: Vec<FileOp>,
+    pub(crate) ops: Vec<FileOp>,
     /// Whether to append the frame (`false`: dropped under
     /// [`WhenFull::DropNewest`]).
-    pub append: bool,
+    pub(crate) append: bool,
 }
 
 /// A span of the oldest segment to read: `from..to` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     /// The segment.
-    pub id: FrameId,
+    pub(crate) id: FrameId,
     /// First byte (the cursor).
-    pub from: u64,
+    pub(crate) from: u64,
     /// End of the segment's bytes as of now (a frame boundary).
-    pub to: u64,
+    pub(crate) to: u64,
 }
 
 /// The spool's bookkeeping.
 #[derive(Debug, Clone)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     segments: VecDeque<SegmentMeta>,
     cursor: Cursor,
     max_bytes: u64,
@@ -134,14 +141,14 @@ pub struct Ledger {
 /// The size a segment rotates at for a spool of `max_bytes`: a sixteenth
 /// of it (so dropping one loses a small part of the spool), between 64 KiB
 /// and 64 MiB.
-pub fn segment_max_bytes(max_bytes: u64) -> u64 {
+pub(crate) fn segment_max_bytes(max_bytes: u64) -> u64 {
     (max_bytes / 16).clamp(64 << 10, 64 << 20)
 }
 
 impl Ledger {
     /// A ledger over `segments` (oldest first, the last one active; at
     /// least one) with the cursor in the first.
-    pub fn new(
+    pub(crate) fn new(
         segments: Vec<SegmentMeta>,
         cursor: Cursor,
         max_bytes: u64,
@@ -157,12 +164,13 @@ impl Ledger {
     }
 
     /// Bytes on disk, file headers included.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.len).sum()
     }
 
     /// Bytes not yet acknowledged.
-    pub fn unacked_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn unacked_bytes(&self) -> u64 {
         self.segments
             .iter()
             .map(|s| s.len - FILE_HEADER_LEN as u64)
@@ -171,22 +179,24 @@ impl Ledger {
     }
 
     /// Frames not yet acknowledged.
-    pub fn unacked_frames(&self) -> u64 {
+    pub(crate) fn unacked_frames(&self) -> u64 {
         self.segments.iter().map(|s| s.frames).sum::<u64>() - self.cursor.frames
     }
 
     /// The segments, oldest first.
-    pub fn segments(&self) -> impl Iterator<Item = &SegmentMeta> {
+    #[cfg(test)]
+    pub(crate) fn segments(&self) -> impl Iterator<Item = &SegmentMeta> {
         self.segments.iter()
     }
 
     /// The cursor.
-    pub fn cursor(&self) -> Cursor {
+    #[cfg(test)]
+    pub(crate) fn cursor(&self) -> Cursor {
         self.cursor
     }
 
     /// The segment being appended to.
-    pub fn active(&self) -> Option<&SegmentMeta> {
+    pub(crate) fn active(&self) -> Option<&SegmentMeta> {
         self.segments.back()
     }
 
@@ -194,7 +204,7 @@ impl Ledger {
     /// `next`: rotate when the active segment would pass its size, and,
     /// when the spool would pass its limit, apply the [`WhenFull`] policy.
     /// The ledger is updated as if the operations succeeded.
-    pub fn make_room(&mut self, incoming: u64, next: FrameId) -> Room {
+    pub(crate) fn make_room(&mut self, incoming: u64, next: FrameId) -> Room {
         let mut ops = Vec::new();
         let active_frames = self.active().map_or(0, |a| a.frames);
         let active_full = self.active().is_some_and(|a| {
@@ -251,7 +261,7 @@ impl Ledger {
 
     /// Records an append of `bytes` holding `frames` frames with `records`
     /// records to the active segment.
-    pub fn appended(&mut self, bytes: u64, frames: u64, records: u64) {
+    pub(crate) fn appended(&mut self, bytes: u64, frames: u64, records: u64) {
         if let Some(a) = self.segments.back_mut() {
             a.len += bytes;
             a.frames += frames;
@@ -261,7 +271,7 @@ impl Ledger {
 
     /// What to send next: the unacknowledged bytes of the oldest segment,
     /// or `None` when everything is acknowledged.
-    pub fn unacked(&self) -> Option<Span> {
+    pub(crate) fn unacked(&self) -> Option<Span> {
         let oldest = self.segments.front()?;
         (self.cursor.offset < oldest.len).then_some(Span {
             id: oldest.id,
@@ -275,7 +285,7 @@ impl Ledger {
     /// (frames that were dropped while in flight are not counted twice).
     /// Returns the segment to delete when the cursor left it. Returns
     /// `None` and changes nothing when the cursor is elsewhere.
-    pub fn advance(
+    pub(crate) fn advance(
         &mut self,
         id: FrameId,
         from: u64,

@@ -17,11 +17,11 @@
 //! Metrics use the sink name `gateway` for the gateway named `default`,
 //! `gateway.NAME` for the others.
 
-pub mod ledger;
-pub mod policy;
-pub mod sender;
-pub mod service;
-pub mod spool;
+pub(crate) mod ledger;
+pub(crate) mod policy;
+pub(crate) mod sender;
+pub(crate) mod service;
+pub(crate) mod spool;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,7 +30,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use ledger::WhenFull;
+pub(crate) use ledger::WhenFull;
 use sender::Shared;
 use service::Client;
 use spool::{Spool, SpoolRecovery};
@@ -43,18 +43,18 @@ use crate::retry::SplitMix64;
 
 /// How long `close` keeps sending what is still unacknowledged before it
 /// leaves the rest in the spool for the next start.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Knobs beyond the gateway's configuration that are not in the
 /// configuration file yet (tests).
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// What the spool does when full.
-    pub when_full: WhenFull,
+    pub(crate) when_full: WhenFull,
 }
 
 /// Streams results to a gateway. See the module docs.
-pub struct GatewaySink {
+pub(crate) struct GatewaySink {
     name: &'static str,
     agent: String,
     shared: Arc<Shared>,
@@ -84,7 +84,7 @@ impl GatewaySink {
     /// file I/O) and starts the sender. Must run inside a tokio runtime.
     /// Refuses a cleartext URL that is not loopback (which validation
     /// refuses first).
-    pub fn open(
+    pub(crate) fn open(
         config: &config::GatewaySink,
         agent_id: &str,
         metrics: Arc<Metrics>,
@@ -138,23 +138,13 @@ impl GatewaySink {
     }
 
     /// The `(session, next seq)` the next frame gets.
-    pub fn position(&self) -> (u64, u64) {
+    pub(crate) fn position(&self) -> (u64, u64) {
         let spool = self
             .shared
             .spool
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         (spool.session(), spool.next_seq())
-    }
-
-    /// Frames not yet acknowledged.
-    pub fn unacked_frames(&self) -> u64 {
-        let spool = self
-            .shared
-            .spool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        spool.unacked_frames()
     }
 }
 

@@ -10,36 +10,36 @@ use super::ledger::FrameId;
 
 /// The body of a `200` answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-pub struct Ack {
+pub(crate) struct Ack {
     /// The agent's high-water mark after this request: session...
-    pub session: u64,
+    pub(crate) session: u64,
     /// ...and sequence. Every frame up to `(session, acked)` may go.
-    pub acked: u64,
+    pub(crate) acked: u64,
     /// Frames of the request accepted now.
     #[serde(default)]
-    pub accepted: u64,
+    pub(crate) accepted: u64,
     /// Frames of the request that were duplicates.
     #[serde(default)]
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
 }
 
 /// The body of an error answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// The error code (`bad_frame`, `rate_limited`, ...).
     #[serde(default)]
-    pub error: String,
+    pub(crate) error: String,
     /// For people.
     #[serde(default)]
-    pub reason: String,
+    pub(crate) reason: String,
     /// The byte of the request body where the problem was found.
     #[serde(default)]
-    pub offset: Option<u64>,
+    pub(crate) offset: Option<u64>,
 }
 
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// `200` with an acknowledgement.
     Acked(Ack),
     /// Any other status, with the error body (if it parsed) and the
@@ -59,7 +59,7 @@ pub enum Outcome {
 
 /// What to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Drop the first `frames` frames of the request from the spool (they
     /// are acknowledged); the rest, if any, go again at once.
     Advance {
@@ -91,7 +91,7 @@ pub enum Action {
 
 /// Decides what to do after sending `frames` (each frame's `(session,
 /// seq)` and starting byte offset in the body, in order).
-pub fn decide(outcome: &Outcome, frames: &[(FrameId, u64)]) -> Action {
+pub(crate) fn decide(outcome: &Outcome, frames: &[(FrameId, u64)]) -> Action {
     match outcome {
         Outcome::Acked(ack) => {
             let mark = (ack.session, ack.acked);

@@ -22,44 +22,44 @@ use crate::sink::SinkError;
 
 /// Requests carry at most this many bytes of frames (PROTOCOL.md 2.1
 /// suggests staying well below the gateway's 8 MiB)...
-pub const MAX_REQUEST_BYTES: u64 = 256 << 10;
+pub(crate) const MAX_REQUEST_BYTES: u64 = 256 << 10;
 /// ...and at most this many frames.
-pub const MAX_REQUEST_FRAMES: usize = 500;
+pub(crate) const MAX_REQUEST_FRAMES: usize = 500;
 /// Reconnects: full jitter from 0 up to 100 ms doubling, at most 10 s.
-pub const RECONNECT: Backoff = Backoff {
+pub(crate) const RECONNECT: Backoff = Backoff {
     base: Duration::from_millis(100),
     cap: Duration::from_secs(10),
     floor: Duration::ZERO,
 };
 /// After this many failures in a row the breaker opens...
-pub const BREAKER_THRESHOLD: u32 = 5;
+pub(crate) const BREAKER_THRESHOLD: u32 = 5;
 /// ...for this long, then lets one trial through (half-open).
-pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
+pub(crate) const BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
 /// A misconfigured sink (401, 403, 415...) retries this slowly.
-pub const HOLD: Backoff = Backoff {
+pub(crate) const HOLD: Backoff = Backoff {
     base: Duration::from_secs(30),
     cap: Duration::from_secs(300),
     floor: Duration::from_secs(15),
 };
 /// `Retry-After` is honoured up to this long.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// What the sink and the sender share.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The spool; every file operation happens under this lock, in a
     /// blocking thread.
-    pub spool: Mutex<Spool>,
+    pub(crate) spool: Mutex<Spool>,
     /// Rung by the sink after each append.
-    pub wake: Notify,
+    pub(crate) wake: Notify,
     /// The sink's metrics name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The agent's metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Shared {
     /// Runs `f` on the spool in a blocking thread.
-    pub async fn blocking<R: Send + 'static>(
+    pub(crate) async fn blocking<R: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut Spool) -> Result<R, SinkError> + Send + 'static,
     ) -> Result<R, SinkError> {
@@ -82,7 +82,7 @@ impl Shared {
 
 /// The sender's end of the connection to the gateway: [`Client`], or a
 /// scripted stand-in when the sender is tested under a paused clock.
-pub trait Uplink: Send + 'static {
+pub(crate) trait Uplink: Send + 'static {
     /// POSTs one request body of frames and reports how it ended.
     fn send(&mut self, body: Bytes) -> impl Future<Output = Outcome> + Send;
     /// Drops the connection; the next `send` opens a new one.
@@ -114,7 +114,7 @@ impl Uplink for Client {
 /// Runs until `closing` carries a deadline and either everything is
 /// acknowledged, the deadline passed, or the gateway is not answering.
 /// `rng` spreads the backoff delays (full jitter).
-pub async fn run(
+pub(crate) async fn run(
     shared: Arc<Shared>,
     mut client: impl Uplink,
     mut closing: watch::Receiver<Option<Instant>>,

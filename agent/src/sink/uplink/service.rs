@@ -23,13 +23,13 @@ use crate::retry::parse_retry_after;
 use crate::tls::{self, ClientTls, Roots, server_name};
 
 /// The content type of an ingest body.
-pub const CONTENT_TYPE_FRAMES: &str = "application/vnd.sonde.frames";
+pub(crate) const CONTENT_TYPE_FRAMES: &str = "application/vnd.sonde.frames";
 /// The ingest path used when the configured URL has none.
-pub const INGEST_PATH: &str = "/v1/frames";
+pub(crate) const INGEST_PATH: &str = "/v1/frames";
 /// How long opening a connection (TCP, TLS, HTTP/2) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request may take, from sending to the whole answer.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Answers are small JSON objects; more than this is not the gateway.
 const MAX_ANSWER: usize = 64 << 10;
 
@@ -52,21 +52,21 @@ pub enum EndpointError {
 
 /// Where and how to reach the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// TLS or not.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// The host to connect to, without brackets.
-    pub host: String,
+    pub(crate) host: String,
     /// The port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// The request URI: scheme, authority and the ingest path.
-    pub uri: String,
+    pub(crate) uri: String,
 }
 
 /// The endpoint of a configured gateway URL. A URL without a path (or
 /// `/`) means the gateway's standard ingest path, `/v1/frames`; any other
 /// path is used as given. Refuses cleartext to anything but loopback.
-pub fn endpoint(url: &url::Url) -> Result<Endpoint, EndpointError> {
+pub(crate) fn endpoint(url: &url::Url) -> Result<Endpoint, EndpointError> {
     let shown = url.as_str().to_owned();
     let tls = match url.scheme() {
         "https" => true,
@@ -122,7 +122,7 @@ pub enum ClientError {
 }
 
 /// A client of one gateway's ingest endpoint.
-pub struct Client {
+pub(crate) struct Client {
     endpoint: Endpoint,
     uri: Uri,
     auth: HeaderValue,
@@ -134,7 +134,7 @@ pub struct Client {
 impl Client {
     /// A client for `url` with bearer `token`. For `https`, the system
     /// roots are trusted, plus `ca` when given.
-    pub fn new(
+    pub(crate) fn new(
         url: &url::Url,
         token: &str,
         ca: Option<&config::Certificates>,
@@ -173,17 +173,17 @@ impl Client {
     }
 
     /// The request URI.
-    pub fn uri(&self) -> &str {
+    pub(crate) fn uri(&self) -> &str {
         &self.endpoint.uri
     }
 
     /// Connections opened so far.
-    pub fn connects(&self) -> u64 {
+    pub(crate) fn connects(&self) -> u64 {
         self.connects
     }
 
     /// Drops the connection; the next request opens a new one.
-    pub fn disconnect(&mut self) {
+    pub(crate) fn disconnect(&mut self) {
         self.conn = None;
     }
 
@@ -218,7 +218,7 @@ impl Client {
 
     /// POSTs `body` (whole frames) and reports how it ended. Opens the
     /// connection first if there is none.
-    pub async fn send(&mut self, body: Bytes) -> Outcome {
+    pub(crate) async fn send(&mut self, body: Bytes) -> Outcome {
         match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(body)).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {

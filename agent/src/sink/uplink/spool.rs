@@ -42,9 +42,9 @@ use crate::sink::SinkError;
 use crate::sink::file::frames::continue_after;
 
 /// How often appended data is synced to disk.
-pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How often the acknowledgement point is written to `acked`.
-pub const ACK_PERSIST_EVERY: Duration = Duration::from_millis(200);
+pub(crate) const ACK_PERSIST_EVERY: Duration = Duration::from_millis(200);
 /// The largest frame on the wire.
 const MAX_FRAME: u64 = MAX_BODY_LEN as u64 + FRAME_OVERHEAD as u64;
 
@@ -52,7 +52,7 @@ const ACKED: &str = "acked";
 const QUARANTINE_DIR: &str = "quarantine";
 
 /// `"<session> <seq>"`, as in the `acked` file.
-pub fn parse_acked(text: &str) -> Option<FrameId> {
+pub(crate) fn parse_acked(text: &str) -> Option<FrameId> {
     let mut parts = text.split_whitespace();
     let session = parts.next()?.parse().ok()?;
     let seq = parts.next()?.parse().ok()?;
@@ -61,51 +61,53 @@ pub fn parse_acked(text: &str) -> Option<FrameId> {
 
 /// What opening the spool found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SpoolRecovery {
+pub(crate) struct SpoolRecovery {
     /// Bytes cut from a torn tail of the newest segment.
-    pub truncated_bytes: u64,
+    pub(crate) truncated_bytes: u64,
     /// Frames waiting to be sent.
-    pub unacked_frames: u64,
+    pub(crate) unacked_frames: u64,
     /// Damaged regions skipped inside segments.
-    pub damaged_regions: u64,
+    pub(crate) damaged_regions: u64,
     /// Segments moved aside (bad header, another agent's frames).
-    pub moved_aside: Vec<PathBuf>,
+    pub(crate) moved_aside: Vec<PathBuf>,
     /// Whether the sequence continues one found on disk.
-    pub resumed: bool,
+    pub(crate) resumed: bool,
 }
 
 /// One frame of a [`Batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameInfo {
+pub(crate) struct FrameInfo {
     /// Its `(session, seq)`.
-    pub id: FrameId,
+    pub(crate) id: FrameId,
     /// Where it starts in the batch's body.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Its length.
-    pub len: u64,
+    pub(crate) len: u64,
     /// Records it carries.
-    pub records: u64,
+    pub(crate) records: u64,
 }
 
 /// Frames to send: whole frames laid end to end, from the cursor on.
 #[derive(Debug, Clone)]
-pub struct Batch {
+pub(crate) struct Batch {
     segment: FrameId,
     from: u64,
     /// The request body.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
     /// Its frames, in order.
-    pub frames: Vec<FrameInfo>,
+    pub(crate) frames: Vec<FrameInfo>,
 }
 
 impl Batch {
     /// Records in the batch.
-    pub fn records(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn records(&self) -> u64 {
         self.frames.iter().map(|f| f.records).sum()
     }
 
     /// The first `n` frames only.
-    pub fn truncate(&mut self, n: usize) {
+    #[cfg(test)]
+    pub(crate) fn truncate(&mut self, n: usize) {
         self.frames.truncate(n.max(1));
         let end = self.frames.last().map_or(0, |f| f.offset + f.len);
         self.body.truncate(end as usize);
@@ -114,29 +116,33 @@ impl Batch {
 
 /// A segment deleted to make room, with what it took along.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dropped {
+pub(crate) struct Dropped {
     /// The segment's path.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Unacknowledged frames lost.
-    pub frames: u64,
+    pub(crate) frames: u64,
     /// Unacknowledged records lost.
-    pub records: u64,
+    pub(crate) records: u64,
 }
 
 /// What an append did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Appended {
+pub(crate) struct Appended {
     /// Bytes written (0 when refused).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Segments dropped to make room.
-    pub dropped: Vec<Dropped>,
+    pub(crate) dropped: Vec<Dropped>,
     /// The frames were refused ([`WhenFull::DropNewest`]).
-    pub refused: bool,
+    pub(crate) refused: bool,
 }
 
 /// The spool directory. See the module docs.
-pub struct Spool {
+pub(crate) struct Spool {
     dir: PathBuf,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the tests, through `agent()`")
+    )]
     agent: String,
     ledger: Ledger,
     active: Segment,
@@ -163,7 +169,7 @@ impl Spool {
     /// the newest segment, skips what `acked` says was acknowledged, and
     /// starts a new active segment. `now_ms` (epoch ms) names a new
     /// session when there is none to continue.
-    pub fn open(
+    pub(crate) fn open(
         dir: &Path,
         agent: &str,
         max_bytes: u64,
@@ -293,37 +299,38 @@ impl Spool {
     }
 
     /// What opening found and repaired.
-    pub fn recovery(&self) -> &SpoolRecovery {
+    pub(crate) fn recovery(&self) -> &SpoolRecovery {
         &self.recovery
     }
 
     /// The agent id frames carry.
-    pub fn agent(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn agent(&self) -> &str {
         &self.agent
     }
 
     /// The session frames are written with.
-    pub fn session(&self) -> u64 {
+    pub(crate) fn session(&self) -> u64 {
         self.session
     }
 
     /// The sequence number of the next frame.
-    pub fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
     /// Bytes on disk.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.ledger.bytes()
     }
 
     /// Frames not yet acknowledged.
-    pub fn unacked_frames(&self) -> u64 {
+    pub(crate) fn unacked_frames(&self) -> u64 {
         self.ledger.unacked_frames()
     }
 
     /// The last frame known to be acknowledged.
-    pub fn acked(&self) -> Option<FrameId> {
+    pub(crate) fn acked(&self) -> Option<FrameId> {
         self.acked
     }
 
@@ -367,7 +374,7 @@ impl Spool {
     /// numbered from [`Spool::next_seq`] in [`Spool::session`], making
     /// room first as the ledger says. On a failed write the segment is cut
     /// back, so it never holds part of a frame while running.
-    pub fn append(
+    pub(crate) fn append(
         &mut self,
         bytes: &[u8],
         frames: u64,
@@ -402,7 +409,7 @@ impl Spool {
     /// Reads the next frames to send, up to `max_bytes` (at least one whole
     /// frame) and `max_frames`. Damaged bytes at the cursor are skipped
     /// (logged; returned as the count of regions). `None`: nothing to send.
-    pub fn read(
+    pub(crate) fn read(
         &mut self,
         max_bytes: u64,
         max_frames: usize,
@@ -482,7 +489,7 @@ impl Spool {
     /// Marks the first `n` frames of `batch` acknowledged: the cursor moves
     /// past them (if no drop moved it meanwhile), finished segments are
     /// deleted, and the ack point is persisted when due.
-    pub fn ack(&mut self, batch: &Batch, n: usize) -> Result<(), SinkError> {
+    pub(crate) fn ack(&mut self, batch: &Batch, n: usize) -> Result<(), SinkError> {
         let n = n.min(batch.frames.len());
         let Some(last) = n.checked_sub(1).and_then(|i| batch.frames.get(i)) else {
             return Ok(());
@@ -507,7 +514,7 @@ impl Spool {
 
     /// Moves the first frame of `batch` to the quarantine file and past
     /// the cursor, as if acknowledged. Returns the quarantine file's path.
-    pub fn quarantine(&mut self, batch: &Batch) -> Result<PathBuf, SinkError> {
+    pub(crate) fn quarantine(&mut self, batch: &Batch) -> Result<PathBuf, SinkError> {
         let qdir = self.dir.join(QUARANTINE_DIR);
         store::create_dir(&qdir)?;
         let path = qdir.join("quarantine.sonde");
@@ -529,7 +536,7 @@ impl Spool {
     }
 
     /// Time-based work: the periodic sync and a pending ack point.
-    pub fn tick(&mut self) -> Result<(), SinkError> {
+    pub(crate) fn tick(&mut self) -> Result<(), SinkError> {
         if self.clock.due(Instant::now()) {
             self.sync()?;
         }
@@ -540,7 +547,7 @@ impl Spool {
     }
 
     /// Syncs the data and writes the ack point.
-    pub fn close(&mut self) -> Result<(), SinkError> {
+    pub(crate) fn close(&mut self) -> Result<(), SinkError> {
         self.sync()?;
         self.persist_ack()?;
         Ok(sync_dir(&self.dir)?)
