@@ -38,7 +38,6 @@
 //! [`FileSink::open`] itself blocks (recovery reads the newest segment):
 //! call it at startup, before probing, or inside `spawn_blocking`.
 
-pub(crate) mod frames;
 pub(crate) mod segments;
 
 use std::path::Path;
@@ -46,7 +45,7 @@ use std::sync::Arc;
 
 pub use segments::Recovery;
 
-use super::{Sink, SinkError};
+use super::{Sink, SinkError, frames};
 use crate::result::CheckResult;
 use segments::Segments;
 
@@ -79,12 +78,12 @@ impl FileSink {
 
     /// The session frames are written with.
     pub fn session(&self) -> Option<u64> {
-        self.segments.as_ref().map(|s| s.session())
+        self.segments.as_ref().map(|s| s.numbering().session())
     }
 
     /// The sequence number the next frame gets.
     pub fn next_seq(&self) -> Option<u64> {
-        self.segments.as_ref().map(|s| s.next_seq())
+        self.segments.as_ref().map(|s| s.numbering().next_seq())
     }
 
     /// The segment being written.
@@ -132,10 +131,11 @@ impl Sink for FileSink {
             return Err(SinkError::Unusable { sink: "file" });
         };
         self.buf.clear();
+        let numbering = segments.numbering();
         let frames = frames::encode_frames(
-            segments.agent(),
-            segments.session(),
-            segments.next_seq(),
+            numbering.agent(),
+            numbering.session(),
+            numbering.next_seq(),
             batch,
             entry,
             &mut self.buf,

@@ -7,6 +7,7 @@
 //! result to every sink.
 
 pub mod file;
+pub(crate) mod frames;
 pub(crate) mod stdout;
 pub(crate) mod uplink;
 

@@ -17,8 +17,8 @@ use store::{
     rotation, sync_dir,
 };
 
-use super::frames::continue_after;
 use crate::sink::SinkError;
+use crate::sink::frames::{Numbering, continue_after};
 
 /// How often `tick` applies retention when no rotation did (so that an
 /// idle agent still ages old segments out).
@@ -70,9 +70,7 @@ pub(crate) struct Segments {
     dir: PathBuf,
     config: config::FileSink,
     active: Active,
-    agent: String,
-    session: u64,
-    next_seq: u64,
+    numbering: Numbering,
     clock: SyncClock,
     last_retention: Instant,
     recovery: Recovery,
@@ -144,9 +142,7 @@ impl Segments {
             dir,
             config: config.clone(),
             active,
-            agent: agent.to_owned(),
-            session,
-            next_seq,
+            numbering: Numbering::new(agent, session, next_seq),
             clock: SyncClock::new(fsync(config.fsync), Instant::now()),
             last_retention: Instant::now(),
             recovery,
@@ -160,19 +156,9 @@ impl Segments {
         &self.recovery
     }
 
-    /// The agent id frames carry.
-    pub(crate) fn agent(&self) -> &str {
-        &self.agent
-    }
-
-    /// The session frames carry.
-    pub(crate) fn session(&self) -> u64 {
-        self.session
-    }
-
-    /// The sequence number of the next frame.
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.next_seq
+    /// The agent, session and next sequence of the frames written here.
+    pub(crate) fn numbering(&self) -> &Numbering {
+        &self.numbering
     }
 
     /// The active segment's path.
@@ -193,7 +179,7 @@ impl Segments {
             self.rotate(why)?;
         }
         self.active.segment.append(bytes, frames)?;
-        self.next_seq += frames;
+        self.numbering.advance(frames);
         if self.clock.wrote() {
             self.sync()?;
         }

@@ -35,7 +35,7 @@ use sender::Shared;
 use service::Client;
 use spool::{Spool, SpoolRecovery};
 
-use super::file::frames::encode_frames;
+use super::frames::encode_frames;
 use super::{Sink, SinkError};
 use crate::metrics::Metrics;
 use crate::result::CheckResult;
@@ -107,7 +107,7 @@ impl GatewaySink {
         let recovery = spool.recovery().clone();
         log_recovery(name, &config.spool_dir, &recovery, &spool);
         metrics.sink_spool(name, spool.bytes(), spool.unacked_frames());
-        tracing::info!(sink = name, gateway = client.uri(), spool = %config.spool_dir.display(), session = spool.session(), next_seq = spool.next_seq(), unacked_frames = spool.unacked_frames(), "gateway sink open");
+        tracing::info!(sink = name, gateway = client.uri(), spool = %config.spool_dir.display(), session = spool.numbering().session(), next_seq = spool.numbering().next_seq(), unacked_frames = spool.unacked_frames(), "gateway sink open");
         let shared = Arc::new(Shared {
             spool: Mutex::new(spool),
             wake: Notify::new(),
@@ -144,7 +144,8 @@ impl GatewaySink {
             .spool
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        (spool.session(), spool.next_seq())
+        let numbering = spool.numbering();
+        (numbering.session(), numbering.next_seq())
     }
 }
 

@@ -39,7 +39,7 @@ use wire::{FILE_HEADER_LEN, FRAME_OVERHEAD, FrameReader, MAX_BODY_LEN, ReadItem}
 
 use super::ledger::{Cursor, FileOp, FrameId, Ledger, SegmentMeta, WhenFull};
 use crate::sink::SinkError;
-use crate::sink::file::frames::continue_after;
+use crate::sink::frames::{Numbering, continue_after};
 
 /// How often appended data is synced to disk.
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -139,15 +139,9 @@ pub(crate) struct Appended {
 /// The spool directory. See the module docs.
 pub(crate) struct Spool {
     dir: PathBuf,
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the tests, through `agent()`")
-    )]
-    agent: String,
     ledger: Ledger,
     active: Segment,
-    session: u64,
-    next_seq: u64,
+    numbering: Numbering,
     clock: SyncClock,
     cursor: CursorFile,
     acked: Option<FrameId>,
@@ -284,11 +278,9 @@ impl Spool {
         let ledger = Ledger::new(segments, cursor, max_bytes, when_full);
         Ok(Spool {
             dir: dir.to_owned(),
-            agent: agent.to_owned(),
             ledger,
             active,
-            session,
-            next_seq,
+            numbering: Numbering::new(agent, session, next_seq),
             clock: SyncClock::new(Fsync::Every(SYNC_EVERY), Instant::now()),
             cursor: cursor_file,
             acked,
@@ -303,20 +295,9 @@ impl Spool {
         &self.recovery
     }
 
-    /// The agent id frames carry.
-    #[cfg(test)]
-    pub(crate) fn agent(&self) -> &str {
-        &self.agent
-    }
-
-    /// The session frames are written with.
-    pub(crate) fn session(&self) -> u64 {
-        self.session
-    }
-
-    /// The sequence number of the next frame.
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.next_seq
+    /// The agent, session and next sequence of the frames spooled here.
+    pub(crate) fn numbering(&self) -> &Numbering {
+        &self.numbering
     }
 
     /// Bytes on disk.
@@ -384,9 +365,10 @@ impl Spool {
             return Ok(Appended::default());
         }
         let incoming = bytes.len() as u64;
-        let room = self
-            .ledger
-            .make_room(incoming, (self.session, self.next_seq));
+        let room = self.ledger.make_room(
+            incoming,
+            (self.numbering.session(), self.numbering.next_seq()),
+        );
         let dropped = self.apply(room.ops)?;
         if !room.append {
             return Ok(Appended {
@@ -397,7 +379,7 @@ impl Spool {
         }
         self.active.append(bytes, frames)?;
         self.ledger.appended(incoming, frames, records);
-        self.next_seq += frames;
+        self.numbering.advance(frames);
         self.clock.wrote();
         Ok(Appended {
             bytes: incoming,

@@ -9,7 +9,7 @@ use wire::{Record, Status};
 
 use super::*;
 use crate::retry::SplitMix64;
-use crate::sink::file::frames::encode_frames;
+use crate::sink::frames::encode_frames;
 use crate::sink::uplink::WhenFull;
 use crate::sink::uplink::policy::{Ack, Refusal};
 
@@ -47,7 +47,7 @@ impl Uplink for Scripted {
 fn spool_with_one_frame(dir: &std::path::Path) -> (Spool, FrameId) {
     let mut spool = Spool::open(dir, "agent-1", 1 << 20, WhenFull::DropOldest, 1000)
         .unwrap_or_else(|e| panic!("{e}"));
-    let id = (spool.session(), spool.next_seq());
+    let id = (spool.numbering().session(), spool.numbering().next_seq());
     let record = Record {
         t_ms: 1_767_225_600_000,
         rt_ms: 12,

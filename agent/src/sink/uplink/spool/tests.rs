@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use super::*;
-use crate::sink::file::frames::encode_frames;
+use crate::sink::frames::encode_frames;
 use store::{Scan, scan};
 use wire::Record;
 
@@ -20,10 +20,10 @@ fn push(spool: &mut Spool, n: u64) -> u64 {
         .map(|i| ("api", record(1_767_225_600_000 + i)))
         .collect();
     let mut buf = Vec::new();
-    let seq = spool.next_seq();
+    let seq = spool.numbering().next_seq();
     let frames = encode_frames(
-        spool.agent(),
-        spool.session(),
+        spool.numbering().agent(),
+        spool.numbering().session(),
         seq,
         &items,
         |&(c, r)| (c, r),
@@ -66,7 +66,10 @@ fn the_acked_cursor_parses_back() {
 fn append_read_ack_and_reopen_continue_the_sequence() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut s = open(tmp.path(), 1 << 30);
-    assert_eq!((s.session(), s.next_seq()), (1000, 0));
+    assert_eq!(
+        (s.numbering().session(), s.numbering().next_seq()),
+        (1000, 0)
+    );
     assert!(read(&mut s).is_none());
     for _ in 0..3 {
         push(&mut s, 2);
@@ -95,7 +98,10 @@ fn append_read_ack_and_reopen_continue_the_sequence() {
     // unacknowledged frame comes first with its original id.
     let mut s = Spool::open(tmp.path(), "agent-1", 1 << 30, WhenFull::DropOldest, 5000)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((s.session(), s.next_seq()), (1000, 3));
+    assert_eq!(
+        (s.numbering().session(), s.numbering().next_seq()),
+        (1000, 3)
+    );
     assert!(s.recovery().resumed);
     assert_eq!(s.recovery().unacked_frames, 1);
     push(&mut s, 1);
@@ -113,7 +119,10 @@ fn append_read_ack_and_reopen_continue_the_sequence() {
 
     // Everything acknowledged: the sequence still continues (from `acked`).
     let s = open(tmp.path(), 1 << 30);
-    assert_eq!((s.session(), s.next_seq()), (1000, 4));
+    assert_eq!(
+        (s.numbering().session(), s.numbering().next_seq()),
+        (1000, 4)
+    );
     assert_eq!(s.unacked_frames(), 0);
 }
 
@@ -137,7 +146,7 @@ fn a_crash_without_close_resends_from_the_last_persisted_ack() {
         again.is_empty() || again == [(1000, 0), (1000, 1), (1000, 2)],
         "{again:?}"
     );
-    assert_eq!(s.next_seq(), 3);
+    assert_eq!(s.numbering().next_seq(), 3);
 }
 
 #[test]
@@ -158,7 +167,7 @@ fn a_torn_tail_is_cut_and_the_good_frames_are_kept() {
     drop(f);
     let mut s = open(tmp.path(), 1 << 30);
     assert_eq!(s.recovery().truncated_bytes, 9);
-    assert_eq!(s.next_seq(), 3);
+    assert_eq!(s.numbering().next_seq(), 3);
     assert_eq!(ids(&read(&mut s)), [(1000, 0), (1000, 1), (1000, 2)]);
 }
 
@@ -214,10 +223,10 @@ fn a_full_spool_drops_the_oldest_and_says_how_much() {
     let items: Vec<(&str, Record)> = (0..100).map(|i| ("api", record(i))).collect();
     for _ in 0..400 {
         frame.clear();
-        let seq = s.next_seq();
+        let seq = s.numbering().next_seq();
         encode_frames(
-            s.agent(),
-            s.session(),
+            s.numbering().agent(),
+            s.numbering().session(),
             seq,
             &items,
             |&(c, r)| (c, r),
@@ -238,7 +247,7 @@ fn a_full_spool_drops_the_oldest_and_says_how_much() {
     }
     assert_eq!(spooled + dropped_records, appended);
     // The survivors are the newest frames.
-    assert_eq!(s.next_seq(), 400);
+    assert_eq!(s.numbering().next_seq(), 400);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! What goes in a frame, for the file sink and the gateway sink: how a
 //! batch of results becomes frames, split when one would pass the wire's
-//! size limit, and which session and sequence they continue. No files here; reading wire files back (the good prefix,
-//! the last frame) is the store's ([`store::scan`]).
+//! size limit, and how they are numbered ([`Numbering`], continued from
+//! the last frame on disk). No files here: reading wire files back is the
+//! store's ([`store::scan`]).
 
 use wire::{EncodeError, FrameBuilder, FrameHeader, Record};
 
@@ -38,6 +39,47 @@ pub(crate) fn encode_frames<T>(
             let m = encode_frames(agent, session, first_seq + n, right, entry, out)?;
             Ok(n + m)
         }
+    }
+}
+
+/// Whose frames a sink writes and how the next one is numbered: the agent
+/// id, its session and the next sequence. The file sink and the spool each
+/// keep one, continued from what they find on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Numbering {
+    agent: String,
+    session: u64,
+    next_seq: u64,
+}
+
+impl Numbering {
+    /// `agent`'s frames in `session`, the next one numbered `next_seq`.
+    pub(crate) fn new(agent: &str, session: u64, next_seq: u64) -> Numbering {
+        Numbering {
+            agent: agent.to_owned(),
+            session,
+            next_seq,
+        }
+    }
+
+    /// The agent id frames carry.
+    pub(crate) fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// The session frames carry.
+    pub(crate) fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// The sequence number of the next frame.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Counts `frames` more frames as written.
+    pub(crate) fn advance(&mut self, frames: u64) {
+        self.next_seq += frames;
     }
 }
 
