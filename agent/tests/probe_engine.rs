@@ -340,6 +340,98 @@ fn redirect_loop_is_too_many_redirects() {
     assert_eq!(r.redirects, 3);
 }
 
+/// The check's request headers for the credential tests: the three
+/// authentication headers, a secret (marked sensitive, as config marks
+/// `{ env = … }` values) and a plain header that may follow anywhere.
+fn with_credentials(mut s: ProbeSpec) -> ProbeSpec {
+    use hyper::header::{HeaderName, HeaderValue};
+    for (name, value, secret) in [
+        ("authorization", "Bearer top-secret", false),
+        ("proxy-authorization", "Basic cHJveHk6c2VjcmV0", false),
+        ("cookie", "session=abc", false),
+        ("x-api-key", "key-123", true),
+        ("x-trace", "trace-1", false),
+    ] {
+        let mut v = HeaderValue::from_static(value);
+        v.set_sensitive(secret);
+        s.headers.append(HeaderName::from_static(name), v);
+    }
+    s
+}
+
+const CREDENTIALS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
+
+#[test]
+fn credentials_follow_a_redirect_within_the_origin_only() {
+    let other = HttpTarget::builder()
+        .route("/landing", Response::ok("elsewhere"))
+        .start();
+    let target = HttpTarget::builder()
+        .route("/same", Response::redirect(302, "/final"))
+        .route("/final", Response::ok("done"))
+        .route("/away", Response::redirect(302, &other.url("/landing")))
+        .start();
+
+    let mut s = with_credentials(spec(&target.url("/same"), None, 0));
+    s.max_redirects = 1;
+    let r = probe(&s);
+    assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
+    let got = target
+        .last_request_headers()
+        .expect("the final hop arrived");
+    for name in CREDENTIALS.iter().chain(&["x-trace"]) {
+        assert!(got.contains_key(*name), "{name} stays within the origin");
+    }
+
+    // Another port of the same host is another origin: only x-trace follows.
+    let mut s = with_credentials(spec(&target.url("/away"), None, 0));
+    s.max_redirects = 1;
+    let r = probe(&s);
+    assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
+    let got = other
+        .last_request_headers()
+        .expect("the redirect was followed");
+    for name in CREDENTIALS {
+        assert!(!got.contains_key(name), "{name} followed to {got:?}");
+    }
+    assert_eq!(
+        got.get("x-trace").map(|v| v.as_bytes()),
+        Some(&b"trace-1"[..])
+    );
+}
+
+#[test]
+fn credentials_never_follow_https_to_cleartext() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let plain = HttpTarget::builder()
+        .route("/landing", Response::ok("cleartext"))
+        .start();
+    let tls = HttpTarget::builder()
+        .tls(&ca.leaf(&[HOST]))
+        .route("/start", Response::redirect(302, &plain.url("/landing")))
+        .start();
+    let url = format!("https://{HOST}:{}/start", tls.port());
+    let mut s = with_credentials(spec(&url, Some(&pem), tls.port()));
+    s.max_redirects = 1;
+    let r = probe(&s);
+    assert_eq!(r.redirects, 1, "{r:#?}");
+    let got = plain
+        .last_request_headers()
+        .expect("the redirect was followed");
+    for name in CREDENTIALS {
+        assert!(
+            !got.contains_key(name),
+            "{name} went out in cleartext: {got:?}"
+        );
+    }
+}
+
 // --- every error class from a real failing target ---------------------------
 
 #[test]

@@ -552,15 +552,17 @@ fn build_request(
     headers.insert(header::HOST, host);
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-    let same_host = url.host_str() == spec.url.host_str();
+    // Credentials stay with the origin they were given for (scheme, host
+    // and port), as in curl: on a redirect elsewhere, neither the
+    // authentication headers nor the check's secret headers follow.
+    let same_origin = url.origin() == spec.url.origin();
     // A check's own headers replace sonde's defaults of the same name;
     // repeated names are all sent.
     for name in spec.headers.keys() {
         headers.remove(name);
     }
     for (name, value) in &spec.headers {
-        // Credentials do not follow a redirect to another host.
-        if !same_host && name == header::AUTHORIZATION {
+        if !same_origin && is_credential(name, value) {
             continue;
         }
         headers.append(name.clone(), value.clone());
@@ -569,6 +571,16 @@ fn build_request(
         request,
         origin_form,
     })
+}
+
+/// Whether a request header carries a credential: the HTTP
+/// authentication and cookie headers, and any value the configuration
+/// marked secret (`{ env = … }`, `{ file = … }`).
+fn is_credential(name: &header::HeaderName, value: &HeaderValue) -> bool {
+    value.is_sensitive()
+        || name == header::AUTHORIZATION
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::COOKIE
 }
 
 /// The User-Agent sonde sends unless a check sets its own.

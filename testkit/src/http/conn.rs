@@ -112,6 +112,9 @@ async fn respond(
 ) -> Result<hyper::Response<ServerBody>, Infallible> {
     let config = &shared.config;
     let response = config.response_for(req.uri().path());
+    if let Ok(mut last) = shared.stats.last_request_headers.lock() {
+        *last = Some(req.headers().clone());
+    }
     // The first-byte delay starts once the request is fully read.
     let _ = req.into_body().collect().await;
     if let Some(delay) = config.first_byte_delay {

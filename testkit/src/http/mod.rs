@@ -165,6 +165,7 @@ pub(crate) struct Stats {
     connections: AtomicU64,
     requests: AtomicU64,
     last_alpn: Mutex<Option<Vec<u8>>>,
+    last_request_headers: Mutex<Option<hyper::HeaderMap>>,
 }
 
 /// Configures an [`HttpTarget`]; see [`HttpTarget::builder`].
@@ -370,6 +371,16 @@ impl HttpTarget {
     /// Requests answered so far (for misbehaviours: requests read).
     pub fn requests(&self) -> u64 {
         self.stats.requests.load(Ordering::Relaxed)
+    }
+
+    /// The headers of the last request this target answered, as they
+    /// arrived (`None` before the first).
+    pub fn last_request_headers(&self) -> Option<hyper::HeaderMap> {
+        self.stats
+            .last_request_headers
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
     }
 
     /// The ALPN protocol negotiated on the last completed TLS handshake
