@@ -117,10 +117,6 @@ impl FileSink {
     }
 }
 
-fn entry(r: &Arc<CheckResult>) -> (&str, wire::Record) {
-    (&r.check, r.record)
-}
-
 impl Sink for FileSink {
     fn name(&self) -> &'static str {
         "file"
@@ -132,18 +128,12 @@ impl Sink for FileSink {
         };
         self.buf.clear();
         let numbering = segments.numbering();
-        let frames = frames::encode_frames(
-            numbering.agent(),
-            numbering.session(),
-            numbering.next_seq(),
-            batch,
-            entry,
-            &mut self.buf,
-        )
-        .map_err(|source| SinkError::Encode {
-            sink: "file",
-            source,
-        })?;
+        let frames =
+            frames::encode_results(numbering.agent(), numbering.next_id(), batch, &mut self.buf)
+                .map_err(|source| SinkError::Encode {
+                    sink: "file",
+                    source,
+                })?;
         if frames == 0 {
             return Ok(0);
         }

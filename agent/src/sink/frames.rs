@@ -4,7 +4,30 @@
 //! the last frame on disk). No files here: reading wire files back is the
 //! store's ([`store::scan`]).
 
+use std::sync::Arc;
+
 use wire::{EncodeError, FrameBuilder, FrameHeader, Record};
+
+use crate::result::CheckResult;
+
+/// Appends a batch of results to `out` as `agent`'s frames, the first
+/// numbered `(session, first_seq)` (see [`encode_frames`]). Both sinks
+/// write their batches through this.
+pub(crate) fn encode_results(
+    agent: &str,
+    (session, first_seq): (u64, u64),
+    batch: &[Arc<CheckResult>],
+    out: &mut Vec<u8>,
+) -> Result<u64, EncodeError> {
+    encode_frames(
+        agent,
+        session,
+        first_seq,
+        batch,
+        |r| (&r.check, r.record),
+        out,
+    )
+}
 
 /// Appends `items` to `out` as frames of `agent`'s `session` numbered from
 /// `first_seq`, one frame unless it would exceed the wire's maximum body,
@@ -75,6 +98,11 @@ impl Numbering {
     /// The sequence number of the next frame.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// The `(session, seq)` the next frame gets.
+    pub(crate) fn next_id(&self) -> (u64, u64) {
+        (self.session, self.next_seq)
     }
 
     /// Counts `frames` more frames as written.

@@ -35,7 +35,7 @@ use sender::Shared;
 use service::Client;
 use spool::{Spool, SpoolRecovery};
 
-use super::frames::encode_frames;
+use super::frames::encode_results;
 use super::{Sink, SinkError};
 use crate::metrics::Metrics;
 use crate::result::CheckResult;
@@ -144,8 +144,7 @@ impl GatewaySink {
             .spool
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let numbering = spool.numbering();
-        (numbering.session(), numbering.next_seq())
+        spool.numbering().next_id()
     }
 }
 
@@ -164,19 +163,13 @@ impl Sink for GatewaySink {
     }
 
     async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
-        let (session, next_seq) = self.position();
+        let next = self.position();
         self.buf.clear();
-        let frames = encode_frames(
-            &self.agent,
-            session,
-            next_seq,
-            batch,
-            |r| (&r.check, r.record),
-            &mut self.buf,
-        )
-        .map_err(|source| SinkError::Encode {
-            sink: "gateway",
-            source,
+        let frames = encode_results(&self.agent, next, batch, &mut self.buf).map_err(|source| {
+            SinkError::Encode {
+                sink: "gateway",
+                source,
+            }
         })?;
         if frames == 0 {
             return Ok(0);

@@ -365,10 +365,7 @@ impl Spool {
             return Ok(Appended::default());
         }
         let incoming = bytes.len() as u64;
-        let room = self.ledger.make_room(
-            incoming,
-            (self.numbering.session(), self.numbering.next_seq()),
-        );
+        let room = self.ledger.make_room(incoming, self.numbering.next_id());
         let dropped = self.apply(room.ops)?;
         if !room.append {
             return Ok(Appended {
