@@ -38,6 +38,9 @@ use rustls::ClientConfig;
 use url::{Host, Url};
 use wire::{ErrorClass, Status};
 
+/// Which IP version to connect over: the configuration's own type, so a
+/// check's setting reaches the engine unchanged (Auto races both families).
+pub use config::IpVersion;
 pub use failure::ProbeFailure;
 pub use phase::{Phase, Timings};
 pub use tls::{TlsInfo, TlsOptions};
@@ -45,18 +48,6 @@ pub use verdict::{BodyAssertion, Expectations};
 
 use phase::PhaseClock;
 use stream::{FirstByte, TimedStream, Transport};
-
-/// Which IP version to connect over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IpVersion {
-    /// Both, raced Happy Eyeballs style.
-    #[default]
-    Auto,
-    /// IPv4 only.
-    V4,
-    /// IPv6 only.
-    V6,
-}
 
 /// A fixed address for a host and port, skipping DNS (curl's `--resolve`).
 #[derive(Debug, Clone, PartialEq, Eq)]

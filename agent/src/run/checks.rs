@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rustls::ClientConfig;
 
-use crate::probe::{BodyAssertion, Expectations, IpVersion, ProbeSpec};
+use crate::probe::{BodyAssertion, Expectations, ProbeSpec};
 use crate::tls::{self, ClientTls, TlsConfigError};
 
 /// Why a validated check still could not become a probe: only what the
@@ -52,11 +52,7 @@ impl SpecBuilder {
         spec.headers = check.header_map.clone();
         spec.body = check.body.clone().map(Bytes::from).unwrap_or_default();
         spec.timeout = check.timeout;
-        spec.ip_version = match check.ip_version {
-            config::IpVersion::Auto => IpVersion::Auto,
-            config::IpVersion::V4 => IpVersion::V4,
-            config::IpVersion::V6 => IpVersion::V6,
-        };
+        spec.ip_version = check.ip_version;
         spec.dns_server = check.dns_server;
         spec.server_name = check.tls.server_name.clone();
         spec.expect = Expectations {
