@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{self, CheckInfo, Metrics};
 use crate::probe::{ProbeSpec, Prober};
-use crate::sink::uplink::{self, GatewaySink};
+use crate::sink::uplink::GatewaySink;
 use crate::sink::{Fanout, SinkError, SinkHandle, file::FileSink, stdout::StdoutSink};
 use checks::SpecBuilder;
 pub use error::{ReloadError, RunError, RuntimeError, StartError};
@@ -210,17 +210,14 @@ fn open_sinks(plan: &config::Plan, metrics: &Arc<Metrics>) -> Result<Vec<SinkHan
         ));
     }
     for gateway in &plan.sinks.gateways {
-        let sink = GatewaySink::open(
-            gateway,
-            &plan.agent.id,
-            metrics.clone(),
-            uplink::Options::default(),
-        )
-        .map_err(|source| StartError::GatewaySink {
-            name: gateway.name.clone(),
-            spool: gateway.spool_dir.clone(),
-            source: Box::new(source),
-        })?;
+        let sink =
+            GatewaySink::open(gateway, &plan.agent.id, metrics.clone()).map_err(|source| {
+                StartError::GatewaySink {
+                    name: gateway.name.clone(),
+                    spool: gateway.spool_dir.clone(),
+                    source: Box::new(source),
+                }
+            })?;
         // No linger: the spool append is cheap, and under load the sender
         // batches whatever piled up while a request was in flight.
         sinks.push(SinkHandle::spawn(

@@ -45,14 +45,6 @@ use crate::retry::SplitMix64;
 /// leaves the rest in the spool for the next start.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Knobs beyond the gateway's configuration that are not in the
-/// configuration file yet (tests).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Options {
-    /// What the spool does when full.
-    pub(crate) when_full: WhenFull,
-}
-
 /// Streams results to a gateway. See the module docs.
 pub(crate) struct GatewaySink {
     name: &'static str,
@@ -88,7 +80,6 @@ impl GatewaySink {
         config: &config::GatewaySink,
         agent_id: &str,
         metrics: Arc<Metrics>,
-        options: Options,
     ) -> Result<GatewaySink, SinkError> {
         let name = sink_name(&config.name);
         let client = Client::new(&config.url, config.token.expose(), config.ca.as_ref()).map_err(
@@ -101,7 +92,8 @@ impl GatewaySink {
             &config.spool_dir,
             agent_id,
             config.spool_max_bytes,
-            options.when_full,
+            // The configuration has no choice of policy yet.
+            WhenFull::default(),
             epoch_ms(),
         )?;
         let recovery = spool.recovery().clone();
