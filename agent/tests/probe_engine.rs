@@ -641,3 +641,46 @@ fn happy_eyeballs_falls_back_to_the_family_that_answers() {
     assert_eq!(r.status, Status::Up, "{r:#?}");
     assert!(r.remote.is_some_and(|a| a.is_ipv4()), "{r:#?}");
 }
+
+// --- hostile targets end at the deadline -----------------------------------
+
+#[test]
+fn informational_responses_are_skipped_up_to_a_bound() {
+    let target = HttpTarget::builder()
+        .misbehave(Misbehaviour::InformationalThenOk(3))
+        .start();
+    let r = probe(&spec(&target.url("/"), None, 0));
+    assert_eq!((r.status, r.status_code), (Status::Up, Some(200)), "{r:#?}");
+
+    // A flood never reaches a final response: it fails at the bound, long
+    // before the deadline (it used to run 13 s past a 1 s deadline).
+    let flood = HttpTarget::builder()
+        .misbehave(Misbehaviour::InformationalFlood)
+        .start();
+    let mut s = spec(&flood.url("/"), None, 0);
+    s.timeout = Duration::from_secs(5);
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::HttpProtocol);
+    let detail = r.failure.as_ref().map(|f| f.detail.as_str()).unwrap_or("");
+    assert!(detail.contains("informational"), "{r:#?}");
+    assert!(r.timings.total < Duration::from_secs(1), "{r:#?}");
+}
+
+#[test]
+fn endless_headers_and_bodies_end_by_the_deadline() {
+    for misbehaviour in [Misbehaviour::EndlessHeaders, Misbehaviour::EndlessBody] {
+        let target = HttpTarget::builder().misbehave(misbehaviour).start();
+        let mut s = spec(&target.url("/"), None, 0);
+        s.timeout = Duration::from_millis(500);
+        s.max_body_bytes = u64::MAX;
+        let started = std::time::Instant::now();
+        let r = probe(&s);
+        let elapsed = started.elapsed();
+        assert_eq!(r.status, Status::Down, "{misbehaviour:?}: {r:#?}");
+        assert!(
+            elapsed < s.timeout + Duration::from_millis(300),
+            "{misbehaviour:?}: {elapsed:?} for a {:?} deadline",
+            s.timeout
+        );
+    }
+}

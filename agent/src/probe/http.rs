@@ -17,7 +17,7 @@ use wire::ErrorClass;
 
 use super::failure::{self, ProbeFailure};
 use super::phase::{Phase, PhaseClock};
-use super::stream::{FirstByte, TimedStream};
+use super::stream::{FirstByte, Informational, TimedStream};
 
 /// What a response told the probe.
 #[derive(Debug, Default)]
@@ -47,6 +47,19 @@ pub(crate) struct BodyPolicy {
     pub(crate) keep_headers: bool,
     /// Fail with `body_too_large` past this many bytes.
     pub(crate) max_bytes: u64,
+}
+
+/// Counts the informational (1xx) responses hyper skips before `req`'s
+/// final one (HTTP/1 only: h2 skips them itself), for
+/// [`TimedStream::bound_informational`]. Allocates: call it before the
+/// probe's clock starts.
+pub(crate) fn count_informational(req: &mut Request<Full<Bytes>>) -> Informational {
+    let counter = Informational::default();
+    let seen = counter.clone();
+    hyper::ext::on_informational(req, move |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    counter
 }
 
 /// Sends `req` over `io` and reads the response to its end. The clock's

@@ -306,7 +306,8 @@ impl Prober {
     ) -> Result<(), ProbeFailure> {
         // Everything before the clock starts: target, request, resolver.
         let target = Target::of(url, spec)?;
-        let request = build_request(spec, url, &target, method, body)?;
+        let mut request = build_request(spec, url, &target, method, body)?;
+        let informational = http::count_informational(&mut request.request);
         let tls_name = match url.scheme() {
             "https" => Some(tls::server_name(&target.sni).map_err(|detail| {
                 ProbeFailure::new(ErrorClass::TlsHandshake, Phase::Tls, detail)
@@ -374,7 +375,8 @@ impl Prober {
             None => (Transport::Plain(tcp), false),
         };
         let request = request.into_version(h2);
-        let io = TimedStream::new(transport, hop.first_byte.clone(), h2);
+        let mut io = TimedStream::new(transport, hop.first_byte.clone(), h2);
+        io.bound_informational(informational);
         let policy = http::BodyPolicy {
             keep: spec.expect.needs_body() || spec.keep_response,
             keep_headers: spec.keep_response,

@@ -5,9 +5,15 @@
 //! For HTTP/1.1 the first byte read after the handshake is the response's.
 //! For HTTP/2 the server speaks first (SETTINGS), so the reader scans frame
 //! headers and stamps the first frame that belongs to a stream.
+//!
+//! The wrapper is also where a hostile target is kept from holding the
+//! runtime: reads are charged to the task's cooperative budget by size, so
+//! a task that parses a flood yields after about 128 KiB, and the count
+//! of HTTP/1 informational (1xx) responses is bounded.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
@@ -19,6 +25,34 @@ use tokio_rustls::client::TlsStream;
 /// Where the instant of the first response byte lands; shared between the
 /// stream (inside hyper) and the probe.
 pub(crate) type FirstByte = Arc<OnceLock<Instant>>;
+
+/// Informational (1xx) responses a probe accepts before the final one, as
+/// Go's net/http does (it allows 5): enough for `100 Continue` and a few
+/// `103 Early Hints`, and a flood of them fails at once.
+pub(crate) const MAX_INFORMATIONAL: u32 = 8;
+
+/// Bytes read per unit of the task's cooperative budget. Tokio's budget is
+/// 128 units a poll, so a task reads (and hyper parses) about 128 KiB of
+/// one target per poll before it yields to the other tasks and to the I/O
+/// driver. tokio charges a unit per socket read whatever its size; a flood
+/// of tiny messages (1xx heads, header lines) is cheap to read and dear to
+/// parse, so reads are charged by their size here.
+const READ_UNIT: usize = 1024;
+
+/// About how many bytes a probe's task reads from its target per poll
+/// (plus the one read that spends the budget, at most hyper's buffer).
+#[cfg(test)]
+const POLL_BYTES: usize = 128 * READ_UNIT;
+
+/// The number of informational responses seen on one connection; hyper's
+/// `on_informational` callback counts, the stream enforces.
+pub(crate) type Informational = Arc<AtomicU32>;
+
+/// The error a read returns once the target sent more than
+/// [`MAX_INFORMATIONAL`] informational responses.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {MAX_INFORMATIONAL} informational (1xx) responses")]
+pub(crate) struct TooManyInformational;
 
 /// Plain TCP or TLS over TCP.
 pub(crate) enum Transport {
@@ -33,6 +67,9 @@ pub(crate) struct TimedStream {
     inner: Transport,
     first_byte: FirstByte,
     h2: Option<H2Scan>,
+    /// Bytes read and not yet charged to the cooperative budget.
+    unpaid: usize,
+    informational: Option<Informational>,
 }
 
 impl TimedStream {
@@ -42,7 +79,25 @@ impl TimedStream {
             inner,
             first_byte,
             h2: h2.then(H2Scan::default),
+            unpaid: 0,
+            informational: None,
         }
+    }
+
+    /// Fails reads once `counter` (fed by hyper's `on_informational`)
+    /// passes [`MAX_INFORMATIONAL`].
+    pub(crate) fn bound_informational(&mut self, counter: Informational) {
+        self.informational = Some(counter);
+    }
+
+    /// Charges earlier reads to the task's budget; pending (the task is
+    /// woken after the runtime polled its driver) once the budget is spent.
+    fn pay(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.unpaid >= READ_UNIT {
+            ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
+            self.unpaid -= READ_UNIT;
+        }
+        Poll::Ready(())
     }
 }
 
@@ -53,11 +108,20 @@ impl AsyncRead for TimedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this
+            .informational
+            .as_ref()
+            .is_some_and(|n| n.load(Ordering::Relaxed) > MAX_INFORMATIONAL)
+        {
+            return Poll::Ready(Err(io::Error::other(TooManyInformational)));
+        }
+        ready!(this.pay(cx));
         let before = buf.filled().len();
         match &mut this.inner {
             Transport::Plain(s) => ready!(Pin::new(s).poll_read(cx, buf))?,
             Transport::Tls(s) => ready!(Pin::new(s.as_mut()).poll_read(cx, buf))?,
         }
+        this.unpaid += buf.filled().len() - before;
         if this.first_byte.get().is_none() {
             let fresh = &buf.filled()[before..];
             if !fresh.is_empty() {
@@ -166,6 +230,80 @@ impl H2Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads from `stream` until it is pending (within one poll of the
+    /// task) and returns how many bytes that poll read.
+    async fn read_one_poll(stream: &mut TimedStream) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let mut total = 0;
+            let mut chunk = [0u8; 8192];
+            loop {
+                let mut buf = ReadBuf::new(&mut chunk);
+                match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                        return Poll::Ready(Ok(total));
+                    }
+                    Poll::Ready(Ok(())) => total += buf.filled().len(),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Ready(Ok(total)),
+                }
+            }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_flood_is_read_a_poll_bytes_at_a_time() {
+        const SENT: usize = 1 << 20;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut peer, _) = listener.accept().unwrap_or_else(|e| panic!("{e}"));
+            peer.write_all(&vec![b'x'; SENT])
+                .unwrap_or_else(|e| panic!("{e}"));
+        });
+        let tcp = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Let the whole flood sit in the socket buffers, so only the
+        // budget can end a poll early.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut stream = TimedStream::new(Transport::Plain(tcp), FirstByte::default(), false);
+        let (mut total, mut polls, mut most) = (0, 0, 0);
+        while total < SENT {
+            let n = read_one_poll(&mut stream)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            total += n;
+            polls += 1;
+            most = most.max(n);
+            tokio::task::yield_now().await;
+        }
+        let _ = writer.join();
+        // Without the guard, tokio's 128 reads a poll would take 1 MiB at once.
+        assert!(most <= POLL_BYTES + 8192, "{most} bytes in one poll");
+        assert!(polls >= SENT / (POLL_BYTES + 8192), "{polls} polls");
+    }
+
+    #[tokio::test]
+    async fn reads_fail_past_the_informational_bound() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let _peer = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let tcp = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut stream = TimedStream::new(Transport::Plain(tcp), FirstByte::default(), false);
+        let counter = Informational::default();
+        stream.bound_informational(counter.clone());
+        counter.store(MAX_INFORMATIONAL + 1, Ordering::Relaxed);
+        let err = read_one_poll(&mut stream).await.err();
+        assert!(
+            err.is_some_and(|e| e.to_string().contains("informational")),
+            "reads go on past the bound"
+        );
+    }
 
     fn frame(kind: u8, stream: u32, payload: usize) -> Vec<u8> {
         let mut f = vec![

@@ -1,6 +1,7 @@
 //! The response body type: a fixed body, optionally after a delay that starts
 //! once hyper has written the head (hyper flushes the head while the body is
-//! pending), or a streamed huge, trickling or truncated body.
+//! pending), or a streamed huge (optionally holding a needle), endless,
+//! trickling or truncated body.
 
 use std::io;
 use std::pin::Pin;
@@ -23,6 +24,14 @@ enum Kind {
     Huge {
         remaining: u64,
     },
+    /// `len` bytes of filler with `needle` at `at`, cut in two chunks.
+    Needle {
+        len: u64,
+        sent: u64,
+        needle: &'static [u8],
+        at: u64,
+    },
+    Endless,
     Trickle {
         interval: Duration,
         chunk: usize,
@@ -56,6 +65,25 @@ impl ServerBody {
 
     pub(crate) fn huge(len: u64, delay: Option<Duration>) -> Self {
         ServerBody::new(Kind::Huge { remaining: len }, delay)
+    }
+
+    pub(crate) fn with_needle(
+        len: u64,
+        needle: &'static [u8],
+        at: u64,
+        delay: Option<Duration>,
+    ) -> Self {
+        let kind = Kind::Needle {
+            len,
+            sent: 0,
+            needle,
+            at,
+        };
+        ServerBody::new(kind, delay)
+    }
+
+    pub(crate) fn endless(delay: Option<Duration>) -> Self {
+        ServerBody::new(Kind::Endless, delay)
     }
 
     pub(crate) fn trickle(interval: Duration, chunk: usize, delay: Option<Duration>) -> Self {
@@ -102,6 +130,19 @@ impl Body for ServerBody {
                 *remaining -= n as u64;
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&FILL[..n])))))
             }
+            Kind::Needle {
+                len,
+                sent,
+                needle,
+                at,
+            } => {
+                let Some(chunk) = needle_chunk(*len, *sent, needle, *at) else {
+                    return Poll::Ready(None);
+                };
+                *sent += chunk.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+            Kind::Endless => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&FILL))))),
             Kind::Trickle {
                 interval,
                 chunk,
@@ -130,7 +171,8 @@ impl Body for ServerBody {
             && match &self.kind {
                 Kind::Full(body) => body.is_none(),
                 Kind::Huge { remaining } => *remaining == 0,
-                Kind::Trickle { .. } | Kind::Truncated { .. } => false,
+                Kind::Needle { len, sent, .. } => sent >= len,
+                Kind::Endless | Kind::Trickle { .. } | Kind::Truncated { .. } => false,
             }
     }
 
@@ -138,8 +180,30 @@ impl Body for ServerBody {
         match &self.kind {
             Kind::Full(body) => SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Huge { remaining } => SizeHint::with_exact(*remaining),
-            Kind::Trickle { .. } => SizeHint::default(),
+            // No length: chunked on HTTP/1.1, so every frame is one chunk.
+            Kind::Needle { .. } | Kind::Endless | Kind::Trickle { .. } => SizeHint::default(),
             Kind::Truncated { .. } => SizeHint::with_exact(TRUNCATED_DECLARED),
         }
     }
+}
+
+/// The next chunk of a needle body after `sent` bytes: filler up to the
+/// needle, the needle's first half, its second half, filler to the end.
+fn needle_chunk(len: u64, sent: u64, needle: &'static [u8], at: u64) -> Option<Bytes> {
+    if sent >= len {
+        return None;
+    }
+    let split = at + needle.len() as u64 / 2;
+    let end = at + needle.len() as u64;
+    if sent == at {
+        return Some(Bytes::from_static(&needle[..needle.len() / 2]));
+    }
+    if sent == split {
+        return Some(Bytes::from_static(&needle[needle.len() / 2..]));
+    }
+    let stop = if sent < at { at } else { len.max(end) };
+    let n = (stop - sent)
+        .min(FILL_LEN as u64)
+        .min(len.saturating_sub(sent)) as usize;
+    Some(Bytes::from_static(&FILL[..n]))
 }

@@ -91,6 +91,15 @@ where
         Some(Misbehaviour::Garbage) => return raw::garbage(io, &shared).await,
         Some(Misbehaviour::Silent) => return raw::silent(io, &shared).await,
         Some(Misbehaviour::CloseMidBody) if !h2 => return raw::close_mid_body(io, &shared).await,
+        Some(Misbehaviour::InformationalFlood) if !h2 => {
+            return raw::informational_flood(io, &shared).await;
+        }
+        Some(Misbehaviour::InformationalThenOk(n)) if !h2 => {
+            return raw::informational_then_ok(io, n, &shared).await;
+        }
+        Some(Misbehaviour::EndlessHeaders) if !h2 => {
+            return raw::endless_headers(io, &shared).await;
+        }
         _ => {}
     }
     let io = TokioIo::new(io);
@@ -127,6 +136,10 @@ async fn respond(
             ServerBody::trickle(interval, chunk, body_delay)
         }
         Some(Misbehaviour::CloseMidBody) => ServerBody::truncated(body_delay),
+        Some(Misbehaviour::HugeBodyWith { len, needle, at }) => {
+            ServerBody::with_needle(len, needle.as_bytes(), at, body_delay)
+        }
+        Some(Misbehaviour::EndlessBody) => ServerBody::endless(body_delay),
         _ => ServerBody::full(response.body.clone(), body_delay),
     };
     let mut out = hyper::Response::new(body);

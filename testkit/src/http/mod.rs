@@ -137,6 +137,30 @@ pub enum Misbehaviour {
     Silent,
     /// A 200 whose body is this many bytes (Content-Length set), streamed.
     HugeBody(u64),
+    /// A 200 with a chunked body of `len` filler bytes that holds `needle`
+    /// at byte `at`, split across two chunks (so across two reads of any
+    /// client), generated as it is sent.
+    HugeBodyWith {
+        /// Body length in bytes (the needle included).
+        len: u64,
+        /// The text placed in the filler.
+        needle: &'static str,
+        /// Where the needle starts.
+        at: u64,
+    },
+    /// A 200 with a chunked body that never ends, sent as fast as the
+    /// client reads.
+    EndlessBody,
+    /// HTTP/1.1: reads the request, then sends informational responses
+    /// (`100 Continue`, `103 Early Hints`) as fast as the client reads,
+    /// forever, and never a final response.
+    InformationalFlood,
+    /// HTTP/1.1: this many informational responses, then `200` with body
+    /// `ok`, as a server sending Early Hints does.
+    InformationalThenOk(u32),
+    /// HTTP/1.1: reads the request, sends a status line, then header lines
+    /// as fast as the client reads, forever.
+    EndlessHeaders,
 }
 
 /// What the server thread needs; immutable once started.

@@ -1,5 +1,6 @@
 //! Misbehaviours that hyper would not commit: answering non-HTTP bytes,
-//! closing an HTTP/1.1 connection mid-body, never answering. They work on
+//! closing an HTTP/1.1 connection mid-body, never answering, endless
+//! informational responses or header lines. They work on
 //! any stream, so over TLS they happen after a completed handshake.
 
 use std::sync::atomic::Ordering;
@@ -85,4 +86,69 @@ pub(crate) async fn close_mid_body<IO: AsyncRead + AsyncWrite + Unpin>(
     let _ = io.write_all(&[b'x'; TRUNCATED_SENT]).await;
     let _ = io.flush().await;
     let _ = io.shutdown().await;
+}
+
+/// How much a flood writes per call: large, so the client always has a
+/// full socket buffer to read.
+const FLOOD_BURST: usize = 64 * 1024;
+
+/// `unit` repeated to about [`FLOOD_BURST`] bytes.
+fn burst(unit: &[u8]) -> Vec<u8> {
+    unit.repeat((FLOOD_BURST / unit.len()).max(1))
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+const EARLY_HINTS: &[u8] =
+    b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n\r\n";
+
+/// HTTP/1.1: `count` informational responses, then a 200.
+pub(crate) async fn informational_then_ok<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    count: u32,
+    shared: &Shared,
+) {
+    if !read_head(&mut io).await {
+        return;
+    }
+    after_request(shared).await;
+    let mut out = CONTINUE.to_vec();
+    for _ in 1..count {
+        out.extend_from_slice(EARLY_HINTS);
+    }
+    if count == 0 {
+        out.clear();
+    }
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let _ = io.write_all(&out).await;
+    let _ = io.flush().await;
+    let _ = io.shutdown().await;
+}
+
+/// HTTP/1.1: informational responses forever, never a final one.
+pub(crate) async fn informational_flood<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    shared: &Shared,
+) {
+    if !read_head(&mut io).await {
+        return;
+    }
+    after_request(shared).await;
+    let flood = burst(&[CONTINUE, EARLY_HINTS].concat());
+    while io.write_all(&flood).await.is_ok() {}
+}
+
+/// HTTP/1.1: a status line, then header lines forever.
+pub(crate) async fn endless_headers<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    shared: &Shared,
+) {
+    if !read_head(&mut io).await {
+        return;
+    }
+    after_request(shared).await;
+    if io.write_all(b"HTTP/1.1 200 OK\r\n").await.is_err() {
+        return;
+    }
+    let lines = burst(b"x-filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    while io.write_all(&lines).await.is_ok() {}
 }
