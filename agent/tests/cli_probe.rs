@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::util::Sonde;
+use crate::util::process::Process;
 use serde_json::Value;
 use testkit::dns::DnsServer;
-use testkit::http::{Alpn, HttpTarget, Response};
+use testkit::http::{Alpn, HttpTarget, Misbehaviour, Response};
 use testkit::nginx::Nginx;
 use testkit::pki::Ca;
 use testkit::proxy::DelayProxy;
@@ -414,4 +415,105 @@ fn real_nginx_slow_tls_handshake_lands_in_tl() {
     assert_eq!(v["protocol"], "HTTP/2", "{v}");
     assert_eq!(v["tls_version"], "TLSv1.3", "{v}");
     assert_delay_in(&v, "tl", delay, delay / 2);
+}
+
+/// A 200 MB body holding the needle across a chunk boundary, 1 KB before
+/// its end.
+fn needle_target() -> (HttpTarget, u64) {
+    const LEN: u64 = 200_000_000;
+    let target = HttpTarget::builder()
+        .misbehave(Misbehaviour::HugeBodyWith {
+            len: LEN,
+            needle: "sonde-needle-7f3a",
+            at: LEN - 1000,
+        })
+        .start();
+    (target, LEN)
+}
+
+#[test]
+fn body_contains_streams_a_large_body_in_little_memory() {
+    let (target, len) = needle_target();
+    let url = target.url("/");
+    let size = (len + 1).to_string();
+    let args = [
+        "probe",
+        "--json",
+        "--max-time",
+        "60",
+        "--max-body-size",
+        &size,
+        "--body-contains",
+        "sonde-needle-7f3a",
+        &url,
+    ];
+    let started = std::time::Instant::now();
+    let mut child = Process::start(&args, &[]);
+    let (code, peak_kib) = child.wait_with_peak_rss(Duration::from_secs(90));
+    let wall = started.elapsed();
+    let v: Value = serde_json::from_str(child.stdout().trim())
+        .unwrap_or_else(|e| panic!("JSON: {e}{}", child.describe()));
+    eprintln!(
+        "200 MB body, --body-contains: peak RSS {:.1} MB, rt {} ms, wall {} ms",
+        peak_kib as f64 / 1024.0,
+        v["rt"],
+        wall.as_millis()
+    );
+    assert_eq!(
+        (code, &v["st"]),
+        (0, &Value::from("up")),
+        "{}",
+        child.describe()
+    );
+    // Holding the body (as the search once did) would take over 200 MB.
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
+    // No search is left for after the last byte: the process ends soon
+    // after it (a search over 200 MB held in memory took seconds).
+    let rt = ms(&v, "rt").unwrap_or(f64::MAX);
+    assert!(
+        (wall.as_millis() as f64) < rt + 1000.0,
+        "wall {wall:?}, rt {rt} ms"
+    );
+
+    // A needle that is not there is not found, with the same memory.
+    let args = [
+        "probe",
+        "--json",
+        "--max-time",
+        "60",
+        "--max-body-size",
+        &size,
+        "--body-contains",
+        "sonde-needle-7f3b",
+        &url,
+    ];
+    let mut child = Process::start(&args, &[]);
+    let (code, peak_kib) = child.wait_with_peak_rss(Duration::from_secs(90));
+    let v: Value = serde_json::from_str(child.stdout().trim())
+        .unwrap_or_else(|e| panic!("JSON: {e}{}", child.describe()));
+    assert_eq!((code, &v["error"]), (1, &Value::from("assertion")), "{v}");
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+#[test]
+fn a_deadline_shorter_than_the_body_ends_the_search_at_the_deadline() {
+    let (target, len) = needle_target();
+    let size = (len + 1).to_string();
+    let run = Sonde::new([
+        "probe",
+        "--json",
+        "--max-time",
+        "300ms",
+        "--max-body-size",
+        &size,
+        "--body-contains",
+        "sonde-needle-7f3a",
+        &target.url("/"),
+    ])
+    .run()
+    .expect_code(1);
+    let v = run.json();
+    assert_eq!(v["error"], "timeout", "{}", run.describe());
+    let rt = ms(&v, "rt").unwrap_or(f64::MAX);
+    assert!(rt < 600.0, "rt {rt} ms for a 300 ms deadline");
 }

@@ -74,7 +74,8 @@ pub struct Check {
     pub expect_status: Vec<RangeInclusive<u16>>,
     /// The body (its first `max_body_bytes`) must contain this text.
     pub body_contains: Option<String>,
-    /// The body (its first `max_body_bytes`) must match this pattern.
+    /// The body (its first 1 MiB, or `max_body_bytes` if smaller) must
+    /// match this pattern.
     pub body_matches: Option<Pattern>,
     /// Which address families to resolve and connect to.
     pub ip_version: IpVersion,

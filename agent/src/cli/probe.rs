@@ -45,10 +45,10 @@ pub struct Args {
     /// Expected status codes, e.g. "200", "200-299", "2xx,304" (default 2xx,3xx).
     #[arg(long, value_name = "CODES")]
     pub expect_status: Option<String>,
-    /// The body must contain this text.
+    /// The body must contain this text (searched as it streams).
     #[arg(long, value_name = "TEXT", conflicts_with = "body_matches")]
     pub body_contains: Option<String>,
-    /// The body must match this regular expression.
+    /// The body's first 1 MiB (or --max-body-size) must match this regular expression.
     #[arg(long, value_name = "REGEX")]
     pub body_matches: Option<String>,
     /// Fail with body_too_large past this many bytes.

@@ -18,6 +18,7 @@ use wire::ErrorClass;
 use super::failure::{self, ProbeFailure};
 use super::phase::{Phase, PhaseClock};
 use super::stream::{FirstByte, Informational, TimedStream};
+use super::verdict::BodySearch;
 
 /// What a response told the probe.
 #[derive(Debug, Default)]
@@ -32,7 +33,7 @@ pub(crate) struct Exchange {
     pub(crate) version: Option<hyper::Version>,
     /// Body bytes received.
     pub(crate) body_bytes: u64,
-    /// The body, kept only when an assertion needs it.
+    /// The body, kept only when the spec asks to keep the response.
     pub(crate) body: Vec<u8>,
     /// When the last body byte arrived.
     pub(crate) finished: Option<Instant>,
@@ -41,7 +42,7 @@ pub(crate) struct Exchange {
 /// Limits for reading the body.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyPolicy {
-    /// Keep the body (for an assertion).
+    /// Keep the body (for `keep_response`; assertions search as it streams).
     pub(crate) keep: bool,
     /// Keep the response headers.
     pub(crate) keep_headers: bool,
@@ -62,14 +63,20 @@ pub(crate) fn count_informational(req: &mut Request<Full<Bytes>>) -> Information
     counter
 }
 
-/// Sends `req` over `io` and reads the response to its end. The clock's
-/// ttfb and body phases are opened here; the first byte's instant is
-/// stamped by the stream, into `first_byte`.
+/// Sends `req` over `io` and reads the response to its end, feeding the
+/// body to `search` as it arrives. The clock's ttfb and body phases are
+/// opened here; the first byte's instant is stamped by the stream, into
+/// `first_byte`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the hop's parts, each borrowed apart"
+)]
 pub(crate) async fn exchange(
     io: TimedStream,
     h2: bool,
     req: Request<Full<Bytes>>,
     body: BodyPolicy,
+    search: Option<&mut BodySearch>,
     clock: &mut PhaseClock,
     first_byte: &FirstByte,
     out: &mut Exchange,
@@ -90,7 +97,7 @@ pub(crate) async fn exchange(
             .map_err(|e| failure::http(&e, phase_of(first_byte)))?;
         let work = async {
             let response = sender.send_request(req).await;
-            read(response, body, clock, first_byte, out).await
+            read(response, body, search, clock, first_byte, out).await
         };
         drive(conn, work).await
     } else {
@@ -100,7 +107,7 @@ pub(crate) async fn exchange(
             .map_err(|e| failure::http(&e, phase_of(first_byte)))?;
         let work = async {
             let response = sender.send_request(req).await;
-            read(response, body, clock, first_byte, out).await
+            read(response, body, search, clock, first_byte, out).await
         };
         drive(conn, work).await
     }
@@ -109,6 +116,7 @@ pub(crate) async fn exchange(
 async fn read(
     response: Result<Response<hyper::body::Incoming>, hyper::Error>,
     policy: BodyPolicy,
+    mut search: Option<&mut BodySearch>,
     clock: &mut PhaseClock,
     first_byte: &FirstByte,
     out: &mut Exchange,
@@ -144,12 +152,20 @@ async fn read(
                     format!("body exceeds {} bytes", policy.max_bytes),
                 ));
             }
+            if let Some(search) = search.as_deref_mut() {
+                search.feed(&data);
+            }
             if policy.keep {
                 out.body.extend_from_slice(&data);
             }
         }
     }
     out.finished = Some(Instant::now());
+    // A regex whose window did not fill runs here, inside the deadline
+    // (after the last byte's instant, so not in rt).
+    if let Some(search) = search {
+        search.finish();
+    }
     Ok(())
 }
 

@@ -185,6 +185,7 @@ impl Prober {
         let mut body_bytes = first.exchange.body_bytes;
         let mut location = first.exchange.location.clone();
         let mut kept = kept_response(spec, &first.exchange);
+        let mut body_held = first.body_held();
         let mut redirects = 0;
         while outcome.is_ok()
             && spec.max_redirects > 0
@@ -221,6 +222,7 @@ impl Prober {
             url = next;
             let hop = self.hop(spec, &url, &method, &body, deadline).await;
             last_finish = hop.finish;
+            body_held = hop.body_held();
             outcome = hop.outcome;
             exchange_status = hop.exchange.status;
             version = hop.exchange.version;
@@ -228,11 +230,11 @@ impl Prober {
             location = hop.exchange.location.clone();
             kept = kept_response(spec, &hop.exchange);
             if outcome.is_ok() {
-                outcome = judge(spec, &hop.exchange);
+                outcome = judge(spec, exchange_status, body_held);
             }
         }
         if redirects == 0 && outcome.is_ok() {
-            outcome = judge(spec, &first.exchange);
+            outcome = judge(spec, exchange_status, body_held);
         }
         let timings = first.clock.timings(last_finish.max(first.clock.start()));
         let (status, failure) = match outcome {
@@ -273,6 +275,7 @@ impl Prober {
             remote: None,
             negotiated: None,
             exchange: http::Exchange::default(),
+            body_search: None,
             finish: Instant::now(),
             outcome: Ok(()),
         };
@@ -331,6 +334,7 @@ impl Prober {
             Lookup::Name(_) => None,
         };
         let connector = tokio_rustls::TlsConnector::from(spec.tls.clone());
+        hop.body_search = spec.expect.body_search(spec.max_body_bytes);
 
         hop.started_at = SystemTime::now();
         hop.clock = PhaseClock::new(Instant::now());
@@ -378,7 +382,7 @@ impl Prober {
         let mut io = TimedStream::new(transport, hop.first_byte.clone(), h2);
         io.bound_informational(informational);
         let policy = http::BodyPolicy {
-            keep: spec.expect.needs_body() || spec.keep_response,
+            keep: spec.keep_response,
             keep_headers: spec.keep_response,
             max_bytes: spec.max_body_bytes,
         };
@@ -387,6 +391,7 @@ impl Prober {
             h2,
             request,
             policy,
+            hop.body_search.as_mut(),
             &mut hop.clock,
             &hop.first_byte,
             &mut hop.exchange,
@@ -403,8 +408,19 @@ struct Hop {
     remote: Option<SocketAddr>,
     negotiated: Option<tls::Negotiated>,
     exchange: http::Exchange,
+    /// The body assertion, searched as the body streams.
+    body_search: Option<verdict::BodySearch>,
     finish: Instant,
     outcome: Result<(), ProbeFailure>,
+}
+
+impl Hop {
+    /// Whether the body assertion held (true without one).
+    fn body_held(&self) -> bool {
+        self.body_search
+            .as_ref()
+            .is_none_or(verdict::BodySearch::held)
+    }
 }
 
 fn merge_first_byte(hop: &mut Hop) {
@@ -427,11 +443,11 @@ fn kept_response(
     )
 }
 
-fn judge(spec: &ProbeSpec, exchange: &http::Exchange) -> Result<(), ProbeFailure> {
-    match exchange.status {
+fn judge(spec: &ProbeSpec, status: Option<u16>, body_held: bool) -> Result<(), ProbeFailure> {
+    match status {
         Some(status) => spec
             .expect
-            .judge(status, &exchange.body)
+            .judge(status, body_held)
             .map_err(|(class, detail)| ProbeFailure::new(class, Phase::Body, detail)),
         None => Ok(()),
     }

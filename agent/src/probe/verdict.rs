@@ -1,18 +1,27 @@
 //! The verdict: did the check's expectations hold? Expected statuses
-//! (default 2xx and 3xx) and an optional body assertion. Pure: a status and
-//! a body in, a pass or a failure class out.
+//! (default 2xx and 3xx) and an optional body assertion, checked as the
+//! body streams ([`BodySearch`]), so no body is held for it. Pure: chunks
+//! and a status in, a pass or a failure class out.
 
 use std::ops::RangeInclusive;
 
+use memchr::memmem::Finder;
 use regex::bytes::Regex;
 use wire::ErrorClass;
+
+/// How much of a body a regular expression sees: its first 1 MiB (or the
+/// body cap, if smaller). A regex cannot run over a stream, so this prefix
+/// is held and matched once it is full or the body ends; a bound keeps
+/// that memory and the one match small and inside the deadline.
+pub const MATCH_WINDOW_BYTES: u64 = 1 << 20;
 
 /// What a body must contain.
 #[derive(Debug, Clone)]
 pub enum BodyAssertion {
     /// A literal substring.
     Contains(String),
-    /// A regular expression (matched against the raw bytes).
+    /// A regular expression, matched against the raw bytes of the body's
+    /// first [`MATCH_WINDOW_BYTES`].
     Matches(Regex),
 }
 
@@ -35,14 +44,18 @@ impl Default for Expectations {
 }
 
 impl Expectations {
-    /// True when the body must be kept for the assertion.
-    pub(crate) fn needs_body(&self) -> bool {
-        self.body.is_some()
+    /// The search the body assertion needs, ready before the probe's clock
+    /// starts (it allocates); `None` without an assertion.
+    pub(crate) fn body_search(&self, max_body_bytes: u64) -> Option<BodySearch> {
+        self.body
+            .as_ref()
+            .map(|assertion| BodySearch::new(assertion, max_body_bytes))
     }
 
     /// Judges a response: `Ok` when every expectation held, else the class
-    /// and a human detail.
-    pub(crate) fn judge(&self, status: u16, body: &[u8]) -> Result<(), (ErrorClass, String)> {
+    /// and a human detail. `body_held` is the body assertion's outcome
+    /// ([`BodySearch::held`]); it is not looked at without an assertion.
+    pub(crate) fn judge(&self, status: u16, body_held: bool) -> Result<(), (ErrorClass, String)> {
         if !self.statuses.iter().any(|r| r.contains(&status)) {
             return Err((
                 ErrorClass::StatusCode,
@@ -51,29 +64,155 @@ impl Expectations {
         }
         match &self.body {
             None => Ok(()),
-            Some(BodyAssertion::Contains(needle)) => {
-                if contains(body, needle.as_bytes()) {
-                    Ok(())
-                } else {
-                    Err((
-                        ErrorClass::Assertion,
-                        format!("body does not contain {needle:?}"),
-                    ))
-                }
-            }
-            Some(BodyAssertion::Matches(re)) => {
-                if re.is_match(body) {
-                    Ok(())
-                } else {
-                    Err((ErrorClass::Assertion, format!("body does not match /{re}/")))
-                }
-            }
+            Some(_) if body_held => Ok(()),
+            Some(BodyAssertion::Contains(needle)) => Err((
+                ErrorClass::Assertion,
+                format!("body does not contain {needle:?}"),
+            )),
+            Some(BodyAssertion::Matches(re)) => Err((
+                ErrorClass::Assertion,
+                format!(
+                    "the body's first {} does not match /{re}/",
+                    byte_count(MATCH_WINDOW_BYTES)
+                ),
+            )),
         }
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+fn byte_count(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// A body assertion checked chunk by chunk as the body arrives.
+///
+/// A substring is searched with memchr's `memmem` in each chunk and across
+/// each seam: the last `needle.len() - 1` bytes of what came before are
+/// carried, so a needle split between two reads is found, and nothing else
+/// is held. A regex sees the first [`MATCH_WINDOW_BYTES`] (or the cap).
+#[derive(Debug)]
+pub(crate) struct BodySearch {
+    state: Search,
+}
+
+#[derive(Debug)]
+enum Search {
+    Contains {
+        /// Boxed: a searcher is several hundred bytes.
+        finder: Box<Finder<'static>>,
+        /// The tail of the body so far, shorter than the needle.
+        carry: Vec<u8>,
+        /// Scratch for the seam: `carry` + the head of the next chunk.
+        seam: Vec<u8>,
+        found: bool,
+    },
+    Matches {
+        re: Regex,
+        window: Vec<u8>,
+        limit: usize,
+        /// Decided once the window is full (or at the body's end).
+        found: Option<bool>,
+    },
+}
+
+impl BodySearch {
+    fn new(assertion: &BodyAssertion, max_body_bytes: u64) -> BodySearch {
+        let state = match assertion {
+            BodyAssertion::Contains(needle) => {
+                let keep = needle.len().saturating_sub(1);
+                Search::Contains {
+                    finder: Box::new(Finder::new(needle.as_bytes()).into_owned()),
+                    carry: Vec::with_capacity(keep),
+                    seam: Vec::with_capacity(2 * keep),
+                    found: needle.is_empty(),
+                }
+            }
+            BodyAssertion::Matches(re) => Search::Matches {
+                re: re.clone(),
+                window: Vec::new(),
+                limit: usize::try_from(max_body_bytes.min(MATCH_WINDOW_BYTES))
+                    .unwrap_or(usize::MAX),
+                found: None,
+            },
+        };
+        BodySearch { state }
+    }
+
+    /// Feeds the next chunk of the body.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        match &mut self.state {
+            Search::Contains { found: true, .. } | Search::Matches { found: Some(_), .. } => {}
+            Search::Contains {
+                finder,
+                carry,
+                seam,
+                found,
+            } => {
+                let keep = finder.needle().len() - 1;
+                if !carry.is_empty() {
+                    seam.clear();
+                    seam.extend_from_slice(carry);
+                    seam.extend_from_slice(&chunk[..keep.min(chunk.len())]);
+                    if finder.find(seam).is_some() {
+                        *found = true;
+                        return;
+                    }
+                }
+                if finder.find(chunk).is_some() {
+                    *found = true;
+                    return;
+                }
+                // The new carry: the last `keep` bytes of carry + chunk.
+                if chunk.len() >= keep {
+                    carry.clear();
+                    carry.extend_from_slice(&chunk[chunk.len() - keep..]);
+                } else {
+                    let drop = (carry.len() + chunk.len()).saturating_sub(keep);
+                    carry.drain(..drop);
+                    carry.extend_from_slice(chunk);
+                }
+            }
+            Search::Matches {
+                re,
+                window,
+                limit,
+                found,
+            } => {
+                let room = *limit - window.len();
+                window.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                if window.len() == *limit {
+                    *found = Some(re.is_match(window));
+                    *window = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// Ends the body: a regex whose window did not fill is matched now.
+    pub(crate) fn finish(&mut self) {
+        if let Search::Matches {
+            re, window, found, ..
+        } = &mut self.state
+        {
+            if found.is_none() {
+                *found = Some(re.is_match(window));
+                *window = Vec::new();
+            }
+        }
+    }
+
+    /// Whether the assertion held, after [`BodySearch::finish`] (or as
+    /// soon as a substring was found).
+    pub(crate) fn held(&self) -> bool {
+        match &self.state {
+            Search::Contains { found, .. } => *found,
+            Search::Matches { found, .. } => found.unwrap_or(false),
+        }
+    }
 }
 
 fn format_ranges(ranges: &[RangeInclusive<u16>]) -> String {
@@ -94,19 +233,98 @@ fn format_ranges(ranges: &[RangeInclusive<u16>]) -> String {
 mod tests {
     use super::*;
 
+    /// The assertion's outcome over `chunks`, fed one by one.
+    fn search(e: &Expectations, cap: u64, chunks: &[&[u8]]) -> bool {
+        let mut search = e.body_search(cap).unwrap_or_else(|| panic!("no assertion"));
+        for chunk in chunks {
+            search.feed(chunk);
+        }
+        search.finish();
+        search.held()
+    }
+
+    /// Judges `body` as one chunk.
+    fn judge(e: &Expectations, status: u16, body: &[u8]) -> Result<(), (ErrorClass, String)> {
+        let held = e.body_search(1 << 20).is_none_or(|mut s| {
+            s.feed(body);
+            s.finish();
+            s.held()
+        });
+        e.judge(status, held)
+    }
+
+    fn contains(needle: &str) -> Expectations {
+        Expectations {
+            statuses: vec![200..=299],
+            body: Some(BodyAssertion::Contains(needle.into())),
+        }
+    }
+
     #[test]
     fn default_accepts_2xx_and_3xx_only() {
         let e = Expectations::default();
-        assert!(e.judge(200, b"").is_ok());
-        assert!(e.judge(302, b"").is_ok());
+        assert!(judge(&e, 200, b"").is_ok());
+        assert!(judge(&e, 302, b"").is_ok());
         assert_eq!(
-            e.judge(404, b"").map_err(|(c, _)| c),
+            judge(&e, 404, b"").map_err(|(c, _)| c),
             Err(ErrorClass::StatusCode)
         );
         assert_eq!(
-            e.judge(199, b"").map_err(|(c, _)| c),
+            judge(&e, 199, b"").map_err(|(c, _)| c),
             Err(ErrorClass::StatusCode)
         );
+    }
+
+    #[test]
+    fn a_needle_is_found_across_every_split() {
+        let body = b"xxxxNEEDLExxxx";
+        let e = contains("NEEDLE");
+        for at in 0..=body.len() {
+            assert!(
+                search(&e, 1 << 20, &[&body[..at], &body[at..]]),
+                "split at {at}"
+            );
+        }
+        // Split in three, including one-byte chunks inside the needle.
+        for a in 0..body.len() {
+            for b in a..=body.len() {
+                let parts: [&[u8]; 3] = [&body[..a], &body[a..b], &body[b..]];
+                assert!(search(&e, 1 << 20, &parts), "split at {a}, {b}");
+            }
+        }
+        // One byte at a time.
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert!(search(&e, 1 << 20, &bytes));
+    }
+
+    #[test]
+    fn a_needle_that_is_not_there_is_not_made_up_at_a_seam() {
+        let e = contains("abcabd");
+        // Every two-part split of a body that has "abcab" then "c...".
+        let body = b"zzabcabcabzzabcab";
+        for at in 0..=body.len() {
+            assert!(
+                !search(&e, 1 << 20, &[&body[..at], &body[at..]]),
+                "split at {at}"
+            );
+        }
+        // The carry keeps only the tail: an old prefix does not complete later.
+        assert!(!search(&e, 1 << 20, &[b"abc", b"zzzzzzzzzz", b"abd"]));
+        assert!(search(&e, 1 << 20, &[b"zzzab", b"c", b"a", b"bdzz"]));
+    }
+
+    #[test]
+    fn a_regex_sees_the_window_only() {
+        let re = Regex::new("ready").unwrap_or_else(|e| panic!("{e}"));
+        let e = Expectations {
+            statuses: vec![200..=299],
+            body: Some(BodyAssertion::Matches(re)),
+        };
+        assert!(search(&e, 100, &[b"rea", b"dy"]), "across chunks");
+        // Past the cap (here smaller than the window), the regex is blind.
+        let late = [vec![b'x'; 98].as_slice(), b"ready"].concat();
+        assert!(!search(&e, 100, &[&late]));
+        assert!(search(&e, 200, &[&late]));
     }
 
     #[test]
@@ -116,14 +334,14 @@ mod tests {
             body: Some(BodyAssertion::Contains("ok".into())),
         };
         assert_eq!(
-            e.judge(500, b"ok").map_err(|(c, _)| c),
+            judge(&e, 500, b"ok").map_err(|(c, _)| c),
             Err(ErrorClass::StatusCode)
         );
         assert_eq!(
-            e.judge(200, b"nope").map_err(|(c, _)| c),
+            judge(&e, 200, b"nope").map_err(|(c, _)| c),
             Err(ErrorClass::Assertion)
         );
-        assert!(e.judge(200, b"all ok here").is_ok());
+        assert!(judge(&e, 200, b"all ok here").is_ok());
     }
 
     #[test]
@@ -133,8 +351,8 @@ mod tests {
             statuses: vec![200..=299],
             body: Some(BodyAssertion::Matches(re)),
         };
-        assert!(e.judge(200, br#"{"status": "ready"}"#).is_ok());
-        assert!(e.judge(200, br#"{"status": "starting"}"#).is_err());
+        assert!(judge(&e, 200, br#"{"status": "ready"}"#).is_ok());
+        assert!(judge(&e, 200, br#"{"status": "starting"}"#).is_err());
     }
 
     #[test]
@@ -143,7 +361,10 @@ mod tests {
             statuses: vec![200..=299, 304..=304],
             body: None,
         };
-        let detail = e.judge(500, b"").err().map(|(_, d)| d).unwrap_or_default();
+        let detail = judge(&e, 500, b"")
+            .err()
+            .map(|(_, d)| d)
+            .unwrap_or_default();
         assert_eq!(detail, "status 500 not in 200-299,304");
     }
 }

@@ -87,6 +87,32 @@ impl Process {
         }
     }
 
+    /// Like [`Process::wait`], sampling the child's peak resident memory
+    /// (`VmHWM` in /proc/PID/status, a high-water mark, so a sample just
+    /// before the exit holds the peak) every few milliseconds. Returns the
+    /// exit code and the last peak seen, in KiB.
+    pub fn wait_with_peak_rss(&mut self, limit: Duration) -> (i32, u64) {
+        let start = Instant::now();
+        let status = format!("/proc/{}/status", self.child.id());
+        let mut peak_kib = 0;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&status) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+                peak_kib = peak_kib.max(hwm.unwrap_or(0));
+            }
+            if let Ok(Some(_)) | Err(_) = self.child.try_wait() {
+                return (self.wait(Duration::ZERO), peak_kib);
+            }
+            if start.elapsed() > limit {
+                return (self.wait(Duration::ZERO), peak_kib);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// SIGTERM, then waits for a clean exit (status 0).
     #[track_caller]
     pub fn stop(&mut self) {
