@@ -417,6 +417,41 @@ fn real_nginx_slow_tls_handshake_lands_in_tl() {
     assert_delay_in(&v, "tl", delay, delay / 2);
 }
 
+#[test]
+fn https_to_http_redirects_need_allow_insecure_redirect() {
+    let plain = HttpTarget::builder()
+        .route("/landing", Response::ok("cleartext"))
+        .start();
+    let ca = Ca::new();
+    let tls = HttpTarget::builder()
+        .tls(&ca.leaf(&["127.0.0.1"]))
+        .route("/start", Response::redirect(302, &plain.url("/landing")))
+        .start();
+    let url = tls.url("/start");
+    let run = Sonde::new(["probe", "--json", "-k", "-L", &url])
+        .run()
+        .expect_code(1);
+    assert_eq!(
+        run.json()["error"],
+        "insecure_redirect",
+        "{}",
+        run.describe()
+    );
+    assert_eq!(plain.requests(), 0);
+    let run = Sonde::new([
+        "probe",
+        "--json",
+        "-k",
+        "-L",
+        "--allow-insecure-redirect",
+        &url,
+    ])
+    .run()
+    .expect_code(0);
+    assert_eq!(run.json()["redirects"], 1, "{}", run.describe());
+    assert_eq!(plain.requests(), 1);
+}
+
 /// A 200 MB body holding the needle across a chunk boundary, 1 KB before
 /// its end.
 fn needle_target() -> (HttpTarget, u64) {

@@ -406,7 +406,42 @@ fn credentials_follow_a_redirect_within_the_origin_only() {
 }
 
 #[test]
-fn credentials_never_follow_https_to_cleartext() {
+fn credentials_stay_behind_when_only_the_host_changes() {
+    // Same server, scheme and port; another host name for it.
+    let target = HttpTarget::builder()
+        .route(
+            "/start",
+            Response::redirect(302, "http://alias.test:{port}/landing"),
+        )
+        .route("/landing", Response::ok("landed"))
+        .start();
+    let url = format!("http://{HOST}:{}/start", target.port());
+    let mut s = with_credentials(spec(&url, None, target.port()));
+    s.resolve.push(ResolveOverride {
+        host: "alias.test".into(),
+        port: target.port(),
+        addr: IpAddr::from([127, 0, 0, 1]),
+    });
+    s.max_redirects = 1;
+    let r = probe(&s);
+    assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
+    assert_eq!(r.final_url.host_str(), Some("alias.test"));
+    let got = target
+        .last_request_headers()
+        .expect("the redirect was followed");
+    assert_eq!(
+        got.get("host").map(|v| v.as_bytes()),
+        Some(format!("alias.test:{}", target.port()).as_bytes())
+    );
+    for name in CREDENTIALS {
+        assert!(!got.contains_key(name), "{name} followed to {got:?}");
+    }
+    assert!(got.contains_key("x-trace"), "{got:?}");
+}
+
+/// An https target that redirects to a cleartext one, and that cleartext
+/// target (which counts what reaches it).
+fn https_to_cleartext() -> (PemFiles, HttpTarget, HttpTarget) {
     let ca = Ca::new();
     let pem = ca.pem_files();
     let plain = HttpTarget::builder()
@@ -416,11 +451,36 @@ fn credentials_never_follow_https_to_cleartext() {
         .tls(&ca.leaf(&[HOST]))
         .route("/start", Response::redirect(302, &plain.url("/landing")))
         .start();
+    (pem, tls, plain)
+}
+
+#[test]
+fn https_to_cleartext_is_refused_unless_allowed() {
+    let (pem, tls, plain) = https_to_cleartext();
+    let url = format!("https://{HOST}:{}/start", tls.port());
+    let mut s = with_credentials(spec(&url, Some(&pem), tls.port()));
+    s.max_redirects = 3;
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::InsecureRedirect);
+    assert_eq!((r.status_code, r.redirects), (Some(302), 0), "{r:#?}");
+    assert_eq!(
+        (plain.connections(), plain.requests()),
+        (0, 0),
+        "nothing reached the cleartext target"
+    );
+    assert_eq!(tls.requests(), 1);
+}
+
+#[test]
+fn credentials_never_follow_https_to_cleartext_even_when_allowed() {
+    let (pem, tls, plain) = https_to_cleartext();
     let url = format!("https://{HOST}:{}/start", tls.port());
     let mut s = with_credentials(spec(&url, Some(&pem), tls.port()));
     s.max_redirects = 1;
+    s.allow_insecure_redirect = true;
     let r = probe(&s);
-    assert_eq!(r.redirects, 1, "{r:#?}");
+    assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
+    assert_eq!(r.final_url.scheme(), "http");
     let got = plain
         .last_request_headers()
         .expect("the redirect was followed");
@@ -430,6 +490,46 @@ fn credentials_never_follow_https_to_cleartext() {
             "{name} went out in cleartext: {got:?}"
         );
     }
+    assert!(got.contains_key("x-trace"), "{got:?}");
+    // The https hop had them all.
+    let first = tls.last_request_headers().expect("the https hop arrived");
+    for name in CREDENTIALS {
+        assert!(first.contains_key(name), "{name} missing at its origin");
+    }
+}
+
+#[test]
+fn credentials_stay_behind_on_an_upgrade_to_https() {
+    // http → https is always followed, but it is another origin.
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let tls = HttpTarget::builder()
+        .tls(&ca.leaf(&[HOST]))
+        .route("/landing", Response::ok("secure"))
+        .start();
+    let plain = HttpTarget::builder()
+        .route(
+            "/start",
+            Response::redirect(301, &format!("https://{HOST}:{}/landing", tls.port())),
+        )
+        .start();
+    let url = format!("http://{HOST}:{}/start", plain.port());
+    let mut s = with_credentials(spec(&url, Some(&pem), plain.port()));
+    s.resolve.push(ResolveOverride {
+        host: HOST.into(),
+        port: tls.port(),
+        addr: IpAddr::from([127, 0, 0, 1]),
+    });
+    s.max_redirects = 1;
+    let r = probe(&s);
+    assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
+    let got = tls
+        .last_request_headers()
+        .expect("the redirect was followed");
+    for name in CREDENTIALS {
+        assert!(!got.contains_key(name), "{name} followed to {got:?}");
+    }
+    assert!(got.contains_key("x-trace"), "{got:?}");
 }
 
 // --- every error class from a real failing target ---------------------------

@@ -83,6 +83,9 @@ pub struct Check {
     pub dns_server: Option<SocketAddr>,
     /// Redirects to follow; 0 means a 3xx is the result.
     pub follow_redirects: u8,
+    /// Follow a redirect from https to http (else the probe is down,
+    /// `insecure_redirect`).
+    pub allow_insecure_redirect: bool,
     /// Most body bytes read (and searched by body assertions).
     pub max_body_bytes: u64,
     /// TLS settings (ignored for `http` URLs).

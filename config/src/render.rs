@@ -140,6 +140,11 @@ fn render_check(out: &mut String, c: &Check) {
     let _ = writeln!(out, "follow_redirects = {}", c.follow_redirects);
     let _ = writeln!(
         out,
+        "allow_insecure_redirect = {}",
+        c.allow_insecure_redirect
+    );
+    let _ = writeln!(
+        out,
         "max_body_bytes = {}",
         quote(&size::format(c.max_body_bytes))
     );

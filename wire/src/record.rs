@@ -215,6 +215,7 @@ error_classes! {
     TooManyRedirects = 19, "too_many_redirects", "Redirects went past the hop limit.";
     Cancelled = 20, "cancelled", "The probe was cancelled (agent shutdown); status unknown.";
     LocalResource = 21, "local_resource", "The agent ran out of a local resource (sockets, memory); status unknown.";
+    InsecureRedirect = 22, "insecure_redirect", "A redirect from https to http, which the check does not allow.";
 }
 
 /// How the first element of a record array is read: an absolute t

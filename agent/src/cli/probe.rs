@@ -106,6 +106,10 @@ pub struct RequestArgs {
     /// Maximum redirects to follow with -L.
     #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
     pub max_redirs: u32,
+    /// With -L, follow a redirect from https to http (refused otherwise:
+    /// insecure_redirect). Credentials still stay behind.
+    #[arg(long)]
+    pub allow_insecure_redirect: bool,
 }
 
 /// Runs `sonde probe`.
@@ -205,6 +209,7 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
     } else {
         0
     };
+    spec.allow_insecure_redirect = request.allow_insecure_redirect;
     spec.max_body_bytes = args.max_body_size;
     if let Some(codes) = &args.expect_status {
         spec.expect.statuses =

@@ -88,6 +88,9 @@ pub struct ProbeSpec {
     pub expect: Expectations,
     /// Follow up to this many redirects; 0 leaves them unfollowed.
     pub max_redirects: u32,
+    /// Follow a redirect from https to http; without it such a probe is
+    /// down (`insecure_redirect`) and nothing goes out in cleartext.
+    pub allow_insecure_redirect: bool,
     /// Fail with `body_too_large` past this many body bytes.
     pub max_body_bytes: u64,
     /// Keep the last response's headers and body in the report (for
@@ -112,6 +115,7 @@ impl ProbeSpec {
             tls,
             expect: Expectations::default(),
             max_redirects: 0,
+            allow_insecure_redirect: false,
             max_body_bytes: 1 << 20,
             keep_response: false,
         }
@@ -209,6 +213,17 @@ impl Prober {
                     ErrorClass::TooManyRedirects,
                     Phase::Body,
                     format!("more than {} redirects", spec.max_redirects),
+                ));
+                break;
+            }
+            // Nothing goes out in cleartext that was meant for TLS.
+            if url.scheme() == "https" && next.scheme() == "http" && !spec.allow_insecure_redirect {
+                outcome = Err(ProbeFailure::new(
+                    ErrorClass::InsecureRedirect,
+                    Phase::Body,
+                    format!(
+                        "redirect from https to {next} refused (allow_insecure_redirect is off)"
+                    ),
                 ));
                 break;
             }

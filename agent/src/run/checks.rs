@@ -64,6 +64,7 @@ impl SpecBuilder {
             },
         };
         spec.max_redirects = u32::from(check.follow_redirects);
+        spec.allow_insecure_redirect = check.allow_insecure_redirect;
         spec.max_body_bytes = check.max_body_bytes;
         Ok(spec)
     }

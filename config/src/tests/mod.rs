@@ -124,6 +124,7 @@ fn minimal_check_gets_every_default() {
     assert_eq!(c.ip_version, IpVersion::Auto);
     assert_eq!(c.dns_server, None);
     assert_eq!(c.follow_redirects, 0);
+    assert!(!c.allow_insecure_redirect);
     assert_eq!(c.max_body_bytes, 1 << 20);
     assert_eq!(c.tls, Tls::default());
     assert!(c.enabled && c.headers.is_empty() && c.labels.is_empty() && c.body.is_none());
@@ -145,6 +146,7 @@ expect_status = ["2xx"]
 ip_version = 4
 dns_server = "9.9.9.9"
 follow_redirects = 3
+allow_insecure_redirect = true
 max_body_bytes = "64KiB"
 headers = { Accept = "*/*", user-agent = "sonde" }
 labels = { team = "core", tier = "1" }
@@ -164,6 +166,7 @@ expect_status = [201, "200-204"]
 ip_version = "6"
 dns_server = "system"
 follow_redirects = 0
+allow_insecure_redirect = false
 headers = { accept = "application/json", authorization = { env = "API_TOKEN" } }
 labels = { tier = "2" }
 tls = { insecure = true }
@@ -178,6 +181,7 @@ enabled = false
     assert_eq!(a.ip_version, IpVersion::V4);
     assert_eq!(a.dns_server, Some("9.9.9.9:53".parse().unwrap()));
     assert_eq!(a.follow_redirects, 3);
+    assert!(a.allow_insecure_redirect, "from [defaults]");
     assert_eq!(a.max_body_bytes, 64 << 10);
     assert_eq!(
         a.tls.ca.as_ref().unwrap().certs[..],
@@ -198,6 +202,7 @@ enabled = false
     assert_eq!(b.ip_version, IpVersion::V6);
     assert_eq!(b.dns_server, None, "\"system\" undoes the default server");
     assert_eq!(b.follow_redirects, 0);
+    assert!(!b.allow_insecure_redirect, "overridden");
     assert!(b.tls.insecure, "insecure overridden");
     assert!(b.tls.ca.is_some(), "ca_file still inherited");
     assert!(!b.enabled);

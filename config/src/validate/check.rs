@@ -40,6 +40,7 @@ struct Resolved {
     ip_version: Option<IpVersion>,
     dns_server: Option<Option<SocketAddr>>,
     follow_redirects: Option<u8>,
+    allow_insecure_redirect: Option<bool>,
     max_body_bytes: Option<At<u64>>,
     tls: TlsLayer,
     labels: BTreeMap<String, String>,
@@ -227,6 +228,10 @@ fn one(
             .follow_redirects
             .or(defaults.follow_redirects)
             .unwrap_or(0),
+        allow_insecure_redirect: own
+            .allow_insecure_redirect
+            .or(defaults.allow_insecure_redirect)
+            .unwrap_or(false),
         max_body_bytes: max_body.map_or(defaults::MAX_BODY_BYTES, |m| m.value),
         tls: tls?,
         labels,
@@ -392,6 +397,7 @@ fn resolve(layer: &Layer, prefix: &str, ctx: &mut Ctx<'_>) -> Resolved {
         .as_ref()
         .and_then(|v| ctx.check(v, &key("follow_redirects"), |n| values::int_in(*n, 0..=20)))
         .and_then(|n| u8::try_from(n).ok());
+    r.allow_insecure_redirect = layer.allow_insecure_redirect.as_ref().map(|v| *v.get_ref());
     if let Some(v) = &layer.max_body_bytes {
         r.max_body_bytes = ctx
             .check(v, &key("max_body_bytes"), |s| {

@@ -69,9 +69,26 @@ impl Response {
         Response::new(200).body(body)
     }
 
-    /// A redirect (`status`, e.g. 301, 302, 307) to `location`.
+    /// A redirect (`status`, e.g. 301, 302, 307) to `location`. A
+    /// `{port}` in it becomes the target's own port, for a redirect to
+    /// another host name of the same server (`http://alias.test:{port}/`).
     pub fn redirect(status: u16, location: &str) -> Response {
         Response::new(status).header("location", location)
+    }
+
+    /// Replaces `{port}` in header values with `port`.
+    fn with_own_port(mut self, port: u16) -> Response {
+        for (_, value) in &mut self.headers {
+            if let Ok(text) = value.to_str() {
+                if text.contains("{port}") {
+                    let replaced = text.replace("{port}", &port.to_string());
+                    if let Ok(v) = HeaderValue::from_str(&replaced) {
+                        *value = v;
+                    }
+                }
+            }
+        }
+        self
     }
 
     /// Adds a header (panics if the name or value is not valid HTTP).
@@ -301,9 +318,14 @@ impl HttpTargetBuilder {
         };
         let addr_v6 = v6.as_ref().map(TcpListener::local_addr).transpose()?;
         let parts = self.config;
+        let port = addr.port();
         let config = Arc::new(Config {
-            default: parts.default,
-            routes: parts.routes,
+            default: parts.default.with_own_port(port),
+            routes: parts
+                .routes
+                .into_iter()
+                .map(|(path, r)| (path, r.with_own_port(port)))
+                .collect(),
             tls_handshake_delay: parts.tls_handshake_delay,
             first_byte_delay: parts.first_byte_delay,
             body_delay: parts.body_delay,
