@@ -388,3 +388,99 @@ fn metrics_health_and_readiness_are_served() {
         agent.describe()
     );
 }
+
+/// The `p`-th percentile (0..=100) of `values`, nearest rank.
+fn percentile(values: &mut [u64], p: usize) -> u64 {
+    values.sort_unstable();
+    let rank = (values.len() * p).div_ceil(100).max(1);
+    values[rank - 1]
+}
+
+#[test]
+fn hostile_targets_end_by_their_deadline_and_leave_other_checks_alone() {
+    use testkit::http::Misbehaviour;
+    let hostile = [
+        ("flood_1xx", Misbehaviour::InformationalFlood),
+        (
+            "trickle",
+            Misbehaviour::Trickle {
+                interval: Duration::from_millis(20),
+                chunk: 1,
+            },
+        ),
+        ("endless_headers", Misbehaviour::EndlessHeaders),
+        ("endless_body", Misbehaviour::EndlessBody),
+    ];
+    let targets: Vec<_> = hostile
+        .iter()
+        .map(|(name, m)| (*name, HttpTarget::builder().misbehave(*m).start()))
+        .collect();
+    let normal = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut text = format!(
+        "[agent]\nid = \"e2e\"\nstate_dir = \"{}\"\n\
+         [defaults]\ninterval = \"1s\"\ntimeout = \"500ms\"\nmax_body_bytes = \"1GiB\"\n\
+         [sinks.file]\nenabled = true\n",
+        tmp.path().display()
+    );
+    for (name, target) in &targets {
+        text.push_str(&format!(
+            "[[check]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            target.url("/")
+        ));
+    }
+    // Several normal checks, for enough samples in a few seconds.
+    for i in 0..6 {
+        text.push_str(&format!(
+            "[[check]]\nname = \"normal{i}\"\nurl = \"{}\"\n",
+            normal.url(&format!("/{i}"))
+        ));
+    }
+    let path = write_config(tmp.path(), &text);
+    let mut agent = start_agent(&path);
+    wait_until(Duration::from_secs(30), "48 normal probes", || {
+        normal.requests() >= 48
+    });
+    agent.stop();
+
+    let records = read_records(&tmp.path().join("records"), true);
+    let deadline_ms = 500;
+    let (mut connect, mut first_byte) = (Vec::new(), Vec::new());
+    for (_, check, r) in &records {
+        if check.starts_with("normal") {
+            assert_eq!(r.st, Status::Up, "{check}: {r:?}");
+            connect.extend(r.cn_ms);
+            first_byte.extend(r.ft_ms);
+        } else {
+            assert_eq!(r.st, Status::Down, "{check}: {r:?}");
+            // The fault ran 300 to 800 ms past a 500 ms deadline.
+            assert!(
+                r.rt_ms <= deadline_ms + 300,
+                "{check} ended {} ms after its start, deadline {deadline_ms} ms: {r:?}",
+                r.rt_ms
+            );
+        }
+    }
+    for (name, _) in &hostile {
+        assert!(
+            records.iter().any(|(_, c, _)| c == name),
+            "no record of {name}{}",
+            agent.describe()
+        );
+    }
+    assert!(connect.len() >= 40, "{} normal probes", connect.len());
+    let (cn95, ft95) = (
+        percentile(&mut connect, 95),
+        percentile(&mut first_byte, 95),
+    );
+    eprintln!(
+        "beside 4 hostile checks: normal connect p95 {cn95} ms, first byte p95 {ft95} ms, \
+         max {} / {} ms, over {} probes",
+        connect.last().copied().unwrap_or(0),
+        first_byte.last().copied().unwrap_or(0),
+        connect.len()
+    );
+    // Loopback connects take well under 1 ms; the fault was p95 312 ms.
+    assert!(cn95 < 30, "connect p95 {cn95} ms");
+    assert!(ft95 < 30, "first byte p95 {ft95} ms");
+}
