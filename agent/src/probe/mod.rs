@@ -298,12 +298,17 @@ impl Prober {
             Ok(result) => result,
             Err(_) => {
                 merge_first_byte(&mut hop);
+                let mut failure =
+                    ProbeFailure::deadline(hop.clock.open_phase().unwrap_or(Phase::Body));
                 if let Some(dns) = &mut hop.dns {
                     dns.expire(hop.clock.start().elapsed());
+                    // Cut off in DNS: what the families said decides the
+                    // class (an NXDOMAIN beats the other family's silence).
+                    if failure.phase == Phase::Dns {
+                        failure.class = dns.failure_class();
+                    }
                 }
-                Err(ProbeFailure::deadline(
-                    hop.clock.open_phase().unwrap_or(Phase::Body),
-                ))
+                Err(failure)
             }
         };
         hop.finish = match (&result, hop.exchange.finished) {

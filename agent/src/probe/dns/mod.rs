@@ -403,6 +403,11 @@ impl PreparedLookup {
                     }
                 }
                 Action::Wait { until } => {
+                    // What is known so far, readable if the deadline cuts
+                    // the wait off.
+                    if let Some(seen) = seen.as_deref_mut() {
+                        *seen = self.report(resolution);
+                    }
                     if let Some(until) = until {
                         timer
                             .as_mut()
@@ -463,9 +468,6 @@ impl PreparedLookup {
                             resolution.on_reply(family, server, Reply::Error, start.elapsed());
                         }
                         Event::Timer => {}
-                    }
-                    if let Some(seen) = seen.as_deref_mut() {
-                        *seen = self.report(resolution);
                     }
                 }
                 Action::Done(decision) => return Ok(decision),

@@ -193,6 +193,12 @@ impl DnsReport {
         }
     }
 
+    /// The class of a lookup where no family gave an address (see
+    /// `race::failure_class` for the precedence).
+    pub(crate) fn failure_class(&self) -> wire::ErrorClass {
+        super::race::failure_class(self.a.outcome, self.aaaa.outcome)
+    }
+
     /// The lookup was cut off (the probe's deadline) at `at`: families
     /// still waiting time out then.
     pub(crate) fn expire(&mut self, at: Duration) {

@@ -309,9 +309,13 @@ impl Resolution {
         if a.pending() || aaaa.pending() {
             return None;
         }
+        let outcome = |family: Family| {
+            self.outcome(family)
+                .map_or(FamilyOutcome::Timeout, |(outcome, _, _)| outcome)
+        };
         Some(Err(failure_class(
-            self.outcome(Family::A),
-            self.outcome(Family::Aaaa),
+            outcome(Family::A),
+            outcome(Family::Aaaa),
         )))
     }
 
@@ -335,8 +339,8 @@ impl Resolution {
 /// server said the name does not exist), then a timeout on either (no
 /// answer), then SERVFAIL or REFUSED, then any other error; NODATA on every
 /// family asked is `dns_no_address`.
-pub(crate) fn failure_class(a: Option<Settled>, aaaa: Option<Settled>) -> ErrorClass {
-    let outcomes = [a, aaaa].map(|o| o.map_or(FamilyOutcome::Timeout, |(o, _, _)| o));
+pub(crate) fn failure_class(a: FamilyOutcome, aaaa: FamilyOutcome) -> ErrorClass {
+    let outcomes = [a, aaaa];
     let any = |wanted: &[FamilyOutcome]| outcomes.iter().any(|o| wanted.contains(o));
     if any(&[FamilyOutcome::NxDomain]) {
         ErrorClass::DnsNxdomain

@@ -225,7 +225,7 @@ fn one_family_asked_never_waits_for_the_other() {
 #[test]
 fn the_failure_class_prefers_an_answer_about_the_name() {
     use FamilyOutcome as O;
-    let s = |o| Some((o, Duration::ZERO, None));
+    let s = |o| o;
     let cases = [
         (O::NxDomain, O::NxDomain, ErrorClass::DnsNxdomain),
         (O::NxDomain, O::Timeout, ErrorClass::DnsNxdomain),
@@ -300,4 +300,18 @@ fn a_not_awaited_can_rejoin_after_aaaa_fixed_the_list() {
         Some(FamilyOutcome::Answered { addresses: 2 })
     );
     assert!(!r.rejoin(), "nothing left to wait for");
+}
+
+#[test]
+fn a_refused_with_aaaa_silent_reports_the_refusal() {
+    let mut r = Resolution::new(policy(1), true, true);
+    assert!(matches!(r.poll(Duration::ZERO), Action::Send { .. }));
+    assert!(matches!(r.poll(Duration::ZERO), Action::Send { .. }));
+    assert!(matches!(r.poll(Duration::ZERO), Action::Wait { .. }));
+    r.on_reply(Family::A, 0, Reply::Refused, MS);
+    assert!(matches!(r.poll(MS), Action::Wait { .. }));
+    assert_eq!(
+        r.outcome(Family::A).map(|o| o.0),
+        Some(FamilyOutcome::Refused)
+    );
 }
