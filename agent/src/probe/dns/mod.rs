@@ -41,8 +41,8 @@ use race::{Action, MAX_SERVERS, Policy, Reply, Resolution, Use};
 pub use outcome::{DnsReport, Family, FamilyOutcome, FamilyReport};
 
 /// RFC 8305's recommended Resolution Delay: how long a positive A answer
-/// waits for AAAA.
-pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
+/// waits for AAAA (the configuration's default).
+pub const DEFAULT_RESOLUTION_DELAY: Duration = config::defaults::RESOLUTION_DELAY;
 
 /// With a named server (`dns_server`): glibc's default timeout and attempts.
 const NAMED_SERVER_TIMEOUT: Duration = Duration::from_secs(5);
