@@ -17,6 +17,7 @@ use std::time::Duration;
 use exposition::{Exposition, HistogramValues, Kind, escape, label, sanitize_label_name};
 use wire::{ErrorClass, Status};
 
+use crate::probe::{Family, FamilyOutcome};
 use crate::result::CheckResult;
 
 mod http;
@@ -34,7 +35,9 @@ const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"
 /// Label names sonde sets itself on per-check series; a configured label
 /// with one of these names is renamed `label_<name>` so no series carries
 /// a label twice.
-const RESERVED_LABELS: [&str; 6] = ["check", "phase", "result", "class", "reason", "url"];
+const RESERVED_LABELS: [&str; 8] = [
+    "check", "phase", "result", "class", "reason", "url", "family", "outcome",
+];
 
 /// Why a due probe did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +103,9 @@ struct CheckSeries {
     /// Errors, indexed like `ErrorClass::ALL`.
     errors: Box<[AtomicU64]>,
     skipped: [AtomicU64; 2],
+    /// DNS family failures, indexed by `Family::index` and like
+    /// `FamilyOutcome::FAILURES`.
+    dns_failures: [[AtomicU64; FamilyOutcome::FAILURES.len()]; 2],
     last: Mutex<Option<LastProbe>>,
 }
 
@@ -191,6 +197,14 @@ impl Metrics {
             && let Some(n) = series.errors.get(i)
         {
             n.fetch_add(1, Relaxed);
+        }
+        if let Some(dns) = &result.dns {
+            for family in Family::ALL {
+                let outcome = dns.family(family).outcome;
+                if let Some(i) = FamilyOutcome::FAILURES.iter().position(|o| *o == outcome) {
+                    series.dns_failures[family.index()][i].fetch_add(1, Relaxed);
+                }
+            }
         }
         let t = &result.timings;
         let first_byte = [t.dns, t.connect, t.tls, t.ttfb]
@@ -422,6 +436,33 @@ impl Metrics {
             }
         }
         o.family(
+            "sonde_dns_family_failures_total",
+            Kind::Counter,
+            "DNS queries of a family that gave no usable answer, by outcome (outcomes seen so far).",
+        );
+        for c in &checks {
+            for family in Family::ALL {
+                for (outcome, n) in FamilyOutcome::FAILURES
+                    .iter()
+                    .zip(&c.dns_failures[family.index()])
+                {
+                    let n = n.load(Relaxed);
+                    if n > 0 {
+                        o.sample(
+                            "sonde_dns_family_failures_total",
+                            &c.labels,
+                            &format!(
+                                "family=\"{}\",outcome=\"{}\"",
+                                family.label(),
+                                outcome.name()
+                            ),
+                            n,
+                        );
+                    }
+                }
+            }
+        }
+        o.family(
             "sonde_probes_skipped_total",
             Kind::Counter,
             "Due probes that did not run: busy (the previous one still ran) or too_late.",
@@ -568,6 +609,7 @@ impl CheckSeries {
             results: Default::default(),
             errors: ErrorClass::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             skipped: Default::default(),
+            dns_failures: Default::default(),
             last: Mutex::new(None),
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use wire::Record;
 
-use crate::probe::{ProbeReport, Timings};
+use crate::probe::{DnsReport, ProbeReport, Timings};
 
 /// One probe's result for one check.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct CheckResult {
     pub detail: Option<String>,
     /// The leaf certificate's notAfter, Unix seconds (HTTPS only).
     pub cert_not_after: Option<i64>,
+    /// What the first hop's DNS lookup saw, per family (none: no lookup).
+    pub dns: Option<DnsReport>,
 }
 
 impl CheckResult {
@@ -34,6 +36,7 @@ impl CheckResult {
             timings: report.timings,
             detail: report.failure.as_ref().map(|f| f.detail.clone()),
             cert_not_after: report.tls.as_ref().and_then(|t| t.not_after),
+            dns: report.dns,
         }
     }
 }

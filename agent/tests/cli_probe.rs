@@ -192,6 +192,34 @@ fn dns_server_override_is_asked() {
     assert!(ms(&v, "dn").is_some(), "{}", run.describe());
     assert_eq!(dns.a_queries(), 1);
     assert_eq!(dns.aaaa_queries(), 0, "-4 asks for A only");
+    assert_eq!(v["dns"]["a"]["outcome"], "answered", "{}", run.describe());
+    assert_eq!(v["dns"]["a"]["addresses"], 1, "{}", run.describe());
+    assert_eq!(v["dns"]["a"]["server"], dns.addr().to_string());
+    assert_eq!(
+        v["dns"]["aaaa"]["outcome"],
+        "not_asked",
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn a_refused_aaaa_is_shown_beside_the_a_answer() {
+    let target = HttpTarget::plain();
+    let dns = DnsServer::builder()
+        .name("dns.test", &[IpAddr::from([127, 0, 0, 1])])
+        .aaaa(testkit::dns::DnsBehaviour::Refused)
+        .start();
+    let url = format!("http://dns.test:{}/", target.port());
+    let run = Sonde::new(["probe", &url, "--dns-server", &dns.addr().to_string()])
+        .run()
+        .expect_code(0);
+    assert!(
+        run.stdout().contains("dns       AAAA refused (") && run.stdout().contains("A 1 address ("),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(dns.aaaa_queries(), 1, "not asked again");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod util;
 
 mod cli_probe;
 mod decode_cli;
+mod dns;
 #[cfg(feature = "gateway")]
 mod gateway_cli;
 #[cfg(feature = "gateway")]

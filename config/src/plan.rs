@@ -81,6 +81,9 @@ pub struct Check {
     pub ip_version: IpVersion,
     /// DNS server to ask instead of the system's resolver configuration.
     pub dns_server: Option<SocketAddr>,
+    /// How long a positive A answer waits for AAAA (RFC 8305's
+    /// Resolution Delay).
+    pub resolution_delay: Duration,
     /// Redirects to follow; 0 means a 3xx is the result.
     pub follow_redirects: u8,
     /// Follow a redirect from https to http (else the probe is down,

@@ -137,6 +137,11 @@ fn render_check(out: &mut String, c: &Check) {
         .dns_server
         .map_or_else(|| "system".to_owned(), |d| d.to_string());
     let _ = writeln!(out, "dns_server = {}", quote(&dns));
+    let _ = writeln!(
+        out,
+        "resolution_delay = {}",
+        quote(&duration::format(c.resolution_delay))
+    );
     let _ = writeln!(out, "follow_redirects = {}", c.follow_redirects);
     let _ = writeln!(
         out,

@@ -1,6 +1,8 @@
 //! A UDP DNS server on 127.0.0.1 for A and AAAA: configured names answer
 //! with their addresses (TTL 0), other names get NXDOMAIN, and behaviours
-//! inject delays, failure rcodes or silence. Queries are counted by type.
+//! (for both types, or A and AAAA apart) inject delays, NODATA, failure
+//! rcodes or silence. Queries are counted by type. Start several for a
+//! resolv.conf with several servers.
 //!
 //! Each query is answered by its own task, so a delay on one (say AAAA)
 //! never holds up another (A). Messages are parsed and built with
@@ -19,12 +21,14 @@ use tokio::net::UdpSocket;
 
 use crate::thread::ServerThread;
 
-/// What the server does with every query.
+/// What the server does with a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DnsBehaviour {
     /// Answer from the configured names; unknown names get NXDOMAIN.
     #[default]
     Answer,
+    /// NOERROR without records, for every name.
+    NoData,
     /// NXDOMAIN for every name.
     NxDomain,
     /// SERVFAIL for every query.
@@ -41,7 +45,8 @@ pub struct DnsServerBuilder {
     names: HashMap<String, Vec<IpAddr>>,
     a_delay: Option<Duration>,
     aaaa_delay: Option<Duration>,
-    behaviour: DnsBehaviour,
+    a_behaviour: DnsBehaviour,
+    aaaa_behaviour: DnsBehaviour,
 }
 
 impl DnsServerBuilder {
@@ -74,10 +79,30 @@ impl DnsServerBuilder {
         self
     }
 
-    /// What to answer (default: [`DnsBehaviour::Answer`]).
+    /// What to answer every query with (default: [`DnsBehaviour::Answer`]).
     pub fn behaviour(mut self, behaviour: DnsBehaviour) -> Self {
-        self.behaviour = behaviour;
+        self.a_behaviour = behaviour;
+        self.aaaa_behaviour = behaviour;
         self
+    }
+
+    /// What to answer A queries with (other types follow A).
+    pub fn a(mut self, behaviour: DnsBehaviour) -> Self {
+        self.a_behaviour = behaviour;
+        self
+    }
+
+    /// What to answer AAAA queries with.
+    pub fn aaaa(mut self, behaviour: DnsBehaviour) -> Self {
+        self.aaaa_behaviour = behaviour;
+        self
+    }
+
+    fn behaviour_for(&self, qtype: Option<RecordType>) -> DnsBehaviour {
+        match qtype {
+            Some(RecordType::AAAA) => self.aaaa_behaviour,
+            _ => self.a_behaviour,
+        }
     }
 
     /// Starts the server; panics with the reason if it cannot.
@@ -182,7 +207,7 @@ async fn serve(socket: Arc<UdpSocket>, zone: Arc<DnsServerBuilder>, counts: Arc<
                 zone.a_delay.max(zone.aaaa_delay)
             }
         };
-        if zone.behaviour == DnsBehaviour::Silent {
+        if zone.behaviour_for(qtype) == DnsBehaviour::Silent {
             continue;
         }
         let Ok(reply) = answer(&query, &zone).to_vec() else {
@@ -205,7 +230,9 @@ fn answer(query: &Message, zone: &DnsServerBuilder) -> Message {
     reply.metadata.recursion_available = true;
     reply.metadata.authoritative = true;
     reply.add_queries(query.queries.iter().cloned());
-    let code = match zone.behaviour {
+    let qtype = query.queries.first().map(|q| q.query_type());
+    let code = match zone.behaviour_for(qtype) {
+        DnsBehaviour::NoData => ResponseCode::NoError,
         DnsBehaviour::NxDomain => ResponseCode::NXDomain,
         DnsBehaviour::ServFail => ResponseCode::ServFail,
         DnsBehaviour::Refused => ResponseCode::Refused,

@@ -15,7 +15,8 @@ use serde_json::json;
 use url::Url;
 
 use sonde::probe::{
-    BodyAssertion, IpVersion, ProbeReport, ProbeSpec, Prober, ResolveOverride, TlsOptions, tls,
+    BodyAssertion, DnsReport, Family, IpVersion, ProbeReport, ProbeSpec, Prober, ResolveOverride,
+    TlsOptions, tls,
 };
 
 /// Exit status when the probe was up.
@@ -85,6 +86,9 @@ pub struct RequestArgs {
     /// Ask this DNS server (IP or IP:PORT) instead of the system's.
     #[arg(long, value_name = "ADDR")]
     pub dns_server: Option<String>,
+    /// How long an A answer waits for AAAA before connecting (RFC 8305).
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
+    pub resolution_delay: Duration,
     /// Trust the CA certificates in this PEM file, besides the system roots.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
@@ -203,6 +207,7 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
         .as_deref()
         .map(parse_dns_server)
         .transpose()?;
+    spec.resolution_delay = request.resolution_delay;
     spec.server_name = request.server_name.clone();
     spec.max_redirects = if request.location {
         request.max_redirs
@@ -322,6 +327,7 @@ pub fn render_json(report: &ProbeReport) -> serde_json::Value {
         "error": report.failure.as_ref().map(|f| f.class.name()),
         "error_phase": report.failure.as_ref().map(|f| f.phase.name()),
         "error_detail": report.failure.as_ref().map(|f| f.detail.as_str()),
+        "dns": report.dns.as_ref().map(dns_json),
         "address": report.remote.map(|a| a.to_string()),
         "protocol": report.http_version.map(version_name),
         "tls_version": report.tls.as_ref().map(|t| t.version),
@@ -331,6 +337,45 @@ pub fn render_json(report: &ProbeReport) -> serde_json::Value {
         "redirects": report.redirects,
         "body_bytes": report.body_bytes,
     })
+}
+
+/// What DNS saw: per family its outcome, addresses, ms since the lookup
+/// began and the server that decided it.
+fn dns_json(dns: &DnsReport) -> serde_json::Value {
+    let family = |f: Family| {
+        let r = dns.family(f);
+        json!({
+            "outcome": r.outcome.name(),
+            "addresses": r.outcome.addresses(),
+            "ms": r.at.and_then(|d| serde_json::Number::from_f64(d.as_secs_f64() * 1000.0)),
+            "server": r.server.map(|s| s.to_string()),
+        })
+    };
+    json!({
+        "a": family(Family::A),
+        "aaaa": family(Family::Aaaa),
+        "from_hosts": dns.from_hosts,
+    })
+}
+
+/// `AAAA refused (0.21 ms), A 1 address (0.20 ms)`: what each family came
+/// to and when, AAAA first.
+pub fn dns_summary(dns: &DnsReport) -> String {
+    let mut out = String::new();
+    for f in Family::ALL {
+        let r = dns.family(f);
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{} {}", f.name(), r.outcome);
+        if let (Some(at), false) = (r.at, r.outcome == sonde::probe::FamilyOutcome::NotAsked) {
+            let _ = write!(out, " ({:.2} ms)", at.as_secs_f64() * 1000.0);
+        }
+    }
+    if dns.from_hosts {
+        out.push_str(" from /etc/hosts");
+    }
+    out
 }
 
 /// The report as a waterfall for people, phases to 0.01 ms.
@@ -351,6 +396,9 @@ pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
         let _ = write!(proto, "  {}  {}", tls.version, tls.cipher);
     }
     let _ = writeln!(out, "  protocol  {proto}");
+    if let Some(dns) = &report.dns {
+        let _ = writeln!(out, "  dns       {}", dns_summary(dns));
+    }
     if let Some(days) = report.tls.as_ref().and_then(|t| t.days_left(now)) {
         let _ = writeln!(out, "  cert      {days} days left");
     }

@@ -47,6 +47,7 @@ fn result(check: &str, st: Status, error: Option<ErrorClass>) -> CheckResult {
         timings,
         detail: None,
         cert_not_after: Some(1_800_000_000),
+        dns: None,
     }
 }
 
@@ -609,4 +610,47 @@ async fn serves_metrics_health_and_readiness_on_loopback() {
         TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
     );
+}
+
+#[test]
+fn dns_family_failures_are_counted_per_family_and_outcome() {
+    use crate::probe::{DnsReport, FamilyOutcome, FamilyReport};
+    let m = Metrics::new("agent-1", None);
+    m.set_checks(&[info("api", &[])]);
+    let family = |outcome| FamilyReport {
+        outcome,
+        at: Some(ms(1)),
+        server: None,
+    };
+    let mut r = result("api", Status::Up, None);
+    r.dns = Some(DnsReport {
+        a: family(FamilyOutcome::Answered { addresses: 1 }),
+        aaaa: family(FamilyOutcome::Refused),
+        from_hosts: false,
+    });
+    m.observe(&r);
+    m.observe(&r);
+    r.dns = Some(DnsReport {
+        a: family(FamilyOutcome::NotAwaited),
+        aaaa: family(FamilyOutcome::Late),
+        from_hosts: false,
+    });
+    m.observe(&r);
+    let samples = parse(&m.render());
+    let failures = |family: &str, outcome: &str| {
+        value(
+            &samples,
+            "sonde_dns_family_failures_total",
+            &[("check", "api"), ("family", family), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(failures("aaaa", "refused"), Some(2.0));
+    assert_eq!(failures("aaaa", "late"), Some(1.0));
+    // Answers, NODATA and "not awaited" are not failures; none shows for A.
+    let a_series = samples
+        .iter()
+        .filter(|s| s.name == "sonde_dns_family_failures_total")
+        .filter(|s| s.labels.get("family").map(String::as_str) == Some("a"))
+        .count();
+    assert_eq!(a_series, 0);
 }

@@ -5,8 +5,10 @@
 //!
 //! The attempt order is a pure function (`attempt_order`), tested alone.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -96,6 +98,57 @@ async fn race(addrs: &[SocketAddr]) -> io::Result<(TcpStream, SocketAddr)> {
                 }
                 delay.as_mut().reset(tokio::time::Instant::now() + ATTEMPT_DELAY);
             }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("every connection attempt failed")))
+}
+
+/// As [`connect`], while the lookup still waits for A after AAAA fixed the
+/// list (RFC 8305 section 3): `late` gives A's addresses (already in
+/// order) when they come, and they join the attempts — at once if every
+/// attempt so far failed or the attempt delay has passed.
+pub(crate) async fn connect_joining(
+    addrs: &[SocketAddr],
+    late: impl Future<Output = Vec<SocketAddr>>,
+) -> io::Result<(TcpStream, SocketAddr)> {
+    let mut late = pin!(late);
+    let mut waiting_late = true;
+    let mut queue: VecDeque<SocketAddr> = addrs.iter().copied().collect();
+    let mut running = FuturesUnordered::new();
+    let mut last_error = None;
+    let mut start_next = true;
+    let delay = tokio::time::sleep(ATTEMPT_DELAY);
+    tokio::pin!(delay);
+    loop {
+        if start_next && let Some(addr) = queue.pop_front() {
+            running.push(tagged(addr));
+            delay
+                .as_mut()
+                .reset(tokio::time::Instant::now() + ATTEMPT_DELAY);
+            start_next = false;
+        }
+        if running.is_empty() && queue.is_empty() && !waiting_late {
+            break;
+        }
+        tokio::select! {
+            finished = running.next(), if !running.is_empty() => {
+                if let Some((addr, result)) = finished {
+                    match result {
+                        Ok(stream) => return Ok((stream, addr)),
+                        // A failure starts the next attempt at once.
+                        Err(e) => {
+                            last_error = Some(e);
+                            start_next = true;
+                        }
+                    }
+                }
+            }
+            more = &mut late, if waiting_late => {
+                waiting_late = false;
+                queue.extend(more);
+                start_next |= running.is_empty() || delay.is_elapsed();
+            }
+            () = &mut delay, if !queue.is_empty() => start_next = true,
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::other("every connection attempt failed")))

@@ -1,13 +1,12 @@
 //! Why a probe failed: a stable error class (see `wire::ErrorClass`), the
 //! phase it failed in, and a human detail for logs and `sonde probe`.
 //!
-//! Classification of the underlying library errors (io, rustls, hickory,
-//! hyper) lives here, so the phases' code stays about timing.
+//! Classification of the underlying library errors (io, rustls, hyper)
+//! lives here, so the phases' code stays about timing; DNS outcomes are
+//! classified by `dns` itself.
 
 use std::io;
 
-use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
 use wire::ErrorClass;
 
 use super::phase::Phase;
@@ -52,27 +51,6 @@ impl ProbeFailure {
             ErrorClass::Cancelled | ErrorClass::LocalResource
         )
     }
-}
-
-/// Classifies a failed lookup.
-pub(crate) fn dns(err: &NetError) -> ProbeFailure {
-    let class = match err {
-        NetError::Timeout => ErrorClass::DnsTimeout,
-        NetError::Dns(DnsError::NoRecordsFound(no)) => match no.response_code {
-            ResponseCode::NXDomain => ErrorClass::DnsNxdomain,
-            ResponseCode::NoError => ErrorClass::DnsNoAddress,
-            ResponseCode::ServFail | ResponseCode::Refused => ErrorClass::DnsServfail,
-            _ => ErrorClass::DnsError,
-        },
-        NetError::Dns(DnsError::ResponseCode(code)) => match *code {
-            ResponseCode::NXDomain => ErrorClass::DnsNxdomain,
-            ResponseCode::ServFail | ResponseCode::Refused => ErrorClass::DnsServfail,
-            _ => ErrorClass::DnsError,
-        },
-        NetError::Io(io) if is_local_resource(io) => ErrorClass::LocalResource,
-        _ => ErrorClass::DnsError,
-    };
-    ProbeFailure::new(class, Phase::Dns, err.to_string())
 }
 
 /// Classifies a failed TCP connect.
@@ -129,7 +107,7 @@ pub(crate) fn http(err: &hyper::Error, phase: Phase) -> ProbeFailure {
     ProbeFailure::new(ErrorClass::HttpProtocol, phase, detail)
 }
 
-fn is_local_resource(err: &io::Error) -> bool {
+pub(crate) fn is_local_resource(err: &io::Error) -> bool {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL: the agent's own limits.
     matches!(err.raw_os_error(), Some(24 | 23 | 105 | 12 | 99))
         || err.kind() == io::ErrorKind::OutOfMemory

@@ -2,7 +2,7 @@
 //! itself, each phase timed at the instants that bound it on the wire.
 //!
 //! - `dns`, `connect`, `tls`, `http`: the phases, each a thin layer over
-//!   hickory, tokio, rustls and hyper.
+//!   sonde's stub resolver (hickory-proto messages), tokio, rustls and hyper.
 //! - `phase`: instants → contiguous durations (pure).
 //! - `verdict`: expectations → up/down (pure); `failure`: error classes.
 //! - `stream`: the transport wrapper that stamps the first response byte.
@@ -41,6 +41,9 @@ use wire::{ErrorClass, Status};
 /// Which IP version to connect over: the configuration's own type, so a
 /// check's setting reaches the engine unchanged (Auto races both families).
 pub use config::IpVersion;
+pub use dns::{
+    DEFAULT_RESOLUTION_DELAY, DnsConfig, DnsReport, Family, FamilyOutcome, FamilyReport,
+};
 pub use failure::ProbeFailure;
 pub use phase::{Phase, Timings};
 pub use tls::{TlsInfo, TlsOptions};
@@ -77,6 +80,9 @@ pub struct ProbeSpec {
     pub ip_version: IpVersion,
     /// Ask this DNS server instead of the system's.
     pub dns_server: Option<SocketAddr>,
+    /// How long a positive A answer waits for AAAA (RFC 8305's Resolution
+    /// Delay).
+    pub resolution_delay: Duration,
     /// Fixed addresses for some host:port pairs.
     pub resolve: Vec<ResolveOverride>,
     /// SNI and Host for the URL's own host (the connection still goes to
@@ -110,6 +116,7 @@ impl ProbeSpec {
             timeout: Duration::from_secs(10),
             ip_version: IpVersion::Auto,
             dns_server: None,
+            resolution_delay: DEFAULT_RESOLUTION_DELAY,
             resolve: Vec::new(),
             server_name: None,
             tls,
@@ -135,6 +142,9 @@ pub struct ProbeReport {
     pub status: Status,
     /// Why it is not up.
     pub failure: Option<ProbeFailure>,
+    /// What the first hop's DNS lookup saw, per family (`None`: no lookup,
+    /// the host was an IP literal or fixed by `resolve`).
+    pub dns: Option<DnsReport>,
     /// The address the first hop connected to.
     pub remote: Option<SocketAddr>,
     /// The HTTP version of the last response.
@@ -158,7 +168,7 @@ pub struct ProbeReport {
 /// configuration); cheap to share.
 #[derive(Clone)]
 pub struct Prober {
-    dns: dns::SystemDns,
+    dns: DnsConfig,
 }
 
 impl Default for Prober {
@@ -168,11 +178,15 @@ impl Default for Prober {
 }
 
 impl Prober {
-    /// Reads the system resolver configuration.
+    /// Reads the system resolver configuration (/etc/resolv.conf,
+    /// /etc/hosts).
     pub fn new() -> Self {
-        Prober {
-            dns: dns::SystemDns::load(),
-        }
+        Self::with_dns(DnsConfig::system())
+    }
+
+    /// A prober resolving with `dns` instead of the system's files.
+    pub fn with_dns(dns: DnsConfig) -> Self {
+        Prober { dns }
     }
 
     /// Runs one probe of `spec`, redirects included, under one deadline.
@@ -263,6 +277,7 @@ impl Prober {
             status_code: exchange_status,
             status,
             failure,
+            dns: first.dns,
             remote: first.remote,
             http_version: version,
             tls: first.negotiated.map(tls::Negotiated::into_info),
@@ -287,6 +302,7 @@ impl Prober {
             started_at: SystemTime::now(),
             clock: PhaseClock::new(Instant::now()),
             first_byte: Arc::new(OnceLock::new()),
+            dns: None,
             remote: None,
             negotiated: None,
             exchange: http::Exchange::default(),
@@ -300,9 +316,17 @@ impl Prober {
             Ok(result) => result,
             Err(_) => {
                 merge_first_byte(&mut hop);
-                Err(ProbeFailure::deadline(
-                    hop.clock.open_phase().unwrap_or(Phase::Body),
-                ))
+                let mut failure =
+                    ProbeFailure::deadline(hop.clock.open_phase().unwrap_or(Phase::Body));
+                if let Some(dns) = &mut hop.dns {
+                    dns.expire(hop.clock.start().elapsed());
+                    // Cut off in DNS: what the families said decides the
+                    // class (an NXDOMAIN beats the other family's silence).
+                    if failure.phase == Phase::Dns {
+                        failure.class = dns.failure_class();
+                    }
+                }
+                Err(failure)
             }
         };
         hop.finish = match (&result, hop.exchange.finished) {
@@ -332,8 +356,13 @@ impl Prober {
             })?),
             _ => None,
         };
-        let resolver = match &target.addrs {
-            Lookup::Name(_) => Some(self.dns.resolver(spec.dns_server, spec.ip_version)?),
+        let mut lookup = match &target.addrs {
+            Lookup::Name(host) => Some(self.dns.prepare(
+                host,
+                spec.dns_server,
+                spec.ip_version,
+                spec.resolution_delay,
+            )?),
             Lookup::Fixed(_) => None,
         };
         let order = |ips: &[IpAddr]| -> Vec<SocketAddr> {
@@ -353,15 +382,17 @@ impl Prober {
 
         hop.started_at = SystemTime::now();
         hop.clock = PhaseClock::new(Instant::now());
-        let addrs = match (fixed, &target.addrs, &resolver) {
-            (Some(addrs), _, _) => addrs,
-            (None, Lookup::Name(host), Some(resolver)) => {
+        let addrs = match (fixed, &mut lookup) {
+            (Some(addrs), _) => addrs,
+            (None, Some(lookup)) => {
+                // dn ends when the address list used for connecting is fixed.
                 hop.clock.begin(Phase::Dns);
-                let ips = dns::lookup(resolver, host).await?;
+                let seen = hop.dns.insert(DnsReport::default());
+                let ips = lookup.run(hop.clock.start(), seen).await?;
                 hop.clock.end(Phase::Dns, Instant::now());
                 order(&ips)
             }
-            _ => Vec::new(),
+            (None, None) => Vec::new(),
         };
         if addrs.is_empty() {
             return Err(ProbeFailure::new(
@@ -372,9 +403,18 @@ impl Prober {
         }
 
         hop.clock.begin(Phase::Connect);
-        let (tcp, remote) = connect::connect(&addrs)
-            .await
-            .map_err(|e| failure::connect(&e))?;
+        let joining = lookup
+            .as_ref()
+            .is_some_and(dns::PreparedLookup::awaits_late_a);
+        let connected = match (&mut lookup, &mut hop.dns) {
+            (Some(lookup), Some(seen)) if joining => {
+                let start = hop.clock.start();
+                let late = async { order(&lookup.late_a(start, seen).await) };
+                connect::connect_joining(&addrs, late).await
+            }
+            _ => connect::connect(&addrs).await,
+        };
+        let (tcp, remote) = connected.map_err(|e| failure::connect(&e))?;
         hop.clock.end(Phase::Connect, Instant::now());
         hop.remote = Some(remote);
 
@@ -420,6 +460,7 @@ struct Hop {
     started_at: SystemTime,
     clock: PhaseClock,
     first_byte: FirstByte,
+    dns: Option<DnsReport>,
     remote: Option<SocketAddr>,
     negotiated: Option<tls::Negotiated>,
     exchange: http::Exchange,

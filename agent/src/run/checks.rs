@@ -54,6 +54,7 @@ impl SpecBuilder {
         spec.timeout = check.timeout;
         spec.ip_version = check.ip_version;
         spec.dns_server = check.dns_server;
+        spec.resolution_delay = check.resolution_delay;
         spec.server_name = check.tls.server_name.clone();
         spec.expect = Expectations {
             statuses: check.expect_status.clone(),

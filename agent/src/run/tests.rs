@@ -69,6 +69,7 @@ impl Probe for TimedProbe {
             status_code: Some(200),
             status: Status::Up,
             failure: None,
+            dns: None,
             remote: None,
             http_version: None,
             tls: None,

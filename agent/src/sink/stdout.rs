@@ -192,6 +192,7 @@ mod tests {
             timings,
             detail: None,
             cert_not_after: None,
+            dns: None,
         }
     }
 
@@ -208,6 +209,7 @@ mod tests {
             },
             detail: Some("Connection refused\n(os error 111)".to_owned()),
             cert_not_after: None,
+            dns: None,
         }
     }
 

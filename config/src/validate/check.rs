@@ -39,6 +39,7 @@ struct Resolved {
     expect_status: Option<Vec<RangeInclusive<u16>>>,
     ip_version: Option<IpVersion>,
     dns_server: Option<Option<SocketAddr>>,
+    resolution_delay: Option<Duration>,
     follow_redirects: Option<u8>,
     allow_insecure_redirect: Option<bool>,
     max_body_bytes: Option<At<u64>>,
@@ -224,6 +225,10 @@ fn one(
         body_matches,
         ip_version: own.ip_version.or(defaults.ip_version).unwrap_or_default(),
         dns_server: own.dns_server.or(defaults.dns_server).flatten(),
+        resolution_delay: own
+            .resolution_delay
+            .or(defaults.resolution_delay)
+            .unwrap_or(defaults::RESOLUTION_DELAY),
         follow_redirects: own
             .follow_redirects
             .or(defaults.follow_redirects)
@@ -392,6 +397,11 @@ fn resolve(layer: &Layer, prefix: &str, ctx: &mut Ctx<'_>) -> Resolved {
         .dns_server
         .as_ref()
         .and_then(|v| ctx.check(v, &key("dns_server"), |s| values::dns_server(s)));
+    r.resolution_delay = layer.resolution_delay.as_ref().and_then(|v| {
+        ctx.check(v, &key("resolution_delay"), |d| {
+            values::resolution_delay(&d.0)
+        })
+    });
     r.follow_redirects = layer
         .follow_redirects
         .as_ref()

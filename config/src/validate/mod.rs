@@ -41,6 +41,8 @@ pub mod defaults {
     pub const METHOD: &str = "GET";
     /// `expect_status`: 2xx and 3xx.
     pub const EXPECT_STATUS: std::ops::RangeInclusive<u16> = 200..=399;
+    /// `resolution_delay`: RFC 8305's recommended Resolution Delay.
+    pub const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
     /// `max_body_bytes`: 1 MiB.
     pub const MAX_BODY_BYTES: u64 = 1 << 20;
     /// `sinks.file.segment_max_bytes`: 64 MiB.

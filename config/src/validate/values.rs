@@ -65,6 +65,19 @@ pub fn timeout(v: &Scalar) -> Result<Duration, ErrorKind> {
     Ok(d)
 }
 
+/// `resolution_delay`: how long an A answer waits for AAAA, 0 to 1 s
+/// (RFC 8305 recommends 50 ms).
+pub fn resolution_delay(v: &Scalar) -> Result<Duration, ErrorKind> {
+    let d = duration(v)?;
+    if d > Duration::from_secs(1) {
+        return Err(invalid(
+            "resolution_delay must be at most 1s",
+            "a duration from \"0s\" to \"1s\", such as \"50ms\"",
+        ));
+    }
+    Ok(d)
+}
+
 /// A byte size.
 pub fn size(v: &Scalar) -> Result<u64, ErrorKind> {
     match v {
@@ -410,6 +423,13 @@ mod tests {
             msg(ip_version(&Scalar::Int(5))),
             "bad ip_version 5 (valid: \"auto\", 4 or 6)"
         );
+    }
+
+    #[test]
+    fn resolution_delays_from_zero_to_a_second() {
+        assert_eq!(resolution_delay(&s("50ms")), Ok(Duration::from_millis(50)));
+        assert_eq!(resolution_delay(&s("0s")), Ok(Duration::ZERO));
+        assert!(resolution_delay(&s("2s")).is_err());
     }
 
     #[test]

@@ -249,7 +249,8 @@ impl HttpTargetBuilder {
         self
     }
 
-    /// Also listen on `[::1]:0` (see [`HttpTarget::addr_v6`]). Panics at start
+    /// Also listen on `[::1]`, on the same port as on 127.0.0.1 (see
+    /// [`HttpTarget::addr_v6`]). Panics at start
     /// if IPv6 loopback is unavailable; check [`crate::ipv6_available`].
     pub fn ipv6(mut self, on: bool) -> Self {
         self.ipv6 = on;
@@ -309,13 +310,7 @@ impl HttpTargetBuilder {
         let tls_config: Option<Arc<ServerConfig>> = self.leaf.as_ref().map(|leaf| {
             crate::pki::server_config(leaf, self.alpn.protocols(), self.client_roots.clone())
         });
-        let v4 = TcpListener::bind("127.0.0.1:0")?;
-        let addr = v4.local_addr()?;
-        let v6 = if self.ipv6 {
-            Some(TcpListener::bind("[::1]:0")?)
-        } else {
-            None
-        };
+        let (v4, addr, v6) = bind_listeners(self.ipv6)?;
         let addr_v6 = v6.as_ref().map(TcpListener::local_addr).transpose()?;
         let parts = self.config;
         let port = addr.port();
@@ -437,5 +432,25 @@ impl HttpTarget {
             .lock()
             .map(|g| g.clone())
             .unwrap_or_default()
+    }
+}
+
+/// 127.0.0.1:0 and, when asked, [::1] on the same port (so one URL reaches
+/// both families); a port taken on ::1 is tried again with another.
+fn bind_listeners(
+    ipv6: bool,
+) -> std::io::Result<(TcpListener, std::net::SocketAddr, Option<TcpListener>)> {
+    let mut tries = 0;
+    loop {
+        let v4 = TcpListener::bind("127.0.0.1:0")?;
+        let addr = v4.local_addr()?;
+        if !ipv6 {
+            return Ok((v4, addr, None));
+        }
+        match TcpListener::bind(("::1", addr.port())) {
+            Ok(v6) => return Ok((v4, addr, Some(v6))),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => tries += 1,
+            Err(e) => return Err(e),
+        }
     }
 }

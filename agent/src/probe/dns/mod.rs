@@ -1,0 +1,573 @@
+//! DNS: resolve a probe's host the way a fresh client does — resolv.conf's
+//! servers, search list and options as glibc reads them, /etc/hosts, no
+//! cache between probes — with sonde's own stub resolver, because the
+//! policy is the measurement: A and AAAA are independent queries sent
+//! together, and the address list is fixed as RFC 8305 section 3 says
+//! (`race`, pure). This file is the thin I/O around it: UDP sockets,
+//! timers and the search list. When AAAA fixed the list before A answered,
+//! A is still listened for while connecting ([`PreparedLookup::late_a`]),
+//! so its addresses join the attempts. No TCP (a truncated answer is used
+//! as far as it goes), no EDNS, no DNSSEC.
+//!
+//! Before the clock: the names to try, the first name's queries (with
+//! fresh random ids) and a connected UDP socket per family to the first
+//! server. A later server's socket is opened when the lookup moves on to
+//! it, inside the DNS phase (a local syscall, microseconds).
+
+mod conf;
+mod message;
+mod outcome;
+mod race;
+
+use std::future::poll_fn;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use wire::ErrorClass;
+
+use super::IpVersion;
+use super::failure::{self, ProbeFailure};
+use super::phase::Phase;
+use conf::{Hosts, ResolvConf};
+use message::Question;
+use race::{Action, MAX_SERVERS, Policy, Reply, Resolution, Use};
+
+pub use outcome::{DnsReport, Family, FamilyOutcome, FamilyReport};
+
+/// RFC 8305's recommended Resolution Delay: how long a positive A answer
+/// waits for AAAA (the configuration's default).
+pub const DEFAULT_RESOLUTION_DELAY: Duration = config::defaults::RESOLUTION_DELAY;
+
+/// With a named server (`dns_server`): glibc's default timeout and attempts.
+const NAMED_SERVER_TIMEOUT: Duration = Duration::from_secs(5);
+const NAMED_SERVER_ATTEMPTS: u8 = 2;
+
+/// A reply larger than this is not a reply to a query without EDNS (512
+/// bytes); the slack takes servers that answer larger anyway.
+const MAX_REPLY_BYTES: usize = 4096;
+
+/// The system's resolver configuration: resolv.conf and /etc/hosts, read
+/// once per process. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    system: Result<Arc<System>, String>,
+}
+
+#[derive(Debug)]
+struct System {
+    conf: ResolvConf,
+    hosts: Hosts,
+}
+
+impl DnsConfig {
+    /// Reads /etc/resolv.conf and /etc/hosts. A missing file means glibc's
+    /// defaults (the local host's server; no hosts); an unreadable one is
+    /// an error for the probes that need the system resolver.
+    pub fn system() -> DnsConfig {
+        let read = |path: &str| match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("reading {path}: {e}")),
+        };
+        let system = read("/etc/resolv.conf").and_then(|resolv_conf| {
+            let hosts = read("/etc/hosts")?;
+            Ok(Arc::new(System {
+                conf: resolv_conf.map_or_else(ResolvConf::missing, |t| ResolvConf::parse(&t)),
+                hosts: hosts.map(|t| Hosts::parse(&t)).unwrap_or_default(),
+            }))
+        });
+        DnsConfig { system }
+    }
+
+    /// The configuration of resolv.conf's and /etc/hosts' texts, read as
+    /// [`DnsConfig::system`] reads the files. Beyond glibc, a server may be
+    /// written `nameserver [ADDR]:PORT` (as OpenBSD allows).
+    pub fn from_text(resolv_conf: &str, hosts: &str) -> DnsConfig {
+        DnsConfig {
+            system: Ok(Arc::new(System {
+                conf: ResolvConf::parse(resolv_conf),
+                hosts: Hosts::parse(hosts),
+            })),
+        }
+    }
+
+    /// Everything a lookup of `host` needs, before the probe's clock
+    /// starts: the system's servers, search list and /etc/hosts, or only
+    /// `server` (the name as written, no /etc/hosts: the point of naming a
+    /// server is to test that server).
+    pub(crate) fn prepare(
+        &self,
+        host: &str,
+        server: Option<SocketAddr>,
+        ip_version: IpVersion,
+        resolution_delay: Duration,
+    ) -> Result<PreparedLookup, ProbeFailure> {
+        let ask = Use {
+            a: ip_version != IpVersion::V6,
+            aaaa: ip_version != IpVersion::V4,
+        };
+        let (servers, names, timeout, attempts) = match server {
+            Some(addr) => (
+                vec![addr],
+                conf::candidates(host.trim_end_matches('.'), 0, &[]),
+                NAMED_SERVER_TIMEOUT,
+                NAMED_SERVER_ATTEMPTS,
+            ),
+            None => {
+                let system = self.system.as_ref().map_err(|detail| {
+                    ProbeFailure::new(ErrorClass::DnsError, Phase::Dns, detail.clone())
+                })?;
+                if let Some(found) = system.hosts.lookup(host) {
+                    let wanted =
+                        |ip: &&IpAddr| (ip.is_ipv4() && ask.a) || (ip.is_ipv6() && ask.aaaa);
+                    if found.iter().any(|ip| wanted(&ip)) {
+                        return Ok(PreparedLookup::from_hosts(found, ask));
+                    }
+                }
+                let conf = &system.conf;
+                (
+                    conf.servers.clone(),
+                    conf::candidates(host, conf.ndots, &conf.search),
+                    conf.timeout,
+                    conf.attempts,
+                )
+            }
+        };
+        let policy = Policy {
+            servers: servers.len(),
+            timeout,
+            attempts,
+            resolution_delay,
+        };
+        let mut lookup = PreparedLookup {
+            servers,
+            names,
+            policy,
+            ask,
+            first: [None, None],
+            sockets: Default::default(),
+            buf: vec![0; MAX_REPLY_BYTES],
+            hosts: None,
+            current: None,
+        };
+        if let Some(name) = lookup.names.first() {
+            lookup.first = questions(name, ask)?;
+        }
+        for family in Family::ALL {
+            if lookup.asks(family) {
+                lookup.socket(family, 0).map_err(|e| socket_failure(&e))?;
+            }
+        }
+        Ok(lookup)
+    }
+}
+
+/// One lookup, ready to run.
+pub(crate) struct PreparedLookup {
+    servers: Vec<SocketAddr>,
+    names: Vec<String>,
+    policy: Policy,
+    ask: Use,
+    /// The first name's queries, indexed like `Family::index`.
+    first: [Option<Question>; 2],
+    /// Connected sockets per family and server, opened when first needed.
+    sockets: [[Option<UdpSocket>; MAX_SERVERS]; 2],
+    buf: Vec<u8>,
+    /// The name's addresses from /etc/hosts, AAAA first: no query is sent.
+    hosts: Option<Vec<IpAddr>>,
+    /// The name being resolved (kept after the decision, for a late A).
+    current: Option<Current>,
+}
+
+struct Current {
+    resolution: Resolution,
+    questions: [Option<Question>; 2],
+    /// Addresses found, indexed like `Family::index`.
+    addrs: [Vec<IpAddr>; 2],
+}
+
+/// What one wait for the network brought.
+enum Event {
+    Datagram {
+        family: Family,
+        server: usize,
+        len: usize,
+    },
+    /// The socket reported an error (ICMP port unreachable, say).
+    Unreachable {
+        family: Family,
+        server: usize,
+    },
+    Timer,
+}
+
+impl PreparedLookup {
+    fn from_hosts(found: &[IpAddr], ask: Use) -> PreparedLookup {
+        let v6 = found.iter().filter(|ip| ip.is_ipv6() && ask.aaaa);
+        let v4 = found.iter().filter(|ip| ip.is_ipv4() && ask.a);
+        PreparedLookup {
+            servers: Vec::new(),
+            names: Vec::new(),
+            policy: Policy {
+                servers: 1,
+                timeout: Duration::ZERO,
+                attempts: 1,
+                resolution_delay: Duration::ZERO,
+            },
+            ask,
+            first: [None, None],
+            sockets: Default::default(),
+            buf: Vec::new(),
+            hosts: Some(v6.chain(v4).copied().collect()),
+            current: None,
+        }
+    }
+
+    fn asks(&self, family: Family) -> bool {
+        match family {
+            Family::A => self.ask.a,
+            Family::Aaaa => self.ask.aaaa,
+        }
+    }
+
+    fn socket(&mut self, family: Family, server: usize) -> io::Result<&UdpSocket> {
+        let addr = self
+            .servers
+            .get(server)
+            .copied()
+            .ok_or_else(|| io::Error::other("no such server"))?;
+        let slot = &mut self.sockets[family.index()][server];
+        if slot.is_none() {
+            *slot = Some(connected(addr)?);
+        }
+        slot.as_ref().ok_or_else(|| io::Error::other("no socket"))
+    }
+
+    /// Runs the lookup; `start` is the instant the DNS phase began, and
+    /// `seen` is kept up to date as replies come (readable if the probe's
+    /// deadline cuts the lookup off). The addresses come AAAA first.
+    pub(crate) async fn run(
+        &mut self,
+        start: Instant,
+        seen: &mut DnsReport,
+    ) -> Result<Vec<IpAddr>, ProbeFailure> {
+        if let Some(addrs) = self.hosts.take() {
+            *seen = hosts_report(&addrs, self.ask);
+            return Ok(addrs);
+        }
+        let mut failure = None;
+        for i in 0..self.names.len() {
+            let questions = match i {
+                0 => std::mem::take(&mut self.first),
+                _ => questions(&self.names[i], self.ask)?,
+            };
+            match self.resolve(questions, start, seen).await? {
+                Ok(addrs) => return Ok(addrs),
+                // A timeout ends the search (the budget is spent), as in
+                // glibc; NXDOMAIN, NODATA and failures try the next name.
+                Err(class) => {
+                    let name = self.names[i].trim_end_matches('.');
+                    failure = Some(ProbeFailure::new(class, Phase::Dns, describe(name, seen)));
+                    if class == ErrorClass::DnsTimeout {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(failure.unwrap_or_else(|| {
+            ProbeFailure::new(ErrorClass::DnsError, Phase::Dns, "no name to look up")
+        }))
+    }
+
+    /// One name: both families' queries under the policy.
+    async fn resolve(
+        &mut self,
+        questions: [Option<Question>; 2],
+        start: Instant,
+        seen: &mut DnsReport,
+    ) -> Result<Result<Vec<IpAddr>, ErrorClass>, ProbeFailure> {
+        let resolution = Resolution::new(self.policy, self.ask.a, self.ask.aaaa);
+        *seen = self.report(&resolution);
+        self.current = Some(Current {
+            resolution,
+            questions,
+            addrs: Default::default(),
+        });
+        let decision = self.drive(start, Some(seen)).await?;
+        Ok(decision.map(|used| self.take_addrs(used)))
+    }
+
+    /// After the list was fixed on AAAA alone: A's addresses when its
+    /// answer comes, for the connection attempts under way (RFC 8305
+    /// section 3); none if it fails or was not out. Its outcome and time
+    /// land in `seen` when it settles.
+    pub(crate) async fn late_a(&mut self, start: Instant, seen: &mut DnsReport) -> Vec<IpAddr> {
+        let rejoined = self
+            .current
+            .as_mut()
+            .is_some_and(|current| current.resolution.rejoin());
+        if !rejoined {
+            return Vec::new();
+        }
+        match self.drive(start, None).await {
+            Ok(Ok(used)) => {
+                if let Some(current) = &self.current {
+                    seen.a = self.report(&current.resolution).a;
+                }
+                self.take_addrs(used)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether AAAA fixed the list while A was still out.
+    pub(crate) fn awaits_late_a(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| {
+            matches!(
+                c.resolution.outcome(Family::A),
+                Some((FamilyOutcome::NotAwaited, _, _))
+            )
+        })
+    }
+
+    fn take_addrs(&mut self, used: Use) -> Vec<IpAddr> {
+        let Some(current) = &mut self.current else {
+            return Vec::new();
+        };
+        let [a, aaaa] = &mut current.addrs;
+        let mut out = if used.aaaa {
+            std::mem::take(aaaa)
+        } else {
+            Vec::new()
+        };
+        if used.a {
+            out.append(a);
+        }
+        out
+    }
+
+    /// Runs the current resolution to its decision, updating `seen` (when
+    /// given) after every event.
+    async fn drive(
+        &mut self,
+        start: Instant,
+        mut seen: Option<&mut DnsReport>,
+    ) -> Result<Result<Use, ErrorClass>, ProbeFailure> {
+        let Some(mut current) = self.current.take() else {
+            return Ok(Err(ErrorClass::DnsError));
+        };
+        let result = self.drive_current(&mut current, start, &mut seen).await;
+        if let Some(seen) = seen {
+            *seen = self.report(&current.resolution);
+        }
+        self.current = Some(current);
+        result
+    }
+
+    async fn drive_current(
+        &mut self,
+        current: &mut Current,
+        start: Instant,
+        seen: &mut Option<&mut DnsReport>,
+    ) -> Result<Result<Use, ErrorClass>, ProbeFailure> {
+        let Current {
+            resolution,
+            questions,
+            addrs,
+        } = current;
+        let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            start
+        )));
+        loop {
+            match resolution.poll(start.elapsed()) {
+                Action::Send { family, server } => {
+                    let Some(question) = &questions[family.index()] else {
+                        resolution.on_reply(family, server, Reply::Error, start.elapsed());
+                        continue;
+                    };
+                    let sent = match self.socket(family, server) {
+                        Ok(socket) => socket.send(&question.bytes).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = sent {
+                        if failure::is_local_resource(&e) {
+                            return Err(socket_failure(&e));
+                        }
+                        resolution.on_reply(family, server, Reply::Error, start.elapsed());
+                    }
+                }
+                Action::Wait { until } => {
+                    // What is known so far, readable if the deadline cuts
+                    // the wait off.
+                    if let Some(seen) = seen.as_deref_mut() {
+                        *seen = self.report(resolution);
+                    }
+                    if let Some(until) = until {
+                        timer
+                            .as_mut()
+                            .reset(tokio::time::Instant::from_std(start + until));
+                    }
+                    let sockets = &self.sockets;
+                    let buf = &mut self.buf;
+                    let event = poll_fn(|cx| {
+                        for family in Family::ALL {
+                            for (server, socket) in sockets[family.index()].iter().enumerate() {
+                                let Some(socket) = socket else { continue };
+                                let mut read = ReadBuf::new(&mut buf[..]);
+                                match socket.poll_recv(cx, &mut read) {
+                                    Poll::Ready(Ok(())) => {
+                                        let len = read.filled().len();
+                                        return Poll::Ready(Event::Datagram {
+                                            family,
+                                            server,
+                                            len,
+                                        });
+                                    }
+                                    Poll::Ready(Err(_)) => {
+                                        return Poll::Ready(Event::Unreachable { family, server });
+                                    }
+                                    Poll::Pending => {}
+                                }
+                            }
+                        }
+                        if until.is_some() && timer.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Event::Timer);
+                        }
+                        Poll::Pending
+                    })
+                    .await;
+                    match event {
+                        Event::Datagram {
+                            family,
+                            server,
+                            len,
+                        } => {
+                            let Some(question) = &questions[family.index()] else {
+                                continue;
+                            };
+                            if !resolution.is_waiting(family) {
+                                continue;
+                            }
+                            let found = &mut addrs[family.index()];
+                            // A truncated answer is used as far as it goes
+                            // (no retry over TCP).
+                            let Some((reply, _truncated)) =
+                                question.read_reply(&self.buf[..len], found)
+                            else {
+                                continue;
+                            };
+                            resolution.on_reply(family, server, reply, start.elapsed());
+                        }
+                        Event::Unreachable { family, server } => {
+                            resolution.on_reply(family, server, Reply::Error, start.elapsed());
+                        }
+                        Event::Timer => {}
+                    }
+                }
+                Action::Done(decision) => return Ok(decision),
+            }
+        }
+    }
+
+    fn report(&self, resolution: &Resolution) -> DnsReport {
+        let family = |family: Family| match resolution.outcome(family) {
+            None => FamilyReport::WAITING,
+            Some((FamilyOutcome::NotAsked, _, _)) => FamilyReport::NOT_ASKED,
+            Some((outcome, at, server)) => FamilyReport {
+                outcome,
+                at: Some(at),
+                server: server.and_then(|i| self.servers.get(i).copied()),
+            },
+        };
+        DnsReport {
+            a: family(Family::A),
+            aaaa: family(Family::Aaaa),
+            from_hosts: false,
+        }
+    }
+}
+
+/// Both families' queries for `name`, with fresh random ids.
+fn questions(name: &str, ask: Use) -> Result<[Option<Question>; 2], ProbeFailure> {
+    let mut ids = [0u8; 4];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut ids).map_err(|_| {
+        ProbeFailure::new(
+            ErrorClass::LocalResource,
+            Phase::Dns,
+            "no randomness for DNS ids",
+        )
+    })?;
+    let bad = |detail: String| ProbeFailure::new(ErrorClass::DnsError, Phase::Dns, detail);
+    let a = ask
+        .a
+        .then(|| Question::new(Family::A, name, u16::from_be_bytes([ids[0], ids[1]])))
+        .transpose()
+        .map_err(bad)?;
+    let aaaa = ask
+        .aaaa
+        .then(|| Question::new(Family::Aaaa, name, u16::from_be_bytes([ids[2], ids[3]])))
+        .transpose()
+        .map_err(bad)?;
+    let mut out = [None, None];
+    out[Family::A.index()] = a;
+    out[Family::Aaaa.index()] = aaaa;
+    Ok(out)
+}
+
+/// A UDP socket connected to `server`: the kernel drops datagrams from
+/// anyone else and reports ICMP unreachable as an error.
+fn connected(server: SocketAddr) -> io::Result<UdpSocket> {
+    let local = match server {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let socket = std::net::UdpSocket::bind(local)?;
+    socket.connect(server)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+fn socket_failure(e: &io::Error) -> ProbeFailure {
+    let class = if failure::is_local_resource(e) {
+        ErrorClass::LocalResource
+    } else {
+        ErrorClass::DnsError
+    };
+    ProbeFailure::new(class, Phase::Dns, format!("DNS socket: {e}"))
+}
+
+fn hosts_report(addrs: &[IpAddr], ask: Use) -> DnsReport {
+    let family = |asked: bool, n: usize| {
+        if !asked {
+            return FamilyReport::NOT_ASKED;
+        }
+        FamilyReport {
+            outcome: match u16::try_from(n).unwrap_or(u16::MAX) {
+                0 => FamilyOutcome::NoData,
+                addresses => FamilyOutcome::Answered { addresses },
+            },
+            at: Some(Duration::ZERO),
+            server: None,
+        }
+    };
+    DnsReport {
+        a: family(ask.a, addrs.iter().filter(|ip| ip.is_ipv4()).count()),
+        aaaa: family(ask.aaaa, addrs.iter().filter(|ip| ip.is_ipv6()).count()),
+        from_hosts: true,
+    }
+}
+
+/// `name: AAAA refused, A timeout` for a failure's detail.
+fn describe(name: &str, seen: &DnsReport) -> String {
+    let families: Vec<String> = Family::ALL
+        .iter()
+        .map(|f| format!("{} {}", f.name(), seen.family(*f).outcome))
+        .collect();
+    format!("{name}: {}", families.join(", "))
+}
