@@ -87,7 +87,6 @@ fn single_probe_cpu_us(target: &HttpTarget) -> f64 {
         .unwrap_or_else(|e| panic!("{e}"));
     let tls = tls::client_config(&TlsOptions {
         insecure: true,
-        no_system_roots: true,
         ..TlsOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));

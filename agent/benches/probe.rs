@@ -240,9 +240,7 @@ impl Bench {
             .start();
         let sonde_tls = tls::client_config(&TlsOptions {
             ca_file: Some(pem.ca_cert.clone()),
-            no_system_roots: true,
-            insecure: false,
-            client_cert: None,
+            ..TlsOptions::default()
         })?;
         let spec = |scheme: &str, target: &HttpTarget| -> anyhow::Result<ProbeSpec> {
             let url = Url::parse(&format!("{scheme}://{HOST}:{}/", target.port()))?;
