@@ -384,8 +384,15 @@ fn run_agent(agent: &Agent<'_>, secs: u64) -> Load {
         .spawn()
         .unwrap_or_else(|e| panic!("starting sonde run: {e}"));
     let pid = child.id();
-    let start = Instant::now();
     let mut rss_max_kb = 0;
+    // Start-up (100 000 checks take seconds to load) is not the load: the
+    // warm-up starts once the agent says it is probing.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(300) && !ready(metrics) {
+        std::thread::sleep(Duration::from_millis(250));
+        rss_max_kb = rss_max_kb.max(rss_kb(pid));
+    }
+    let start = Instant::now();
     let mut before: Option<(f64, Counters)> = None;
     while start.elapsed() < WARMUP + Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_millis(250));
@@ -414,6 +421,11 @@ fn run_agent(agent: &Agent<'_>, secs: u64) -> Load {
         rss_max_kb,
         cpu_secs: cpu_after - cpu_before,
     }
+}
+
+/// Whether the agent's /readyz answers 200 (it is probing).
+fn ready(metrics: SocketAddr) -> bool {
+    std::net::TcpStream::connect(metrics).is_ok() && http::get(metrics, "/readyz").status == 200
 }
 
 /// The agent's probe counters, from its /metrics.
