@@ -1,15 +1,31 @@
 //! The agent under load, as operators run it: `sonde run` as a child
-//! process with 10 000 checks at a 10 s interval against a loopback HTTP
-//! target (in this process, on its own threads), for 60 s; then an idle
-//! agent with 10 checks. Prints schedule lateness (from the agent's own
-//! histogram), RSS, and CPU per probe beside a single-probe baseline
-//! measured in this same run.
+//! process. Scenarios (`SONDE_BENCH_SCENARIOS`, comma-separated; all by
+//! default):
 //!
-//! `cargo bench -p sonde --bench agent` (SONDE_BENCH_SECS shortens the run,
-//! SONDE_BENCH_CHECKS changes the check count).
+//! - `load`: 10 000 HTTP checks at a 10 s interval against in-process
+//!   loopback targets: lateness, RSS, CPU per probe beside a single-probe
+//!   baseline measured in this same run.
+//! - `https`, `http`: 200 and 2000 checks at a 1 s interval against a
+//!   loopback nginx (fresh TLS 1.3 handshake per probe, HTTP/1.1), CPU per
+//!   probe beside a bare tokio (+ rustls) floor doing the same probes at
+//!   the same rate against the same nginx, in this same run.
+//! - `scale`: 100 000 HTTP checks at a 10 s interval against nginx:
+//!   lateness, RSS, skipped runs.
+//! - `idle`: 10 checks, RSS.
+//!
+//! Prints figures beside their targets; asserts nothing.
+//! `cargo bench -p sonde --bench agent` (SONDE_BENCH_SECS shortens each
+//! run, default 60; SONDE_BENCH_CHECKS changes `load`'s check count).
 #![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
+#[path = "common/floor.rs"]
+#[allow(dead_code, reason = "the phases are the probe bench's")]
+mod floor;
+
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sonde::probe::{ProbeSpec, Prober, TlsOptions, tls};
@@ -18,45 +34,173 @@ use sonde::probe::{ProbeSpec, Prober, TlsOptions, tls};
 #[allow(dead_code)]
 mod http;
 use testkit::http::HttpTarget;
+use testkit::nginx::Nginx;
+
+/// How long each agent runs before its counters are read the first time.
+const WARMUP: Duration = Duration::from_secs(5);
 
 fn main() {
     let secs: u64 = env_or("SONDE_BENCH_SECS", 60);
-    let checks: usize = env_or("SONDE_BENCH_CHECKS", 10_000);
-    // Several targets, so no single server thread is the bottleneck.
-    let targets: Vec<HttpTarget> = (0..4).map(|_| HttpTarget::plain()).collect();
-    let baseline_us = single_probe_cpu_us(&targets[0]);
-    println!("single-probe baseline (in-process, thread CPU): {baseline_us:.1} µs/probe");
-
-    let loaded = run_agent(&targets, checks, Duration::from_secs(10), secs);
+    let scenarios = std::env::var("SONDE_BENCH_SCENARIOS")
+        .unwrap_or_else(|_| "load,https,http,scale,idle".to_owned());
+    let wanted = |name: &str| scenarios.split(',').any(|s| s.trim() == name);
     println!(
-        "\n{checks} checks @10s for {secs}s: {} probes, {} skipped",
+        "machine: {} (load average at start)",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    if wanted("load") || wanted("idle") {
+        // Several targets, so no single server thread is the bottleneck.
+        let targets: Vec<HttpTarget> = (0..4).map(|_| HttpTarget::plain()).collect();
+        let urls: Vec<String> = targets.iter().map(|t| t.url("/")).collect();
+        if wanted("load") {
+            load(&targets[0], &urls, secs);
+        }
+        if wanted("idle") {
+            let idle = run_agent(
+                &Agent::new(&urls, 10, Duration::from_secs(10)),
+                15.min(secs),
+            );
+            println!(
+                "\nidle agent, 10 checks: RSS max {:.1} MB (target < 10 MB: {}; blackbox_exporter idles at about 15 MB)",
+                idle.rss_max_kb as f64 / 1024.0,
+                met(idle.rss_max_kb < 10 * 1024)
+            );
+        }
+    }
+    if wanted("https") || wanted("http") || wanted("scale") {
+        let nginx = match Nginx::start() {
+            Ok(nginx) => nginx,
+            Err(e) => {
+                println!("\nno nginx ({e:#}): https, http and scale scenarios skipped");
+                return;
+            }
+        };
+        if wanted("https") {
+            at_rate(&nginx, true, secs);
+        }
+        if wanted("http") {
+            at_rate(&nginx, false, secs);
+        }
+        if wanted("scale") {
+            scale(&nginx, secs);
+        }
+    }
+}
+
+/// 10 000 checks (SONDE_BENCH_CHECKS) at 10 s against testkit targets.
+fn load(baseline_target: &HttpTarget, urls: &[String], secs: u64) {
+    let checks: usize = env_or("SONDE_BENCH_CHECKS", 10_000);
+    let baseline_us = single_probe_cpu_us(baseline_target);
+    println!("\nsingle-probe baseline (in-process, thread CPU): {baseline_us:.1} µs/probe");
+    let loaded = run_agent(&Agent::new(urls, checks, Duration::from_secs(10)), secs);
+    println!(
+        "{checks} checks @10s for {secs}s: {} probes, {} skipped",
         loaded.probes, loaded.skipped
     );
-    println!(
-        "  lateness p50 ≤ {}  p99 ≤ {}   (upper bounds of the agent's histogram buckets; target p99 < 5 ms: {})",
-        fmt_bound(loaded.p50),
-        fmt_bound(loaded.p99),
-        // A bucket bound of exactly 5 ms cannot show "< 5 ms": not met.
-        met(loaded.p99.is_some_and(|b| b < 0.005))
-    );
+    print_lateness(&loaded);
     println!(
         "  RSS max {:.1} MB (target < 50 MB: {})",
         loaded.rss_max_kb as f64 / 1024.0,
         met(loaded.rss_max_kb < 50 * 1024)
     );
-    let per_probe = loaded.cpu_secs * 1e6 / loaded.probes.max(1) as f64;
+    let per_probe = loaded.cpu_per_probe_us();
     println!(
         "  CPU {:.2} s = {per_probe:.1} µs/probe, {:.2}x the single-probe baseline (target ≤ 1.2x: {})",
         loaded.cpu_secs,
         per_probe / baseline_us,
         met(per_probe / baseline_us <= 1.2)
     );
+}
 
-    let idle = run_agent(&targets, 10, Duration::from_secs(10), 15.min(secs));
+/// 200 and 2000 checks at 1 s against nginx, beside the bare floor at the
+/// same rate. HTTPS goes to nginx's http/1.1-only TLS port, so sonde and
+/// the floor both speak HTTP/1.1 after a full TLS 1.3 handshake.
+fn at_rate(nginx: &Nginx, https: bool, secs: u64) {
+    let (what, target) = if https {
+        ("HTTPS", 1.2)
+    } else {
+        ("HTTP", 1.15)
+    };
+    let pem = nginx.ca().pem_files();
+    let url = if https {
+        format!("https://127.0.0.1:{}/", nginx.tls_http11_addr().port())
+    } else {
+        nginx.plain_url("/")
+    };
+    let addr = if https {
+        nginx.tls_http11_addr()
+    } else {
+        nginx.plain_addr()
+    };
+    let floor_tls =
+        https.then(|| floor::floor_tls(nginx.ca().root_store()).unwrap_or_else(|e| panic!("{e}")));
+    let bare = floor::Floor::new(addr, "127.0.0.1", floor_tls).unwrap_or_else(|e| panic!("{e}"));
+    println!("\n{what} at rate against nginx ({url}), {secs}s each, CPU per probe:");
+    for checks in [200, 2000] {
+        let floor = floor_at_rate(&bare, checks, secs);
+        let mut agent = Agent::new(std::slice::from_ref(&url), checks, Duration::from_secs(1));
+        if https {
+            agent.tls = Some(format!(
+                "tls = {{ ca_file = \"{}\" }}",
+                pem.ca_cert.display()
+            ));
+        }
+        agent.timeout = "900ms";
+        let run = run_agent(&agent, secs);
+        let sonde = run.cpu_per_probe_us();
+        let ratio = sonde / floor.cpu_per_probe_us();
+        println!(
+            "  {checks:>5} checks @1s: sonde {sonde:.1} µs ({} probes, {} skipped, {} down), floor {:.1} µs ({} probes): {ratio:.2}x (target ≤ {target}x: {})",
+            run.probes,
+            run.skipped,
+            run.down,
+            floor.cpu_per_probe_us(),
+            floor.probes,
+            met(ratio <= target)
+        );
+        print_lateness(&run);
+    }
     println!(
-        "\nidle agent, 10 checks: RSS max {:.1} MB (target < 10 MB: {}; blackbox_exporter idles at about 15 MB)",
-        idle.rss_max_kb as f64 / 1024.0,
-        met(idle.rss_max_kb < 10 * 1024)
+        "  (sonde: the whole agent process, user+sys, file sink on; floor: one current-thread tokio runtime"
+    );
+    println!("   on its own thread, a task per probe, thread CPU; nginx's CPU is in neither)");
+}
+
+/// 100 000 checks at 10 s against nginx.
+fn scale(nginx: &Nginx, secs: u64) {
+    let checks = 100_000;
+    let url = nginx.plain_url("/");
+    let mut agent = Agent::new(std::slice::from_ref(&url), checks, Duration::from_secs(10));
+    agent.threads = 2;
+    agent.concurrency = 4096;
+    let run = run_agent(&agent, secs);
+    println!(
+        "\n{checks} HTTP checks @10s for {secs}s against nginx, --threads 2: {} probes ({} down), {} skipped",
+        run.probes, run.down, run.skipped
+    );
+    print_lateness(&run);
+    println!(
+        "  RSS max {:.1} MB = {:.2} KB per check (target < 150 MB: {})",
+        run.rss_max_kb as f64 / 1024.0,
+        run.rss_max_kb as f64 / checks as f64,
+        met(run.rss_max_kb < 150 * 1024)
+    );
+    println!(
+        "  CPU {:.1} µs/probe; nothing skipped (target): {}",
+        run.cpu_per_probe_us(),
+        met(run.skipped == 0)
+    );
+}
+
+fn print_lateness(run: &Load) {
+    println!(
+        "  lateness p50 ≤ {}  p99 ≤ {}   (upper bounds of the agent's histogram buckets; target p99 < 5 ms: {})",
+        fmt_bound(run.p50),
+        fmt_bound(run.p99),
+        // A bucket bound of exactly 5 ms cannot show "< 5 ms": not met.
+        met(run.p99.is_some_and(|b| b < 0.005))
     );
 }
 
@@ -87,7 +231,6 @@ fn single_probe_cpu_us(target: &HttpTarget) -> f64 {
         .unwrap_or_else(|e| panic!("{e}"));
     let tls = tls::client_config(&TlsOptions {
         insecure: true,
-        no_system_roots: true,
         ..TlsOptions::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -107,8 +250,96 @@ fn single_probe_cpu_us(target: &HttpTarget) -> f64 {
     })
 }
 
+/// Probes and CPU of a floor run, after its warm-up.
+struct FloorRun {
+    probes: u64,
+    cpu_secs: f64,
+}
+
+impl FloorRun {
+    fn cpu_per_probe_us(&self) -> f64 {
+        self.cpu_secs * 1e6 / self.probes.max(1) as f64
+    }
+}
+
+/// The bare floor at `checks` probes per second for `secs`: a
+/// current-thread runtime on its own thread spawns one task per probe,
+/// evenly spaced; CPU is that thread's, from the end of the warm-up.
+fn floor_at_rate(bare: &floor::Floor, checks: usize, secs: u64) -> FloorRun {
+    let bare = bare.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async move {
+            let done = Arc::new(AtomicU64::new(0));
+            let failed = Arc::new(AtomicU64::new(0));
+            let period = Duration::from_secs(1) / u32::try_from(checks).unwrap_or(u32::MAX);
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let start = Instant::now();
+            let mut measured: Option<(cpu_time::ThreadTime, u64)> = None;
+            while start.elapsed() < WARMUP + Duration::from_secs(secs) {
+                ticks.tick().await;
+                if measured.is_none() && start.elapsed() >= WARMUP {
+                    measured = Some((cpu_time::ThreadTime::now(), done.load(Ordering::Relaxed)));
+                }
+                let (bare, done, failed) = (bare.clone(), done.clone(), failed.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::with_capacity(4096);
+                    match bare.probe(&mut buf).await {
+                        Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                });
+            }
+            let (cpu, before) = measured.unwrap_or_else(|| (cpu_time::ThreadTime::now(), 0));
+            let run = FloorRun {
+                probes: done.load(Ordering::Relaxed) - before,
+                cpu_secs: cpu.elapsed().as_secs_f64(),
+            };
+            let failed = failed.load(Ordering::Relaxed);
+            if failed > 0 {
+                println!("  (floor: {failed} probes failed)");
+            }
+            run
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("the floor thread panicked"))
+}
+
+/// How to run one agent.
+struct Agent<'a> {
+    urls: &'a [String],
+    checks: usize,
+    interval: Duration,
+    timeout: &'static str,
+    tls: Option<String>,
+    threads: usize,
+    concurrency: usize,
+}
+
+impl<'a> Agent<'a> {
+    fn new(urls: &'a [String], checks: usize, interval: Duration) -> Agent<'a> {
+        Agent {
+            urls,
+            checks,
+            interval,
+            timeout: "5s",
+            tls: None,
+            threads: 1,
+            concurrency: 1024,
+        }
+    }
+}
+
+/// Counters of one agent run: probes, skips and CPU from the end of the
+/// warm-up; lateness over the whole run; RSS at its highest.
 struct Load {
     probes: u64,
+    down: u64,
     skipped: u64,
     p50: Option<f64>,
     p99: Option<f64>,
@@ -116,30 +347,36 @@ struct Load {
     cpu_secs: f64,
 }
 
-fn run_agent(targets: &[HttpTarget], checks: usize, interval: Duration, secs: u64) -> Load {
+impl Load {
+    fn cpu_per_probe_us(&self) -> f64 {
+        self.cpu_secs * 1e6 / self.probes.max(1) as f64
+    }
+}
+
+fn run_agent(agent: &Agent<'_>, secs: u64) -> Load {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
-    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let metrics = SocketAddr::from(([127, 0, 0, 1], port));
     let mut config = format!(
-        "[agent]\nid = \"bench\"\nstate_dir = \"{}\"\nconcurrency = 1024\nmetrics_listen = \"{metrics}\"\n\
-         [defaults]\ninterval = \"{}s\"\ntimeout = \"5s\"\n[sinks.file]\nenabled = true\n",
+        "[agent]\nid = \"bench\"\nstate_dir = \"{}\"\nconcurrency = {}\nmetrics_listen = \"{metrics}\"\n\
+         [defaults]\ninterval = \"{}s\"\ntimeout = \"{}\"\n{}\n[sinks.file]\nenabled = true\n",
         dir.path().display(),
-        interval.as_secs()
+        agent.concurrency,
+        agent.interval.as_secs(),
+        agent.timeout,
+        agent.tls.as_deref().unwrap_or_default(),
     );
-    for i in 0..checks {
-        let target = &targets[i % targets.len()];
-        config.push_str(&format!(
-            "[[check]]\nname = \"c{i}\"\nurl = \"{}\"\n",
-            target.url("/")
-        ));
+    for i in 0..agent.checks {
+        let url = &agent.urls[i % agent.urls.len()];
+        config.push_str(&format!("[[check]]\nname = \"c{i}\"\nurl = \"{url}\"\n"));
     }
     let path = dir.path().join("sonde.toml");
     std::fs::write(&path, config).unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
-        .args(["run", "--config"])
+        .args(["run", "--threads", &agent.threads.to_string(), "--config"])
         .arg(&path)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -147,28 +384,73 @@ fn run_agent(targets: &[HttpTarget], checks: usize, interval: Duration, secs: u6
         .spawn()
         .unwrap_or_else(|e| panic!("starting sonde run: {e}"));
     let pid = child.id();
-    let start = Instant::now();
     let mut rss_max_kb = 0;
-    while start.elapsed() < Duration::from_secs(secs) {
+    // Start-up (100 000 checks take seconds to load) is not the load: the
+    // warm-up starts once the agent says it is probing.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(300) && !ready(metrics) {
         std::thread::sleep(Duration::from_millis(250));
         rss_max_kb = rss_max_kb.max(rss_kb(pid));
     }
+    let start = Instant::now();
+    let mut before: Option<(f64, Counters)> = None;
+    while start.elapsed() < WARMUP + Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_millis(250));
+        rss_max_kb = rss_max_kb.max(rss_kb(pid));
+        if before.is_none() && start.elapsed() >= WARMUP {
+            before = Some((cpu_secs(pid), Counters::read(metrics)));
+        }
+    }
+    let cpu_after = cpu_secs(pid);
     let body = http::get(metrics, "/metrics").text;
-    let cpu_secs = cpu_secs(pid);
+    let after = Counters::of(&body);
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
     if child.wait().is_err() {
         let _ = child.kill();
     }
+    let (cpu_before, counted) = before.unwrap_or((0.0, Counters::default()));
     let (p50, p99) = lateness_quantiles(&body);
     Load {
-        probes: sum_family(&body, "sonde_probes_total{"),
-        skipped: sum_family(&body, "sonde_probes_skipped_total{"),
+        probes: after.probes.saturating_sub(counted.probes),
+        down: after.down.saturating_sub(counted.down),
+        skipped: after.skipped,
         p50,
         p99,
         rss_max_kb,
-        cpu_secs,
+        cpu_secs: cpu_after - cpu_before,
+    }
+}
+
+/// Whether the agent's /readyz answers 200 (it is probing).
+fn ready(metrics: SocketAddr) -> bool {
+    std::net::TcpStream::connect(metrics).is_ok() && http::get(metrics, "/readyz").status == 200
+}
+
+/// The agent's probe counters, from its /metrics.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    probes: u64,
+    down: u64,
+    skipped: u64,
+}
+
+impl Counters {
+    fn read(metrics: SocketAddr) -> Counters {
+        Counters::of(&http::get(metrics, "/metrics").text)
+    }
+
+    fn of(body: &str) -> Counters {
+        Counters {
+            probes: sum_family(body, "sonde_probes_total{"),
+            down: body
+                .lines()
+                .filter(|l| l.starts_with("sonde_probes_total{") && l.contains("result=\"down\""))
+                .map(value)
+                .sum::<f64>() as u64,
+            skipped: sum_family(body, "sonde_probes_skipped_total{"),
+        }
     }
 }
 

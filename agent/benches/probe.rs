@@ -12,21 +12,19 @@
 //! `--only CASE` runs one case alone, for a profiler.
 #![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
+#[path = "common/floor.rs"]
+mod floor;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use cpu_time::ThreadTime;
 use rustls::ClientConfig;
-use rustls::client::Resumption;
-use rustls_pki_types::ServerName;
 use sonde::probe::{ProbeSpec, Prober, ResolveOverride, TlsOptions, tls};
 use testkit::http::{Alpn, HttpTarget};
 use testkit::pki::{Ca, PemFiles};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use url::Url;
 use wire::Status;
 
@@ -115,86 +113,31 @@ impl Args {
     }
 }
 
-/// A bare client: what a probe cannot do without.
+/// A bare client: what a probe cannot do without ([`floor::Floor`]), with
+/// its CPU taken around each probe.
 struct Floor {
-    addr: SocketAddr,
-    request: Vec<u8>,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    bare: floor::Floor,
     buf: Vec<u8>,
 }
 
 impl Floor {
     fn new(addr: SocketAddr, tls: Option<Arc<ClientConfig>>) -> anyhow::Result<Floor> {
-        let name = ServerName::try_from(HOST).context("server name")?;
         Ok(Floor {
-            addr,
-            request: format!("GET / HTTP/1.1\r\nHost: {HOST}:{}\r\n\r\n", addr.port()).into_bytes(),
-            tls: tls.map(|config| (TlsConnector::from(config), name)),
+            bare: floor::Floor::new(addr, HOST, tls)?,
             buf: Vec::with_capacity(16 << 10),
         })
     }
 
-    /// tokio connect, set_nodelay, an optional fresh handshake, one GET read
-    /// to the end of its Content-Length. Nothing else.
     async fn probe(&mut self) -> anyhow::Result<Sample> {
         let cpu = ThreadTime::now();
-        let start = Instant::now();
-        let tcp = TcpStream::connect(self.addr).await?;
-        let connect = start.elapsed();
-        tcp.set_nodelay(true)?;
-        let (tls, ttfb) = match &self.tls {
-            None => (None, get(tcp, &self.request, &mut self.buf).await?),
-            Some((connector, name)) => {
-                let start = Instant::now();
-                let stream = connector.connect(name.clone(), tcp).await?;
-                let tls = start.elapsed();
-                (Some(tls), get(stream, &self.request, &mut self.buf).await?)
-            }
-        };
+        let phases = self.bare.probe(&mut self.buf).await?;
         Ok(Sample {
             cpu: cpu.elapsed(),
-            connect,
-            tls,
-            ttfb,
+            connect: phases.connect,
+            tls: phases.tls,
+            ttfb: phases.ttfb,
         })
     }
-}
-
-/// Writes `request` and reads the response to its end; returns the time
-/// from the write to the first byte read.
-async fn get<S>(mut stream: S, request: &[u8], buf: &mut Vec<u8>) -> anyhow::Result<Duration>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let start = Instant::now();
-    stream.write_all(request).await?;
-    stream.flush().await?;
-    buf.clear();
-    let mut ttfb = None;
-    loop {
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(16 << 10);
-        }
-        let n = stream.read_buf(buf).await?;
-        ttfb.get_or_insert_with(|| start.elapsed());
-        ensure!(n > 0, "connection closed before the response ended");
-        if response_len(buf).is_some_and(|len| buf.len() >= len) {
-            break;
-        }
-    }
-    ttfb.context("no response byte")
-}
-
-/// The whole response's length once its head is in: head + Content-Length.
-fn response_len(buf: &[u8]) -> Option<usize> {
-    let head = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let text = std::str::from_utf8(&buf[..head]).ok()?;
-    let body = text.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse::<usize>().ok())?
-    })?;
-    Some(head + body)
 }
 
 /// One sonde probe, checked to be up.
@@ -240,9 +183,7 @@ impl Bench {
             .start();
         let sonde_tls = tls::client_config(&TlsOptions {
             ca_file: Some(pem.ca_cert.clone()),
-            no_system_roots: true,
-            insecure: false,
-            client_cert: None,
+            ..TlsOptions::default()
         })?;
         let spec = |scheme: &str, target: &HttpTarget| -> anyhow::Result<ProbeSpec> {
             let url = Url::parse(&format!("{scheme}://{HOST}:{}/", target.port()))?;
@@ -254,22 +195,14 @@ impl Bench {
             });
             Ok(spec)
         };
-        // The floor's config: the same provider, roots and ALPN offer as
-        // sonde's, resumption off, so every handshake is a full one.
-        let mut floor_tls =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(ca.root_store())
-                .with_no_client_auth();
-        floor_tls.alpn_protocols = sonde::tls::PROBE_ALPN.iter().map(|p| p.to_vec()).collect();
-        floor_tls.resumption = Resumption::disabled();
+        let floor_tls = floor::floor_tls(ca.root_store())?;
         Ok(Bench {
             prober: Prober::new(),
             http_spec: spec("http", &plain)?,
             https_spec: spec("https", &https)?,
             h2_spec: spec("https", &h2)?,
             http_floor: Floor::new(plain.addr(), None)?,
-            https_floor: Floor::new(https.addr(), Some(Arc::new(floor_tls)))?,
+            https_floor: Floor::new(https.addr(), Some(floor_tls))?,
             _targets: [plain, https, h2],
             _pem: pem,
         })

@@ -1,8 +1,10 @@
 //! TLS client configurations, built in one place for the probes and the
-//! gateway sink: which roots are trusted, a client identity for mutual
-//! TLS, the `insecure` opt-in, the ALPN offered. Built once per set of
-//! options, outside any timed window; session resumption is off, so every
-//! probe pays for (and measures) a full handshake, as a fresh client would.
+//! gateway sink: which roots are trusted (a named CA replaces the system
+//! roots unless both are asked for, as in curl), a client identity for
+//! mutual TLS, the `insecure` opt-in, the ALPN offered. Built once per set
+//! of options, outside any timed window, and only when a TLS hop needs one
+//! ([`ProbeTls`]); session resumption is off, so every probe pays for (and
+//! measures) a full handshake, as a fresh client would.
 //!
 //! It decodes nothing itself: PEM goes through `config::pem`, from the
 //! validated plan or (for the CLI's flags) from files read here.
@@ -23,10 +25,9 @@ pub(crate) const GATEWAY_ALPN: [&[u8]; 1] = [b"h2"];
 
 /// Which certificates a client trusts.
 ///
-/// Every user today names a CA *in addition to* the system roots (a
-/// check's `tls.ca_file`, a gateway's `ca_file`, `--cacert`), as README
-/// documents; [`Roots::Only`] is the "the named CA replaces the system
-/// roots" choice, used by tests so that they never depend on the machine.
+/// A CA the user names (a check's `tls.ca_file`, a gateway's `ca_file`,
+/// `--cacert`) replaces the system roots, as in curl and blackbox_exporter;
+/// `system_roots = true` (`--system-roots`) trusts both.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Roots {
     /// The system trust store.
@@ -38,12 +39,19 @@ pub(crate) enum Roots {
 }
 
 impl Roots {
-    /// The system roots, plus `ca` when one is named.
-    pub(crate) fn with_ca(ca: Option<&config::Certificates>) -> Roots {
-        match ca {
-            Some(ca) => Roots::SystemAnd(ca.certs.clone()),
-            None => Roots::System,
+    /// `ca` alone, or beside the system roots when `system_roots`; the
+    /// system roots when no CA is named.
+    pub(crate) fn of(ca: Option<Arc<[CertificateDer<'static>]>>, system_roots: bool) -> Roots {
+        match (ca, system_roots) {
+            (Some(ca), true) => Roots::SystemAnd(ca),
+            (Some(ca), false) => Roots::Only(ca),
+            (None, _) => Roots::System,
         }
+    }
+
+    /// Whether building a configuration reads the system trust store.
+    fn reads_system_store(&self) -> bool {
+        !matches!(self, Roots::Only(_))
     }
 }
 
@@ -62,7 +70,7 @@ impl ClientTls {
     /// The TLS settings of a validated check.
     pub(crate) fn of_check(tls: &config::Tls) -> ClientTls {
         ClientTls {
-            roots: Roots::with_ca(tls.ca.as_ref()),
+            roots: Roots::of(tls.ca.as_ref().map(|ca| ca.certs.clone()), tls.system_roots),
             identity: tls.client_cert.clone(),
             insecure: tls.insecure,
         }
@@ -116,28 +124,14 @@ pub(crate) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
     let builder = if tls.insecure {
+        // No verification: no roots are read at all.
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
                 algorithms: provider.signature_verification_algorithms,
             }))
     } else {
-        let mut roots = RootCertStore::empty();
-        let extra = match &tls.roots {
-            Roots::System => &[][..],
-            Roots::SystemAnd(extra) => extra,
-            Roots::Only(only) => only,
-        };
-        if !matches!(tls.roots, Roots::Only(_)) {
-            roots.add_parsable_certificates(system_roots().iter().cloned());
-        }
-        for cert in extra.iter() {
-            roots.add(cert.clone())?;
-        }
-        if roots.is_empty() {
-            return Err(TlsConfigError::NoRoots);
-        }
-        builder.with_root_certificates(roots)
+        builder.with_root_certificates(root_store(&tls.roots)?)
     };
     let mut config = match &tls.identity {
         Some(id) => builder.with_client_auth_cert(id.cert.certs.to_vec(), id.key.expose().der())?,
@@ -148,42 +142,132 @@ pub(crate) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>
     Ok(Arc::new(config))
 }
 
-/// The TLS files of the command line (`--cacert`, `--cert`, `--key`) and tests.
+/// The trust store for `roots`: the system's certificates (read once per
+/// process) only when `roots` includes them.
+fn root_store(roots: &Roots) -> Result<RootCertStore, TlsConfigError> {
+    let mut store = RootCertStore::empty();
+    if roots.reads_system_store() {
+        store.add_parsable_certificates(system_roots().iter().cloned());
+    }
+    let named = match roots {
+        Roots::System => &[][..],
+        Roots::SystemAnd(named) | Roots::Only(named) => named,
+    };
+    for cert in named.iter() {
+        store.add(cert.clone())?;
+    }
+    if store.is_empty() {
+        return Err(TlsConfigError::NoRoots);
+    }
+    Ok(store)
+}
+
+/// A probe's TLS client configuration, built the first time a hop needs
+/// it: `sonde probe http://…` never reads the system trust store, and a
+/// redirect to https builds it then. Clones share one configuration.
+#[derive(Clone)]
+pub struct ProbeTls(Arc<LazyConfig>);
+
+enum LazyConfig {
+    Ready(Arc<ClientConfig>),
+    Lazy {
+        options: ClientTls,
+        built: OnceLock<Result<Arc<ClientConfig>, TlsConfigError>>,
+    },
+}
+
+impl ProbeTls {
+    /// A configuration built already.
+    pub fn ready(config: Arc<ClientConfig>) -> ProbeTls {
+        ProbeTls(Arc::new(LazyConfig::Ready(config)))
+    }
+
+    /// A probe configuration of `options`, built when first asked for.
+    fn lazy(options: ClientTls) -> ProbeTls {
+        ProbeTls(Arc::new(LazyConfig::Lazy {
+            options,
+            built: OnceLock::new(),
+        }))
+    }
+
+    /// The configuration, built now if it was not yet (outside any timed
+    /// window: the engine asks before a hop's clock starts).
+    pub fn config(&self) -> Result<&Arc<ClientConfig>, &TlsConfigError> {
+        match &*self.0 {
+            LazyConfig::Ready(config) => Ok(config),
+            LazyConfig::Lazy { options, built } => {
+                built.get_or_init(|| build(options, &PROBE_ALPN)).as_ref()
+            }
+        }
+    }
+
+    /// Whether the configuration has been built (tests: what a probe loaded).
+    pub fn is_built(&self) -> bool {
+        match &*self.0 {
+            LazyConfig::Ready(_) => true,
+            LazyConfig::Lazy { built, .. } => built.get().is_some(),
+        }
+    }
+}
+
+impl From<Arc<ClientConfig>> for ProbeTls {
+    fn from(config: Arc<ClientConfig>) -> ProbeTls {
+        ProbeTls::ready(config)
+    }
+}
+
+impl std::fmt::Debug for ProbeTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = if self.is_built() {
+            "built"
+        } else {
+            "not built yet"
+        };
+        f.debug_tuple("ProbeTls").field(&state).finish()
+    }
+}
+
+/// The TLS files of the command line (`--cacert`, `--system-roots`,
+/// `--cert`, `--key`) and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsOptions {
-    /// Extra CA certificates (PEM), trusted in addition to the system roots.
+    /// CA certificates (PEM) to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// With `ca_file`, trust the system roots too; without it they are
+    /// always trusted.
+    pub system_roots: bool,
     /// Client certificate chain and private key (PEM), for mTLS.
     pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Skip certificate verification (the handshake's signatures are still checked).
     pub insecure: bool,
-    /// Skip the system roots (only `ca_file` is trusted). Used by tests so a
-    /// probe never depends on the machine's trust store.
-    pub no_system_roots: bool,
 }
 
-/// Builds a probe's client configuration for `opts`, reading its files.
+/// Builds a probe's client configuration for `opts` now, reading its files.
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    build(&client_tls(opts)?, &PROBE_ALPN)
+}
+
+/// A probe's client configuration for `opts`: the files are read and
+/// checked now, the configuration (and with it the system trust store,
+/// when it is used) is built when a TLS hop first needs it.
+pub fn probe_tls(opts: &TlsOptions) -> Result<ProbeTls, TlsConfigError> {
+    Ok(ProbeTls::lazy(client_tls(opts)?))
+}
+
+fn client_tls(opts: &TlsOptions) -> Result<ClientTls, TlsConfigError> {
     let ca = match &opts.ca_file {
         Some(path) => Some(read("CA file", path, config::pem::trust_anchors)?),
         None => None,
-    };
-    let roots = match (ca, opts.no_system_roots) {
-        (Some(ca), false) => Roots::SystemAnd(ca.into()),
-        (Some(ca), true) => Roots::Only(ca.into()),
-        (None, false) => Roots::System,
-        (None, true) => Roots::Only(Arc::from([])),
     };
     let identity = match &opts.client_cert {
         Some((cert, key)) => Some(identity(cert, key)?),
         None => None,
     };
-    let tls = ClientTls {
-        roots,
+    Ok(ClientTls {
+        roots: Roots::of(ca.map(Into::into), opts.system_roots),
         identity,
         insecure: opts.insecure,
-    };
-    build(&tls, &PROBE_ALPN)
+    })
 }
 
 fn identity(cert: &Path, key: &Path) -> Result<config::ClientCert, TlsConfigError> {
@@ -285,14 +369,17 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 mod tests {
     use super::*;
 
+    fn ca_certs() -> Arc<[CertificateDer<'static>]> {
+        Arc::from([testkit::pki::Ca::new().cert_der().clone()])
+    }
+
     #[test]
     fn missing_ca_file_names_the_file() {
         let opts = TlsOptions {
             ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
-            no_system_roots: true,
             ..TlsOptions::default()
         };
-        let err = client_config(&opts)
+        let err = probe_tls(&opts)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -300,19 +387,57 @@ mod tests {
     }
 
     #[test]
+    fn a_named_ca_replaces_the_system_roots_unless_both_are_asked_for() {
+        let ca = ca_certs();
+        assert_eq!(Roots::of(Some(ca.clone()), false), Roots::Only(ca.clone()));
+        assert_eq!(
+            Roots::of(Some(ca.clone()), true),
+            Roots::SystemAnd(ca.clone())
+        );
+        assert_eq!(Roots::of(None, false), Roots::System);
+        assert_eq!(Roots::of(None, true), Roots::System);
+    }
+
+    /// The store holds exactly what the roots name: the CA alone, or the
+    /// CA beside every parsable system root. (On a machine whose system
+    /// store is empty the two counts coincide; the CLI test with
+    /// SSL_CERT_FILE covers that case end to end.)
+    #[test]
+    fn the_root_store_holds_the_system_roots_only_when_asked() {
+        let ca = ca_certs();
+        let only = root_store(&Roots::Only(ca.clone())).map(|s| s.len()).ok();
+        assert_eq!(only, Some(1));
+        let system =
+            RootCertStore::empty().add_parsable_certificates(system_roots().iter().cloned());
+        let both = root_store(&Roots::SystemAnd(ca)).map(|s| s.len()).ok();
+        assert_eq!(both, Some(1 + system.0));
+    }
+
+    #[test]
     fn no_roots_is_an_error() {
-        let opts = TlsOptions {
-            no_system_roots: true,
-            ..TlsOptions::default()
+        assert!(matches!(
+            root_store(&Roots::Only(Arc::from([]))),
+            Err(TlsConfigError::NoRoots)
+        ));
+    }
+
+    #[test]
+    fn a_lazy_config_is_built_on_first_use_only() {
+        let tls = ClientTls {
+            roots: Roots::Only(ca_certs()),
+            identity: None,
+            insecure: false,
         };
-        assert!(matches!(client_config(&opts), Err(TlsConfigError::NoRoots)));
+        let lazy = ProbeTls::lazy(tls);
+        assert!(!lazy.is_built());
+        assert!(lazy.clone().config().is_ok());
+        assert!(lazy.is_built(), "clones share one configuration");
     }
 
     #[test]
     fn insecure_needs_no_roots_and_offers_alpn() {
         let opts = TlsOptions {
             insecure: true,
-            no_system_roots: true,
             ..TlsOptions::default()
         };
         let config = client_config(&opts).ok();

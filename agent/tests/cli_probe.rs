@@ -580,3 +580,56 @@ fn a_deadline_shorter_than_the_body_ends_the_search_at_the_deadline() {
     let rt = ms(&v, "rt").unwrap_or(f64::MAX);
     assert!(rt < 600.0, "rt {rt} ms for a 300 ms deadline");
 }
+
+/// `--cacert` replaces the system roots, as in curl. The "system store"
+/// here is `SSL_CERT_FILE`, which rustls-native-certs reads instead of the
+/// machine's store: a test cannot add to the real one.
+#[test]
+fn cacert_replaces_the_system_roots_unless_system_roots_is_given() {
+    let system_ca = Ca::new();
+    let system_pem = system_ca.pem_files();
+    let private_pem = Ca::new().pem_files();
+    let target = HttpTarget::builder()
+        .tls(&system_ca.leaf(&["cli.test"]))
+        .start();
+    let url = format!("https://cli.test:{}/", target.port());
+    let resolve = format!("cli.test:{}:127.0.0.1", target.port());
+    let store = system_pem.ca_cert.to_string_lossy().into_owned();
+    let private = private_pem.ca_cert.to_string_lossy().into_owned();
+    let probe = |extra: &[&str], code: i32| {
+        let args = ["probe", "--json", &url, "--resolve", &resolve];
+        Sonde::new(args.iter().chain(extra))
+            .env("SSL_CERT_FILE", &store)
+            .env("SSL_CERT_DIR", "/nonexistent")
+            .run()
+            .expect_code(code)
+            .json()
+    };
+    // The stand-in store is what the system roots are: trusted without a CA.
+    assert_eq!(probe(&[], 0)["st"], "up");
+    // Another CA named: it alone is trusted.
+    let v = probe(&["--cacert", &private], 1);
+    assert_eq!(v["error"], "tls_untrusted", "{v}");
+    // Both, when asked for.
+    assert_eq!(
+        probe(&["--cacert", &private, "--system-roots"], 0)["st"],
+        "up"
+    );
+    // The named CA that issued the certificate is trusted alone.
+    let own = system_pem.ca_cert.to_string_lossy().into_owned();
+    let v = Sonde::new([
+        "probe",
+        "--json",
+        &url,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        &own,
+    ])
+    .env("SSL_CERT_FILE", &private)
+    .env("SSL_CERT_DIR", "/nonexistent")
+    .run()
+    .expect_code(0)
+    .json();
+    assert_eq!(v["st"], "up", "{v}");
+}

@@ -45,13 +45,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn spec(port: u16) -> ProbeSpec {
-    let opts = TlsOptions {
-        ca_file: None,
-        insecure: true,
-        no_system_roots: true,
-        client_cert: None,
-    };
-    let tls = tls::client_config(&opts).unwrap_or_else(|e| panic!("tls config: {e}"));
+    // Plain http: the lazy configuration never reads a trust store.
+    let tls = tls::probe_tls(&TlsOptions::default()).unwrap_or_else(|e| panic!("tls config: {e}"));
     let url = Url::parse(&format!("http://{HOST}:{port}/")).unwrap_or_else(|e| panic!("{e}"));
     let mut spec = ProbeSpec::new(url, tls);
     spec.timeout = DEADLINE;

@@ -48,8 +48,7 @@ fn spec(url: &str, pem: Option<&PemFiles>, port: u16) -> ProbeSpec {
     let opts = TlsOptions {
         ca_file: pem.map(|p| p.ca_cert.clone()),
         insecure: pem.is_none(),
-        no_system_roots: true,
-        client_cert: None,
+        ..TlsOptions::default()
     };
     let tls = tls::client_config(&opts).unwrap_or_else(|e| panic!("tls config: {e}"));
     let url = Url::parse(url).unwrap_or_else(|e| panic!("url {url}: {e}"));
@@ -272,9 +271,9 @@ fn client_certificate_is_presented_for_mtls() {
     with_cert.tls = tls::client_config(&TlsOptions {
         ca_file: Some(pem.ca_cert.clone()),
         client_cert: Some((cert, key)),
-        insecure: false,
-        no_system_roots: true,
+        ..TlsOptions::default()
     })
+    .map(Into::into)
     .unwrap_or_else(|e| panic!("{e}"));
     let r = probe(&with_cert);
     assert_eq!(r.status, Status::Up, "{r:#?}");

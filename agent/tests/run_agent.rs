@@ -484,3 +484,102 @@ fn hostile_targets_end_by_their_deadline_and_leave_other_checks_alone() {
     assert!(cn95 < 30, "connect p95 {cn95} ms");
     assert!(ft95 < 30, "first byte p95 {ft95} ms");
 }
+
+/// A check's `ca_file` replaces the system roots unless `system_roots =
+/// true`; `check-config` notes each check it now pins. The "system store"
+/// is `SSL_CERT_FILE` (rustls-native-certs reads it instead of the
+/// machine's), since a test cannot add to the real one.
+#[test]
+fn a_ca_file_replaces_the_system_roots_unless_system_roots_is_set() {
+    let system_ca = testkit::pki::Ca::new();
+    let private_ca = testkit::pki::Ca::new();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = system_ca.pem_files();
+    let private = private_ca.pem_files();
+    let public_target = HttpTarget::builder()
+        .tls(&system_ca.leaf(&["127.0.0.1"]))
+        .start();
+    let private_target = HttpTarget::builder()
+        .tls(&private_ca.leaf(&["127.0.0.1"]))
+        .start();
+    let public = format!("https://127.0.0.1:{}/", public_target.port());
+    let own = format!("https://127.0.0.1:{}/", private_target.port());
+    let ca = private.ca_cert.display().to_string();
+    let mut body = config(tmp.path(), &[], "");
+    for (name, url, tls) in [
+        ("system", &public, String::new()),
+        (
+            "pinned",
+            &public,
+            format!("tls = {{ ca_file = \"{ca}\" }}\n"),
+        ),
+        (
+            "both",
+            &public,
+            format!("tls = {{ ca_file = \"{ca}\", system_roots = true }}\n"),
+        ),
+        ("private", &own, format!("tls = {{ ca_file = \"{ca}\" }}\n")),
+    ] {
+        body.push_str(&format!(
+            "[[check]]\nname = \"{name}\"\nurl = \"{url}\"\n{tls}"
+        ));
+    }
+    let path = write_config(tmp.path(), &body);
+    let shown = path.display().to_string();
+    Sonde::new(["check-config", &shown])
+        .run()
+        .expect_code(0)
+        .expect(
+            "a note for each check the CA now pins, and only those",
+            |r| {
+                let notes: Vec<String> = r
+                    .stderr()
+                    .lines()
+                    .filter(|l| l.starts_with("note: "))
+                    .map(str::to_owned)
+                    .collect();
+                notes.len() == 2
+                    && notes[0].starts_with("note: check \"pinned\": tls.ca_file")
+                    && notes[0].contains("set tls.system_roots = true to trust both")
+                    && notes[1].starts_with("note: check \"private\":")
+            },
+        );
+    let store_file = store.ca_cert.display().to_string();
+    let mut agent = Process::start(
+        &["run", "--config", &shown],
+        &[
+            ("SSL_CERT_FILE", &store_file),
+            ("SSL_CERT_DIR", "/nonexistent"),
+        ],
+    );
+    let seen = |agent: &Process| -> std::collections::BTreeMap<String, String> {
+        agent
+            .stdout()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| {
+                let st = v["st"].as_str()?.to_owned();
+                let class = v["error"]
+                    .as_str()
+                    .map(|e| format!(" {e}"))
+                    .unwrap_or_default();
+                Some((v["check"].as_str()?.to_owned(), format!("{st}{class}")))
+            })
+            .collect()
+    };
+    wait_until(Duration::from_secs(20), "a result of every check", || {
+        seen(&agent).len() == 4
+    });
+    agent.stop();
+    let results = seen(&agent);
+    let expected: std::collections::BTreeMap<String, String> = [
+        ("both", "up"),
+        ("pinned", "down tls_untrusted"),
+        ("private", "up"),
+        ("system", "up"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(results, expected, "{}", agent.describe());
+}

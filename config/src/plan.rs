@@ -33,6 +33,31 @@ impl Plan {
     pub fn enabled_checks(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.enabled)
     }
+
+    /// What `sonde check-config` points out in a valid plan: every check
+    /// and gateway whose `ca_file` now replaces the system roots (before
+    /// this release both were trusted), so no configuration changes meaning
+    /// silently.
+    pub fn notes(&self) -> Vec<String> {
+        let replaces = |what: String, ca: &Certificates, key: &str| {
+            format!(
+                "{what}: {key}ca_file {} replaces the system roots (they were trusted \
+                 besides it before this release); set {key}system_roots = true to trust both",
+                ca.path.display()
+            )
+        };
+        let checks = self.checks.iter().filter_map(|c| match &c.tls.ca {
+            Some(ca) if !c.tls.system_roots && !c.tls.insecure => {
+                Some(replaces(format!("check {:?}", c.name), ca, "tls."))
+            }
+            _ => None,
+        });
+        let gateways = self.sinks.gateways.iter().filter_map(|g| match &g.ca {
+            Some(ca) if !g.system_roots => Some(replaces(format!("gateway {:?}", g.name), ca, "")),
+            _ => None,
+        });
+        checks.chain(gateways).collect()
+    }
 }
 
 /// `[agent]`.
@@ -168,17 +193,35 @@ pub enum IpVersion {
 }
 
 /// TLS settings of a check.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tls {
-    /// Trust anchors added to the system roots; when absent the system
+    /// The CA named by `ca_file`: it replaces the system roots unless
+    /// [`Tls::system_roots`] says to trust both; when absent the system
     /// roots alone are used.
     pub ca: Option<Certificates>,
+    /// Whether the system roots are trusted: always without a `ca`; with
+    /// one, only when `system_roots = true` (curl's and
+    /// blackbox_exporter's rule: a named CA replaces them).
+    pub system_roots: bool,
     /// Client certificate and key for mutual TLS.
     pub client_cert: Option<ClientCert>,
     /// Skip certificate verification (the handshake is still timed).
     pub insecure: bool,
     /// SNI and verification name instead of the URL's host.
     pub server_name: Option<String>,
+}
+
+impl Default for Tls {
+    /// The system roots, no client certificate, verification on.
+    fn default() -> Tls {
+        Tls {
+            ca: None,
+            system_roots: true,
+            client_cert: None,
+            insecure: false,
+            server_name: None,
+        }
+    }
 }
 
 /// Certificates read from a PEM file at validation time, decoded and
@@ -307,7 +350,10 @@ pub struct GatewaySink {
     pub spool_dir: PathBuf,
     /// Spool size limit.
     pub spool_max_bytes: u64,
-    /// Extra trust anchors for an `https` gateway (a private CA), trusted
-    /// in addition to the system roots.
+    /// The CA of an `https` gateway's certificate (a private CA); it
+    /// replaces the system roots unless [`GatewaySink::system_roots`].
     pub ca: Option<Certificates>,
+    /// Whether the system roots are trusted: always without a `ca`; with
+    /// one, only when `system_roots = true`, as for a check.
+    pub system_roots: bool,
 }

@@ -130,6 +130,7 @@ pub enum HeaderValue {
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     pub ca_file: Option<Spanned<String>>,
+    pub system_roots: Option<Spanned<bool>>,
     pub cert_file: Option<Spanned<String>>,
     pub key_file: Option<Spanned<String>>,
     pub insecure: Option<Spanned<bool>>,
@@ -260,6 +261,7 @@ pub struct RawGateway {
     pub token: Option<Spanned<SecretRef>>,
     pub spool_max_bytes: Option<Spanned<SizeValue>>,
     pub ca_file: Option<Spanned<String>>,
+    pub system_roots: Option<Spanned<bool>>,
 }
 
 /// `[sinks]`.

@@ -107,6 +107,7 @@ fn sinks(out: &mut String, plan: &Plan) {
         match &g.ca {
             Some(ca) => {
                 let _ = writeln!(out, "ca_file = {}", quote(&ca.path.to_string_lossy()));
+                let _ = writeln!(out, "system_roots = {}", g.system_roots);
             }
             None if g.url.scheme() == "https" => {
                 out.push_str("# ca_file: not set, the system roots only\n");
@@ -183,6 +184,7 @@ fn render_check(out: &mut String, c: &Check) {
     let mut tls = vec![format!("insecure = {}", c.tls.insecure)];
     if let Some(ca) = &c.tls.ca {
         tls.push(format!("ca_file = {}", quote(&ca.path.to_string_lossy())));
+        tls.push(format!("system_roots = {}", c.tls.system_roots));
     }
     if let Some(cc) = &c.tls.client_cert {
         tls.push(format!(

@@ -1,6 +1,7 @@
 //! A real nginx on loopback, as a known peer for benchmarks and end-to-end
-//! tests: one plain port and one TLS 1.3 port (h2 and http/1.1 by ALPN),
-//! serving a small static file, with a certificate from [`crate::pki`].
+//! tests: one plain port, one TLS 1.3 port (h2 and http/1.1 by ALPN) and
+//! one TLS 1.3 port that speaks http/1.1 only (for benches whose bare
+//! floor is an HTTP/1.1 GET), serving a small static file, with a certificate from [`crate::pki`].
 //! Where Debian's echo module (libnginx-mod-http-echo) is installed, both
 //! ports also serve a slow first byte and a slow body
 //! ([`Nginx::SLOW_FIRST_BYTE`], [`Nginx::SLOW_BODY`]).
@@ -54,6 +55,7 @@ pub struct Nginx {
     child: Child,
     plain: SocketAddr,
     tls: SocketAddr,
+    tls_http11: SocketAddr,
     ca: Ca,
     leaf: Leaf,
     dir: tempfile::TempDir,
@@ -94,13 +96,14 @@ impl Nginx {
         prepare_dir(dir.path(), &leaf)?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            let (plain, tls) = pick_ports()?;
-            match launch(&binary, dir.path(), plain, tls, echo.as_deref()) {
+            let ports = pick_ports()?;
+            match launch(&binary, dir.path(), ports, echo.as_deref()) {
                 Ok(child) => {
                     return Ok(Nginx {
                         child,
-                        plain,
-                        tls,
+                        plain: ports.plain,
+                        tls: ports.tls,
+                        tls_http11: ports.tls_http11,
                         ca,
                         leaf,
                         dir,
@@ -121,6 +124,12 @@ impl Nginx {
     /// The TLS address (`127.0.0.1:PORT`; TLS 1.3 only, ALPN h2 and http/1.1).
     pub fn tls_addr(&self) -> SocketAddr {
         self.tls
+    }
+
+    /// A TLS address (`127.0.0.1:PORT`; TLS 1.3 only) whose ALPN offers
+    /// http/1.1 alone, so every client speaks HTTP/1.1 there.
+    pub fn tls_http11_addr(&self) -> SocketAddr {
+        self.tls_http11
     }
 
     /// `http://127.0.0.1:PORT{path}`.
@@ -171,16 +180,34 @@ fn prepare_dir(dir: &Path, leaf: &Leaf) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Two distinct free loopback ports (held together while picking).
-fn pick_ports() -> anyhow::Result<(SocketAddr, SocketAddr)> {
+/// Where nginx listens.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    plain: SocketAddr,
+    tls: SocketAddr,
+    tls_http11: SocketAddr,
+}
+
+/// Three distinct free loopback ports (held together while picking).
+fn pick_ports() -> anyhow::Result<Ports> {
     let a = TcpListener::bind("127.0.0.1:0").context("picking a port")?;
     let b = TcpListener::bind("127.0.0.1:0").context("picking a port")?;
-    Ok((a.local_addr()?, b.local_addr()?))
+    let c = TcpListener::bind("127.0.0.1:0").context("picking a port")?;
+    Ok(Ports {
+        plain: a.local_addr()?,
+        tls: b.local_addr()?,
+        tls_http11: c.local_addr()?,
+    })
 }
 
 /// nginx.conf for `dir`, with the slow locations if `echo` (the module's
 /// path) is given (pure: no I/O).
-fn config(dir: &Path, plain: SocketAddr, tls: SocketAddr, echo: Option<&Path>) -> String {
+fn config(dir: &Path, ports: Ports, echo: Option<&Path>) -> String {
+    let Ports {
+        plain,
+        tls,
+        tls_http11,
+    } = ports;
     let d = dir.display();
     let load_echo = echo
         .map(|m| format!("load_module {};\n", m.display()))
@@ -224,20 +251,21 @@ http {{
         root {d}/www;
         {slow}
     }}
+    server {{
+        listen {tls_http11} ssl;
+        ssl_certificate {d}/server.pem;
+        ssl_certificate_key {d}/server-key.pem;
+        ssl_protocols TLSv1.3;
+        root {d}/www;
+    }}
 }}
 "
     )
 }
 
-fn launch(
-    binary: &Path,
-    dir: &Path,
-    plain: SocketAddr,
-    tls: SocketAddr,
-    echo: Option<&Path>,
-) -> anyhow::Result<Child> {
+fn launch(binary: &Path, dir: &Path, ports: Ports, echo: Option<&Path>) -> anyhow::Result<Child> {
     let conf: PathBuf = dir.join("nginx.conf");
-    std::fs::write(&conf, config(dir, plain, tls, echo)).context("writing nginx.conf")?;
+    std::fs::write(&conf, config(dir, ports, echo)).context("writing nginx.conf")?;
     let stderr =
         std::fs::File::create(dir.join("logs/stderr.log")).context("creating stderr.log")?;
     let mut child = Command::new(binary)
@@ -258,7 +286,7 @@ fn launch(
             bail!("nginx exited at startup ({status}):\n{}", logs(dir));
         }
         let up = |addr| TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok();
-        if up(plain) && up(tls) {
+        if up(ports.plain) && up(ports.tls) && up(ports.tls_http11) {
             return Ok(child);
         }
         if Instant::now() > deadline {
@@ -285,17 +313,17 @@ fn logs(dir: &Path) -> String {
 mod tests {
     use super::*;
 
-    fn addrs() -> (SocketAddr, SocketAddr) {
-        (
-            SocketAddr::from(([127, 0, 0, 1], 8080)),
-            SocketAddr::from(([127, 0, 0, 1], 8443)),
-        )
+    fn ports() -> Ports {
+        Ports {
+            plain: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls_http11: SocketAddr::from(([127, 0, 0, 1], 8444)),
+        }
     }
 
     #[test]
     fn without_the_echo_module_the_config_names_none_of_it() {
-        let (plain, tls) = addrs();
-        let conf = config(Path::new("/tmp/x"), plain, tls, None);
+        let conf = config(Path::new("/tmp/x"), ports(), None);
         assert!(
             !conf.contains("load_module") && !conf.contains("echo"),
             "{conf}"
@@ -304,9 +332,8 @@ mod tests {
 
     #[test]
     fn with_the_echo_module_both_servers_get_the_slow_locations() {
-        let (plain, tls) = addrs();
         let module = Path::new("/usr/lib/nginx/modules/ngx_http_echo_module.so");
-        let conf = config(Path::new("/tmp/x"), plain, tls, Some(module));
+        let conf = config(Path::new("/tmp/x"), ports(), Some(module));
         assert!(
             conf.starts_with(&format!("load_module {};\n", module.display())),
             "{conf}"

@@ -1,6 +1,8 @@
 //! `sonde check-config FILE`: validate a configuration and print the
 //! normalised plan (defaults applied, secrets shown only by their source).
 //! Exit status: 0 valid, 1 invalid (every error listed as FILE:LINE:COL).
+//! Notes on a valid file (a `ca_file` that replaces the system roots) go
+//! to stderr and do not change the exit status.
 
 use std::path::PathBuf;
 
@@ -18,6 +20,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     match config::load(&args.file) {
         Ok(plan) => {
             print!("{}", plan.render());
+            for note in plan.notes() {
+                eprintln!("note: {note}");
+            }
             Ok(0)
         }
         Err(errors) => {

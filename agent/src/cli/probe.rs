@@ -89,9 +89,12 @@ pub struct RequestArgs {
     /// How long an A answer waits for AAAA before connecting (RFC 8305).
     #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
     pub resolution_delay: Duration,
-    /// Trust the CA certificates in this PEM file, besides the system roots.
+    /// Trust the CA certificates in this PEM file instead of the system roots (as curl).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+    /// With --cacert, trust the system roots too.
+    #[arg(long, requires = "cacert")]
+    pub system_roots: bool,
     /// Client certificate (PEM) for mutual TLS.
     #[arg(short = 'E', long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
@@ -157,13 +160,22 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
     if url.host_str().is_none_or(str::is_empty) {
         bail!("URL {:?}: no host", args.url);
     }
-    let tls = tls::client_config(&TlsOptions {
+    // The files are read now; the configuration (and the system roots, if
+    // it uses them) only when a hop is https: at once for an https URL, so
+    // an unusable trust store is a usage error, and never for a plain
+    // probe that is not redirected to https.
+    let tls = tls::probe_tls(&TlsOptions {
         ca_file: request.cacert.clone(),
+        system_roots: request.system_roots,
         client_cert: request.cert.clone().zip(request.key.clone()),
         insecure: request.insecure,
-        no_system_roots: false,
     })
     .context("TLS options")?;
+    if url.scheme() == "https" {
+        tls.config()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("TLS options")?;
+    }
     let mut spec = ProbeSpec::new(url, tls);
     if args.max_time.is_zero() || args.max_time > Duration::from_secs(86_400) {
         bail!(

@@ -34,7 +34,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Uri};
-use rustls::ClientConfig;
 use url::{Host, Url};
 use wire::{ErrorClass, Status};
 
@@ -46,7 +45,7 @@ pub use dns::{
 };
 pub use failure::ProbeFailure;
 pub use phase::{Phase, Timings};
-pub use tls::{TlsInfo, TlsOptions};
+pub use tls::{ProbeTls, TlsInfo, TlsOptions};
 pub use verdict::{BodyAssertion, Expectations};
 
 use phase::PhaseClock;
@@ -88,8 +87,9 @@ pub struct ProbeSpec {
     /// SNI and Host for the URL's own host (the connection still goes to
     /// the URL host's addresses).
     pub server_name: Option<String>,
-    /// The TLS client configuration (see [`tls::client_config`]).
-    pub tls: Arc<ClientConfig>,
+    /// The TLS client configuration, built when an https hop first needs
+    /// it (see [`tls::probe_tls`]).
+    pub tls: ProbeTls,
     /// What makes the probe up.
     pub expect: Expectations,
     /// Follow up to this many redirects; 0 leaves them unfollowed.
@@ -107,7 +107,7 @@ pub struct ProbeSpec {
 impl ProbeSpec {
     /// A GET of `url` with sonde's defaults (10 s deadline, 2xx/3xx up,
     /// 1 MiB body cap, no redirects).
-    pub fn new(url: Url, tls: Arc<ClientConfig>) -> Self {
+    pub fn new(url: Url, tls: impl Into<ProbeTls>) -> Self {
         ProbeSpec {
             url,
             method: Method::GET,
@@ -119,7 +119,7 @@ impl ProbeSpec {
             resolution_delay: DEFAULT_RESOLUTION_DELAY,
             resolve: Vec::new(),
             server_name: None,
-            tls,
+            tls: tls.into(),
             expect: Expectations::default(),
             max_redirects: 0,
             allow_insecure_redirect: false,
@@ -350,10 +350,18 @@ impl Prober {
         let target = Target::of(url, spec)?;
         let mut request = build_request(spec, url, &target, method, body)?;
         let informational = http::count_informational(&mut request.request);
+        // Only an https hop needs (and builds, the first time) the TLS
+        // configuration: a plain probe never reads the system roots.
         let tls_name = match url.scheme() {
-            "https" => Some(tls::server_name(&target.sni).map_err(|detail| {
-                ProbeFailure::new(ErrorClass::TlsHandshake, Phase::Tls, detail)
-            })?),
+            "https" => {
+                let name = tls::server_name(&target.sni).map_err(|detail| {
+                    ProbeFailure::new(ErrorClass::TlsHandshake, Phase::Tls, detail)
+                })?;
+                let config = spec.tls.config().map_err(|e| {
+                    ProbeFailure::new(ErrorClass::LocalResource, Phase::Tls, e.to_string())
+                })?;
+                Some((name, tokio_rustls::TlsConnector::from(config.clone())))
+            }
             _ => None,
         };
         let mut lookup = match &target.addrs {
@@ -377,7 +385,6 @@ impl Prober {
             Lookup::Fixed(ip) => Some(order(&[*ip])),
             Lookup::Name(_) => None,
         };
-        let connector = tokio_rustls::TlsConnector::from(spec.tls.clone());
         hop.body_search = spec.expect.body_search(spec.max_body_bytes);
 
         hop.started_at = SystemTime::now();
@@ -419,7 +426,7 @@ impl Prober {
         hop.remote = Some(remote);
 
         let (transport, h2) = match tls_name {
-            Some(name) => {
+            Some((name, connector)) => {
                 hop.clock.begin(Phase::Tls);
                 let stream = connector
                     .connect(name, tcp)

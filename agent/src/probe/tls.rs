@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustls_pki_types::CertificateDer;
 
 pub(crate) use crate::tls::server_name;
-pub use crate::tls::{TlsConfigError, TlsOptions, client_config};
+pub use crate::tls::{ProbeTls, TlsConfigError, TlsOptions, client_config, probe_tls};
 
 /// What a handshake negotiated. Collected right after the handshake, with
 /// nothing but copies; the certificate is parsed after the probe ends.

@@ -59,6 +59,13 @@ impl Sonde {
         self
     }
 
+    /// Sets an environment variable of the child (shown in the description).
+    pub fn env(mut self, key: &str, value: &str) -> Sonde {
+        self.cmd.env(key, value);
+        self.shown = format!("{key}={value} {}", self.shown);
+        self
+    }
+
     /// Feeds `bytes` to its stdin (else stdin is empty).
     pub fn stdin(mut self, bytes: &[u8]) -> Sonde {
         self.stdin = Some(bytes.to_owned());

@@ -586,3 +586,70 @@ body_matches = "^ok"
         "a bytes regex, matched against raw bytes"
     );
 }
+
+#[test]
+fn a_ca_file_replaces_the_system_roots_unless_system_roots_is_set() {
+    let text = r#"
+[defaults]
+tls = { ca_file = "/etc/sonde/ca.pem" }
+
+[[check]]
+name = "pinned"
+url = "https://a.example/"
+
+[[check]]
+name = "both"
+url = "https://b.example/"
+tls = { system_roots = true }
+
+[[check]]
+name = "public"
+url = "https://c.example/"
+tls = { ca_file = "/etc/sonde/ca.pem", system_roots = true }
+
+[[check]]
+name = "explicit"
+url = "https://d.example/"
+tls = { system_roots = false }
+"#;
+    let plan = ok(text);
+    let roots: Vec<(bool, bool)> = plan
+        .checks
+        .iter()
+        .map(|c| (c.tls.ca.is_some(), c.tls.system_roots))
+        .collect();
+    assert_eq!(
+        roots,
+        [(true, false), (true, true), (true, true), (true, false)]
+    );
+    // Every check that trusts the named CA alone gets a note, and only those.
+    let notes = plan.notes();
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes[0].starts_with(
+            "check \"pinned\": tls.ca_file /etc/sonde/ca.pem replaces the system roots"
+        ),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[0].ends_with("set tls.system_roots = true to trust both"),
+        "{notes:#?}"
+    );
+    assert!(notes[1].starts_with("check \"explicit\":"), "{notes:#?}");
+    // The plan renders what it means, and reads back the same.
+    let rendered = plan.render();
+    assert!(
+        rendered.contains("ca_file = \"/etc/sonde/ca.pem\", system_roots = false"),
+        "{rendered}"
+    );
+    assert_eq!(ok(&rendered).checks, plan.checks);
+}
+
+#[test]
+fn without_a_ca_file_the_system_roots_are_trusted_and_nothing_is_noted() {
+    let plan = ok(
+        "[[check]]\nname = \"a\"\nurl = \"https://a.example/\"\ntls = { system_roots = false }\n",
+    );
+    assert!(plan.checks[0].tls.system_roots);
+    assert!(plan.notes().is_empty());
+}

@@ -170,3 +170,45 @@ fn a_gateway_token_must_be_a_header_value() {
          (such as a newline) (valid: printable text; tabs allowed)"
     );
 }
+
+#[test]
+fn a_gateway_ca_file_replaces_the_system_roots_unless_system_roots_is_set() {
+    let text = r#"
+[agent]
+id = "eu-1"
+
+[[sinks.gateway]]
+name = "pinned"
+url = "https://gw.internal:7700/"
+token = { env = "API_TOKEN" }
+ca_file = "/etc/sonde/ca.pem"
+
+[[sinks.gateway]]
+name = "both"
+url = "https://gw2.internal:7700/"
+token = { env = "API_TOKEN" }
+ca_file = "/etc/sonde/ca.pem"
+system_roots = true
+
+[[sinks.gateway]]
+name = "public"
+url = "https://gw.example/"
+token = { env = "API_TOKEN" }
+"#;
+    let plan = ok(text);
+    let roots: Vec<bool> = plan.sinks.gateways.iter().map(|g| g.system_roots).collect();
+    assert_eq!(roots, [false, true, true]);
+    let notes = plan.notes();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0]
+            .starts_with("gateway \"pinned\": ca_file /etc/sonde/ca.pem replaces the system roots"),
+        "{notes:#?}"
+    );
+    let rendered = plan.render();
+    assert!(
+        rendered.contains("ca_file = \"/etc/sonde/ca.pem\"\nsystem_roots = true\n"),
+        "{rendered}"
+    );
+    assert_eq!(ok(&rendered).sinks, plan.sinks);
+}

@@ -53,6 +53,7 @@ struct Resolved {
 #[derive(Debug, Clone, Default)]
 struct TlsLayer {
     ca: Option<Certificates>,
+    system_roots: Option<bool>,
     cert: Option<At<Certificates>>,
     key: Option<At<Secret<PrivateKey>>>,
     insecure: Option<bool>,
@@ -315,8 +316,11 @@ fn merge_tls(defaults: &TlsLayer, own: &TlsLayer, ctx: &mut Ctx<'_>) -> Option<T
         (Some(one), None) => return pair_error(&one.span, &one.key, "cert_file", "key_file", ctx),
         (None, Some(one)) => return pair_error(&one.span, &one.key, "key_file", "cert_file", ctx),
     };
+    let ca = own.ca.clone().or_else(|| defaults.ca.clone());
+    let system_roots = ca.is_none() || own.system_roots.or(defaults.system_roots) == Some(true);
     Some(Tls {
-        ca: own.ca.clone().or_else(|| defaults.ca.clone()),
+        ca,
+        system_roots,
         client_cert,
         insecure: own.insecure.or(defaults.insecure).unwrap_or(false),
         server_name: own
@@ -517,6 +521,7 @@ fn tls_layer(raw: &RawTls, prefix: &str, ctx: &mut Ctx<'_>) -> TlsLayer {
             .ca_file
             .as_ref()
             .and_then(|v| ctx.trust_anchors(v, &key("ca_file"))),
+        system_roots: raw.system_roots.as_ref().map(|v| *v.get_ref()),
         insecure: raw.insecure.as_ref().map(|v| *v.get_ref()),
         server_name: raw
             .server_name

@@ -267,6 +267,7 @@ fn gateways(
             .ca_file
             .as_ref()
             .and_then(|v| gateway_ca(v, url.as_ref(), &key("ca_file"), ctx));
+        let system_roots = ca.is_none() || gw.system_roots.as_ref().is_some_and(|v| *v.get_ref());
         if let (Some(name), Some(url), Some(token)) = (name, url, token) {
             out.push(GatewaySink {
                 spool_dir: agent.state_dir.join("spool").join(&name),
@@ -275,6 +276,7 @@ fn gateways(
                 token,
                 spool_max_bytes,
                 ca,
+                system_roots,
             });
         }
     }

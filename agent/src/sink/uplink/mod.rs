@@ -82,12 +82,16 @@ impl GatewaySink {
         metrics: Arc<Metrics>,
     ) -> Result<GatewaySink, SinkError> {
         let name = sink_name(&config.name);
-        let client = Client::new(&config.url, config.token.expose(), config.ca.as_ref()).map_err(
-            |source| SinkError::Gateway {
-                name: config.name.clone(),
-                source: Box::new(source),
-            },
-        )?;
+        let client = Client::new(
+            &config.url,
+            config.token.expose(),
+            config.ca.as_ref(),
+            config.system_roots,
+        )
+        .map_err(|source| SinkError::Gateway {
+            name: config.name.clone(),
+            source: Box::new(source),
+        })?;
         let spool = Spool::open(
             &config.spool_dir,
             agent_id,

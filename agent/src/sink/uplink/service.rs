@@ -132,12 +132,14 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A client for `url` with bearer `token`. For `https`, the system
-    /// roots are trusted, plus `ca` when given.
+    /// A client for `url` with bearer `token`. For `https`, `ca` is
+    /// trusted when given, the system roots without it or when
+    /// `system_roots` (the rule of a check's `ca_file`).
     pub(crate) fn new(
         url: &url::Url,
         token: &str,
         ca: Option<&config::Certificates>,
+        system_roots: bool,
     ) -> Result<Client, ClientError> {
         let endpoint = endpoint(url)?;
         let uri: Uri = endpoint
@@ -151,7 +153,7 @@ impl Client {
         auth.set_sensitive(true);
         let tls = if endpoint.tls {
             let options = ClientTls {
-                roots: Roots::with_ca(ca),
+                roots: Roots::of(ca.map(|ca| ca.certs.clone()), system_roots),
                 identity: None,
                 insecure: false,
             };
