@@ -327,6 +327,26 @@ fn redirects_are_followed_only_on_request() {
     assert_eq!(target.connections(), 3, "each hop opens its own connection");
 }
 
+/// Only the last response is judged: the 3xx hops on the way are neither
+/// the status nor the body the check expects (a chain of two used to be
+/// down at its second hop).
+#[test]
+fn a_chain_of_redirects_is_judged_at_its_end() {
+    let target = HttpTarget::builder()
+        .route("/a", Response::redirect(302, "/b"))
+        .route("/b", Response::redirect(301, "/c"))
+        .route("/c", Response::ok("done"))
+        .start();
+    let mut s = spec(&target.url("/a"), None, 0);
+    s.max_redirects = 5;
+    s.expect.statuses = vec![200..=200];
+    s.expect.body = Some(BodyAssertion::Contains("done".into()));
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert_eq!((r.status_code, r.redirects), (Some(200), 2));
+    assert_eq!(r.final_url.path(), "/c");
+}
+
 #[test]
 fn redirect_loop_is_too_many_redirects() {
     let target = HttpTarget::builder()
@@ -750,6 +770,14 @@ fn informational_responses_are_skipped_up_to_a_bound() {
         .start();
     let r = probe(&spec(&target.url("/"), None, 0));
     assert_eq!((r.status, r.status_code), (Status::Up, Some(200)), "{r:#?}");
+
+    // Past the bound in one write (hyper parses them all from one read):
+    // the bound holds however the bytes came.
+    let many = HttpTarget::builder()
+        .misbehave(Misbehaviour::InformationalThenOk(20))
+        .start();
+    let r = probe(&spec(&many.url("/"), None, 0));
+    assert_class(&r, ErrorClass::HttpProtocol);
 
     // A flood never reaches a final response: it fails at the bound, long
     // before the deadline (it used to run 13 s past a 1 s deadline).

@@ -258,11 +258,10 @@ impl Prober {
             body_bytes = hop.exchange.body_bytes;
             location = hop.exchange.location.clone();
             kept = kept_response(spec, &hop.exchange);
-            if outcome.is_ok() {
-                outcome = judge(spec, exchange_status, body_held);
-            }
         }
-        if redirects == 0 && outcome.is_ok() {
+        // Only the last response is judged: a 3xx that was followed is
+        // neither the status nor the body the check expects.
+        if outcome.is_ok() {
             outcome = judge(spec, exchange_status, body_held);
         }
         let timings = first.clock.timings(last_finish.max(first.clock.start()));
@@ -350,6 +349,7 @@ impl Prober {
         let target = Target::of(url, spec)?;
         let mut request = build_request(spec, url, &target, method, body)?;
         let informational = http::count_informational(&mut request.request);
+        let informational_seen = informational.clone();
         // Only an https hop needs (and builds, the first time) the TLS
         // configuration: a plain probe never reads the system roots.
         let tls_name = match url.scheme() {
@@ -458,7 +458,18 @@ impl Prober {
             &hop.first_byte,
             &mut hop.exchange,
         )
-        .await
+        .await?;
+        // hyper may parse several 1xx heads out of one read before the
+        // stream sees the count: the bound holds however the bytes came.
+        if informational_seen.load(std::sync::atomic::Ordering::Relaxed) > stream::MAX_INFORMATIONAL
+        {
+            return Err(ProbeFailure::new(
+                ErrorClass::HttpProtocol,
+                Phase::Body,
+                stream::TooManyInformational.to_string(),
+            ));
+        }
+        Ok(())
     }
 }
 
