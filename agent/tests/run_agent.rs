@@ -481,8 +481,9 @@ fn hostile_targets_end_by_their_deadline_and_leave_other_checks_alone() {
         connect.len()
     );
     // Loopback connects take well under 1 ms; the fault was p95 312 ms.
-    assert!(cn95 < 30, "connect p95 {cn95} ms");
-    assert!(ft95 < 30, "first byte p95 {ft95} ms");
+    // The bound leaves room for a loaded 2-core CI machine.
+    assert!(cn95 < 50, "connect p95 {cn95} ms");
+    assert!(ft95 < 50, "first byte p95 {ft95} ms");
 }
 
 /// A check's `ca_file` replaces the system roots unless `system_roots =
