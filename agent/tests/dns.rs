@@ -356,3 +356,32 @@ fn ip_version_asks_only_its_family() {
         "no resolution delay: {r:#?}"
     );
 }
+
+#[test]
+fn a_first_server_that_cannot_be_reached_from_here_is_skipped() {
+    let target = HttpTarget::plain();
+    let second = DnsServer::builder().name(HOST, &[v4()]).start();
+    // connect() to the broadcast address fails (EACCES without
+    // SO_BROADCAST) and to a link-local address without a zone (EINVAL):
+    // what an unroutable IPv6 server does on a host without IPv6. Nothing
+    // leaves the host.
+    for unreachable in ["255.255.255.255", "fe80::1"] {
+        let conf = format!(
+            "nameserver {unreachable}\n{}options timeout:1\n",
+            nameserver(&second)
+        );
+        let mut s = spec(target.port());
+        s.timeout = Duration::from_secs(5);
+        let r = probe_with(&conf, "", &s);
+        assert_eq!(r.status, Status::Up, "{unreachable}: {r:#?}");
+        let seen = r.dns.unwrap_or_else(|| panic!("{r:#?}"));
+        assert_eq!(seen.a.server, Some(second.addr()), "{r:#?}");
+        // Moved on at once, not after the 1 s timeout.
+        assert!(
+            r.timings
+                .dns
+                .is_some_and(|d| d < Duration::from_millis(500)),
+            "{r:#?}"
+        );
+    }
+}

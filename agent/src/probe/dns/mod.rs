@@ -161,7 +161,14 @@ impl DnsConfig {
         }
         for family in Family::ALL {
             if lookup.asks(family) {
-                lookup.socket(family, 0).map_err(|e| socket_failure(&e))?;
+                // A server that cannot be reached from here (an IPv6 one
+                // on a host without an IPv6 route) is not the probe's
+                // failure: its slot stays empty, the send fails inside the
+                // lookup and the next server is asked, as glibc does.
+                match lookup.socket(family, 0) {
+                    Err(SocketError::Local(e)) => return Err(socket_failure(&e)),
+                    Err(SocketError::Server(_)) | Ok(_) => {}
+                }
             }
         }
         Ok(lookup)
@@ -236,17 +243,18 @@ impl PreparedLookup {
         }
     }
 
-    fn socket(&mut self, family: Family, server: usize) -> io::Result<&UdpSocket> {
+    fn socket(&mut self, family: Family, server: usize) -> Result<&UdpSocket, SocketError> {
         let addr = self
             .servers
             .get(server)
             .copied()
-            .ok_or_else(|| io::Error::other("no such server"))?;
+            .ok_or_else(|| SocketError::Server(io::Error::other("no such server")))?;
         let slot = &mut self.sockets[family.index()][server];
         if slot.is_none() {
             *slot = Some(connected(addr)?);
         }
-        slot.as_ref().ok_or_else(|| io::Error::other("no socket"))
+        slot.as_ref()
+            .ok_or_else(|| SocketError::Server(io::Error::other("no socket")))
     }
 
     /// Runs the lookup; `start` is the instant the DNS phase began, and
@@ -392,14 +400,20 @@ impl PreparedLookup {
                         continue;
                     };
                     let sent = match self.socket(family, server) {
-                        Ok(socket) => socket.send(&question.bytes).await.map(|_| ()),
+                        Ok(socket) => socket.send(&question.bytes).await.map(|_| ()).map_err(|e| {
+                            match failure::is_local_resource(&e) {
+                                true => SocketError::Local(e),
+                                false => SocketError::Server(e),
+                            }
+                        }),
                         Err(e) => Err(e),
                     };
-                    if let Err(e) = sent {
-                        if failure::is_local_resource(&e) {
-                            return Err(socket_failure(&e));
+                    match sent {
+                        Ok(()) => {}
+                        Err(SocketError::Server(_)) => {
+                            resolution.on_reply(family, server, Reply::Error, start.elapsed());
                         }
-                        resolution.on_reply(family, server, Reply::Error, start.elapsed());
+                        Err(SocketError::Local(e)) => return Err(socket_failure(&e)),
                     }
                 }
                 Action::Wait { until } => {
@@ -520,17 +534,33 @@ fn questions(name: &str, ask: Use) -> Result<[Option<Question>; 2], ProbeFailure
     Ok(out)
 }
 
+/// Why a socket to a server could not be had: the agent's own state, or
+/// the server's address (no route, family unsupported, not connectable).
+#[derive(Debug, thiserror::Error)]
+enum SocketError {
+    /// Opening or setting up the socket failed: the probe cannot go on.
+    #[error("{0}")]
+    Local(io::Error),
+    /// This server cannot be reached from here: the next one is asked.
+    #[error("{0}")]
+    Server(io::Error),
+}
+
 /// A UDP socket connected to `server`: the kernel drops datagrams from
 /// anyone else and reports ICMP unreachable as an error.
-fn connected(server: SocketAddr) -> io::Result<UdpSocket> {
+fn connected(server: SocketAddr) -> Result<UdpSocket, SocketError> {
     let local = match server {
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
     };
-    let socket = std::net::UdpSocket::bind(local)?;
-    socket.connect(server)?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+    // No IPv6 at all (EAFNOSUPPORT) is about the server's family.
+    let socket = std::net::UdpSocket::bind(local).map_err(|e| match e.raw_os_error() {
+        Some(97) => SocketError::Server(e),
+        _ => SocketError::Local(e),
+    })?;
+    socket.connect(server).map_err(SocketError::Server)?;
+    socket.set_nonblocking(true).map_err(SocketError::Local)?;
+    UdpSocket::from_std(socket).map_err(SocketError::Local)
 }
 
 fn socket_failure(e: &io::Error) -> ProbeFailure {
