@@ -75,6 +75,9 @@ fn reply(b: DnsBehaviour) -> Option<FamilyOutcome> {
         DnsBehaviour::Refused => Some(FamilyOutcome::Refused),
         DnsBehaviour::ServFail => Some(FamilyOutcome::ServFail),
         DnsBehaviour::Silent => None,
+        DnsBehaviour::Truncated | DnsBehaviour::CutShort => {
+            unreachable!("not in the matrix")
+        }
     }
 }
 
@@ -384,4 +387,61 @@ fn a_first_server_that_cannot_be_reached_from_here_is_skipped() {
             "{r:#?}"
         );
     }
+}
+
+#[test]
+fn a_truncated_reply_is_asked_again_over_tcp() {
+    let target = HttpTarget::plain();
+    // TC=1 without records (BIND, Unbound: an RRset that does not fit),
+    // and a datagram cut in the middle of a record.
+    for truncation in [DnsBehaviour::Truncated, DnsBehaviour::CutShort] {
+        let dns = DnsServer::builder()
+            .name(HOST, &[v4()])
+            .a(truncation)
+            .aaaa(DnsBehaviour::NoData)
+            .start();
+        let mut s = spec(target.port());
+        s.dns_server = Some(dns.addr());
+        let r = runtime().block_on(Prober::new().probe(&s));
+        assert_eq!(r.status, Status::Up, "{truncation:?}: {r:#?}");
+        let seen = r.dns.unwrap_or_else(|| panic!("{r:#?}"));
+        assert_eq!(
+            seen.a.outcome,
+            FamilyOutcome::Answered { addresses: 1 },
+            "{truncation:?}: {r:#?}"
+        );
+        assert_eq!(dns.tcp_queries(), 1, "{truncation:?}: A once over TCP");
+        assert!(
+            r.timings.dns.is_some_and(|d| d < SLACK),
+            "no timeout: {r:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_tcp_retry_moves_on_to_the_next_server() {
+    let target = HttpTarget::plain();
+    let first = DnsServer::builder()
+        .name(HOST, &[v4()])
+        .behaviour(DnsBehaviour::Truncated)
+        .no_tcp()
+        .start();
+    let second = DnsServer::builder().name(HOST, &[v4()]).start();
+    let conf = format!(
+        "{}{}options timeout:1\n",
+        nameserver(&first),
+        nameserver(&second)
+    );
+    let mut s = spec(target.port());
+    s.timeout = Duration::from_secs(5);
+    let r = probe_with(&conf, "", &s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let seen = r.dns.unwrap_or_else(|| panic!("{r:#?}"));
+    assert_eq!(seen.a.server, Some(second.addr()), "{r:#?}");
+    assert!(
+        r.timings
+            .dns
+            .is_some_and(|d| d < Duration::from_millis(500)),
+        "at once, not after the 1 s timeout: {r:#?}"
+    );
 }

@@ -6,8 +6,8 @@
 //! (`race`, pure). This file is the thin I/O around it: UDP sockets,
 //! timers and the search list. When AAAA fixed the list before A answered,
 //! A is still listened for while connecting ([`PreparedLookup::late_a`]),
-//! so its addresses join the attempts. No TCP (a truncated answer is used
-//! as far as it goes), no EDNS, no DNSSEC.
+//! so its addresses join the attempts. Queries carry EDNS (1232 bytes); a
+//! truncated reply is asked again over TCP (`tcp`). No DNSSEC.
 //!
 //! Before the clock: the names to try, the first name's queries (with
 //! fresh random ids) and a connected UDP socket per family to the first
@@ -18,6 +18,7 @@ mod conf;
 mod message;
 mod outcome;
 mod race;
+mod tcp;
 
 use std::future::poll_fn;
 use std::io;
@@ -35,7 +36,7 @@ use super::IpVersion;
 use super::failure::{self, ProbeFailure};
 use super::phase::Phase;
 use conf::{Hosts, ResolvConf};
-use message::Question;
+use message::{Question, Read};
 use race::{Action, MAX_SERVERS, Policy, Reply, Resolution, Use};
 
 pub use outcome::{DnsReport, Family, FamilyOutcome, FamilyReport};
@@ -197,6 +198,9 @@ struct Current {
     questions: [Option<Question>; 2],
     /// Addresses found, indexed like `Family::index`.
     addrs: [Vec<IpAddr>; 2],
+    /// A family's query retried over TCP after a truncated reply: the
+    /// server (an index) and the exchange.
+    tcp: [Option<(usize, tcp::Exchange)>; 2],
 }
 
 /// What one wait for the network brought.
@@ -210,6 +214,12 @@ enum Event {
     Unreachable {
         family: Family,
         server: usize,
+    },
+    /// A TCP retry ended: the reply, or why there is none.
+    Stream {
+        family: Family,
+        server: usize,
+        reply: io::Result<Vec<u8>>,
     },
     Timer,
 }
@@ -306,6 +316,7 @@ impl PreparedLookup {
             resolution,
             questions,
             addrs: Default::default(),
+            tcp: Default::default(),
         });
         let decision = self.drive(start, Some(seen)).await?;
         Ok(decision.map(|used| self.take_addrs(used)))
@@ -388,6 +399,7 @@ impl PreparedLookup {
             resolution,
             questions,
             addrs,
+            tcp,
         } = current;
         let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::from_std(
             start
@@ -395,6 +407,8 @@ impl PreparedLookup {
         loop {
             match resolution.poll(start.elapsed()) {
                 Action::Send { family, server } => {
+                    // A new try: a TCP retry of an earlier one is over.
+                    tcp[family.index()] = None;
                     let Some(question) = &questions[family.index()] else {
                         resolution.on_reply(family, server, Reply::Error, start.elapsed());
                         continue;
@@ -430,6 +444,18 @@ impl PreparedLookup {
                     let sockets = &self.sockets;
                     let buf = &mut self.buf;
                     let event = poll_fn(|cx| {
+                        for family in Family::ALL {
+                            if let Some((server, exchange)) = &mut tcp[family.index()]
+                                && let Poll::Ready(reply) = exchange.as_mut().poll(cx)
+                            {
+                                let server = *server;
+                                return Poll::Ready(Event::Stream {
+                                    family,
+                                    server,
+                                    reply,
+                                });
+                            }
+                        }
                         for family in Family::ALL {
                             for (server, socket) in sockets[family.index()].iter().enumerate() {
                                 let Some(socket) = socket else { continue };
@@ -469,12 +495,40 @@ impl PreparedLookup {
                                 continue;
                             }
                             let found = &mut addrs[family.index()];
-                            // A truncated answer is used as far as it goes
-                            // (no retry over TCP).
-                            let Some((reply, _truncated)) =
-                                question.read_reply(&self.buf[..len], found)
-                            else {
+                            match question.read_datagram(&self.buf[..len], found) {
+                                None => {}
+                                Some(Read::Reply(reply)) => {
+                                    resolution.on_reply(family, server, reply, start.elapsed());
+                                }
+                                // Over TCP to the same server, within the
+                                // same try's timeout.
+                                Some(Read::Truncated) => {
+                                    if let Some(addr) = self.servers.get(server) {
+                                        tcp[family.index()] =
+                                            Some((server, tcp::exchange(*addr, &question.bytes)));
+                                    }
+                                }
+                            }
+                        }
+                        Event::Stream {
+                            family,
+                            server,
+                            reply,
+                        } => {
+                            tcp[family.index()] = None;
+                            let Some(question) = &questions[family.index()] else {
                                 continue;
+                            };
+                            if !resolution.is_waiting(family) {
+                                continue;
+                            }
+                            // A failed TCP retry is the server's failure:
+                            // the next server is asked.
+                            let reply = match reply {
+                                Ok(message) => {
+                                    question.read_stream(&message, &mut addrs[family.index()])
+                                }
+                                Err(_) => Reply::Error,
                             };
                             resolution.on_reply(family, server, reply, start.elapsed());
                         }
