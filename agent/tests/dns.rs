@@ -130,14 +130,17 @@ fn case(
             "A: {what}"
         );
     } else {
-        assert_eq!(
-            Some(a_seen),
-            reply(a).or(Some(FamilyOutcome::Timeout)),
-            "A: {what}"
-        );
+        // A silent family after the other's NXDOMAIN is given up on after
+        // the resolution delay.
+        let silent = match aaaa {
+            DnsBehaviour::NxDomain => FamilyOutcome::Late,
+            _ => FamilyOutcome::Timeout,
+        };
+        assert_eq!(Some(a_seen), reply(a).or(Some(silent)), "A: {what}");
     }
     let aaaa_expected = match (reply(aaaa), a_positive) {
         (None, true) => FamilyOutcome::Late,
+        (None, false) if a == DnsBehaviour::NxDomain => FamilyOutcome::Late,
         (None, false) => FamilyOutcome::Timeout,
         (Some(outcome), _) => outcome,
     };
@@ -180,7 +183,19 @@ fn case(
             "{what}"
         );
         assert_eq!(r.timings.connect, None, "{what}");
-        if a == DnsBehaviour::Silent || aaaa == DnsBehaviour::Silent {
+        let nxdomain_at = match (a, aaaa) {
+            (DnsBehaviour::NxDomain, _) => Some(a_delay),
+            (_, DnsBehaviour::NxDomain) => Some(aaaa_delay),
+            _ => None,
+        };
+        if let Some(nx) = nxdomain_at
+            && (a == DnsBehaviour::Silent || aaaa == DnsBehaviour::Silent)
+        {
+            // NXDOMAIN ends the name after the resolution delay, not at
+            // the deadline.
+            let low = nx + RESOLUTION_DELAY;
+            assert!(dn >= low && dn < low + SLACK, "dn {dn:?}: {what}");
+        } else if a == DnsBehaviour::Silent || aaaa == DnsBehaviour::Silent {
             assert!(dn >= DEADLINE - Duration::from_millis(10), "{what}");
         } else {
             assert!(dn >= last && dn < last + SLACK, "{what}");
@@ -443,5 +458,30 @@ fn a_failed_tcp_retry_moves_on_to_the_next_server() {
             .dns
             .is_some_and(|d| d < Duration::from_millis(500)),
         "at once, not after the 1 s timeout: {r:#?}"
+    );
+}
+
+#[test]
+fn an_nxdomain_ends_a_search_candidate_without_waiting_for_the_other_family() {
+    let target = HttpTarget::plain();
+    // AAAA dropped for every name; A says NXDOMAIN for target.test.corp.test.
+    let dns = DnsServer::builder()
+        .name(HOST, &[v4()])
+        .aaaa(DnsBehaviour::Silent)
+        .start();
+    let conf = format!(
+        "{}search corp.test\noptions ndots:5 timeout:1\n",
+        nameserver(&dns)
+    );
+    let mut s = spec(target.port());
+    s.timeout = Duration::from_secs(5);
+    let r = probe_with(&conf, "", &s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert_eq!(dns.a_queries(), 2, "{r:#?}");
+    // The real name's A plus the resolution delay, not AAAA's 1 s timeout
+    // on the first candidate.
+    assert!(
+        r.timings.dns.is_some_and(|d| d < RESOLUTION_DELAY + SLACK),
+        "{r:#?}"
     );
 }
