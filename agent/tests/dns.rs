@@ -485,3 +485,41 @@ fn an_nxdomain_ends_a_search_candidate_without_waiting_for_the_other_family() {
         "{r:#?}"
     );
 }
+
+#[test]
+fn answers_that_arrived_together_are_both_used() {
+    if !testkit::ipv6_available() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    let target = HttpTarget::builder().ipv6(true).start();
+    let dns = DnsServer::builder()
+        .name(HOST, &[v4(), v6()])
+        .answer_delay(Duration::from_millis(30))
+        .start();
+    let mut s = spec(target.port());
+    s.dns_server = Some(dns.addr());
+    s.timeout = Duration::from_secs(5);
+    let prober = Prober::new();
+    // The queries leave on the probe's first poll; then the thread is held
+    // while both answers land, so the lookup finds them ready together.
+    let hold = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (r, ()) = runtime().block_on(async { tokio::join!(prober.probe(&s), hold) });
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let seen = r.dns.unwrap_or_else(|| panic!("{r:#?}"));
+    assert_eq!(
+        seen.a.outcome,
+        FamilyOutcome::Answered { addresses: 1 },
+        "A had arrived: not 'not awaited': {r:#?}"
+    );
+    assert_eq!(seen.aaaa.outcome, FamilyOutcome::Answered { addresses: 1 });
+    // A was in the list when it was fixed, not joined while connecting.
+    let dn = r.timings.dns.unwrap_or_default();
+    assert!(
+        seen.a.at.is_some_and(|at| at <= dn),
+        "A read after the list was fixed: {r:#?}"
+    );
+}

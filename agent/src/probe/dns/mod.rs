@@ -203,25 +203,114 @@ struct Current {
     tcp: [Option<(usize, tcp::Exchange)>; 2],
 }
 
-/// What one wait for the network brought.
-enum Event {
-    Datagram {
-        family: Family,
-        server: usize,
-        len: usize,
-    },
-    /// The socket reported an error (ICMP port unreachable, say).
-    Unreachable {
-        family: Family,
-        server: usize,
-    },
-    /// A TCP retry ended: the reply, or why there is none.
-    Stream {
-        family: Family,
-        server: usize,
-        reply: io::Result<Vec<u8>>,
-    },
-    Timer,
+/// Datagrams read from one socket in one wake-up at most: a flood on one
+/// socket cannot keep the others, the timer or the runtime waiting.
+const MAX_DATAGRAMS_PER_WAKE: usize = 16;
+
+/// Everything a wait reads into: the sockets and TCP retries of the
+/// current name, fed to its resolution as replies come.
+struct Inbox<'a> {
+    servers: &'a [SocketAddr],
+    sockets: &'a [[Option<UdpSocket>; MAX_SERVERS]; 2],
+    buf: &'a mut [u8],
+    questions: &'a [Option<Question>; 2],
+    addrs: &'a mut [Vec<IpAddr>; 2],
+    tcp: &'a mut [Option<(usize, tcp::Exchange)>; 2],
+    resolution: &'a mut Resolution,
+    start: Instant,
+}
+
+impl Inbox<'_> {
+    /// Reads every TCP retry and socket that is ready (each socket up to
+    /// [`MAX_DATAGRAMS_PER_WAKE`]), feeding the resolution; ready if
+    /// anything came, pending (every source registered) otherwise.
+    fn poll_read(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut came = false;
+        for family in Family::ALL {
+            if let Some((server, exchange)) = &mut self.tcp[family.index()]
+                && let Poll::Ready(reply) = exchange.as_mut().poll(cx)
+            {
+                let server = *server;
+                self.tcp[family.index()] = None;
+                self.on_stream(family, server, reply);
+                came = true;
+            }
+        }
+        for family in Family::ALL {
+            for (server, socket) in self.sockets[family.index()].iter().enumerate() {
+                let Some(socket) = socket else { continue };
+                let mut drained = false;
+                for _ in 0..MAX_DATAGRAMS_PER_WAKE {
+                    let mut read = ReadBuf::new(&mut self.buf[..]);
+                    match socket.poll_recv(cx, &mut read) {
+                        Poll::Ready(Ok(())) => {
+                            let len = read.filled().len();
+                            self.on_datagram(family, server, len);
+                        }
+                        // An error on a connected UDP socket: ICMP
+                        // unreachable, say.
+                        Poll::Ready(Err(_)) => {
+                            let now = self.start.elapsed();
+                            self.resolution.on_reply(family, server, Reply::Error, now);
+                        }
+                        Poll::Pending => {
+                            drained = true;
+                            break;
+                        }
+                    }
+                    came = true;
+                }
+                if !drained {
+                    // More is queued: come back after the others had a turn.
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        match came {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
+    }
+
+    fn on_datagram(&mut self, family: Family, server: usize, len: usize) {
+        let Some(question) = &self.questions[family.index()] else {
+            return;
+        };
+        if !self.resolution.is_waiting(family) {
+            return;
+        }
+        let found = &mut self.addrs[family.index()];
+        match question.read_datagram(&self.buf[..len], found) {
+            None => {}
+            Some(Read::Reply(reply)) => {
+                let now = self.start.elapsed();
+                self.resolution.on_reply(family, server, reply, now);
+            }
+            // Over TCP to the same server, within the same try's timeout.
+            Some(Read::Truncated) => {
+                if let Some(addr) = self.servers.get(server) {
+                    self.tcp[family.index()] =
+                        Some((server, tcp::exchange(*addr, &question.bytes)));
+                }
+            }
+        }
+    }
+
+    fn on_stream(&mut self, family: Family, server: usize, reply: io::Result<Vec<u8>>) {
+        let Some(question) = &self.questions[family.index()] else {
+            return;
+        };
+        if !self.resolution.is_waiting(family) {
+            return;
+        }
+        // A failed TCP retry is the server's failure: the next is asked.
+        let reply = match reply {
+            Ok(message) => question.read_stream(&message, &mut self.addrs[family.index()]),
+            Err(_) => Reply::Error,
+        };
+        let now = self.start.elapsed();
+        self.resolution.on_reply(family, server, reply, now);
+    }
 }
 
 impl PreparedLookup {
@@ -441,102 +530,27 @@ impl PreparedLookup {
                             .as_mut()
                             .reset(tokio::time::Instant::from_std(start + until));
                     }
-                    let sockets = &self.sockets;
-                    let buf = &mut self.buf;
-                    let event = poll_fn(|cx| {
-                        for family in Family::ALL {
-                            if let Some((server, exchange)) = &mut tcp[family.index()]
-                                && let Poll::Ready(reply) = exchange.as_mut().poll(cx)
-                            {
-                                let server = *server;
-                                return Poll::Ready(Event::Stream {
-                                    family,
-                                    server,
-                                    reply,
-                                });
-                            }
+                    let mut inbox = Inbox {
+                        servers: &self.servers,
+                        sockets: &self.sockets,
+                        buf: &mut self.buf,
+                        questions,
+                        addrs,
+                        tcp,
+                        resolution,
+                        start,
+                    };
+                    // Every socket is read before the policy decides: an
+                    // A and an AAAA that arrived together are both in.
+                    poll_fn(|cx| {
+                        let timer_passed = until.is_some() && timer.as_mut().poll(cx).is_ready();
+                        match inbox.poll_read(cx) {
+                            Poll::Ready(()) => Poll::Ready(()),
+                            Poll::Pending if timer_passed => Poll::Ready(()),
+                            Poll::Pending => Poll::Pending,
                         }
-                        for family in Family::ALL {
-                            for (server, socket) in sockets[family.index()].iter().enumerate() {
-                                let Some(socket) = socket else { continue };
-                                let mut read = ReadBuf::new(&mut buf[..]);
-                                match socket.poll_recv(cx, &mut read) {
-                                    Poll::Ready(Ok(())) => {
-                                        let len = read.filled().len();
-                                        return Poll::Ready(Event::Datagram {
-                                            family,
-                                            server,
-                                            len,
-                                        });
-                                    }
-                                    Poll::Ready(Err(_)) => {
-                                        return Poll::Ready(Event::Unreachable { family, server });
-                                    }
-                                    Poll::Pending => {}
-                                }
-                            }
-                        }
-                        if until.is_some() && timer.as_mut().poll(cx).is_ready() {
-                            return Poll::Ready(Event::Timer);
-                        }
-                        Poll::Pending
                     })
                     .await;
-                    match event {
-                        Event::Datagram {
-                            family,
-                            server,
-                            len,
-                        } => {
-                            let Some(question) = &questions[family.index()] else {
-                                continue;
-                            };
-                            if !resolution.is_waiting(family) {
-                                continue;
-                            }
-                            let found = &mut addrs[family.index()];
-                            match question.read_datagram(&self.buf[..len], found) {
-                                None => {}
-                                Some(Read::Reply(reply)) => {
-                                    resolution.on_reply(family, server, reply, start.elapsed());
-                                }
-                                // Over TCP to the same server, within the
-                                // same try's timeout.
-                                Some(Read::Truncated) => {
-                                    if let Some(addr) = self.servers.get(server) {
-                                        tcp[family.index()] =
-                                            Some((server, tcp::exchange(*addr, &question.bytes)));
-                                    }
-                                }
-                            }
-                        }
-                        Event::Stream {
-                            family,
-                            server,
-                            reply,
-                        } => {
-                            tcp[family.index()] = None;
-                            let Some(question) = &questions[family.index()] else {
-                                continue;
-                            };
-                            if !resolution.is_waiting(family) {
-                                continue;
-                            }
-                            // A failed TCP retry is the server's failure:
-                            // the next server is asked.
-                            let reply = match reply {
-                                Ok(message) => {
-                                    question.read_stream(&message, &mut addrs[family.index()])
-                                }
-                                Err(_) => Reply::Error,
-                            };
-                            resolution.on_reply(family, server, reply, start.elapsed());
-                        }
-                        Event::Unreachable { family, server } => {
-                            resolution.on_reply(family, server, Reply::Error, start.elapsed());
-                        }
-                        Event::Timer => {}
-                    }
                 }
                 Action::Done(decision) => return Ok(decision),
             }
