@@ -67,14 +67,21 @@ struct System {
 }
 
 impl DnsConfig {
-    /// Reads /etc/resolv.conf and /etc/hosts. A missing file means glibc's
-    /// defaults (the local host's server; no hosts); an unreadable one is
-    /// an error for the probes that need the system resolver.
+    /// Reads /etc/resolv.conf and /etc/hosts. A missing or unreadable
+    /// (EACCES) file means glibc's defaults (the local host's server; no
+    /// hosts), as in glibc; the latter is logged once, here. Any other
+    /// error is an error for the probes that need the system resolver.
     pub fn system() -> DnsConfig {
-        let read = |path: &str| match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("reading {path}: {e}")),
+        let read = |path: &str| {
+            let text = file_text(path, std::fs::read_to_string(path));
+            if let Err(Unreadable::PermissionDenied(why)) = &text {
+                tracing::warn!(path, error = %why, "DNS: unreadable, read as missing, as glibc does");
+            }
+            match text {
+                Ok(text) => Ok(text),
+                Err(Unreadable::PermissionDenied(_)) => Ok(None),
+                Err(Unreadable::Other(e)) => Err(e),
+            }
         };
         let system = read("/etc/resolv.conf").and_then(|resolv_conf| {
             let hosts = read("/etc/hosts")?;
@@ -173,6 +180,30 @@ impl DnsConfig {
             }
         }
         Ok(lookup)
+    }
+}
+
+/// Why a resolver file's text is not there.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum Unreadable {
+    /// Not ours to read (EACCES): treated as missing, with a warning.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Anything else: the probes that need it fail.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A resolver file's text from reading `path`: `None` when it does not
+/// exist (glibc's defaults).
+fn file_text(path: &str, read: io::Result<String>) -> Result<Option<String>, Unreadable> {
+    match read {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            Err(Unreadable::PermissionDenied(format!("reading {path}: {e}")))
+        }
+        Err(e) => Err(Unreadable::Other(format!("reading {path}: {e}"))),
     }
 }
 
@@ -668,4 +699,30 @@ fn describe(name: &str, seen: &DnsReport) -> String {
         .map(|f| format!("{} {}", f.name(), seen.family(*f).outcome))
         .collect();
     format!("{name}: {}", families.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_or_unreadable_resolver_files_are_glibcs_defaults() {
+        let err = |kind| Err(io::Error::from(kind));
+        assert_eq!(
+            file_text("/etc/hosts", Ok("x".into())),
+            Ok(Some("x".into()))
+        );
+        assert_eq!(
+            file_text("/etc/hosts", err(io::ErrorKind::NotFound)),
+            Ok(None)
+        );
+        assert!(matches!(
+            file_text("/etc/hosts", err(io::ErrorKind::PermissionDenied)),
+            Err(Unreadable::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            file_text("/etc/hosts", err(io::ErrorKind::InvalidData)),
+            Err(Unreadable::Other(_))
+        ));
+    }
 }
