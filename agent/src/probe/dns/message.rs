@@ -1,8 +1,9 @@
 //! DNS messages with hickory-proto: the query of one family for one name
 //! (with an EDNS OPT record advertising [`EDNS_PAYLOAD_BYTES`]), and what a
 //! reply says about it. A datagram counts only if it is a response with the
-//! query's id and question; anything else is not a reply at all (it may be
-//! spoofed or stale) and is ignored. A truncated datagram (TC=1, whole or
+//! query's id and question (or, for an error rcode, no question at all);
+//! anything else is not a reply at all (it may be spoofed or stale) and is
+//! ignored. A truncated datagram (TC=1, whole or
 //! cut short) says only that the query must go over TCP. Pure: bytes in,
 //! bytes out.
 
@@ -101,10 +102,19 @@ impl Question {
             return None;
         }
         let asked = record_type(self.family);
-        let same_question = matches!(
-            message.queries.as_slice(),
-            [q] if q.query_type() == asked && *q.name() == self.name
-        );
+        let same_question = match message.queries.as_slice() {
+            [q] => q.query_type() == asked && *q.name() == self.name,
+            // Servers send REFUSED, SERVFAIL, FORMERR or NOTIMP without the
+            // question (QDCOUNT=0): with our id, that is our reply.
+            [] => matches!(
+                header.response_code,
+                ResponseCode::Refused
+                    | ResponseCode::ServFail
+                    | ResponseCode::FormErr
+                    | ResponseCode::NotImp
+            ),
+            _ => false,
+        };
         if !same_question {
             return None;
         }
@@ -184,6 +194,38 @@ mod tests {
         assert_eq!(q.read_datagram(&q.bytes, &mut addrs), None);
         assert_eq!(q.read_datagram(b"\x12", &mut addrs), None);
         assert_eq!(q.read_stream(b"\x12", &mut addrs), Reply::Error);
+    }
+
+    #[test]
+    fn error_replies_without_the_question_count() {
+        let q = Question::new(Family::Aaaa, "target.test.", 321).unwrap();
+        let mut addrs = Vec::new();
+        let bare = |code| {
+            let mut m = Message::new(q.id, MessageType::Response, OpCode::Query);
+            m.metadata.response_code = code;
+            bytes(&m)
+        };
+        for (code, reply) in [
+            (ResponseCode::Refused, Reply::Refused),
+            (ResponseCode::ServFail, Reply::ServFail),
+            (ResponseCode::FormErr, Reply::Error),
+            (ResponseCode::NotImp, Reply::Error),
+        ] {
+            assert_eq!(
+                q.read_datagram(&bare(code), &mut addrs),
+                Some(Read::Reply(reply)),
+                "{code:?}"
+            );
+        }
+        // An answer or NXDOMAIN must name the question it answers.
+        assert_eq!(
+            q.read_datagram(&bare(ResponseCode::NoError), &mut addrs),
+            None
+        );
+        assert_eq!(
+            q.read_datagram(&bare(ResponseCode::NXDomain), &mut addrs),
+            None
+        );
     }
 
     #[test]
