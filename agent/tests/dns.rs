@@ -523,3 +523,48 @@ fn answers_that_arrived_together_are_both_used() {
         "A read after the list was fixed: {r:#?}"
     );
 }
+
+/// UDP sockets of this host connected to `server`, from /proc/net/udp;
+/// `None` where that file is not there.
+fn udp_sockets_to(server: std::net::SocketAddr) -> Option<usize> {
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    let std::net::IpAddr::V4(ip) = server.ip() else {
+        return None;
+    };
+    // rem_address as the kernel prints it: the address in host order hex.
+    let remote = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(ip.octets()),
+        server.port()
+    );
+    Some(
+        table
+            .lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some(remote.as_str()))
+            .count(),
+    )
+}
+
+#[test]
+fn the_lookups_sockets_are_closed_once_connected() {
+    let target = HttpTarget::builder()
+        .first_byte_delay(Duration::from_millis(400))
+        .start();
+    let dns = DnsServer::builder().name(HOST, &[v4()]).start();
+    let mut s = spec(target.port());
+    s.dns_server = Some(dns.addr());
+    s.timeout = Duration::from_secs(5);
+    let prober = Prober::new();
+    let check = async {
+        // Well inside the target's first-byte delay.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        udp_sockets_to(dns.addr())
+    };
+    let (r, open) = runtime().block_on(async { tokio::join!(prober.probe(&s), check) });
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let Some(open) = open else {
+        eprintln!("skipped: no /proc/net/udp");
+        return;
+    };
+    assert_eq!(open, 0, "DNS sockets held while waiting for the response");
+}
