@@ -568,3 +568,37 @@ fn the_lookups_sockets_are_closed_once_connected() {
     };
     assert_eq!(open, 0, "DNS sockets held while waiting for the response");
 }
+
+#[test]
+fn nodata_on_an_earlier_candidate_is_what_is_reported() {
+    let target = HttpTarget::plain();
+    // target.corp.test has no A (NODATA); target does not exist.
+    let dns = DnsServer::builder()
+        .name("target.corp.test", &[v6()])
+        .start();
+    let conf = format!("{}search corp.test\n", nameserver(&dns));
+    let mut s = spec(target.port());
+    s.url =
+        Url::parse(&format!("http://target:{}/", target.port())).unwrap_or_else(|e| panic!("{e}"));
+    s.ip_version = sonde::probe::IpVersion::V4;
+    let r = probe_with(&conf, "", &s);
+    assert_eq!(dns.a_queries(), 2, "{r:#?}");
+    assert_eq!(
+        r.failure.as_ref().map(|f| f.class),
+        Some(ErrorClass::DnsNoAddress),
+        "as glibc: NO_DATA, not NXDOMAIN: {r:#?}"
+    );
+}
+
+#[test]
+fn a_search_name_too_long_to_ask_is_skipped() {
+    let target = HttpTarget::plain();
+    let dns = DnsServer::builder().name(HOST, &[v4()]).start();
+    // target.test.<250 bytes> is over DNS's 255: skipped, then target.test.
+    let label = "d".repeat(62);
+    let long = [label.as_str(); 4].join(".");
+    let conf = format!("{}search {long}\noptions ndots:5\n", nameserver(&dns));
+    let r = probe_with(&conf, "", &spec(target.port()));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert_eq!(dns.a_queries(), 1, "{r:#?}");
+}

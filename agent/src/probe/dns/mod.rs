@@ -158,14 +158,14 @@ impl DnsConfig {
             names,
             policy,
             ask,
-            first: [None, None],
+            first: None,
             sockets: Default::default(),
             buf: vec![0; MAX_REPLY_BYTES],
             hosts: None,
             current: None,
         };
         if let Some(name) = lookup.names.first() {
-            lookup.first = questions(name, ask)?;
+            lookup.first = Some(questions(name, ask));
         }
         for family in Family::ALL {
             if lookup.asks(family) {
@@ -213,8 +213,9 @@ pub(crate) struct PreparedLookup {
     names: Vec<String>,
     policy: Policy,
     ask: Use,
-    /// The first name's queries, indexed like `Family::index`.
-    first: [Option<Question>; 2],
+    /// The first name's queries, indexed like `Family::index` (or why
+    /// there are none: a name too long, no randomness).
+    first: Option<Result<[Option<Question>; 2], ProbeFailure>>,
     /// Connected sockets per family and server, opened when first needed.
     sockets: [[Option<UdpSocket>; MAX_SERVERS]; 2],
     buf: Vec<u8>,
@@ -358,7 +359,7 @@ impl PreparedLookup {
                 resolution_delay: Duration::ZERO,
             },
             ask,
-            first: [None, None],
+            first: None,
             sockets: Default::default(),
             buf: Vec::new(),
             hosts: Some(v6.chain(v4).copied().collect()),
@@ -400,10 +401,22 @@ impl PreparedLookup {
             return Ok(addrs);
         }
         let mut failure = None;
+        // As glibc: a name with no address of the family on an earlier
+        // candidate is what is reported, though a later one says NXDOMAIN.
+        let mut nodata = None;
         for i in 0..self.names.len() {
-            let questions = match i {
-                0 => std::mem::take(&mut self.first),
-                _ => questions(&self.names[i], self.ask)?,
+            let questions = match (i, self.first.take()) {
+                (0, Some(first)) => first,
+                _ => questions(&self.names[i], self.ask),
+            };
+            let questions = match questions {
+                Ok(questions) => questions,
+                Err(e) if e.class == ErrorClass::LocalResource => return Err(e),
+                // A search name too long to ask: skip it, not the lookup.
+                Err(e) => {
+                    failure = Some(e);
+                    continue;
+                }
             };
             match self.resolve(questions, start, seen).await? {
                 Ok(addrs) => return Ok(addrs),
@@ -411,13 +424,21 @@ impl PreparedLookup {
                 // glibc; NXDOMAIN, NODATA and failures try the next name.
                 Err(class) => {
                     let name = self.names[i].trim_end_matches('.');
-                    failure = Some(ProbeFailure::new(class, Phase::Dns, describe(name, seen)));
+                    let this = ProbeFailure::new(class, Phase::Dns, describe(name, seen));
+                    if class == ErrorClass::DnsNoAddress && nodata.is_none() {
+                        nodata = Some(this.clone());
+                    }
+                    failure = Some(this);
                     if class == ErrorClass::DnsTimeout {
                         break;
                     }
                 }
             }
         }
+        let failure = match (failure, nodata) {
+            (Some(last), Some(nodata)) if last.class == ErrorClass::DnsNxdomain => Some(nodata),
+            (last, _) => last,
+        };
         Err(failure.unwrap_or_else(|| {
             ProbeFailure::new(ErrorClass::DnsError, Phase::Dns, "no name to look up")
         }))
