@@ -5,11 +5,14 @@
 //! resolv.conf with several servers.
 //!
 //! Each query is answered by its own task, so a delay on one (say AAAA)
-//! never holds up another (A). Messages are parsed and built with
-//! hickory-proto; there is no zone logic, recursion, TCP or EDNS.
+//! never holds up another (A). A TCP listener on the same port answers
+//! length-prefixed queries (what a client does after a truncated reply);
+//! behaviours that truncate do so over UDP only. Messages are parsed and
+//! built with hickory-proto; there is no zone logic or recursion, and an
+//! EDNS OPT record in a query is ignored.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,7 +20,8 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{RData, Record, RecordType};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 
 use crate::thread::ServerThread;
 
@@ -37,6 +41,12 @@ pub enum DnsBehaviour {
     Refused,
     /// Never answer (the client's DNS phase times out).
     Silent,
+    /// Over UDP, TC=1 and no records (what BIND and Unbound send for an
+    /// RRset that does not fit); over TCP, as [`DnsBehaviour::Answer`].
+    Truncated,
+    /// Over UDP, the full answer with TC=1, cut in the middle of its last
+    /// record; over TCP, as [`DnsBehaviour::Answer`].
+    CutShort,
 }
 
 /// Configures a [`DnsServer`]; see [`DnsServer::builder`].
@@ -47,6 +57,7 @@ pub struct DnsServerBuilder {
     aaaa_delay: Option<Duration>,
     a_behaviour: DnsBehaviour,
     aaaa_behaviour: DnsBehaviour,
+    no_tcp: bool,
 }
 
 impl DnsServerBuilder {
@@ -98,6 +109,12 @@ impl DnsServerBuilder {
         self
     }
 
+    /// No TCP listener: a client's TCP retry is refused.
+    pub fn no_tcp(mut self) -> Self {
+        self.no_tcp = true;
+        self
+    }
+
     fn behaviour_for(&self, qtype: Option<RecordType>) -> DnsBehaviour {
         match qtype {
             Some(RecordType::AAAA) => self.aaaa_behaviour,
@@ -111,17 +128,26 @@ impl DnsServerBuilder {
             .unwrap_or_else(|e| panic!("testkit: starting the DNS server: {e}"))
     }
 
-    /// Starts the server on 127.0.0.1:0 (UDP).
+    /// Starts the server on 127.0.0.1:0 (UDP, and TCP on the same port
+    /// unless [`DnsServerBuilder::no_tcp`]).
     pub fn try_start(self) -> std::io::Result<DnsServer> {
-        let socket = StdUdpSocket::bind("127.0.0.1:0")?;
-        socket.set_nonblocking(true)?;
+        let (socket, listener) = bind_udp_and_tcp(!self.no_tcp)?;
         let addr = socket.local_addr()?;
         let counts = Arc::new(Counts::default());
         let zone = Arc::new(self);
         let server_counts = counts.clone();
         let thread = ServerThread::spawn("dns", move || {
             let socket = Arc::new(UdpSocket::from_std(socket)?);
-            Ok(serve(socket, zone, server_counts))
+            let listener = listener.map(TcpListener::from_std).transpose()?;
+            Ok(async move {
+                let udp = serve(socket, zone.clone(), server_counts.clone());
+                match listener {
+                    Some(listener) => {
+                        tokio::join!(udp, serve_tcp(listener, zone, server_counts));
+                    }
+                    None => udp.await,
+                }
+            })
         })?;
         Ok(DnsServer {
             addr,
@@ -135,11 +161,33 @@ fn normalise(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// A UDP socket on 127.0.0.1:0 and, when `tcp`, a TCP listener on the
+/// same port (a few tries: the port may be taken for TCP).
+fn bind_udp_and_tcp(tcp: bool) -> std::io::Result<(StdUdpSocket, Option<StdTcpListener>)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let socket = StdUdpSocket::bind("127.0.0.1:0")?;
+        socket.set_nonblocking(true)?;
+        if !tcp {
+            return Ok((socket, None));
+        }
+        match StdTcpListener::bind(socket.local_addr()?) {
+            Ok(listener) => {
+                listener.set_nonblocking(true)?;
+                return Ok((socket, Some(listener)));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no port for UDP and TCP")))
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     a: AtomicU64,
     aaaa: AtomicU64,
     other: AtomicU64,
+    tcp: AtomicU64,
 }
 
 /// A running DNS server; stops when dropped.
@@ -180,6 +228,29 @@ impl DnsServer {
     pub fn other_queries(&self) -> u64 {
         self.counts.other.load(Ordering::Relaxed)
     }
+
+    /// Of all queries, those that came over TCP.
+    pub fn tcp_queries(&self) -> u64 {
+        self.counts.tcp.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts `query` and returns its type's delay.
+fn count(query: &Message, zone: &DnsServerBuilder, counts: &Counts) -> Option<Duration> {
+    match query.queries.first().map(|q| q.query_type()) {
+        Some(RecordType::A) => {
+            counts.a.fetch_add(1, Ordering::Relaxed);
+            zone.a_delay
+        }
+        Some(RecordType::AAAA) => {
+            counts.aaaa.fetch_add(1, Ordering::Relaxed);
+            zone.aaaa_delay
+        }
+        _ => {
+            counts.other.fetch_add(1, Ordering::Relaxed);
+            zone.a_delay.max(zone.aaaa_delay)
+        }
+    }
 }
 
 async fn serve(socket: Arc<UdpSocket>, zone: Arc<DnsServerBuilder>, counts: Arc<Counts>) {
@@ -192,25 +263,8 @@ async fn serve(socket: Arc<UdpSocket>, zone: Arc<DnsServerBuilder>, counts: Arc<
             counts.other.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let qtype = query.queries.first().map(|q| q.query_type());
-        let delay = match qtype {
-            Some(RecordType::A) => {
-                counts.a.fetch_add(1, Ordering::Relaxed);
-                zone.a_delay
-            }
-            Some(RecordType::AAAA) => {
-                counts.aaaa.fetch_add(1, Ordering::Relaxed);
-                zone.aaaa_delay
-            }
-            _ => {
-                counts.other.fetch_add(1, Ordering::Relaxed);
-                zone.a_delay.max(zone.aaaa_delay)
-            }
-        };
-        if zone.behaviour_for(qtype) == DnsBehaviour::Silent {
-            continue;
-        }
-        let Ok(reply) = answer(&query, &zone).to_vec() else {
+        let delay = count(&query, &zone, &counts);
+        let Some(reply) = udp_reply(&query, &zone) else {
             continue;
         };
         let socket = socket.clone();
@@ -223,7 +277,79 @@ async fn serve(socket: Arc<UdpSocket>, zone: Arc<DnsServerBuilder>, counts: Arc<
     }
 }
 
-/// The response to `query` under `zone`'s behaviour (pure: no I/O).
+/// The datagram answering `query` over UDP, if any (pure: no I/O).
+fn udp_reply(query: &Message, zone: &DnsServerBuilder) -> Option<Vec<u8>> {
+    let behaviour = zone.behaviour_for(query.queries.first().map(|q| q.query_type()));
+    match behaviour {
+        DnsBehaviour::Silent => None,
+        DnsBehaviour::Truncated => {
+            let mut reply = answer(query, zone);
+            reply.answers.clear();
+            reply.metadata.truncation = true;
+            reply.to_vec().ok()
+        }
+        DnsBehaviour::CutShort => {
+            let mut reply = answer(query, zone);
+            reply.metadata.truncation = true;
+            let mut bytes = reply.to_vec().ok()?;
+            // Into the last record's data: no longer a whole message.
+            let cut = bytes.len().saturating_sub(2).max(12);
+            bytes.truncate(cut);
+            Some(bytes)
+        }
+        _ => answer(query, zone).to_vec().ok(),
+    }
+}
+
+/// Serves TCP clients: each message is a 2-byte length and the query,
+/// answered in full (no truncation) after its type's delay.
+async fn serve_tcp(listener: TcpListener, zone: Arc<DnsServerBuilder>, counts: Arc<Counts>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (zone, counts) = (zone.clone(), counts.clone());
+        tokio::spawn(async move {
+            loop {
+                let mut len = [0u8; 2];
+                if stream.read_exact(&mut len).await.is_err() {
+                    return;
+                }
+                let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut buf).await.is_err() {
+                    return;
+                }
+                let Ok(query) = Message::from_vec(&buf) else {
+                    counts.other.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                counts.tcp.fetch_add(1, Ordering::Relaxed);
+                let delay = count(&query, &zone, &counts);
+                if zone.behaviour_for(query.queries.first().map(|q| q.query_type()))
+                    == DnsBehaviour::Silent
+                {
+                    continue;
+                }
+                let Ok(reply) = answer(&query, &zone).to_vec() else {
+                    return;
+                };
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                let Ok(len) = u16::try_from(reply.len()) else {
+                    return;
+                };
+                let framed = [&len.to_be_bytes()[..], &reply].concat();
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The response to `query` under `zone`'s behaviour (pure: no I/O), as
+/// sent whole (over TCP, or over UDP when it is not truncated).
 fn answer(query: &Message, zone: &DnsServerBuilder) -> Message {
     let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
     reply.metadata.recursion_desired = query.metadata.recursion_desired;
@@ -236,7 +362,10 @@ fn answer(query: &Message, zone: &DnsServerBuilder) -> Message {
         DnsBehaviour::NxDomain => ResponseCode::NXDomain,
         DnsBehaviour::ServFail => ResponseCode::ServFail,
         DnsBehaviour::Refused => ResponseCode::Refused,
-        DnsBehaviour::Answer | DnsBehaviour::Silent => {
+        DnsBehaviour::Answer
+        | DnsBehaviour::Silent
+        | DnsBehaviour::Truncated
+        | DnsBehaviour::CutShort => {
             let mut code = ResponseCode::NoError;
             for q in &query.queries {
                 let Some(addrs) = zone.names.get(&normalise(&q.name().to_ascii())) else {

@@ -3,7 +3,8 @@
 //! family, attempts started 250 ms apart (or at once when one fails), the
 //! first to connect wins and the others are dropped.
 //!
-//! The attempt order is a pure function (`attempt_order`), tested alone.
+//! The attempt order is a pure function (`attempt_order`), tested alone;
+//! so is how late A addresses join the queue (`join_late`: interleaved).
 
 use std::collections::VecDeque;
 use std::io;
@@ -34,20 +35,35 @@ pub(crate) fn attempt_order(addrs: &[IpAddr], version: IpVersion) -> Vec<IpAddr>
         return filtered;
     };
     let first_v6 = first.is_ipv6();
-    let (mut same, mut other): (Vec<IpAddr>, Vec<IpAddr>) = filtered
+    let (same, other): (Vec<IpAddr>, Vec<IpAddr>) = filtered
         .iter()
         .copied()
         .partition(|ip| ip.is_ipv6() == first_v6);
-    let mut out = Vec::with_capacity(filtered.len());
-    same.reverse();
-    other.reverse();
+    interleave(same, other)
+}
+
+/// `first[0], second[0], first[1], second[1], …`, the longer one's rest
+/// at the end.
+fn interleave<T>(
+    first: impl IntoIterator<Item = T>,
+    second: impl IntoIterator<Item = T>,
+) -> Vec<T> {
+    let (mut first, mut second) = (first.into_iter(), second.into_iter());
+    let mut out = Vec::new();
     loop {
-        match (same.pop(), other.pop()) {
+        match (first.next(), second.next()) {
             (None, None) => break,
             (a, b) => out.extend(a.into_iter().chain(b)),
         }
     }
     out
+}
+
+/// The attempts still to start once late addresses of the other family
+/// came: interleaved with those queued, the first late one next (RFC 8305
+/// section 4: the next attempt goes to the family not tried last).
+fn join_late(queued: VecDeque<SocketAddr>, late: Vec<SocketAddr>) -> VecDeque<SocketAddr> {
+    interleave(late, queued).into()
 }
 
 /// Connects to the first of `addrs` (already in attempt order) that
@@ -145,7 +161,7 @@ pub(crate) async fn connect_joining(
             }
             more = &mut late, if waiting_late => {
                 waiting_late = false;
-                queue.extend(more);
+                queue = join_late(std::mem::take(&mut queue), more);
                 start_next |= running.is_empty() || delay.is_elapsed();
             }
             () = &mut delay, if !queue.is_empty() => start_next = true,
@@ -196,6 +212,21 @@ mod tests {
                 ip("10.0.0.3")
             ]
         );
+    }
+
+    #[test]
+    fn late_addresses_are_interleaved_not_appended() {
+        let sa = |s: &str| SocketAddr::new(ip(s), 80);
+        // ::1 is being tried; ::2 and ::3 wait; A's two addresses come.
+        let queued: VecDeque<SocketAddr> = [sa("::2"), sa("::3")].into();
+        let joined = join_late(queued, vec![sa("10.0.0.1"), sa("10.0.0.2")]);
+        assert_eq!(
+            Vec::from(joined),
+            vec![sa("10.0.0.1"), sa("::2"), sa("10.0.0.2"), sa("::3")]
+        );
+        // Nothing queued: the late ones in their order.
+        let joined = join_late(VecDeque::new(), vec![sa("10.0.0.1")]);
+        assert_eq!(Vec::from(joined), vec![sa("10.0.0.1")]);
     }
 
     #[test]

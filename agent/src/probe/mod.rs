@@ -421,6 +421,9 @@ impl Prober {
             }
             _ => connect::connect(&addrs).await,
         };
+        // The lookup's sockets (and any TCP retry) are closed now, not
+        // held through TLS, the request and the body.
+        drop(lookup);
         let (tcp, remote) = connected.map_err(|e| failure::connect(&e))?;
         hop.clock.end(Phase::Connect, Instant::now());
         hop.remote = Some(remote);

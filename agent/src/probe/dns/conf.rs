@@ -2,10 +2,11 @@
 //! (`nameserver`, `search`/`domain`, `options ndots: timeout: attempts:`)
 //! and /etc/hosts, and the list of names a lookup tries (ndots and the
 //! search list). Pure: text in, settings out; reading the files is the
-//! caller's.
+//! caller's (and so is naming interfaces: a scoped IPv6 server such as
+//! `fe80::1%eth0` needs the interface's index, [`system_ifindex`]).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use super::race::MAX_SERVERS;
@@ -33,10 +34,20 @@ pub(crate) struct ResolvConf {
 }
 
 impl ResolvConf {
+    /// Parses resolv.conf's text, naming interfaces with this host's
+    /// indexes ([`ResolvConf::parse_with`]).
+    pub(crate) fn parse(text: &str) -> ResolvConf {
+        ResolvConf::parse_with(text, &system_ifindex)
+    }
+
     /// Parses resolv.conf's text. Unknown keywords and options are ignored
     /// and bad values skipped, as glibc does; no server at all means the
-    /// local host (127.0.0.1:53), as in glibc.
-    pub(crate) fn parse(text: &str) -> ResolvConf {
+    /// local host (127.0.0.1:53), as in glibc. A scoped IPv6 server
+    /// (`fe80::1%eth0`, as NetworkManager writes it, or `%2`) gets the
+    /// zone's index from `ifindex` (a number as written); an unknown zone
+    /// leaves the scope 0, as glibc does (the server is then unreachable and
+    /// skipped).
+    pub(crate) fn parse_with(text: &str, ifindex: &dyn Fn(&str) -> Option<u32>) -> ResolvConf {
         let mut conf = ResolvConf {
             servers: Vec::new(),
             search: Vec::new(),
@@ -52,7 +63,7 @@ impl ResolvConf {
             let mut words = line.split_whitespace();
             match words.next() {
                 Some("nameserver") => {
-                    if let Some(addr) = words.next().and_then(server_addr)
+                    if let Some(addr) = words.next().and_then(|w| server_addr(w, ifindex))
                         && conf.servers.len() < MAX_SERVERS
                     {
                         conf.servers.push(addr);
@@ -103,22 +114,46 @@ impl ResolvConf {
 }
 
 /// A server: an address (port 53), or `[address]:port` as OpenBSD's
-/// resolv.conf allows (what a test server on an unprivileged port needs).
-fn server_addr(word: &str) -> Option<SocketAddr> {
+/// resolv.conf allows (what a test server on an unprivileged port needs);
+/// an IPv6 address may carry a zone (`%eth0`, `%2`).
+fn server_addr(word: &str, ifindex: &dyn Fn(&str) -> Option<u32>) -> Option<SocketAddr> {
     let Some(bracketed) = word.strip_prefix('[') else {
-        return word
-            .parse::<IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, 53));
+        return scoped_ip(word, ifindex, 53);
     };
     let (ip, rest) = bracketed.split_once(']')?;
-    let ip = ip.parse::<IpAddr>().ok()?;
     let port = match rest.strip_prefix(':') {
         Some(port) => port.parse().ok()?,
         None if rest.is_empty() => 53,
         None => return None,
     };
-    Some(SocketAddr::new(ip, port))
+    scoped_ip(ip, ifindex, port)
+}
+
+/// `ip` (IPv6 with an optional `%zone`) at `port`.
+fn scoped_ip(ip: &str, ifindex: &dyn Fn(&str) -> Option<u32>, port: u16) -> Option<SocketAddr> {
+    let Some((v6, zone)) = ip.split_once('%') else {
+        return ip
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, port));
+    };
+    let v6 = v6.parse::<Ipv6Addr>().ok()?;
+    let scope = zone
+        .parse::<u32>()
+        .ok()
+        .or_else(|| ifindex(zone))
+        .unwrap_or(0);
+    Some(SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope)))
+}
+
+/// This host's index of interface `name` (Linux: sysfs; std has no
+/// if_nametoindex). `None` if there is no such interface.
+pub(crate) fn system_ifindex(name: &str) -> Option<u32> {
+    if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex")).ok()?;
+    text.trim().parse().ok()
 }
 
 fn normalise(name: &str) -> String {
@@ -205,6 +240,36 @@ mod tests {
         assert_eq!(conf.ndots, 2);
         assert_eq!(conf.timeout, Duration::from_secs(1));
         assert_eq!(conf.attempts, 5, "capped as glibc caps it");
+    }
+
+    #[test]
+    fn scoped_ipv6_servers_get_their_interfaces_index() {
+        let ifindex = |name: &str| (name == "eth0").then_some(2);
+        let conf = ResolvConf::parse_with(
+            "nameserver fe80::1%eth0\nnameserver fe80::2%7\n\
+             nameserver [fe80::3%eth0]:5353\n",
+            &ifindex,
+        );
+        let scoped = |ip: &str, port, scope| {
+            SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), port, 0, scope))
+        };
+        assert_eq!(
+            conf.servers,
+            [
+                scoped("fe80::1", 53, 2),
+                scoped("fe80::2", 53, 7),
+                scoped("fe80::3", 5353, 2)
+            ]
+        );
+        // An unknown zone: scope 0, as glibc leaves it (then unreachable).
+        let conf = ResolvConf::parse_with("nameserver fe80::1%nope\n", &ifindex);
+        assert_eq!(conf.servers, [scoped("fe80::1", 53, 0)]);
+        // A zone on an IPv4 address is not an address.
+        let conf = ResolvConf::parse_with("nameserver 10.0.0.1%eth0\n", &ifindex);
+        assert_eq!(conf.servers, [SocketAddr::from(([127, 0, 0, 1], 53))]);
+        // This host's loopback has an index.
+        assert!(system_ifindex("lo").is_some() || !std::path::Path::new("/sys/class/net").exists());
+        assert_eq!(system_ifindex("../lo"), None);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! (`race`, pure). This file is the thin I/O around it: UDP sockets,
 //! timers and the search list. When AAAA fixed the list before A answered,
 //! A is still listened for while connecting ([`PreparedLookup::late_a`]),
-//! so its addresses join the attempts. No TCP (a truncated answer is used
-//! as far as it goes), no EDNS, no DNSSEC.
+//! so its addresses join the attempts. Queries carry EDNS (1232 bytes); a
+//! truncated reply is asked again over TCP (`tcp`). No DNSSEC.
 //!
 //! Before the clock: the names to try, the first name's queries (with
 //! fresh random ids) and a connected UDP socket per family to the first
@@ -18,6 +18,7 @@ mod conf;
 mod message;
 mod outcome;
 mod race;
+mod tcp;
 
 use std::future::poll_fn;
 use std::io;
@@ -35,7 +36,7 @@ use super::IpVersion;
 use super::failure::{self, ProbeFailure};
 use super::phase::Phase;
 use conf::{Hosts, ResolvConf};
-use message::Question;
+use message::{Question, Read};
 use race::{Action, MAX_SERVERS, Policy, Reply, Resolution, Use};
 
 pub use outcome::{DnsReport, Family, FamilyOutcome, FamilyReport};
@@ -66,14 +67,21 @@ struct System {
 }
 
 impl DnsConfig {
-    /// Reads /etc/resolv.conf and /etc/hosts. A missing file means glibc's
-    /// defaults (the local host's server; no hosts); an unreadable one is
-    /// an error for the probes that need the system resolver.
+    /// Reads /etc/resolv.conf and /etc/hosts. A missing or unreadable
+    /// (EACCES) file means glibc's defaults (the local host's server; no
+    /// hosts), as in glibc; the latter is logged once, here. Any other
+    /// error is an error for the probes that need the system resolver.
     pub fn system() -> DnsConfig {
-        let read = |path: &str| match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("reading {path}: {e}")),
+        let read = |path: &str| {
+            let text = file_text(path, std::fs::read_to_string(path));
+            if let Err(Unreadable::PermissionDenied(why)) = &text {
+                tracing::warn!(path, error = %why, "DNS: unreadable, read as missing, as glibc does");
+            }
+            match text {
+                Ok(text) => Ok(text),
+                Err(Unreadable::PermissionDenied(_)) => Ok(None),
+                Err(Unreadable::Other(e)) => Err(e),
+            }
         };
         let system = read("/etc/resolv.conf").and_then(|resolv_conf| {
             let hosts = read("/etc/hosts")?;
@@ -150,21 +158,52 @@ impl DnsConfig {
             names,
             policy,
             ask,
-            first: [None, None],
+            first: None,
             sockets: Default::default(),
             buf: vec![0; MAX_REPLY_BYTES],
             hosts: None,
             current: None,
         };
         if let Some(name) = lookup.names.first() {
-            lookup.first = questions(name, ask)?;
+            lookup.first = Some(questions(name, ask));
         }
         for family in Family::ALL {
             if lookup.asks(family) {
-                lookup.socket(family, 0).map_err(|e| socket_failure(&e))?;
+                // A server that cannot be reached from here (an IPv6 one
+                // on a host without an IPv6 route) is not the probe's
+                // failure: its slot stays empty, the send fails inside the
+                // lookup and the next server is asked, as glibc does.
+                match lookup.socket(family, 0) {
+                    Err(SocketError::Local(e)) => return Err(socket_failure(&e)),
+                    Err(SocketError::Server(_)) | Ok(_) => {}
+                }
             }
         }
         Ok(lookup)
+    }
+}
+
+/// Why a resolver file's text is not there.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum Unreadable {
+    /// Not ours to read (EACCES): treated as missing, with a warning.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Anything else: the probes that need it fail.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A resolver file's text from reading `path`: `None` when it does not
+/// exist (glibc's defaults).
+fn file_text(path: &str, read: io::Result<String>) -> Result<Option<String>, Unreadable> {
+    match read {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            Err(Unreadable::PermissionDenied(format!("reading {path}: {e}")))
+        }
+        Err(e) => Err(Unreadable::Other(format!("reading {path}: {e}"))),
     }
 }
 
@@ -174,8 +213,9 @@ pub(crate) struct PreparedLookup {
     names: Vec<String>,
     policy: Policy,
     ask: Use,
-    /// The first name's queries, indexed like `Family::index`.
-    first: [Option<Question>; 2],
+    /// The first name's queries, indexed like `Family::index` (or why
+    /// there are none: a name too long, no randomness).
+    first: Option<Result<[Option<Question>; 2], ProbeFailure>>,
     /// Connected sockets per family and server, opened when first needed.
     sockets: [[Option<UdpSocket>; MAX_SERVERS]; 2],
     buf: Vec<u8>,
@@ -190,21 +230,119 @@ struct Current {
     questions: [Option<Question>; 2],
     /// Addresses found, indexed like `Family::index`.
     addrs: [Vec<IpAddr>; 2],
+    /// A family's query retried over TCP after a truncated reply: the
+    /// server (an index) and the exchange.
+    tcp: [Option<(usize, tcp::Exchange)>; 2],
 }
 
-/// What one wait for the network brought.
-enum Event {
-    Datagram {
-        family: Family,
-        server: usize,
-        len: usize,
-    },
-    /// The socket reported an error (ICMP port unreachable, say).
-    Unreachable {
-        family: Family,
-        server: usize,
-    },
-    Timer,
+/// Datagrams read from one socket in one wake-up at most: a flood on one
+/// socket cannot keep the others, the timer or the runtime waiting.
+const MAX_DATAGRAMS_PER_WAKE: usize = 16;
+
+/// Everything a wait reads into: the sockets and TCP retries of the
+/// current name, fed to its resolution as replies come.
+struct Inbox<'a> {
+    servers: &'a [SocketAddr],
+    sockets: &'a [[Option<UdpSocket>; MAX_SERVERS]; 2],
+    buf: &'a mut [u8],
+    questions: &'a [Option<Question>; 2],
+    addrs: &'a mut [Vec<IpAddr>; 2],
+    tcp: &'a mut [Option<(usize, tcp::Exchange)>; 2],
+    resolution: &'a mut Resolution,
+    start: Instant,
+}
+
+impl Inbox<'_> {
+    /// Reads every TCP retry and socket that is ready (each socket up to
+    /// [`MAX_DATAGRAMS_PER_WAKE`]), feeding the resolution; ready if
+    /// anything came, pending (every source registered) otherwise.
+    fn poll_read(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut came = false;
+        for family in Family::ALL {
+            if let Some((server, exchange)) = &mut self.tcp[family.index()]
+                && let Poll::Ready(reply) = exchange.as_mut().poll(cx)
+            {
+                let server = *server;
+                self.tcp[family.index()] = None;
+                self.on_stream(family, server, reply);
+                came = true;
+            }
+        }
+        for family in Family::ALL {
+            for (server, socket) in self.sockets[family.index()].iter().enumerate() {
+                let Some(socket) = socket else { continue };
+                let mut drained = false;
+                for _ in 0..MAX_DATAGRAMS_PER_WAKE {
+                    let mut read = ReadBuf::new(&mut self.buf[..]);
+                    match socket.poll_recv(cx, &mut read) {
+                        Poll::Ready(Ok(())) => {
+                            let len = read.filled().len();
+                            self.on_datagram(family, server, len);
+                        }
+                        // An error on a connected UDP socket: ICMP
+                        // unreachable, say.
+                        Poll::Ready(Err(_)) => {
+                            let now = self.start.elapsed();
+                            self.resolution.on_reply(family, server, Reply::Error, now);
+                        }
+                        Poll::Pending => {
+                            drained = true;
+                            break;
+                        }
+                    }
+                    came = true;
+                }
+                if !drained {
+                    // More is queued: come back after the others had a turn.
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        match came {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
+    }
+
+    fn on_datagram(&mut self, family: Family, server: usize, len: usize) {
+        let Some(question) = &self.questions[family.index()] else {
+            return;
+        };
+        if !self.resolution.is_waiting(family) {
+            return;
+        }
+        let found = &mut self.addrs[family.index()];
+        match question.read_datagram(&self.buf[..len], found) {
+            None => {}
+            Some(Read::Reply(reply)) => {
+                let now = self.start.elapsed();
+                self.resolution.on_reply(family, server, reply, now);
+            }
+            // Over TCP to the same server, within the same try's timeout.
+            Some(Read::Truncated) => {
+                if let Some(addr) = self.servers.get(server) {
+                    self.tcp[family.index()] =
+                        Some((server, tcp::exchange(*addr, &question.bytes)));
+                }
+            }
+        }
+    }
+
+    fn on_stream(&mut self, family: Family, server: usize, reply: io::Result<Vec<u8>>) {
+        let Some(question) = &self.questions[family.index()] else {
+            return;
+        };
+        if !self.resolution.is_waiting(family) {
+            return;
+        }
+        // A failed TCP retry is the server's failure: the next is asked.
+        let reply = match reply {
+            Ok(message) => question.read_stream(&message, &mut self.addrs[family.index()]),
+            Err(_) => Reply::Error,
+        };
+        let now = self.start.elapsed();
+        self.resolution.on_reply(family, server, reply, now);
+    }
 }
 
 impl PreparedLookup {
@@ -221,7 +359,7 @@ impl PreparedLookup {
                 resolution_delay: Duration::ZERO,
             },
             ask,
-            first: [None, None],
+            first: None,
             sockets: Default::default(),
             buf: Vec::new(),
             hosts: Some(v6.chain(v4).copied().collect()),
@@ -236,17 +374,18 @@ impl PreparedLookup {
         }
     }
 
-    fn socket(&mut self, family: Family, server: usize) -> io::Result<&UdpSocket> {
+    fn socket(&mut self, family: Family, server: usize) -> Result<&UdpSocket, SocketError> {
         let addr = self
             .servers
             .get(server)
             .copied()
-            .ok_or_else(|| io::Error::other("no such server"))?;
+            .ok_or_else(|| SocketError::Server(io::Error::other("no such server")))?;
         let slot = &mut self.sockets[family.index()][server];
         if slot.is_none() {
             *slot = Some(connected(addr)?);
         }
-        slot.as_ref().ok_or_else(|| io::Error::other("no socket"))
+        slot.as_ref()
+            .ok_or_else(|| SocketError::Server(io::Error::other("no socket")))
     }
 
     /// Runs the lookup; `start` is the instant the DNS phase began, and
@@ -262,10 +401,22 @@ impl PreparedLookup {
             return Ok(addrs);
         }
         let mut failure = None;
+        // As glibc: a name with no address of the family on an earlier
+        // candidate is what is reported, though a later one says NXDOMAIN.
+        let mut nodata = None;
         for i in 0..self.names.len() {
-            let questions = match i {
-                0 => std::mem::take(&mut self.first),
-                _ => questions(&self.names[i], self.ask)?,
+            let questions = match (i, self.first.take()) {
+                (0, Some(first)) => first,
+                _ => questions(&self.names[i], self.ask),
+            };
+            let questions = match questions {
+                Ok(questions) => questions,
+                Err(e) if e.class == ErrorClass::LocalResource => return Err(e),
+                // A search name too long to ask: skip it, not the lookup.
+                Err(e) => {
+                    failure = Some(e);
+                    continue;
+                }
             };
             match self.resolve(questions, start, seen).await? {
                 Ok(addrs) => return Ok(addrs),
@@ -273,13 +424,21 @@ impl PreparedLookup {
                 // glibc; NXDOMAIN, NODATA and failures try the next name.
                 Err(class) => {
                     let name = self.names[i].trim_end_matches('.');
-                    failure = Some(ProbeFailure::new(class, Phase::Dns, describe(name, seen)));
+                    let this = ProbeFailure::new(class, Phase::Dns, describe(name, seen));
+                    if class == ErrorClass::DnsNoAddress && nodata.is_none() {
+                        nodata = Some(this.clone());
+                    }
+                    failure = Some(this);
                     if class == ErrorClass::DnsTimeout {
                         break;
                     }
                 }
             }
         }
+        let failure = match (failure, nodata) {
+            (Some(last), Some(nodata)) if last.class == ErrorClass::DnsNxdomain => Some(nodata),
+            (last, _) => last,
+        };
         Err(failure.unwrap_or_else(|| {
             ProbeFailure::new(ErrorClass::DnsError, Phase::Dns, "no name to look up")
         }))
@@ -298,6 +457,7 @@ impl PreparedLookup {
             resolution,
             questions,
             addrs: Default::default(),
+            tcp: Default::default(),
         });
         let decision = self.drive(start, Some(seen)).await?;
         Ok(decision.map(|used| self.take_addrs(used)))
@@ -380,6 +540,7 @@ impl PreparedLookup {
             resolution,
             questions,
             addrs,
+            tcp,
         } = current;
         let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::from_std(
             start
@@ -387,19 +548,27 @@ impl PreparedLookup {
         loop {
             match resolution.poll(start.elapsed()) {
                 Action::Send { family, server } => {
+                    // A new try: a TCP retry of an earlier one is over.
+                    tcp[family.index()] = None;
                     let Some(question) = &questions[family.index()] else {
                         resolution.on_reply(family, server, Reply::Error, start.elapsed());
                         continue;
                     };
                     let sent = match self.socket(family, server) {
-                        Ok(socket) => socket.send(&question.bytes).await.map(|_| ()),
+                        Ok(socket) => socket.send(&question.bytes).await.map(|_| ()).map_err(|e| {
+                            match failure::is_local_resource(&e) {
+                                true => SocketError::Local(e),
+                                false => SocketError::Server(e),
+                            }
+                        }),
                         Err(e) => Err(e),
                     };
-                    if let Err(e) = sent {
-                        if failure::is_local_resource(&e) {
-                            return Err(socket_failure(&e));
+                    match sent {
+                        Ok(()) => {}
+                        Err(SocketError::Server(_)) => {
+                            resolution.on_reply(family, server, Reply::Error, start.elapsed());
                         }
-                        resolution.on_reply(family, server, Reply::Error, start.elapsed());
+                        Err(SocketError::Local(e)) => return Err(socket_failure(&e)),
                     }
                 }
                 Action::Wait { until } => {
@@ -413,62 +582,27 @@ impl PreparedLookup {
                             .as_mut()
                             .reset(tokio::time::Instant::from_std(start + until));
                     }
-                    let sockets = &self.sockets;
-                    let buf = &mut self.buf;
-                    let event = poll_fn(|cx| {
-                        for family in Family::ALL {
-                            for (server, socket) in sockets[family.index()].iter().enumerate() {
-                                let Some(socket) = socket else { continue };
-                                let mut read = ReadBuf::new(&mut buf[..]);
-                                match socket.poll_recv(cx, &mut read) {
-                                    Poll::Ready(Ok(())) => {
-                                        let len = read.filled().len();
-                                        return Poll::Ready(Event::Datagram {
-                                            family,
-                                            server,
-                                            len,
-                                        });
-                                    }
-                                    Poll::Ready(Err(_)) => {
-                                        return Poll::Ready(Event::Unreachable { family, server });
-                                    }
-                                    Poll::Pending => {}
-                                }
-                            }
+                    let mut inbox = Inbox {
+                        servers: &self.servers,
+                        sockets: &self.sockets,
+                        buf: &mut self.buf,
+                        questions,
+                        addrs,
+                        tcp,
+                        resolution,
+                        start,
+                    };
+                    // Every socket is read before the policy decides: an
+                    // A and an AAAA that arrived together are both in.
+                    poll_fn(|cx| {
+                        let timer_passed = until.is_some() && timer.as_mut().poll(cx).is_ready();
+                        match inbox.poll_read(cx) {
+                            Poll::Ready(()) => Poll::Ready(()),
+                            Poll::Pending if timer_passed => Poll::Ready(()),
+                            Poll::Pending => Poll::Pending,
                         }
-                        if until.is_some() && timer.as_mut().poll(cx).is_ready() {
-                            return Poll::Ready(Event::Timer);
-                        }
-                        Poll::Pending
                     })
                     .await;
-                    match event {
-                        Event::Datagram {
-                            family,
-                            server,
-                            len,
-                        } => {
-                            let Some(question) = &questions[family.index()] else {
-                                continue;
-                            };
-                            if !resolution.is_waiting(family) {
-                                continue;
-                            }
-                            let found = &mut addrs[family.index()];
-                            // A truncated answer is used as far as it goes
-                            // (no retry over TCP).
-                            let Some((reply, _truncated)) =
-                                question.read_reply(&self.buf[..len], found)
-                            else {
-                                continue;
-                            };
-                            resolution.on_reply(family, server, reply, start.elapsed());
-                        }
-                        Event::Unreachable { family, server } => {
-                            resolution.on_reply(family, server, Reply::Error, start.elapsed());
-                        }
-                        Event::Timer => {}
-                    }
                 }
                 Action::Done(decision) => return Ok(decision),
             }
@@ -520,17 +654,33 @@ fn questions(name: &str, ask: Use) -> Result<[Option<Question>; 2], ProbeFailure
     Ok(out)
 }
 
+/// Why a socket to a server could not be had: the agent's own state, or
+/// the server's address (no route, family unsupported, not connectable).
+#[derive(Debug, thiserror::Error)]
+enum SocketError {
+    /// Opening or setting up the socket failed: the probe cannot go on.
+    #[error("{0}")]
+    Local(io::Error),
+    /// This server cannot be reached from here: the next one is asked.
+    #[error("{0}")]
+    Server(io::Error),
+}
+
 /// A UDP socket connected to `server`: the kernel drops datagrams from
 /// anyone else and reports ICMP unreachable as an error.
-fn connected(server: SocketAddr) -> io::Result<UdpSocket> {
+fn connected(server: SocketAddr) -> Result<UdpSocket, SocketError> {
     let local = match server {
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
     };
-    let socket = std::net::UdpSocket::bind(local)?;
-    socket.connect(server)?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+    // No IPv6 at all (EAFNOSUPPORT) is about the server's family.
+    let socket = std::net::UdpSocket::bind(local).map_err(|e| match e.raw_os_error() {
+        Some(97) => SocketError::Server(e),
+        _ => SocketError::Local(e),
+    })?;
+    socket.connect(server).map_err(SocketError::Server)?;
+    socket.set_nonblocking(true).map_err(SocketError::Local)?;
+    UdpSocket::from_std(socket).map_err(SocketError::Local)
 }
 
 fn socket_failure(e: &io::Error) -> ProbeFailure {
@@ -570,4 +720,30 @@ fn describe(name: &str, seen: &DnsReport) -> String {
         .map(|f| format!("{} {}", f.name(), seen.family(*f).outcome))
         .collect();
     format!("{name}: {}", families.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_or_unreadable_resolver_files_are_glibcs_defaults() {
+        let err = |kind| Err(io::Error::from(kind));
+        assert_eq!(
+            file_text("/etc/hosts", Ok("x".into())),
+            Ok(Some("x".into()))
+        );
+        assert_eq!(
+            file_text("/etc/hosts", err(io::ErrorKind::NotFound)),
+            Ok(None)
+        );
+        assert!(matches!(
+            file_text("/etc/hosts", err(io::ErrorKind::PermissionDenied)),
+            Err(Unreadable::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            file_text("/etc/hosts", err(io::ErrorKind::InvalidData)),
+            Err(Unreadable::Other(_))
+        ));
+    }
 }

@@ -261,9 +261,12 @@ impl Resolution {
     fn resolution_deadline(&self) -> Option<Duration> {
         let a = &self.families[Family::A.index()];
         let aaaa = &self.families[Family::Aaaa.index()];
+        let delay = self.policy.resolution_delay;
         match a.outcome {
-            Some((FamilyOutcome::Answered { .. }, at, _)) if aaaa.pending() => {
-                Some(at + self.policy.resolution_delay)
+            Some((FamilyOutcome::Answered { .. }, at, _)) if aaaa.pending() => Some(at + delay),
+            // After an NXDOMAIN, the other family's wait.
+            _ if a.pending() || aaaa.pending() => {
+                nxdomain_at(a).or(nxdomain_at(aaaa)).map(|at| at + delay)
             }
             _ => None,
         }
@@ -271,7 +274,8 @@ impl Resolution {
 
     /// RFC 8305 section 3: go on with AAAA (and A if in) once AAAA is
     /// positive; with A once AAAA is out of the running or the resolution
-    /// delay has passed; fail only when no family is positive or pending.
+    /// delay has passed; fail when no family is positive or pending, or
+    /// the resolution delay after an NXDOMAIN has passed.
     fn decide(&mut self, now: Duration) -> Option<Result<Use, ErrorClass>> {
         let [a, aaaa] = &mut self.families;
         if self.joining {
@@ -306,6 +310,21 @@ impl Resolution {
             }
             return None;
         }
+        // NXDOMAIN on one family: nothing exists at or below the name (RFC
+        // 8020), so the other family is given the resolution delay, not
+        // its timeouts on every server, before the next search-list name.
+        // Not at once: a broken server that says NXDOMAIN to AAAA only
+        // (RFC 4074 section 4.2) must not fail a probe A answers.
+        if let Some(nx_at) = nxdomain_at(a).or(nxdomain_at(aaaa))
+            && now >= nx_at + self.policy.resolution_delay
+        {
+            for tries in [a, aaaa] {
+                if tries.pending() {
+                    tries.outcome = Some((FamilyOutcome::Late, now, None));
+                }
+            }
+            return Some(Err(ErrorClass::DnsNxdomain));
+        }
         if a.pending() || aaaa.pending() {
             return None;
         }
@@ -331,6 +350,14 @@ impl Resolution {
             return Some((FamilyOutcome::NotAsked, Duration::ZERO, None));
         }
         tries.outcome
+    }
+}
+
+/// When `tries` came to NXDOMAIN, if it did.
+fn nxdomain_at(tries: &Tries) -> Option<Duration> {
+    match tries.outcome {
+        Some((FamilyOutcome::NxDomain, at, _)) => Some(at),
+        _ => None,
     }
 }
 

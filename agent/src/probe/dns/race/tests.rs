@@ -315,3 +315,31 @@ fn a_refused_with_aaaa_silent_reports_the_refusal() {
         Some(FamilyOutcome::Refused)
     );
 }
+
+#[test]
+fn nxdomain_on_one_family_ends_the_name_after_the_resolution_delay() {
+    // A says NXDOMAIN at 1 ms, AAAA is dropped: the next search-list name
+    // is tried after the resolution delay, not after AAAA's timeouts on
+    // every server (20 s here).
+    let r = run(policy(2), true, true, &|f, _| match f {
+        Family::A => Some((Reply::NxDomain, MS)),
+        Family::Aaaa => None,
+    });
+    assert_eq!(r.done, Err(ErrorClass::DnsNxdomain));
+    assert_eq!(r.at, 51 * MS);
+    assert_eq!(outcome(&r, Family::Aaaa), FamilyOutcome::Late);
+    let r = run(policy(2), true, true, &|f, _| match f {
+        Family::Aaaa => Some((Reply::NxDomain, MS)),
+        Family::A => None,
+    });
+    assert_eq!((r.done, r.at), (Err(ErrorClass::DnsNxdomain), 51 * MS));
+    // Both NXDOMAIN: no wait at all.
+    let r = run(policy(2), true, true, &|_, _| Some((Reply::NxDomain, MS)));
+    assert_eq!((r.done, r.at), (Err(ErrorClass::DnsNxdomain), MS));
+    // A server that says NXDOMAIN to AAAA only: A, within the delay, wins.
+    let r = run(policy(1), true, true, &|f, _| match f {
+        Family::Aaaa => Some((Reply::NxDomain, MS)),
+        Family::A => Some((Reply::Addresses(1), 30 * MS)),
+    });
+    assert_eq!((r.done, r.at), (Ok(A_ONLY), 30 * MS));
+}
