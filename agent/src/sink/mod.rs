@@ -268,3 +268,59 @@ impl Fanout {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{Record, Status};
+
+    fn result() -> CheckResult {
+        CheckResult {
+            check: Arc::from("c"),
+            record: Record {
+                st: Status::Down,
+                ..Record::up(1_700_000_000_000, 20)
+            },
+            timings: Default::default(),
+            detail: None,
+            cert_not_after: None,
+            dns: None,
+        }
+    }
+
+    /// A full sink: every drop is counted, but only the first of each
+    /// `DROP_WARNING_EVERY` is logged, carrying the drops since the last.
+    #[tokio::test(start_paused = true)]
+    async fn drops_are_all_counted_and_warned_at_most_every_period() {
+        let metrics = Metrics::new("a", None);
+        let (tx, _rx) = mpsc::channel(1);
+        let fanout = Fanout {
+            inlets: Arc::from([Inlet {
+                name: "file",
+                tx,
+                unlogged: AtomicU64::new(0),
+                warned_at_ms: AtomicU64::new(u64::MAX),
+            }]),
+            metrics: metrics.clone(),
+            started: tokio::time::Instant::now(),
+        };
+        let inlet = &fanout.inlets[0];
+        fanout.send(result()); // queued
+        fanout.send(result()); // dropped, warned at once
+        assert_eq!(inlet.unlogged.load(Ordering::Relaxed), 0);
+        assert_eq!(inlet.warned_at_ms.load(Ordering::Relaxed), 0);
+        for _ in 0..5 {
+            fanout.send(result()); // dropped, not yet warned
+        }
+        assert_eq!(inlet.unlogged.load(Ordering::Relaxed), 5);
+        tokio::time::advance(DROP_WARNING_EVERY).await;
+        fanout.send(result()); // warned: the 6 since the last warning
+        assert_eq!(inlet.unlogged.load(Ordering::Relaxed), 0);
+        assert_eq!(inlet.warned_at_ms.load(Ordering::Relaxed), 10_000);
+        let text = metrics.render();
+        assert!(
+            text.contains("sonde_sink_records_dropped_total{sink=\"file\"} 7"),
+            "{text}"
+        );
+    }
+}
