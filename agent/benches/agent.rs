@@ -161,6 +161,7 @@ fn at_rate(nginx: &Nginx, https: bool, secs: u64) {
             met(ratio <= target)
         );
         print_lateness(&run);
+        print_errors_and_drops(&run);
     }
     println!(
         "  (sonde: the whole agent process, user+sys, file sink on; floor: one current-thread tokio runtime"
@@ -192,6 +193,16 @@ fn scale(nginx: &Nginx, secs: u64) {
         run.cpu_per_probe_us(),
         met(run.skipped == 0)
     );
+    print_errors_and_drops(&run);
+}
+
+/// Down probes by error class and records the sinks dropped, whole run.
+fn print_errors_and_drops(run: &Load) {
+    if !run.errors.is_empty() {
+        let classes: Vec<String> = run.errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!("  errors by class (whole run): {}", classes.join(", "));
+    }
+    println!("  sink records dropped (whole run): {}", run.sink_dropped);
 }
 
 fn print_lateness(run: &Load) {
@@ -345,6 +356,10 @@ struct Load {
     p99: Option<f64>,
     rss_max_kb: u64,
     cpu_secs: f64,
+    /// Probes down or unknown by error class, whole run.
+    errors: Vec<(String, u64)>,
+    /// Records the sinks dropped, whole run.
+    sink_dropped: u64,
 }
 
 impl Load {
@@ -420,7 +435,27 @@ fn run_agent(agent: &Agent<'_>, secs: u64) -> Load {
         p99,
         rss_max_kb,
         cpu_secs: cpu_after - cpu_before,
+        errors: errors_by_class(&body),
+        sink_dropped: sum_family(&body, "sonde_sink_records_dropped_total{"),
     }
+}
+
+/// `sonde_probe_errors_total` summed over checks, by class.
+fn errors_by_class(body: &str) -> Vec<(String, u64)> {
+    let mut classes: std::collections::BTreeMap<String, f64> = Default::default();
+    for line in body
+        .lines()
+        .filter(|l| l.starts_with("sonde_probe_errors_total{"))
+    {
+        if let Some(class) = line
+            .split("class=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+        {
+            *classes.entry(class.to_owned()).or_default() += value(line);
+        }
+    }
+    classes.into_iter().map(|(c, n)| (c, n as u64)).collect()
 }
 
 /// Whether the agent's /readyz answers 200 (it is probing).

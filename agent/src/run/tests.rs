@@ -119,7 +119,7 @@ fn plan(checks: &[(&str, &str, &str)]) -> (config::Plan, Vec<(config::Check, Pro
     }
     let plan = config::parse(&text, "paused.toml", &config::SystemHost)
         .unwrap_or_else(|e| panic!("test plan: {e}\n{text}"));
-    let checks = plan_checks(&plan, &mut SpecBuilder::default()).unwrap();
+    let checks = plan_checks(plan.checks.clone(), &mut SpecBuilder::default()).unwrap();
     (plan, checks)
 }
 

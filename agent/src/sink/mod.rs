@@ -13,6 +13,7 @@ pub(crate) mod uplink;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -187,40 +188,139 @@ async fn drive<S: Sink>(
     sink.close().await
 }
 
-/// A sink's name and the sending end of its channel.
-type Inlet = (&'static str, mpsc::Sender<Arc<CheckResult>>);
+/// How often, at most, a sink that keeps dropping results says so in the
+/// log: under a burst, a line per dropped result would itself load the
+/// agent that is already behind. Every drop is counted in the metrics.
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// A sink's name, the sending end of its channel, and what its drops
+/// have not yet said in the log.
+struct Inlet {
+    name: &'static str,
+    tx: mpsc::Sender<Arc<CheckResult>>,
+    /// Drops since the last warning.
+    unlogged: AtomicU64,
+    /// When the last warning was logged, ms since the fan-out's start;
+    /// `u64::MAX` before the first.
+    warned_at_ms: AtomicU64,
+}
 
 /// Hands every result to every sink, without ever waiting.
 #[derive(Clone)]
 pub struct Fanout {
-    senders: Arc<[Inlet]>,
+    inlets: Arc<[Inlet]>,
     metrics: Arc<Metrics>,
+    started: tokio::time::Instant,
 }
 
 impl Fanout {
     /// A fan-out over `sinks`.
     pub fn new(sinks: &[SinkHandle], metrics: Arc<Metrics>) -> Self {
         Fanout {
-            senders: sinks.iter().map(|s| (s.name, s.tx.clone())).collect(),
+            inlets: sinks
+                .iter()
+                .map(|s| Inlet {
+                    name: s.name,
+                    tx: s.tx.clone(),
+                    unlogged: AtomicU64::new(0),
+                    warned_at_ms: AtomicU64::new(u64::MAX),
+                })
+                .collect(),
             metrics,
+            started: tokio::time::Instant::now(),
         }
     }
 
-    /// Offers `result` to every sink; a full sink drops it (counted, logged).
+    /// Offers `result` to every sink; a full or stopped sink drops it
+    /// (counted; logged at most every [`DROP_WARNING_EVERY`]).
     pub fn send(&self, result: CheckResult) {
         let result = Arc::new(result);
-        for (name, tx) in self.senders.iter() {
-            match tx.try_send(result.clone()) {
+        for inlet in self.inlets.iter() {
+            match inlet.tx.try_send(result.clone()) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.metrics.sink_dropped(name, 1);
-                    tracing::warn!(sink = name, check = %result.check, "sink queue full: result dropped");
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    self.metrics.sink_dropped(name, 1);
-                    tracing::error!(sink = name, check = %result.check, "sink stopped: result dropped");
-                }
+                Err(mpsc::error::TrySendError::Full(_)) => self.dropped(inlet, &result, false),
+                Err(mpsc::error::TrySendError::Closed(_)) => self.dropped(inlet, &result, true),
             }
         }
+    }
+
+    fn dropped(&self, inlet: &Inlet, result: &CheckResult, sink_stopped: bool) {
+        self.metrics.sink_dropped(inlet.name, 1);
+        inlet.unlogged.fetch_add(1, Ordering::Relaxed);
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        let every_ms = u64::try_from(DROP_WARNING_EVERY.as_millis()).unwrap_or(u64::MAX);
+        let last = inlet.warned_at_ms.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now_ms >= last.saturating_add(every_ms);
+        if !due
+            || inlet
+                .warned_at_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let dropped = inlet.unlogged.swap(0, Ordering::Relaxed);
+        let (sink, check) = (inlet.name, &result.check);
+        if sink_stopped {
+            tracing::error!(sink, %check, dropped, "sink stopped: results dropped (warned at most every 10 s; all counted in sonde_sink_records_dropped_total)");
+        } else {
+            tracing::warn!(sink, %check, dropped, "sink queue full: results dropped (warned at most every 10 s; all counted in sonde_sink_records_dropped_total)");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{Record, Status};
+
+    fn result() -> CheckResult {
+        CheckResult {
+            check: Arc::from("c"),
+            record: Record {
+                st: Status::Down,
+                ..Record::up(1_700_000_000_000, 20)
+            },
+            timings: Default::default(),
+            detail: None,
+            cert_not_after: None,
+            dns: None,
+        }
+    }
+
+    /// A full sink: every drop is counted, but only the first of each
+    /// `DROP_WARNING_EVERY` is logged, carrying the drops since the last.
+    #[tokio::test(start_paused = true)]
+    async fn drops_are_all_counted_and_warned_at_most_every_period() {
+        let metrics = Metrics::new("a", None);
+        let (tx, _rx) = mpsc::channel(1);
+        let fanout = Fanout {
+            inlets: Arc::from([Inlet {
+                name: "file",
+                tx,
+                unlogged: AtomicU64::new(0),
+                warned_at_ms: AtomicU64::new(u64::MAX),
+            }]),
+            metrics: metrics.clone(),
+            started: tokio::time::Instant::now(),
+        };
+        let inlet = &fanout.inlets[0];
+        fanout.send(result()); // queued
+        fanout.send(result()); // dropped, warned at once
+        assert_eq!(inlet.unlogged.load(Ordering::Relaxed), 0);
+        assert_eq!(inlet.warned_at_ms.load(Ordering::Relaxed), 0);
+        for _ in 0..5 {
+            fanout.send(result()); // dropped, not yet warned
+        }
+        assert_eq!(inlet.unlogged.load(Ordering::Relaxed), 5);
+        tokio::time::advance(DROP_WARNING_EVERY).await;
+        fanout.send(result()); // warned: the 6 since the last warning
+        assert_eq!(inlet.unlogged.load(Ordering::Relaxed), 0);
+        assert_eq!(inlet.warned_at_ms.load(Ordering::Relaxed), 10_000);
+        let text = metrics.render();
+        assert!(
+            text.contains("sonde_sink_records_dropped_total{sink=\"file\"} 7"),
+            "{text}"
+        );
     }
 }
