@@ -793,6 +793,27 @@ fn informational_responses_are_skipped_up_to_a_bound() {
     assert!(r.timings.total < Duration::from_secs(1), "{r:#?}");
 }
 
+/// Over HTTP/2, h2 drops informational HEADERS silently; the stream counts
+/// them, so a flood fails at the bound instead of burning a core until
+/// the deadline.
+#[test]
+fn an_h2_flood_of_informational_responses_fails_at_the_bound() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let target = https_target(&ca, |b| {
+        b.alpn(Alpn::H2).misbehave(Misbehaviour::InformationalFlood)
+    });
+    let s = spec(
+        &format!("https://{HOST}:{}/", target.port()),
+        Some(&pem),
+        target.port(),
+    );
+    let r = probe(&s);
+    assert_eq!(r.http_version, None, "no final response: {r:#?}");
+    assert_class(&r, ErrorClass::HttpProtocol);
+    assert!(r.timings.total < Duration::from_secs(1), "{r:#?}");
+}
+
 #[test]
 fn endless_headers_and_bodies_end_by_the_deadline() {
     for misbehaviour in [Misbehaviour::EndlessHeaders, Misbehaviour::EndlessBody] {

@@ -51,7 +51,8 @@ pub(crate) struct BodyPolicy {
 }
 
 /// Counts the informational (1xx) responses hyper skips before `req`'s
-/// final one (HTTP/1 only: h2 skips them itself), for
+/// final one (HTTP/1; over HTTP/2, where h2 drops them silently, the
+/// stream counts HEADERS frames), for
 /// [`TimedStream::bound_informational`]. Allocates: call it before the
 /// probe's clock starts.
 pub(crate) fn count_informational(req: &mut Request<Full<Bytes>>) -> Informational {

@@ -9,7 +9,8 @@
 //! The wrapper is also where a hostile target is kept from holding the
 //! runtime: reads are charged to the task's cooperative budget by size, so
 //! a task that parses a flood yields after about 128 KiB, and the count
-//! of HTTP/1 informational (1xx) responses is bounded.
+//! of informational (1xx) responses is bounded: over HTTP/1 through
+//! hyper's callback, over HTTP/2 by counting the stream's HEADERS frames.
 
 use std::io;
 use std::pin::Pin;
@@ -122,19 +123,24 @@ impl AsyncRead for TimedStream {
             Transport::Tls(s) => ready!(Pin::new(s.as_mut()).poll_read(cx, buf))?,
         }
         this.unpaid += buf.filled().len() - before;
-        if this.first_byte.get().is_none() {
-            let fresh = &buf.filled()[before..];
-            if !fresh.is_empty() {
-                // The clock is read before any scanning.
-                let now = Instant::now();
-                let is_response = match &mut this.h2 {
-                    None => true,
-                    Some(scan) => scan.feed(fresh),
-                };
-                if is_response {
-                    let _ = this.first_byte.set(now);
+        let fresh = &buf.filled()[before..];
+        if fresh.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        // The clock is read before any scanning.
+        let now = this.first_byte.get().is_none().then(Instant::now);
+        let is_response = match &mut this.h2 {
+            None => true,
+            Some(scan) => {
+                let is_response = scan.feed(fresh);
+                if scan.headers > MAX_H2_HEADERS {
+                    return Poll::Ready(Err(io::Error::other(TooManyInformational)));
                 }
+                is_response
             }
+        };
+        if let (Some(now), true) = (now, is_response) {
+            let _ = this.first_byte.set(now);
         }
         Poll::Ready(Ok(()))
     }
@@ -185,21 +191,32 @@ impl AsyncWrite for TimedStream {
     }
 }
 
+/// HEADERS frames a probe's HTTP/2 stream may carry: the informational
+/// responses allowed over HTTP/1 ([`MAX_INFORMATIONAL`]), the final
+/// response and its trailers. h2 drops informational HEADERS without a
+/// callback, so they are counted here.
+const MAX_H2_HEADERS: u32 = MAX_INFORMATIONAL + 2;
+
 /// Scans the server's HTTP/2 frame headers (9 bytes: length, type, flags,
-/// stream id) for the first frame on a stream: the response.
+/// stream id) for the first frame on a stream (the response) and counts
+/// the HEADERS frames on streams.
 #[derive(Debug, Default)]
 struct H2Scan {
     header: [u8; 9],
     have: usize,
     skip: usize,
+    /// HEADERS frames seen on streams (a probe opens one).
+    headers: u32,
 }
 
 impl H2Scan {
+    const HEADERS: u8 = 0x1;
     const WINDOW_UPDATE: u8 = 0x8;
 
-    /// Feeds bytes read from the server; true once a frame header that
-    /// belongs to a stream (not connection control) has been seen.
+    /// Feeds bytes read from the server; true if a frame header that
+    /// belongs to a stream (not connection control) was among them.
     fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        let mut on_stream = false;
         while !bytes.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
@@ -218,12 +235,15 @@ impl H2Scan {
                 let kind = h[3];
                 let stream = u32::from_be_bytes([h[5] & 0x7f, h[6], h[7], h[8]]);
                 if stream != 0 && kind != Self::WINDOW_UPDATE {
-                    return true;
+                    on_stream = true;
+                }
+                if stream != 0 && kind == Self::HEADERS {
+                    self.headers = self.headers.saturating_add(1);
                 }
                 self.skip = length;
             }
         }
-        false
+        on_stream
     }
 }
 
@@ -325,6 +345,20 @@ mod tests {
         let mut scan = H2Scan::default();
         assert!(!scan.feed(&bytes));
         assert!(scan.feed(&frame(0x1, 1, 30))); // HEADERS on stream 1
+    }
+
+    #[test]
+    fn headers_frames_are_counted_past_the_first_response_byte() {
+        let mut scan = H2Scan::default();
+        let mut flood = Vec::new();
+        for _ in 0..20 {
+            flood.extend(frame(0x1, 1, 5)); // HEADERS :status 103
+            flood.extend(frame(0x0, 1, 7)); // DATA between them: skipped
+        }
+        flood.extend(frame(0x1, 0, 3)); // stream 0 is not a stream's
+        assert!(scan.feed(&flood));
+        assert_eq!(scan.headers, 20);
+        assert!(scan.headers > MAX_H2_HEADERS);
     }
 
     #[test]

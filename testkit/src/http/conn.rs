@@ -94,6 +94,9 @@ where
         Some(Misbehaviour::InformationalFlood) if !h2 => {
             return raw::informational_flood(io, &shared).await;
         }
+        Some(Misbehaviour::InformationalFlood) => {
+            return raw::informational_flood_h2(io, &shared).await;
+        }
         Some(Misbehaviour::InformationalThenOk(n)) if !h2 => {
             return raw::informational_then_ok(io, n, &shared).await;
         }

@@ -137,6 +137,35 @@ pub(crate) async fn informational_flood<IO: AsyncRead + AsyncWrite + Unpin>(
     while io.write_all(&flood).await.is_ok() {}
 }
 
+/// HTTP/2: the server's SETTINGS (and an ACK of the client's), then
+/// `:status 103` HEADERS frames on stream 1 forever. h2 drops
+/// informational HEADERS without telling hyper.
+pub(crate) async fn informational_flood_h2<IO: AsyncRead + AsyncWrite + Unpin>(
+    mut io: IO,
+    shared: &Shared,
+) {
+    // The client's preface ends at its first blank line; its SETTINGS
+    // frame follows and is acknowledged without being parsed.
+    if !read_head(&mut io).await {
+        return;
+    }
+    after_request(shared).await;
+    const SETTINGS: [u8; 9] = [0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+    const SETTINGS_ACK: [u8; 9] = [0, 0, 0, 0x4, 0x1, 0, 0, 0, 0];
+    // HEADERS, END_HEADERS, stream 1; HPACK: literal without indexing,
+    // name :status (static index 8), value "103".
+    const EARLY_HINTS_H2: [u8; 14] = [0, 0, 5, 0x1, 0x4, 0, 0, 0, 1, 0x08, 3, b'1', b'0', b'3'];
+    if io
+        .write_all(&[SETTINGS, SETTINGS_ACK].concat())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let flood = burst(&EARLY_HINTS_H2);
+    while io.write_all(&flood).await.is_ok() {}
+}
+
 /// HTTP/1.1: a status line, then header lines forever.
 pub(crate) async fn endless_headers<IO: AsyncRead + AsyncWrite + Unpin>(
     mut io: IO,
