@@ -641,7 +641,7 @@ fn build_request(
     // Credentials stay with the origin they were given for (scheme, host
     // and port), as in curl: on a redirect elsewhere, neither the
     // authentication headers nor the check's secret headers follow.
-    let same_origin = url.origin() == spec.url.origin();
+    let same_origin = url == &spec.url || url.origin() == spec.url.origin();
     // A check's own headers replace sonde's defaults of the same name;
     // repeated names are all sent.
     for name in spec.headers.keys() {

@@ -146,7 +146,7 @@ impl BodySearch {
     /// Feeds the next chunk of the body.
     pub(crate) fn feed(&mut self, chunk: &[u8]) {
         match &mut self.state {
-            Search::Contains { found: true, .. } | Search::Matches { found: Some(_), .. } => {}
+            Search::Contains { found: true, .. } => {}
             Search::Contains {
                 finder,
                 carry,
