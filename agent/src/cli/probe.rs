@@ -498,6 +498,22 @@ mod tests {
         assert!(parse_dns_server("dns.test").is_err());
     }
 
+    /// The flag's default is written as text for `--help`; it must be the
+    /// engine's (and the configuration's) default.
+    #[test]
+    fn the_resolution_delay_flag_defaults_to_the_engines_default() {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            request: RequestArgs,
+        }
+        let parsed = <Only as clap::Parser>::try_parse_from(["sonde"]);
+        assert_eq!(
+            parsed.map(|o| o.request.resolution_delay).ok(),
+            Some(sonde::probe::DEFAULT_RESOLUTION_DELAY)
+        );
+    }
+
     #[test]
     fn headers_need_a_colon() {
         assert!(parse_headers(&["X-A: 1".into(), "X-A: 2".into()]).is_ok_and(|h| h.len() == 2));
