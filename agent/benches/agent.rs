@@ -151,6 +151,14 @@ fn at_rate(nginx: &Nginx, https: bool, secs: u64) {
         let run = run_agent(&agent, secs);
         let sonde = run.cpu_per_probe_us();
         let ratio = sonde / floor.cpu_per_probe_us();
+        // A ratio is only a cost comparison when both sides did all their
+        // work: failed, down or skipped probes cost CPU they are not
+        // counted for (a saturated machine shows as a "good" ratio).
+        let verdict = if run.down == 0 && run.skipped == 0 && floor.failed == 0 {
+            met(ratio <= target)
+        } else {
+            "not comparable: probes failed or were skipped (saturated)"
+        };
         println!(
             "  {checks:>5} checks @1s: sonde {sonde:.1} µs ({} probes, {} skipped, {} down), floor {:.1} µs ({} probes): {ratio:.2}x (target ≤ {target}x: {})",
             run.probes,
@@ -158,7 +166,7 @@ fn at_rate(nginx: &Nginx, https: bool, secs: u64) {
             run.down,
             floor.cpu_per_probe_us(),
             floor.probes,
-            met(ratio <= target)
+            verdict
         );
         print_lateness(&run);
         print_errors_and_drops(&run);
@@ -264,6 +272,9 @@ fn single_probe_cpu_us(target: &HttpTarget) -> f64 {
 /// Probes and CPU of a floor run, after its warm-up.
 struct FloorRun {
     probes: u64,
+    /// Probes that failed in the measured window: their CPU is in
+    /// `cpu_secs` but they are not in `probes`.
+    failed: u64,
     cpu_secs: f64,
 }
 
@@ -290,11 +301,15 @@ fn floor_at_rate(bare: &floor::Floor, checks: usize, secs: u64) -> FloorRun {
             let mut ticks = tokio::time::interval(period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let start = Instant::now();
-            let mut measured: Option<(cpu_time::ThreadTime, u64)> = None;
+            let mut measured: Option<(cpu_time::ThreadTime, u64, u64)> = None;
             while start.elapsed() < WARMUP + Duration::from_secs(secs) {
                 ticks.tick().await;
                 if measured.is_none() && start.elapsed() >= WARMUP {
-                    measured = Some((cpu_time::ThreadTime::now(), done.load(Ordering::Relaxed)));
+                    measured = Some((
+                        cpu_time::ThreadTime::now(),
+                        done.load(Ordering::Relaxed),
+                        failed.load(Ordering::Relaxed),
+                    ));
                 }
                 let (bare, done, failed) = (bare.clone(), done.clone(), failed.clone());
                 tokio::spawn(async move {
@@ -305,14 +320,19 @@ fn floor_at_rate(bare: &floor::Floor, checks: usize, secs: u64) -> FloorRun {
                     };
                 });
             }
-            let (cpu, before) = measured.unwrap_or_else(|| (cpu_time::ThreadTime::now(), 0));
+            let (cpu, done_before, failed_before) =
+                measured.unwrap_or_else(|| (cpu_time::ThreadTime::now(), 0, 0));
             let run = FloorRun {
-                probes: done.load(Ordering::Relaxed) - before,
+                probes: done.load(Ordering::Relaxed) - done_before,
+                failed: failed.load(Ordering::Relaxed) - failed_before,
                 cpu_secs: cpu.elapsed().as_secs_f64(),
             };
-            let failed = failed.load(Ordering::Relaxed);
-            if failed > 0 {
-                println!("  (floor: {failed} probes failed)");
+            let all_failed = failed.load(Ordering::Relaxed);
+            if all_failed > 0 {
+                println!(
+                    "  (floor: {all_failed} probes failed, {} of them in the measured window)",
+                    run.failed
+                );
             }
             run
         })
