@@ -12,6 +12,7 @@ mod util;
 mod cli_probe;
 mod decode_cli;
 mod dns;
+mod faults;
 #[cfg(feature = "gateway")]
 mod gateway_cli;
 #[cfg(feature = "gateway")]
