@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wire::{Frame, FrameError, FrameReader, ReadItem};
 
@@ -226,6 +226,12 @@ fn inner_offset(error: &FrameError) -> u64 {
 /// session's age: a million per second, far beyond any real sender, so the
 /// rule only refuses seqs no agent can reach (PROTOCOL.md 2.2).
 pub const MAX_FRAMES_PER_MS: u64 = 1000;
+
+/// `now` in epoch ms: what frames' sessions are judged against.
+pub fn epoch_ms(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A name as an answer or a log line may show it: escaped (no newline,
 /// no bidirectional control survives) and cut to 64 characters.
