@@ -136,6 +136,7 @@ struct SinkSeries {
     records_acked: AtomicU64,
     connects: AtomicU64,
     frames_quarantined: AtomicU64,
+    acks_refused: AtomicU64,
 }
 
 /// A fixed-bucket histogram of durations; counts per bucket, made
@@ -284,6 +285,12 @@ impl Metrics {
         self.sink(sink)
             .frames_quarantined
             .fetch_add(frames, Relaxed);
+    }
+
+    /// Counts an acknowledgement the gateway sink refused to act on (a mark
+    /// beyond every frame the agent numbered).
+    pub(crate) fn sink_ack_refused(&self, sink: &'static str) {
+        self.sink(sink).acks_refused.fetch_add(1, Relaxed);
     }
 
     /// Sets what `/readyz` answers: 200 once the scheduler runs, 503 while
@@ -525,7 +532,7 @@ impl Metrics {
         }
         let spooled: Vec<&Arc<SinkSeries>> =
             sinks.iter().filter(|s| s.spooled.load(Relaxed)).collect();
-        let spool_families: [(&str, Kind, &str, SinkField); 5] = [
+        let spool_families: [(&str, Kind, &str, SinkField); 6] = [
             (
                 "sonde_sink_spool_bytes",
                 Kind::Gauge,
@@ -555,6 +562,12 @@ impl Metrics {
                 Kind::Counter,
                 "Frames the gateway refused as bad, moved to the spool's quarantine.",
                 |s| &s.frames_quarantined,
+            ),
+            (
+                "sonde_sink_acks_refused_total",
+                Kind::Counter,
+                "Gateway acknowledgements not acted on: their mark is beyond every frame this agent numbered.",
+                |s| &s.acks_refused,
             ),
         ];
         if !spooled.is_empty() {
@@ -630,6 +643,7 @@ impl SinkSeries {
             records_acked: AtomicU64::new(0),
             connects: AtomicU64::new(0),
             frames_quarantined: AtomicU64::new(0),
+            acks_refused: AtomicU64::new(0),
         }
     }
 }
