@@ -513,12 +513,7 @@ mod tests {
     fn a_reset_mark_lets_a_lower_session_in() {
         let mut h = hub(100);
         let now = Instant::now();
-        accept(
-            &mut h,
-            "a",
-            &frames("a", u64::MAX, &[9], &["x"]),
-            now,
-        );
+        accept(&mut h, "a", &frames("a", u64::MAX, &[9], &["x"]), now);
         let real = frames("a", 7, &[0, 1], &["x"]);
         assert_eq!(accept(&mut h, "a", &real, now).accepted, 0, "poisoned");
         assert_eq!(h.reset_mark("a"), Some((u64::MAX, 9)));

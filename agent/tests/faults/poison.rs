@@ -497,21 +497,18 @@ fn against_an_old_gateway_acking_a_foreign_session_the_agent_loses_nothing() {
     wait_until(Duration::from_secs(20), "foreign acks", || {
         old.state().requests >= 3 && file_sink_keys(&state).len() >= 6
     });
-    assert_eq!(
-        foreign_ack_errors(&agent.stderr()),
-        1,
-        "{}",
-        agent.describe()
-    );
     // The operator resets the mark: the gateway answers honestly.
     old.state().poisoned = false;
     let delivered = |old: &OldGateway| -> Vec<Key> {
         old.state().accepted.values().flatten().cloned().collect()
     };
+    // What the agent held arrives (a build that deleted it on the foreign
+    // acks never sends it: the comparison below shows what is missing).
     let held = file_sink_keys(&state).len();
-    wait_until(Duration::from_secs(30), "what the agent held", || {
-        delivered(&old).len() >= held
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while delivered(&old).len() < held && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     agent.stop();
     let produced = file_sink_keys(&state);
     let got = delivered(&old);
@@ -519,4 +516,10 @@ fn against_an_old_gateway_acking_a_foreign_session_the_agent_loses_nothing() {
     let unique: HashSet<&Key> = got.iter().collect();
     assert_eq!(unique.len(), got.len());
     assert_eq!(sorted(got), sorted(produced), "old gateway vs agent file");
+    assert_eq!(
+        foreign_ack_errors(&agent.stderr()),
+        1,
+        "{}",
+        agent.describe()
+    );
 }
