@@ -309,6 +309,7 @@ fn an_operator_reset_delivers_everything_the_agent_held_and_outlives_a_restart()
     );
     let seen = real(&reader);
     exactly_once_in_order(&seen, "reader");
+    let held_and_before = produced.len();
     assert_eq!(sorted(seen), sorted(produced), "reader vs agent file");
     assert_eq!(
         foreign_ack_errors(&agent.stderr()),
@@ -327,8 +328,14 @@ fn an_operator_reset_delivers_everything_the_agent_held_and_outlives_a_restart()
         scrape(gw_addr, "sonde_gateway_records_accepted_total", "") >= 3.0
     });
     agent.stop();
-    gw.stop();
     let produced = file_sink_keys(&state);
+    let after_restart = (produced.len() - held_and_before) as f64;
+    wait_until(
+        Duration::from_secs(10),
+        "every record since the restart",
+        || scrape(gw_addr, "sonde_gateway_records_accepted_total", "") >= after_restart,
+    );
+    gw.stop();
     let files: Vec<Key> = persisted(tmp.path())
         .into_iter()
         .filter(|k| k.0 != "poison")
