@@ -75,12 +75,18 @@ impl Drop for Tmpfs {
     }
 }
 
-fn config(state: &Path, metrics: SocketAddr, target: &HttpTarget, file: &str) -> String {
+/// The file sink's configuration for these tests, plus `extra`.
+fn file_sink(extra: &str) -> String {
+    format!(
+        "[sinks.file]\nenabled = true\nfsync = \"always\"\n\
+         segment_max_bytes = \"256KiB\"\nretention_max_bytes = \"1GiB\"\n{extra}"
+    )
+}
+
+fn config(state: &Path, metrics: SocketAddr, target: &HttpTarget, sinks: &str) -> String {
     let mut s = format!(
         "[agent]\nid = \"disk\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         [defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
-         [sinks.file]\nenabled = true\nfsync = \"always\"\n\
-         segment_max_bytes = \"256KiB\"\nretention_max_bytes = \"1GiB\"\n{file}",
+         [defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n{sinks}",
         state.display()
     );
     for i in 0..CHECKS {
@@ -92,22 +98,24 @@ fn config(state: &Path, metrics: SocketAddr, target: &HttpTarget, file: &str) ->
     s
 }
 
-/// Starts the agent on `config` and waits until it is ready and has
-/// written a few seconds' worth of results.
-fn start(tmp: &Path, config: &str, metrics: SocketAddr) -> Process {
+/// Starts the agent on `config` and waits until it is ready and `sink`
+/// has written a few seconds' worth of results.
+fn start(tmp: &Path, config: &str, metrics: SocketAddr, sink: &str) -> Process {
     let path = tmp.join("sonde.toml");
     std::fs::write(&path, config).unwrap_or_else(|e| panic!("{e}"));
     let path = path.display().to_string();
-    let mut agent = Process::start(&["run", "--config", &path], &[("RUST_LOG", "info")]);
+    let envs = [("RUST_LOG", "info"), ("DISK_GATEWAY_TOKEN", "t0ken")];
+    let mut agent = Process::start(&["run", "--config", &path], &envs);
     agent.wait_listening(metrics);
     wait_until(Duration::from_secs(20), "results written", || {
-        written(metrics) >= 2.0 * CHECKS as f64
+        written(metrics, sink) >= 2.0 * CHECKS as f64
     });
     agent
 }
 
-fn written(metrics: SocketAddr) -> f64 {
-    http::scrape(metrics, "sonde_sink_records_written_total", "sink=\"file\"")
+fn written(metrics: SocketAddr, sink: &str) -> f64 {
+    let labels = format!("sink=\"{sink}\"");
+    http::scrape(metrics, "sonde_sink_records_written_total", &labels)
 }
 
 /// Waits until `/readyz` answers `status`; returns its body.
@@ -223,20 +231,16 @@ fn assert_everything_written(
     assert_eq!(field("dropped"), 0, "{}", heals[0]);
 }
 
-/// A full disk: the state dir's tmpfs is filled while the agent writes,
-/// then freed.
-#[test]
-fn a_full_disk_holds_results_and_heals_when_space_returns() {
-    let Some(tmpfs) = Tmpfs::mount(TMPFS_SIZE) else {
-        return;
-    };
+/// Fills the tmpfs at `state` while `sink` writes into `records` under it,
+/// then frees it: the sink holds, reports, heals and loses nothing.
+fn fill_and_free(state: &Path, sinks: &str, sink: &str, records: &Path) {
     let target = HttpTarget::plain();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let metrics = free_addr();
-    let config = config(&tmpfs.dir, metrics, &target, "");
-    let mut agent = start(tmp.path(), &config, metrics);
+    let config = config(state, metrics, &target, sinks);
+    let mut agent = start(tmp.path(), &config, metrics, sink);
 
-    let filler = tmpfs.dir.join("filler");
+    let filler = state.join("filler");
     {
         let mut f = std::fs::File::create(&filler).unwrap_or_else(|e| panic!("{e}"));
         let chunk = vec![0u8; 4096];
@@ -244,10 +248,11 @@ fn a_full_disk_holds_results_and_heals_when_space_returns() {
     }
     let why = readyz_becomes(&agent, metrics, 503, Duration::from_secs(15));
     assert!(
-        why.contains("sink file failing") && why.contains("No space left"),
+        why.contains(&format!("sink {sink} failing")) && why.contains("No space left"),
         "{why}"
     );
-    assert_eq!(http::scrape(metrics, "sonde_sink_up", "sink=\"file\""), 0.0);
+    let up = format!("sink=\"{sink}\"");
+    assert_eq!(http::scrape(metrics, "sonde_sink_up", &up), 0.0);
     // Results keep coming while the disk is full; the sink holds them.
     let requests = target.requests();
     wait_until(
@@ -257,9 +262,38 @@ fn a_full_disk_holds_results_and_heals_when_space_returns() {
     );
     std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
     readyz_becomes(&agent, metrics, 200, HEAL_LIMIT);
-    assert_eq!(http::scrape(metrics, "sonde_sink_up", "sink=\"file\""), 1.0);
-    let counted = written(metrics);
-    assert_everything_written(&mut agent, &tmpfs.dir.join("records"), &target, counted);
+    assert_eq!(http::scrape(metrics, "sonde_sink_up", &up), 1.0);
+    let counted = written(metrics, sink);
+    assert_everything_written(&mut agent, records, &target, counted);
+}
+
+/// A full disk under the file sink: the state dir's tmpfs is filled while
+/// the agent writes, then freed.
+#[test]
+fn a_full_disk_holds_results_and_heals_when_space_returns() {
+    let Some(tmpfs) = Tmpfs::mount(TMPFS_SIZE) else {
+        return;
+    };
+    let records = tmpfs.dir.join("records");
+    fill_and_free(&tmpfs.dir, &file_sink(""), "file", &records);
+}
+
+/// A full disk under the gateway sink's spool (the gateway is down, so
+/// everything stays spooled): the same, read back from the spool.
+#[test]
+fn a_full_disk_under_the_spool_holds_results_and_heals() {
+    let Some(tmpfs) = Tmpfs::mount(TMPFS_SIZE) else {
+        return;
+    };
+    // Nothing listens there: the sender keeps retrying, the spool keeps all.
+    let gateway = free_addr();
+    let sinks = format!(
+        "[sinks.file]\nenabled = false\n\
+         [[sinks.gateway]]\nurl = \"http://{gateway}\"\ntoken = {{ env = \"DISK_GATEWAY_TOKEN\" }}\n\
+         spool_max_bytes = \"1MiB\"\n"
+    );
+    let spool = tmpfs.dir.join("spool").join("default");
+    fill_and_free(&tmpfs.dir, &sinks, "gateway", &spool);
 }
 
 /// A permission flip: the records dir made immutable, so that rotating to
@@ -272,8 +306,9 @@ fn a_records_dir_that_refuses_new_segments_heals_when_allowed_again() {
     let target = HttpTarget::plain();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let metrics = free_addr();
-    let config = config(&tmpfs.dir, metrics, &target, "segment_max_age = \"1s\"\n");
-    let mut agent = start(tmp.path(), &config, metrics);
+    let sinks = file_sink("segment_max_age = \"1s\"\n");
+    let config = config(&tmpfs.dir, metrics, &target, &sinks);
+    let mut agent = start(tmp.path(), &config, metrics, "file");
 
     let records = tmpfs.dir.join("records");
     let chattr = |flag: &str| {
@@ -298,6 +333,6 @@ fn a_records_dir_that_refuses_new_segments_heals_when_allowed_again() {
     );
     chattr("-i");
     readyz_becomes(&agent, metrics, 200, HEAL_LIMIT);
-    let counted = written(metrics);
+    let counted = written(metrics, "file");
     assert_everything_written(&mut agent, &records, &target, counted);
 }
