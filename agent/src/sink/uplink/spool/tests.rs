@@ -306,7 +306,7 @@ fn a_failed_rotation_marks_the_spool_stale_and_the_next_append_heals_it() {
     let items: Vec<(&str, Record)> = (0..100)
         .map(|i| ("api", record(1_767_225_600_000 + i)))
         .collect();
-    let mut try_push = |s: &mut Spool| {
+    let try_push = |s: &mut Spool| {
         let mut buf = Vec::new();
         let (session, seq) = s.numbering().next_id();
         let frames = encode_frames("agent-1", session, seq, &items, |&(c, r)| (c, r), &mut buf)
