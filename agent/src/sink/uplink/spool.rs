@@ -25,7 +25,7 @@
 //!
 //! After a failed file operation (a full disk, permissions) the ledger may
 //! no longer match the directory: the spool is marked stale and, on the
-//! next append or tick, opened afresh from what is on disk (the same
+//! next append, tick or read, opened afresh from what is on disk (the same
 //! recovery as at start), so the sink's retry heals it.
 #![allow(
     clippy::disallowed_types,
@@ -436,6 +436,7 @@ impl Spool {
         max_bytes: u64,
         max_frames: usize,
     ) -> Result<(Option<Batch>, u64), SinkError> {
+        self.heal_if_stale()?;
         let mut skipped = 0;
         loop {
             let Some(span) = self.ledger.unacked() else {
