@@ -118,6 +118,19 @@ fn written(metrics: SocketAddr, sink: &str) -> f64 {
     http::scrape(metrics, "sonde_sink_records_written_total", &labels)
 }
 
+/// The results `sink` dropped, for every reason.
+fn dropped(metrics: SocketAddr, sink: &str) -> f64 {
+    let series = format!("sonde_sink_records_dropped_total{{sink=\"{sink}\",");
+    let body = http::get(metrics, "/metrics").body;
+    let samples: Vec<f64> = body
+        .lines()
+        .filter(|l| l.starts_with(&series))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .collect();
+    assert_eq!(samples.len(), 4, "one series per reason:\n{body}");
+    samples.iter().sum()
+}
+
 /// Waits until `/readyz` answers `status`; returns its body.
 fn readyz_becomes(agent: &Process, metrics: SocketAddr, status: u16, limit: Duration) -> String {
     let mut body = String::new();
@@ -263,6 +276,11 @@ fn fill_and_free(state: &Path, sinks: &str, sink: &str, records: &Path) {
     std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
     readyz_becomes(&agent, metrics, 200, HEAL_LIMIT);
     assert_eq!(http::scrape(metrics, "sonde_sink_up", &up), 1.0);
+    assert_eq!(
+        dropped(metrics, sink),
+        0.0,
+        "the queue held the whole outage"
+    );
     let counted = written(metrics, sink);
     assert_everything_written(&mut agent, records, &target, counted);
 }
@@ -333,6 +351,11 @@ fn a_records_dir_that_refuses_new_segments_heals_when_allowed_again() {
     );
     chattr("-i");
     readyz_becomes(&agent, metrics, 200, HEAL_LIMIT);
+    assert_eq!(
+        dropped(metrics, "file"),
+        0.0,
+        "the queue held the whole outage"
+    );
     let counted = written(metrics, "file");
     assert_everything_written(&mut agent, &records, &target, counted);
 }
