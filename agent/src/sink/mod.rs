@@ -2,7 +2,7 @@
 //! bounded channel, so a slow sink never stalls probing or another sink.
 //!
 //! A sink implements [`Sink`] (write a batch, a periodic tick, close); the
-//! driver ([`drive`]) owns the channel loop, batching, hold-and-retry and
+//! driver (`drive`) owns the channel loop, batching, hold-and-retry and
 //! self-telemetry, so each implementation is only about its destination.
 //! A sink that cannot write holds its batch (and its channel fills), retries
 //! every [`RETRY_FIRST`] doubling to [`RETRY_MAX`], and resumes by itself;
