@@ -65,6 +65,14 @@ struct RawWriter {
     retain_max_age: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    max_connections: Option<usize>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAgent {
@@ -99,6 +107,8 @@ struct RawConfig {
     agent: Vec<RawAgent>,
     #[serde(default)]
     reader: Vec<RawReader>,
+    #[serde(default)]
+    server: RawServer,
 }
 
 /// Certificate chain and key for HTTPS, PEM files.
@@ -215,7 +225,14 @@ pub struct GatewayConfig {
     pub agents: Vec<AgentAuth>,
     /// Readers, their tokens and scopes.
     pub reader_tokens: Vec<ReaderAuth>,
+    /// The listener's bounds: connection cap (clamped to a quarter of the
+    /// fd limit), header-read and idle timeouts.
+    pub server: listen::Limits,
 }
+
+/// Connections the gateway holds open at once by default (before the
+/// fd-limit clamp); readers and agents each hold one.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -249,6 +266,7 @@ impl GatewayConfig {
             },
             agents: Vec::new(),
             reader_tokens: Vec::new(),
+            server: listen::Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS),
         }
     }
 
@@ -346,6 +364,16 @@ impl GatewayConfig {
         }
         if let Some(text) = raw.writer.retain_max_age {
             cfg.writer.retain.max_age = Some(duration(&text, "writer.retain_max_age", &invalid)?);
+        }
+        if let Some(n) = raw.server.max_connections {
+            cfg.server.max_connections = positive(n, "server.max_connections", &invalid)?;
+        }
+        if let Some(text) = raw.server.header_read_timeout {
+            cfg.server.header_read_timeout =
+                duration(&text, "server.header_read_timeout", &invalid)?;
+        }
+        if let Some(text) = raw.server.idle_timeout {
+            cfg.server.idle_timeout = duration(&text, "server.idle_timeout", &invalid)?;
         }
         for (i, a) in raw.agent.into_iter().enumerate() {
             if a.id.is_empty() {

@@ -11,10 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 
 use super::Metrics;
@@ -25,8 +24,10 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// How long a stopping server waits for open connections to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A slow client may not hold a connection open without sending a request.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The metrics listener's bounds: a scraper or two and a health check,
+/// so a small cap; idle connections are shed first, so a scrape still
+/// gets through while hundreds of idle connections knock.
+const LIMITS: listen::Limits = listen::Limits::with_max_connections(64);
 
 /// Serves GET /metrics, /healthz (200 "ok" while the process serves) and
 /// /readyz (200 or 503, see [`Metrics::set_ready`]); anything else 404.
@@ -38,37 +39,22 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors and the like: passing; keep serving.
-                    tracing::warn!(error = %e, "metrics: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    let graceful_ref = &graceful;
+    listen::serve(listener, LIMITS, "metrics", shutdown, move |stream, _peer, conn| {
         let metrics = Arc::clone(&metrics);
-        let service = service_fn(move |req| {
+        let service = conn.track(service_fn(move |req| {
             let response = respond(&metrics, &req);
             async move { Ok::<_, Infallible>(response) }
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        }));
+        let watcher = graceful_ref.watcher();
+        async move {
+            let conn = conn.http1().serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "metrics: connection ended with an error");
             }
-        });
-    }
-    drop(listener);
+        }
+    })
+    .await;
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

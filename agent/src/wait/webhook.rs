@@ -197,32 +197,33 @@ pub enum WebhookEvent {
     },
 }
 
+/// The webhook listener's bounds: a deploy system sends a handful of
+/// requests, so a small cap (further clamped to the fd limit) keeps the
+/// descriptors for the polls; idle connections are shed first, so a real
+/// webhook still gets through.
+pub(crate) const LIMITS: listen::Limits = listen::Limits::with_max_connections(64);
+
 /// Serves webhooks on `listener` until the receiver of `events` is gone.
 pub async fn serve(listener: TcpListener, verifier: Verifier, events: mpsc::Sender<WebhookEvent>) {
     let verifier = Arc::new(Mutex::new(verifier));
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                // Out of descriptors and the like: back off briefly.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = events.closed() => return,
-        };
+    let closed = {
+        let events = events.clone();
+        async move { events.closed().await }
+    };
+    listen::serve(listener, LIMITS, "webhook", closed, move |stream, peer, conn| {
         let verifier = verifier.clone();
         let events = events.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+        async move {
+            let service = conn.track(hyper::service::service_fn(move |req| {
                 handle(req, peer, verifier.clone(), events.clone())
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
+            }));
+            let _ = conn
+                .http1()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn handle(
