@@ -447,33 +447,41 @@ where
         .keep_alive_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let graceful_ref = &graceful;
-    listen::serve(listener, limits, "gateway", shutdown, |stream, _peer, conn| {
-        let _ = stream.set_nodelay(true);
-        let service = conn.track(TowerToHyperService::new(routes.clone()));
-        let builder = builder.clone();
-        let watcher = graceful_ref.watcher();
-        let tls = tls.clone();
-        async move {
-            match tls {
-                None => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                }
-                Some(acceptor) => {
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
-                            .await
-                    else {
-                        return;
-                    };
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+    listen::serve(
+        listener,
+        limits,
+        "gateway",
+        shutdown,
+        |stream, _peer, conn| {
+            let _ = stream.set_nodelay(true);
+            let service = conn.track(TowerToHyperService::new(routes.clone()));
+            let builder = builder.clone();
+            let watcher = graceful_ref.watcher();
+            let tls = tls.clone();
+            async move {
+                match tls {
+                    None => {
+                        let conn =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(Ok(stream)) = tokio::time::timeout(
+                            limits.header_read_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        else {
+                            return;
+                        };
+                        let conn =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    }
                 }
             }
-        }
-    })
+        },
+    )
     .await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;

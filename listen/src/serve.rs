@@ -104,7 +104,11 @@ pub async fn serve<H, Fut>(
         let (id, state) = match admission {
             Admission::Admitted { id, state, shed } => {
                 if shed {
-                    tracing::debug!(listener = name, max_connections = cap, "shed an idle connection");
+                    tracing::debug!(
+                        listener = name,
+                        max_connections = cap,
+                        "shed an idle connection"
+                    );
                 }
                 (id, state)
             }

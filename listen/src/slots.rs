@@ -84,7 +84,10 @@ impl ConnState {
     }
 
     fn touch(&self, now: Instant) {
-        *self.last_active.lock().unwrap_or_else(PoisonError::into_inner) = now;
+        *self
+            .last_active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = now;
     }
 
     fn last_active(&self) -> std::sync::MutexGuard<'_, Instant> {
@@ -206,7 +209,10 @@ mod tests {
         let (_, _, shed) = admitted(slots.admit(at(6)));
         assert!(shed);
         assert_eq!(b.idle_since(), None, "b is shed");
-        assert!(!b.begin_request(at(7)), "no request starts on a shed connection");
+        assert!(
+            !b.begin_request(at(7)),
+            "no request starts on a shed connection"
+        );
         assert!(a.idle_since().is_some());
         assert_eq!(slots.len(), 2);
     }

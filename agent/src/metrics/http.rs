@@ -40,20 +40,26 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let graceful_ref = &graceful;
-    listen::serve(listener, LIMITS, "metrics", shutdown, move |stream, _peer, conn| {
-        let metrics = Arc::clone(&metrics);
-        let service = conn.track(service_fn(move |req| {
-            let response = respond(&metrics, &req);
-            async move { Ok::<_, Infallible>(response) }
-        }));
-        let watcher = graceful_ref.watcher();
-        async move {
-            let conn = conn.http1().serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "metrics: connection ended with an error");
+    listen::serve(
+        listener,
+        LIMITS,
+        "metrics",
+        shutdown,
+        move |stream, _peer, conn| {
+            let metrics = Arc::clone(&metrics);
+            let service = conn.track(service_fn(move |req| {
+                let response = respond(&metrics, &req);
+                async move { Ok::<_, Infallible>(response) }
+            }));
+            let watcher = graceful_ref.watcher();
+            async move {
+                let conn = conn.http1().serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(error = %e, "metrics: connection ended with an error");
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await

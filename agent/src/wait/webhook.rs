@@ -210,19 +210,25 @@ pub async fn serve(listener: TcpListener, verifier: Verifier, events: mpsc::Send
         let events = events.clone();
         async move { events.closed().await }
     };
-    listen::serve(listener, LIMITS, "webhook", closed, move |stream, peer, conn| {
-        let verifier = verifier.clone();
-        let events = events.clone();
-        async move {
-            let service = conn.track(hyper::service::service_fn(move |req| {
-                handle(req, peer, verifier.clone(), events.clone())
-            }));
-            let _ = conn
-                .http1()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        }
-    })
+    listen::serve(
+        listener,
+        LIMITS,
+        "webhook",
+        closed,
+        move |stream, peer, conn| {
+            let verifier = verifier.clone();
+            let events = events.clone();
+            async move {
+                let service = conn.track(hyper::service::service_fn(move |req| {
+                    handle(req, peer, verifier.clone(), events.clone())
+                }));
+                let _ = conn
+                    .http1()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
+        },
+    )
     .await;
 }
 
