@@ -29,15 +29,21 @@ impl Process {
     }
 
     /// Like [`Process::start`], with the soft and hard RLIMIT_NOFILE of
-    /// the child set to `max_fds` (through the shell's `ulimit -n`, which
-    /// then execs `sonde`: no unsafe `pre_exec` here).
+    /// the child set to `max_fds`.
     pub fn start_with_fd_limit(args: &[&str], envs: &[(&str, &str)], max_fds: u64) -> Process {
+        Process::start_limited(args, envs, &format!("-n {max_fds}"))
+    }
+
+    /// Like [`Process::start`], under the shell's `ulimit LIMITS` (e.g.
+    /// `-n 256` descriptors, `-v 2097152` KiB of address space), which
+    /// then execs `sonde`: no unsafe `pre_exec` here.
+    pub fn start_limited(args: &[&str], envs: &[(&str, &str)], limits: &str) -> Process {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(format!("ulimit -n {max_fds} && exec \"$0\" \"$@\""))
+            .arg(format!("ulimit {limits} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_sonde"))
             .args(args);
-        let shown = format!("(ulimit -n {max_fds}) sonde {}", args.join(" "));
+        let shown = format!("(ulimit {limits}) sonde {}", args.join(" "));
         Process::spawn(cmd, envs, shown)
     }
 
