@@ -563,6 +563,32 @@ checks = ["api-*"]
     }
 
     #[test]
+    fn server_bounds_default_and_are_checked() {
+        let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
+        assert_eq!(
+            cfg.server,
+            listen::Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS)
+        );
+        let text = "data_dir = \"/d\"\n[server]\nmax_connections = 100\n\
+                    header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(
+            cfg.server,
+            listen::Limits {
+                max_connections: 100,
+                header_read_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(120),
+            }
+        );
+        let text = "data_dir = \"/d\"\n[server]\nmax_connections = 0\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: server.max_connections: must be at least 1"
+        );
+    }
+
+    #[test]
     fn unknown_key_has_line_and_column() {
         let text = "data_dir = \"/d\"\n[ring]\nmax_agee = \"1m\"\n";
         let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();

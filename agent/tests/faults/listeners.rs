@@ -11,11 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sonde::wait::webhook::sign;
 use testkit::http::{HttpTarget, Response};
-use wire::{FrameBuilder, FrameHeader};
 
-use crate::util::http::{self, exchange};
+use crate::util::http::exchange;
 use crate::util::process::{Process, free_addr, wait_until};
-use crate::util::up_record;
 
 /// The child's descriptor limit: the red-team run's `ulimit -n 256`.
 const MAX_FDS: u64 = 256;
@@ -235,56 +233,68 @@ fn get_within(addr: SocketAddr, path: &str, limit: Duration) -> (u16, String) {
     (status, text)
 }
 
+/// The gateway (not in the agent-only build).
 #[cfg(feature = "gateway")]
-#[test]
-fn the_gateway_keeps_acknowledging_frames_through_hundreds_of_idle_connections() {
-    const TOKEN: &str = "agent-token-for-listener-faults";
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"{addr}\"\ndata_dir = \"{}\"\n\n[[agent]]\nid = \"faults\"\n\
-             token = {{ env = \"FAULTS_AGENT_TOKEN\" }}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let shown = config.display().to_string();
-    let mut gw = Process::start_with_fd_limit(
-        &["gateway", "--config", &shown],
-        &[("FAULTS_AGENT_TOKEN", TOKEN)],
-        MAX_FDS,
-    );
-    gw.wait_listening(addr);
-    let _idle = idle_connections(addr, IDLE_CONNECTIONS);
-    std::thread::sleep(Duration::from_secs(1));
-    let bearer = format!("Bearer {TOKEN}");
-    let frames = 5;
-    for seq in 0..frames {
-        let mut b = FrameBuilder::new(FrameHeader {
-            agent: "faults".into(),
-            session: 5,
-            seq,
-        });
-        b.push("api", up_record(1_767_225_600_000 + seq, 250));
-        let started = Instant::now();
-        let answer = exchange(
-            addr,
-            "POST",
-            "/v1/frames",
-            &[
-                ("authorization", &bearer),
-                ("content-type", "application/vnd.sonde.frames"),
-            ],
-            &b.finish().encode().unwrap(),
+mod gateway {
+    use std::time::{Duration, Instant};
+
+    use wire::{FrameBuilder, FrameHeader};
+
+    use super::{IDLE_CONNECTIONS, MAX_FDS, idle_connections};
+    use crate::util::http::{self, exchange};
+    use crate::util::process::{Process, free_addr};
+    use crate::util::up_record;
+
+    #[test]
+    fn the_gateway_keeps_acknowledging_frames_through_hundreds_of_idle_connections() {
+        const TOKEN: &str = "agent-token-for-listener-faults";
+        let dir = tempfile::tempdir().unwrap();
+        let addr = free_addr();
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{addr}\"\ndata_dir = \"{}\"\n\n[[agent]]\nid = \"faults\"\n\
+                 token = {{ env = \"FAULTS_AGENT_TOKEN\" }}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let shown = config.display().to_string();
+        let mut gw = Process::start_with_fd_limit(
+            &["gateway", "--config", &shown],
+            &[("FAULTS_AGENT_TOKEN", TOKEN)],
+            MAX_FDS,
         );
-        assert_eq!(answer.status, 200, "{}{}", answer.text, gw.describe());
-        assert!(answer.body.contains("\"accepted\":1"), "{}", answer.body);
-        assert!(started.elapsed() < Duration::from_secs(5));
+        gw.wait_listening(addr);
+        let _idle = idle_connections(addr, IDLE_CONNECTIONS);
+        std::thread::sleep(Duration::from_secs(1));
+        let bearer = format!("Bearer {TOKEN}");
+        let frames = 5;
+        for seq in 0..frames {
+            let mut b = FrameBuilder::new(FrameHeader {
+                agent: "faults".into(),
+                session: 5,
+                seq,
+            });
+            b.push("api", up_record(1_767_225_600_000 + seq, 250));
+            let started = Instant::now();
+            let answer = exchange(
+                addr,
+                "POST",
+                "/v1/frames",
+                &[
+                    ("authorization", &bearer),
+                    ("content-type", "application/vnd.sonde.frames"),
+                ],
+                &b.finish().encode().unwrap(),
+            );
+            assert_eq!(answer.status, 200, "{}{}", answer.text, gw.describe());
+            assert!(answer.body.contains("\"accepted\":1"), "{}", answer.body);
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+        let health = http::get(addr, "/healthz");
+        assert_eq!(health.status, 200, "{}", gw.describe());
+        gw.stop();
     }
-    let health = http::get(addr, "/healthz");
-    assert_eq!(health.status, 200, "{}", gw.describe());
-    gw.stop();
 }
