@@ -225,14 +225,24 @@ pub struct GatewayConfig {
     pub agents: Vec<AgentAuth>,
     /// Readers, their tokens and scopes.
     pub reader_tokens: Vec<ReaderAuth>,
-    /// The listener's bounds: connection cap (clamped to a quarter of the
-    /// fd limit), header-read and idle timeouts.
+    /// The listener's bounds: connection cap (clamped to the fd limit
+    /// less [`FD_RESERVE`]), header-read and idle timeouts.
     pub server: listen::Limits,
 }
 
 /// Connections the gateway holds open at once by default (before the
 /// fd-limit clamp); readers and agents each hold one.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// Descriptors the gateway keeps out of its connection cap: wire files,
+/// the runtime, logs (at `ulimit -n 256`: 128 connections).
+pub const FD_RESERVE: u64 = 128;
+
+/// The listener's default bounds.
+pub const DEFAULT_SERVER_LIMITS: listen::Limits = listen::Limits {
+    fd_budget: listen::FdBudget::AllBut(FD_RESERVE),
+    ..listen::Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS)
+};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -266,7 +276,7 @@ impl GatewayConfig {
             },
             agents: Vec::new(),
             reader_tokens: Vec::new(),
-            server: listen::Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS),
+            server: DEFAULT_SERVER_LIMITS,
         }
     }
 
@@ -565,10 +575,7 @@ checks = ["api-*"]
     #[test]
     fn server_bounds_default_and_are_checked() {
         let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
-        assert_eq!(
-            cfg.server,
-            listen::Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS)
-        );
+        assert_eq!(cfg.server, DEFAULT_SERVER_LIMITS);
         let text = "data_dir = \"/d\"\n[server]\nmax_connections = 100\n\
                     header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\n";
         let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
@@ -578,6 +585,7 @@ checks = ["api-*"]
                 max_connections: 100,
                 header_read_timeout: Duration::from_secs(5),
                 idle_timeout: Duration::from_secs(120),
+                fd_budget: listen::FdBudget::AllBut(FD_RESERVE),
             }
         );
         let text = "data_dir = \"/d\"\n[server]\nmax_connections = 0\n";

@@ -2,8 +2,9 @@
 //! gateway, the agent's `--metrics-listen` and `sonde wait --listen`.
 //!
 //! - [`Limits`]: the bounds (connection cap, header-read and idle
-//!   timeouts), the cap clamped to a quarter of the process's fd limit so
-//!   outgoing probes and polls keep descriptors ([`Limits::effective_max_connections`]).
+//!   timeouts), the cap clamped to a share of the process's fd limit
+//!   ([`FdBudget`]: a quarter beside outgoing probes and polls, all but a
+//!   reserve for the gateway).
 //! - [`Slots`]: the pure bookkeeping of open connections; at the cap the
 //!   longest-idle connection (no request in flight) is shed to admit a new
 //!   one, and a connection with a request in flight is never shed.
@@ -19,7 +20,7 @@ mod serve;
 mod slots;
 mod tracked;
 
-pub use limits::{FD_SHARE_DIVISOR, Limits, fd_soft_limit};
+pub use limits::{FD_SHARE_DIVISOR, FdBudget, Limits, fd_soft_limit};
 pub use serve::{Connection, serve};
 pub use slots::{Admission, ConnState, Slots};
 pub use tracked::{Tracked, TrackedBody};

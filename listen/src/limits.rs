@@ -4,10 +4,20 @@
 
 use std::time::Duration;
 
-/// A listener may use at most 1/`FD_SHARE_DIVISOR` of the process's soft
-/// fd limit for accepted connections; the rest stays for outgoing probes,
-/// polls, files and the runtime (at `ulimit -n 256`: 64 connections).
+/// [`FdBudget::Quarter`]'s divisor.
 pub const FD_SHARE_DIVISOR: u64 = 4;
+
+/// How much of the process's soft fd limit a listener's connections may
+/// take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdBudget {
+    /// A quarter (at `ulimit -n 256`: 64 connections), for a listener
+    /// beside outgoing work: the agent's probes, `sonde wait`'s polls.
+    Quarter,
+    /// All but this many, for a process whose work is its connections
+    /// (the gateway: the reserve covers wire files, the runtime, logs).
+    AllBut(u64),
+}
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +33,8 @@ pub struct Limits {
     /// A connection with no request in flight for this long is closed
     /// (keep-alive, HTTP/2 with no open stream, a stalled TLS handshake).
     pub idle_timeout: Duration,
+    /// The share of the fd limit the cap is clamped to.
+    pub fd_budget: FdBudget,
 }
 
 impl Limits {
@@ -31,22 +43,27 @@ impl Limits {
     /// A minute without a request in flight.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-    /// `max_connections` with the default timeouts.
+    /// `max_connections` with the default timeouts, within a quarter of
+    /// the fd limit.
     pub const fn with_max_connections(max_connections: usize) -> Self {
         Limits {
             max_connections,
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            fd_budget: FdBudget::Quarter,
         }
     }
 
     /// The cap actually applied under a soft fd limit of `fd_soft_limit`
-    /// (`None`: unknown or unlimited): the configured cap, at most a
-    /// [`FD_SHARE_DIVISOR`]th of the limit, and at least one.
+    /// (`None`: unknown or unlimited): the configured cap, within the
+    /// [`FdBudget`], and at least one.
     pub fn effective_max_connections(&self, fd_soft_limit: Option<u64>) -> usize {
         let share = fd_soft_limit
-            .map(|soft| usize::try_from(soft / FD_SHARE_DIVISOR).unwrap_or(usize::MAX))
-            .unwrap_or(usize::MAX);
+            .map(|soft| match self.fd_budget {
+                FdBudget::Quarter => soft / FD_SHARE_DIVISOR,
+                FdBudget::AllBut(reserve) => soft.saturating_sub(reserve),
+            })
+            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         self.max_connections.min(share).max(1)
     }
 }
@@ -83,6 +100,17 @@ mod tests {
             Limits::with_max_connections(0).effective_max_connections(None),
             1
         );
+    }
+
+    #[test]
+    fn all_but_a_reserve_keeps_the_reserve() {
+        let limits = Limits {
+            fd_budget: FdBudget::AllBut(128),
+            ..Limits::with_max_connections(16_384)
+        };
+        assert_eq!(limits.effective_max_connections(Some(256)), 128);
+        assert_eq!(limits.effective_max_connections(Some(65_536)), 16_384);
+        assert_eq!(limits.effective_max_connections(Some(100)), 1);
     }
 
     #[test]

@@ -17,6 +17,9 @@ use tokio::time::Instant;
 /// `in_flight` once the connection is shed: no request may start on it.
 const SHED: usize = usize::MAX;
 
+/// Scans for an idle connection to shed before calling the listener full.
+const SHED_TRIES: usize = 4;
+
 /// One open connection, shared by the accept loop and its service.
 #[derive(Debug)]
 pub struct ConnState {
@@ -151,16 +154,20 @@ impl Slots {
     pub fn admit(&mut self, now: Instant) -> Admission {
         let mut shed = false;
         if self.open.len() >= self.cap {
-            let mut idle: Vec<(Instant, u64)> = self
-                .open
-                .iter()
-                .filter_map(|(id, c)| c.idle_since().map(|since| (since, *id)))
-                .collect();
-            idle.sort_unstable();
-            let victim = idle
-                .into_iter()
-                .map(|(_, id)| id)
-                .find(|id| self.open.get(id).is_some_and(|c| c.try_shed()));
+            // One scan per try (no sort: this runs on every accept during
+            // a flood). A try fails only if a request started on the
+            // victim meanwhile, which makes it busy for the next scan.
+            let victim = (0..SHED_TRIES).find_map(|_| {
+                let (_, id) = self
+                    .open
+                    .iter()
+                    .filter_map(|(id, c)| c.idle_since().map(|since| (since, *id)))
+                    .min()?;
+                self.open
+                    .get(&id)
+                    .is_some_and(|c| c.try_shed())
+                    .then_some(id)
+            });
             match victim {
                 Some(id) => {
                     self.open.remove(&id);
