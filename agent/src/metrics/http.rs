@@ -1,7 +1,8 @@
 //! The HTTP side of the metrics: GET /metrics, /healthz and /readyz on the
 //! `--metrics-listen` address, over hyper's HTTP/1.1 server connection, one
-//! task per connection. Deliberately nothing more: no TLS, no auth, no
-//! compression (put a proxy in front for those).
+//! task per connection, within [`listen`]'s bounded accept loop.
+//! Deliberately nothing more: no TLS, no auth, no compression (put a proxy
+//! in front for those).
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -5,7 +5,8 @@
 //! `X-Sonde-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
 //! A timestamp more than 300 s (`MAX_SKEW`) from our clock is stale; a
 //! (timestamp, signature) pair seen before is a replay. [`Verifier`] is the
-//! pure part (clock passed in); [`serve`] is the thin hyper server over it.
+//! pure part (clock passed in); [`serve`] is the thin hyper server over it,
+//! within [`listen`]'s bounded accept loop.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
