@@ -1,5 +1,6 @@
-//! The accept loop: admits each connection into [`Slots`] (shedding the
-//! longest-idle one at the cap), runs the caller's handler for it, and
+//! The accept loop: admits each connection into [`Slots`] (at the cap
+//! after the longest-idle one is shed and closed, so no more than the cap
+//! are ever open), runs the caller's handler for it, and
 //! closes it when it is shed or idle too long. TLS and HTTP are the
 //! handler's; the loop only owns the socket's lifetime.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::limits::{Limits, fd_soft_limit};
@@ -53,12 +55,62 @@ impl Connection {
     }
 }
 
-/// Releases a connection's slot when its task ends, however it ends.
-struct Release(Arc<Mutex<Slots>>, u64);
+/// Releases a connection's slot when its task ends, however it ends
+/// (its socket is closed by then), and wakes an admission waiting for it.
+struct Release {
+    slots: Arc<Mutex<Slots>>,
+    released: Arc<Notify>,
+    id: u64,
+}
 
 impl Drop for Release {
     fn drop(&mut self) {
-        lock(&self.0).release(self.1);
+        lock(&self.slots).release(self.id);
+        self.released.notify_one();
+    }
+}
+
+/// Longest an admission waits for a shed connection to close before it
+/// looks again (the close takes microseconds; this only bounds a stall).
+const SHED_WAIT: Duration = Duration::from_millis(100);
+
+/// What became of a new connection at admission.
+enum Admitted {
+    /// It has a slot.
+    Slot(u64, Arc<ConnState>),
+    /// Every connection is busy: close it.
+    Full,
+    /// The listener's shutdown resolved meanwhile: stop accepting.
+    Stopping,
+}
+
+/// A slot for a new connection: at once below the cap; at the cap after
+/// an idle connection is shed and closed.
+async fn admit(
+    slots: &Mutex<Slots>,
+    released: &Notify,
+    name: &'static str,
+    cap: usize,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Admitted {
+    loop {
+        let admission = lock(slots).admit(Instant::now());
+        match admission {
+            Admission::Admitted { id, state } => return Admitted::Slot(id, state),
+            Admission::Full => return Admitted::Full,
+            Admission::Shedding => {
+                tracing::debug!(
+                    listener = name,
+                    max_connections = cap,
+                    "shedding an idle connection"
+                );
+                tokio::select! {
+                    () = released.notified() => {}
+                    () = tokio::time::sleep(SHED_WAIT) => {}
+                    () = &mut *shutdown => return Admitted::Stopping,
+                }
+            }
+        }
     }
 }
 
@@ -85,6 +137,7 @@ pub async fn serve<H, Fut>(
     let cap = limits.effective_max_connections(fd_soft_limit());
     tracing::debug!(listener = name, max_connections = cap, "accepting");
     let slots = Arc::new(Mutex::new(Slots::new(cap)));
+    let released = Arc::new(Notify::new());
     let mut last_full_warn: Option<Instant> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -99,22 +152,12 @@ pub async fn serve<H, Fut>(
                 }
             },
         };
-        let now = Instant::now();
-        let admission = lock(&slots).admit(now);
-        let (id, state) = match admission {
-            Admission::Admitted { id, state, shed } => {
-                if shed {
-                    tracing::debug!(
-                        listener = name,
-                        max_connections = cap,
-                        "shed an idle connection"
-                    );
-                }
-                (id, state)
-            }
-            Admission::Full => {
-                if last_full_warn.is_none_or(|t| now.duration_since(t) >= FULL_WARN_INTERVAL) {
-                    last_full_warn = Some(now);
+        let (id, state) = match admit(&slots, &released, name, cap, &mut shutdown).await {
+            Admitted::Slot(id, state) => (id, state),
+            Admitted::Stopping => return,
+            Admitted::Full => {
+                if last_full_warn.is_none_or(|t| t.elapsed() >= FULL_WARN_INTERVAL) {
+                    last_full_warn = Some(Instant::now());
                     tracing::warn!(
                         listener = name,
                         max_connections = cap,
@@ -126,7 +169,11 @@ pub async fn serve<H, Fut>(
                 continue;
             }
         };
-        let release = Release(Arc::clone(&slots), id);
+        let release = Release {
+            slots: Arc::clone(&slots),
+            released: Arc::clone(&released),
+            id,
+        };
         let connection = Connection {
             state: Arc::clone(&state),
             limits,

@@ -4,8 +4,10 @@
 //! A connection is idle when no request is in flight on it (not yet a
 //! request head, between keep-alive requests, HTTP/2 with no stream). At
 //! the cap the connection idle the longest is shed to admit the new one;
-//! one with a request in flight never is. Shedding and starting a request
-//! race through one atomic, so a request is never cut by a shed.
+//! one with a request in flight never is, and the new one waits until the
+//! shed one's socket is closed, so at most `cap` are ever open. Shedding
+//! and starting a request race through one atomic, so a request is never
+//! cut by a shed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +64,11 @@ impl ConnState {
         self.touch(now);
     }
 
+    /// Whether it was shed (and is closing).
+    pub fn is_shed(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == SHED
+    }
+
     /// Since when the connection has been idle; `None` while a request is
     /// in flight or once it is shed.
     pub fn idle_since(&self) -> Option<Instant> {
@@ -103,20 +110,23 @@ impl ConnState {
 /// What [`Slots::admit`] decided about a new connection.
 #[derive(Debug)]
 pub enum Admission {
-    /// Admitted as `id`; `shed` is true if an idle one was shed for it.
+    /// Admitted as `id`.
     Admitted {
         /// Its key, for [`Slots::release`].
         id: u64,
         /// Its state, for its service and its task.
         state: Arc<ConnState>,
-        /// Whether an idle connection was shed to make room.
-        shed: bool,
     },
+    /// At the cap: an idle connection is being shed (marked now or
+    /// before); ask again once a connection is released. Until then the
+    /// shed one still holds its descriptor, so the count stays true.
+    Shedding,
     /// At the cap with a request in flight on every connection.
     Full,
 }
 
-/// The open connections of one listener, at most `cap`.
+/// The open connections of one listener, at most `cap` (a shed one
+/// counts until its task releases it).
 #[derive(Debug)]
 pub struct Slots {
     cap: usize,
@@ -139,7 +149,7 @@ impl Slots {
         self.cap
     }
 
-    /// Connections open now.
+    /// Connections open now (shed ones not yet closed included).
     pub fn len(&self) -> usize {
         self.open.len()
     }
@@ -149,41 +159,38 @@ impl Slots {
         self.open.is_empty()
     }
 
-    /// Admits a connection opened at `now`, shedding the longest-idle one
-    /// if at the cap.
+    /// Admits a connection opened at `now` if below the cap; at the cap
+    /// sheds the longest-idle one (unless one is already closing).
     pub fn admit(&mut self, now: Instant) -> Admission {
-        let mut shed = false;
         if self.open.len() >= self.cap {
+            if self.open.values().any(|c| c.is_shed()) {
+                return Admission::Shedding;
+            }
             // One scan per try (no sort: this runs on every accept during
             // a flood). A try fails only if a request started on the
             // victim meanwhile, which makes it busy for the next scan.
-            let victim = (0..SHED_TRIES).find_map(|_| {
-                let (_, id) = self
-                    .open
+            let shed = (0..SHED_TRIES).any(|_| {
+                self.open
                     .iter()
                     .filter_map(|(id, c)| c.idle_since().map(|since| (since, *id)))
-                    .min()?;
-                self.open
-                    .get(&id)
+                    .min()
+                    .and_then(|(_, id)| self.open.get(&id))
                     .is_some_and(|c| c.try_shed())
-                    .then_some(id)
             });
-            match victim {
-                Some(id) => {
-                    self.open.remove(&id);
-                    shed = true;
-                }
-                None => return Admission::Full,
-            }
+            return if shed {
+                Admission::Shedding
+            } else {
+                Admission::Full
+            };
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let state = Arc::new(ConnState::new(now));
         self.open.insert(id, Arc::clone(&state));
-        Admission::Admitted { id, state, shed }
+        Admission::Admitted { id, state }
     }
 
-    /// Forgets connection `id` (closed, or shed).
+    /// Forgets connection `id`: its task ended and its socket is closed.
     pub fn release(&mut self, id: u64) {
         self.open.remove(&id);
     }
@@ -195,32 +202,35 @@ mod tests {
 
     use super::*;
 
-    fn admitted(a: Admission) -> (u64, Arc<ConnState>, bool) {
+    fn admitted(a: Admission) -> (u64, Arc<ConnState>) {
         match a {
-            Admission::Admitted { id, state, shed } => (id, state, shed),
-            Admission::Full => panic!("expected admission"),
+            Admission::Admitted { id, state } => (id, state),
+            other => panic!("expected admission, got {other:?}"),
         }
     }
 
     #[test]
-    fn at_the_cap_the_longest_idle_is_shed() {
+    fn at_the_cap_the_longest_idle_is_shed_and_counts_until_released() {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
         let mut slots = Slots::new(2);
-        let (_, a, shed) = admitted(slots.admit(at(0)));
-        assert!(!shed);
-        let (_, b, _) = admitted(slots.admit(at(1)));
+        let (_, a) = admitted(slots.admit(at(0)));
+        let (b_id, b) = admitted(slots.admit(at(1)));
         // a served a request at 5 s: b is now the longest idle.
         assert!(a.begin_request(at(4)));
         a.end_request(at(5));
-        let (_, _, shed) = admitted(slots.admit(at(6)));
-        assert!(shed);
-        assert_eq!(b.idle_since(), None, "b is shed");
+        assert!(matches!(slots.admit(at(6)), Admission::Shedding));
+        assert!(b.is_shed() && !a.is_shed());
         assert!(
             !b.begin_request(at(7)),
             "no request starts on a shed connection"
         );
-        assert!(a.idle_since().is_some());
+        // b still holds its descriptor: nothing else is shed meanwhile.
+        assert!(matches!(slots.admit(at(7)), Admission::Shedding));
+        assert!(!a.is_shed());
+        assert_eq!(slots.len(), 2);
+        slots.release(b_id);
+        admitted(slots.admit(at(8)));
         assert_eq!(slots.len(), 2);
     }
 
@@ -228,21 +238,21 @@ mod tests {
     fn a_connection_with_a_request_in_flight_is_never_shed() {
         let now = Instant::now();
         let mut slots = Slots::new(1);
-        let (id, busy, _) = admitted(slots.admit(now));
+        let (id, busy) = admitted(slots.admit(now));
         assert!(busy.begin_request(now));
         assert!(matches!(slots.admit(now), Admission::Full));
         busy.end_request(now);
-        let (_, _, shed) = admitted(slots.admit(now));
-        assert!(shed);
+        assert!(matches!(slots.admit(now), Admission::Shedding));
         slots.release(id);
-        assert_eq!(slots.len(), 1);
+        assert!(slots.is_empty());
+        admitted(slots.admit(now));
     }
 
     #[test]
     fn requests_are_counted_until_the_last_ends() {
         let now = Instant::now();
         let mut slots = Slots::new(1);
-        let (_, c, _) = admitted(slots.admit(now));
+        let (_, c) = admitted(slots.admit(now));
         assert!(c.begin_request(now) && c.begin_request(now));
         c.end_request(now);
         assert!(!c.try_shed());
