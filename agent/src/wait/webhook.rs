@@ -272,11 +272,17 @@ async fn verify_request(
     };
     let timestamp = header(TIMESTAMP_HEADER);
     let signature = header(SIGNATURE_HEADER);
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| Rejection::BadRequest(format!("body: {e}")))?
-        .to_bytes();
+    // A body trickled in would hold its connection busy (never shed): it
+    // gets as long as the headers did.
+    let limit = LIMITS.header_read_timeout;
+    let body = tokio::time::timeout(
+        limit,
+        Limited::new(req.into_body(), MAX_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| Rejection::BadRequest(format!("body not received within {} s", limit.as_secs())))?
+    .map_err(|e| Rejection::BadRequest(format!("body: {e}")))?
+    .to_bytes();
     let mut verifier = verifier
         .lock()
         .map_err(|_| Rejection::BadRequest("internal error".into()))?;

@@ -176,6 +176,31 @@ fn a_slowloris_request_is_closed_after_the_header_timeout() {
 }
 
 #[test]
+fn a_webhook_body_trickled_in_is_refused_after_the_same_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_target, hook, mut wait) = waiting_with_webhook(dir.path());
+    let timeout = listen::Limits::DEFAULT_HEADER_READ_TIMEOUT;
+    let mut slow = TcpStream::connect(hook).unwrap();
+    slow.set_read_timeout(Some(timeout * 3)).unwrap();
+    let started = Instant::now();
+    slow.write_all(b"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"sta")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    let after = started.elapsed();
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "after {after:?}: {answer:?}"
+    );
+    assert!(answer.contains("body not received within"), "{answer}");
+    assert!(
+        after >= timeout - Duration::from_secs(1),
+        "answered after {after:?}"
+    );
+    assert!(wait.is_running(), "{}", wait.describe());
+}
+
+#[test]
 fn metrics_keep_answering_through_hundreds_of_idle_connections() {
     let target = HttpTarget::plain();
     let dir = tempfile::tempdir().unwrap();
