@@ -333,7 +333,12 @@ fn a_port_in_use_is_a_start_up_error() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let addr = taken.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let body = config(tmp.path(), &[], &format!("metrics_listen = \"{addr}\"\n"));
+    let checks = [("api", "http://127.0.0.1:1/".to_owned())];
+    let body = config(
+        tmp.path(),
+        &checks,
+        &format!("metrics_listen = \"{addr}\"\n"),
+    );
     let path = write_config(tmp.path(), &body);
     let shown = path.display().to_string();
     Sonde::new(["check-config", &shown]).run().expect_code(0);

@@ -198,6 +198,12 @@ pub enum ErrorKind {
         "no sink is enabled, results would be discarded (valid: enable sinks.file, sinks.stdout or add a [[sinks.gateway]])"
     )]
     NoSink,
+    /// No check is configured, or every one has `enabled = false`: an
+    /// agent started from it would probe nothing.
+    #[error(
+        "no enabled check, nothing would be probed (valid: at least one [[check]] with a name and url, not enabled = false)"
+    )]
+    NoEnabledChecks,
 }
 
 /// Every error found in one configuration, sorted by position.

@@ -10,6 +10,8 @@
 //! - [`error`]: `FILE:LINE:COL: key: message (valid: ...)`, sorted by position.
 //! - Grammars shared with the CLI: [`duration`], [`status`], [`size`], and
 //!   [`pem`] for certificates and keys.
+//! - [`file`]: the bounded reader of every file it reads (regular files
+//!   only, at most 16 MiB), shared with gateway.toml.
 //! - [`secret`]: values that print as `<redacted>`, and the [`Host`] through
 //!   which environment variables and files are read.
 //!
@@ -19,6 +21,7 @@
 
 pub mod duration;
 pub mod error;
+pub mod file;
 pub mod pem;
 pub mod plan;
 mod raw;

@@ -85,8 +85,9 @@ pub trait Host {
 pub struct SystemHost;
 
 impl Host for SystemHost {
+    /// Regular files only, at most [`crate::file::MAX_FILE_BYTES`].
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        crate::file::read_bounded(path).map_err(io::Error::from)
     }
 
     fn var(&self, name: &str) -> Result<String, std::env::VarError> {

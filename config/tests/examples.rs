@@ -34,10 +34,25 @@ fn quickstart_validates_and_probes_its_own_health_endpoint() {
 
 #[test]
 fn sample_validates_with_the_documented_defaults() {
-    let plan = example("sonde.toml");
+    // As shipped it has no check: refused for that alone, so an agent
+    // never starts with nothing to probe.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sonde.toml");
+    let errors = config::load(&path).expect_err("no check enabled");
+    assert_eq!(errors.len(), 1, "{errors}");
+    assert_eq!(
+        errors.errors()[0].kind,
+        config::ErrorKind::NoEnabledChecks,
+        "{errors}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap()
+        + "\n[[check]]\nname = \"api\"\nurl = \"https://api.example/\"\n";
+    let plan = match config::parse(&text, "sonde.toml + one check", &config::SystemHost) {
+        Ok(plan) => plan,
+        Err(e) => panic!("sonde.toml with one check does not validate:\n{e}"),
+    };
     assert_eq!(plan.agent.id, "sonde");
     assert_eq!(plan.agent.concurrency, config::defaults::CONCURRENCY);
-    assert!(plan.checks.is_empty());
+    assert_eq!(plan.checks.len(), 1);
     let file = plan.sinks.file.as_ref().expect("file sink enabled");
     assert_eq!(file.segment_max_bytes, config::defaults::SEGMENT_MAX_BYTES);
     assert_eq!(file.retention_max_age, config::defaults::RETENTION_MAX_AGE);

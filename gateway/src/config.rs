@@ -79,6 +79,14 @@ struct RawAdmin {
     token: RawToken,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    max_connections: Option<usize>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAgent {
@@ -117,6 +125,8 @@ struct RawConfig {
     agent_limits: RawAgentLimits,
     #[serde(default)]
     admin: Vec<RawAdmin>,
+    #[serde(default)]
+    server: RawServer,
 }
 
 /// Certificate chain and key for HTTPS, PEM files.
@@ -265,7 +275,24 @@ pub struct GatewayConfig {
     pub agent_limits: AgentLimits,
     /// Operators; none disables the admin endpoints.
     pub admins: Vec<AdminAuth>,
+    /// The listener's bounds: connection cap (clamped to the fd limit
+    /// less [`FD_RESERVE`]), header-read and idle timeouts.
+    pub server: listen::Limits,
 }
+
+/// Connections the gateway holds open at once by default (before the
+/// fd-limit clamp); readers and agents each hold one.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+/// Descriptors the gateway keeps out of its connection cap: wire files,
+/// the runtime, logs (at `ulimit -n 256`: 128 connections).
+pub const FD_RESERVE: u64 = 128;
+
+/// The listener's default bounds.
+pub const DEFAULT_SERVER_LIMITS: listen::Limits = listen::Limits {
+    fd_budget: listen::FdBudget::AllBut(FD_RESERVE),
+    ..listen::Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS)
+};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -301,6 +328,7 @@ impl GatewayConfig {
             reader_tokens: Vec::new(),
             agent_limits: AgentLimits::DEFAULT,
             admins: Vec::new(),
+            server: DEFAULT_SERVER_LIMITS,
         }
     }
 
@@ -405,6 +433,16 @@ impl GatewayConfig {
         }
         if let Some(n) = raw.agent_limits.max_checks {
             cfg.agent_limits.max_checks = positive(n, "agent_limits.max_checks", &invalid)?;
+        }
+        if let Some(n) = raw.server.max_connections {
+            cfg.server.max_connections = positive(n, "server.max_connections", &invalid)?;
+        }
+        if let Some(text) = raw.server.header_read_timeout {
+            cfg.server.header_read_timeout =
+                duration(&text, "server.header_read_timeout", &invalid)?;
+        }
+        if let Some(text) = raw.server.idle_timeout {
+            cfg.server.idle_timeout = duration(&text, "server.idle_timeout", &invalid)?;
         }
         for (i, a) in raw.agent.into_iter().enumerate() {
             if !config::is_name(&a.id) {
@@ -634,6 +672,30 @@ checks = ["api-*"]
         assert!(
             err.to_string().contains("admin `ops` shares its token"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn server_bounds_default_and_are_checked() {
+        let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
+        assert_eq!(cfg.server, DEFAULT_SERVER_LIMITS);
+        let text = "data_dir = \"/d\"\n[server]\nmax_connections = 100\n\
+                    header_read_timeout = \"5s\"\nidle_timeout = \"2m\"\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(
+            cfg.server,
+            listen::Limits {
+                max_connections: 100,
+                header_read_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(120),
+                fd_budget: listen::FdBudget::AllBut(FD_RESERVE),
+            }
+        );
+        let text = "data_dir = \"/d\"\n[server]\nmax_connections = 0\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: server.max_connections: must be at least 1"
         );
     }
 

@@ -32,8 +32,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .with_ansi(false)
         .try_init();
     let origin = args.config.display().to_string();
-    let text = match std::fs::read_to_string(&args.config) {
-        Ok(text) => text,
+    let text = match config::file::read_bounded(&args.config) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => {
+                eprintln!("sonde: reading {origin}: is not UTF-8");
+                return Ok(super::EXIT_USAGE);
+            }
+        },
         Err(e) => {
             eprintln!("sonde: reading {origin}: {e}");
             return Ok(super::EXIT_USAGE);

@@ -103,7 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let (plan, spec, backoff, json_output, url) = prepare(&args)?;
     let secret = match &args.secret_file {
         Some(path) => {
-            let raw = std::fs::read(path)
+            let raw = config::file::read_bounded(path)
                 .with_context(|| format!("--secret-file: reading {}", path.display()))?;
             let secret = raw.trim_ascii_end().to_vec();
             if secret.is_empty() {

@@ -1,7 +1,8 @@
 //! The HTTP side of the metrics: GET /metrics, /healthz and /readyz on the
 //! `--metrics-listen` address, over hyper's HTTP/1.1 server connection, one
-//! task per connection. Deliberately nothing more: no TLS, no auth, no
-//! compression (put a proxy in front for those).
+//! task per connection, within [`listen`]'s bounded accept loop.
+//! Deliberately nothing more: no TLS, no auth, no compression (put a proxy
+//! in front for those).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,10 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 
 use super::Metrics;
@@ -25,8 +25,10 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// How long a stopping server waits for open connections to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A slow client may not hold a connection open without sending a request.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The metrics listener's bounds: a scraper or two and a health check,
+/// so a small cap; idle connections are shed first, so a scrape still
+/// gets through while hundreds of idle connections knock.
+const LIMITS: listen::Limits = listen::Limits::with_max_connections(64);
 
 /// Serves GET /metrics, /healthz (200 "ok" while the process serves) and
 /// /readyz (200 or 503, see [`Metrics::readiness`]); anything else 404.
@@ -38,37 +40,28 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors and the like: passing; keep serving.
-                    tracing::warn!(error = %e, "metrics: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+    let graceful_ref = &graceful;
+    listen::serve(
+        listener,
+        LIMITS,
+        "metrics",
+        shutdown,
+        move |stream, _peer, conn| {
+            let metrics = Arc::clone(&metrics);
+            let service = conn.track(service_fn(move |req| {
+                let response = respond(&metrics, &req);
+                async move { Ok::<_, Infallible>(response) }
+            }));
+            let watcher = graceful_ref.watcher();
+            async move {
+                let conn = conn.http1().serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(error = %e, "metrics: connection ended with an error");
                 }
-            },
-        };
-        let metrics = Arc::clone(&metrics);
-        let service = service_fn(move |req| {
-            let response = respond(&metrics, &req);
-            async move { Ok::<_, Infallible>(response) }
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "metrics: connection ended with an error");
             }
-        });
-    }
-    drop(listener);
+        },
+    )
+    .await;
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

@@ -5,7 +5,8 @@
 //! `X-Sonde-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
 //! A timestamp more than 300 s (`MAX_SKEW`) from our clock is stale; a
 //! (timestamp, signature) pair seen before is a replay. [`Verifier`] is the
-//! pure part (clock passed in); [`serve`] is the thin hyper server over it.
+//! pure part (clock passed in); [`serve`] is the thin hyper server over it,
+//! within [`listen`]'s bounded accept loop.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -197,32 +198,39 @@ pub enum WebhookEvent {
     },
 }
 
+/// The webhook listener's bounds: a deploy system sends a handful of
+/// requests, so a small cap (further clamped to the fd limit) keeps the
+/// descriptors for the polls; idle connections are shed first, so a real
+/// webhook still gets through.
+pub(crate) const LIMITS: listen::Limits = listen::Limits::with_max_connections(64);
+
 /// Serves webhooks on `listener` until the receiver of `events` is gone.
 pub async fn serve(listener: TcpListener, verifier: Verifier, events: mpsc::Sender<WebhookEvent>) {
     let verifier = Arc::new(Mutex::new(verifier));
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                // Out of descriptors and the like: back off briefly.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = events.closed() => return,
-        };
-        let verifier = verifier.clone();
+    let closed = {
         let events = events.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                handle(req, peer, verifier.clone(), events.clone())
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move { events.closed().await }
+    };
+    listen::serve(
+        listener,
+        LIMITS,
+        "webhook",
+        closed,
+        move |stream, peer, conn| {
+            let verifier = verifier.clone();
+            let events = events.clone();
+            async move {
+                let service = conn.track(hyper::service::service_fn(move |req| {
+                    handle(req, peer, verifier.clone(), events.clone())
+                }));
+                let _ = conn
+                    .http1()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
+        },
+    )
+    .await;
 }
 
 async fn handle(
@@ -264,11 +272,17 @@ async fn verify_request(
     };
     let timestamp = header(TIMESTAMP_HEADER);
     let signature = header(SIGNATURE_HEADER);
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| Rejection::BadRequest(format!("body: {e}")))?
-        .to_bytes();
+    // A body trickled in would hold its connection busy (never shed): it
+    // gets as long as the headers did.
+    let limit = LIMITS.header_read_timeout;
+    let body = tokio::time::timeout(
+        limit,
+        Limited::new(req.into_body(), MAX_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| Rejection::BadRequest(format!("body not received within {} s", limit.as_secs())))?
+    .map_err(|e| Rejection::BadRequest(format!("body: {e}")))?
+    .to_bytes();
     let mut verifier = verifier
         .lock()
         .map_err(|_| Rejection::BadRequest("internal error".into()))?;

@@ -1,1 +1,325 @@
-//! Faults: listeners.
+//! Faults: listeners. Hundreds of idle connections against each of
+//! sonde's listeners (`sonde wait --listen`, `--metrics-listen`, the
+//! gateway) under a low `ulimit -n`: the real work goes on (polls, a
+//! signed webhook, scrapes, ingest), and a slowloris request is closed
+//! after the header-read timeout.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sonde::wait::webhook::sign;
+use testkit::http::{HttpTarget, Response};
+
+use crate::util::http::exchange;
+use crate::util::process::{Process, free_addr, wait_until};
+
+/// The child's descriptor limit: the red-team run's `ulimit -n 256`.
+const MAX_FDS: u64 = 256;
+
+/// Idle connections opened against the listener: more than `MAX_FDS`.
+const IDLE_CONNECTIONS: usize = 300;
+
+/// Opens `n` connections to `addr` that never send a byte. Connects
+/// complete in the kernel's backlog whether or not the server accepts.
+fn idle_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .filter_map(|_| TcpStream::connect(addr).ok())
+        .collect()
+}
+
+/// How many of `conns` the server has closed (EOF or reset), without
+/// blocking.
+fn closed_by_server(conns: &[TcpStream]) -> usize {
+    conns
+        .iter()
+        .filter(|c| {
+            let _ = c.set_nonblocking(true);
+            let mut byte = [0u8; 1];
+            match c.peek(&mut byte) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            }
+        })
+        .count()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `sonde wait` against an always-503 target, polled every 200 ms, with
+/// its webhook listener, under `ulimit -n 256`.
+fn waiting_with_webhook(dir: &Path) -> (HttpTarget, SocketAddr, Process) {
+    let target = HttpTarget::builder().response(Response::new(503)).start();
+    let hook = free_addr();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let url = target.url("/health");
+    let listen = hook.to_string();
+    let secret = secret.display().to_string();
+    let mut wait = Process::start_with_fd_limit(
+        &[
+            "wait",
+            &url,
+            "--interval",
+            "200ms",
+            "--max-interval",
+            "200ms",
+            "--timeout",
+            "60s",
+            "--listen",
+            &listen,
+            "--secret-file",
+            &secret,
+        ],
+        &[],
+        MAX_FDS,
+    );
+    wait.wait_listening(hook);
+    wait_until(Duration::from_secs(10), "the first poll", || {
+        target.requests() >= 1
+    });
+    (target, hook, wait)
+}
+
+#[test]
+fn wait_polls_and_takes_a_signed_webhook_through_hundreds_of_idle_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, hook, mut wait) = waiting_with_webhook(dir.path());
+    let idle = idle_connections(hook, IDLE_CONNECTIONS);
+    assert_eq!(idle.len(), IDLE_CONNECTIONS);
+    // Let the listener take them all in (and shed what it must).
+    std::thread::sleep(Duration::from_secs(1));
+    let polls = target.requests();
+    wait_until(
+        Duration::from_secs(10),
+        "polls to go on beside the idle connections",
+        || target.requests() >= polls + 3,
+    );
+    // At most the cap stays open; the rest were shed, oldest first.
+    let cap =
+        listen::Limits::with_max_connections(usize::MAX).effective_max_connections(Some(MAX_FDS));
+    let closed = closed_by_server(&idle);
+    assert!(
+        closed >= IDLE_CONNECTIONS - cap,
+        "{closed} of {IDLE_CONNECTIONS} idle connections closed; at most {cap} may stay"
+    );
+    let body = r#"{"status":"ready"}"#;
+    let now = unix_now();
+    let signature = sign(b"s3cret", now, body.as_bytes());
+    let started = Instant::now();
+    let answer = exchange(
+        hook,
+        "POST",
+        "/hook",
+        &[
+            ("content-type", "application/json"),
+            ("x-sonde-timestamp", &now.to_string()),
+            ("x-sonde-signature", &signature),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}{}", answer.text, wait.describe());
+    // Ended by the webhook, long before the 60 s deadline.
+    let code = wait.wait(Duration::from_secs(20));
+    assert_eq!(code, 0, "{}", wait.describe());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let err = wait.stderr();
+    assert!(err.contains("(webhook)"), "{}", wait.describe());
+    assert!(!err.contains("local_resource"), "{}", wait.describe());
+}
+
+#[test]
+fn a_slowloris_request_is_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_target, hook, mut wait) = waiting_with_webhook(dir.path());
+    let timeout = listen::Limits::DEFAULT_HEADER_READ_TIMEOUT;
+    let mut slow = TcpStream::connect(hook).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let started = Instant::now();
+    slow.write_all(b"POST /hook HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
+    // One header byte every half second, never the blank line; a byte
+    // read (or EOF) means the server answered or closed.
+    let mut closed_after = None;
+    while started.elapsed() < timeout * 3 {
+        if slow.write_all(b"x").is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match slow.read(&mut buf) {
+            Ok(_) => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+        }
+    }
+    let closed_after = closed_after.unwrap_or_else(|| panic!("still open after {:?}", timeout * 3));
+    assert!(
+        closed_after >= timeout - Duration::from_secs(1),
+        "closed after {closed_after:?}, before the {timeout:?} header timeout"
+    );
+    assert!(wait.is_running(), "{}", wait.describe());
+}
+
+#[test]
+fn a_webhook_body_trickled_in_is_refused_after_the_same_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_target, hook, mut wait) = waiting_with_webhook(dir.path());
+    let timeout = listen::Limits::DEFAULT_HEADER_READ_TIMEOUT;
+    let mut slow = TcpStream::connect(hook).unwrap();
+    slow.set_read_timeout(Some(timeout * 3)).unwrap();
+    let started = Instant::now();
+    slow.write_all(b"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"sta")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    let after = started.elapsed();
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "after {after:?}: {answer:?}"
+    );
+    assert!(answer.contains("body not received within"), "{answer}");
+    assert!(
+        after >= timeout - Duration::from_secs(1),
+        "answered after {after:?}"
+    );
+    assert!(wait.is_running(), "{}", wait.describe());
+}
+
+#[test]
+fn metrics_keep_answering_through_hundreds_of_idle_connections() {
+    let target = HttpTarget::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = free_addr();
+    let config = dir.path().join("sonde.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\nid = \"faults\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
+             [defaults]\ninterval = \"1s\"\n[sinks.file]\nenabled = true\n\
+             [[check]]\nname = \"api\"\nurl = \"{}\"\n",
+            dir.path().display(),
+            target.url("/")
+        ),
+    )
+    .unwrap();
+    let shown = config.display().to_string();
+    let mut agent = Process::start_with_fd_limit(&["run", "--config", &shown], &[], MAX_FDS);
+    agent.wait_listening(metrics);
+    let _idle = idle_connections(metrics, IDLE_CONNECTIONS);
+    std::thread::sleep(Duration::from_secs(1));
+    // Each scrape on a fresh connection; on a listener out of descriptors
+    // the first would wait for the idle ones' header timeout (10 s).
+    for _ in 0..10 {
+        let answer = get_within(metrics, "/metrics", Duration::from_secs(3));
+        assert_eq!(answer.0, 200, "{}{}", answer.1, agent.describe());
+        assert!(answer.1.contains("sonde_probes_total"), "{}", answer.1);
+    }
+    let probes = target.requests();
+    wait_until(Duration::from_secs(10), "probes to go on", || {
+        target.requests() >= probes + 2
+    });
+    agent.stop();
+}
+
+/// `GET path` on a fresh connection, waiting at most `limit` for the whole
+/// answer: (status, text); status 0 if none came in time.
+fn get_within(addr: SocketAddr, path: &str, limit: Duration) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, "connect failed".into());
+    };
+    let _ = s.set_read_timeout(Some(limit));
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    if s.write_all(request.as_bytes()).is_err() {
+        return (0, "write failed".into());
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// The gateway (not in the agent-only build).
+#[cfg(feature = "gateway")]
+mod gateway {
+    use std::time::{Duration, Instant};
+
+    use wire::{FrameBuilder, FrameHeader};
+
+    use super::{IDLE_CONNECTIONS, MAX_FDS, idle_connections};
+    use crate::util::http::{self, exchange};
+    use crate::util::process::{Process, free_addr};
+    use crate::util::up_record;
+
+    #[test]
+    fn the_gateway_keeps_acknowledging_frames_through_hundreds_of_idle_connections() {
+        const TOKEN: &str = "agent-token-for-listener-faults";
+        let dir = tempfile::tempdir().unwrap();
+        let addr = free_addr();
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{addr}\"\ndata_dir = \"{}\"\n\n[[agent]]\nid = \"faults\"\n\
+                 token = {{ env = \"FAULTS_AGENT_TOKEN\" }}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let shown = config.display().to_string();
+        let mut gw = Process::start_with_fd_limit(
+            &["gateway", "--config", &shown],
+            &[("FAULTS_AGENT_TOKEN", TOKEN)],
+            MAX_FDS,
+        );
+        gw.wait_listening(addr);
+        let _idle = idle_connections(addr, IDLE_CONNECTIONS);
+        std::thread::sleep(Duration::from_secs(1));
+        let bearer = format!("Bearer {TOKEN}");
+        let frames = 5;
+        for seq in 0..frames {
+            let mut b = FrameBuilder::new(FrameHeader {
+                agent: "faults".into(),
+                session: 5,
+                seq,
+            });
+            b.push("api", up_record(1_767_225_600_000 + seq, 250));
+            let started = Instant::now();
+            let answer = exchange(
+                addr,
+                "POST",
+                "/v1/frames",
+                &[
+                    ("authorization", &bearer),
+                    ("content-type", "application/vnd.sonde.frames"),
+                ],
+                &b.finish().encode().unwrap(),
+            );
+            assert_eq!(answer.status, 200, "{}{}", answer.text, gw.describe());
+            assert!(answer.body.contains("\"accepted\":1"), "{}", answer.body);
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+        let health = http::get(addr, "/healthz");
+        assert_eq!(health.status, 200, "{}", gw.describe());
+        gw.stop();
+    }
+}

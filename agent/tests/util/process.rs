@@ -24,11 +24,34 @@ impl Process {
     /// Starts `sonde ARGS...` with extra environment variables.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sonde"));
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args);
+        Process::spawn(cmd, envs, format!("sonde {}", args.join(" ")))
+    }
+
+    /// Like [`Process::start`], with the soft and hard RLIMIT_NOFILE of
+    /// the child set to `max_fds`.
+    pub fn start_with_fd_limit(args: &[&str], envs: &[(&str, &str)], max_fds: u64) -> Process {
+        Process::start_limited(args, envs, &format!("-n {max_fds}"))
+    }
+
+    /// Like [`Process::start`], under the shell's `ulimit LIMITS` (e.g.
+    /// `-n 256` descriptors, `-v 2097152` KiB of address space), which
+    /// then execs `sonde`: no unsafe `pre_exec` here.
+    pub fn start_limited(args: &[&str], envs: &[(&str, &str)], limits: &str) -> Process {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit {limits} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_sonde"))
+            .args(args);
+        let shown = format!("(ulimit {limits}) sonde {}", args.join(" "));
+        Process::spawn(cmd, envs, shown)
+    }
+
+    fn spawn(mut cmd: Command, envs: &[(&str, &str)], shown: String) -> Process {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let shown = format!("sonde {}", args.join(" "));
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("starting {shown}: {e}"));

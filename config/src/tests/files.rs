@@ -174,3 +174,47 @@ tls = { cert_file = "/etc/sonde/client.pem", key_file = "/etc/sonde/other.key" }
     );
     assert!(!e.contains(key_line()), "{e}");
 }
+
+#[test]
+fn inline_credential_headers_are_refused_without_their_value() {
+    let text = r#"[[check]]
+name = "a"
+url = "https://a/"
+headers = { Authorization = "Bearer hunter2", cookie = "s=hunter2", x-api-key = "hunter2", accept = "*/*" }
+"#;
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert_eq!(
+        lines[0],
+        "t.toml:4:29: check[\"a\"].headers.Authorization: header Authorization carries a \
+         credential; its value may not be written inline \
+         (valid: { env = \"NAME\" } or { file = \"/path\" })"
+    );
+    assert!(
+        lines[1].contains("headers.cookie: header cookie carries a credential"),
+        "{e}"
+    );
+    assert!(
+        lines[2].contains("headers.x-api-key: header x-api-key carries"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
+fn an_empty_file_or_no_enabled_check_is_refused() {
+    for text in [
+        "",
+        "[agent]\nid = \"a\"\n",
+        "[[check]]\nname = \"a\"\nurl = \"https://a/\"\nenabled = false\n",
+    ] {
+        let e = err(text);
+        assert_eq!(
+            e,
+            "t.toml:1:1: check: no enabled check, nothing would be probed \
+             (valid: at least one [[check]] with a name and url, not enabled = false)",
+            "{text:?}"
+        );
+    }
+}

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Appended where a test needs a valid plan: one check to run.
+const ONE_CHECK: &str = "\n[[check]]\nname = \"a\"\nurl = \"http://127.0.0.1/\"\n";
+
 #[test]
 fn gateway_needs_an_agent_id_a_token_and_unique_names() {
     let text = r#"
@@ -49,7 +52,7 @@ name = "public"
 url = "https://gw.example/"
 token = { env = "API_TOKEN" }
 "#;
-    let plan = ok(text);
+    let plan = ok(&format!("{text}{ONE_CHECK}"));
     let ca = plan.sinks.gateways[0].ca.as_ref().unwrap();
     assert_eq!(ca.path, Path::new("/etc/sonde/ca.pem"));
     assert_eq!(ca.certs[..], [pki().ca.cert_der().clone()]);
@@ -154,7 +157,12 @@ fn gateway_urls_are_refused_where_the_sink_could_not_use_them() {
         "https://gateway.example/",
         "https://10.0.0.1/",
     ] {
-        assert_eq!(ok(&gateway(fine)).sinks.gateways[0].url.as_str(), fine);
+        assert_eq!(
+            ok(&format!("{}{ONE_CHECK}", gateway(fine))).sinks.gateways[0]
+                .url
+                .as_str(),
+            fine
+        );
     }
 }
 
@@ -195,7 +203,7 @@ name = "public"
 url = "https://gw.example/"
 token = { env = "API_TOKEN" }
 "#;
-    let plan = ok(text);
+    let plan = ok(&format!("{text}{ONE_CHECK}"));
     let roots: Vec<bool> = plan.sinks.gateways.iter().map(|g| g.system_roots).collect();
     assert_eq!(roots, [false, true, true]);
     let notes = plan.notes();

@@ -467,7 +467,8 @@ fn headers_of(
         }
         let v = match value.get_ref() {
             raw::HeaderValue::Plain(s) => ctx
-                .check(value, &key, |_| values::header_value(s))
+                .check(value, &key, |_| values::inline_header_value(&n))
+                .and_then(|()| ctx.check(value, &key, |_| values::header_value(s)))
                 .map(|()| HeaderValue::Plain(s.clone())),
             raw::HeaderValue::Secret(r) => {
                 let spanned = Spanned::new(value.span(), r.clone());

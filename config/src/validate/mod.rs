@@ -263,6 +263,14 @@ pub(crate) fn plan(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Plan> {
     } else {
         sinks::sinks(raw, &agent, agent_raw.id.is_some() || raw.failed.agent, ctx)
     };
+    // Reported alone: with other errors, a check may be missing only
+    // because it failed to read.
+    if let Some(checks) = &checks
+        && ctx.errors.is_empty()
+        && !checks.iter().any(|c| c.enabled)
+    {
+        ctx.error(0..0, "check", ErrorKind::NoEnabledChecks);
+    }
     if !ctx.errors.is_empty() {
         return None;
     }

@@ -222,6 +222,33 @@ pub fn header_name(s: &str) -> Result<String, ErrorKind> {
     Ok(s.to_owned())
 }
 
+/// Header names whose value is a credential, lower case: exactly these...
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+/// ...and any name containing one of these (case-insensitive).
+const CREDENTIAL_NAME_PARTS: [&str; 3] = ["token", "key", "secret"];
+
+/// Whether header `name` carries a credential, so that its value must come
+/// from `{ env = ... }` or `{ file = ... }`, never the configuration text.
+pub fn is_credential_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    CREDENTIAL_HEADERS.contains(&lower.as_str())
+        || CREDENTIAL_NAME_PARTS
+            .iter()
+            .any(|part| lower.contains(part))
+}
+
+/// Refuses an inline value for a credential header. The error never quotes
+/// the value.
+pub fn inline_header_value(name: &str) -> Result<(), ErrorKind> {
+    if is_credential_header(name) {
+        return Err(invalid(
+            format!("header {name} carries a credential; its value may not be written inline"),
+            "{ env = \"NAME\" } or { file = \"/path\" }",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `s` may be sent as a header value. The error never quotes the
 /// value, which may be a secret.
 pub fn header_value(s: &str) -> Result<(), ErrorKind> {
@@ -450,6 +477,26 @@ mod tests {
         );
         assert_eq!(dns_server("system"), Ok(None));
         assert!(dns_server("dns.google").is_err());
+    }
+
+    #[test]
+    fn credential_headers_are_named_by_rule() {
+        for name in [
+            "Authorization",
+            "proxy-authorization",
+            "COOKIE",
+            "X-Api-Key",
+            "X-Auth-Token",
+            "x-client-secret",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+            let e = msg(inline_header_value(name));
+            assert!(e.contains("{ env = \"NAME\" }"), "{e}");
+        }
+        for name in ["Accept", "X-Probe", "User-Agent", "Set-Cookie"] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+        assert_eq!(inline_header_value("Accept"), Ok(()));
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! The accept loop: admits each connection into [`Slots`] (at the cap
+//! after the longest-idle one is shed and closed, so no more than the cap
+//! are ever open), runs the caller's handler for it, and
+//! closes it when it is shed or idle too long. TLS and HTTP are the
+//! handler's; the loop only owns the socket's lifetime.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::limits::{Limits, fd_soft_limit};
+use crate::slots::{Admission, ConnState, Slots};
+use crate::tracked::Tracked;
+
+/// How long the loop pauses after a failed accept (out of descriptors
+/// and the like) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// At most one WARN per this interval while new connections are refused.
+const FULL_WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One admitted connection, handed to the handler.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    state: Arc<ConnState>,
+    limits: Limits,
+}
+
+impl Connection {
+    /// `service`, counting its requests on this connection (required:
+    /// untracked requests look idle and may be shed).
+    pub fn track<S>(&self, service: S) -> Tracked<S> {
+        Tracked::new(service, Arc::clone(&self.state))
+    }
+
+    /// An HTTP/1 server builder with this listener's header-read timeout.
+    pub fn http1(&self) -> http1::Builder {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout);
+        builder
+    }
+
+    /// This listener's bounds.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// Releases a connection's slot when its task ends, however it ends
+/// (its socket is closed by then), and wakes an admission waiting for it.
+struct Release {
+    slots: Arc<Mutex<Slots>>,
+    released: Arc<Notify>,
+    id: u64,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        lock(&self.slots).release(self.id);
+        self.released.notify_one();
+    }
+}
+
+/// Longest an admission waits for a shed connection to close before it
+/// looks again (the close takes microseconds; this only bounds a stall).
+const SHED_WAIT: Duration = Duration::from_millis(100);
+
+/// What became of a new connection at admission.
+enum Admitted {
+    /// It has a slot.
+    Slot(u64, Arc<ConnState>),
+    /// Every connection is busy: close it.
+    Full,
+    /// The listener's shutdown resolved meanwhile: stop accepting.
+    Stopping,
+}
+
+/// A slot for a new connection: at once below the cap; at the cap after
+/// an idle connection is shed and closed.
+async fn admit(
+    slots: &Mutex<Slots>,
+    released: &Notify,
+    name: &'static str,
+    cap: usize,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Admitted {
+    loop {
+        let admission = lock(slots).admit(Instant::now());
+        match admission {
+            Admission::Admitted { id, state } => return Admitted::Slot(id, state),
+            Admission::Full => return Admitted::Full,
+            Admission::Shedding => {
+                tracing::debug!(
+                    listener = name,
+                    max_connections = cap,
+                    "shedding an idle connection"
+                );
+                tokio::select! {
+                    () = released.notified() => {}
+                    () = tokio::time::sleep(SHED_WAIT) => {}
+                    () = &mut *shutdown => return Admitted::Stopping,
+                }
+            }
+        }
+    }
+}
+
+fn lock(slots: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
+    slots.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Accepts on `listener` until `shutdown` resolves, within `limits` (the
+/// cap clamped to the fd limit, see [`Limits::effective_max_connections`]),
+/// running `handle` for each admitted connection in its own task. `name`
+/// says which listener in logs. Returns once it stops accepting; the
+/// handlers' tasks run on (a caller drains them, e.g. with hyper-util's
+/// `GracefulShutdown`).
+pub async fn serve<H, Fut>(
+    listener: TcpListener,
+    limits: Limits,
+    name: &'static str,
+    shutdown: impl Future<Output = ()>,
+    mut handle: H,
+) where
+    H: FnMut(TcpStream, SocketAddr, Connection) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let cap = limits.effective_max_connections(fd_soft_limit());
+    tracing::debug!(listener = name, max_connections = cap, "accepting");
+    let slots = Arc::new(Mutex::new(Slots::new(cap)));
+    let released = Arc::new(Notify::new());
+    let mut last_full_warn: Option<Instant> = None;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let (id, state) = match admit(&slots, &released, name, cap, &mut shutdown).await {
+            Admitted::Slot(id, state) => (id, state),
+            Admitted::Stopping => return,
+            Admitted::Full => {
+                if last_full_warn.is_none_or(|t| t.elapsed() >= FULL_WARN_INTERVAL) {
+                    last_full_warn = Some(Instant::now());
+                    tracing::warn!(
+                        listener = name,
+                        max_connections = cap,
+                        %peer,
+                        "at the connection cap with a request in flight on every connection; closing new connections"
+                    );
+                }
+                drop(stream);
+                continue;
+            }
+        };
+        let release = Release {
+            slots: Arc::clone(&slots),
+            released: Arc::clone(&released),
+            id,
+        };
+        let connection = Connection {
+            state: Arc::clone(&state),
+            limits,
+        };
+        let served = handle(stream, peer, connection);
+        tokio::spawn(async move {
+            let _release = release;
+            tokio::select! {
+                () = served => {}
+                () = state.shed() => {}
+                () = close_when_idle(&state, limits.idle_timeout) => {}
+            }
+        });
+    }
+}
+
+/// Resolves once the connection has had no request in flight for
+/// `idle_timeout`, and marks it shed.
+async fn close_when_idle(state: &ConnState, idle_timeout: Duration) {
+    loop {
+        let deadline = state.idle_since().unwrap_or_else(Instant::now) + idle_timeout;
+        tokio::time::sleep_until(deadline).await;
+        let expired = state
+            .idle_since()
+            .is_some_and(|since| since + idle_timeout <= Instant::now());
+        if expired && state.try_shed() {
+            return;
+        }
+    }
+}
