@@ -1,6 +1,6 @@
 //! Faults: frames that would poison an agent's high-water mark, names the
 //! configuration would refuse, too many checks, and a gateway whose
-//! acknowledgements are not the agent's (PROTOCOL.md 2.2, 2.5).
+//! acknowledgements are not the agent's (PROTOCOL.md 2.2, 2.3, 2.6).
 //!
 //! - Each poisoning frame (session = now + 1 day; session 2^64-1 with seq
 //!   2^64-1; seq 2^64-1 in an hour-old session) is refused by a running
@@ -13,6 +13,8 @@
 //!   outlives a gateway restart.
 //! - A fake old gateway acknowledging with a foreign session: the agent
 //!   deletes nothing and delivers everything once it answers honestly.
+//! - A reset that fails halfway on a full disk leaves the reset log as it
+//!   was, and the next reset is a whole line of its own.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -528,4 +530,61 @@ fn against_an_old_gateway_acking_a_foreign_session_the_agent_loses_nothing() {
         "{}",
         agent.describe()
     );
+}
+
+/// A full disk halfway through a reset's line: the answer is 500, the log
+/// is cut back to what it was, and once space is freed the next reset is
+/// one whole line (needs root for the tmpfs; CI runs as root).
+#[test]
+fn a_reset_that_fails_on_a_full_disk_leaves_the_log_as_it_was() {
+    use std::io::Write;
+    let Some(tmpfs) = super::disk::Tmpfs::mount("1m") else {
+        return;
+    };
+    let admin_token = tmpfs.dir.join("admin.token");
+    std::fs::write(&admin_token, ADMIN_TOKEN).unwrap_or_else(|e| panic!("{e}"));
+    let data = tmpfs.dir.join("data");
+    std::fs::create_dir(&data).unwrap_or_else(|e| panic!("{e}"));
+    // Blank lines (ignored) up to 40 bytes short of a page: a reset's
+    // line (about 120 bytes) fits only partly once the disk is full.
+    let log = data.join("mark-resets.jsonl");
+    let before = vec![b'\n'; 4096 - 40];
+    std::fs::write(&log, &before).unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    let extra = format!(
+        "[[admin]]\nname = \"ops\"\ntoken = {{ file = \"{}\" }}\n",
+        admin_token.display()
+    );
+    let gw_config = gateway_config(&tmpfs.dir, gw_addr, &extra);
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    assert_eq!(
+        post(gw_addr, &frame(AGENT, now_ms() - 1000, 0, &["api"])).0,
+        200
+    );
+
+    let filler_path = tmpfs.dir.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap_or_else(|e| panic!("{e}"));
+    while filler.write_all(&[0u8; 4096]).is_ok() {}
+    let (status, answer) = reset(gw_addr, AGENT, ADMIN_TOKEN);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (500, Some("reset_failed")),
+        "{answer}"
+    );
+    let after = std::fs::read(&log).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.len(), before.len(), "the torn line is cut off");
+
+    drop(filler);
+    std::fs::remove_file(&filler_path).unwrap_or_else(|e| panic!("{e}"));
+    let (status, answer) = reset(gw_addr, AGENT, ADMIN_TOKEN);
+    assert_eq!(status, 200, "{answer}");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(entries.len(), 1, "{text:?}");
+    assert_eq!(entries[0]["agent"].as_str(), Some(AGENT));
+    gw.stop();
 }
