@@ -388,18 +388,33 @@ impl Hub {
     /// order; live readers are not told. Ingest's rules hold for the
     /// state too (an older gateway may have accepted anything): a check
     /// whose name breaks the grammar, or past the agent's `max_checks`,
-    /// gets no current state; its records are returned, with why.
+    /// gets no current state; its records are returned, with why. Such a
+    /// name is not kept interned unless the ring still holds it.
     pub fn restore(
         &mut self,
         frame: &wire::Frame,
         first_gseq: u64,
         in_ring: Option<Instant>,
-    ) -> Vec<(StateSkip, Arc<str>)> {
+    ) -> Vec<(StateSkip, String)> {
         let agent = self.intern(&frame.header.agent);
         let in_ring =
             in_ring.filter(|_| self.ring.back().is_none_or(|b| b.last_gseq() < first_gseq));
         let mut skips = Vec::new();
         self.admit(&agent, frame, first_gseq, in_ring, Some(&mut skips));
+        let skips: Vec<(StateSkip, String)> = skips
+            .into_iter()
+            .map(|(skip, check)| (skip, check.to_string()))
+            .collect();
+        for (_, check) in &skips {
+            // Only the interning set holds it: no state, ring or agent.
+            if self
+                .names
+                .get(check.as_str())
+                .is_some_and(|n| Arc::strong_count(n) == 1)
+            {
+                self.names.remove(check.as_str());
+            }
+        }
         skips
     }
 

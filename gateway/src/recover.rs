@@ -601,11 +601,44 @@ mod tests {
         let snapshot = h.subscribe(None).snapshot;
         assert!(snapshot.iter().all(|c| config::is_name(&c.check)));
         assert_eq!(r.skipped.len(), 2, "one line per reason: {:?}", r.skipped);
+        // The marks stay: the agent's resends are duplicates.
+        assert_eq!(h.mark("a"), Some((s, 2)));
+        // Out of the ring (too old), the skipped names are not kept at all:
+        // the hub is as big as one that never saw them.
+        let old = NOW_MS - 600_000;
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", s, 0, &["ok", "\u{202e}"], old),
+                frame_in("a", s, 1, &many, old),
+            ],
+        );
+        let mut h = hub();
+        h.set_agent_limits(crate::config::AgentLimits {
+            max_checks: 4,
+            ..crate::config::AgentLimits::DEFAULT
+        });
+        recover_into(&mut h, dir.path());
+        let clean = tempfile::tempdir().unwrap();
+        write(
+            clean.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", s, 0, &["ok"], old),
+                frame_in("a", s, 1, &many[..3], old),
+            ],
+        );
+        let mut h2 = hub();
+        recover_into(&mut h2, clean.path());
+        assert_eq!((h.checks(), h.ring_records()), (4, 0));
+        assert_eq!(h.memory_bytes(), h2.memory_bytes());
         assert!(r.skipped[0].contains("2 records") && r.skipped[0].contains("bad_name"));
         assert!(!r.skipped[0].contains('\u{202e}'), "{:?}", r.skipped);
         assert!(r.skipped[1].contains("18 records") && r.skipped[1].contains("too_many_checks"));
-        // The marks stay: the agent's resends are duplicates.
-        assert_eq!(h.mark("a"), Some((s, 2)));
     }
 
     #[test]
