@@ -588,3 +588,54 @@ fn a_reset_that_fails_on_a_full_disk_leaves_the_log_as_it_was() {
     assert_eq!(entries[0]["agent"].as_str(), Some(AGENT));
     gw.stop();
 }
+
+/// What an older gateway left in its data dir — a check name outside the
+/// grammar in a wire file, a reset log line that is not UTF-8 — neither
+/// stops a restart nor comes back: the gateway starts, the bad name has no
+/// current state, and each problem is logged under its own message.
+#[test]
+fn an_older_gateways_bad_names_and_a_damaged_reset_log_do_not_come_back() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap_or_else(|e| panic!("{e}"));
+    let mut file = wire::file_header().to_vec();
+    file.extend(frame(
+        AGENT,
+        now_ms() - 5000,
+        0,
+        &["api", "evil\u{202e}gnp", "a\nb"],
+    ));
+    std::fs::write(data.join("gateway-00000000000000001000-000000.sonde"), file)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = data.join("mark-resets.jsonl");
+    std::fs::write(&log, b"{\"agent\":\"\xff\"}\n").unwrap_or_else(|e| panic!("{e}"));
+
+    let gw_addr = free_addr();
+    let mut gw = start_gateway(&gateway_config(tmp.path(), gw_addr, ""), gw_addr);
+    assert_eq!(scrape(gw_addr, "sonde_gateway_checks", ""), 1.0);
+    let stderr = gw.stderr();
+    let shown = format!("{}:1:", log.display());
+    let damaged_log = stderr
+        .lines()
+        .filter(|l| l.contains("damaged line in the mark reset log") && l.contains(&shown))
+        .count();
+    assert_eq!(damaged_log, 1, "{stderr}");
+    let skipped = stderr
+        .lines()
+        .filter(|l| l.contains("left out of the restored marks or state"))
+        .collect::<Vec<_>>();
+    assert_eq!(skipped.len(), 1, "{stderr}");
+    assert!(
+        skipped[0].contains("2 records") && skipped[0].contains("bad_name"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("damaged wire file"), "{stderr}");
+    // The agent's known check still flows; its resend is a duplicate.
+    let (status, answer) = post(gw_addr, &frame(AGENT, now_ms() - 5000, 1, &["api"]));
+    assert_eq!(
+        (status, answer["accepted"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+    gw.stop();
+}
