@@ -221,7 +221,7 @@ impl AgentLimits {
     };
 }
 
-/// An operator allowed to use the admin endpoints (PROTOCOL.md 2.5).
+/// An operator allowed to use the admin endpoints (PROTOCOL.md 2.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminAuth {
     /// Who it is, for the log.

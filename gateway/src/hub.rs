@@ -17,6 +17,25 @@ use wire::Record;
 use crate::config::{AgentLimits, RingLimits};
 use crate::ingest::ValidFrame;
 
+/// Why recovery left a record out of the current state ([`Hub::restore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StateSkip {
+    /// Its agent id or check name breaks the name grammar.
+    BadName,
+    /// Its check would pass the agent's `max_checks`.
+    OverCap,
+}
+
+impl StateSkip {
+    /// A short code for logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            StateSkip::BadName => "bad_name",
+            StateSkip::OverCap => "too_many_checks",
+        }
+    }
+}
+
 /// The records of one accepted frame, with consecutive gseqs.
 #[derive(Debug)]
 pub struct Batch {
@@ -218,7 +237,7 @@ impl Hub {
             let key = (f.frame.header.session, f.frame.header.seq);
             self.marks.insert(agent_name.clone(), key);
             let first_gseq = self.next_gseq;
-            if let Some(batch) = self.admit(&agent_name, &f.frame, first_gseq, Some(now)) {
+            if let Some(batch) = self.admit(&agent_name, &f.frame, first_gseq, Some(now), None) {
                 records += batch.items.len();
                 // No receiver is not an error: nobody is reading.
                 let _ = self.live.send(batch.clone());
@@ -241,12 +260,16 @@ impl Hub {
     /// Gives the records of `frame` the gseqs from `first_gseq` on and
     /// enters them in the current state, and in the ring if `in_ring` says
     /// when the batch was accepted. None for a frame without records.
+    /// With `skips` (recovery), a record whose (agent, check) is not yet in
+    /// the state is left out of it, and noted there, if a name breaks the
+    /// grammar or the check would pass the agent's `max_checks`.
     fn admit(
         &mut self,
         agent: &Arc<str>,
         frame: &wire::Frame,
         first_gseq: u64,
         in_ring: Option<Instant>,
+        mut skips: Option<&mut Vec<(StateSkip, Arc<str>)>>,
     ) -> Option<Arc<Batch>> {
         let mut items = Vec::with_capacity(frame.record_count());
         for b in &frame.batches {
@@ -264,6 +287,12 @@ impl Hub {
         });
         self.next_gseq = self.next_gseq.max(first_gseq + batch.items.len() as u64);
         for (gseq, check, record) in batch.with_gseq() {
+            if let Some(skips) = skips.as_deref_mut() {
+                if let Some(skip) = self.unrestorable(agent, check) {
+                    skips.push((skip, check.clone()));
+                    continue;
+                }
+            }
             let slot = match self.state.entry((agent.clone(), check.clone())) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -319,11 +348,17 @@ impl Hub {
         self.marks.get(agent).copied()
     }
 
-    /// An operator's reset (crate::admin): forgets `agent`'s high-water
-    /// mark, so that its next frame is accepted whatever its `(session,
-    /// seq)`. Returns the mark it had.
-    pub fn reset_mark(&mut self, agent: &str) -> Option<(u64, u64)> {
-        self.marks.remove(agent)
+    /// An operator's reset (crate::admin), once logged: forgets `agent`'s
+    /// high-water mark if it is still `cleared` (what the reset read), so
+    /// that its next frame is accepted whatever its `(session, seq)`. A
+    /// mark a frame raised since was set by a frame accepted after the
+    /// reset began, which recovery restores too: it stays. Returns whether
+    /// the mark was forgotten.
+    pub fn finish_reset(&mut self, agent: &str, cleared: Option<(u64, u64)>) -> bool {
+        if self.marks.get(agent).copied() != cleared {
+            return false;
+        }
+        self.marks.remove(agent).is_some()
     }
 
     /// Recovery (crate::recover): raises `agent`'s high-water mark to `key`.
@@ -333,15 +368,54 @@ impl Hub {
         *mark = (*mark).max(key);
     }
 
+    /// Why recovery must not enter `(agent, check)` in the current state,
+    /// if it must not: ingest's name grammar and checks cap, for a check
+    /// not there yet.
+    fn unrestorable(&self, agent: &Arc<str>, check: &Arc<str>) -> Option<StateSkip> {
+        if self.state.contains_key(&(agent.clone(), check.clone())) {
+            return None;
+        }
+        if !config::is_name(agent) || !config::is_name(check) {
+            return Some(StateSkip::BadName);
+        }
+        let known = self.agent_checks.get(agent).map_or(0, HashSet::len);
+        (known >= self.agent_limits.max_checks).then_some(StateSkip::OverCap)
+    }
+
     /// Recovery (crate::recover): a persisted frame whose records had the
     /// gseqs from `first_gseq` on, back in the current state, and in the
     /// ring if `in_ring` says when it was accepted. Frames come in gseq
-    /// order; live readers are not told.
-    pub fn restore(&mut self, frame: &wire::Frame, first_gseq: u64, in_ring: Option<Instant>) {
+    /// order; live readers are not told. Ingest's rules hold for the
+    /// state too (an older gateway may have accepted anything): a check
+    /// whose name breaks the grammar, or past the agent's `max_checks`,
+    /// gets no current state; its records are returned, with why. Such a
+    /// name is not kept interned unless the ring still holds it.
+    pub fn restore(
+        &mut self,
+        frame: &wire::Frame,
+        first_gseq: u64,
+        in_ring: Option<Instant>,
+    ) -> Vec<(StateSkip, String)> {
         let agent = self.intern(&frame.header.agent);
         let in_ring =
             in_ring.filter(|_| self.ring.back().is_none_or(|b| b.last_gseq() < first_gseq));
-        self.admit(&agent, frame, first_gseq, in_ring);
+        let mut skips = Vec::new();
+        self.admit(&agent, frame, first_gseq, in_ring, Some(&mut skips));
+        let skips: Vec<(StateSkip, String)> = skips
+            .into_iter()
+            .map(|(skip, check)| (skip, check.to_string()))
+            .collect();
+        for (_, check) in &skips {
+            // Only the interning set holds it: no state, ring or agent.
+            if self
+                .names
+                .get(check.as_str())
+                .is_some_and(|n| Arc::strong_count(n) == 1)
+            {
+                self.names.remove(check.as_str());
+            }
+        }
+        skips
     }
 
     /// Recovery (crate::recover): forgets the ring, so that readers from
@@ -510,17 +584,29 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_accepted_while_a_reset_is_logged_keeps_its_mark() {
+        let mut h = hub(100);
+        let now = Instant::now();
+        accept(&mut h, "a", &frames("a", 5, &[0], &["x"]), now);
+        let read = h.mark("a");
+        // Between the reset's read and its finish, the agent moves on.
+        accept(&mut h, "a", &frames("a", 5, &[1], &["x"]), now);
+        assert!(!h.finish_reset("a", read));
+        assert_eq!(h.mark("a"), Some((5, 1)));
+    }
+
+    #[test]
     fn a_reset_mark_lets_a_lower_session_in() {
         let mut h = hub(100);
         let now = Instant::now();
         accept(&mut h, "a", &frames("a", u64::MAX, &[9], &["x"]), now);
         let real = frames("a", 7, &[0, 1], &["x"]);
         assert_eq!(accept(&mut h, "a", &real, now).accepted, 0, "poisoned");
-        assert_eq!(h.reset_mark("a"), Some((u64::MAX, 9)));
+        assert!(h.finish_reset("a", Some((u64::MAX, 9))));
         assert_eq!(h.mark("a"), None);
         let ack = accept(&mut h, "a", &real, now);
         assert_eq!((ack.session, ack.acked, ack.accepted), (7, 1, 2));
-        assert_eq!(h.reset_mark("nobody"), None);
+        assert!(!h.finish_reset("nobody", None));
     }
 
     #[test]

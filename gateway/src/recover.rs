@@ -15,10 +15,13 @@
 //! end of its newest probe (`t + rt`), which is when the agent could first
 //! send it. Batches older than the ring's age never enter the ring.
 //!
-//! A high-water mark is not restored from a frame that ingest would refuse
-//! today (a session beyond the skew bound, an implausible seq: accepted by
-//! an older gateway), nor from a frame persisted before an operator reset
-//! that agent's mark ([`crate::admin`]); both are reported.
+//! A high-water mark is not restored from a frame that ingest would have
+//! refused when it was accepted (a session beyond the skew bound, an
+//! implausible seq: accepted by an older gateway), judged against its
+//! file's mtime, an upper bound on when each frame in it was accepted; nor
+//! from a frame persisted before an operator reset that agent's mark
+//! ([`crate::admin`]). Current state is not restored for a name outside
+//! the grammar or a check past the agent's cap. All are reported.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,8 +31,8 @@ use store::{GATEWAY, Naming, StoreError};
 use wire::{Frame, ReadItem};
 
 use crate::admin::{before_reset, read_resets};
-use crate::hub::Hub;
-use crate::ingest::check_sequence;
+use crate::hub::{Hub, StateSkip};
+use crate::ingest::{check_sequence, epoch_ms, shown_name};
 
 /// A wire file of the writer, by name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,13 +79,22 @@ pub struct Recovery {
     pub damaged: u64,
     /// Times the replay ring had to be emptied because the gseq chain broke.
     pub ring_breaks: u64,
-    /// Frames whose mark was not restored: refused by today's rules, or
-    /// persisted before an operator reset their agent's mark.
+    /// Frames whose mark was not restored: refused by ingest's rules at
+    /// their acceptance, or persisted before an operator reset their
+    /// agent's mark.
     pub marks_skipped: u64,
+    /// Records left out of the current state: a name outside the grammar,
+    /// or a check past its agent's `max_checks`.
+    pub state_skipped: u64,
     /// The next gseq after every recovered record (0 when nothing was).
     pub next_gseq: u64,
-    /// Problems, each naming its file and offset, for the log.
+    /// Damage in the wire files, each naming its file and offset.
     pub problems: Vec<String>,
+    /// Lines of the reset log that could not be read, by file and line.
+    pub reset_log: Vec<String>,
+    /// What was not restored (marks, current state), one line per agent
+    /// and reason with the count and the first example.
+    pub skipped: Vec<String>,
 }
 
 /// The state of a recovery in progress, one file after another.
@@ -95,10 +107,16 @@ struct Replay<'h> {
     next: Option<u64>,
     /// The first gseq of the file being read, by its name.
     file_first_gseq: u64,
+    /// The mtime of the file being read, epoch ms: no frame in it was
+    /// accepted later, so ingest's rules are applied as of then.
+    file_written_ms: u64,
     /// Each agent's last mark reset (`before_gseq`).
     resets: HashMap<String, u64>,
     /// Marks not restored, by agent and reason: how many, the first one.
     skipped: BTreeMap<(String, &'static str), (u64, String)>,
+    /// Records kept out of the state, by agent and reason: how many, the
+    /// first check.
+    state_skipped: BTreeMap<(String, StateSkip), (u64, String)>,
     report: Recovery,
 }
 
@@ -142,7 +160,9 @@ impl Replay<'_> {
     fn mark(&mut self, frame: &Frame, path: &Path, offset: u64) {
         let h = &frame.header;
         let skew = self.hub.agent_limits().max_session_skew;
-        let (reason, example) = match check_sequence(h.session, h.seq, self.wall_ms, skew, offset) {
+        let accepted_by_ms = self.file_written_ms;
+        let (reason, example) = match check_sequence(h.session, h.seq, accepted_by_ms, skew, offset)
+        {
             Err(refused) => (refused.code(), refused.to_string()),
             Ok(()) => match self.resets.get(&h.agent) {
                 Some(&before)
@@ -171,16 +191,27 @@ impl Replay<'_> {
         slot.0 += 1;
     }
 
-    /// One problem per agent and reason of the marks not restored.
+    /// One line per agent and reason of what was not restored.
     fn report_skipped(&mut self) {
         for ((agent, reason), (count, first)) in std::mem::take(&mut self.skipped) {
             let why = match reason {
                 "reset" => "persisted before an operator reset the agent's mark",
-                _ => "refused by today's ingest rules",
+                _ => "refused by ingest's rules as of their file's last write",
             };
-            self.report.problems.push(format!(
+            self.report.skipped.push(format!(
                 "agent {}: {count} frames' marks not restored, {why} ({reason}; first: {first})",
-                crate::ingest::shown_name(&agent)
+                shown_name(&agent)
+            ));
+        }
+        for ((agent, skip), (count, first)) in std::mem::take(&mut self.state_skipped) {
+            let why = match skip {
+                StateSkip::BadName => "a name outside the grammar",
+                StateSkip::OverCap => "past the agent's max_checks",
+            };
+            self.report.skipped.push(format!(
+                "agent {}: {count} records not restored to the current state, {why} ({}; first check: {first})",
+                shown_name(&agent),
+                skip.code()
             ));
         }
     }
@@ -192,7 +223,14 @@ impl Replay<'_> {
         };
         let in_ring = self.accepted_at(frame);
         let n = frame.record_count() as u64;
-        self.hub.restore(frame, gseq, in_ring);
+        for (skip, check) in self.hub.restore(frame, gseq, in_ring) {
+            self.report.state_skipped += 1;
+            let slot = self
+                .state_skipped
+                .entry((frame.header.agent.clone(), skip))
+                .or_insert_with(|| (0, shown_name(&check)));
+            slot.0 += 1;
+        }
         self.report.records += n;
         self.next = Some(gseq + n);
         self.report.next_gseq = gseq + n;
@@ -215,6 +253,10 @@ impl Replay<'_> {
                 return;
             }
         };
+        // Fall back to the wall clock if the mtime cannot be read.
+        self.file_written_ms = std::fs::metadata(&file.path)
+            .and_then(|m| m.modified())
+            .map_or(self.wall_ms, epoch_ms);
         if let Err(e) = wire::check_file_header(&bytes) {
             self.damaged(format!("{}: {e}", file.path.display()));
             return;
@@ -241,7 +283,8 @@ impl Replay<'_> {
 
 /// Restores `hub` from the writer's files in `dir`: high-water marks from
 /// every frame (but those of the module docs; judged by the hub's
-/// [`crate::config::AgentLimits`] against `wall`), current state and gseqs
+/// [`crate::config::AgentLimits`] against each file's mtime), current
+/// state (within the same limits) and gseqs
 /// from every record whose gseq is known, and the replay ring from those
 /// accepted within the ring's age (`max_age`, judged against `wall`, the
 /// wall clock at `now`).
@@ -264,11 +307,13 @@ pub fn recover(
         max_age,
         next: None,
         file_first_gseq: 0,
+        file_written_ms: wall_ms,
         resets,
         skipped: BTreeMap::new(),
+        state_skipped: BTreeMap::new(),
         report: Recovery::default(),
     };
-    replay.report.problems.extend(unreadable);
+    replay.report.reset_log = unreadable;
     for file in &files {
         replay.file(file);
     }
@@ -306,13 +351,28 @@ mod tests {
         b.finish().encode().unwrap()
     }
 
+    /// A wire file as the writer leaves it, last written at `NOW_MS`.
     fn write(dir: &Path, first_gseq: u64, index: u32, frames: &[Vec<u8>]) -> PathBuf {
+        write_at(dir, first_gseq, index, frames, NOW_MS)
+    }
+
+    /// [`write`], last written at `written_ms`.
+    fn write_at(
+        dir: &Path,
+        first_gseq: u64,
+        index: u32,
+        frames: &[Vec<u8>],
+        written_ms: u64,
+    ) -> PathBuf {
         let path = dir.join(file_name(first_gseq, index));
         let mut bytes = wire::file_header().to_vec();
         for f in frames {
             bytes.extend_from_slice(f);
         }
         std::fs::write(&path, bytes).unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_millis(written_ms))
+            .unwrap();
         path
     }
 
@@ -325,7 +385,12 @@ mod tests {
     }
 
     fn recover_into(h: &mut Hub, dir: &Path) -> Recovery {
-        let wall = UNIX_EPOCH + Duration::from_millis(NOW_MS);
+        recover_at(h, dir, NOW_MS)
+    }
+
+    /// [`recover_into`] with the wall clock at `wall_ms`.
+    fn recover_at(h: &mut Hub, dir: &Path, wall_ms: u64) -> Recovery {
+        let wall = UNIX_EPOCH + Duration::from_millis(wall_ms);
         recover(h, dir, Duration::from_secs(300), Instant::now(), wall).unwrap()
     }
 
@@ -441,15 +506,139 @@ mod tests {
         assert_eq!((r.frames, r.records, r.marks_skipped), (4, 4, 3));
         assert_eq!(h.mark("a"), Some((NOW_MS - 5000, 0)));
         assert_eq!(h.mark("b"), None);
-        assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
+        assert_eq!(r.skipped.len(), 2, "{:?}", r.skipped);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
         assert!(
-            r.problems[0].contains("agent \"a\": 2 frames"),
+            r.skipped[0].contains("agent \"a\": 2 frames"),
             "{:?}",
-            r.problems
+            r.skipped
         );
-        assert!(r.problems[0].contains("session_ahead"), "{:?}", r.problems);
+        assert!(r.skipped[0].contains("session_ahead"), "{:?}", r.skipped);
         // The agent's next real frame is new.
         assert_eq!(h.classify_keys("a", [(NOW_MS - 5000, 1)]).new, vec![true]);
+    }
+
+    #[test]
+    fn marks_are_judged_as_of_their_files_last_write_not_the_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400_000;
+        // An older gateway accepted a frame a day ahead of its clock; the
+        // file was last written then. A restart two days later still
+        // refuses its mark.
+        write_at(
+            dir.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", NOW_MS - 5000, 0, &["x"], NOW_MS - 1000),
+                frame_in("a", NOW_MS + day, 0, &["x"], NOW_MS - 1000),
+            ],
+            NOW_MS,
+        );
+        let mut h = hub();
+        let r = recover_at(&mut h, dir.path(), NOW_MS + 2 * day);
+        assert_eq!(r.marks_skipped, 1, "{:?}", r.skipped);
+        assert_eq!(h.mark("a"), Some((NOW_MS - 5000, 0)));
+
+        // A seq that the session's age at the last write cannot reach
+        // stays implausible, however old the session is at the restart.
+        let dir = tempfile::tempdir().unwrap();
+        let session = NOW_MS - 1000;
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[frame_in("a", session, 1 << 40, &["x"], NOW_MS - 1000)],
+        );
+        let mut h = hub();
+        let r = recover_at(&mut h, dir.path(), NOW_MS + 365 * day);
+        assert_eq!(r.marks_skipped, 1, "{:?}", r.skipped);
+        assert_eq!(h.mark("a"), None);
+
+        // A gateway whose clock is an hour behind at the restart keeps
+        // the marks of frames accepted a second before the last write.
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[frame_in("a", session, 3, &["x"], NOW_MS - 1000)],
+        );
+        let mut h = hub();
+        let r = recover_at(&mut h, dir.path(), NOW_MS - 3_600_000);
+        assert_eq!(r.marks_skipped, 0, "{:?}", r.skipped);
+        assert_eq!(h.mark("a"), Some((session, 3)));
+    }
+
+    #[test]
+    fn state_for_bad_names_or_past_the_cap_is_not_restored_but_summarised() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = NOW_MS - 1000;
+        let s = NOW_MS - 5000;
+        // What an older gateway accepted: bad names and too many checks.
+        let many: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", s, 0, &["ok", "evil\u{202e}gnp", "a\nb"], t),
+                frame_in("a", s, 1, &many, t),
+                frame_in("a", s, 2, &["ok", "c0", "c99"], t),
+            ],
+        );
+        let mut h = hub();
+        h.set_agent_limits(crate::config::AgentLimits {
+            max_checks: 4,
+            ..crate::config::AgentLimits::DEFAULT
+        });
+        let r = recover_into(&mut h, dir.path());
+        // ok, c0, c1, c2 fit; 2 bad names; c3..c19 (17) and c99 do not.
+        assert_eq!(h.checks(), 4);
+        assert_eq!(r.state_skipped, 2 + 17 + 1);
+        assert_eq!(r.records, 3 + 20 + 3, "every record keeps its gseq");
+        let snapshot = h.subscribe(None).snapshot;
+        assert!(snapshot.iter().all(|c| config::is_name(&c.check)));
+        assert_eq!(r.skipped.len(), 2, "one line per reason: {:?}", r.skipped);
+        // The marks stay: the agent's resends are duplicates.
+        assert_eq!(h.mark("a"), Some((s, 2)));
+        // Out of the ring (too old), the skipped names are not kept at all:
+        // the hub is as big as one that never saw them.
+        let old = NOW_MS - 600_000;
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", s, 0, &["ok", "\u{202e}"], old),
+                frame_in("a", s, 1, &many, old),
+            ],
+        );
+        let mut h = hub();
+        h.set_agent_limits(crate::config::AgentLimits {
+            max_checks: 4,
+            ..crate::config::AgentLimits::DEFAULT
+        });
+        recover_into(&mut h, dir.path());
+        let clean = tempfile::tempdir().unwrap();
+        write(
+            clean.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", s, 0, &["ok"], old),
+                frame_in("a", s, 1, &many[..3], old),
+            ],
+        );
+        let mut h2 = hub();
+        recover_into(&mut h2, clean.path());
+        assert_eq!((h.checks(), h.ring_records()), (4, 0));
+        assert_eq!(h.memory_bytes(), h2.memory_bytes());
+        assert!(r.skipped[0].contains("2 records") && r.skipped[0].contains("bad_name"));
+        assert!(!r.skipped[0].contains('\u{202e}'), "{:?}", r.skipped);
+        assert!(r.skipped[1].contains("18 records") && r.skipped[1].contains("too_many_checks"));
     }
 
     #[test]
@@ -484,7 +673,7 @@ mod tests {
         assert_eq!((r.frames, r.marks_skipped), (4, 1));
         assert_eq!(h.mark("a"), Some((NOW_MS - 60_000, 1)));
         assert_eq!(h.mark("b"), Some((3, 0)), "another agent's marks stay");
-        assert!(r.problems[0].contains("operator reset"), "{:?}", r.problems);
+        assert!(r.skipped[0].contains("operator reset"), "{:?}", r.skipped);
     }
 
     #[test]

@@ -423,6 +423,12 @@ where
     for problem in &recovered.problems {
         tracing::warn!(%problem, "gateway recovery: damaged wire file");
     }
+    for problem in &recovered.reset_log {
+        tracing::warn!(%problem, "gateway recovery: damaged line in the mark reset log, ignored");
+    }
+    for skipped in &recovered.skipped {
+        tracing::warn!(%skipped, "gateway recovery: left out of the restored marks or state");
+    }
     tracing::info!(
         files = recovered.files,
         frames = recovered.frames,

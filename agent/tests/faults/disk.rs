@@ -33,14 +33,14 @@ const HEAL_LIMIT: Duration = Duration::from_secs(45);
 
 /// A tmpfs mounted on a fresh directory, unmounted when dropped (declare
 /// it before the agent's `Process`, so the agent is killed first).
-struct Tmpfs {
-    dir: PathBuf,
+pub(super) struct Tmpfs {
+    pub(super) dir: PathBuf,
     _parent: tempfile::TempDir,
 }
 
 impl Tmpfs {
     /// Mounts one, or `None` (after saying why) when not root.
-    fn mount(size: &str) -> Option<Tmpfs> {
+    pub(super) fn mount(size: &str) -> Option<Tmpfs> {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let root = status
             .lines()

@@ -1,6 +1,6 @@
 //! Faults: frames that would poison an agent's high-water mark, names the
 //! configuration would refuse, too many checks, and a gateway whose
-//! acknowledgements are not the agent's (PROTOCOL.md 2.2, 2.5).
+//! acknowledgements are not the agent's (PROTOCOL.md 2.2, 2.3, 2.6).
 //!
 //! - Each poisoning frame (session = now + 1 day; session 2^64-1 with seq
 //!   2^64-1; seq 2^64-1 in an hour-old session) is refused by a running
@@ -13,6 +13,8 @@
 //!   outlives a gateway restart.
 //! - A fake old gateway acknowledging with a foreign session: the agent
 //!   deletes nothing and delivers everything once it answers honestly.
+//! - A reset that fails halfway on a full disk leaves the reset log as it
+//!   was, and the next reset is a whole line of its own.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -528,4 +530,112 @@ fn against_an_old_gateway_acking_a_foreign_session_the_agent_loses_nothing() {
         "{}",
         agent.describe()
     );
+}
+
+/// A full disk halfway through a reset's line: the answer is 500, the log
+/// is cut back to what it was, and once space is freed the next reset is
+/// one whole line (needs root for the tmpfs; CI runs as root).
+#[test]
+fn a_reset_that_fails_on_a_full_disk_leaves_the_log_as_it_was() {
+    use std::io::Write;
+    let Some(tmpfs) = super::disk::Tmpfs::mount("1m") else {
+        return;
+    };
+    let admin_token = tmpfs.dir.join("admin.token");
+    std::fs::write(&admin_token, ADMIN_TOKEN).unwrap_or_else(|e| panic!("{e}"));
+    let data = tmpfs.dir.join("data");
+    std::fs::create_dir(&data).unwrap_or_else(|e| panic!("{e}"));
+    // Blank lines (ignored) up to 40 bytes short of a page: a reset's
+    // line (about 120 bytes) fits only partly once the disk is full.
+    let log = data.join("mark-resets.jsonl");
+    let before = vec![b'\n'; 4096 - 40];
+    std::fs::write(&log, &before).unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    let extra = format!(
+        "[[admin]]\nname = \"ops\"\ntoken = {{ file = \"{}\" }}\n",
+        admin_token.display()
+    );
+    let gw_config = gateway_config(&tmpfs.dir, gw_addr, &extra);
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    assert_eq!(
+        post(gw_addr, &frame(AGENT, now_ms() - 1000, 0, &["api"])).0,
+        200
+    );
+
+    let filler_path = tmpfs.dir.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap_or_else(|e| panic!("{e}"));
+    while filler.write_all(&[0u8; 4096]).is_ok() {}
+    let (status, answer) = reset(gw_addr, AGENT, ADMIN_TOKEN);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (500, Some("reset_failed")),
+        "{answer}"
+    );
+    let after = std::fs::read(&log).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.len(), before.len(), "the torn line is cut off");
+
+    drop(filler);
+    std::fs::remove_file(&filler_path).unwrap_or_else(|e| panic!("{e}"));
+    let (status, answer) = reset(gw_addr, AGENT, ADMIN_TOKEN);
+    assert_eq!(status, 200, "{answer}");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(entries.len(), 1, "{text:?}");
+    assert_eq!(entries[0]["agent"].as_str(), Some(AGENT));
+    gw.stop();
+}
+
+/// What an older gateway left in its data dir — a check name outside the
+/// grammar in a wire file, a reset log line that is not UTF-8 — neither
+/// stops a restart nor comes back: the gateway starts, the bad name has no
+/// current state, and each problem is logged under its own message.
+#[test]
+fn an_older_gateways_bad_names_and_a_damaged_reset_log_do_not_come_back() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap_or_else(|e| panic!("{e}"));
+    let mut file = wire::file_header().to_vec();
+    file.extend(frame(
+        AGENT,
+        now_ms() - 5000,
+        0,
+        &["api", "evil\u{202e}gnp", "a\nb"],
+    ));
+    std::fs::write(data.join("gateway-00000000000000001000-000000.sonde"), file)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = data.join("mark-resets.jsonl");
+    std::fs::write(&log, b"{\"agent\":\"\xff\"}\n").unwrap_or_else(|e| panic!("{e}"));
+
+    let gw_addr = free_addr();
+    let mut gw = start_gateway(&gateway_config(tmp.path(), gw_addr, ""), gw_addr);
+    assert_eq!(scrape(gw_addr, "sonde_gateway_checks", ""), 1.0);
+    let stderr = gw.stderr();
+    let shown = format!("{}:1:", log.display());
+    let damaged_log = stderr
+        .lines()
+        .filter(|l| l.contains("damaged line in the mark reset log") && l.contains(&shown))
+        .count();
+    assert_eq!(damaged_log, 1, "{stderr}");
+    let skipped = stderr
+        .lines()
+        .filter(|l| l.contains("left out of the restored marks or state"))
+        .collect::<Vec<_>>();
+    assert_eq!(skipped.len(), 1, "{stderr}");
+    assert!(
+        skipped[0].contains("2 records") && skipped[0].contains("bad_name"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("damaged wire file"), "{stderr}");
+    // The agent's known check still flows; its resend is a duplicate.
+    let (status, answer) = post(gw_addr, &frame(AGENT, now_ms() - 5000, 1, &["api"]));
+    assert_eq!(
+        (status, answer["accepted"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+    gw.stop();
 }

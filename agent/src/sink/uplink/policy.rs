@@ -147,8 +147,37 @@ pub(crate) fn decide(outcome: &Outcome, frames: &[(FrameId, u64)], newest: Frame
     }
 }
 
+/// What an operator should look at when the gateway's refusal `outcome`
+/// holds the sink ([`Action::Hold`]), one hint per refusal (the codes of
+/// PROTOCOL.md 2.4).
+pub(crate) fn hold_hint(outcome: &Outcome) -> &'static str {
+    let Outcome::Refused {
+        status, refusal, ..
+    } = outcome
+    else {
+        return "the gateway's answer cannot be acted on";
+    };
+    match (*status, refusal.error.as_str()) {
+        (400, "session_ahead") => {
+            "this host's clock is ahead of the gateway's beyond its max_session_skew: fix the clock (NTP); held frames are then accepted"
+        }
+        (400, "too_many_checks") => {
+            "this agent has as many distinct checks as the gateway's [agent_limits] max_checks allows: raise it on the gateway"
+        }
+        (400, "seq_implausible") => {
+            "the frame's seq is too high for its session: a sender bug or a clock far behind; see PROTOCOL.md 2.2"
+        }
+        (400, "bad_name") => "an agent id or check name outside the name grammar: fix the config",
+        (401, _) => "the gateway does not know this agent's token: check the token",
+        (403, _) => "the token belongs to another agent id: check the agent id and the token",
+        _ => "a sender bug or an incompatible gateway: check both versions",
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn frames(n: u64) -> Vec<(FrameId, u64)> {
@@ -280,6 +309,26 @@ mod tests {
             decide(&refused(413, "too_large", None), &frames(1)),
             Action::Quarantine
         );
+    }
+
+    #[test]
+    fn each_hold_has_its_own_hint() {
+        let hint = |status, error| hold_hint(&refused(status, error, None));
+        assert!(hint(400, "session_ahead").contains("clock"));
+        assert!(hint(400, "too_many_checks").contains("max_checks"));
+        assert!(hint(401, "unauthorized").contains("token"));
+        assert!(hint(403, "agent_mismatch").contains("agent id"));
+        let codes = [
+            (400, "session_ahead"),
+            (400, "too_many_checks"),
+            (400, "seq_implausible"),
+            (400, "bad_name"),
+            (401, "unauthorized"),
+            (403, "agent_mismatch"),
+            (415, "unsupported_media_type"),
+        ];
+        let hints: HashSet<&str> = codes.iter().map(|(s, e)| hint(*s, e)).collect();
+        assert_eq!(hints.len(), codes.len(), "{hints:?}");
     }
 
     #[test]

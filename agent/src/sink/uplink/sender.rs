@@ -293,7 +293,7 @@ pub(crate) async fn run(
                         "the gateway's acknowledgement is beyond every frame this agent numbered \
                          (its mark for this agent comes from frames this agent never sent); \
                          nothing is deleted from the spool, resending with backoff; \
-                         an operator can reset the mark (PROTOCOL.md 2.5)"
+                         an operator can reset the mark (PROTOCOL.md 2.6)"
                     );
                 }
                 foreign_acks = foreign_acks.saturating_add(1);
@@ -308,7 +308,8 @@ pub(crate) async fn run(
                     status,
                     reason,
                     retry_in_s = wait.as_secs(),
-                    "the gateway refuses this agent's requests; results stay in the spool (check the token and the agent id)"
+                    hint = policy::hold_hint(&outcome),
+                    "the gateway refuses this agent's requests; results stay in the spool"
                 );
                 wait
             }
