@@ -32,7 +32,7 @@ use crate::hub::{Ack, Hub, first_gseq};
 use crate::ingest::{Reject, validate};
 use crate::message::Format;
 use crate::reader::{self, Feed};
-use crate::recover::recover;
+use crate::recover::recover_until;
 use crate::state::App;
 use crate::writer::{Persist, Writer};
 
@@ -391,20 +391,18 @@ where
         path: config.writer.data_dir.display().to_string(),
         source,
     };
-    let mut hub = Hub::new(
+    let hub = Hub::new(
         config.ring,
         config.readers.queue_frames,
         first_gseq(SystemTime::now()),
     );
     let started = Instant::now();
-    let recovered = recover(
-        &mut hub,
-        &config.writer.data_dir,
-        config.ring.max_age,
-        Instant::now(),
-        SystemTime::now(),
-    )
-    .map_err(writer_error)?;
+    tokio::pin!(shutdown);
+    let max_age = config.ring.max_age;
+    let found = recover_until(hub, &config.writer.data_dir, max_age, shutdown.as_mut());
+    let Some((hub, recovered)) = found.await.map_err(writer_error)? else {
+        return Ok(());
+    };
     for problem in &recovered.problems {
         tracing::warn!(%problem, "gateway recovery: damaged wire file");
     }
@@ -436,7 +434,6 @@ where
 
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
