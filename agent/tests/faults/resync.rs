@@ -4,7 +4,6 @@
 //! while recovery is stuck; `decode` reads past a bad file, counts an
 //! empty one as damage and neutralises formula cells in CSV.
 
-use std::path::Path;
 use std::time::Duration;
 
 use wire::{Frame, FrameBuilder, FrameHeader, file_header};
@@ -36,18 +35,24 @@ fn frame(agent: &str, check: &str, seq: u64, n: u64) -> Frame {
 fn crafted_file(before: u64, after: u64) -> Vec<u8> {
     let mut bytes = file_header().to_vec();
     for seq in 0..before {
-        frame("eu-1", "api", seq, 10).encode_into(&mut bytes).unwrap();
+        frame("eu-1", "api", seq, 10)
+            .encode_into(&mut bytes)
+            .unwrap();
     }
     bytes.extend(CRAFTED.iter().copied().cycle().take(8 << 20));
     for seq in before..before + after {
-        frame("eu-1", "api", seq, 10).encode_into(&mut bytes).unwrap();
+        frame("eu-1", "api", seq, 10)
+            .encode_into(&mut bytes)
+            .unwrap();
     }
     bytes
 }
 
 /// Lines of `text` that report damage.
 fn damage_lines(text: &str) -> Vec<&str> {
-    text.lines().filter(|l| l.contains("bytes skipped")).collect()
+    text.lines()
+        .filter(|l| l.contains("bytes skipped"))
+        .collect()
 }
 
 /// Runs `sonde ARGS` to its end; 60 s is far above the seconds it needs
@@ -69,7 +74,10 @@ fn a_crafted_8_mib_region_decodes_in_seconds_as_one_range() {
     assert_eq!(out.lines().count(), 70, "every good record\n{err}");
     let damage = damage_lines(&err);
     assert_eq!(damage.len(), 1, "one range for one region: {err}");
-    assert!(damage[0].contains(&format!("({} bytes skipped)", 8 << 20)), "{err}");
+    assert!(
+        damage[0].contains(&format!("({} bytes skipped)", 8 << 20)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,7 +89,10 @@ fn zeros_read_in_pieces_are_one_range() {
     frame("eu-1", "api", 0, 2).encode_into(&mut bytes).unwrap();
     let zeros_at = bytes.len() as u64;
     std::fs::write(&path, &bytes).unwrap();
-    let file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     file.set_len(zeros_at + (64 << 20)).unwrap();
     let mut tail = Vec::new();
     frame("eu-1", "api", 1, 2).encode_into(&mut tail).unwrap();
@@ -106,18 +117,31 @@ fn a_directory_with_a_bad_file_is_read_past_it() {
     let good = |seqs: std::ops::Range<u64>| {
         let mut bytes = file_header().to_vec();
         for seq in seqs {
-            frame("eu-1", "api", seq, 100).encode_into(&mut bytes).unwrap();
+            frame("eu-1", "api", seq, 100)
+                .encode_into(&mut bytes)
+                .unwrap();
         }
         bytes
     };
     std::fs::write(dir.path().join("a.sonde"), good(0..21)).unwrap();
-    std::fs::write(dir.path().join("b.sonde"), b"PK\x03\x04 not a wire file at all").unwrap();
+    std::fs::write(
+        dir.path().join("b.sonde"),
+        b"PK\x03\x04 not a wire file at all",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("c.sonde"), good(21..103)).unwrap();
     let shown = dir.path().display().to_string();
     let (code, out, err) = decode(&["decode", &shown]);
     assert_eq!(code, 0, "damage counts only with --strict\n{err}");
-    assert_eq!(out.lines().count(), 10_300, "every record of a and c\n{err}");
-    assert!(err.contains("b.sonde: byte 0: not a sonde wire file"), "{err}");
+    assert_eq!(
+        out.lines().count(),
+        10_300,
+        "every record of a and c\n{err}"
+    );
+    assert!(
+        err.contains("b.sonde: byte 0: not a sonde wire file"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     let (code, out, _) = decode(&["decode", "--strict", &shown]);
     assert_eq!((code, out.lines().count()), (1, 10_300));
@@ -131,7 +155,10 @@ fn an_empty_wire_file_is_damage_under_strict() {
     let shown = path.display().to_string();
     let (code, _, err) = decode(&["decode", &shown]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("empty.sonde: empty file, no file header"), "{err}");
+    assert!(
+        err.contains("empty.sonde: empty file, no file header"),
+        "{err}"
+    );
     let (code, _, err) = decode(&["decode", "--strict", &shown]);
     assert_eq!(code, 1, "{err}");
 }
@@ -144,7 +171,9 @@ fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
         .encode_into(&mut bytes)
         .unwrap();
     frame("eu-1", "-2+3", 1, 1).encode_into(&mut bytes).unwrap();
-    frame("eu-1", "api-health", 2, 1).encode_into(&mut bytes).unwrap();
+    frame("eu-1", "api-health", 2, 1)
+        .encode_into(&mut bytes)
+        .unwrap();
     std::fs::write(dir.path().join("f.sonde"), bytes).unwrap();
     let run = Sonde::new(["decode", "--format", "csv", "f.sonde"])
         .current_dir(dir.path())
@@ -159,12 +188,18 @@ fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
         run.describe()
     );
     assert!(rows[2].starts_with("eu-1,'-2+3,"), "{}", run.describe());
-    assert!(rows[3].starts_with("eu-1,api-health,"), "{}", run.describe());
+    assert!(
+        rows[3].starts_with("eu-1,api-health,"),
+        "{}",
+        run.describe()
+    );
 }
 
 /// The gateway's start-up recovery over crafted and stalled files.
 #[cfg(feature = "gateway")]
 mod gateway {
+    use std::path::Path;
+
     use super::*;
     use crate::util::http;
     use crate::util::process::{free_addr, wait_until};
@@ -228,7 +263,10 @@ mod gateway {
         // A FIFO no one writes to stands for a disk read that stalls: the
         // recovery blocks in it for as long as the test likes.
         let fifo = data.join(data_file(2000));
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
 
         let addr = free_addr();
