@@ -144,9 +144,9 @@ impl FrameStream {
         self.eof = true;
     }
 
-    /// The offset up to which items have been given.
-    pub fn position(&self) -> u64 {
-        self.core.pos
+    /// The offset just past the last byte pushed.
+    pub fn end(&self) -> u64 {
+        self.start + self.buf.len() as u64
     }
 
     /// Bytes held for frames or candidates not decided yet.

@@ -245,7 +245,7 @@ impl Decoder {
     /// Bytes of the input taken so far.
     fn read_to(&self) -> u64 {
         match &self.frames {
-            Some(frames) => frames.position() + frames.buffered() as u64,
+            Some(frames) => frames.end(),
             None => self.header.len() as u64,
         }
     }
