@@ -13,9 +13,6 @@ use wire::{
     Record, file_header,
 };
 
-/// Work per byte a resync may cost (wire/tests/resync.rs, WIRE.md 2.5).
-const WORK_PER_BYTE: u64 = 20;
-
 /// The file, the planted frames' spans and the raw regions' spans.
 struct Recipe {
     bytes: Vec<u8>,
@@ -124,7 +121,7 @@ fuzz_target!(|data: &[u8]| {
     let mut reader = store::body(&r.bytes);
     let whole = layout(reader.by_ref(), len);
     assert!(
-        reader.work() <= WORK_PER_BYTE * len + 64,
+        reader.work() <= wire::MAX_WORK_PER_BYTE * len + 64,
         "work {} for {len}",
         reader.work()
     );
@@ -160,7 +157,7 @@ fuzz_target!(|data: &[u8]| {
         "pieces read like the whole"
     );
     assert!(
-        stream.work() <= 2 * WORK_PER_BYTE * len + 64,
+        stream.work() <= 2 * wire::MAX_WORK_PER_BYTE * len + 64,
         "stream work {}",
         stream.work()
     );

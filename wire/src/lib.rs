@@ -34,5 +34,5 @@ pub use frame::{
     MAX_BODY_LEN,
 };
 pub use json::JsonRecord;
-pub use reader::{FrameReader, FrameStream, ReadItem};
+pub use reader::{FrameReader, FrameStream, MAX_WORK_PER_BYTE, ReadItem};
 pub use record::{ErrorClass, Record, Status};

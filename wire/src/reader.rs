@@ -12,6 +12,13 @@ use crate::error::FrameError;
 use crate::frame::{Frame, check_envelope, decode_checked};
 use crate::resync::{Found, Resync};
 
+/// The most work ([`FrameReader::work`]) a reader does per byte of input,
+/// whatever the input: one scan, one hash for checkpoints, one for
+/// candidate starts, and under 32 bytes per candidate, which are at least
+/// 2 bytes apart (WIRE.md 2.5.1). A [`FrameStream`] may do up to twice
+/// this.
+pub const MAX_WORK_PER_BYTE: u64 = 20;
+
 /// One step of a [`FrameReader`] or [`FrameStream`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadItem {

@@ -82,7 +82,7 @@ fn file_corpus() {
         };
         let mut reader = FrameReader::new(&data, 0).at_eof();
         let whole = ranges(reader.by_ref().collect());
-        assert!(reader.work() <= 20 * data.len() as u64 + 64);
+        assert!(reader.work() <= wire::MAX_WORK_PER_BYTE * data.len() as u64 + 64);
         let piece = usize::from(data.first().copied().unwrap_or(0)) + 1;
         let mut stream = FrameStream::new(0);
         let mut items = Vec::new();

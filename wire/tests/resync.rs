@@ -5,18 +5,13 @@
 
 use proptest::prelude::*;
 use wire::{
-    FRAME_MARKER, Frame, FrameError, FrameHeader, FrameReader, FrameStream, MAX_BODY_LEN, ReadItem,
-    Record,
+    FRAME_MARKER, Frame, FrameError, FrameHeader, FrameReader, FrameStream, MAX_BODY_LEN,
+    MAX_WORK_PER_BYTE, ReadItem, Record,
 };
 
 /// The crafted region of the issue: a marker, version 1 and a length of
 /// exactly 4 MiB, repeated.
 const CRAFTED: [u8; 7] = [0xc1, 0x53, 0x01, 0x00, 0x00, 0x40, 0x00];
-
-/// Work per byte a resync may cost, whatever the input: one scan, one hash
-/// for checkpoints, one for candidate starts, and under 32 bytes per
-/// candidate (candidates are at least 2 bytes apart).
-const WORK_PER_BYTE: u64 = 20;
 
 fn frame_bytes(seq: u64, records: usize) -> Vec<u8> {
     let mut b = wire::FrameBuilder::new(FrameHeader {
@@ -90,7 +85,7 @@ fn a_region_of_crafted_candidates_costs_linear_work_and_is_one_range() {
     // Hashing each candidate's claimed 4 MiB would be about 10^12 bytes.
     let work = reader.work();
     assert!(
-        work <= WORK_PER_BYTE * bytes.len() as u64,
+        work <= MAX_WORK_PER_BYTE * bytes.len() as u64,
         "work {work} for {} bytes",
         bytes.len()
     );
@@ -120,7 +115,7 @@ fn dense_candidates_with_every_length_cost_linear_work() {
     let items = layout(reader.by_ref(), 0, bytes.len());
     assert_eq!(items.len(), 1);
     assert!(
-        reader.work() <= WORK_PER_BYTE * bytes.len() as u64,
+        reader.work() <= MAX_WORK_PER_BYTE * bytes.len() as u64,
         "work {}",
         reader.work()
     );
@@ -175,7 +170,7 @@ fn crafted_region_in_pieces_is_one_range_and_linear() {
     assert_eq!(layout.len(), 3, "{layout:?}");
     assert!(layout[1].2);
     assert!(
-        stream.work() <= WORK_PER_BYTE * bytes.len() as u64,
+        stream.work() <= MAX_WORK_PER_BYTE * bytes.len() as u64,
         "work {}",
         stream.work()
     );
