@@ -47,9 +47,10 @@ pub enum ReadItem {
 /// Iterates over the frames in a byte slice laid end to end.
 ///
 /// By default the slice may be the start of a longer stream: iteration
-/// stops before a frame that is not complete yet, and [`consumed`] tells how
-/// far the caller may drop bytes. After [`at_eof`] the slice is all there
-/// is, and an unfinished tail is reported as [`ReadItem::Skipped`] with
+/// stops before a frame that is not complete yet, or a damaged region
+/// whose end is not in the slice, and [`consumed`] tells how far items
+/// went. After [`at_eof`] the slice is all there is, and an unfinished
+/// tail is reported as [`ReadItem::Skipped`] with
 /// [`FrameError::Incomplete`] (a torn tail).
 ///
 /// [`consumed`]: FrameReader::consumed
