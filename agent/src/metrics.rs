@@ -67,6 +67,50 @@ impl SkipReason {
     }
 }
 
+/// Why a sink dropped records (the `reason` label of
+/// `sonde_sink_records_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    /// The sink's queue was full while the sink was writing: it is slower
+    /// than the results come.
+    QueueFull,
+    /// The sink's queue was full because the sink cannot write (full disk,
+    /// permissions) and holds what it has until it can.
+    Failing,
+    /// The sink had stopped.
+    Stopped,
+    /// The gateway sink's spool was at its size limit.
+    SpoolFull,
+}
+
+impl DropReason {
+    const ALL: [DropReason; 4] = [
+        DropReason::QueueFull,
+        DropReason::Failing,
+        DropReason::Stopped,
+        DropReason::SpoolFull,
+    ];
+
+    /// The value of the `reason` label.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Failing => "failing",
+            DropReason::Stopped => "stopped",
+            DropReason::SpoolFull => "spool_full",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            DropReason::QueueFull => 0,
+            DropReason::Failing => 1,
+            DropReason::Stopped => 2,
+            DropReason::SpoolFull => 3,
+        }
+    }
+}
+
 /// What the metrics need to know of a configured check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CheckInfo {
@@ -127,7 +171,10 @@ struct SinkSeries {
     capacity: AtomicU64,
     records_written: AtomicU64,
     bytes_written: AtomicU64,
-    records_dropped: AtomicU64,
+    /// Indexed by `DropReason::index`.
+    records_dropped: [AtomicU64; DropReason::ALL.len()],
+    /// Why the sink cannot write, while it cannot (`None`: it is up).
+    failing: Mutex<Option<String>>,
     /// Set by sinks that spool (the gateway sink): only they show the
     /// spool families.
     spooled: AtomicBool,
@@ -136,6 +183,7 @@ struct SinkSeries {
     records_acked: AtomicU64,
     connects: AtomicU64,
     frames_quarantined: AtomicU64,
+    acks_refused: AtomicU64,
 }
 
 /// A fixed-bucket histogram of durations; counts per bucket, made
@@ -255,9 +303,29 @@ impl Metrics {
         s.bytes_written.fetch_add(bytes, Relaxed);
     }
 
-    /// Counts records a sink dropped (queue or spool full).
-    pub(crate) fn sink_dropped(&self, sink: &'static str, records: u64) {
-        self.sink(sink).records_dropped.fetch_add(records, Relaxed);
+    /// Counts records a sink dropped, and why.
+    pub(crate) fn sink_dropped(&self, sink: &'static str, reason: DropReason, records: u64) {
+        self.sink(sink).records_dropped[reason.index()].fetch_add(records, Relaxed);
+    }
+
+    /// Records a sink dropped so far, for every reason.
+    pub(crate) fn sink_dropped_total(&self, sink: &'static str) -> u64 {
+        let s = self.sink(sink);
+        s.records_dropped.iter().map(|n| n.load(Relaxed)).sum()
+    }
+
+    /// Marks a sink as unable to write, and why (`/readyz` answers 503,
+    /// `sonde_sink_up` is 0), or (`None`) as writing again.
+    pub(crate) fn sink_failing(&self, sink: &'static str, cause: Option<String>) {
+        let s = self.sink(sink);
+        *s.failing.lock().unwrap_or_else(PoisonError::into_inner) = cause;
+    }
+
+    /// Whether a sink can write (it is not failing).
+    pub(crate) fn sink_is_up(&self, sink: &'static str) -> bool {
+        let s = self.sink(sink);
+        let failing = s.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        failing.is_none()
     }
 
     /// Sets a spooling sink's spool size: bytes on disk and frames not
@@ -286,15 +354,32 @@ impl Metrics {
             .fetch_add(frames, Relaxed);
     }
 
+    /// Counts an acknowledgement the gateway sink refused to act on (a mark
+    /// beyond every frame the agent numbered).
+    pub(crate) fn sink_ack_refused(&self, sink: &'static str) {
+        self.sink(sink).acks_refused.fetch_add(1, Relaxed);
+    }
+
     /// Sets what `/readyz` answers: 200 once the scheduler runs, 503 while
     /// the agent starts or stops.
     pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Relaxed);
     }
 
-    /// Whether `/readyz` answers 200.
-    pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Relaxed)
+    /// What `/readyz` answers: `Ok` (200) while the scheduler runs and
+    /// every sink can write; else (503) why not, one line per reason.
+    pub(crate) fn readiness(&self) -> Result<(), String> {
+        if !self.ready.load(Relaxed) {
+            return Err("not ready: starting or stopping\n".into());
+        }
+        let sinks = self.sinks.read().unwrap_or_else(PoisonError::into_inner);
+        let mut why = String::new();
+        for s in sinks.iter() {
+            if let Some(cause) = &*s.failing.lock().unwrap_or_else(PoisonError::into_inner) {
+                let _ = writeln!(why, "not ready: sink {} failing: {cause}", s.name);
+            }
+        }
+        if why.is_empty() { Ok(()) } else { Err(why) }
     }
 
     /// Every series, in the Prometheus text exposition format 0.0.4.
@@ -485,7 +570,7 @@ impl Metrics {
         );
 
         type SinkField = fn(&SinkSeries) -> &AtomicU64;
-        let sink_families: [(&str, Kind, &str, SinkField); 5] = [
+        let sink_families: [(&str, Kind, &str, SinkField); 4] = [
             (
                 "sonde_sink_queue_depth",
                 Kind::Gauge,
@@ -510,12 +595,6 @@ impl Metrics {
                 "Bytes the sink wrote.",
                 |s| &s.bytes_written,
             ),
-            (
-                "sonde_sink_records_dropped_total",
-                Kind::Counter,
-                "Records the sink dropped (queue or spool full).",
-                |s| &s.records_dropped,
-            ),
         ];
         for (name, kind, help, field) in sink_families {
             o.family(name, kind, help);
@@ -523,9 +602,43 @@ impl Metrics {
                 o.sample(name, &label("sink", s.name), "", field(s).load(Relaxed));
             }
         }
+        o.family(
+            "sonde_sink_records_dropped_total",
+            Kind::Counter,
+            "Records the sink dropped, by reason (queue_full, failing, stopped, spool_full).",
+        );
+        for s in &sinks {
+            for reason in DropReason::ALL {
+                let labels = format!(
+                    "{},{}",
+                    label("sink", s.name),
+                    label("reason", reason.name())
+                );
+                let n = s.records_dropped[reason.index()].load(Relaxed);
+                o.sample("sonde_sink_records_dropped_total", &labels, "", n);
+            }
+        }
+        o.family(
+            "sonde_sink_up",
+            Kind::Gauge,
+            "1 while the sink can write, 0 while it cannot and holds what it has (see /readyz for why).",
+        );
+        for s in &sinks {
+            let failing = s
+                .failing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some();
+            o.sample(
+                "sonde_sink_up",
+                &label("sink", s.name),
+                "",
+                u64::from(!failing),
+            );
+        }
         let spooled: Vec<&Arc<SinkSeries>> =
             sinks.iter().filter(|s| s.spooled.load(Relaxed)).collect();
-        let spool_families: [(&str, Kind, &str, SinkField); 5] = [
+        let spool_families: [(&str, Kind, &str, SinkField); 6] = [
             (
                 "sonde_sink_spool_bytes",
                 Kind::Gauge,
@@ -555,6 +668,12 @@ impl Metrics {
                 Kind::Counter,
                 "Frames the gateway refused as bad, moved to the spool's quarantine.",
                 |s| &s.frames_quarantined,
+            ),
+            (
+                "sonde_sink_acks_refused_total",
+                Kind::Counter,
+                "Gateway acknowledgements not acted on: their mark is beyond every frame this agent numbered.",
+                |s| &s.acks_refused,
             ),
         ];
         if !spooled.is_empty() {
@@ -623,13 +742,15 @@ impl SinkSeries {
             capacity: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
-            records_dropped: AtomicU64::new(0),
+            records_dropped: Default::default(),
+            failing: Mutex::new(None),
             spooled: AtomicBool::new(false),
             spool_bytes: AtomicU64::new(0),
             spool_frames: AtomicU64::new(0),
             records_acked: AtomicU64::new(0),
             connects: AtomicU64::new(0),
             frames_quarantined: AtomicU64::new(0),
+            acks_refused: AtomicU64::new(0),
         }
     }
 }

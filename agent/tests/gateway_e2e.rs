@@ -17,6 +17,8 @@
 //!   reaches the reader, nothing twice.
 //! - 429 with `Retry-After`: the agent waits as told.
 //! - A wrong token: 401, nothing accepted, the agent keeps spooling.
+//!
+//! Its gateway and agent helpers serve `faults::poison` too.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -30,14 +32,14 @@ use testkit::http::HttpTarget;
 use testkit::proxy::OutageProxy;
 use wire::ReadItem;
 
-const AGENT_TOKEN: &str = "agent-token-e2e";
-const READER_TOKEN: &str = "reader-token-e2e";
+pub(crate) const AGENT_TOKEN: &str = "agent-token-e2e";
+pub(crate) const READER_TOKEN: &str = "reader-token-e2e";
 /// A reader scoped to the check "api" only.
 const API_READER_TOKEN: &str = "api-reader-token-e2e";
-const AGENT: &str = "e2e";
+pub(crate) const AGENT: &str = "e2e";
 
 /// Writes gateway.toml in `dir` and returns its path.
-fn gateway_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
+pub(crate) fn gateway_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
     let token = dir.join("reader.token");
     std::fs::write(&token, READER_TOKEN).unwrap_or_else(|e| panic!("{e}"));
     let api_token = dir.join("api-reader.token");
@@ -56,7 +58,7 @@ fn gateway_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
     path
 }
 
-fn start_gateway(config: &Path, addr: SocketAddr) -> Process {
+pub(crate) fn start_gateway(config: &Path, addr: SocketAddr) -> Process {
     let shown = config.display().to_string();
     let mut gw = Process::start(
         &["gateway", "--config", &shown],
@@ -68,7 +70,7 @@ fn start_gateway(config: &Path, addr: SocketAddr) -> Process {
 
 /// Writes sonde.toml in `dir`: checks every second, the file sink (the
 /// agent's own record of what it produced) and the gateway sink.
-fn agent_config(dir: &Path, gateway: SocketAddr, checks: &[(&str, String)]) -> PathBuf {
+pub(crate) fn agent_config(dir: &Path, gateway: SocketAddr, checks: &[(&str, String)]) -> PathBuf {
     let mut s = format!(
         "[agent]\nid = \"{AGENT}\"\nstate_dir = \"{}\"\n\
          [defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
@@ -84,7 +86,7 @@ fn agent_config(dir: &Path, gateway: SocketAddr, checks: &[(&str, String)]) -> P
     path
 }
 
-fn start_agent(config: &Path, token: &str) -> Process {
+pub(crate) fn start_agent(config: &Path, token: &str) -> Process {
     let shown = config.display().to_string();
     Process::start(
         &["run", "--config", &shown],
@@ -93,11 +95,11 @@ fn start_agent(config: &Path, token: &str) -> Process {
 }
 
 /// A record's identity for these tests: (check, t, rt).
-type Key = (String, u64, u64);
+pub(crate) type Key = (String, u64, u64);
 
 /// Every frame in the wire files under `dir` (sorted by name): the
 /// frame's (session, seq) and its records.
-fn wire_frames(dir: &Path) -> Vec<((u64, u64), Vec<Key>)> {
+pub(crate) fn wire_frames(dir: &Path) -> Vec<((u64, u64), Vec<Key>)> {
     crate::util::wire_files::items(dir)
         .into_iter()
         .filter_map(|(_, item)| match item {
@@ -123,7 +125,7 @@ fn per_check(keys: impl IntoIterator<Item = Key>) -> BTreeMap<String, Vec<(u64, 
 
 /// Asserts no key twice, and within each check strictly increasing t.
 #[track_caller]
-fn exactly_once_in_order(keys: &[Key], what: &str) {
+pub(crate) fn exactly_once_in_order(keys: &[Key], what: &str) {
     let mut seen = HashSet::new();
     for k in keys {
         assert!(seen.insert(k.clone()), "{what}: {k:?} twice");
@@ -136,7 +138,7 @@ fn exactly_once_in_order(keys: &[Key], what: &str) {
     }
 }
 
-fn reader_keys(reader: &SseReader) -> Vec<Key> {
+pub(crate) fn reader_keys(reader: &SseReader) -> Vec<Key> {
     reader
         .records()
         .into_iter()
@@ -145,14 +147,14 @@ fn reader_keys(reader: &SseReader) -> Vec<Key> {
         .collect()
 }
 
-fn file_sink_keys(state: &Path) -> Vec<Key> {
+pub(crate) fn file_sink_keys(state: &Path) -> Vec<Key> {
     wire_frames(&state.join("records"))
         .into_iter()
         .flat_map(|(_, records)| records)
         .collect()
 }
 
-fn checks(target: &HttpTarget) -> Vec<(&'static str, String)> {
+pub(crate) fn checks(target: &HttpTarget) -> Vec<(&'static str, String)> {
     vec![
         ("api", target.url("/api")),
         ("web", target.url("/web")),
@@ -232,7 +234,7 @@ fn a_30s_outage_loses_nothing_and_the_reader_sees_each_result_once_in_order() {
 }
 
 /// The agent's state directory (created).
-fn state_dir(state: &Path) -> PathBuf {
+pub(crate) fn state_dir(state: &Path) -> PathBuf {
     std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{e}"));
     state.to_owned()
 }

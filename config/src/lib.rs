@@ -40,6 +40,7 @@ pub use plan::{
     IpVersion, Pattern, Plan, PrivateKey, Sinks, StdoutFormat, StdoutSink, Tls,
 };
 pub use secret::{Host, Secret, SecretSource, SystemHost};
+pub use valid::{NAME as NAME_VALID, NAME_MAX_LEN, is_name};
 pub use validate::{defaults, is_loopback};
 
 /// Reads, parses and validates the configuration file at `path`, reading the

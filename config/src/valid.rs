@@ -12,7 +12,16 @@ pub const FSYNC: &str = "\"always\", \"never\" or a duration such as \"1s\"";
 /// Valid check, gateway, agent and region names.
 pub const NAME: &str = "1 to 64 characters from A-Z a-z 0-9 _ . -";
 
+/// The longest check, gateway, agent or region name, in characters.
+pub const NAME_MAX_LEN: usize = 64;
+
 /// Characters allowed in check, gateway, agent and region names.
 pub fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// Whether `s` is a valid check, gateway, agent or region name ([`NAME`]).
+/// The one rule: the configuration and the gateway's ingest both use it.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= NAME_MAX_LEN && s.chars().all(is_name_char)
 }

@@ -1,4 +1,4 @@
-//! Who is calling: bearer tokens of agents and readers, and a reader's
+//! Who is calling: bearer tokens of agents, readers and operators, and a reader's
 //! scope (which checks and agents it may see).
 //!
 //! A presented token is looked up by its SHA-256 digest, then compared with
@@ -83,6 +83,8 @@ pub enum Principal {
     Agent(Arc<str>),
     /// A reader and its scope.
     Reader(Arc<Scope>),
+    /// An operator (`[[admin]]`), by name: the admin endpoints only.
+    Admin(Arc<str>),
 }
 
 #[derive(Debug)]
@@ -114,6 +116,12 @@ impl Tokens {
         for r in &cfg.reader_tokens {
             let scope = Scope::new(r.name.clone(), r.checks.clone(), r.agents.clone());
             tokens.insert(r.token.expose(), Principal::Reader(Arc::new(scope)));
+        }
+        for a in &cfg.admins {
+            tokens.insert(
+                a.token.expose(),
+                Principal::Admin(Arc::from(a.name.as_str())),
+            );
         }
         tokens
     }

@@ -65,6 +65,20 @@ struct RawWriter {
     retain_max_age: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgentLimits {
+    max_session_skew: Option<String>,
+    max_checks: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    name: String,
+    token: RawToken,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAgent {
@@ -99,6 +113,10 @@ struct RawConfig {
     agent: Vec<RawAgent>,
     #[serde(default)]
     reader: Vec<RawReader>,
+    #[serde(default)]
+    agent_limits: RawAgentLimits,
+    #[serde(default)]
+    admin: Vec<RawAdmin>,
 }
 
 /// Certificate chain and key for HTTPS, PEM files.
@@ -174,6 +192,34 @@ pub struct WriterSettings {
 /// the file sink keep files the same way.
 pub type Retention = store::Retain;
 
+/// What any one agent's frames may claim (PROTOCOL.md 2.2): bounds that
+/// keep one bad frame (a clock ahead, a leaked token) from poisoning the
+/// agent's high-water mark or growing the gateway's state without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLimits {
+    /// How far ahead of the gateway's clock a frame's session may start.
+    pub max_session_skew: Duration,
+    /// Distinct check names per agent; a frame bringing one more is refused.
+    pub max_checks: usize,
+}
+
+impl AgentLimits {
+    /// 5 minutes of skew, 10 000 checks per agent.
+    pub const DEFAULT: AgentLimits = AgentLimits {
+        max_session_skew: Duration::from_secs(300),
+        max_checks: 10_000,
+    };
+}
+
+/// An operator allowed to use the admin endpoints (PROTOCOL.md 2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAuth {
+    /// Who it is, for the log.
+    pub name: String,
+    /// Its bearer token.
+    pub token: Secret<String>,
+}
+
 /// An agent allowed to send frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentAuth {
@@ -215,6 +261,10 @@ pub struct GatewayConfig {
     pub agents: Vec<AgentAuth>,
     /// Readers, their tokens and scopes.
     pub reader_tokens: Vec<ReaderAuth>,
+    /// Per-agent bounds on what frames may claim.
+    pub agent_limits: AgentLimits,
+    /// Operators; none disables the admin endpoints.
+    pub admins: Vec<AdminAuth>,
 }
 
 /// The default listen address.
@@ -249,6 +299,8 @@ impl GatewayConfig {
             },
             agents: Vec::new(),
             reader_tokens: Vec::new(),
+            agent_limits: AgentLimits::DEFAULT,
+            admins: Vec::new(),
         }
     }
 
@@ -347,11 +399,22 @@ impl GatewayConfig {
         if let Some(text) = raw.writer.retain_max_age {
             cfg.writer.retain.max_age = Some(duration(&text, "writer.retain_max_age", &invalid)?);
         }
+        if let Some(text) = raw.agent_limits.max_session_skew {
+            cfg.agent_limits.max_session_skew =
+                duration(&text, "agent_limits.max_session_skew", &invalid)?;
+        }
+        if let Some(n) = raw.agent_limits.max_checks {
+            cfg.agent_limits.max_checks = positive(n, "agent_limits.max_checks", &invalid)?;
+        }
         for (i, a) in raw.agent.into_iter().enumerate() {
-            if a.id.is_empty() {
+            if !config::is_name(&a.id) {
                 return Err(invalid(
                     format!("agent[{i}].id"),
-                    "must not be empty".into(),
+                    format!(
+                        "bad id {} (valid: {})",
+                        crate::ingest::shown_name(&a.id),
+                        config::NAME_VALID
+                    ),
                 ));
             }
             if cfg.agents.iter().any(|b| b.id == a.id) {
@@ -374,6 +437,14 @@ impl GatewayConfig {
                 agents: r.agents.unwrap_or_default(),
             });
         }
+        for (i, a) in raw.admin.into_iter().enumerate() {
+            let token = resolve_token(&a.token, host)
+                .map_err(|m| invalid(format!("admin[{i}].token"), m))?;
+            cfg.admins.push(AdminAuth {
+                name: a.name,
+                token,
+            });
+        }
         let mut seen: Vec<&str> = Vec::new();
         let all = cfg
             .agents
@@ -383,6 +454,11 @@ impl GatewayConfig {
             cfg.reader_tokens
                 .iter()
                 .map(|r| (format!("reader `{}`", r.name), &r.token)),
+        );
+        let all = all.chain(
+            cfg.admins
+                .iter()
+                .map(|a| (format!("admin `{}`", a.name), &a.token)),
         );
         for (who, token) in all {
             if seen.contains(&token.expose().as_str()) {
@@ -532,6 +608,47 @@ checks = ["api-*"]
             err.to_string(),
             "g.toml: writer.retain_max_bytes: 4096 is below max_file_bytes (8192): at least one whole file must fit"
         );
+    }
+
+    #[test]
+    fn agent_limits_and_admins_are_optional_and_checked() {
+        let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
+        assert_eq!(cfg.agent_limits, AgentLimits::DEFAULT);
+        assert!(cfg.admins.is_empty(), "no admin: the endpoints are off");
+        let text = "data_dir = \"/d\"\n[agent_limits]\nmax_session_skew = \"30s\"\nmax_checks = 3\n\
+                    [[admin]]\nname = \"ops\"\ntoken = { env = \"A_TOKEN\" }\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(cfg.agent_limits.max_session_skew, Duration::from_secs(30));
+        assert_eq!(cfg.agent_limits.max_checks, 3);
+        assert_eq!(cfg.admins[0].name, "ops");
+        let text = "data_dir = \"/d\"\n[agent_limits]\nmax_checks = 0\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: agent_limits.max_checks: must be at least 1"
+        );
+        // An admin token is not also an agent's.
+        let text = "data_dir = \"/d\"\n[[agent]]\nid = \"a\"\ntoken = { env = \"A_TOKEN\" }\n\
+                    [[admin]]\nname = \"ops\"\ntoken = { env = \"A_TOKEN\" }\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert!(
+            err.to_string().contains("admin `ops` shares its token"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn agent_ids_obey_the_name_grammar() {
+        for id in ["", "a b", "eu\u{202e}1", &"x".repeat(65)] {
+            let text = format!(
+                "data_dir = \"/d\"\n[[agent]]\nid = \"{id}\"\ntoken = {{ env = \"A_TOKEN\" }}\n"
+            );
+            let err = GatewayConfig::parse(&text, "g.toml", &host()).unwrap_err();
+            assert!(
+                err.to_string().starts_with("g.toml: agent[0].id: bad id"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The gateway's live state, behind one lock: per-agent high-water marks
-//! (dedupe), the gateway sequence (gseq), the replay ring, the current
-//! state of every (agent, check), and the live fan-out channel.
+//! (dedupe, and their reset by an operator), the gateway sequence (gseq),
+//! the replay ring, the current state of every (agent, check) with each
+//! agent's distinct checks (capped), and the live fan-out channel.
 //!
 //! Everything here is synchronous and takes `now` from the caller; the
 //! lock is held only for bookkeeping (no encoding, no I/O), and the live
@@ -13,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 use wire::Record;
 
-use crate::config::RingLimits;
+use crate::config::{AgentLimits, RingLimits};
 use crate::ingest::ValidFrame;
 
 /// The records of one accepted frame, with consecutive gseqs.
@@ -118,6 +119,9 @@ pub struct Hub {
     ring: VecDeque<Arc<Batch>>,
     ring_records: usize,
     state: HashMap<(Arc<str>, Arc<str>), (u64, Record)>,
+    /// Each agent's distinct checks in `state`, for `max_checks`.
+    agent_checks: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    agent_limits: AgentLimits,
     live: broadcast::Sender<Arc<Batch>>,
 }
 
@@ -141,8 +145,21 @@ impl Hub {
             ring: VecDeque::new(),
             ring_records: 0,
             state: HashMap::new(),
+            agent_checks: HashMap::new(),
+            agent_limits: AgentLimits::DEFAULT,
             live,
         }
+    }
+
+    /// Sets the per-agent bounds (default [`AgentLimits::DEFAULT`]); set
+    /// before recovery, which judges marks on disk by them.
+    pub fn set_agent_limits(&mut self, limits: AgentLimits) {
+        self.agent_limits = limits;
+    }
+
+    /// The per-agent bounds.
+    pub fn agent_limits(&self) -> AgentLimits {
+        self.agent_limits
     }
 
     fn intern(&mut self, name: &str) -> Arc<str> {
@@ -247,10 +264,16 @@ impl Hub {
         });
         self.next_gseq = self.next_gseq.max(first_gseq + batch.items.len() as u64);
         for (gseq, check, record) in batch.with_gseq() {
-            let slot = self
-                .state
-                .entry((agent.clone(), check.clone()))
-                .or_insert((gseq, *record));
+            let slot = match self.state.entry((agent.clone(), check.clone())) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    self.agent_checks
+                        .entry(agent.clone())
+                        .or_default()
+                        .insert(check.clone());
+                    e.insert((gseq, *record))
+                }
+            };
             if slot.0 <= gseq {
                 *slot = (gseq, *record);
             }
@@ -260,6 +283,47 @@ impl Hub {
             self.ring.push_back(batch.clone());
         }
         Some(batch)
+    }
+
+    /// The first check name of the frames `plan` marks new that would give
+    /// `agent` more than `max_checks` distinct checks: its frame's offset
+    /// in the body and the name. Checks the agent already has always pass.
+    pub fn check_over_cap<'f>(
+        &self,
+        agent: &str,
+        frames: &'f [ValidFrame],
+        plan: &Plan,
+    ) -> Option<(u64, &'f str)> {
+        let max_checks = self.agent_limits.max_checks;
+        let known = self.agent_checks.get(agent);
+        let mut count = known.map_or(0, HashSet::len);
+        let mut added: HashSet<&str> = HashSet::new();
+        for (f, _) in frames.iter().zip(&plan.new).filter(|(_, new)| **new) {
+            for b in &f.frame.batches {
+                let check = b.check.as_str();
+                if known.is_some_and(|k| k.contains(check)) || added.contains(check) {
+                    continue;
+                }
+                if count >= max_checks {
+                    return Some((f.range.start as u64, check));
+                }
+                count += 1;
+                added.insert(check);
+            }
+        }
+        None
+    }
+
+    /// `agent`'s high-water mark, if it has one.
+    pub fn mark(&self, agent: &str) -> Option<(u64, u64)> {
+        self.marks.get(agent).copied()
+    }
+
+    /// An operator's reset (crate::admin): forgets `agent`'s high-water
+    /// mark, so that its next frame is accepted whatever its `(session,
+    /// seq)`. Returns the mark it had.
+    pub fn reset_mark(&mut self, agent: &str) -> Option<(u64, u64)> {
+        self.marks.remove(agent)
     }
 
     /// Recovery (crate::recover): raises `agent`'s high-water mark to `key`.
@@ -417,6 +481,46 @@ mod tests {
         assert_eq!((ack.session, ack.acked, ack.accepted), (7, 2, 0));
         let ack = accept(&mut h, "a", &frames("a", 8, &[0], &["x"]), now);
         assert_eq!((ack.session, ack.acked, ack.accepted), (8, 0, 1));
+    }
+
+    #[test]
+    fn distinct_checks_are_capped_per_agent_and_known_ones_pass() {
+        let mut h = hub(100);
+        h.set_agent_limits(AgentLimits {
+            max_checks: 3,
+            ..AgentLimits::DEFAULT
+        });
+        let now = Instant::now();
+        accept(&mut h, "a", &frames("a", 1, &[0], &["x", "y"]), now);
+        let over = |h: &Hub, agent: &str, seq, checks: &[&str]| {
+            let f = frames(agent, 1, &[seq], checks);
+            let plan = h.classify(agent, &f);
+            h.check_over_cap(agent, &f, &plan)
+                .map(|(_, c)| c.to_owned())
+        };
+        assert_eq!(over(&h, "a", 1, &["x", "y", "z"]), None, "the third fits");
+        assert_eq!(over(&h, "a", 1, &["x", "z", "w"]), Some("w".into()));
+        assert_eq!(over(&h, "a", 1, &["y", "x"]), None);
+        assert_eq!(over(&h, "b", 0, &["p", "q", "r", "s"]), Some("s".into()));
+        // Duplicates bring nothing new.
+        assert_eq!(over(&h, "a", 0, &["z", "w", "v"]), None);
+        accept(&mut h, "a", &frames("a", 1, &[1], &["z"]), now);
+        assert_eq!(over(&h, "a", 2, &["w"]), Some("w".into()));
+        assert_eq!(over(&h, "a", 2, &["x", "y", "z"]), None);
+    }
+
+    #[test]
+    fn a_reset_mark_lets_a_lower_session_in() {
+        let mut h = hub(100);
+        let now = Instant::now();
+        accept(&mut h, "a", &frames("a", u64::MAX, &[9], &["x"]), now);
+        let real = frames("a", 7, &[0, 1], &["x"]);
+        assert_eq!(accept(&mut h, "a", &real, now).accepted, 0, "poisoned");
+        assert_eq!(h.reset_mark("a"), Some((u64::MAX, 9)));
+        assert_eq!(h.mark("a"), None);
+        let ack = accept(&mut h, "a", &real, now);
+        assert_eq!((ack.session, ack.acked, ack.accepted), (7, 1, 2));
+        assert_eq!(h.reset_mark("nobody"), None);
     }
 
     #[test]

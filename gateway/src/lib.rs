@@ -12,6 +12,7 @@
 //! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
 //! - [`writer`]: append-only wire files on their own thread.
 //! - [`recover`]: a restarted gateway rebuilds the hub from those files.
+//! - [`admin`]: operator endpoints (an agent's mark reset) and their log.
 //! - [`metrics`]: Prometheus exposition.
 //! - `state`: what handlers and readers share (config, hub, writer, counters).
 //! - [`server`]: routes and the accept loop; [`serve`] is the entry point.
@@ -22,9 +23,11 @@
 //! `axum::serve`) lets one loop serve HTTP/1.1, h2c and TLS with ALPN, and
 //! drain gracefully. The gateway does not fan out to other gateways and
 //! keeps no state across restarts besides its wire files, from which it
-//! recovers its high-water marks, gseqs, current state and replay ring.
+//! recovers its high-water marks, gseqs, current state and replay ring,
+//! and the log of operators' mark resets beside them.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod hub;

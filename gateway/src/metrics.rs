@@ -15,6 +15,10 @@ const OUTCOMES: &[&str] = &[
     "bad_frame",
     "empty_body",
     "out_of_order",
+    "bad_name",
+    "session_ahead",
+    "seq_implausible",
+    "too_many_checks",
     "unauthorized",
     "agent_mismatch",
     "method_not_allowed",
@@ -27,7 +31,7 @@ const OUTCOMES: &[&str] = &[
 /// The gateway's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: [AtomicU64; 11],
+    requests: [AtomicU64; OUTCOMES.len()],
     /// Frames accepted.
     pub frames_accepted: AtomicU64,
     /// Records accepted.
@@ -203,6 +207,6 @@ mod tests {
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"ok\"} 1\n"));
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"unauthorized\"} 2\n"));
         assert!(text.contains("sonde_gateway_ring_records 5\n"));
-        assert_eq!(OUTCOMES.len(), 11);
+        assert_eq!(OUTCOMES.len(), 15);
     }
 }

@@ -15,9 +15,15 @@
 //! end of its newest probe (`t + rt`), which is when the agent could first
 //! send it. Batches older than the ring's age never enter the ring.
 //!
+//! A high-water mark is not restored from a frame that ingest would refuse
+//! today (a session beyond the skew bound, an implausible seq: accepted by
+//! an older gateway), nor from a frame persisted before an operator reset
+//! that agent's mark ([`crate::admin`]); both are reported.
+//!
 //! [`recover_until`] runs the recovery on a thread of its own, logs its
 //! [`Progress`] and gives up when the gateway is told to stop meanwhile.
 
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -28,7 +34,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use store::{GATEWAY, Naming, StoreError};
 use wire::{Frame, ReadItem};
 
+use crate::admin::{before_reset, read_resets};
 use crate::hub::Hub;
+use crate::ingest::check_sequence;
 
 /// A wire file of the writer, by name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +83,9 @@ pub struct Recovery {
     pub damaged: u64,
     /// Times the replay ring had to be emptied because the gseq chain broke.
     pub ring_breaks: u64,
+    /// Frames whose mark was not restored: refused by today's rules, or
+    /// persisted before an operator reset their agent's mark.
+    pub marks_skipped: u64,
     /// The next gseq after every recovered record (0 when nothing was).
     pub next_gseq: u64,
     /// Problems, each naming its file and offset, for the log.
@@ -123,6 +134,12 @@ struct Replay<'h> {
     max_age: Duration,
     /// The gseq the next record of the chain gets; None when unknown.
     next: Option<u64>,
+    /// The first gseq of the file being read, by its name.
+    file_first_gseq: u64,
+    /// Each agent's last mark reset (`before_gseq`).
+    resets: HashMap<String, u64>,
+    /// Marks not restored, by agent and reason: how many, the first one.
+    skipped: BTreeMap<(String, &'static str), (u64, String)>,
     report: Recovery,
 }
 
@@ -139,6 +156,7 @@ impl Replay<'_> {
             self.break_ring();
         }
         self.next = Some(file.first_gseq);
+        self.file_first_gseq = file.first_gseq;
     }
 
     fn break_ring(&mut self) {
@@ -159,10 +177,57 @@ impl Replay<'_> {
         Some(self.now.checked_sub(age).unwrap_or(self.now))
     }
 
+    /// Restores the mark of `frame` (at `offset` in `path`) unless today's
+    /// rules refuse it or it predates its agent's last reset; skipped marks
+    /// are reported once per agent and reason, with the first example.
+    fn mark(&mut self, frame: &Frame, path: &Path, offset: u64) {
+        let h = &frame.header;
+        let skew = self.hub.agent_limits().max_session_skew;
+        let (reason, example) = match check_sequence(h.session, h.seq, self.wall_ms, skew, offset) {
+            Err(refused) => (refused.code(), refused.to_string()),
+            Ok(()) => match self.resets.get(&h.agent) {
+                Some(&before)
+                    if before_reset(
+                        self.next,
+                        frame.record_count(),
+                        self.file_first_gseq,
+                        before,
+                    ) =>
+                {
+                    ("reset", format!("persisted before gseq {before}"))
+                }
+                _ => return self.hub.restore_mark(&h.agent, (h.session, h.seq)),
+            },
+        };
+        self.report.marks_skipped += 1;
+        let slot = self
+            .skipped
+            .entry((h.agent.clone(), reason))
+            .or_insert_with(|| {
+                (
+                    0,
+                    format!("{}: ({}, {}): {example}", path.display(), h.session, h.seq),
+                )
+            });
+        slot.0 += 1;
+    }
+
+    /// One problem per agent and reason of the marks not restored.
+    fn report_skipped(&mut self) {
+        for ((agent, reason), (count, first)) in std::mem::take(&mut self.skipped) {
+            let why = match reason {
+                "reset" => "persisted before an operator reset the agent's mark",
+                _ => "refused by today's ingest rules",
+            };
+            self.report.problems.push(format!(
+                "agent {}: {count} frames' marks not restored, {why} ({reason}; first: {first})",
+                crate::ingest::shown_name(&agent)
+            ));
+        }
+    }
+
     fn frame(&mut self, frame: &Frame) {
         self.report.frames += 1;
-        let h = &frame.header;
-        self.hub.restore_mark(&h.agent, (h.session, h.seq));
         let Some(gseq) = self.next else {
             return;
         };
@@ -206,10 +271,11 @@ impl Replay<'_> {
             let read = done_before + offset + *len as u64;
             self.progress.bytes_done.store(read, Ordering::Relaxed);
             match item {
-                ReadItem::Frame { frame, .. } => {
+                ReadItem::Frame { frame, offset, .. } => {
                     if self.next.is_none() && self.hub.ring_records() > 0 {
                         self.break_ring();
                     }
+                    self.mark(&frame, &file.path, offset);
                     self.frame(&frame);
                 }
                 ReadItem::Skipped { offset, len, error } => self.damaged(format!(
@@ -223,10 +289,12 @@ impl Replay<'_> {
 }
 
 /// Restores `hub` from the writer's files in `dir`: high-water marks from
-/// every frame, current state and gseqs from every record whose gseq is
-/// known, and the replay ring from those accepted within the ring's age
-/// (`max_age`, judged against `wall`, the wall clock at `now`). Reports
-/// into `progress`, and returns early (with what it did) when asked to stop.
+/// every frame (but those of the module docs; judged by the hub's
+/// [`crate::config::AgentLimits`] against `wall`), current state and gseqs
+/// from every record whose gseq is known, and the replay ring from those
+/// accepted within the ring's age (`max_age`, judged against `wall`, the
+/// wall clock at `now`). Reports into `progress`, and returns early (with
+/// what it did) when asked to stop.
 pub fn recover(
     hub: &mut Hub,
     dir: &Path,
@@ -249,6 +317,7 @@ pub fn recover(
     let wall_ms = wall
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let (resets, unreadable) = read_resets(dir)?;
     let mut replay = Replay {
         progress,
         hub,
@@ -256,8 +325,12 @@ pub fn recover(
         wall_ms,
         max_age,
         next: None,
+        file_first_gseq: 0,
+        resets,
+        skipped: BTreeMap::new(),
         report: Recovery::default(),
     };
+    replay.report.problems.extend(unreadable);
     let mut done = 0;
     for (file, size) in files.iter().zip(sizes) {
         if progress.stopped() {
@@ -268,6 +341,7 @@ pub fn recover(
         progress.files_done.fetch_add(1, Ordering::Relaxed);
         progress.bytes_done.store(done, Ordering::Relaxed);
     }
+    replay.report_skipped();
     Ok(replay.report)
 }
 
@@ -346,9 +420,14 @@ mod tests {
 
     /// A frame of `agent` with one record per check, probed at `t`.
     fn frame(agent: &str, seq: u64, checks: &[&str], t: u64) -> Vec<u8> {
+        frame_in(agent, 3, seq, checks, t)
+    }
+
+    /// [`frame`] in `session`.
+    fn frame_in(agent: &str, session: u64, seq: u64, checks: &[&str], t: u64) -> Vec<u8> {
         let mut b = FrameBuilder::new(FrameHeader {
             agent: agent.into(),
-            session: 3,
+            session,
             seq,
         });
         for c in checks {
@@ -479,6 +558,75 @@ mod tests {
         assert_eq!(missed(&h, 1000), Some(vec![1001]));
         assert_eq!(missed(&h, 999), None, "1000 is older than the ring");
         assert_eq!(h.classify_keys("a", [(3, 1)]).new, vec![false]);
+    }
+
+    #[test]
+    fn marks_todays_rules_refuse_are_not_restored_and_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = NOW_MS - 1000;
+        let day_ahead = NOW_MS + 86_400_000;
+        // What an older gateway accepted: the poisoning frames, then the
+        // agent's real frames would all have been duplicates.
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", NOW_MS - 5000, 0, &["x"], t),
+                frame_in("a", day_ahead, 0, &["x"], t),
+                frame_in("a", day_ahead, 1, &["x"], t),
+                frame_in("b", u64::MAX, u64::MAX, &["x"], t),
+            ],
+        );
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!((r.frames, r.records, r.marks_skipped), (4, 4, 3));
+        assert_eq!(h.mark("a"), Some((NOW_MS - 5000, 0)));
+        assert_eq!(h.mark("b"), None);
+        assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
+        assert!(
+            r.problems[0].contains("agent \"a\": 2 frames"),
+            "{:?}",
+            r.problems
+        );
+        assert!(r.problems[0].contains("session_ahead"), "{:?}", r.problems);
+        // The agent's next real frame is new.
+        assert_eq!(h.classify_keys("a", [(NOW_MS - 5000, 1)]).new, vec![true]);
+    }
+
+    #[test]
+    fn marks_from_before_an_operator_reset_are_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = NOW_MS - 1000;
+        // Before the reset (head 1001): a plausible but poisoning frame
+        // (say a clock 4 minutes ahead, since corrected), and b's frame.
+        // After it (from gseq 1002): the agent's real frames.
+        write(
+            dir.path(),
+            1000,
+            0,
+            &[
+                frame_in("a", NOW_MS + 240_000, 7, &["x"], t),
+                frame_in("b", 3, 0, &["x"], t),
+                frame_in("a", NOW_MS - 60_000, 0, &["x", "y"], t),
+                frame_in("a", NOW_MS - 60_000, 1, &["x"], t),
+            ],
+        );
+        let entry = crate::admin::ResetEntry {
+            agent: "a".into(),
+            before_gseq: 1002,
+            at_ms: NOW_MS - 2000,
+            by: "ops".into(),
+            cleared: Some((NOW_MS + 240_000, 7)),
+        };
+        let line = serde_json::to_string(&entry).unwrap() + "\n";
+        std::fs::write(dir.path().join(crate::admin::RESET_LOG), line).unwrap();
+        let mut h = hub();
+        let r = recover_into(&mut h, dir.path());
+        assert_eq!((r.frames, r.marks_skipped), (4, 1));
+        assert_eq!(h.mark("a"), Some((NOW_MS - 60_000, 1)));
+        assert_eq!(h.mark("b"), Some((3, 0)), "another agent's marks stay");
+        assert!(r.problems[0].contains("operator reset"), "{:?}", r.problems);
     }
 
     #[test]

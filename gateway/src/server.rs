@@ -14,7 +14,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::auth::{Principal, Scope, bearer};
 use crate::config::{GatewayConfig, TlsFiles};
 use crate::hub::{Ack, Hub, first_gseq};
-use crate::ingest::{Reject, validate};
+use crate::ingest::{Reject, check_sequences, epoch_ms, shown_name, validate};
 use crate::message::Format;
 use crate::reader::{self, Feed};
 use crate::recover::recover_until;
@@ -62,7 +62,7 @@ pub enum ServeError {
     },
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -71,7 +71,7 @@ fn json_response(status: StatusCode, body: String) -> Response {
     r
 }
 
-fn reject_response(reject: &Reject) -> Response {
+pub(crate) fn reject_response(reject: &Reject) -> Response {
     let status = StatusCode::from_u16(reject.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut r = json_response(status, reject.body());
     if let Some(secs) = reject.retry_after_secs() {
@@ -162,6 +162,12 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
         }
     };
     let frames = validate(&body, &agent)?;
+    let limits = app.cfg.agent_limits;
+    check_sequences(
+        &frames,
+        epoch_ms(SystemTime::now()),
+        limits.max_session_skew,
+    )?;
     let max = app.cfg.writer.queue_frames;
     if frames.len() > max {
         return Err(Reject::TooManyFrames {
@@ -173,6 +179,13 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
     let (ack, plan, ticket) = {
         let mut hub = app.hub();
         let plan = hub.classify(&agent, &frames);
+        if let Some((offset, check)) = hub.check_over_cap(&agent, &frames, &plan) {
+            return Err(Reject::TooManyChecks {
+                offset,
+                shown: shown_name(check),
+                max: limits.max_checks,
+            });
+        }
         // The gseqs commit will give, so that the files can be named by them.
         let mut gseq = hub.head() + 1;
         let new_frames: Vec<Persist> = frames
@@ -332,6 +345,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/frames", any(ingest))
         .route("/v1/stream", get(stream))
         .route("/v1/ws", get(websocket))
+        .route("/v1/admin/agents/{id}/reset", post(crate::admin::reset))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(not_found)
@@ -391,11 +405,12 @@ where
         path: config.writer.data_dir.display().to_string(),
         source,
     };
-    let hub = Hub::new(
+    let mut hub = Hub::new(
         config.ring,
         config.readers.queue_frames,
         first_gseq(SystemTime::now()),
     );
+    hub.set_agent_limits(config.agent_limits);
     let started = Instant::now();
     tokio::pin!(shutdown);
     let max_age = config.ring.max_age;

@@ -9,7 +9,8 @@
 //! every persisted record its gseq back; rotated by size, and after a
 //! failed write or fsync. The files themselves (creation, appends, syncs,
 //! retention) are the store's ([`store`]); the writer's own part is the
-//! queue, gseq naming, hold-and-retry and when to acknowledge.
+//! queue, gseq naming, what it holds while retrying (the retry rule is the
+//! store's [`Heal`]) and when to acknowledge.
 //!
 //! A failed write or fsync loses nothing: the frames it concerned stay
 //! with the writer (still counted against `queue_frames`, so ingest answers
@@ -37,7 +38,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use store::{GATEWAY, Naming, Segment, StoreError, rotation};
+use store::{GATEWAY, Heal, Naming, Segment, StoreError, rotation};
 use tokio::sync::watch;
 
 use crate::config::{AckAfter, Retention, WriterSettings};
@@ -412,6 +413,8 @@ fn run(
     let mut unsynced: Vec<Persist> = Vec::new();
     // After a failure: not before this instant.
     let mut retry_at: Option<Instant> = None;
+    // The store's hold-and-retry rule, here a fixed delay.
+    let mut heal = Heal::new(RETRY, RETRY);
     let mut stopping = false;
     // Stopping, and the one more try after a failure has been made.
     let mut last_try = false;
@@ -470,7 +473,7 @@ fn run(
         commit(durable_now, &mut synced);
         if let Err(e) = written {
             fail("write", e, pending.len() + unsynced.len());
-            retry_at = Some(Instant::now() + RETRY);
+            retry_at = Some(Instant::now() + heal.failed().retry_in);
         }
         let due = last_sync.elapsed() >= policy.fsync_interval;
         let waited_for = policy.sync_at_once && !unsynced.is_empty();
@@ -482,12 +485,20 @@ fn run(
                 }
                 Err(e) => {
                     fail("fsync", e, pending.len() + unsynced.len());
-                    retry_at = Some(Instant::now() + RETRY);
+                    retry_at = Some(Instant::now() + heal.failed().retry_in);
                 }
             }
             last_sync = Instant::now();
         } else if due {
             last_sync = Instant::now();
+        }
+        if retry_at.is_none()
+            && let Some(healed) = heal.succeeded()
+        {
+            tracing::info!(
+                failures = healed.failures,
+                "gateway writer: writing again; the frames kept are on disk"
+            );
         }
         if files.retention_due || last_retention.elapsed() >= RETENTION_EVERY {
             files.apply_retention(stats);

@@ -6,19 +6,20 @@
 //! - Naming: [`Naming`] schemes (prefix + ordered key: [`SEGMENT`],
 //!   [`SPOOL`], [`GATEWAY`]) and the `.corrupt` name of [`move_aside`].
 //! - Rules, pure: [`rotation`], [`expired`] (retention), [`SyncClock`]
-//!   (the [`Fsync`] policy).
+//!   (the [`Fsync`] policy), [`Heal`] (hold-and-retry after a failure).
 //! - Reading: [`scan`] (a file's good prefix, last frame, damage), [`body`].
 //! - Recovery at open: [`recover`] (truncate a torn tail, move aside).
 //! - Writing: [`Segment`] (create, append, sync with durable counts,
 //!   finish), [`retain`], [`sync_dir`], [`CursorFile`].
 //!
 //! Blocking `std::fs` only: async callers run it on a blocking thread. It
-//! never logs and never retries; every failure is a [`StoreError`] naming
+//! never logs and never retries itself; every failure is a [`StoreError`] naming
 //! the operation and the path, and what to do about it is the caller's.
 #![forbid(unsafe_code)]
 
 mod dir;
 mod error;
+mod heal;
 mod name;
 mod policy;
 mod recover;
@@ -31,6 +32,7 @@ pub use dir::{
     sync_dir,
 };
 pub use error::StoreError;
+pub use heal::{Failed, Heal, Healed};
 pub use name::{
     ByPair, ByStart, CORRUPT_SUFFIX, GATEWAY, Naming, SEGMENT, SPOOL, SUFFIX, corrupt_path,
     next_start,

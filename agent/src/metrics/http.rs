@@ -29,7 +29,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves GET /metrics, /healthz (200 "ok" while the process serves) and
-/// /readyz (200 or 503, see [`Metrics::set_ready`]); anything else 404.
+/// /readyz (200 or 503, see [`Metrics::readiness`]); anything else 404.
 /// Runs until `shutdown` resolves, then stops accepting and gives open
 /// connections a few seconds to finish.
 pub(crate) async fn serve(
@@ -100,16 +100,18 @@ fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
     }
     match path {
         "/metrics" => text(StatusCode::OK, TEXT_FORMAT, metrics.render()),
-        "/readyz" if metrics.is_ready() => text(
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            "ready\n".into(),
-        ),
-        "/readyz" => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain; charset=utf-8",
-            "not ready\n".into(),
-        ),
+        "/readyz" => match metrics.readiness() {
+            Ok(()) => text(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                "ready\n".into(),
+            ),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                why,
+            ),
+        },
         _ => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
     }
 }

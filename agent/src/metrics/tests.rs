@@ -244,7 +244,8 @@ fn loaded() -> Arc<Metrics> {
     m.sink_queue("file", 3, 1024);
     m.sink_written("file", 10, 300);
     m.sink_written("file", 1, 30);
-    m.sink_dropped("gateway", 2);
+    m.sink_dropped("gateway", DropReason::QueueFull, 2);
+    m.sink_dropped("gateway", DropReason::SpoolFull, 5);
     m
 }
 
@@ -352,10 +353,27 @@ fn render_parses_and_carries_every_family() {
         value(
             &s,
             "sonde_sink_records_dropped_total",
-            &[("sink", "gateway")]
+            &[("sink", "gateway"), ("reason", "queue_full")]
         ),
         Some(2.0)
     );
+    assert_eq!(
+        value(
+            &s,
+            "sonde_sink_records_dropped_total",
+            &[("sink", "gateway"), ("reason", "spool_full")]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "sonde_sink_records_dropped_total",
+            &[("sink", "file"), ("reason", "failing")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(value(&s, "sonde_sink_up", &[("sink", "file")]), Some(1.0));
     let build = [
         ("agent", "agent-1"),
         ("region", "eu-west"),
@@ -653,4 +671,40 @@ fn dns_family_failures_are_counted_per_family_and_outcome() {
         .filter(|s| s.labels.get("family").map(String::as_str) == Some("a"))
         .count();
     assert_eq!(a_series, 0);
+}
+
+/// A failing sink: `/readyz` says which and why, `sonde_sink_up` is 0;
+/// both come back once it writes again.
+#[test]
+fn a_failing_sink_makes_readiness_fail_with_its_cause() {
+    let m = Metrics::new("agent-1", None);
+    assert!(
+        m.readiness().is_err(),
+        "not ready before the scheduler runs"
+    );
+    m.set_ready(true);
+    m.sink_written("file", 1, 30);
+    m.sink_written("gateway", 1, 30);
+    assert_eq!(m.readiness(), Ok(()));
+    m.sink_failing(
+        "file",
+        Some("appending to /s/x.sonde: No space left on device".into()),
+    );
+    assert!(!m.sink_is_up("file"));
+    assert!(m.sink_is_up("gateway"));
+    let why = m.readiness().unwrap_err();
+    assert_eq!(
+        why,
+        "not ready: sink file failing: appending to /s/x.sonde: No space left on device\n"
+    );
+    let s = parse(&m.render());
+    assert_eq!(value(&s, "sonde_sink_up", &[("sink", "file")]), Some(0.0));
+    assert_eq!(
+        value(&s, "sonde_sink_up", &[("sink", "gateway")]),
+        Some(1.0)
+    );
+    m.sink_failing("file", None);
+    assert_eq!(m.readiness(), Ok(()));
+    let s = parse(&m.render());
+    assert_eq!(value(&s, "sonde_sink_up", &[("sink", "file")]), Some(1.0));
 }

@@ -2,10 +2,14 @@
 //! bounded channel, so a slow sink never stalls probing or another sink.
 //!
 //! A sink implements [`Sink`] (write a batch, a periodic tick, close); the
-//! driver here owns the channel loop, batching and self-telemetry, so each
-//! implementation is only about its destination. [`Fanout`] hands every
-//! result to every sink.
+//! driver (`drive`) owns the channel loop, batching, hold-and-retry and
+//! self-telemetry, so each implementation is only about its destination.
+//! A sink that cannot write holds its batch (and its channel fills), retries
+//! every [`RETRY_FIRST`] doubling to [`RETRY_MAX`], and resumes by itself;
+//! meanwhile it is reported failing (`/readyz`, `sonde_sink_up`). [`Fanout`]
+//! hands every result to every sink.
 
+mod drive;
 pub mod file;
 pub(crate) mod frames;
 pub(crate) mod stdout;
@@ -19,10 +23,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use crate::result::CheckResult;
 
-/// Why a sink failed. A sink that fails stops; the agent reports it.
+/// Why a sink operation failed. The driver holds the batch and retries;
+/// only a failure at close (or one that outlasts the close) stops a sink.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// An I/O error on the sink's destination.
@@ -85,7 +90,9 @@ pub trait Sink: Send + 'static {
     /// A short fixed name for metrics and logs ("file", "stdout").
     fn name(&self) -> &'static str;
 
-    /// Writes a batch of results, in order. Returns the bytes written.
+    /// Writes a batch of results, in order. Returns the bytes written. An
+    /// error means none of the batch was taken (it is written again, whole,
+    /// on the next try): what a sink counts as written it has written.
     fn write(
         &mut self,
         batch: &[Arc<CheckResult>],
@@ -98,6 +105,13 @@ pub trait Sink: Send + 'static {
     /// Flushes and syncs everything; called once, after the last batch.
     fn close(self) -> impl Future<Output = Result<(), SinkError>> + Send;
 }
+
+/// The first wait before a failed sink tries again; each further failure
+/// doubles it, up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two tries of a failed sink: a disk freed up is
+/// written to again within this long.
+pub const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// How often a sink's `tick` runs.
 pub(crate) const TICK: Duration = Duration::from_millis(250);
@@ -124,7 +138,7 @@ impl SinkHandle {
     ) -> SinkHandle {
         let name = sink.name();
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(drive(sink, rx, linger, metrics));
+        let task = tokio::spawn(drive::drive(sink, rx, linger, metrics));
         SinkHandle { name, tx, task }
     }
 
@@ -145,47 +159,6 @@ impl SinkHandle {
             }),
         }
     }
-}
-
-async fn drive<S: Sink>(
-    mut sink: S,
-    mut rx: mpsc::Receiver<Arc<CheckResult>>,
-    linger: Duration,
-    metrics: Arc<Metrics>,
-) -> Result<(), SinkError> {
-    let name = sink.name();
-    let capacity = rx.max_capacity();
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            n = rx.recv_many(&mut batch, MAX_BATCH) => {
-                if n == 0 {
-                    break;
-                }
-                if !linger.is_zero() {
-                    let until = tokio::time::Instant::now() + linger;
-                    while batch.len() < MAX_BATCH {
-                        let more = MAX_BATCH - batch.len();
-                        match tokio::time::timeout_at(until, rx.recv_many(&mut batch, more)).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(_) => {}
-                        }
-                    }
-                }
-                let bytes = sink.write(&batch).await?;
-                metrics.sink_written(name, batch.len() as u64, bytes);
-                batch.clear();
-                metrics.sink_queue(name, rx.len(), capacity);
-            }
-            _ = tick.tick() => {
-                sink.tick().await?;
-                metrics.sink_queue(name, rx.len(), capacity);
-            }
-        }
-    }
-    sink.close().await
 }
 
 /// How often, at most, a sink that keeps dropping results says so in the
@@ -245,7 +218,14 @@ impl Fanout {
     }
 
     fn dropped(&self, inlet: &Inlet, result: &CheckResult, sink_stopped: bool) {
-        self.metrics.sink_dropped(inlet.name, 1);
+        let reason = if sink_stopped {
+            DropReason::Stopped
+        } else if self.metrics.sink_is_up(inlet.name) {
+            DropReason::QueueFull
+        } else {
+            DropReason::Failing
+        };
+        self.metrics.sink_dropped(inlet.name, reason, 1);
         inlet.unlogged.fetch_add(1, Ordering::Relaxed);
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
         let every_ms = u64::try_from(DROP_WARNING_EVERY.as_millis()).unwrap_or(u64::MAX);
@@ -260,11 +240,11 @@ impl Fanout {
             return;
         }
         let dropped = inlet.unlogged.swap(0, Ordering::Relaxed);
-        let (sink, check) = (inlet.name, &result.check);
+        let (sink, check, reason) = (inlet.name, &result.check, reason.name());
         if sink_stopped {
-            tracing::error!(sink, %check, dropped, "sink stopped: results dropped (warned at most every 10 s; all counted in sonde_sink_records_dropped_total)");
+            tracing::error!(sink, %check, dropped, reason, "sink stopped: results dropped (warned at most every 10 s; all counted in sonde_sink_records_dropped_total)");
         } else {
-            tracing::warn!(sink, %check, dropped, "sink queue full: results dropped (warned at most every 10 s; all counted in sonde_sink_records_dropped_total)");
+            tracing::warn!(sink, %check, dropped, reason, "sink queue full: results dropped (warned at most every 10 s; all counted in sonde_sink_records_dropped_total)");
         }
     }
 }
@@ -319,7 +299,9 @@ mod tests {
         assert_eq!(inlet.warned_at_ms.load(Ordering::Relaxed), 10_000);
         let text = metrics.render();
         assert!(
-            text.contains("sonde_sink_records_dropped_total{sink=\"file\"} 7"),
+            text.contains(
+                "sonde_sink_records_dropped_total{sink=\"file\",reason=\"queue_full\"} 7"
+            ),
             "{text}"
         );
     }

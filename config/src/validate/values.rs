@@ -11,7 +11,7 @@ use crate::error::ErrorKind;
 use crate::plan::{Fsync, HeaderValue, IpVersion, Pattern};
 use crate::raw::Scalar;
 use crate::valid::{
-    FSYNC as FSYNC_VALID, IP_VERSION as IP_VERSION_VALID, NAME as NAME_VALID, is_name_char,
+    FSYNC as FSYNC_VALID, IP_VERSION as IP_VERSION_VALID, NAME as NAME_VALID, is_name,
 };
 use crate::{duration, size, status};
 
@@ -24,7 +24,7 @@ fn invalid(message: impl Into<String>, valid: impl Into<String>) -> ErrorKind {
 
 /// A name: check, gateway, agent id, region.
 pub fn name(s: &str) -> Result<String, ErrorKind> {
-    if s.is_empty() || s.len() > 64 || !s.chars().all(is_name_char) {
+    if !is_name(s) {
         return Err(invalid(format!("bad name {s:?}"), NAME_VALID));
     }
     Ok(s.to_owned())

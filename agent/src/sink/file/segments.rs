@@ -74,6 +74,9 @@ pub(crate) struct Segments {
     clock: SyncClock,
     last_retention: Instant,
     recovery: Recovery,
+    /// A write or fsync of the active segment failed: finish it and go on
+    /// in a new one, so that nothing after the failure depends on it.
+    rotate_after_failure: bool,
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -146,6 +149,7 @@ impl Segments {
             clock: SyncClock::new(fsync(config.fsync), Instant::now()),
             last_retention: Instant::now(),
             recovery,
+            rotate_after_failure: false,
         };
         segments.retain()?;
         Ok(segments)
@@ -167,9 +171,13 @@ impl Segments {
     }
 
     /// Appends `bytes` (`frames` whole frames, numbered from `next_seq`)
-    /// with one write, rotating first if they would not fit, then applies
-    /// the fsync policy. On a failed write the segment is cut back to its
-    /// previous length, so it never holds part of a frame while running.
+    /// with one write, rotating first if they would not fit (or the last
+    /// write failed), then applies the fsync policy. An error means nothing
+    /// was taken: a failed write is cut back to the previous length (the
+    /// store's [`Segment::append`]), the numbering is unchanged, and the
+    /// caller writes the same frames again later. A failed fsync after a
+    /// good write keeps the frames (written, counted; a process crash
+    /// loses nothing) and moves on to a new segment at the next `tick`.
     pub(crate) fn append(&mut self, bytes: &[u8], frames: u64) -> Result<u64, SinkError> {
         if bytes.is_empty() {
             return Ok(0);
@@ -178,10 +186,16 @@ impl Segments {
         if let Some(why) = self.rotation(incoming) {
             self.rotate(why)?;
         }
-        self.active.segment.append(bytes, frames)?;
+        if let Err(e) = self.active.segment.append(bytes, frames) {
+            self.rotate_after_failure = true;
+            return Err(e.into());
+        }
         self.numbering.advance(frames);
-        if self.clock.wrote() {
-            self.sync()?;
+        if self.clock.wrote()
+            && let Err(e) = self.sync()
+        {
+            self.rotate_after_failure = true;
+            tracing::warn!(path = %self.active_path().display(), error = %e, "fsync failed after a good write: those frames may not survive a power loss; continuing in a new segment");
         }
         Ok(incoming)
     }
@@ -196,8 +210,11 @@ impl Segments {
 
     /// Time-based work: the `Every` fsync, rotation by age, retention.
     pub(crate) fn tick(&mut self) -> Result<(), SinkError> {
-        if self.clock.due(Instant::now()) {
-            self.sync()?;
+        if self.clock.due(Instant::now()) && !self.rotate_after_failure {
+            if let Err(e) = self.sync() {
+                self.rotate_after_failure = true;
+                return Err(e);
+            }
         }
         if let Some(why) = self.rotation(0) {
             self.rotate(why)?;
@@ -213,8 +230,13 @@ impl Segments {
         Ok(sync_dir(&self.dir)?)
     }
 
-    fn rotation(&self, incoming: u64) -> Option<Rotate> {
+    /// Why the active segment must be finished before `incoming` more
+    /// bytes: its limits, or (`None` as the store's reason) a failure.
+    fn rotation(&self, incoming: u64) -> Option<Option<Rotate>> {
         let a = &self.active;
+        if self.rotate_after_failure && !a.segment.is_empty() {
+            return Some(None);
+        }
         rotation(
             a.segment.len(),
             a.segment.frames(),
@@ -223,6 +245,7 @@ impl Segments {
             self.config.segment_max_bytes,
             self.config.segment_max_age,
         )
+        .map(Some)
     }
 
     fn sync(&mut self) -> Result<(), SinkError> {
@@ -232,15 +255,27 @@ impl Segments {
     }
 
     /// Finishes the active segment (synced), starts the next (header
-    /// synced, then the directory), then applies retention.
-    fn rotate(&mut self, why: Rotate) -> Result<(), SinkError> {
-        self.active.segment.finish()?;
+    /// synced, then the directory), then applies retention. `why` is `None`
+    /// after a failure, when the finished segment need not sync: what it
+    /// holds is counted already, and a disk that fails a sync may fail it
+    /// again without that being a reason to stop writing elsewhere.
+    fn rotate(&mut self, why: Option<Rotate>) -> Result<(), SinkError> {
+        match self.active.segment.finish() {
+            Err(e) if why.is_some() => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(path = %self.active_path().display(), error = %e, "could not sync a segment left after a failure")
+            }
+            Ok(_) => {}
+        }
         let start_ms = next_start(epoch_ms(SystemTime::now()), Some(self.active.start_ms));
         let segment = Segment::create(&self.dir.join(SEGMENT.name(start_ms)))?;
-        sync_dir(&self.dir)?;
         tracing::debug!(finished = %self.active_path().display(), next = %segment.path().display(), reason = ?why, "segment rotated");
+        // The new segment is the active one even if the directory does not
+        // sync now: a retry must not start yet another.
         self.active = Active::new(segment, start_ms, Duration::ZERO);
+        self.rotate_after_failure = false;
         self.clock.synced(Instant::now());
+        sync_dir(&self.dir)?;
         self.retain()
     }
 

@@ -37,7 +37,7 @@ use spool::{Spool, SpoolRecovery};
 
 use super::frames::encode_results;
 use super::{Sink, SinkError};
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use crate::result::CheckResult;
 use crate::retry::SplitMix64;
 
@@ -182,11 +182,11 @@ impl Sink for GatewaySink {
         self.buf = bytes;
         let metrics = &self.shared.metrics;
         for d in &appended.dropped {
-            metrics.sink_dropped(self.name, d.records);
+            metrics.sink_dropped(self.name, DropReason::SpoolFull, d.records);
             tracing::warn!(sink = self.name, segment = %d.path.display(), frames = d.frames, records = d.records, "spool full: oldest unacknowledged results dropped");
         }
         if appended.refused {
-            metrics.sink_dropped(self.name, records);
+            metrics.sink_dropped(self.name, DropReason::SpoolFull, records);
             tracing::warn!(sink = self.name, records, "spool full: new results dropped");
         }
         self.shared.wake.notify_one();

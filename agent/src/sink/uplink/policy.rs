@@ -1,7 +1,8 @@
 //! What the sender does after each request, as a pure function of the
 //! gateway's answer (PROTOCOL.md 2.3, 2.4): advance past acknowledged
 //! frames, wait as told, back off, narrow a request to find a bad frame,
-//! quarantine it, or hold a misconfigured sink back. No sockets, no clocks:
+//! quarantine it, hold a misconfigured sink back, or distrust an
+//! acknowledgement that is not this agent's to give. No sockets, no clocks:
 //! the sender turns an [`Action`] into delays with `crate::retry`.
 
 use std::time::Duration;
@@ -87,14 +88,25 @@ pub(crate) enum Action {
     /// log loudly, keep spooling, retry slowly (a restart or a fix on the
     /// gateway's side may cure it).
     Hold,
+    /// A `200` whose mark is beyond every frame this agent has numbered: the
+    /// gateway's mark for this agent came from frames it never sent (a
+    /// clock that was ahead, a leaked token, an older gateway that took
+    /// them). Deleting on its word would lose frames: delete nothing, log,
+    /// count, and resend after a backoff (an operator's mark reset cures it).
+    ForeignAck,
 }
 
 /// Decides what to do after sending `frames` (each frame's `(session,
-/// seq)` and starting byte offset in the body, in order).
-pub(crate) fn decide(outcome: &Outcome, frames: &[(FrameId, u64)]) -> Action {
+/// seq)` and starting byte offset in the body, in order); `newest` is the
+/// newest `(session, seq)` this agent has numbered (at least the last of
+/// `frames`).
+pub(crate) fn decide(outcome: &Outcome, frames: &[(FrameId, u64)], newest: FrameId) -> Action {
     match outcome {
         Outcome::Acked(ack) => {
             let mark = (ack.session, ack.acked);
+            if mark > newest {
+                return Action::ForeignAck;
+            }
             let n = frames.iter().take_while(|(id, _)| *id <= mark).count();
             if n == 0 {
                 // A 200 that acknowledges none of what was sent: the
@@ -164,17 +176,44 @@ mod tests {
         })
     }
 
+    /// Frames 7/10..7/12 sent; the agent has numbered up to 8/4 (a
+    /// restart: session 8's frames wait behind session 7's in the spool).
+    const NEWEST: FrameId = (8, 4);
+
+    fn decide(outcome: &Outcome, frames: &[(FrameId, u64)]) -> Action {
+        super::decide(outcome, frames, NEWEST)
+    }
+
     #[test]
     fn acknowledgements_advance_as_far_as_the_mark() {
         let f = frames(3);
         assert_eq!(decide(&acked(7, 12), &f), Action::Advance { frames: 3 });
         assert_eq!(decide(&acked(7, 99), &f), Action::Advance { frames: 3 });
         assert_eq!(decide(&acked(7, 11), &f), Action::Advance { frames: 2 });
-        // A later session covers every frame of an earlier one.
+        // A later session of this agent covers every frame of an earlier one.
         assert_eq!(decide(&acked(8, 0), &f), Action::Advance { frames: 3 });
+        assert_eq!(decide(&acked(8, 4), &f), Action::Advance { frames: 3 });
         // Nothing covered: not a reason to spin.
         assert_eq!(decide(&acked(7, 9), &f), Action::Reconnect);
         assert_eq!(decide(&acked(6, 99), &f), Action::Reconnect);
+    }
+
+    #[test]
+    fn an_ack_beyond_anything_numbered_here_deletes_nothing() {
+        let f = frames(3);
+        // A session this agent never had (ahead of its own), or a seq it
+        // never reached: the mark is not this agent's frames.
+        assert_eq!(decide(&acked(9, 0), &f), Action::ForeignAck);
+        assert_eq!(decide(&acked(8, 5), &f), Action::ForeignAck);
+        assert_eq!(decide(&acked(u64::MAX, u64::MAX), &f), Action::ForeignAck);
+        assert_eq!(
+            super::decide(&acked(7, 13), &f, (7, 12)),
+            Action::ForeignAck
+        );
+        assert_eq!(
+            super::decide(&acked(7, 12), &f, (7, 12)),
+            Action::Advance { frames: 3 }
+        );
     }
 
     #[test]

@@ -41,6 +41,14 @@ pub(crate) const HOLD: Backoff = Backoff {
     cap: Duration::from_secs(300),
     floor: Duration::from_secs(15),
 };
+/// An acknowledgement that is not this agent's (a mark beyond its frames,
+/// PROTOCOL.md 2.3): resend after 0.5 s to 1 s, the ceiling doubling up to 30 s, so that
+/// once an operator resets the mark everything goes soon.
+pub(crate) const FOREIGN_ACK: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    cap: Duration::from_secs(30),
+    floor: Duration::from_millis(500),
+};
 /// `Retry-After` is honoured up to this long.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
@@ -124,6 +132,8 @@ pub(crate) async fn run(
     let mut breaker = Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN);
     let mut failures: u32 = 0;
     let mut holds: u32 = 0;
+    // Acknowledgements not naming this agent's frames, in a row.
+    let mut foreign_acks: u32 = 0;
     let mut narrow: Option<usize> = None;
     let mut connects = 0;
     loop {
@@ -133,10 +143,14 @@ pub(crate) async fn run(
         }
         let max_frames = narrow.unwrap_or(MAX_REQUEST_FRAMES);
         let read = shared
-            .blocking(move |s| s.read(MAX_REQUEST_BYTES, max_frames))
+            .blocking(move |s| {
+                let next = s.numbering().next_id();
+                s.read(MAX_REQUEST_BYTES, max_frames)
+                    .map(|(batch, skipped)| (batch, skipped, next))
+            })
             .await;
-        let batch = match read {
-            Ok((batch, skipped)) => {
+        let (batch, next_id) = match read {
+            Ok((batch, skipped, next_id)) => {
                 if skipped > 0 {
                     tracing::warn!(
                         sink = name,
@@ -144,7 +158,7 @@ pub(crate) async fn run(
                         "damaged spool bytes skipped"
                     );
                 }
-                batch
+                (batch, next_id)
             }
             Err(e) => {
                 // The spool is the sink's; it reports its own failures.
@@ -182,13 +196,29 @@ pub(crate) async fn run(
                 );
             }
         }
-        let action = policy::decide(&outcome, &frames);
+        // The newest frame numbered: the last sent, or the one before the
+        // next of the current session, whichever is later.
+        let numbered = next_id.1.checked_sub(1).map(|seq| (next_id.0, seq));
+        let newest = frames
+            .iter()
+            .map(|f| f.0)
+            .chain(numbered)
+            .max()
+            .unwrap_or(next_id);
+        let action = policy::decide(&outcome, &frames, newest);
         let now = Instant::now();
         let delay = match action {
             Action::Advance { frames: n } => {
-                if failures > 0 || holds > 0 {
+                if foreign_acks > 0 {
+                    tracing::info!(
+                        sink = name,
+                        refused = foreign_acks,
+                        "the gateway's acknowledgements name this agent's frames again"
+                    );
+                } else if failures > 0 || holds > 0 {
                     tracing::info!(sink = name, "gateway accepting again");
                 }
+                foreign_acks = 0;
                 breaker.on_success();
                 failures = 0;
                 holds = 0;
@@ -248,6 +278,25 @@ pub(crate) async fn run(
                     unacked_frames = batch.frames.len(),
                     "gateway unavailable: {error}"
                 );
+                wait
+            }
+            Action::ForeignAck => {
+                shared.metrics.sink_ack_refused(name);
+                let wait = FOREIGN_ACK.delay(foreign_acks, &mut rng);
+                if foreign_acks == 0 {
+                    let (_, ack) = describe(&outcome);
+                    tracing::error!(
+                        sink = name,
+                        ack,
+                        newest = ?newest,
+                        unacked_frames = batch.frames.len(),
+                        "the gateway's acknowledgement is beyond every frame this agent numbered \
+                         (its mark for this agent comes from frames this agent never sent); \
+                         nothing is deleted from the spool, resending with backoff; \
+                         an operator can reset the mark (PROTOCOL.md 2.5)"
+                    );
+                }
+                foreign_acks = foreign_acks.saturating_add(1);
                 wait
             }
             Action::Hold => {

@@ -22,6 +22,11 @@
 //! At open, a torn tail of the newest segment is cut, and frames up to
 //! `acked` are skipped; a stale `acked` only means frames are sent again
 //! with their original `(session, seq)`, which the gateway deduplicates.
+//!
+//! After a failed file operation (a full disk, permissions) the ledger may
+//! no longer match the directory: the spool is marked stale and, on the
+//! next append, tick or read, opened afresh from what is on disk (the same
+//! recovery as at start), so the sink's retry heals it.
 #![allow(
     clippy::disallowed_types,
     reason = "fsync and rotation timing on the real clock; not under paused-clock tests"
@@ -139,6 +144,12 @@ pub(crate) struct Appended {
 /// The spool directory. See the module docs.
 pub(crate) struct Spool {
     dir: PathBuf,
+    /// What [`Spool::open`] was given, to open it again when stale.
+    agent: String,
+    max_bytes: u64,
+    when_full: WhenFull,
+    /// A file operation failed after the ledger counted it done.
+    stale: bool,
     ledger: Ledger,
     active: Segment,
     numbering: Numbering,
@@ -278,6 +289,10 @@ impl Spool {
         let ledger = Ledger::new(segments, cursor, max_bytes, when_full);
         Ok(Spool {
             dir: dir.to_owned(),
+            agent: agent.to_owned(),
+            max_bytes,
+            when_full,
+            stale: false,
             ledger,
             active,
             numbering: Numbering::new(agent, session, next_seq),
@@ -319,8 +334,35 @@ impl Spool {
         self.dir.join(SPOOL.name(id))
     }
 
-    /// Carries out the ledger's file operations, returning the drops.
+    /// Opens the spool again from disk if a failed file operation left
+    /// the ledger out of step with the directory.
+    fn heal_if_stale(&mut self) -> Result<(), SinkError> {
+        if !self.stale {
+            return Ok(());
+        }
+        // Best effort: an ack point not written only means frames sent again.
+        let _ = self.persist_ack();
+        let fresh = Spool::open(
+            &self.dir,
+            &self.agent,
+            self.max_bytes,
+            self.when_full,
+            super::epoch_ms(),
+        )?;
+        tracing::info!(spool = %self.dir.display(), unacked_frames = fresh.unacked_frames(), next_seq = fresh.numbering().next_seq(), "spool reopened from disk after a failed file operation");
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Carries out the ledger's file operations, returning the drops. A
+    /// failure marks the spool stale (the ledger counted them all done).
     fn apply(&mut self, ops: Vec<FileOp>) -> Result<Vec<Dropped>, SinkError> {
+        let applied = self.apply_ops(ops);
+        self.stale |= applied.is_err();
+        applied
+    }
+
+    fn apply_ops(&mut self, ops: Vec<FileOp>) -> Result<Vec<Dropped>, SinkError> {
         let mut dropped = Vec::new();
         for op in ops {
             match op {
@@ -364,6 +406,7 @@ impl Spool {
         if bytes.is_empty() {
             return Ok(Appended::default());
         }
+        self.heal_if_stale()?;
         let incoming = bytes.len() as u64;
         let room = self.ledger.make_room(incoming, self.numbering.next_id());
         let dropped = self.apply(room.ops)?;
@@ -393,6 +436,7 @@ impl Spool {
         max_bytes: u64,
         max_frames: usize,
     ) -> Result<(Option<Batch>, u64), SinkError> {
+        self.heal_if_stale()?;
         let mut skipped = 0;
         loop {
             let Some(span) = self.ledger.unacked() else {
@@ -516,6 +560,7 @@ impl Spool {
 
     /// Time-based work: the periodic sync and a pending ack point.
     pub(crate) fn tick(&mut self) -> Result<(), SinkError> {
+        self.heal_if_stale()?;
         if self.clock.due(Instant::now()) {
             self.sync()?;
         }

@@ -214,3 +214,63 @@ async fn retry_after_is_honoured_up_to_its_cap_and_closing_cuts_the_wait() {
     assert!(Instant::now() - closed_at < Duration::from_millis(1));
     assert_eq!(unacked(&run.shared), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_foreign_ack_deletes_nothing_and_is_retried_with_backoff() {
+    // An older gateway poisoned by a frame this agent never sent: its
+    // mark is a later session (and seq 2^64-1) than any of this agent's.
+    let run = start(|(session, seq)| {
+        let foreign = |acked| {
+            Outcome::Acked(Ack {
+                session: u64::MAX,
+                acked,
+                accepted: 0,
+                duplicates: 1,
+            })
+        };
+        let mut script: Vec<Outcome> = (0..3).map(|_| foreign(u64::MAX)).collect();
+        // The same session, a seq this agent never reached.
+        script.push(Outcome::Acked(Ack {
+            session,
+            acked: seq + 1,
+            accepted: 0,
+            duplicates: 1,
+        }));
+        // After an operator reset: the real acknowledgement.
+        script.push(Outcome::Acked(Ack {
+            session,
+            acked: seq,
+            accepted: 1,
+            duplicates: 0,
+        }));
+        script
+    });
+    while run
+        .sent
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len()
+        < 4
+    {
+        assert_eq!(unacked(&run.shared), 1, "nothing deleted on a foreign ack");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while unacked(&run.shared) > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = run
+        .closing
+        .send(Some(Instant::now() + Duration::from_secs(1)));
+    run.task.await.unwrap();
+    let mut rng = SplitMix64::new(42);
+    let want: Vec<Duration> = (0..4)
+        .map(|attempt| FOREIGN_ACK.delay(attempt, &mut rng))
+        .map(|d| Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64))
+        .collect();
+    assert_eq!(gaps(&run.sent), want);
+    let text = run.shared.metrics.render();
+    assert!(
+        text.contains("sonde_sink_acks_refused_total{sink=\"gateway\"} 4\n"),
+        "{text}"
+    );
+}

@@ -293,3 +293,58 @@ fn another_agents_segments_are_moved_aside() {
     assert_eq!(s.recovery().moved_aside.len(), 1);
     assert_eq!(s.unacked_frames(), 0);
 }
+
+/// A segment that cannot be created when the spool rotates (here a
+/// directory in its place; on a full disk, ENOSPC) fails the append and
+/// leaves the ledger counting a segment that does not exist: the spool is
+/// stale, and the next append opens it afresh from disk. Every frame
+/// appended is then read back once, in one unbroken sequence.
+#[test]
+fn a_failed_rotation_marks_the_spool_stale_and_the_next_append_heals_it() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 20);
+    let items: Vec<(&str, Record)> = (0..100)
+        .map(|i| ("api", record(1_767_225_600_000 + i)))
+        .collect();
+    let try_push = |s: &mut Spool| {
+        let mut buf = Vec::new();
+        let (session, seq) = s.numbering().next_id();
+        let frames = encode_frames("agent-1", session, seq, &items, |&(c, r)| (c, r), &mut buf)
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.append(&buf, frames, 100).map(|_| seq)
+    };
+    let mut appended = Vec::new();
+    let blocker = loop {
+        // The active segment is named by its first frame: no blocker there.
+        let blocker = s.path(s.numbering().next_id());
+        let blocked = std::fs::create_dir(&blocker).is_ok();
+        match try_push(&mut s) {
+            Ok(seq) => appended.push(seq),
+            Err(_) => break blocker,
+        }
+        if blocked {
+            std::fs::remove_dir(&blocker).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(appended.len() < 1000, "the spool never rotated");
+    };
+    assert!(s.stale);
+    assert!(appended.len() > 1);
+    std::fs::remove_dir(&blocker).unwrap_or_else(|e| panic!("{e}"));
+    appended.push(try_push(&mut s).unwrap_or_else(|e| panic!("{e}")));
+    assert!(!s.stale);
+    appended.push(try_push(&mut s).unwrap_or_else(|e| panic!("{e}")));
+
+    let mut read_back = Vec::new();
+    while let Some(batch) = read(&mut s) {
+        read_back.extend(batch.frames.iter().map(|f| f.id));
+        s.ack(&batch, batch.frames.len())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let want: Vec<FrameId> = appended.iter().map(|&seq| (1000, seq)).collect();
+    assert_eq!(read_back, want);
+    let first = appended[0];
+    assert_eq!(
+        appended,
+        (first..first + appended.len() as u64).collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,321 @@
+//! The sink driver: one task per sink that takes results from its channel,
+//! batches them (with the linger), writes and ticks the sink, and keeps
+//! its self-telemetry. When the sink cannot write it holds the batch,
+//! leaves the channel to fill, and retries by the store's [`Heal`] rule
+//! ([`RETRY_FIRST`] doubling to [`RETRY_MAX`]), saying so once per change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::Heal;
+use tokio::sync::mpsc;
+
+use super::{MAX_BATCH, RETRY_FIRST, RETRY_MAX, Sink, SinkError, TICK};
+use crate::metrics::Metrics;
+use crate::result::CheckResult;
+
+/// Runs `sink` over `rx` until every sender is gone, then closes it.
+pub(super) async fn drive<S: Sink>(
+    mut sink: S,
+    mut rx: mpsc::Receiver<Arc<CheckResult>>,
+    linger: Duration,
+    metrics: Arc<Metrics>,
+) -> Result<(), SinkError> {
+    let name = sink.name();
+    let capacity = rx.max_capacity();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut outage = Outage::new(name, metrics.clone());
+    loop {
+        if let Some(wait) = outage.retry_in {
+            // Failing: the batch is held and the channel left to fill (its
+            // overflow is dropped as `failing`); try again after the wait,
+            // or at once, a last time, when the sink is being closed.
+            let closing = wait_unless_closed(&rx, wait).await;
+            let tried = if batch.is_empty() {
+                sink.tick().await.map(|()| 0)
+            } else {
+                sink.write(&batch).await
+            };
+            match tried {
+                Ok(bytes) => {
+                    if !batch.is_empty() {
+                        metrics.sink_written(name, batch.len() as u64, bytes);
+                    }
+                    outage.healed(batch.len() + rx.len());
+                    batch.clear();
+                }
+                Err(e) if closing => {
+                    outage.give_up(&e, batch.len() + rx.len());
+                    return Err(e);
+                }
+                Err(e) => outage.failed(&e),
+            }
+            metrics.sink_queue(name, rx.len(), capacity);
+            continue;
+        }
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                if !linger.is_zero() {
+                    let until = tokio::time::Instant::now() + linger;
+                    while batch.len() < MAX_BATCH {
+                        let more = MAX_BATCH - batch.len();
+                        match tokio::time::timeout_at(until, rx.recv_many(&mut batch, more)).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                }
+                match sink.write(&batch).await {
+                    Ok(bytes) => {
+                        metrics.sink_written(name, batch.len() as u64, bytes);
+                        batch.clear();
+                    }
+                    Err(e) => outage.failed(&e),
+                }
+                metrics.sink_queue(name, rx.len(), capacity);
+            }
+            _ = tick.tick() => {
+                if let Err(e) = sink.tick().await {
+                    outage.failed(&e);
+                }
+                metrics.sink_queue(name, rx.len(), capacity);
+            }
+        }
+    }
+    sink.close().await
+}
+
+/// Sleeps `wait`, in steps of at most [`TICK`], unless every sender of
+/// `rx` is gone (the sink is being closed); returns whether they are.
+async fn wait_unless_closed<T>(rx: &mpsc::Receiver<T>, wait: Duration) -> bool {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        if rx.is_closed() {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return false;
+        }
+        tokio::time::sleep((until - now).min(TICK)).await;
+    }
+}
+
+/// A sink's hold-and-retry state ([`store::Heal`]) and what its log lines
+/// and metrics say about it: one WARN when it starts failing, one INFO when
+/// it writes again, the cause on `/readyz` in between.
+struct Outage {
+    sink: &'static str,
+    metrics: Arc<Metrics>,
+    heal: Heal,
+    /// While failing: how long to wait before the next try.
+    retry_in: Option<Duration>,
+    /// The cause last reported.
+    cause: String,
+    /// The sink's drops when the outage started.
+    dropped_before: u64,
+    started: Option<tokio::time::Instant>,
+}
+
+impl Outage {
+    fn new(sink: &'static str, metrics: Arc<Metrics>) -> Outage {
+        Outage {
+            sink,
+            metrics,
+            heal: Heal::new(RETRY_FIRST, RETRY_MAX),
+            retry_in: None,
+            cause: String::new(),
+            dropped_before: 0,
+            started: None,
+        }
+    }
+
+    fn failed(&mut self, e: &SinkError) {
+        let failed = self.heal.failed();
+        self.retry_in = Some(failed.retry_in);
+        let cause = e.to_string();
+        if failed.started {
+            self.dropped_before = self.metrics.sink_dropped_total(self.sink);
+            self.started = Some(tokio::time::Instant::now());
+            tracing::warn!(sink = self.sink, error = %cause, retry_in = ?failed.retry_in, "sink cannot write: holding its results and retrying (up to every {RETRY_MAX:?}); results past its queue are dropped");
+        } else if cause != self.cause {
+            tracing::debug!(sink = self.sink, error = %cause, failures = failed.failures, "sink still cannot write, for another reason");
+        }
+        if cause != self.cause {
+            self.metrics.sink_failing(self.sink, Some(cause.clone()));
+            self.cause = cause;
+        }
+    }
+
+    fn healed(&mut self, held: usize) {
+        self.retry_in = None;
+        let Some(healed) = self.heal.succeeded() else {
+            return;
+        };
+        let dropped = self
+            .metrics
+            .sink_dropped_total(self.sink)
+            .saturating_sub(self.dropped_before);
+        let failed_for = self.started.take().map(|t| t.elapsed()).unwrap_or_default();
+        tracing::info!(
+            sink = self.sink,
+            held,
+            dropped,
+            failures = healed.failures,
+            ?failed_for,
+            "sink writes again: held results written in order"
+        );
+        self.metrics.sink_failing(self.sink, None);
+        self.cause.clear();
+    }
+
+    fn give_up(&self, e: &SinkError, held: usize) {
+        tracing::error!(sink = self.sink, error = %e, lost = held, "sink closed while it still cannot write: its held results are lost");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use wire::{Record, Status};
+
+    use super::*;
+    use crate::sink::{Fanout, SinkHandle};
+
+    fn result() -> CheckResult {
+        CheckResult {
+            check: Arc::from("c"),
+            record: Record {
+                st: Status::Down,
+                ..Record::up(1_700_000_000_000, 20)
+            },
+            timings: Default::default(),
+            detail: None,
+            cert_not_after: None,
+            dns: None,
+        }
+    }
+
+    /// A sink whose writes fail while `failing` is set; it records what it
+    /// was given.
+    struct Flaky {
+        failing: Arc<AtomicBool>,
+        written: Arc<std::sync::Mutex<Vec<u64>>>,
+        tries: Arc<AtomicU64>,
+    }
+
+    impl Sink for Flaky {
+        fn name(&self) -> &'static str {
+            "file"
+        }
+
+        async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
+            self.tries.fetch_add(1, Ordering::Relaxed);
+            if self.failing.load(Ordering::Relaxed) {
+                let e = std::io::Error::from(std::io::ErrorKind::StorageFull);
+                return Err(SinkError::io("appending to /state/x.sonde", e));
+            }
+            let mut w = self.written.lock().unwrap();
+            w.extend(batch.iter().map(|r| r.record.t_ms));
+            Ok(batch.len() as u64)
+        }
+
+        async fn tick(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+
+        async fn close(self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    fn numbered(t_ms: u64) -> CheckResult {
+        CheckResult {
+            record: Record::up(t_ms, 1),
+            ..result()
+        }
+    }
+
+    /// A sink that cannot write holds its batch and its queue, drops the
+    /// overflow as `failing`, retries with doubling waits, reports itself
+    /// failing, and writes everything it held, in order and once, when the
+    /// cause clears.
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_sink_holds_retries_with_backoff_and_heals() {
+        let metrics = Metrics::new("a", None);
+        metrics.set_ready(true);
+        let failing = Arc::new(AtomicBool::new(true));
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tries = Arc::new(AtomicU64::new(0));
+        let sink = Flaky {
+            failing: failing.clone(),
+            written: written.clone(),
+            tries: tries.clone(),
+        };
+        let handle = SinkHandle::spawn(sink, 4, Duration::ZERO, metrics.clone());
+        let fanout = Fanout::new(std::slice::from_ref(&handle), metrics.clone());
+        fanout.send(numbered(0));
+        // The first write fails: the sink is failing, and says why.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(tries.load(Ordering::Relaxed), 1);
+        let why = metrics.readiness().unwrap_err();
+        assert!(
+            why.contains("sink file failing: appending to /state/x.sonde"),
+            "{why}"
+        );
+        // The queue (4) fills behind the held batch; the rest is dropped.
+        for t in 1..=10 {
+            fanout.send(numbered(t));
+        }
+        // Retries after 1 s, then 2 s, 4 s: three more tries in 7 s.
+        tokio::time::sleep(Duration::from_millis(7_100)).await;
+        assert_eq!(tries.load(Ordering::Relaxed), 4);
+        failing.store(false, Ordering::Relaxed);
+        // The next try is 8 s after the last.
+        tokio::time::sleep(Duration::from_millis(7_800)).await;
+        assert_eq!(tries.load(Ordering::Relaxed), 4);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(metrics.readiness(), Ok(()));
+        fanout.send(numbered(11));
+        drop(fanout);
+        handle.close().await.unwrap();
+        assert_eq!(*written.lock().unwrap(), [0, 1, 2, 3, 4, 11]);
+        let text = metrics.render();
+        for line in [
+            "sonde_sink_records_written_total{sink=\"file\"} 6",
+            "sonde_sink_records_dropped_total{sink=\"file\",reason=\"failing\"} 6",
+            "sonde_sink_records_dropped_total{sink=\"file\",reason=\"queue_full\"} 0",
+            "sonde_sink_up{sink=\"file\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+    }
+
+    /// A sink that still cannot write when it is closed tries once more at
+    /// once (not after its backoff), then gives up with the error.
+    #[tokio::test(start_paused = true)]
+    async fn a_sink_failing_at_close_gives_up_after_one_more_try() {
+        let metrics = Metrics::new("a", None);
+        let tries = Arc::new(AtomicU64::new(0));
+        let sink = Flaky {
+            failing: Arc::new(AtomicBool::new(true)),
+            written: Arc::default(),
+            tries: tries.clone(),
+        };
+        let handle = SinkHandle::spawn(sink, 4, Duration::ZERO, metrics.clone());
+        let fanout = Fanout::new(std::slice::from_ref(&handle), metrics.clone());
+        fanout.send(numbered(0));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(fanout);
+        let started = tokio::time::Instant::now();
+        assert!(handle.close().await.is_err());
+        assert!(started.elapsed() <= TICK, "{:?}", started.elapsed());
+        assert_eq!(tries.load(Ordering::Relaxed), 2);
+    }
+}
