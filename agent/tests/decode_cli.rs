@@ -177,12 +177,13 @@ fn stats_per_check() {
 }
 
 #[test]
-fn usage_errors_exit_2() {
+fn usage_errors_exit_2_and_a_file_that_is_not_a_wire_file_is_damage() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = write(dir.path(), "not.sonde", b"PK\x03\x04 this is a zip file");
     sonde(dir.path(), &[&f], None)
-        .expect_code(2)
-        .expect_stderr_has("not a sonde wire file");
+        .expect_code(0)
+        .expect_stderr_has("not.sonde: byte 0: not a sonde wire file");
+    sonde(dir.path(), &["--strict", &f], None).expect_code(1);
     sonde(dir.path(), &["missing.sonde"], None)
         .expect_code(2)
         .expect_stderr_has("missing.sonde");

@@ -356,8 +356,15 @@ fn restart_recovery(bodies: &[Vec<u8>], limits: gateway::config::RingLimits) {
     let mut hub = Hub::new(limits, 4096, 1);
     let started = Instant::now();
     let wall = std::time::UNIX_EPOCH + Duration::from_millis(1_767_225_600_000 + 300_000);
-    let report =
-        gateway::recover::recover(&mut hub, dir.path(), limits.max_age, Instant::now(), wall);
+    let progress = gateway::recover::Progress::default();
+    let report = gateway::recover::recover(
+        &mut hub,
+        dir.path(),
+        limits.max_age,
+        Instant::now(),
+        wall,
+        &progress,
+    );
     let elapsed = started.elapsed();
     match report {
         Ok(r) => println!(

@@ -22,9 +22,16 @@
 //! from a frame persisted before an operator reset that agent's mark
 //! ([`crate::admin`]). Current state is not restored for a name outside
 //! the grammar or a check past the agent's cap. All are reported.
+//!
+//! [`recover_until`] runs the recovery on a thread of its own, logs its
+//! [`Progress`] and gives up when the gateway is told to stop meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use store::{GATEWAY, Naming, StoreError};
@@ -97,8 +104,42 @@ pub struct Recovery {
     pub skipped: Vec<String>,
 }
 
+/// How far a recovery has got, shared with whoever watches it; and the
+/// request to stop, which the recovery obeys between frames.
+#[derive(Debug, Default)]
+pub struct Progress {
+    files_done: AtomicU64,
+    files_total: AtomicU64,
+    bytes_done: AtomicU64,
+    bytes_total: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Progress {
+    /// Asks the recovery to stop at the next frame.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Files read and to read, bytes read and to read.
+    pub fn snapshot(&self) -> [u64; 4] {
+        [
+            &self.files_done,
+            &self.files_total,
+            &self.bytes_done,
+            &self.bytes_total,
+        ]
+        .map(|n| n.load(Ordering::Relaxed))
+    }
+}
+
 /// The state of a recovery in progress, one file after another.
 struct Replay<'h> {
+    progress: &'h Progress,
     hub: &'h mut Hub,
     now: Instant,
     wall_ms: u64,
@@ -262,7 +303,15 @@ impl Replay<'_> {
             return;
         }
         self.open(file);
+        let done_before = self.progress.bytes_done.load(Ordering::Relaxed);
         for item in store::body(&bytes) {
+            if self.progress.stopped() {
+                return;
+            }
+            let (ReadItem::Frame { offset, len, .. } | ReadItem::Skipped { offset, len, .. }) =
+                &item;
+            let read = done_before + offset + *len as u64;
+            self.progress.bytes_done.store(read, Ordering::Relaxed);
             match item {
                 ReadItem::Frame { frame, offset, .. } => {
                     if self.next.is_none() && self.hub.ring_records() > 0 {
@@ -287,20 +336,33 @@ impl Replay<'_> {
 /// state (within the same limits) and gseqs
 /// from every record whose gseq is known, and the replay ring from those
 /// accepted within the ring's age (`max_age`, judged against `wall`, the
-/// wall clock at `now`).
+/// wall clock at `now`). Reports into `progress`, and returns early (with
+/// what it did) when asked to stop.
 pub fn recover(
     hub: &mut Hub,
     dir: &Path,
     max_age: Duration,
     now: Instant,
     wall: SystemTime,
+    progress: &Progress,
 ) -> std::io::Result<Recovery> {
     let files = data_files(dir)?;
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(&f.path).map_or(0, |m| m.len()))
+        .collect();
+    progress
+        .files_total
+        .store(files.len() as u64, Ordering::Relaxed);
+    progress
+        .bytes_total
+        .store(sizes.iter().sum(), Ordering::Relaxed);
     let wall_ms = wall
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let (resets, unreadable) = read_resets(dir)?;
     let mut replay = Replay {
+        progress,
         hub,
         now,
         wall_ms,
@@ -314,11 +376,79 @@ pub fn recover(
         report: Recovery::default(),
     };
     replay.report.reset_log = unreadable;
-    for file in &files {
+    let mut done = 0;
+    for (file, size) in files.iter().zip(sizes) {
+        if progress.stopped() {
+            break;
+        }
         replay.file(file);
+        done += size;
+        progress.files_done.fetch_add(1, Ordering::Relaxed);
+        progress.bytes_done.store(done, Ordering::Relaxed);
     }
     replay.report_skipped();
     Ok(replay.report)
+}
+
+/// How often a running recovery logs how far it has got.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// How long a recovery told to stop gets to notice (a read it is blocked
+/// in is not interrupted; the thread is then left behind).
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
+/// Runs [`recover`] on a thread of its own, logging progress every
+/// [`PROGRESS_EVERY`], until it is done (the hub and what it found) or
+/// `shutdown` resolves first (`None`: the caller should not serve).
+pub async fn recover_until<F>(
+    mut hub: Hub,
+    dir: &Path,
+    max_age: Duration,
+    mut shutdown: Pin<&mut F>,
+) -> std::io::Result<Option<(Hub, Recovery)>>
+where
+    F: Future<Output = ()>,
+{
+    let progress = Arc::new(Progress::default());
+    let (done_tx, mut done) = tokio::sync::oneshot::channel();
+    let dir_owned = dir.to_owned();
+    let watched = progress.clone();
+    std::thread::Builder::new()
+        .name("sonde-recovery".into())
+        .spawn(move || {
+            let found = recover(
+                &mut hub,
+                &dir_owned,
+                max_age,
+                Instant::now(),
+                SystemTime::now(),
+                &watched,
+            );
+            let _ = done_tx.send(found.map(|r| (hub, r)));
+        })?;
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            found = &mut done => {
+                return match found {
+                    Ok(found) => found.map(Some),
+                    Err(_) => Err(std::io::Error::other("the recovery thread panicked")),
+                };
+            }
+            () = shutdown.as_mut() => {
+                progress.stop();
+                let _ = tokio::time::timeout(STOP_WAIT, &mut done).await;
+                let [files_done, files, bytes_done, bytes] = progress.snapshot();
+                tracing::info!(files_done, files, bytes_done, bytes, "gateway stopped during recovery; not serving");
+                return Ok(None);
+            }
+            _ = tick.tick() => {
+                let [files_done, files, bytes_done, bytes] = progress.snapshot();
+                tracing::info!(files_done, files, bytes_done, bytes, dir = %dir.display(), "gateway recovery in progress");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -388,10 +518,23 @@ mod tests {
         recover_at(h, dir, NOW_MS)
     }
 
-    /// [`recover_into`] with the wall clock at `wall_ms`.
+    /// [`recover_into`] with the wall clock at `wall_ms`; checks that the
+    /// progress reached every file and byte.
     fn recover_at(h: &mut Hub, dir: &Path, wall_ms: u64) -> Recovery {
         let wall = UNIX_EPOCH + Duration::from_millis(wall_ms);
-        recover(h, dir, Duration::from_secs(300), Instant::now(), wall).unwrap()
+        let progress = Progress::default();
+        let r = recover(
+            h,
+            dir,
+            Duration::from_secs(300),
+            Instant::now(),
+            wall,
+            &progress,
+        )
+        .unwrap();
+        let [files_done, files, bytes_done, bytes] = progress.snapshot();
+        assert_eq!((files_done, bytes_done), (files, bytes));
+        r
     }
 
     /// gseqs of the records a reader resuming after `since` gets.

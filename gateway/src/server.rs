@@ -32,7 +32,7 @@ use crate::hub::{Ack, Hub, first_gseq};
 use crate::ingest::{Reject, check_sequences, epoch_ms, shown_name, validate};
 use crate::message::Format;
 use crate::reader::{self, Feed};
-use crate::recover::recover;
+use crate::recover::recover_until;
 use crate::state::App;
 use crate::writer::{Persist, Writer};
 
@@ -412,14 +412,12 @@ where
     );
     hub.set_agent_limits(config.agent_limits);
     let started = Instant::now();
-    let recovered = recover(
-        &mut hub,
-        &config.writer.data_dir,
-        config.ring.max_age,
-        Instant::now(),
-        SystemTime::now(),
-    )
-    .map_err(writer_error)?;
+    tokio::pin!(shutdown);
+    let max_age = config.ring.max_age;
+    let found = recover_until(hub, &config.writer.data_dir, max_age, shutdown.as_mut());
+    let Some((hub, recovered)) = found.await.map_err(writer_error)? else {
+        return Ok(());
+    };
     for problem in &recovered.problems {
         tracing::warn!(%problem, "gateway recovery: damaged wire file");
     }

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use wire::{Frame, FrameBuilder, FrameHeader, FrameReader, ReadItem, Record};
+use wire::{Frame, FrameBuilder, FrameHeader, FrameReader, FrameStream, ReadItem, Record};
 
 const NOW_MS: u64 = 1_767_225_600_000;
 
@@ -121,4 +121,32 @@ fn main() {
         records,
         records as f64 / secs / 1e6
     );
+
+    // Damage: 8 MiB of crafted candidates (each claims 4 MiB), and 8 MiB
+    // of zeros, in 64 KiB pieces as `sonde decode` reads them.
+    let crafted: Vec<u8> = [0xc1, 0x53, 0x01, 0x00, 0x00, 0x40, 0x00]
+        .into_iter()
+        .cycle()
+        .take(8 << 20)
+        .collect();
+    for (what, damage) in [
+        ("crafted candidates", crafted),
+        ("zeros", vec![0u8; 8 << 20]),
+    ] {
+        let start = Instant::now();
+        let mut reader = FrameStream::new(0);
+        let mut ranges = 0;
+        for piece in damage.chunks(64 << 10) {
+            reader.push(piece);
+            ranges += reader.by_ref().count();
+        }
+        reader.finish();
+        ranges += reader.by_ref().count();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "resync, 8 MiB of {what} in 64 KiB pieces: {:.0} MB/s, {:.2} bytes of work per byte, {ranges} range",
+            damage.len() as f64 / secs / 1e6,
+            reader.work() as f64 / damage.len() as f64,
+        );
+    }
 }

@@ -25,6 +25,7 @@ mod msgpack;
 pub mod reader;
 pub mod record;
 mod record_serde;
+mod resync;
 
 pub use error::{DecodeError, EncodeError, FileError, FrameError};
 pub use file::{FILE_HEADER_LEN, FILE_MAGIC, FILE_VERSION, check_file_header, file_header};
@@ -33,5 +34,5 @@ pub use frame::{
     MAX_BODY_LEN,
 };
 pub use json::JsonRecord;
-pub use reader::{FrameReader, ReadItem};
+pub use reader::{FrameReader, FrameStream, MAX_WORK_PER_BYTE, ReadItem};
 pub use record::{ErrorClass, Record, Status};

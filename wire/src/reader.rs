@@ -1,15 +1,25 @@
 //! Scans bytes for frames: yields every good frame, reports every damaged
-//! region with its offset and length, and resynchronises at the next good
-//! frame. Works on a slice; the caller owns reading, following and retries.
+//! region once, as one range (offset and length), and resynchronises at
+//! the next good frame. [`FrameReader`] works on a slice; [`FrameStream`]
+//! on bytes that arrive in pieces (a file read in chunks, a followed file),
+//! carrying a damaged region and its resync across pieces.
 //!
 //! Resync looks for the next frame marker whose envelope checks out (length
-//! in bounds, CRC-32 correct). Damage costs a scan of the damaged region,
-//! one CRC per marker found in it.
+//! in bounds, CRC-32 correct); [`crate::resync`] makes that linear in the
+//! length of the damage. The caller owns reading, following and retries.
 
 use crate::error::FrameError;
-use crate::frame::{FRAME_MARKER, Frame, check_envelope, decode_checked};
+use crate::frame::{Frame, check_envelope, decode_checked};
+use crate::resync::{Found, Resync};
 
-/// One step of a [`FrameReader`].
+/// The most work ([`FrameReader::work`]) a reader does per byte of input,
+/// whatever the input: one scan, one hash for checkpoints, one for
+/// candidate starts, and under 32 bytes per candidate, which are at least
+/// 2 bytes apart (WIRE.md 2.5.1). A [`FrameStream`] may do up to twice
+/// this.
+pub const MAX_WORK_PER_BYTE: u64 = 20;
+
+/// One step of a [`FrameReader`] or [`FrameStream`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadItem {
     /// A good frame.
@@ -21,7 +31,9 @@ pub enum ReadItem {
         /// The frame.
         frame: Frame,
     },
-    /// Bytes that are not a good frame, skipped as a whole.
+    /// Bytes that are not a good frame, skipped as a whole: a damaged
+    /// region (everything up to the next good frame or the end), or one
+    /// frame with an intact envelope that cannot be read.
     Skipped {
         /// Where they start, counted from the reader's base offset.
         offset: u64,
@@ -35,9 +47,10 @@ pub enum ReadItem {
 /// Iterates over the frames in a byte slice laid end to end.
 ///
 /// By default the slice may be the start of a longer stream: iteration
-/// stops before a frame that is not complete yet, and [`consumed`] tells how
-/// far the caller may drop bytes. After [`at_eof`] the slice is all there
-/// is, and an unfinished tail is reported as [`ReadItem::Skipped`] with
+/// stops before a frame that is not complete yet, or a damaged region
+/// whose end is not in the slice, and [`consumed`] tells how far items
+/// went. After [`at_eof`] the slice is all there is, and an unfinished
+/// tail is reported as [`ReadItem::Skipped`] with
 /// [`FrameError::Incomplete`] (a torn tail).
 ///
 /// [`consumed`]: FrameReader::consumed
@@ -45,9 +58,122 @@ pub enum ReadItem {
 #[derive(Debug, Clone)]
 pub struct FrameReader<'a> {
     buf: &'a [u8],
-    pos: usize,
     base: u64,
     eof: bool,
+    core: Core,
+}
+
+impl<'a> FrameReader<'a> {
+    /// A reader over `buf`, whose first byte is at `base_offset` in the
+    /// stream or file (offsets in items count from there).
+    pub fn new(buf: &'a [u8], base_offset: u64) -> Self {
+        FrameReader {
+            buf,
+            base: base_offset,
+            eof: false,
+            core: Core::new(base_offset),
+        }
+    }
+
+    /// Declares that `buf` ends the stream: an unfinished tail is reported.
+    pub fn at_eof(mut self) -> Self {
+        self.eof = true;
+        self
+    }
+
+    /// Bytes of `buf` that items have covered. Without [`at_eof`], the
+    /// rest (if any) is a frame still being written or a damaged region
+    /// whose end is not known yet. To read on as more bytes arrive, use
+    /// [`FrameStream`], which does not scan them again.
+    ///
+    /// [`at_eof`]: FrameReader::at_eof
+    pub fn consumed(&self) -> usize {
+        (self.core.pos - self.base) as usize
+    }
+
+    /// Bytes scanned or checksummed so far: the reader's cost, at most a
+    /// small multiple of the input's length whatever the input.
+    pub fn work(&self) -> u64 {
+        self.core.work
+    }
+}
+
+impl Iterator for FrameReader<'_> {
+    type Item = ReadItem;
+
+    fn next(&mut self) -> Option<ReadItem> {
+        self.core.next(self.buf, self.base, self.eof)
+    }
+}
+
+/// A [`FrameReader`] for bytes that arrive in pieces: [`push`] bytes,
+/// take items until `None`, push more; [`finish`] at the end of input to
+/// get the tail. Items and offsets are those a [`FrameReader`] over all
+/// the bytes at once would give. It holds the unfinished frame, or during
+/// a damaged region the bytes a pending candidate needs (at most one
+/// frame's worth), never the region.
+///
+/// [`push`]: FrameStream::push
+/// [`finish`]: FrameStream::finish
+#[derive(Debug, Clone)]
+pub struct FrameStream {
+    buf: Vec<u8>,
+    /// Offset of `buf[0]`.
+    start: u64,
+    eof: bool,
+    core: Core,
+}
+
+impl FrameStream {
+    /// A stream whose first byte will be at `base_offset`.
+    pub fn new(base_offset: u64) -> Self {
+        FrameStream {
+            buf: Vec::new(),
+            start: base_offset,
+            eof: false,
+            core: Core::new(base_offset),
+        }
+    }
+
+    /// Appends the next bytes of the input.
+    pub fn push(&mut self, bytes: &[u8]) {
+        let done = (self.core.keep_from() - self.start) as usize;
+        // Drop what is no longer needed once it is at least half the
+        // buffer, so that moving the rest costs O(1) per byte.
+        if done > 0 && done * 2 >= self.buf.len() {
+            self.buf.drain(..done);
+            self.start += done as u64;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Declares the end of input: the next items report an unfinished tail.
+    pub fn finish(&mut self) {
+        self.eof = true;
+    }
+
+    /// The offset just past the last byte pushed.
+    pub fn end(&self) -> u64 {
+        self.start + self.buf.len() as u64
+    }
+
+    /// Bytes held for frames or candidates not decided yet.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes scanned or checksummed so far (see [`FrameReader::work`]).
+    pub fn work(&self) -> u64 {
+        self.core.work
+    }
+}
+
+impl Iterator for FrameStream {
+    type Item = ReadItem;
+
+    fn next(&mut self) -> Option<ReadItem> {
+        self.core.next(&self.buf, self.start, self.eof)
+    }
 }
 
 enum Probe {
@@ -64,99 +190,122 @@ fn probe(bytes: &[u8]) -> Probe {
     }
 }
 
-enum Scan {
-    /// A good frame starts here.
-    Good(usize),
-    /// No good frame, but one may be starting here as more bytes arrive.
-    Tail(usize),
-    /// Nothing here can become a frame.
-    Nothing,
+/// Where a reader is: the state both readers share.
+#[derive(Debug, Clone)]
+struct Core {
+    /// Where the next item starts.
+    pos: u64,
+    state: State,
+    work: u64,
 }
 
-impl<'a> FrameReader<'a> {
-    /// A reader over `buf`, whose first byte is at `base_offset` in the
-    /// stream or file (offsets in items count from there).
-    pub fn new(buf: &'a [u8], base_offset: u64) -> Self {
-        FrameReader {
-            buf,
-            pos: 0,
-            base: base_offset,
-            eof: false,
+#[derive(Debug, Clone)]
+enum State {
+    /// A frame should start at `pos`.
+    AtFrame,
+    /// The bytes from `pos` are damaged (`error` says how); looking for
+    /// the good frame that ends the region.
+    Damaged { error: FrameError, resync: Resync },
+    /// The frame at `pos` runs past the bytes there are; a good frame
+    /// found before its end means it was torn.
+    Unfinished { resync: Resync },
+}
+
+fn len_between(from: u64, to: u64) -> usize {
+    usize::try_from(to - from).unwrap_or(usize::MAX)
+}
+
+impl Core {
+    fn new(pos: u64) -> Self {
+        Core {
+            pos,
+            state: State::AtFrame,
+            work: 0,
         }
     }
 
-    /// Declares that `buf` ends the stream: an unfinished tail is reported.
-    pub fn at_eof(mut self) -> Self {
-        self.eof = true;
-        self
+    /// The first offset whose bytes are still needed.
+    fn keep_from(&self) -> u64 {
+        match &self.state {
+            State::Damaged { resync, .. } => resync.keep_from(),
+            State::AtFrame | State::Unfinished { .. } => self.pos,
+        }
     }
 
-    /// Bytes of `buf` that have been dealt with. Without [`at_eof`], the
-    /// rest (if any) is the start of a frame still being written.
-    ///
-    /// [`at_eof`]: FrameReader::at_eof
-    pub fn consumed(&self) -> usize {
-        self.pos
-    }
-
-    fn resync_from(&self, from: usize) -> Scan {
-        let mut tail = None;
-        let start = from.min(self.buf.len());
-        for (i, &b) in self.buf[start..].iter().enumerate() {
-            if b != FRAME_MARKER[0] {
-                continue;
+    /// The next item from `window` (the bytes from offset `start`, reaching
+    /// back to [`Core::keep_from`]), or `None` when more bytes are needed
+    /// (or, at `eof`, when all is read).
+    fn next(&mut self, window: &[u8], start: u64, eof: bool) -> Option<ReadItem> {
+        let end = start + window.len() as u64;
+        loop {
+            if self.pos >= end && matches!(self.state, State::AtFrame) {
+                return None;
             }
-            let at = start + i;
-            match probe(&self.buf[at..]) {
-                Probe::Good(_) => return Scan::Good(at),
-                Probe::Incomplete(_) => {
-                    tail.get_or_insert(at);
+            let rest = window
+                .get((self.pos.saturating_sub(start)) as usize..)
+                .unwrap_or_default();
+            match std::mem::replace(&mut self.state, State::AtFrame) {
+                State::AtFrame => match probe(rest) {
+                    Probe::Good(len) => return Some(self.frame(rest, len)),
+                    Probe::Bad(error) => {
+                        let resync = Resync::new(self.pos + 1);
+                        self.state = State::Damaged { error, resync };
+                    }
+                    Probe::Incomplete(_) => {
+                        let resync = Resync::new(self.pos + 1);
+                        self.state = State::Unfinished { resync };
+                    }
+                },
+                State::Damaged { error, mut resync } => {
+                    match resync.run(window, start, eof, &mut self.work) {
+                        Found::Good(at) => return Some(self.skip_to(at, error)),
+                        Found::End => return Some(self.skip_to(end, error)),
+                        Found::NeedMore => {
+                            self.state = State::Damaged { error, resync };
+                            return None;
+                        }
+                    }
                 }
-                Probe::Bad(_) => {}
+                State::Unfinished { mut resync } => match probe(rest) {
+                    Probe::Good(len) => return Some(self.frame(rest, len)),
+                    // Candidates the resync ruled out stay ruled out.
+                    Probe::Bad(error) => self.state = State::Damaged { error, resync },
+                    Probe::Incomplete(error) => {
+                        match resync.run(window, start, eof, &mut self.work) {
+                            Found::Good(at) => {
+                                let next = len_between(self.pos, at);
+                                return Some(self.skip_to(at, FrameError::Torn { next }));
+                            }
+                            Found::End => return Some(self.skip_to(end, error)),
+                            Found::NeedMore => {
+                                self.state = State::Unfinished { resync };
+                                return None;
+                            }
+                        }
+                    }
+                },
             }
         }
-        tail.map_or(Scan::Nothing, Scan::Tail)
     }
 
-    fn skip_to(&mut self, to: usize, error: FrameError) -> ReadItem {
+    /// The frame whose envelope checked out at `pos`, `len` bytes.
+    fn frame(&mut self, rest: &[u8], len: usize) -> ReadItem {
+        let offset = self.pos;
+        self.pos += len as u64;
+        self.work += len as u64;
+        match decode_checked(rest, len) {
+            Ok(frame) => ReadItem::Frame { offset, len, frame },
+            Err(error) => ReadItem::Skipped { offset, len, error },
+        }
+    }
+
+    fn skip_to(&mut self, to: u64, error: FrameError) -> ReadItem {
         let item = ReadItem::Skipped {
-            offset: self.base + self.pos as u64,
-            len: to - self.pos,
+            offset: self.pos,
+            len: len_between(self.pos, to),
             error,
         };
         self.pos = to;
         item
-    }
-}
-
-impl Iterator for FrameReader<'_> {
-    type Item = ReadItem;
-
-    fn next(&mut self) -> Option<ReadItem> {
-        let rest = self.buf.get(self.pos..).filter(|r| !r.is_empty())?;
-        match probe(rest) {
-            Probe::Good(len) => {
-                let offset = self.base + self.pos as u64;
-                self.pos += len;
-                Some(match decode_checked(rest, len) {
-                    Ok(frame) => ReadItem::Frame { offset, len, frame },
-                    Err(error) => ReadItem::Skipped { offset, len, error },
-                })
-            }
-            Probe::Bad(error) => match self.resync_from(self.pos + 1) {
-                Scan::Good(at) | Scan::Tail(at) => Some(self.skip_to(at, error)),
-                Scan::Nothing => Some(self.skip_to(self.buf.len(), error)),
-            },
-            Probe::Incomplete(error) => match self.resync_from(self.pos + 1) {
-                Scan::Good(at) => {
-                    let next = at - self.pos;
-                    Some(self.skip_to(at, FrameError::Torn { next }))
-                }
-                Scan::Tail(_) | Scan::Nothing if self.eof => {
-                    Some(self.skip_to(self.buf.len(), error))
-                }
-                Scan::Tail(_) | Scan::Nothing => None,
-            },
-        }
     }
 }

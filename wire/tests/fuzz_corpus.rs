@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use wire::{FRAME_MARKER, FRAME_VERSION, Frame, FrameReader, ReadItem, Record};
+use wire::{FRAME_MARKER, FRAME_VERSION, Frame, FrameReader, FrameStream, ReadItem, Record};
 
 fn inputs(target: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,5 +61,37 @@ fn frame_corpus() {
         } else {
             check_reader(rest);
         }
+    }
+}
+
+/// The `file` target's inputs are recipes; taken as raw bytes they are
+/// still damaged streams: read in pieces, they read like the whole, in
+/// linear work.
+#[test]
+fn file_corpus() {
+    for data in inputs("file") {
+        check_reader(&data);
+        let ranges = |items: Vec<ReadItem>| -> Vec<(u64, usize, bool)> {
+            items
+                .into_iter()
+                .map(|i| match i {
+                    ReadItem::Frame { offset, len, .. } => (offset, len, true),
+                    ReadItem::Skipped { offset, len, .. } => (offset, len, false),
+                })
+                .collect()
+        };
+        let mut reader = FrameReader::new(&data, 0).at_eof();
+        let whole = ranges(reader.by_ref().collect());
+        assert!(reader.work() <= wire::MAX_WORK_PER_BYTE * data.len() as u64 + 64);
+        let piece = usize::from(data.first().copied().unwrap_or(0)) + 1;
+        let mut stream = FrameStream::new(0);
+        let mut items = Vec::new();
+        for chunk in data.chunks(piece) {
+            stream.push(chunk);
+            items.extend(stream.by_ref());
+        }
+        stream.finish();
+        items.extend(stream.by_ref());
+        assert_eq!(ranges(items), whole);
     }
 }

@@ -5,4 +5,5 @@ mod decode_errors;
 mod fuzz_corpus;
 mod golden;
 mod interop;
+mod resync;
 mod roundtrip;

@@ -1,7 +1,9 @@
 //! `sonde decode`: a wire file (or stdin) to JSON Lines or CSV, or per-check
 //! statistics. Damage (a corrupt frame, a torn tail) is reported on stderr
-//! with its byte offset and skipped; the good frames around it are still
-//! decoded. `--follow` keeps reading a file that is being appended to.
+//! once per damaged region, with its byte offset and length, and skipped;
+//! the good frames around it are still decoded. A file that is not a wire
+//! file, or cannot be read, is reported and skipped; the next is read.
+//! `--follow` keeps reading a file that is being appended to.
 //!
 //! Reading is incremental: memory holds at most one unfinished frame, never
 //! the whole file. All decoding is `wire`'s; this module only moves bytes.
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use wire::{
-    ErrorClass, FILE_HEADER_LEN, FileError, Frame, FrameError, FrameReader, JsonRecord, ReadItem,
+    ErrorClass, FILE_HEADER_LEN, FileError, Frame, FrameError, FrameStream, JsonRecord, ReadItem,
     Record, Status, check_file_header,
 };
 
@@ -32,7 +34,9 @@ pub struct Args {
     /// Keep reading a file as it grows, like `tail -f` (until interrupted).
     #[arg(long)]
     pub follow: bool,
-    /// Exit with status 1 when any damage was found (it is always reported).
+    /// Exit with status 1 when any damage was found (it is always
+    /// reported): a damaged region, a torn tail, an empty file, a file that
+    /// is not a wire file or cannot be read.
     #[arg(long)]
     pub strict: bool,
     /// Print per check the count, up percentage and p50/p95/p99 of every
@@ -69,20 +73,36 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let stdout = io::stdout();
     let mut out = Output::new(&args, BufWriter::new(stdout.lock()));
     let mut damage = 0;
-    for path in inputs {
-        let (name, mut input) = match path {
-            None => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
-            Some(p) => {
-                let file = File::open(&p).with_context(|| format!("opening {}", p.display()))?;
-                (p.display().to_string(), Input::File(file))
-            }
+    for input in inputs {
+        let (name, mut source) = match input {
+            Source::Stdin => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
+            Source::File { path, listed } => match File::open(&path) {
+                Ok(file) => (path.display().to_string(), Input::File(file)),
+                // A path given that does not exist is a usage error.
+                Err(e) if !listed && e.kind() == io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("opening {}", path.display()));
+                }
+                Err(e) => {
+                    damage += 1;
+                    eprintln!(
+                        "sonde: decode: {}: cannot open: {e}; skipped",
+                        path.display()
+                    );
+                    continue;
+                }
+            },
         };
         let mut decoder = Decoder::new(name);
-        let result = decoder.pump(&mut input, &mut out, args.follow);
+        let result = decoder.pump(&mut source, &mut out, args.follow);
         damage += decoder.damage;
         match result {
+            Ok(ReadTo::Whole) => {}
+            Ok(ReadTo::Unreadable(why)) => {
+                damage += 1;
+                eprintln!("sonde: decode: {}: {why}; skipped", decoder.name);
+            }
             Err(e) if is_broken_pipe(&e) => return Ok(0),
-            other => other?,
+            Err(e) => return Err(e),
         }
     }
     if let Err(e) = out.finish() {
@@ -97,16 +117,34 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-/// The inputs in reading order: `None` is standard input; a directory
-/// becomes its `*.sonde` files sorted by name (segment names sort in time).
-fn expand(args: &[PathBuf]) -> anyhow::Result<Vec<Option<PathBuf>>> {
+/// One input of `sonde decode`.
+enum Source {
+    Stdin,
+    File {
+        path: PathBuf,
+        /// Found in a directory given, rather than given itself.
+        listed: bool,
+    },
+}
+
+/// How far an input was read.
+enum ReadTo {
+    /// To its end (damage in it, if any, was reported).
+    Whole,
+    /// Not a wire file, or reading failed: why, without the name.
+    Unreadable(String),
+}
+
+/// The inputs in reading order; a directory becomes its `*.sonde` files
+/// sorted by name (segment names sort in time).
+fn expand(args: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
     if args.is_empty() {
-        return Ok(vec![None]);
+        return Ok(vec![Source::Stdin]);
     }
     let mut out = Vec::new();
     for arg in args {
         if arg.as_os_str() == "-" {
-            out.push(None);
+            out.push(Source::Stdin);
         } else if arg.is_dir() {
             let files =
                 wire_files(arg).with_context(|| format!("reading directory {}", arg.display()))?;
@@ -126,9 +164,16 @@ fn expand(args: &[PathBuf]) -> anyhow::Result<Vec<Option<PathBuf>>> {
                 };
                 anyhow::bail!("no *.sonde files in {}{hint}", arg.display());
             }
-            out.extend(files.into_iter().map(Some));
+            out.extend(
+                files
+                    .into_iter()
+                    .map(|path| Source::File { path, listed: true }),
+            );
         } else {
-            out.push(Some(arg.clone()));
+            out.push(Source::File {
+                path: arg.clone(),
+                listed: false,
+            });
         }
     }
     Ok(out)
@@ -178,13 +223,12 @@ impl Input {
     }
 }
 
-/// Bytes read but not yet decoded, and what has been found so far.
+/// The frames of one input as its bytes arrive, and what has been found.
 struct Decoder {
     name: String,
-    buf: Vec<u8>,
-    /// Offset in the input of `buf[0]`.
-    buf_offset: u64,
-    header_checked: bool,
+    /// The file header's bytes until it is whole.
+    header: Vec<u8>,
+    frames: Option<FrameStream>,
     damage: u64,
 }
 
@@ -192,23 +236,38 @@ impl Decoder {
     fn new(name: String) -> Self {
         Decoder {
             name,
-            buf: Vec::with_capacity(CHUNK),
-            buf_offset: 0,
-            header_checked: false,
+            header: Vec::with_capacity(FILE_HEADER_LEN),
+            frames: None,
             damage: 0,
         }
     }
 
+    /// Bytes of the input taken so far.
+    fn read_to(&self) -> u64 {
+        match &self.frames {
+            Some(frames) => frames.end(),
+            None => self.header.len() as u64,
+        }
+    }
+
     /// Reads the input to its end (or, following, forever) and decodes.
-    fn pump(&mut self, input: &mut Input, out: &mut Output, follow: bool) -> anyhow::Result<()> {
+    fn pump(
+        &mut self,
+        input: &mut Input,
+        out: &mut Output,
+        follow: bool,
+    ) -> anyhow::Result<ReadTo> {
         let mut chunk = vec![0u8; CHUNK];
         loop {
-            let n = input
-                .read(&mut chunk)
-                .with_context(|| format!("reading {}", self.name))?;
+            let n = match input.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Ok(ReadTo::Unreadable(format!("reading failed: {e}"))),
+            };
             if n > 0 {
-                self.buf.extend_from_slice(&chunk[..n]);
-                self.decode(out, false)?;
+                if let Err(why) = self.decode(&chunk[..n], out, false)? {
+                    return Ok(ReadTo::Unreadable(why));
+                }
                 continue;
             }
             if !follow || matches!(input, Input::Stdin(_)) {
@@ -216,8 +275,7 @@ impl Decoder {
             }
             out.flush()?;
             std::thread::sleep(FOLLOW_POLL);
-            let read_to = self.buf_offset + self.buf.len() as u64;
-            if input.shrank(read_to)? {
+            if input.shrank(self.read_to()).unwrap_or(false) {
                 eprintln!(
                     "sonde: decode: {}: file shrank, reading it from the start",
                     self.name
@@ -229,20 +287,50 @@ impl Decoder {
                 };
             }
         }
-        self.decode(out, true)
+        Ok(match self.decode(&[], out, true)? {
+            Ok(()) => ReadTo::Whole,
+            Err(why) => ReadTo::Unreadable(why),
+        })
     }
 
-    /// Decodes what `buf` holds; at the end of input an unfinished tail is
-    /// reported as torn.
-    fn decode(&mut self, out: &mut Output, at_eof: bool) -> anyhow::Result<()> {
-        if !self.header_checked && !self.check_header(at_eof)? {
-            return Ok(());
+    /// Decodes `bytes`, the next of the input; at the end of input an
+    /// unfinished tail is reported as torn. The inner error: the input is
+    /// not a wire file.
+    fn decode(
+        &mut self,
+        mut bytes: &[u8],
+        out: &mut Output,
+        at_eof: bool,
+    ) -> anyhow::Result<Result<(), String>> {
+        if self.frames.is_none() {
+            let want = FILE_HEADER_LEN - self.header.len();
+            let (head, rest) = bytes.split_at(want.min(bytes.len()));
+            self.header.extend_from_slice(head);
+            bytes = rest;
+            match check_file_header(&self.header) {
+                Ok(()) => self.frames = Some(FrameStream::new(FILE_HEADER_LEN as u64)),
+                Err(FileError::Incomplete { have }) if at_eof => {
+                    self.damage += 1;
+                    let what = if have == 0 {
+                        "empty file, no file header".to_owned()
+                    } else {
+                        format!("torn tail at byte 0 ({have} bytes): file header incomplete")
+                    };
+                    eprintln!("sonde: decode: {}: {what}", self.name);
+                    return Ok(Ok(()));
+                }
+                Err(FileError::Incomplete { .. }) => return Ok(Ok(())),
+                Err(e) => return Ok(Err(format!("byte 0: {e}"))),
+            }
         }
-        let mut reader = FrameReader::new(&self.buf, self.buf_offset);
+        let Some(frames) = self.frames.as_mut() else {
+            return Ok(Ok(()));
+        };
+        frames.push(bytes);
         if at_eof {
-            reader = reader.at_eof();
+            frames.finish();
         }
-        for item in reader.by_ref() {
+        for item in frames.by_ref() {
             match item {
                 ReadItem::Frame { frame, .. } => out.frame(&frame)?,
                 ReadItem::Skipped { offset, len, error } => {
@@ -251,35 +339,8 @@ impl Decoder {
                 }
             }
         }
-        let consumed = reader.consumed();
-        self.buf.drain(..consumed);
-        self.buf_offset += consumed as u64;
         out.flush_if_following()?;
-        Ok(())
-    }
-
-    /// Checks the file header once it is there; false while waiting for it.
-    fn check_header(&mut self, at_eof: bool) -> anyhow::Result<bool> {
-        match check_file_header(&self.buf) {
-            Ok(()) => {
-                self.buf.drain(..FILE_HEADER_LEN);
-                self.buf_offset = FILE_HEADER_LEN as u64;
-                self.header_checked = true;
-                Ok(true)
-            }
-            Err(FileError::Incomplete { have }) if at_eof => {
-                if have > 0 {
-                    self.damage += 1;
-                    eprintln!(
-                        "sonde: decode: {}: torn tail at byte 0 ({have} bytes): file header incomplete",
-                        self.name
-                    );
-                }
-                Ok(false)
-            }
-            Err(FileError::Incomplete { .. }) => Ok(false),
-            Err(e) => anyhow::bail!("{}: byte 0: {e}", self.name),
-        }
+        Ok(Ok(()))
     }
 }
 
@@ -421,13 +482,27 @@ fn csv_line(line: &mut String, agent: &str, check: &str, r: &Record) {
     );
 }
 
-/// Quotes a field (RFC 4180) when it holds a comma, a quote or a newline.
+/// What a text cell may not start with: a spreadsheet would run it as a
+/// formula (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text field (agent id, check name): neutralised with a leading `'`
+/// when a spreadsheet would take it for a formula, and quoted (RFC 4180)
+/// when it holds a comma, a quote or a newline. Numbers are never text
+/// fields (no field of a record is negative).
 fn csv_field(line: &mut String, s: &str) {
+    let neutral = if s.starts_with(FORMULA_STARTS) {
+        "'"
+    } else {
+        ""
+    };
     if s.contains([',', '"', '\n', '\r']) {
         line.push('"');
+        line.push_str(neutral);
         line.push_str(&s.replace('"', "\"\""));
         line.push('"');
     } else {
+        line.push_str(neutral);
         line.push_str(s);
     }
 }
@@ -522,5 +597,21 @@ mod tests {
         let mut s = String::new();
         csv_field(&mut s, "a,\"b\"");
         assert_eq!(s, "\"a,\"\"b\"\"\"");
+    }
+
+    #[test]
+    fn csv_fields_a_spreadsheet_would_run_are_neutralised() {
+        let cell = |v: &str| {
+            let mut s = String::new();
+            csv_field(&mut s, v);
+            s
+        };
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        for v in ["+1", "-2", "@SUM(A1)", "\tx"] {
+            assert_eq!(cell(v), format!("'{v}"));
+        }
+        assert_eq!(cell("\rx"), "\"'\rx\"");
+        assert_eq!(cell("api-health"), "api-health");
+        assert_eq!(cell("a=b"), "a=b");
     }
 }
