@@ -33,6 +33,7 @@
 )]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -43,8 +44,9 @@ use store::{
 use wire::{FILE_HEADER_LEN, FRAME_OVERHEAD, FrameReader, MAX_BODY_LEN, ReadItem};
 
 use super::ledger::{Cursor, FileOp, FrameId, Ledger, SegmentMeta, WhenFull};
+use crate::result::CheckResult;
 use crate::sink::SinkError;
-use crate::sink::frames::{Numbering, continue_after};
+use crate::sink::frames::{Numbering, continue_after, encode_results};
 
 /// How often appended data is synced to disk.
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -340,8 +342,12 @@ impl Spool {
         if !self.stale {
             return Ok(());
         }
-        // Best effort: an ack point not written only means frames sent again.
-        let _ = self.persist_ack();
+        // An ack point not written only means frames sent again, unless no
+        // frame is left on disk to continue from: the sequence is numbered
+        // after this reopen (see `append_results`), so that is what it gets.
+        if let Err(e) = self.persist_ack() {
+            tracing::warn!(spool = %self.dir.display(), error = %e, "spool: could not write the acknowledgement point before reopening; acknowledged frames may be sent again");
+        }
         let fresh = Spool::open(
             &self.dir,
             &self.agent,
@@ -393,6 +399,27 @@ impl Spool {
         Ok(dropped)
     }
 
+    /// Encodes `batch` into `buf` as frames numbered from the spool's next
+    /// sequence and appends them. The numbering is taken after a stale
+    /// spool is reopened (which may renumber) and under the same lock as
+    /// the append, so no two frames ever carry the same `(session, seq)`.
+    pub(crate) fn append_results(
+        &mut self,
+        batch: &[Arc<CheckResult>],
+        buf: &mut Vec<u8>,
+    ) -> Result<Appended, SinkError> {
+        self.heal_if_stale()?;
+        buf.clear();
+        let n = &self.numbering;
+        let frames = encode_results(n.agent(), n.next_id(), batch, buf).map_err(|source| {
+            SinkError::Encode {
+                sink: "gateway",
+                source,
+            }
+        })?;
+        self.append(buf, frames, batch.len() as u64)
+    }
+
     /// Appends `bytes`: `frames` whole frames with `records` records,
     /// numbered from [`Spool::next_seq`] in [`Spool::session`], making
     /// room first as the ledger says. On a failed write the segment is cut
@@ -417,7 +444,11 @@ impl Spool {
                 refused: true,
             });
         }
-        self.active.append(bytes, frames)?;
+        if let Err(e) = self.active.append(bytes, frames) {
+            // A failed cut-back leaves a partial frame: start afresh.
+            self.stale |= self.active.is_broken();
+            return Err(e.into());
+        }
         self.ledger.appended(incoming, frames, records);
         self.numbering.advance(frames);
         self.clock.wrote();
@@ -577,8 +608,14 @@ impl Spool {
         Ok(sync_dir(&self.dir)?)
     }
 
+    /// Syncs the active segment. A failure makes it unusable (the store's
+    /// [`Segment::sync`]): the spool is reopened from disk on the next
+    /// call and goes on in a new segment.
     fn sync(&mut self) -> Result<(), SinkError> {
-        self.active.sync()?;
+        if let Err(e) = self.active.sync() {
+            self.stale = true;
+            return Err(e.into());
+        }
         self.clock.synced(Instant::now());
         Ok(())
     }
