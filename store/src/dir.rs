@@ -80,6 +80,11 @@ pub fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
 
 /// Deletes the file at `path`; one already gone is no error.
 pub fn remove(path: &Path) -> Result<(), StoreError> {
+    if crate::faults::due(crate::faults::FaultOp::Delete, path) {
+        return Err(on(Op::Delete, path)(
+            std::io::ErrorKind::PermissionDenied.into(),
+        ));
+    }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -1,4 +1,5 @@
-//! Injected failures of [`crate::Segment`]'s file operations, for tests of
+//! Injected failures of [`crate::Segment`]'s file operations (and of
+//! [`crate::remove`]), for tests of
 //! what a writer does when a disk fails in ways a tmpfs cannot (an fsync
 //! that fails, a cut-back that fails). Compiled only with the `faults`
 //! feature, which only test builds enable; without it every check is a
@@ -16,6 +17,8 @@ pub enum FaultOp {
     CutBack,
     /// The fsync of the data (EIO).
     Sync,
+    /// Deleting a file ([`crate::remove`]; EACCES).
+    Delete,
 }
 
 #[cfg(feature = "faults")]
@@ -25,30 +28,40 @@ mod injected {
 
     use super::FaultOp;
 
-    /// (directory, operation, failures left)
-    static FAULTS: Mutex<Vec<(PathBuf, FaultOp, u32)>> = Mutex::new(Vec::new());
+    /// (directory, operation, to let pass first, failures left)
+    static FAULTS: Mutex<Vec<(PathBuf, FaultOp, u32, u32)>> = Mutex::new(Vec::new());
 
-    /// Makes the next `times` `op`s on segments under `dir` fail.
+    /// Makes the next `times` `op`s on files under `dir` fail.
     pub fn fail_next(dir: &Path, op: FaultOp, times: u32) {
+        fail_after(dir, op, 0, times);
+    }
+
+    /// Lets `pass` `op`s on files under `dir` succeed, then makes the next
+    /// `times` fail.
+    pub fn fail_after(dir: &Path, op: FaultOp, pass: u32, times: u32) {
         let mut faults = FAULTS.lock().unwrap_or_else(PoisonError::into_inner);
-        faults.push((dir.to_owned(), op, times));
+        faults.push((dir.to_owned(), op, pass, times));
     }
 
     pub(crate) fn due(op: FaultOp, path: &Path) -> bool {
         let mut faults = FAULTS.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(f) = faults
             .iter_mut()
-            .find(|(dir, o, left)| *o == op && *left > 0 && path.starts_with(dir))
+            .find(|(dir, o, _, left)| *o == op && *left > 0 && path.starts_with(dir))
         else {
             return false;
         };
-        f.2 -= 1;
+        if f.2 > 0 {
+            f.2 -= 1;
+            return false;
+        }
+        f.3 -= 1;
         true
     }
 }
 
 #[cfg(feature = "faults")]
-pub use injected::fail_next;
+pub use injected::{fail_after, fail_next};
 
 /// Whether an injected `op` failure on `path` is due (never without the
 /// `faults` feature).

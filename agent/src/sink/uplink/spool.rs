@@ -152,6 +152,9 @@ pub(crate) struct Spool {
     when_full: WhenFull,
     /// A file operation failed after the ledger counted it done.
     stale: bool,
+    /// Segments a failed run of file operations had already deleted to
+    /// make room: reported with the next append, so no drop goes uncounted.
+    unreported: Vec<Dropped>,
     ledger: Ledger,
     active: Segment,
     numbering: Numbering,
@@ -183,7 +186,8 @@ impl Spool {
         when_full: WhenFull,
         now_ms: u64,
     ) -> Result<Spool, SinkError> {
-        let recovered = recover(dir, &SPOOL, Depth::All)?;
+        // Older segments are read one at a time below, not all at once.
+        let recovered = recover(dir, &SPOOL, Depth::Headers)?;
         let cursor_file = CursorFile::new(dir, ACKED);
         let acked = cursor_file.load()?.and_then(|text| {
             let parsed = parse_acked(&text);
@@ -206,7 +210,10 @@ impl Spool {
 
         let mut found = Vec::new();
         for f in recovered.files {
-            let bytes = f.bytes.unwrap_or_default();
+            let bytes = match f.bytes {
+                Some(bytes) => bytes,
+                None => store::read(&f.path)?,
+            };
             let mut frames = Vec::new();
             let mut records = 0;
             let mut foreign = false;
@@ -295,6 +302,7 @@ impl Spool {
             max_bytes,
             when_full,
             stale: false,
+            unreported: Vec::new(),
             ledger,
             active,
             numbering: Numbering::new(agent, session, next_seq),
@@ -356,20 +364,27 @@ impl Spool {
             super::epoch_ms(),
         )?;
         tracing::info!(spool = %self.dir.display(), unacked_frames = fresh.unacked_frames(), next_seq = fresh.numbering().next_seq(), "spool reopened from disk after a failed file operation");
+        let unreported = std::mem::take(&mut self.unreported);
         *self = fresh;
+        self.unreported = unreported;
         Ok(())
     }
 
     /// Carries out the ledger's file operations, returning the drops. A
     /// failure marks the spool stale (the ledger counted them all done).
+    /// Segments it deleted before a failure are kept for the next report.
     fn apply(&mut self, ops: Vec<FileOp>) -> Result<Vec<Dropped>, SinkError> {
-        let applied = self.apply_ops(ops);
-        self.stale |= applied.is_err();
-        applied
+        let mut dropped = Vec::new();
+        let applied = self.apply_ops(ops, &mut dropped);
+        if applied.is_err() {
+            self.stale = true;
+            self.unreported.append(&mut dropped);
+            return applied.map(|()| Vec::new());
+        }
+        Ok(dropped)
     }
 
-    fn apply_ops(&mut self, ops: Vec<FileOp>) -> Result<Vec<Dropped>, SinkError> {
-        let mut dropped = Vec::new();
+    fn apply_ops(&mut self, ops: Vec<FileOp>, dropped: &mut Vec<Dropped>) -> Result<(), SinkError> {
         for op in ops {
             match op {
                 FileOp::Create(id) => {
@@ -396,7 +411,7 @@ impl Spool {
                 }
             }
         }
-        Ok(dropped)
+        Ok(())
     }
 
     /// Encodes `batch` into `buf` as frames numbered from the spool's next
@@ -436,7 +451,9 @@ impl Spool {
         self.heal_if_stale()?;
         let incoming = bytes.len() as u64;
         let room = self.ledger.make_room(incoming, self.numbering.next_id());
-        let dropped = self.apply(room.ops)?;
+        let applied = self.apply(room.ops)?;
+        let mut dropped = std::mem::take(&mut self.unreported);
+        dropped.extend(applied);
         if !room.append {
             return Ok(Appended {
                 bytes: 0,

@@ -423,3 +423,54 @@ fn a_failed_sync_reopens_the_spool_and_appends_go_on() {
     push(&mut s, 1);
     assert_eq!(drain(&mut s), [(1000, 0), (1000, 1)]);
 }
+
+/// Making room deletes two segments; the second delete fails: the first
+/// one's records are still reported dropped (with the next append), so
+/// every record is spooled or counted, none lost silently.
+#[test]
+fn drops_made_before_a_failed_delete_are_still_counted() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let max = 192 << 10;
+    let mut s = open(tmp.path(), max);
+    let (appended, dropped) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let append = |s: &mut Spool, records: u64| -> Result<(), SinkError> {
+        let items: Vec<(&str, Record)> = (0..records).map(|i| ("api", record(i))).collect();
+        let mut frame = Vec::new();
+        let (session, seq) = s.numbering().next_id();
+        let frames = encode_frames(
+            "agent-1",
+            session,
+            seq,
+            &items,
+            |&(c, r)| (c, r),
+            &mut frame,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let a = s.append(&frame, frames, records)?;
+        appended.set(appended.get() + records);
+        dropped.set(dropped.get() + a.dropped.iter().map(|d| d.records).sum::<u64>());
+        Ok(())
+    };
+    // Fill the spool with small frames, short of dropping anything.
+    while s.bytes() < max - (24 << 10) {
+        append(&mut s, 20).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(dropped.get(), 0);
+    // One frame of about 100 KiB needs the two oldest segments gone.
+    store::faults::fail_after(tmp.path(), store::faults::FaultOp::Delete, 1, 1);
+    let items: Vec<(&str, Record)> = (0..1000).map(|i| ("api", record(i))).collect();
+    let mut sample = Vec::new();
+    encode_frames("agent-1", 1, 0, &items, |&(c, r)| (c, r), &mut sample)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let big = 100 << 10;
+    let per_record = (sample.len() as u64 / 1000).max(1);
+    assert!(append(&mut s, big / per_record).is_err());
+    append(&mut s, big / per_record).unwrap_or_else(|e| panic!("{e}"));
+    assert!(dropped.get() > 0);
+    let mut spooled = 0;
+    while let Some(b) = read(&mut s) {
+        spooled += b.records();
+        s.ack(&b, b.frames.len()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(spooled + dropped.get(), appended.get());
+}
