@@ -116,7 +116,10 @@ impl Segment {
             return Err(on(Op::Append, &self.path)(std::io::Error::other(UNUSABLE)));
         }
         if let Err(e) = self.write(bytes) {
-            if due(FaultOp::CutBack, &self.path) || self.file.set_len(self.len).is_err() {
+            let cut = !due(FaultOp::CutBack, &self.path) && self.file.set_len(self.len).is_ok();
+            // A device (/dev/full) cannot be cut, but may have taken nothing.
+            let untouched = || self.file.metadata().is_ok_and(|m| m.len() == self.len);
+            if !cut && !untouched() {
                 self.broken = true;
             }
             return Err(on(Op::Append, &self.path)(e));
