@@ -22,6 +22,9 @@ pub fn create_dir(dir: &Path) -> Result<(), StoreError> {
 /// Makes `dir`'s entries durable: a file synced into a directory that was
 /// not can vanish with a power loss.
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    if crate::faults::due(crate::faults::FaultOp::SyncDir, dir) {
+        return Err(on(Op::Sync, dir)(std::io::Error::from_raw_os_error(5)));
+    }
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(on(Op::Sync, dir))

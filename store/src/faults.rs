@@ -17,6 +17,8 @@ pub enum FaultOp {
     CutBack,
     /// The fsync of the data (EIO).
     Sync,
+    /// The fsync of a directory ([`crate::sync_dir`]; EIO).
+    SyncDir,
     /// Deleting a file ([`crate::remove`]; EACCES).
     Delete,
 }

@@ -88,6 +88,9 @@ pub(crate) struct Segments {
     /// An fsync failed: the kept frames are to be written again into a
     /// new segment before anything else.
     rewrite: bool,
+    /// The directory's sync after a rotation failed: redo it before
+    /// anything else (the new segment's name may not survive a power loss).
+    dir_unsynced: bool,
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -163,6 +166,7 @@ impl Segments {
             unsynced: Some(Vec::new()),
             unsynced_frames: 0,
             rewrite: false,
+            dir_unsynced: false,
         };
         segments.retain()?;
         Ok(segments)
@@ -266,6 +270,10 @@ impl Segments {
         if self.active.segment.is_broken() {
             self.rotate(None)?;
         }
+        if self.dir_unsynced {
+            sync_dir(&self.dir)?;
+            self.dir_unsynced = false;
+        }
         if !self.rewrite {
             return Ok(());
         }
@@ -285,6 +293,7 @@ impl Segments {
     /// blocking hand-off on the idle ticks.
     pub(crate) fn tick_due(&self) -> bool {
         self.rewrite
+            || self.dir_unsynced
             || self.active.segment.is_broken()
             || self.clock.due(Instant::now())
             || self.rotation(0).is_some()
@@ -367,7 +376,9 @@ impl Segments {
         if !self.rewrite {
             self.clock.synced(Instant::now());
         }
+        self.dir_unsynced = true;
         sync_dir(&self.dir)?;
+        self.dir_unsynced = false;
         self.retain()
     }
 
@@ -514,6 +525,27 @@ mod tests {
         fail_next(dir.path(), FaultOp::Sync, 1);
         assert!(append(&mut s, 11).is_err());
         assert_eq!(s.numbering().next_seq(), 1);
+        append(&mut s, 11).unwrap();
+        s.close().unwrap();
+        assert_eq!(on_disk(dir.path()), (vec![(0, 10), (1, 11)], 0));
+    }
+
+    /// A failed directory sync after a rotation is redone by the next
+    /// tick: the sink is not reported healthy before it is.
+    #[test]
+    fn a_failed_directory_sync_is_redone_by_the_next_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config::FileSink {
+            segment_max_bytes: 64,
+            ..config(dir.path(), Fsync::Always)
+        };
+        let mut s = Segments::open(&cfg, "a").unwrap();
+        append(&mut s, 10).unwrap();
+        fail_next(dir.path(), FaultOp::SyncDir, 1);
+        assert!(append(&mut s, 11).is_err());
+        assert!(s.tick_due());
+        s.tick().unwrap();
+        assert!(!s.tick_due());
         append(&mut s, 11).unwrap();
         s.close().unwrap();
         assert_eq!(on_disk(dir.path()), (vec![(0, 10), (1, 11)], 0));
