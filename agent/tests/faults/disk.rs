@@ -5,8 +5,8 @@
 //! the cause clears, and the files then hold every result exactly once in
 //! one unbroken frame sequence.
 //!
-//! Mounting needs root (CI runs as root); as another user these tests say
-//! why on stderr and return.
+//! Mounting needs root (CI runs as root): as another user these tests fail
+//! under `SONDE_REQUIRE_TOOLS=1` (CI sets it), else say why and return.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -39,16 +39,10 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mounts one, or `None` (after saying why) when not root.
+    /// Mounts one, or `None` (after saying why) when not root; not root
+    /// under `SONDE_REQUIRE_TOOLS=1` (CI) is a failure, not a skip.
     fn mount(size: &str) -> Option<Tmpfs> {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let root = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|ids| ids.split_whitespace().nth(1))
-            == Some("0");
-        if !root {
-            eprintln!("skipped: mounting a tmpfs needs root (CI runs these as root)");
+        if !testkit::require_root("mounting a tmpfs") {
             return None;
         }
         let parent = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
