@@ -189,7 +189,8 @@ impl Segments {
 
     /// Appends `bytes` (`frames` whole frames, numbered from `next_seq`)
     /// with one write, rotating first if they would not fit (or the active
-    /// segment is unusable), then applies the fsync policy. An error means
+    /// segment is unusable, or old: a failed rotation by age does not stop
+    /// the write), then applies the fsync policy. An error means
     /// nothing was taken: a failed write is cut back to the previous length
     /// (the store's [`Segment::append`]), the numbering is unchanged, and
     /// the caller writes the same frames again later. A failed fsync is a
@@ -203,7 +204,15 @@ impl Segments {
         self.heal()?;
         let incoming = bytes.len() as u64;
         if let Some(why) = self.rotation(incoming) {
-            self.rotate(why)?;
+            match self.rotate(why) {
+                // Only its age is due (the write fits) and the segment is
+                // sound: write on into it; `tick` retries the rotation and
+                // reports it failing meanwhile.
+                Err(e) if why == Some(Rotate::Age) && !self.active.segment.is_broken() => {
+                    tracing::debug!(path = %self.active_path().display(), error = %e, "rotation by age failed; writing on into the active segment");
+                }
+                rotated => rotated?,
+            }
         }
         self.active.segment.append(bytes, frames)?;
         self.keep(bytes, frames);
