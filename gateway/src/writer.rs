@@ -485,7 +485,10 @@ fn run(
                 }
                 Err(e) => {
                     fail("fsync", e, pending.len() + unsynced.len());
-                    retry_at = Some(Instant::now() + heal.failed().retry_in);
+                    // One failure per round: the write may have failed too.
+                    if retry_at.is_none() {
+                        retry_at = Some(Instant::now() + heal.failed().retry_in);
+                    }
                 }
             }
             last_sync = Instant::now();
@@ -497,7 +500,7 @@ fn run(
         {
             tracing::info!(
                 failures = healed.failures,
-                "gateway writer: writing again; the frames kept are on disk"
+                "gateway writer: writing again; the frames it kept are written, acknowledged once fsynced"
             );
         }
         if files.retention_due || last_retention.elapsed() >= RETENTION_EVERY {

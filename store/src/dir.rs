@@ -22,6 +22,9 @@ pub fn create_dir(dir: &Path) -> Result<(), StoreError> {
 /// Makes `dir`'s entries durable: a file synced into a directory that was
 /// not can vanish with a power loss.
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    if crate::faults::due(crate::faults::FaultOp::SyncDir, dir) {
+        return Err(on(Op::Sync, dir)(std::io::Error::from_raw_os_error(5)));
+    }
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(on(Op::Sync, dir))
@@ -80,6 +83,11 @@ pub fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
 
 /// Deletes the file at `path`; one already gone is no error.
 pub fn remove(path: &Path) -> Result<(), StoreError> {
+    if crate::faults::due(crate::faults::FaultOp::Delete, path) {
+        return Err(on(Op::Delete, path)(
+            std::io::ErrorKind::PermissionDenied.into(),
+        ));
+    }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

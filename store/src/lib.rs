@@ -19,6 +19,7 @@
 
 mod dir;
 mod error;
+pub mod faults;
 mod heal;
 mod name;
 mod policy;

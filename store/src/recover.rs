@@ -23,6 +23,9 @@ pub enum Depth {
     /// The tail, and older files back to the first that has a frame (to
     /// find the last frame written): a log whose older files are finished.
     Tail,
+    /// The tail only; older files' headers (checked as always): a caller
+    /// that reads them itself one at a time, holding one in memory, not all.
+    Headers,
 }
 
 /// A file recovery kept.
@@ -92,7 +95,7 @@ pub fn recover<N: Naming>(
     let mut have_tail = false;
     let mut have_last = false;
     while let Some((key, path)) = listed.pop() {
-        let whole = !have_tail || depth == Depth::All || !have_last;
+        let whole = !have_tail || depth == Depth::All || (depth == Depth::Tail && !have_last);
         let mut bytes = if whole {
             read(&path)?
         } else {

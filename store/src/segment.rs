@@ -1,8 +1,10 @@
 //! One wire file being appended to: created with its file header synced,
 //! or reopened after recovery; appended to with one write a call (cut back
 //! on failure, so it never holds part of a frame while running); synced,
-//! reporting how many frames the sync made durable. Knows nothing of
-//! names, rotation or when to sync (see [`crate::policy`]).
+//! reporting how many frames the sync made durable. A failed fsync or a
+//! failed cut-back makes it unusable: later appends and syncs fail, so
+//! nothing is counted durable that an earlier failed sync may have lost.
+//! Knows nothing of names, rotation or when to sync (see [`crate::policy`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -11,6 +13,10 @@ use std::path::{Path, PathBuf};
 use wire::{FILE_HEADER_LEN, file_header};
 
 use crate::error::{Op, StoreError, on};
+use crate::faults::{FaultOp, due};
+
+/// Why a segment refuses appends and syncs after a failure.
+const UNUSABLE: &str = "unusable after a failed fsync or cut-back: finish it and write elsewhere";
 
 /// An open wire file that frames are appended to.
 #[derive(Debug)]
@@ -22,7 +28,12 @@ pub struct Segment {
     frames: u64,
     /// Of those, the frames known to be on disk.
     durable: u64,
+    /// The length at the last good sync (or at open): what is on disk.
+    synced_len: u64,
     dirty: bool,
+    /// A sync or a cut-back failed: what follows the last good sync may
+    /// not be on disk (or a partial frame may be), so it takes no more.
+    broken: bool,
 }
 
 impl Segment {
@@ -49,7 +60,9 @@ impl Segment {
             len: FILE_HEADER_LEN as u64,
             frames: 0,
             durable: 0,
+            synced_len: FILE_HEADER_LEN as u64,
             dirty: false,
+            broken: false,
         })
     }
 
@@ -66,7 +79,9 @@ impl Segment {
             len,
             frames,
             durable: frames,
+            synced_len: len,
             dirty: false,
+            broken: false,
         })
     }
 
@@ -86,16 +101,27 @@ impl Segment {
             len,
             frames: 0,
             durable: 0,
+            synced_len: len,
             dirty: false,
+            broken: false,
         })
     }
 
     /// Appends `bytes` (`frames` whole frames) with one write. On failure
-    /// the file is cut back to its previous length where the disk allows,
-    /// and nothing is counted.
+    /// the file is cut back to its previous length and nothing is counted;
+    /// if the cut-back fails too, the segment is unusable (a partial frame
+    /// may follow, and the next append would land after it).
     pub fn append(&mut self, bytes: &[u8], frames: u64) -> Result<(), StoreError> {
-        if let Err(e) = self.file.write_all(bytes) {
-            let _ = self.file.set_len(self.len);
+        if self.broken {
+            return Err(on(Op::Append, &self.path)(std::io::Error::other(UNUSABLE)));
+        }
+        if let Err(e) = self.write(bytes) {
+            let cut = !due(FaultOp::CutBack, &self.path) && self.file.set_len(self.len).is_ok();
+            // A device (/dev/full) cannot be cut, but may have taken nothing.
+            let untouched = || self.file.metadata().is_ok_and(|m| m.len() == self.len);
+            if !cut && !untouched() {
+                self.broken = true;
+            }
             return Err(on(Op::Append, &self.path)(e));
         }
         self.len += bytes.len() as u64;
@@ -104,25 +130,78 @@ impl Segment {
         Ok(())
     }
 
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if due(FaultOp::Append, &self.path) {
+            self.file.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(std::io::ErrorKind::StorageFull.into());
+        }
+        self.file.write_all(bytes)
+    }
+
     /// Syncs the data written since the last sync, if any, and returns how
     /// many frames that made durable (the group commit of a durable
     /// acknowledgement). After a failure the frames written since the last
-    /// good sync may never reach the disk: write them again elsewhere.
+    /// good sync may never reach the disk (Linux reports a lost write-back
+    /// once, so a later fsync may succeed without them): the segment is
+    /// unusable from then on; write those frames again elsewhere.
     pub fn sync(&mut self) -> Result<u64, StoreError> {
+        if self.broken {
+            return Err(on(Op::Sync, &self.path)(std::io::Error::other(UNUSABLE)));
+        }
         if self.dirty {
-            self.file.sync_data().map_err(on(Op::Sync, &self.path))?;
+            let synced = if due(FaultOp::Sync, &self.path) {
+                Err(std::io::Error::from_raw_os_error(5))
+            } else {
+                self.file.sync_data()
+            };
+            if let Err(e) = synced {
+                self.broken = true;
+                return Err(on(Op::Sync, &self.path)(e));
+            }
             self.dirty = false;
         }
+        self.synced_len = self.len;
         Ok(self.made_durable())
     }
 
     /// Finishes the file before it is left for the next: syncs data and
     /// metadata, and returns how many frames that made durable (as
-    /// [`Segment::sync`]).
+    /// [`Segment::sync`]; an unusable segment fails).
     pub fn finish(&mut self) -> Result<u64, StoreError> {
-        self.file.sync_all().map_err(on(Op::Sync, &self.path))?;
+        if self.broken {
+            return Err(on(Op::Sync, &self.path)(std::io::Error::other(UNUSABLE)));
+        }
+        if let Err(e) = self.file.sync_all() {
+            self.broken = true;
+            return Err(on(Op::Sync, &self.path)(e));
+        }
         self.dirty = false;
+        self.synced_len = self.len;
         Ok(self.made_durable())
+    }
+
+    /// Cuts the file back to its length at the last good sync, dropping
+    /// what a failed fsync may have lost, so that it is not found twice
+    /// once the caller has written it again elsewhere. Best effort.
+    pub fn cut_to_synced(&mut self) -> Result<(), StoreError> {
+        if due(FaultOp::CutBack, &self.path) {
+            return Err(on(Op::Truncate, &self.path)(
+                std::io::Error::from_raw_os_error(5),
+            ));
+        }
+        self.file
+            .set_len(self.synced_len)
+            .map_err(on(Op::Truncate, &self.path))
+    }
+
+    /// Whether a failed sync or cut-back made it unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Frames appended since the last good sync.
+    pub fn unsynced_frames(&self) -> u64 {
+        self.frames - self.durable
     }
 
     fn made_durable(&mut self) -> u64 {

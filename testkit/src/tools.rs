@@ -42,6 +42,20 @@ pub fn require_tool(name: &str) -> bool {
     require(&format!("tool `{name}`"), find_tool(name).is_some())
 }
 
+/// Whether the test runs as root, for tests that mount a file system or
+/// set attributes root alone may: `true`, a panic under
+/// `SONDE_REQUIRE_TOOLS=1` (CI runs as root and must not skip), or a loud
+/// skip message and `false`. `why` says what needs root.
+pub fn require_root(why: &str) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0");
+    require(&format!("root ({why})"), root)
+}
+
 /// The convention behind [`require_tool`] for anything a test needs that
 /// may be missing (`what` names it in the messages; `installed` says whether
 /// it is there): `true`, a panic under `SONDE_REQUIRE_TOOLS=1`, or a loud

@@ -27,30 +27,36 @@ pub(super) async fn drive<S: Sink>(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut outage = Outage::new(name, metrics.clone());
+    // A failed tick (an fsync, a rotation by age) does not stop writes
+    // that can still succeed: it is retried on its own backoff.
+    let mut tick_retry_at: Option<tokio::time::Instant> = None;
     loop {
-        if let Some(wait) = outage.retry_in {
-            // Failing: the batch is held and the channel left to fill (its
-            // overflow is dropped as `failing`); try again after the wait,
-            // or at once, a last time, when the sink is being closed.
+        if let (Some(wait), false) = (outage.retry_in, batch.is_empty()) {
+            // A write failed: the batch is held and the channel left to
+            // fill (its overflow is dropped as `failing`); try again after
+            // the wait, or at once, a last time, when the sink is closing.
             let closing = wait_unless_closed(&rx, wait).await;
-            let tried = if batch.is_empty() {
-                sink.tick().await.map(|()| 0)
-            } else {
-                sink.write(&batch).await
-            };
-            match tried {
+            match sink.write(&batch).await {
                 Ok(bytes) => {
-                    if !batch.is_empty() {
-                        metrics.sink_written(name, batch.len() as u64, bytes);
+                    metrics.sink_written(name, batch.len() as u64, bytes);
+                    if tick_retry_at.is_some() {
+                        outage.writes_again();
+                    } else {
+                        outage.healed(batch.len() + rx.len());
                     }
-                    outage.healed(batch.len() + rx.len());
                     batch.clear();
+                }
+                Err(e) if e.is_permanent() => {
+                    outage.stopped(&e, batch.len() + rx.len());
+                    return close_after(sink, e).await;
                 }
                 Err(e) if closing => {
                     outage.give_up(&e, batch.len() + rx.len());
-                    return Err(e);
+                    return close_after(sink, e).await;
                 }
-                Err(e) => outage.failed(&e),
+                Err(e) => {
+                    outage.failed(&e);
+                }
             }
             metrics.sink_queue(name, rx.len(), capacity);
             continue;
@@ -75,19 +81,46 @@ pub(super) async fn drive<S: Sink>(
                         metrics.sink_written(name, batch.len() as u64, bytes);
                         batch.clear();
                     }
-                    Err(e) => outage.failed(&e),
+                    Err(e) if e.is_permanent() => {
+                        outage.stopped(&e, batch.len() + rx.len());
+                        return close_after(sink, e).await;
+                    }
+                    Err(e) => {
+                        outage.failed(&e);
+                    }
                 }
                 metrics.sink_queue(name, rx.len(), capacity);
             }
             _ = tick.tick() => {
-                if let Err(e) = sink.tick().await {
-                    outage.failed(&e);
+                if tick_retry_at.is_some_and(|at| tokio::time::Instant::now() < at) {
+                    continue;
+                }
+                match sink.tick().await {
+                    Ok(()) => {
+                        if tick_retry_at.take().is_some() {
+                            outage.healed(rx.len());
+                        }
+                    }
+                    Err(e) => {
+                        let retry_in = outage.failed(&e);
+                        tick_retry_at = Some(tokio::time::Instant::now() + retry_in);
+                    }
                 }
                 metrics.sink_queue(name, rx.len(), capacity);
             }
         }
     }
     sink.close().await
+}
+
+/// Closes `sink` after it failed for good with `e` (its final syncs, the
+/// gateway sink's ack point and grace), and returns `e`.
+async fn close_after<S: Sink>(sink: S, e: SinkError) -> Result<(), SinkError> {
+    let name = sink.name();
+    if let Err(close) = sink.close().await {
+        tracing::warn!(sink = name, error = %close, "closing a sink that could not write failed too");
+    }
+    Err(e)
 }
 
 /// Sleeps `wait`, in steps of at most [`TICK`], unless every sender of
@@ -135,7 +168,8 @@ impl Outage {
         }
     }
 
-    fn failed(&mut self, e: &SinkError) {
+    /// A write or tick failed: returns how long to wait before the next try.
+    fn failed(&mut self, e: &SinkError) -> Duration {
         let failed = self.heal.failed();
         self.retry_in = Some(failed.retry_in);
         let cause = e.to_string();
@@ -150,6 +184,13 @@ impl Outage {
             self.metrics.sink_failing(self.sink, Some(cause.clone()));
             self.cause = cause;
         }
+        failed.retry_in
+    }
+
+    /// A held batch was written while a failed tick is still being retried:
+    /// writes go on; the outage ends when the tick succeeds.
+    fn writes_again(&mut self) {
+        self.retry_in = None;
     }
 
     fn healed(&mut self, held: usize) {
@@ -172,6 +213,14 @@ impl Outage {
         );
         self.metrics.sink_failing(self.sink, None);
         self.cause.clear();
+    }
+
+    /// The sink can never write again (stdout closed by its reader): it
+    /// stops, and is not reported failing for the rest of the process's
+    /// life; what reaches it from now on is dropped as `stopped`.
+    fn stopped(&self, e: &SinkError, held: usize) {
+        tracing::error!(sink = self.sink, error = %e, lost = held, "sink stopped: its destination is closed for good; its results from now on are dropped");
+        self.metrics.sink_failing(self.sink, None);
     }
 
     fn give_up(&self, e: &SinkError, held: usize) {
@@ -202,12 +251,17 @@ mod tests {
         }
     }
 
-    /// A sink whose writes fail while `failing` is set; it records what it
-    /// was given.
+    /// A sink whose writes fail while `failing` is set (with EPIPE while
+    /// `closed_pipe` is), and whose ticks fail while `tick_failing` is; it
+    /// records what it was given and whether it was closed.
+    #[derive(Default)]
     struct Flaky {
         failing: Arc<AtomicBool>,
+        closed_pipe: bool,
+        tick_failing: Arc<AtomicBool>,
         written: Arc<std::sync::Mutex<Vec<u64>>>,
         tries: Arc<AtomicU64>,
+        closed: Arc<AtomicBool>,
     }
 
     impl Sink for Flaky {
@@ -217,6 +271,10 @@ mod tests {
 
         async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
             self.tries.fetch_add(1, Ordering::Relaxed);
+            if self.closed_pipe {
+                let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+                return Err(SinkError::io("writing to stdout", e));
+            }
             if self.failing.load(Ordering::Relaxed) {
                 let e = std::io::Error::from(std::io::ErrorKind::StorageFull);
                 return Err(SinkError::io("appending to /state/x.sonde", e));
@@ -227,10 +285,15 @@ mod tests {
         }
 
         async fn tick(&mut self) -> Result<(), SinkError> {
+            if self.tick_failing.load(Ordering::Relaxed) {
+                let e = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+                return Err(SinkError::io("rotating /state/x.sonde", e));
+            }
             Ok(())
         }
 
         async fn close(self) -> Result<(), SinkError> {
+            self.closed.store(true, Ordering::Relaxed);
             Ok(())
         }
     }
@@ -257,6 +320,7 @@ mod tests {
             failing: failing.clone(),
             written: written.clone(),
             tries: tries.clone(),
+            ..Flaky::default()
         };
         let handle = SinkHandle::spawn(sink, 4, Duration::ZERO, metrics.clone());
         let fanout = Fanout::new(std::slice::from_ref(&handle), metrics.clone());
@@ -303,10 +367,12 @@ mod tests {
     async fn a_sink_failing_at_close_gives_up_after_one_more_try() {
         let metrics = Metrics::new("a", None);
         let tries = Arc::new(AtomicU64::new(0));
+        let closed = Arc::new(AtomicBool::new(false));
         let sink = Flaky {
             failing: Arc::new(AtomicBool::new(true)),
-            written: Arc::default(),
             tries: tries.clone(),
+            closed: closed.clone(),
+            ..Flaky::default()
         };
         let handle = SinkHandle::spawn(sink, 4, Duration::ZERO, metrics.clone());
         let fanout = Fanout::new(std::slice::from_ref(&handle), metrics.clone());
@@ -317,5 +383,76 @@ mod tests {
         assert!(handle.close().await.is_err());
         assert!(started.elapsed() <= TICK, "{:?}", started.elapsed());
         assert_eq!(tries.load(Ordering::Relaxed), 2);
+        // Closed all the same: its final syncs, the gateway's ack point.
+        assert!(closed.load(Ordering::Relaxed));
+    }
+
+    /// A failing tick (a rotation by age refused) while the active segment
+    /// still takes writes: every result is written, as it comes; the sink
+    /// is reported failing until a tick succeeds, then ready; what is
+    /// queued at close is written, not lost.
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_tick_does_not_stop_writes() {
+        let metrics = Metrics::new("a", None);
+        metrics.set_ready(true);
+        let tick_failing = Arc::new(AtomicBool::new(true));
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Flaky {
+            tick_failing: tick_failing.clone(),
+            written: written.clone(),
+            ..Flaky::default()
+        };
+        let handle = SinkHandle::spawn(sink, 4, Duration::ZERO, metrics.clone());
+        let fanout = Fanout::new(std::slice::from_ref(&handle), metrics.clone());
+        tokio::time::sleep(TICK * 2).await;
+        let why = metrics.readiness().unwrap_err();
+        assert!(why.contains("rotating /state/x.sonde"), "{why}");
+        for t in 0..20 {
+            fanout.send(numbered(t));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(written.lock().unwrap().len(), 20);
+        tick_failing.store(false, Ordering::Relaxed);
+        tokio::time::sleep(RETRY_MAX + TICK).await;
+        assert_eq!(metrics.readiness(), Ok(()));
+        tick_failing.store(true, Ordering::Relaxed);
+        tokio::time::sleep(TICK * 2).await;
+        for t in 20..24 {
+            fanout.send(numbered(t));
+        }
+        drop(fanout);
+        handle.close().await.unwrap();
+        assert_eq!(*written.lock().unwrap(), (0..24).collect::<Vec<_>>());
+    }
+
+    /// A destination closed for good (EPIPE: `sonde run | head`) stops the
+    /// sink after one try, closed, without retrying for the process's
+    /// life or keeping `/readyz` at 503; later results count as dropped
+    /// because the sink stopped.
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_pipe_stops_the_sink_once() {
+        let metrics = Metrics::new("a", None);
+        metrics.set_ready(true);
+        let tries = Arc::new(AtomicU64::new(0));
+        let closed = Arc::new(AtomicBool::new(false));
+        let sink = Flaky {
+            closed_pipe: true,
+            tries: tries.clone(),
+            closed: closed.clone(),
+            ..Flaky::default()
+        };
+        let handle = SinkHandle::spawn(sink, 4, Duration::ZERO, metrics.clone());
+        let fanout = Fanout::new(std::slice::from_ref(&handle), metrics.clone());
+        fanout.send(numbered(0));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        fanout.send(numbered(1));
+        assert_eq!(tries.load(Ordering::Relaxed), 1);
+        assert!(closed.load(Ordering::Relaxed));
+        assert_eq!(metrics.readiness(), Ok(()));
+        let text = metrics.render();
+        let line = "sonde_sink_records_dropped_total{sink=\"file\",reason=\"stopped\"} 1";
+        assert!(text.contains(line), "{line} in:\n{text}");
+        drop(fanout);
+        assert!(handle.close().await.is_err());
     }
 }

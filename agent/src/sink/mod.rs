@@ -75,6 +75,12 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// Whether the destination is gone for good and retrying is pointless:
+    /// a closed pipe (`sonde run | head` after `head` exits).
+    pub(crate) fn is_permanent(&self) -> bool {
+        matches!(self, SinkError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// An I/O error with what was being done.
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         SinkError::Io {

@@ -1,8 +1,10 @@
 //! The stdout sink: one line per result, for people (`human`) or for pipes
 //! (`json`, JSON Lines). Formatting is pure ([`human_line`], [`json_line`]);
 //! the sink formats a batch into one buffer and writes it in a blocking
-//! task, flushed per batch. A closed stdout (EPIPE) is an error that stops
-//! this sink, never a panic; probing and the other sinks go on.
+//! task, flushed per batch. A write that fails partway (ENOSPC on a
+//! redirected stdout) is resumed where it stopped on the retry, so no line
+//! is torn or printed twice. A closed stdout (EPIPE) stops this sink for
+//! good (it never heals), never a panic; probing and the other sinks go on.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -23,6 +25,9 @@ pub(crate) struct StdoutSink {
     /// `None` only while a blocking write holds it.
     out: Option<Box<dyn Write + Send>>,
     buf: Vec<u8>,
+    /// Bytes of `buf` already written by a write that then failed: the
+    /// driver retries the same batch, which resumes from here.
+    written: usize,
 }
 
 impl StdoutSink {
@@ -40,19 +45,23 @@ impl StdoutSink {
             format,
             out: Some(Box::new(out)),
             buf: Vec::new(),
+            written: 0,
         }
     }
 
-    /// Writes `buf` to the writer and flushes it, in a blocking task.
+    /// Writes the rest of `buf` (from `written`) to the writer and flushes
+    /// it, in a blocking task; on failure `written` says how far it got.
     async fn flush_buf(&mut self) -> Result<(), SinkError> {
         let mut out = self
             .out
             .take()
             .ok_or_else(|| SinkError::Unusable { sink: "stdout" })?;
         let buf = std::mem::take(&mut self.buf);
-        let (out, buf, result) = tokio::task::spawn_blocking(move || {
-            let result = out.write_all(&buf).and_then(|()| out.flush());
-            (out, buf, result)
+        let from = self.written;
+        let (out, buf, written, result) = tokio::task::spawn_blocking(move || {
+            let (written, result) = write_from(&mut out, &buf, from);
+            let result = result.and_then(|()| out.flush());
+            (out, buf, written, result)
         })
         .await
         .map_err(|source| SinkError::Task {
@@ -61,8 +70,28 @@ impl StdoutSink {
         })?;
         self.out = Some(out);
         self.buf = buf;
+        self.written = if result.is_ok() { 0 } else { written };
         result.map_err(|e| SinkError::io("writing to stdout", e))
     }
+}
+
+/// Writes `buf[from..]` to `out`, returning how much of `buf` is written
+/// (a short write is continued; an error stops it there).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "counts what a short write took, to resume after an error"
+)]
+fn write_from(out: &mut dyn Write, buf: &[u8], from: usize) -> (usize, std::io::Result<()>) {
+    let mut at = from.min(buf.len());
+    while at < buf.len() {
+        match out.write(&buf[at..]) {
+            Ok(0) => return (at, Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (at, Err(e)),
+        }
+    }
+    (at, Ok(()))
 }
 
 impl Sink for StdoutSink {
@@ -73,6 +102,13 @@ impl Sink for StdoutSink {
     async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
         if batch.is_empty() {
             return Ok(0);
+        }
+        if self.written > 0 {
+            // The retry of a batch whose write failed partway (the driver
+            // hands the same batch again): finish it, nothing twice.
+            let len = self.buf.len() as u64;
+            self.flush_buf().await?;
+            return Ok(len);
         }
         let mut text = String::new();
         for result in batch {
@@ -94,7 +130,9 @@ impl Sink for StdoutSink {
     }
 
     async fn close(mut self) -> Result<(), SinkError> {
-        self.buf.clear();
+        if self.written == 0 {
+            self.buf.clear();
+        }
         self.flush_buf().await
     }
 }
@@ -264,6 +302,61 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Takes `room` bytes, then fails once with ENOSPC (a redirected
+    /// stdout on a full disk), then takes everything.
+    struct FillsUp {
+        out: Arc<Mutex<Vec<u8>>>,
+        room: usize,
+        failed: bool,
+    }
+
+    impl Write for FillsUp {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let mut out = self.out.lock().unwrap();
+            if !self.failed && out.len() >= self.room {
+                self.failed = true;
+                return Err(std::io::ErrorKind::StorageFull.into());
+            }
+            let n = if self.failed {
+                b.len()
+            } else {
+                b.len().min(self.room - out.len())
+            };
+            out.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A write that fails partway is an error (the driver retries the
+    /// batch) and the retry resumes where it stopped: every line once,
+    /// none torn.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_failing_partway_resumes_without_repeating() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let writer = FillsUp {
+            out: out.clone(),
+            room: 30,
+            failed: false,
+        };
+        let mut sink = StdoutSink::with_writer(StdoutFormat::Human, writer);
+        let batch = [Arc::new(up()), Arc::new(refused())];
+        assert!(sink.write(&batch).await.is_err());
+        sink.write(&batch).await.unwrap();
+        sink.write(&batch[..1]).await.unwrap();
+        sink.close().await.unwrap();
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let expected = format!(
+            "{}\n{}\n{}\n",
+            human_line(&up()),
+            human_line(&refused()),
+            human_line(&up())
+        );
+        assert_eq!(text, expected);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ pub(crate) mod sender;
 pub(crate) mod service;
 pub(crate) mod spool;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, watch};
@@ -35,7 +35,6 @@ use sender::Shared;
 use service::Client;
 use spool::{Spool, SpoolRecovery};
 
-use super::frames::encode_results;
 use super::{Sink, SinkError};
 use crate::metrics::{DropReason, Metrics};
 use crate::result::CheckResult;
@@ -48,7 +47,6 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Streams results to a gateway. See the module docs.
 pub(crate) struct GatewaySink {
     name: &'static str,
-    agent: String,
     shared: Arc<Shared>,
     buf: Vec<u8>,
     closing: watch::Sender<Option<Instant>>,
@@ -125,22 +123,11 @@ impl GatewaySink {
         shared.wake.notify_one();
         Ok(GatewaySink {
             name,
-            agent: agent_id.to_owned(),
             shared,
             buf: Vec::new(),
             closing,
             sender: Some(sender),
         })
-    }
-
-    /// The `(session, next seq)` the next frame gets.
-    pub(crate) fn position(&self) -> (u64, u64) {
-        let spool = self
-            .shared
-            .spool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        spool.numbering().next_id()
     }
 }
 
@@ -159,24 +146,19 @@ impl Sink for GatewaySink {
     }
 
     async fn write(&mut self, batch: &[Arc<CheckResult>]) -> Result<u64, SinkError> {
-        let next = self.position();
-        self.buf.clear();
-        let frames = encode_results(&self.agent, next, batch, &mut self.buf).map_err(|source| {
-            SinkError::Encode {
-                sink: "gateway",
-                source,
-            }
-        })?;
-        if frames == 0 {
+        if batch.is_empty() {
             return Ok(0);
         }
         let records = batch.len() as u64;
-        let bytes = std::mem::take(&mut self.buf);
+        let batch = batch.to_vec();
+        let buf = std::mem::take(&mut self.buf);
+        // Numbered inside the spool's lock, after any reopen.
         let (appended, bytes) = self
             .shared
             .blocking(move |s| {
-                let a = s.append(&bytes, frames, records);
-                a.map(|a| (a, bytes))
+                let mut buf = buf;
+                let a = s.append_results(&batch, &mut buf);
+                a.map(|a| (a, buf))
             })
             .await?;
         self.buf = bytes;

@@ -33,6 +33,7 @@
 )]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -43,8 +44,9 @@ use store::{
 use wire::{FILE_HEADER_LEN, FRAME_OVERHEAD, FrameReader, MAX_BODY_LEN, ReadItem};
 
 use super::ledger::{Cursor, FileOp, FrameId, Ledger, SegmentMeta, WhenFull};
+use crate::result::CheckResult;
 use crate::sink::SinkError;
-use crate::sink::frames::{Numbering, continue_after};
+use crate::sink::frames::{Numbering, continue_after, encode_results};
 
 /// How often appended data is synced to disk.
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -150,6 +152,9 @@ pub(crate) struct Spool {
     when_full: WhenFull,
     /// A file operation failed after the ledger counted it done.
     stale: bool,
+    /// Segments a failed run of file operations had already deleted to
+    /// make room: reported with the next append, so no drop goes uncounted.
+    unreported: Vec<Dropped>,
     ledger: Ledger,
     active: Segment,
     numbering: Numbering,
@@ -181,7 +186,8 @@ impl Spool {
         when_full: WhenFull,
         now_ms: u64,
     ) -> Result<Spool, SinkError> {
-        let recovered = recover(dir, &SPOOL, Depth::All)?;
+        // Older segments are read one at a time below, not all at once.
+        let recovered = recover(dir, &SPOOL, Depth::Headers)?;
         let cursor_file = CursorFile::new(dir, ACKED);
         let acked = cursor_file.load()?.and_then(|text| {
             let parsed = parse_acked(&text);
@@ -204,7 +210,10 @@ impl Spool {
 
         let mut found = Vec::new();
         for f in recovered.files {
-            let bytes = f.bytes.unwrap_or_default();
+            let bytes = match f.bytes {
+                Some(bytes) => bytes,
+                None => store::read(&f.path)?,
+            };
             let mut frames = Vec::new();
             let mut records = 0;
             let mut foreign = false;
@@ -293,6 +302,7 @@ impl Spool {
             max_bytes,
             when_full,
             stale: false,
+            unreported: Vec::new(),
             ledger,
             active,
             numbering: Numbering::new(agent, session, next_seq),
@@ -340,8 +350,12 @@ impl Spool {
         if !self.stale {
             return Ok(());
         }
-        // Best effort: an ack point not written only means frames sent again.
-        let _ = self.persist_ack();
+        // An ack point not written only means frames sent again, unless no
+        // frame is left on disk to continue from: the sequence is numbered
+        // after this reopen (see `append_results`), so that is what it gets.
+        if let Err(e) = self.persist_ack() {
+            tracing::warn!(spool = %self.dir.display(), error = %e, "spool: could not write the acknowledgement point before reopening; acknowledged frames may be sent again");
+        }
         let fresh = Spool::open(
             &self.dir,
             &self.agent,
@@ -350,20 +364,27 @@ impl Spool {
             super::epoch_ms(),
         )?;
         tracing::info!(spool = %self.dir.display(), unacked_frames = fresh.unacked_frames(), next_seq = fresh.numbering().next_seq(), "spool reopened from disk after a failed file operation");
+        let unreported = std::mem::take(&mut self.unreported);
         *self = fresh;
+        self.unreported = unreported;
         Ok(())
     }
 
     /// Carries out the ledger's file operations, returning the drops. A
     /// failure marks the spool stale (the ledger counted them all done).
+    /// Segments it deleted before a failure are kept for the next report.
     fn apply(&mut self, ops: Vec<FileOp>) -> Result<Vec<Dropped>, SinkError> {
-        let applied = self.apply_ops(ops);
-        self.stale |= applied.is_err();
-        applied
+        let mut dropped = Vec::new();
+        let applied = self.apply_ops(ops, &mut dropped);
+        if applied.is_err() {
+            self.stale = true;
+            self.unreported.append(&mut dropped);
+            return applied.map(|()| Vec::new());
+        }
+        Ok(dropped)
     }
 
-    fn apply_ops(&mut self, ops: Vec<FileOp>) -> Result<Vec<Dropped>, SinkError> {
-        let mut dropped = Vec::new();
+    fn apply_ops(&mut self, ops: Vec<FileOp>, dropped: &mut Vec<Dropped>) -> Result<(), SinkError> {
         for op in ops {
             match op {
                 FileOp::Create(id) => {
@@ -390,7 +411,28 @@ impl Spool {
                 }
             }
         }
-        Ok(dropped)
+        Ok(())
+    }
+
+    /// Encodes `batch` into `buf` as frames numbered from the spool's next
+    /// sequence and appends them. The numbering is taken after a stale
+    /// spool is reopened (which may renumber) and under the same lock as
+    /// the append, so no two frames ever carry the same `(session, seq)`.
+    pub(crate) fn append_results(
+        &mut self,
+        batch: &[Arc<CheckResult>],
+        buf: &mut Vec<u8>,
+    ) -> Result<Appended, SinkError> {
+        self.heal_if_stale()?;
+        buf.clear();
+        let n = &self.numbering;
+        let frames = encode_results(n.agent(), n.next_id(), batch, buf).map_err(|source| {
+            SinkError::Encode {
+                sink: "gateway",
+                source,
+            }
+        })?;
+        self.append(buf, frames, batch.len() as u64)
     }
 
     /// Appends `bytes`: `frames` whole frames with `records` records,
@@ -409,7 +451,9 @@ impl Spool {
         self.heal_if_stale()?;
         let incoming = bytes.len() as u64;
         let room = self.ledger.make_room(incoming, self.numbering.next_id());
-        let dropped = self.apply(room.ops)?;
+        let applied = self.apply(room.ops)?;
+        let mut dropped = std::mem::take(&mut self.unreported);
+        dropped.extend(applied);
         if !room.append {
             return Ok(Appended {
                 bytes: 0,
@@ -417,7 +461,11 @@ impl Spool {
                 refused: true,
             });
         }
-        self.active.append(bytes, frames)?;
+        if let Err(e) = self.active.append(bytes, frames) {
+            // A failed cut-back leaves a partial frame: start afresh.
+            self.stale |= self.active.is_broken();
+            return Err(e.into());
+        }
         self.ledger.appended(incoming, frames, records);
         self.numbering.advance(frames);
         self.clock.wrote();
@@ -577,8 +625,14 @@ impl Spool {
         Ok(sync_dir(&self.dir)?)
     }
 
+    /// Syncs the active segment. A failure makes it unusable (the store's
+    /// [`Segment::sync`]): the spool is reopened from disk on the next
+    /// call and goes on in a new segment.
     fn sync(&mut self) -> Result<(), SinkError> {
-        self.active.sync()?;
+        if let Err(e) = self.active.sync() {
+            self.stale = true;
+            return Err(e.into());
+        }
         self.clock.synced(Instant::now());
         Ok(())
     }

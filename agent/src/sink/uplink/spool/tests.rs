@@ -348,3 +348,129 @@ fn a_failed_rotation_marks_the_spool_stale_and_the_next_append_heals_it() {
         (first..first + appended.len() as u64).collect::<Vec<_>>()
     );
 }
+
+fn result(t_ms: u64) -> Arc<CheckResult> {
+    Arc::new(CheckResult {
+        check: Arc::from("api"),
+        record: record(t_ms),
+        timings: Default::default(),
+        detail: None,
+        cert_not_after: None,
+        dns: None,
+    })
+}
+
+/// Every frame id left to send, acknowledging as it reads.
+fn drain(s: &mut Spool) -> Vec<FrameId> {
+    let mut read_back = Vec::new();
+    while let Some(batch) = read(s) {
+        read_back.extend(batch.frames.iter().map(|f| f.id));
+        s.ack(&batch, batch.frames.len())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    read_back
+}
+
+/// The sink's write numbers its frames after a stale spool is reopened,
+/// under the same lock: when the reopen renumbers (here: the numbering in
+/// memory had gone past what is on disk), the frame carries the reopened
+/// spool's next id, never one numbered before it.
+#[test]
+fn results_are_numbered_after_a_stale_spool_is_reopened() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 20);
+    for _ in 0..3 {
+        push(&mut s, 1);
+    }
+    s.numbering = Numbering::new("agent-1", 1000, 50);
+    s.stale = true;
+    let mut buf = Vec::new();
+    s.append_results(&[result(1)], &mut buf)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(drain(&mut s), [(1000, 0), (1000, 1), (1000, 2), (1000, 3)]);
+}
+
+/// A failed append whose cut-back fails too leaves a partial frame: the
+/// spool is reopened (recovery cuts it) before the next append, and what
+/// is sent is every frame once, no partial one.
+#[test]
+fn a_failed_cut_back_reopens_the_spool() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 20);
+    push(&mut s, 2);
+    store::faults::fail_next(tmp.path(), store::faults::FaultOp::Append, 1);
+    store::faults::fail_next(tmp.path(), store::faults::FaultOp::CutBack, 1);
+    let mut buf = Vec::new();
+    assert!(s.append_results(&[result(1)], &mut buf).is_err());
+    assert!(s.stale);
+    s.append_results(&[result(1)], &mut buf)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(drain(&mut s), [(1000, 0), (1000, 1)]);
+}
+
+/// A failed fsync in tick makes the active segment unusable: the spool is
+/// reopened on the next tick and appends go on in a new segment.
+#[test]
+fn a_failed_sync_reopens_the_spool_and_appends_go_on() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 20);
+    push(&mut s, 1);
+    s.clock = SyncClock::new(Fsync::Every(Duration::ZERO), Instant::now());
+    s.clock.wrote();
+    store::faults::fail_next(tmp.path(), store::faults::FaultOp::Sync, 1);
+    assert!(s.tick().is_err());
+    s.tick().unwrap_or_else(|e| panic!("{e}"));
+    push(&mut s, 1);
+    assert_eq!(drain(&mut s), [(1000, 0), (1000, 1)]);
+}
+
+/// Making room deletes two segments; the second delete fails: the first
+/// one's records are still reported dropped (with the next append), so
+/// every record is spooled or counted, none lost silently.
+#[test]
+fn drops_made_before_a_failed_delete_are_still_counted() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let max = 192 << 10;
+    let mut s = open(tmp.path(), max);
+    let (appended, dropped) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let append = |s: &mut Spool, records: u64| -> Result<(), SinkError> {
+        let items: Vec<(&str, Record)> = (0..records).map(|i| ("api", record(i))).collect();
+        let mut frame = Vec::new();
+        let (session, seq) = s.numbering().next_id();
+        let frames = encode_frames(
+            "agent-1",
+            session,
+            seq,
+            &items,
+            |&(c, r)| (c, r),
+            &mut frame,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let a = s.append(&frame, frames, records)?;
+        appended.set(appended.get() + records);
+        dropped.set(dropped.get() + a.dropped.iter().map(|d| d.records).sum::<u64>());
+        Ok(())
+    };
+    // Fill the spool with small frames, short of dropping anything.
+    while s.bytes() < max - (24 << 10) {
+        append(&mut s, 20).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(dropped.get(), 0);
+    // One frame of about 100 KiB needs the two oldest segments gone.
+    store::faults::fail_after(tmp.path(), store::faults::FaultOp::Delete, 1, 1);
+    let items: Vec<(&str, Record)> = (0..1000).map(|i| ("api", record(i))).collect();
+    let mut sample = Vec::new();
+    encode_frames("agent-1", 1, 0, &items, |&(c, r)| (c, r), &mut sample)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let big = 100 << 10;
+    let per_record = (sample.len() as u64 / 1000).max(1);
+    assert!(append(&mut s, big / per_record).is_err());
+    append(&mut s, big / per_record).unwrap_or_else(|e| panic!("{e}"));
+    assert!(dropped.get() > 0);
+    let mut spooled = 0;
+    while let Some(b) = read(&mut s) {
+        spooled += b.records();
+        s.ack(&b, b.frames.len()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(spooled + dropped.get(), appended.get());
+}
