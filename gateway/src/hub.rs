@@ -15,6 +15,7 @@ use wire::Record;
 
 use crate::config::RingLimits;
 use crate::ingest::ValidFrame;
+use crate::message::SharedBatch;
 
 /// The records of one accepted frame, with consecutive gseqs.
 #[derive(Debug)]
@@ -92,8 +93,8 @@ pub struct Ack {
 /// What a new reader starts from.
 #[derive(Debug)]
 pub struct Subscription {
-    /// Live batches after `head`.
-    pub live: broadcast::Receiver<Arc<Batch>>,
+    /// Live batches after `head`, each encoded once for every reader.
+    pub live: broadcast::Receiver<Arc<SharedBatch>>,
     /// Every record with gseq <= head is in `snapshot` (or older).
     pub head: u64,
     /// `since` could not be served from the ring.
@@ -118,7 +119,7 @@ pub struct Hub {
     ring: VecDeque<Arc<Batch>>,
     ring_records: usize,
     state: HashMap<(Arc<str>, Arc<str>), (u64, Record)>,
-    live: broadcast::Sender<Arc<Batch>>,
+    live: broadcast::Sender<Arc<SharedBatch>>,
 }
 
 /// The first gseq of a gateway started at `now`: epoch ms times 1000
@@ -204,7 +205,8 @@ impl Hub {
             if let Some(batch) = self.admit(&agent_name, &f.frame, first_gseq, Some(now)) {
                 records += batch.items.len();
                 // No receiver is not an error: nobody is reading.
-                let _ = self.live.send(batch.clone());
+                // Encoded later, by the first reader that needs it.
+                let _ = self.live.send(Arc::new(SharedBatch::new(batch.clone())));
                 batches.push(batch);
             }
         }
@@ -489,7 +491,7 @@ mod tests {
         let mut s = h.subscribe(None);
         accept(&mut h, "a", &frames("a", 1, &[1], &["x"]), now);
         let b = s.live.try_recv().unwrap();
-        assert_eq!(b.first_gseq, s.head + 1);
+        assert_eq!(b.batch.first_gseq, s.head + 1);
         assert!(first_gseq(SystemTime::now()) < (1 << 53));
     }
 }
