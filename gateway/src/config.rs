@@ -52,6 +52,7 @@ struct RawRing {
 struct RawReaders {
     queue_frames: Option<usize>,
     max_readers: Option<usize>,
+    write_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,7 +136,13 @@ pub struct ReaderLimits {
     pub queue_frames: usize,
     /// Readers connected at once; more get 503.
     pub max_readers: usize,
+    /// A connection whose pending write makes no progress for this long is
+    /// closed (PROTOCOL.md 3.4): a reader that stopped reading.
+    pub write_timeout: Duration,
 }
+
+/// The default of `[readers] write_timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// When ingest acknowledges accepted frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -238,6 +245,7 @@ impl GatewayConfig {
             readers: ReaderLimits {
                 queue_frames: 4096,
                 max_readers: 10_000,
+                write_timeout: DEFAULT_WRITE_TIMEOUT,
             },
             writer: WriterSettings {
                 ack: AckAfter::Durable,
@@ -310,6 +318,9 @@ impl GatewayConfig {
         }
         if let Some(n) = raw.readers.max_readers {
             cfg.readers.max_readers = n;
+        }
+        if let Some(text) = raw.readers.write_timeout {
+            cfg.readers.write_timeout = duration(&text, "readers.write_timeout", &invalid)?;
         }
         if let Some(text) = raw.writer.ack {
             cfg.writer.ack = match text.as_str() {

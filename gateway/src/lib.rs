@@ -11,6 +11,7 @@
 //! - [`message`]: reader messages in JSON and MessagePack.
 //! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
 //! - [`writer`]: append-only wire files on their own thread.
+//! - [`write_deadline`]: closes a connection whose writes stop progressing.
 //! - [`recover`]: a restarted gateway rebuilds the hub from those files.
 //! - [`metrics`]: Prometheus exposition.
 //! - `state`: what handlers and readers share (config, hub, writer, counters).
@@ -35,6 +36,7 @@ pub mod reader;
 pub mod recover;
 pub mod server;
 mod state;
+pub mod write_deadline;
 pub mod writer;
 
 pub use config::{ConfigError, ConfigErrors, GatewayConfig};

@@ -34,6 +34,7 @@ use crate::message::Format;
 use crate::reader::{self, Feed};
 use crate::recover::recover;
 use crate::state::App;
+use crate::write_deadline::{self, WriteDeadline};
 use crate::writer::{Persist, Writer};
 
 /// The media type of an ingest body.
@@ -434,7 +435,12 @@ where
     });
     tracing::info!(%local, tls = tls.is_some(), "gateway listening");
 
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // What hyper holds per connection for a reader that is not reading
+    // (PROTOCOL.md 3.4); the kernel's socket buffers come on top.
+    builder.http1().max_buf_size(reader::SEND_BUFFER_BYTES);
+    builder.http2().max_send_buf_size(reader::SEND_BUFFER_BYTES);
+    let write_timeout = app.cfg.readers.write_timeout;
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -451,6 +457,8 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        write_deadline::limit_unsent(&stream, reader::SEND_BUFFER_BYTES);
+        let stream = WriteDeadline::new(stream, write_timeout, app.metrics.write_timeouts.clone());
         let service = TowerToHyperService::new(routes.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
