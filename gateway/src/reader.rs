@@ -158,8 +158,8 @@ impl Drop for Feed {
     }
 }
 
-/// The SSE response for a feed; it ends when the feed does or the gateway
-/// stops. Events go out as the shared bytes of [`Encoded::to_sse_event`],
+/// The SSE response for a feed; it and its connection end when the feed
+/// does or the gateway stops. Events go out as the shared bytes of [`Encoded::to_sse_event`],
 /// with `: ping` after 15 s of silence.
 pub fn sse(feed: Feed) -> Response {
     let stopping = feed.app.stopping();
@@ -178,6 +178,9 @@ pub fn sse(feed: Feed) -> Response {
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Over HTTP/1.1 the connection ends with the stream (a lagged reset,
+    // shutdown) rather than idling in keep-alive; HTTP/2 drops the header.
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 
