@@ -3,8 +3,8 @@
 //! stop progressing for `[readers] write_timeout`, each counted; the
 //! gateway's memory stays within the per-reader bound meanwhile; readers
 //! that do read get every record exactly once, in gseq order; a reader
-//! too slow for the live queue gets `lagged` with the range it missed;
-//! and ingest is acknowledged throughout.
+//! too slow for the live queue gets `lagged` with the range it missed,
+//! then the end of its connection; and ingest is acknowledged throughout.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -243,5 +243,93 @@ fn stuck_readers_are_closed_within_the_deadline_and_readers_get_everything() {
     wait_until(Duration::from_secs(5), "a new reader's snapshot", || {
         !late.control().is_empty()
     });
+    gw.stop();
+}
+
+/// A reader that takes 16 KiB every 50 ms (about 320 KiB/s) until the
+/// gateway ends the stream; returns everything it read.
+fn slow_reader(addr: SocketAddr) -> std::thread::JoinHandle<String> {
+    let mut s = stuck_reader(addr);
+    std::thread::spawn(move || {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 16 << 10];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    })
+}
+
+/// The JSON messages of an SSE answer: each event is one chunk, so its
+/// `data:` line arrives whole.
+fn data_lines(raw: &str) -> Vec<serde_json::Value> {
+    raw.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
+#[test]
+fn a_slow_reader_gets_lagged_with_the_range_it_missed_then_the_end() {
+    const FRAMES: u64 = 300;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let addr = free_addr();
+    let config = gateway_config(tmp.path(), addr, "queue_frames = 64");
+    let mut gw = start_gateway(&config, addr);
+    let slow = slow_reader(addr);
+    wait_until(Duration::from_secs(10), "the reader connected", || {
+        scrape(addr, "sonde_gateway_readers", "") as usize == 1
+    });
+    // About 500 frames/s: the reader (16 frames/s) falls 64 frames
+    // behind within a second, and goes on reading all the while.
+    for first in (0..FRAMES).step_by(10) {
+        ingest(addr, first, 10);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let raw = slow.join().unwrap_or_else(|_| panic!("slow reader"));
+    let head = raw.split("\r\n\r\n").next().unwrap_or("");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "the connection ends with the stream: {head}"
+    );
+    let messages = data_lines(&raw);
+    let last_seen = messages
+        .iter()
+        .filter(|m| m["type"] == "records")
+        .flat_map(|m| m["records"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["gseq"].as_u64())
+        .max();
+    let reset = messages
+        .last()
+        .unwrap_or_else(|| panic!("no message: {raw}"));
+    assert_eq!(
+        (reset["type"].as_str(), reset["reason"].as_str()),
+        (Some("reset"), Some("lagged")),
+        "the stream ends with a lagged reset"
+    );
+    let missed_from = reset["missed_from"].as_u64();
+    let newest = reset["gseq"].as_u64().unwrap_or(0);
+    // It missed from just after the last record it was sent.
+    assert_eq!(missed_from, last_seen.map(|g| g + 1));
+    assert!(missed_from.is_some_and(|m| m <= newest), "{reset}");
+    assert_eq!(
+        scrape(
+            addr,
+            "sonde_gateway_reader_drops_total",
+            "reason=\"lagged\""
+        ) as u64,
+        1
+    );
+    assert_eq!(scrape(addr, "sonde_gateway_readers", "") as usize, 0);
+    assert_eq!(
+        scrape(addr, "sonde_gateway_write_timeouts_total", "") as usize,
+        0,
+        "lagged by the queue bound, not by the deadline: it kept reading"
+    );
     gw.stop();
 }
