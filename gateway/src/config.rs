@@ -525,6 +525,22 @@ checks = ["api-*"]
     }
 
     #[test]
+    fn readers_write_timeout_defaults_to_10s_and_is_positive() {
+        let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
+        assert_eq!(cfg.readers.write_timeout, DEFAULT_WRITE_TIMEOUT);
+        assert_eq!(DEFAULT_WRITE_TIMEOUT, Duration::from_secs(10));
+        let text = "data_dir = \"/d\"\n[readers]\nwrite_timeout = \"2s\"\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(cfg.readers.write_timeout, Duration::from_secs(2));
+        let text = "data_dir = \"/d\"\n[readers]\nwrite_timeout = \"0s\"\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: readers.write_timeout: must be longer than 0"
+        );
+    }
+
+    #[test]
     fn writer_retention_is_optional_and_checked() {
         let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
         assert_eq!(cfg.writer.retain, Retention::default(), "keeps everything");

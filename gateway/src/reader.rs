@@ -159,8 +159,8 @@ impl Drop for Feed {
 }
 
 /// The SSE response for a feed; it and its connection end when the feed
-/// does or the gateway stops. Events go out as the shared bytes of [`Encoded::to_sse_event`],
-/// with `: ping` after 15 s of silence.
+/// does or the gateway stops. Events go out as the shared bytes of
+/// [`Encoded::to_sse_event`], with `: ping` after 15 s of silence.
 pub fn sse(feed: Feed) -> Response {
     let stopping = feed.app.stopping();
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
