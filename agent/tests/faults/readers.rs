@@ -1,6 +1,7 @@
 //! Faults: stuck and slow readers of a real `sonde gateway` (PROTOCOL.md
-//! 3.4). Readers that connect and never read are closed once their writes
-//! stop progressing for `[readers] write_timeout`, each counted; the
+//! 3.4). Readers (SSE and WebSocket) that connect and never read are
+//! closed once their writes stop progressing for `[readers]
+//! write_timeout`, each counted; the
 //! gateway's memory stays within the per-reader bound meanwhile; readers
 //! that do read get every record exactly once, in gseq order; a reader
 //! too slow for the live queue gets `lagged` with the range it missed,
@@ -107,6 +108,19 @@ fn stuck_reader(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// A WebSocket reader (JSON) that upgrades and never reads a byte.
+fn stuck_websocket(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
+    write!(
+        s,
+        "GET /v1/ws?format=json HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {READER_TOKEN}\r\n\
+         connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n\
+         sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    s
+}
+
 /// Whether the gateway closed `s`: what it sent is read, then the end.
 fn closed_by_peer(mut s: TcpStream) -> bool {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
@@ -181,7 +195,16 @@ fn stuck_readers_are_closed_within_the_deadline_and_readers_get_everything() {
     std::thread::sleep(Duration::from_millis(300));
     let baseline = rss_kib(pid);
 
-    let stuck: Vec<TcpStream> = (0..STUCK).map(|_| stuck_reader(addr)).collect();
+    // Half over SSE, half over WebSocket.
+    let stuck: Vec<TcpStream> = (0..STUCK)
+        .map(|i| {
+            if i % 2 == 0 {
+                stuck_reader(addr)
+            } else {
+                stuck_websocket(addr)
+            }
+        })
+        .collect();
     wait_until(Duration::from_secs(10), "every reader connected", || {
         scrape(addr, "sonde_gateway_readers", "") as usize == STUCK + 2
     });
