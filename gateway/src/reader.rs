@@ -20,7 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -164,7 +164,13 @@ impl Drop for Feed {
 pub fn sse(feed: Feed) -> Response {
     let stopping = feed.app.stopping();
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
-        let chunk = match tokio::time::timeout(HEARTBEAT, feed.next()).await {
+        // A reader with messages waiting takes the next one without a
+        // timer; only one about to wait arms the heartbeat.
+        let next = match feed.next().now_or_never() {
+            Some(next) => Ok(next),
+            None => tokio::time::timeout(HEARTBEAT, feed.next()).await,
+        };
+        let chunk = match next {
             Ok(Some(e)) => e.to_sse_event(),
             Ok(None) => return None,
             Err(_) => Bytes::from_static(SSE_PING),
