@@ -3,7 +3,9 @@
 //! runtime, so "per core" is what it measures), the gateway's share of
 //! probe-to-reader latency (POST sent -> SSE reader has it, p50/p99), memory
 //! for the replay state of 10 000 checks, and for 1 000 idle readers; and
-//! how fast a restarted gateway reads that replay state back from its files.
+//! how fast a restarted gateway reads that replay state back from its files;
+//! and ingest latency beside 1 000 and 10 000 SSE readers (half reading,
+//! half stuck) against none, with the memory they cost.
 //!
 //! `cargo bench -p sonde-gateway --bench ingest`. The full end-to-end latency
 //! (end of a probe in `sonde run` -> reader) needs the agent's gateway sink;
@@ -76,6 +78,10 @@ struct Served {
 
 impl Served {
     fn start(agents: usize, readers: usize) -> Served {
+        Served::start_with(agents, readers, |cfg| cfg.readers.queue_frames = 65_536)
+    }
+
+    fn start_with(agents: usize, readers: usize, tune: impl FnOnce(&mut GatewayConfig)) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = GatewayConfig::with_data_dir(dir.path().join("data"));
         cfg.agents = (0..agents)
@@ -92,7 +98,7 @@ impl Served {
                 agents: vec![],
             })
             .collect();
-        cfg.readers.queue_frames = 65_536;
+        tune(&mut cfg);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -430,6 +436,216 @@ fn idle_readers(clients: &tokio::runtime::Runtime) {
     drop(conns);
 }
 
+/// Ingest paced at `RATE_FRAMES` frames of 100 records a second from 4
+/// agents, for `RUN_READERS`; returns the latency of every request.
+async fn paced_ingest(addr: SocketAddr) -> Vec<Duration> {
+    const AGENTS: u64 = 4;
+    let period = Duration::from_secs_f64(AGENTS as f64 / RATE_FRAMES as f64);
+    let tasks: Vec<_> = (0..AGENTS as usize)
+        .map(|index| {
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                let Ok(tcp) = TcpStream::connect(addr).await else {
+                    return samples;
+                };
+                let _ = tcp.set_nodelay(true);
+                let Ok((mut send, conn)) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await
+                else {
+                    return samples;
+                };
+                tokio::spawn(conn);
+                let agent = format!("agent-{index}");
+                let token = format!("Bearer agent-token-{index}");
+                let start = tokio::time::Instant::now();
+                let mut seq = 0;
+                while start.elapsed() < RUN_READERS {
+                    tokio::time::sleep_until(start + period * seq as u32).await;
+                    if send.ready().await.is_err() {
+                        break;
+                    }
+                    let req = Request::post(format!("http://{addr}/v1/frames"))
+                        .header("host", "gw")
+                        .header("authorization", &token)
+                        .header("content-type", gateway::FRAMES_CONTENT_TYPE)
+                        .body(Full::new(Bytes::from(frame(&agent, seq))))
+                        .expect("request");
+                    let t0 = Instant::now();
+                    let Ok(resp) = send.send_request(req).await else {
+                        break;
+                    };
+                    let ok = resp.status() == 200;
+                    let _ = resp.into_body().collect().await;
+                    if !ok {
+                        break;
+                    }
+                    samples.push(t0.elapsed());
+                    seq += 1;
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    all.sort();
+    all
+}
+
+/// Frames a second the reader bench aims at: 100 000 records/s.
+const RATE_FRAMES: u64 = 1000;
+const RUN_READERS: Duration = Duration::from_secs(5);
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q) as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// Connects `n` SSE readers; even ones read (and discard) everything,
+/// odd ones never read. Returns the stuck sockets (kept open) and the
+/// reading tasks (bytes each read).
+async fn connect_readers(
+    addr: SocketAddr,
+    n: usize,
+) -> (Vec<TcpStream>, Vec<tokio::task::JoinHandle<u64>>) {
+    let req = "GET /v1/stream HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer reader-token\r\n\r\n";
+    let mut stuck = Vec::with_capacity(n / 2);
+    let mut reading = Vec::with_capacity(n / 2);
+    for i in 0..n {
+        let Ok(mut s) = TcpStream::connect(addr).await else {
+            continue;
+        };
+        if s.write_all(req.as_bytes()).await.is_err() {
+            continue;
+        }
+        if i % 2 == 1 {
+            stuck.push(s);
+            continue;
+        }
+        reading.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 << 10];
+            let mut total = 0;
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            total
+        }));
+    }
+    (stuck, reading)
+}
+
+/// 10 000 readers are 20 000 sockets in this one process: raises the
+/// soft limit to the hard one, and the hard one too where allowed (root).
+fn raise_nofile() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const WANTED: u64 = 32_768;
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if setrlimit(Resource::RLIMIT_NOFILE, WANTED, WANTED.max(hard)).is_err() {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
+/// Ingest latency at ~100 000 records/s beside `readers` SSE readers
+/// (half reading, half stuck); `base` is the run without readers, for the
+/// ratio. Returns this run's p99.
+fn readers_beside_ingest(
+    clients: &tokio::runtime::Runtime,
+    readers: usize,
+    base: Option<(Duration, Duration)>,
+) -> (Duration, Duration) {
+    let gw = Served::start_with(4, 1, |cfg| {
+        // Without fsync in the answer: what is measured is the readers' share.
+        cfg.writer.ack = gateway::config::AckAfter::Queued;
+        cfg.readers.max_readers = readers.max(1) + 10;
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss_kib();
+    let (stuck, reading) = clients.block_on(connect_readers(gw.addr, readers));
+    let connected = rss_kib();
+    let samples = clients.block_on(paced_ingest(gw.addr));
+    let after = rss_kib();
+    let metrics = clients.block_on(async {
+        let tcp = TcpStream::connect(gw.addr).await.ok()?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        let req = Request::get(format!("http://{}/metrics", gw.addr))
+            .header("host", "gw")
+            .body(Full::new(Bytes::new()))
+            .ok()?;
+        let resp = send.send_request(req).await.ok()?;
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some(String::from_utf8_lossy(&body).into_owned())
+    });
+    let metric = |name: &str| {
+        metrics
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let (p50, p99) = (quantile(&samples, 0.50), quantile(&samples, 0.99));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let rate = samples.len() as f64 * RECORDS_PER_FRAME as f64 / RUN_READERS.as_secs_f64();
+    let grown_kib = after.max(connected).saturating_sub(before);
+    let per_reader = grown_kib as f64 / readers.max(1) as f64;
+    let per_reader = if readers == 0 {
+        "n/a".to_owned()
+    } else {
+        format!("{per_reader:.1} KiB per reader")
+    };
+    let ratio = base.map(|(b50, b99)| {
+        (
+            p50.as_secs_f64() / b50.as_secs_f64().max(1e-9),
+            p99.as_secs_f64() / b99.as_secs_f64().max(1e-9),
+        )
+    });
+    println!(
+        "readers beside ingest, {readers:>5} SSE readers (half reading, half stuck): {rate:>7.0} records/s ingested, latency p50 {:.2} ms p99 {:.2} ms{}; RSS +{:.1} MiB ({per_reader}, gateway and client sockets in one process; bound {} KiB: {}); readers still connected {}, lagged {}, write timeouts {}",
+        ms(p50),
+        ms(p99),
+        match ratio {
+            Some(_) if samples.is_empty() => " (no request answered: NOT met)".to_owned(),
+            Some((r50, r99)) => format!(
+                " = {r50:.2}x / {r99:.2}x the no-reader run (target p99 <= 2x: {})",
+                verdict(r99 <= 2.0)
+            ),
+            None => String::new(),
+        },
+        grown_kib as f64 / 1024.0,
+        READER_BOUND_KIB,
+        if readers == 0 {
+            "n/a"
+        } else {
+            verdict(grown_kib <= READER_BOUND_KIB * readers as u64)
+        },
+        metric("sonde_gateway_readers "),
+        metric("sonde_gateway_reader_drops_total{reason=\"lagged\"}"),
+        metric("sonde_gateway_write_timeouts_total"),
+    );
+    drop(stuck);
+    for r in reading {
+        r.abort();
+    }
+    (p50, p99)
+}
+
+/// What PROTOCOL.md 3.4 states a reader costs the gateway at most.
+const READER_BOUND_KIB: u64 = 128;
+
 fn main() {
     let clients = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -446,4 +662,17 @@ fn main() {
     ingest(&clients, 1);
     ingest(&clients, 50);
     latency(&clients);
+    // Two descriptors a reader (both ends here), and some to spare.
+    let most = (raise_nofile().saturating_sub(256) / 2) as usize;
+    let base = readers_beside_ingest(&clients, 0, None);
+    for wanted in [1_000, 10_000] {
+        let readers = wanted.min(most);
+        if readers < wanted {
+            println!(
+                "readers beside ingest: {wanted} readers need {} descriptors in this process, RLIMIT_NOFILE allows {readers}",
+                2 * wanted + 256
+            );
+        }
+        readers_beside_ingest(&clients, readers, Some(base));
+    }
 }

@@ -52,6 +52,7 @@ struct RawRing {
 struct RawReaders {
     queue_frames: Option<usize>,
     max_readers: Option<usize>,
+    write_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,7 +164,13 @@ pub struct ReaderLimits {
     pub queue_frames: usize,
     /// Readers connected at once; more get 503.
     pub max_readers: usize,
+    /// A connection whose pending write makes no progress for this long is
+    /// closed (PROTOCOL.md 3.4): a reader that stopped reading.
+    pub write_timeout: Duration,
 }
+
+/// The default of `[readers] write_timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// When ingest acknowledges accepted frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -315,6 +322,7 @@ impl GatewayConfig {
             readers: ReaderLimits {
                 queue_frames: 4096,
                 max_readers: 10_000,
+                write_timeout: DEFAULT_WRITE_TIMEOUT,
             },
             writer: WriterSettings {
                 ack: AckAfter::Durable,
@@ -390,6 +398,9 @@ impl GatewayConfig {
         }
         if let Some(n) = raw.readers.max_readers {
             cfg.readers.max_readers = n;
+        }
+        if let Some(text) = raw.readers.write_timeout {
+            cfg.readers.write_timeout = duration(&text, "readers.write_timeout", &invalid)?;
         }
         if let Some(text) = raw.writer.ack {
             cfg.writer.ack = match text.as_str() {
@@ -624,6 +635,22 @@ checks = ["api-*"]
         assert_eq!(
             err.to_string(),
             "g.toml: writer.ack: \"sometimes\" (valid: \"durable\" or \"queued\")"
+        );
+    }
+
+    #[test]
+    fn readers_write_timeout_defaults_to_10s_and_is_positive() {
+        let cfg = GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host()).unwrap();
+        assert_eq!(cfg.readers.write_timeout, DEFAULT_WRITE_TIMEOUT);
+        assert_eq!(DEFAULT_WRITE_TIMEOUT, Duration::from_secs(10));
+        let text = "data_dir = \"/d\"\n[readers]\nwrite_timeout = \"2s\"\n";
+        let cfg = GatewayConfig::parse(text, "g.toml", &host()).unwrap();
+        assert_eq!(cfg.readers.write_timeout, Duration::from_secs(2));
+        let text = "data_dir = \"/d\"\n[readers]\nwrite_timeout = \"0s\"\n";
+        let err = GatewayConfig::parse(text, "g.toml", &host()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g.toml: readers.write_timeout: must be longer than 0"
         );
     }
 

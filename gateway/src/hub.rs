@@ -16,6 +16,7 @@ use wire::Record;
 
 use crate::config::{AgentLimits, RingLimits};
 use crate::ingest::ValidFrame;
+use crate::message::SharedBatch;
 
 /// Why recovery left a record out of the current state ([`Hub::restore`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,8 +113,8 @@ pub struct Ack {
 /// What a new reader starts from.
 #[derive(Debug)]
 pub struct Subscription {
-    /// Live batches after `head`.
-    pub live: broadcast::Receiver<Arc<Batch>>,
+    /// Live batches after `head`, each encoded once for every reader.
+    pub live: broadcast::Receiver<Arc<SharedBatch>>,
     /// Every record with gseq <= head is in `snapshot` (or older).
     pub head: u64,
     /// `since` could not be served from the ring.
@@ -141,7 +142,7 @@ pub struct Hub {
     /// Each agent's distinct checks in `state`, for `max_checks`.
     agent_checks: HashMap<Arc<str>, HashSet<Arc<str>>>,
     agent_limits: AgentLimits,
-    live: broadcast::Sender<Arc<Batch>>,
+    live: broadcast::Sender<Arc<SharedBatch>>,
 }
 
 /// The first gseq of a gateway started at `now`: epoch ms times 1000
@@ -240,7 +241,8 @@ impl Hub {
             if let Some(batch) = self.admit(&agent_name, &f.frame, first_gseq, Some(now), None) {
                 records += batch.items.len();
                 // No receiver is not an error: nobody is reading.
-                let _ = self.live.send(batch.clone());
+                // Encoded later, by the first reader that needs it.
+                let _ = self.live.send(Arc::new(SharedBatch::new(batch.clone())));
                 batches.push(batch);
             }
         }
@@ -679,7 +681,7 @@ mod tests {
         let mut s = h.subscribe(None);
         accept(&mut h, "a", &frames("a", 1, &[1], &["x"]), now);
         let b = s.live.try_recv().unwrap();
-        assert_eq!(b.first_gseq, s.head + 1);
+        assert_eq!(b.batch.first_gseq, s.head + 1);
         assert!(first_gseq(SystemTime::now()) < (1 << 53));
     }
 }

@@ -11,6 +11,7 @@
 //! - [`message`]: reader messages in JSON and MessagePack.
 //! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
 //! - [`writer`]: append-only wire files on their own thread.
+//! - [`write_deadline`]: closes a connection whose writes stop progressing.
 //! - [`recover`]: a restarted gateway rebuilds the hub from those files.
 //! - [`admin`]: operator endpoints (an agent's mark reset) and their log.
 //! - [`metrics`]: Prometheus exposition.
@@ -38,6 +39,7 @@ pub mod reader;
 pub mod recover;
 pub mod server;
 mod state;
+pub mod write_deadline;
 pub mod writer;
 
 pub use config::{ConfigError, ConfigErrors, GatewayConfig};

@@ -2,7 +2,16 @@
 //! records in the one JSON shape of WIRE.md ("JSON"), and MessagePack, with
 //! records as the positional wire record of WIRE.md 1.1. Pure functions
 //! from hub data to bytes.
+//!
+//! Live batches are encoded once per format, not once per reader
+//! ([`SharedBatch`]): every reader of a batch shares its bytes, and a
+//! scoped reader's message is put together from the shared encodings of
+//! the records it may see.
 
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use wire::{JsonRecord, Record};
 
@@ -45,7 +54,44 @@ pub struct Encoded {
     /// The gseq an SSE `id:` carries (snapshot G, last record), if any.
     pub id: Option<u64>,
     /// The bytes (UTF-8 for JSON).
-    pub body: Vec<u8>,
+    pub body: Bytes,
+    /// The whole SSE event (PROTOCOL.md 4) when it was prepared once for
+    /// many readers; `body` is a slice of it.
+    pub sse_event: Option<Bytes>,
+}
+
+impl Encoded {
+    fn new(kind: &'static str, id: Option<u64>, body: Vec<u8>) -> Encoded {
+        Encoded {
+            kind,
+            id,
+            body: Bytes::from(body),
+            sse_event: None,
+        }
+    }
+
+    /// The message as one Server-Sent Event.
+    pub fn to_sse_event(&self) -> Bytes {
+        if let Some(event) = &self.sse_event {
+            return event.clone();
+        }
+        let mut out = Vec::with_capacity(self.body.len() + 48);
+        sse_prefix(&mut out, self.kind, self.id);
+        out.extend_from_slice(&self.body);
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
+    }
+}
+
+/// `event:`, `id:` and the start of the `data:` line. JSON bodies never
+/// hold a raw newline, so one `data:` line carries the whole message.
+fn sse_prefix(out: &mut Vec<u8>, kind: &str, id: Option<u64>) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    if let Some(id) = id {
+        out.extend_from_slice(format!("\nid: {id}").as_bytes());
+    }
+    out.extend_from_slice(b"\ndata: ");
 }
 
 struct RecordOut<'a> {
@@ -91,15 +137,24 @@ enum Msg<'a> {
     Reset {
         reason: &'static str,
         gseq: u64,
+        /// For `lagged`: the first gseq the reader was not sent.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        missed_from: Option<u64>,
     },
 }
 
-fn encode(msg: &Msg<'_>, format: Format) -> Vec<u8> {
+fn encode<T: Serialize + ?Sized>(msg: &T, format: Format) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(&mut out, msg, format);
+    out
+}
+
+fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, msg: &T, format: Format) {
     // Serialising these plain structs to memory cannot fail.
-    match format {
-        Format::Json => serde_json::to_vec(msg).unwrap_or_default(),
-        Format::MsgPack => rmp_serde::to_vec_named(msg).unwrap_or_default(),
-    }
+    let _ = match format {
+        Format::Json => serde_json::to_writer(&mut *out, msg).map_err(|_| ()),
+        Format::MsgPack => rmp_serde::encode::write_named(out, msg).map_err(|_| ()),
+    };
 }
 
 /// The snapshot of the states `scope` may see, as of `head`.
@@ -117,15 +172,12 @@ pub fn snapshot(format: Format, head: u64, states: &[CheckState], scope: &Scope)
             },
         })
         .collect();
-    Encoded {
-        kind: "snapshot",
-        id: Some(head),
-        body: encode(&Msg::Snapshot { gseq: head, states }, format),
-    }
+    let body = encode(&Msg::Snapshot { gseq: head, states }, format);
+    Encoded::new("snapshot", Some(head), body)
 }
 
 /// The records of `batch` with gseq > `after` that `scope` may see; `None`
-/// when there are none.
+/// when there are none. Encoded for this reader alone: for replay.
 pub fn records(format: Format, batch: &Batch, after: u64, scope: &Scope) -> Option<Encoded> {
     let records: Vec<ItemOut<'_>> = batch
         .with_gseq()
@@ -138,23 +190,163 @@ pub fn records(format: Format, batch: &Batch, after: u64, scope: &Scope) -> Opti
         })
         .collect();
     let last = records.last()?.gseq;
-    Some(Encoded {
-        kind: "records",
-        id: Some(last),
-        body: encode(&Msg::Records { records }, format),
-    })
+    let body = encode(&Msg::Records { records }, format);
+    Some(Encoded::new("records", Some(last), body))
 }
 
-/// A reset.
-pub fn reset(format: Format, reason: ResetReason, head: u64) -> Encoded {
+/// A reset. For `lagged`, `missed_from` is the first gseq the reader was
+/// not sent: it missed the records in its scope from there to `head`.
+pub fn reset(format: Format, reason: ResetReason, head: u64, missed_from: Option<u64>) -> Encoded {
     let msg = Msg::Reset {
         reason: reason.name(),
         gseq: head,
+        missed_from,
     };
-    Encoded {
-        kind: "reset",
-        id: None,
-        body: encode(&msg, format),
+    Encoded::new("reset", None, encode(&msg, format))
+}
+
+/// A live batch and its `records` messages, encoded at most once per
+/// format on first use and shared by every reader: fan-out to many
+/// readers costs reference counts, not serialisations.
+#[derive(Debug)]
+pub struct SharedBatch {
+    /// The batch.
+    pub batch: Arc<Batch>,
+    json: OnceLock<Encodings>,
+    msgpack: OnceLock<Encodings>,
+}
+
+/// One format's encoding of a whole batch.
+#[derive(Debug)]
+struct Encodings {
+    /// The `records` message of every item (for JSON, inside its SSE event).
+    message: Encoded,
+    /// Where item `i` is in `message.body`.
+    items: Vec<Range<usize>>,
+}
+
+/// The JSON `records` message up to its first item.
+const JSON_RECORDS_HEAD: &[u8] = br#"{"type":"records","records":["#;
+/// A MessagePack map of two entries, `"type": "records"`, then the
+/// `"records"` key; the item array follows.
+const MSGPACK_RECORDS_HEAD: &[u8] = b"\x82\xa4type\xa7records\xa7records";
+
+fn msgpack_array_len(out: &mut Vec<u8>, n: usize) {
+    match u16::try_from(n) {
+        Ok(n) if n < 16 => out.push(0x90 | n as u8),
+        Ok(n) => {
+            out.push(0xdc);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        Err(_) => {
+            out.push(0xdd);
+            out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+        }
+    }
+}
+
+impl SharedBatch {
+    /// A batch whose encodings are yet to be made.
+    pub fn new(batch: Arc<Batch>) -> SharedBatch {
+        SharedBatch {
+            batch,
+            json: OnceLock::new(),
+            msgpack: OnceLock::new(),
+        }
+    }
+
+    fn encodings(&self, format: Format) -> &Encodings {
+        let cell = match format {
+            Format::Json => &self.json,
+            Format::MsgPack => &self.msgpack,
+        };
+        cell.get_or_init(|| self.encode(format))
+    }
+
+    fn encode(&self, format: Format) -> Encodings {
+        let b = &self.batch;
+        let last = b.last_gseq();
+        let mut out = Vec::with_capacity(64 + b.items.len() * 200);
+        let mut items = Vec::with_capacity(b.items.len());
+        if format == Format::Json {
+            sse_prefix(&mut out, "records", Some(last));
+        }
+        let body_start = out.len();
+        match format {
+            Format::Json => out.extend_from_slice(JSON_RECORDS_HEAD),
+            Format::MsgPack => {
+                out.extend_from_slice(MSGPACK_RECORDS_HEAD);
+                msgpack_array_len(&mut out, b.items.len());
+            }
+        }
+        for (i, (gseq, check, record)) in b.with_gseq().enumerate() {
+            if i > 0 && format == Format::Json {
+                out.push(b',');
+            }
+            let start = out.len() - body_start;
+            let item = ItemOut {
+                gseq,
+                agent: &b.agent,
+                check,
+                record: RecordOut { record, format },
+            };
+            encode_into(&mut out, &item, format);
+            items.push(start..out.len() - body_start);
+        }
+        if format == Format::Json {
+            out.extend_from_slice(b"]}");
+        }
+        let body_end = out.len();
+        if format == Format::Json {
+            out.extend_from_slice(b"\n\n");
+        }
+        let whole = Bytes::from(out);
+        let message = Encoded {
+            kind: "records",
+            id: Some(last),
+            body: whole.slice(body_start..body_end),
+            sse_event: (format == Format::Json).then_some(whole),
+        };
+        Encodings { message, items }
+    }
+
+    /// The records with gseq > `after` that `scope` may see, as one
+    /// `records` message; `None` when there are none. A reader that sees
+    /// the whole batch shares its bytes; a scoped one gets the shared
+    /// encodings of its records put together.
+    pub fn records(&self, format: Format, after: u64, scope: &Scope) -> Option<Encoded> {
+        let b = &self.batch;
+        let enc = self.encodings(format);
+        if after < b.first_gseq && scope.is_everything() {
+            return Some(enc.message.clone());
+        }
+        let visible: Vec<usize> = b
+            .with_gseq()
+            .enumerate()
+            .filter(|(_, (gseq, check, _))| *gseq > after && scope.allows(&b.agent, check))
+            .map(|(i, _)| i)
+            .collect();
+        let last = b.first_gseq + *visible.last()? as u64;
+        let body = &enc.message.body;
+        let size: usize = visible.iter().map(|&i| enc.items[i].len() + 1).sum();
+        let mut out = Vec::with_capacity(size + 48);
+        match format {
+            Format::Json => out.extend_from_slice(JSON_RECORDS_HEAD),
+            Format::MsgPack => {
+                out.extend_from_slice(MSGPACK_RECORDS_HEAD);
+                msgpack_array_len(&mut out, visible.len());
+            }
+        }
+        for (n, &i) in visible.iter().enumerate() {
+            if n > 0 && format == Format::Json {
+                out.push(b',');
+            }
+            out.extend_from_slice(&body[enc.items[i].clone()]);
+        }
+        if format == Format::Json {
+            out.extend_from_slice(b"]}");
+        }
+        Some(Encoded::new("records", Some(last), out))
     }
 }
 
@@ -244,10 +436,71 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_slice(&hidden.body).unwrap();
         assert_eq!(v["states"].as_array().map(Vec::len), Some(0));
-        let r = reset(Format::Json, ResetReason::Lagged, 9);
+        let r = reset(Format::Json, ResetReason::Lagged, 9, Some(4));
         assert_eq!(
-            String::from_utf8(r.body).unwrap(),
-            r#"{"type":"reset","reason":"lagged","gseq":9}"#
+            std::str::from_utf8(&r.body).unwrap(),
+            r#"{"type":"reset","reason":"lagged","gseq":9,"missed_from":4}"#
         );
+        let r = reset(Format::Json, ResetReason::SinceOutOfRing, 9, None);
+        assert_eq!(
+            std::str::from_utf8(&r.body).unwrap(),
+            r#"{"type":"reset","reason":"since_out_of_ring","gseq":9}"#
+        );
+    }
+
+    fn big_batch(n: usize) -> Batch {
+        let checks = ["api", "web", "db"];
+        Batch {
+            first_gseq: 100,
+            agent: Arc::from("eu-1"),
+            accepted_at: Instant::now(),
+            items: (0..n)
+                .map(|i| (Arc::from(checks[i % 3]), rec().with_dn(i as u64)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn shared_encodings_are_the_bytes_a_reader_alone_would_get() {
+        let scopes = [
+            Scope::default(),
+            Scope::new("r", vec!["web".into()], vec![]),
+            Scope::new("r", vec![], vec!["elsewhere".into()]),
+        ];
+        // 20 items need a 16-bit MessagePack array length, 3 a fixarray.
+        for n in [1, 3, 20, 70_000] {
+            let shared = SharedBatch::new(Arc::new(big_batch(n)));
+            for format in [Format::Json, Format::MsgPack] {
+                // The 32-bit array length once; the matrix on small batches.
+                let scopes = if n > 100 { &scopes[..1] } else { &scopes[..] };
+                for scope in scopes {
+                    for after in [0, 100, 105] {
+                        let alone = records(format, &shared.batch, after, scope);
+                        let got = shared.records(format, after, scope);
+                        assert_eq!(
+                            got.as_ref().map(|e| (&e.body, e.id)),
+                            alone.as_ref().map(|e| (&e.body, e.id)),
+                            "{n} items, {format:?}, after {after}, {scope:?}"
+                        );
+                        if let (Some(got), Some(alone)) = (got, alone) {
+                            assert_eq!(got.to_sse_event(), alone.to_sse_event());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn readers_of_the_whole_batch_share_one_buffer() {
+        let shared = SharedBatch::new(Arc::new(batch()));
+        let a = shared.records(Format::Json, 0, &Scope::default()).unwrap();
+        let b = shared.records(Format::Json, 0, &Scope::default()).unwrap();
+        assert_eq!(a.body.as_ptr(), b.body.as_ptr());
+        let event = a.to_sse_event();
+        let text = std::str::from_utf8(&event).unwrap();
+        assert!(text.starts_with("event: records\nid: 11\ndata: {\"type\":\"records\""));
+        assert!(text.ends_with("]}\n\n"), "{text}");
+        assert_eq!(text.matches('\n').count(), 4);
     }
 }

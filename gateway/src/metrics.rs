@@ -2,6 +2,7 @@
 //! exposition (`GET /metrics`, written by the shared `exposition` crate).
 //! Gauges of the hub and writer are read at scrape time and passed in.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use exposition::{Exposition, Kind, label};
@@ -46,6 +47,9 @@ pub struct Metrics {
     pub drops_lagged: AtomicU64,
     /// Readers sent a reset because `since` was out of the ring.
     pub drops_since: AtomicU64,
+    /// Connections closed because a write made no progress in time
+    /// (shared with every connection's [`crate::write_deadline::WriteDeadline`]).
+    pub write_timeouts: Arc<AtomicU64>,
 }
 
 /// Values read from the hub and writer at scrape time.
@@ -170,6 +174,12 @@ impl Metrics {
         for (name, kind, help, value) in singles {
             e.single(name, kind, help, value);
         }
+        e.single(
+            "sonde_gateway_write_timeouts_total",
+            Kind::Counter,
+            "Connections closed because a write made no progress for [readers] write_timeout.",
+            get(&self.write_timeouts),
+        );
         e.family(
             "sonde_gateway_reader_drops_total",
             Kind::Counter,

@@ -4,8 +4,10 @@
 //! WebSocket.
 //!
 //! A feed never holds the hub lock while encoding, and reads live batches
-//! from the bounded broadcast: a reader that falls behind gets `lagged`
-//! and is closed; ingest never waits for it.
+//! from the bounded broadcast, whose batches are encoded once for all
+//! readers: a reader that falls behind gets `lagged` and is closed; one
+//! that stops reading is closed by the connection's write deadline
+//! (`write_deadline`). Ingest never waits for either.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -13,31 +15,48 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::Scope;
 use crate::hub::Batch;
-use crate::message::{self, Encoded, Format, ResetReason};
+use crate::message::{self, Encoded, Format, ResetReason, SharedBatch};
 use crate::state::App;
 
 /// Silence after which SSE sends a comment and WebSocket a Ping.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The most a connection's HTTP layer holds for its peer beyond the one
+/// message being written (hyper's HTTP/1.1 write buffer, HTTP/2's send
+/// buffer per stream): with the write deadline, what bounds a reader
+/// that stopped reading (PROTOCOL.md 3.4).
+pub const SEND_BUFFER_BYTES: usize = 64 << 10;
+
+/// The SSE heartbeat, a comment line (PROTOCOL.md 4).
+const SSE_PING: &[u8] = b": ping\n\n";
 
 /// One reader's message sequence.
 pub struct Feed {
     app: Arc<App>,
     scope: Arc<Scope>,
     format: Format,
+    /// The reset and the snapshot, encoded when the reader connected.
     pending: VecDeque<Encoded>,
-    live: broadcast::Receiver<Arc<Batch>>,
+    /// The replay, from the ring's shared batches, encoded one at a time
+    /// as the reader takes it: records with gseq > `since`.
+    missed: VecDeque<Arc<Batch>>,
+    since: u64,
+    live: broadcast::Receiver<Arc<SharedBatch>>,
+    /// The newest gseq of a live batch this reader has been through.
     after: u64,
     /// Set once the reader lagged: the reset was sent, nothing follows.
-    pub lagged: bool,
+    lagged: bool,
 }
 
 impl Feed {
@@ -45,56 +64,64 @@ impl Feed {
     pub fn open(app: Arc<App>, scope: Arc<Scope>, format: Format, since: Option<u64>) -> Feed {
         let sub = app.hub().subscribe(since);
         app.metrics.readers.fetch_add(1, Ordering::Relaxed);
-        let mut pending = VecDeque::with_capacity(sub.missed.len() + 2);
+        let mut pending = VecDeque::with_capacity(2);
         if sub.reset {
             app.metrics.drops_since.fetch_add(1, Ordering::Relaxed);
             pending.push_back(message::reset(
                 format,
                 ResetReason::SinceOutOfRing,
                 sub.head,
+                None,
             ));
         }
         let mut snapshot = message::snapshot(format, sub.head, &sub.snapshot, &scope);
-        let missed: Vec<Encoded> = match (sub.reset, since) {
-            (false, Some(since)) => sub
-                .missed
-                .iter()
-                .filter_map(|b| message::records(format, b, since, &scope))
-                .collect(),
-            _ => Vec::new(),
+        let (missed, since) = match (sub.reset, since) {
+            (false, Some(since)) => (VecDeque::from(sub.missed), since),
+            _ => (VecDeque::new(), sub.head),
         };
-        if !missed.is_empty() {
+        let replays = missed.iter().any(|b| {
+            b.with_gseq()
+                .any(|(gseq, check, _)| gseq > since && scope.allows(&b.agent, check))
+        });
+        if replays {
             // The replay that follows has ids below G: the snapshot's SSE id
             // stays at `since`, so a reader cut off before the replay
             // resumes from there and event ids never go back.
-            snapshot.id = since;
+            snapshot.id = Some(since);
         }
         pending.push_back(snapshot);
-        pending.extend(missed);
         Feed {
             app,
             scope,
             format,
             pending,
+            missed,
+            since,
             live: sub.live,
             after: sub.head,
             lagged: false,
         }
     }
 
-    /// The next message, or `None` when the feed is over.
+    /// The next message, or `None` when the feed is over. Cancel-safe: a
+    /// message is taken only when it is returned.
     pub async fn next(&mut self) -> Option<Encoded> {
         if let Some(e) = self.pending.pop_front() {
             return Some(e);
+        }
+        while let Some(batch) = self.missed.pop_front() {
+            if let Some(e) = message::records(self.format, &batch, self.since, &self.scope) {
+                return Some(e);
+            }
         }
         if self.lagged {
             return None;
         }
         loop {
             match self.live.recv().await {
-                Ok(batch) => {
-                    let encoded = message::records(self.format, &batch, self.after, &self.scope);
-                    self.after = self.after.max(batch.last_gseq());
+                Ok(shared) => {
+                    let encoded = shared.records(self.format, self.after, &self.scope);
+                    self.after = self.after.max(shared.batch.last_gseq());
                     if encoded.is_some() {
                         return encoded;
                     }
@@ -106,11 +133,22 @@ impl Feed {
                         .drops_lagged
                         .fetch_add(1, Ordering::Relaxed);
                     let head = self.app.hub().head();
-                    return Some(message::reset(self.format, ResetReason::Lagged, head));
+                    let missed_from = Some(self.after + 1);
+                    return Some(message::reset(
+                        self.format,
+                        ResetReason::Lagged,
+                        head,
+                        missed_from,
+                    ));
                 }
                 Err(RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// Whether the `lagged` reset was the last message.
+    fn lagged_out(&self) -> bool {
+        self.lagged && self.pending.is_empty()
     }
 }
 
@@ -120,22 +158,36 @@ impl Drop for Feed {
     }
 }
 
-/// The SSE response for a feed; it ends when the feed does or the gateway stops.
+/// The SSE response for a feed; it and its connection end when the feed
+/// does or the gateway stops. Events go out as the shared bytes of
+/// [`Encoded::to_sse_event`], with `: ping` after 15 s of silence.
 pub fn sse(feed: Feed) -> Response {
     let stopping = feed.app.stopping();
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
-        let e = feed.next().await?;
-        let mut event = Event::default()
-            .event(e.kind)
-            .data(String::from_utf8_lossy(&e.body));
-        if let Some(id) = e.id {
-            event = event.id(id.to_string());
-        }
-        Some((Ok::<_, Infallible>(event), feed))
+        // A reader with messages waiting takes the next one without a
+        // timer; only one about to wait arms the heartbeat.
+        let next = match feed.next().now_or_never() {
+            Some(next) => Ok(next),
+            None => tokio::time::timeout(HEARTBEAT, feed.next()).await,
+        };
+        let chunk = match next {
+            Ok(Some(e)) => e.to_sse_event(),
+            Ok(None) => return None,
+            Err(_) => Bytes::from_static(SSE_PING),
+        };
+        Some((Ok::<_, Infallible>(chunk), feed))
     });
-    Sse::new(events.take_until(stopping))
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("ping"))
-        .into_response()
+    let mut r = Body::from_stream(events.take_until(stopping)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Over HTTP/1.1 the connection ends with the stream (a lagged reset,
+    // shutdown) rather than idling in keep-alive; HTTP/2 drops the header.
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// Runs a WebSocket reader until the client leaves, it lags or the gateway stops.
@@ -149,14 +201,18 @@ pub async fn websocket(mut socket: WebSocket, mut feed: Feed) {
             next = feed.next() => {
                 let Some(e) = next else { break };
                 let msg = match feed.format {
-                    Format::Json => Message::Text(String::from_utf8_lossy(&e.body).into_owned().into()),
-                    Format::MsgPack => Message::Binary(e.body.into()),
+                    // JSON from serde_json is UTF-8; the check is cheap.
+                    Format::Json => match Utf8Bytes::try_from(e.body) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => break,
+                    },
+                    Format::MsgPack => Message::Binary(e.body),
                 };
                 if socket.send(msg).await.is_err() {
                     return;
                 }
                 heartbeat.reset();
-                if feed.lagged && feed.pending.is_empty() {
+                if feed.lagged_out() {
                     let close = CloseFrame { code: 4000, reason: "lagged".into() };
                     let _ = socket.send(Message::Close(Some(close))).await;
                     return;

@@ -34,6 +34,7 @@ use crate::message::Format;
 use crate::reader::{self, Feed};
 use crate::recover::recover_until;
 use crate::state::App;
+use crate::write_deadline::{self, WriteDeadline};
 use crate::writer::{Persist, Writer};
 
 /// The media type of an ingest body.
@@ -464,6 +465,11 @@ where
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header_read_timeout))
         .keep_alive_timeout(limits.header_read_timeout);
+    // What hyper holds per connection for a reader that is not reading
+    // (PROTOCOL.md 3.4); the kernel's socket buffers come on top.
+    builder.http1().max_buf_size(reader::SEND_BUFFER_BYTES);
+    builder.http2().max_send_buf_size(reader::SEND_BUFFER_BYTES);
+    let write_timeout = app.cfg.readers.write_timeout;
     let graceful = GracefulShutdown::new();
     let graceful_ref = &graceful;
     listen::serve(
@@ -473,6 +479,9 @@ where
         shutdown,
         |stream, _peer, conn| {
             let _ = stream.set_nodelay(true);
+            write_deadline::limit_unsent(&stream, reader::SEND_BUFFER_BYTES);
+            let stream =
+                WriteDeadline::new(stream, write_timeout, app.metrics.write_timeouts.clone());
             let service = conn.track(TowerToHyperService::new(routes.clone()));
             let builder = builder.clone();
             let watcher = graceful_ref.watcher();

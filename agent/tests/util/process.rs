@@ -161,6 +161,11 @@ impl Process {
         }
     }
 
+    /// Its process id (for /proc/PID).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
