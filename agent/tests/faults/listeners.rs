@@ -134,6 +134,49 @@ fn wait_polls_and_takes_a_signed_webhook_through_hundreds_of_idle_connections() 
     assert!(!err.contains("local_resource"), "{}", wait.describe());
 }
 
+/// Stalled uploads opened against the webhook: more than its cap at
+/// `ulimit -n 256` (64), each with whole headers and part of its body.
+const STALLED_UPLOADS: usize = 100;
+
+#[test]
+fn a_signed_webhook_gets_through_a_cap_full_of_stalled_unauthenticated_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_target, hook, mut wait) = waiting_with_webhook(dir.path());
+    let cap =
+        listen::Limits::with_max_connections(usize::MAX).effective_max_connections(Some(MAX_FDS));
+    assert!(STALLED_UPLOADS > cap);
+    // Unsigned: headers whole, body never finished (the listener's body
+    // window is 10 s; everything below happens well within it).
+    let stalled: Vec<TcpStream> = (0..STALLED_UPLOADS)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(hook).ok()?;
+            s.write_all(b"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{\"sta")
+                .ok()?;
+            Some(s)
+        })
+        .collect();
+    assert_eq!(stalled.len(), STALLED_UPLOADS);
+    std::thread::sleep(Duration::from_millis(500));
+    let body = r#"{"status":"ready"}"#;
+    let now = unix_now();
+    let signature = sign(b"s3cret", now, body.as_bytes());
+    let answer = exchange(
+        hook,
+        "POST",
+        "/hook",
+        &[
+            ("content-type", "application/json"),
+            ("x-sonde-timestamp", &now.to_string()),
+            ("x-sonde-signature", &signature),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}{}", answer.text, wait.describe());
+    assert_eq!(wait.wait(Duration::from_secs(10)), 0, "{}", wait.describe());
+    assert!(wait.stderr().contains("(webhook)"), "{}", wait.describe());
+    drop(stalled);
+}
+
 #[test]
 fn a_slowloris_request_is_closed_after_the_header_timeout() {
     let dir = tempfile::tempdir().unwrap();
