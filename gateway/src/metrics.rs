@@ -22,6 +22,7 @@ const OUTCOMES: &[&str] = &[
     "unauthorized",
     "agent_mismatch",
     "method_not_allowed",
+    "body_timeout",
     "too_large",
     "unsupported_media_type",
     "rate_limited",
