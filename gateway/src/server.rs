@@ -397,11 +397,14 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
     let what = |p: &std::path::Path, e: &dyn std::fmt::Display| {
         ServeError::Tls(format!("{}: {e}", p.display()))
     };
-    let certs = CertificateDer::pem_file_iter(&files.cert_file)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+    // Bounded and regular files only: `/dev/zero` must not be read whole.
+    let read = |p: &std::path::Path| config::file::read_bounded(p).map_err(|e| what(p, &e));
+    let cert_pem = read(&files.cert_file)?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| what(&files.cert_file, &e))?;
-    let key =
-        PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| what(&files.key_file, &e))?;
+    let key_pem = read(&files.key_file)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| what(&files.key_file, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
