@@ -23,7 +23,10 @@ mod serve;
 mod slots;
 mod tracked;
 
-pub use limits::{FD_SHARE_DIVISOR, FdBudget, Limits, STREAM_RESERVE_DIVISOR, fd_soft_limit};
+pub use limits::{
+    FD_SHARE_DIVISOR, FdBudget, Limits, MIN_USEFUL_CONNECTIONS, STREAM_RESERVE_DIVISOR,
+    fd_soft_limit,
+};
 pub use serve::{Connection, serve};
 pub use slots::{Admission, ConnState, Slots};
 pub use tracked::{RequestBody, SlotHandle, StreamSlot, Tracked, TrackedBody};

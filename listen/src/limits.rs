@@ -7,6 +7,11 @@ use std::time::Duration;
 /// [`FdBudget::Quarter`]'s divisor.
 pub const FD_SHARE_DIVISOR: u64 = 4;
 
+/// Below this many connections a listener is barely usable (one scraper
+/// and a health check, a webhook beside a few stray connections): a cap
+/// clamped under it is logged as such at WARN, naming the fd limit.
+pub const MIN_USEFUL_CONNECTIONS: usize = 16;
+
 /// Of the connection cap, at least this share (and at least one slot) is
 /// never given to long-lived streams ([`Limits::stream_cap`]), so that
 /// short requests (the gateway's ingest, health checks) always find one.

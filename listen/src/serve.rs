@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::limits::{Limits, fd_soft_limit};
+use crate::limits::{Limits, MIN_USEFUL_CONNECTIONS, fd_soft_limit};
 use crate::slots::{Admission, ConnState, Slots};
 use crate::tracked::{SlotHandle, StreamCount, Tracked};
 
@@ -139,7 +139,16 @@ pub async fn serve<H, Fut>(
 {
     let cap = limits.effective_max_connections(fd_soft_limit());
     let stream_cap = Limits::stream_cap(cap);
-    if cap < limits.max_connections {
+    if cap < limits.max_connections.min(MIN_USEFUL_CONNECTIONS) {
+        tracing::warn!(
+            listener = name,
+            max_connections = cap,
+            configured = limits.max_connections,
+            minimum = MIN_USEFUL_CONNECTIONS,
+            fd_soft_limit = fd_soft_limit(),
+            "the fd limit leaves this listener fewer connections than it needs to serve reliably; raise `ulimit -n`"
+        );
+    } else if cap < limits.max_connections {
         tracing::warn!(
             listener = name,
             max_connections = cap,

@@ -4,6 +4,12 @@
 //! until its request body has arrived whole the request stays sheddable.
 //! Each request carries a [`SlotHandle`] with which a handler keeps the
 //! connection's slot for a long-lived stream (SSE, an upgraded socket).
+//!
+//! hyper drops a response body after its last frame, before that frame
+//! is flushed; it polls for the end only once its write buffer has room,
+//! so at most a buffer's worth (about 400 KiB) of a large reply to a slow
+//! client may still be in flight on a connection counted idle. Such a
+//! connection is the newest idle one, so the last shed.
 
 use std::future::Future;
 use std::pin::Pin;
