@@ -208,6 +208,6 @@ mod tests {
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"ok\"} 1\n"));
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"unauthorized\"} 2\n"));
         assert!(text.contains("sonde_gateway_ring_records 5\n"));
-        assert_eq!(OUTCOMES.len(), 15);
+        assert_eq!(OUTCOMES.len(), 16);
     }
 }
