@@ -295,10 +295,11 @@ fn read<T>(
     path: &Path,
     decode: impl FnOnce(&[u8]) -> Result<T, config::pem::PemError>,
 ) -> Result<T, TlsConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsConfigError::Read {
+    // Bounded and regular files only: `--cacert /dev/zero` is refused.
+    let bytes = config::file::read_bounded(path).map_err(|e| TlsConfigError::Read {
         what,
         path: path.to_owned(),
-        source,
+        source: e.into(),
     })?;
     decode(&bytes).map_err(|source| TlsConfigError::Pem {
         what,

@@ -1,8 +1,9 @@
 //! Reading a file the configuration consists of or points at (sonde.toml,
 //! gateway.toml, secret and PEM files) with bounds: only a regular file,
 //! at most [`MAX_FILE_BYTES`]. A FIFO, a device or a directory is refused
-//! from its metadata before it is opened, so reading never blocks on a
-//! FIFO nor runs on through `/dev/zero`.
+//! from its metadata before it is opened, and again from the opened file
+//! (opened non-blocking, so a FIFO swapped in between cannot block the
+//! open), so reading never blocks on a FIFO nor runs on through `/dev/zero`.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -73,8 +74,15 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, FileError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(FileError::TooLarge);
     }
-    let file = File::open(path)?;
-    // Swapped for something else between the two looks: check what was opened.
+    read_opened(path)
+}
+
+/// Opens `path` and reads it if what was opened is a regular file: the
+/// path may have been swapped for something else since its metadata was
+/// looked at. Opened non-blocking, so a FIFO swapped in does not block
+/// the open (a regular file ignores the flag).
+fn read_opened(path: &Path) -> Result<Vec<u8>, FileError> {
+    let file = open_nonblocking(path)?;
     let opened = file.metadata()?;
     if !opened.is_file() {
         return Err(FileError::NotRegular {
@@ -91,9 +99,42 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
+/// Opens `path` for reading with `O_NONBLOCK` where there is one.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_swapped_in_after_the_metadata_check_does_not_block_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: mkfifo is not available");
+            return;
+        }
+        let (done, outcome) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(matches!(
+                read_opened(&fifo),
+                Err(FileError::NotRegular { kind: "a FIFO" })
+            ));
+        });
+        // Without O_NONBLOCK the open waits for a writer forever.
+        let refused = outcome.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(refused, Ok(true));
+    }
 
     #[test]
     fn a_regular_file_is_read_whole() {

@@ -129,6 +129,13 @@ pub enum Reject {
         /// The limit.
         max: usize,
     },
+    /// The body did not arrive whole within `[server] header_read_timeout`
+    /// of the request's start (a trickled body would hold its slot).
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout {
+        /// The deadline.
+        secs: u64,
+    },
     /// Not `application/vnd.sonde.frames`.
     #[error("content type must be application/vnd.sonde.frames")]
     UnsupportedMediaType,
@@ -157,6 +164,7 @@ impl Reject {
             Reject::Unauthorized => 401,
             Reject::AgentMismatch { .. } => 403,
             Reject::MethodNotAllowed => 405,
+            Reject::BodyTimeout { .. } => 408,
             Reject::TooLarge { .. } | Reject::TooManyFrames { .. } => 413,
             Reject::UnsupportedMediaType => 415,
             Reject::RateLimited { .. } => 429,
@@ -177,6 +185,7 @@ impl Reject {
             Reject::Unauthorized => "unauthorized",
             Reject::AgentMismatch { .. } => "agent_mismatch",
             Reject::MethodNotAllowed => "method_not_allowed",
+            Reject::BodyTimeout { .. } => "body_timeout",
             Reject::TooLarge { .. } | Reject::TooManyFrames { .. } => "too_large",
             Reject::UnsupportedMediaType => "unsupported_media_type",
             Reject::RateLimited { .. } => "rate_limited",

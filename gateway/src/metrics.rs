@@ -23,6 +23,7 @@ const OUTCOMES: &[&str] = &[
     "unauthorized",
     "agent_mismatch",
     "method_not_allowed",
+    "body_timeout",
     "too_large",
     "unsupported_media_type",
     "rate_limited",
@@ -217,6 +218,6 @@ mod tests {
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"ok\"} 1\n"));
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"unauthorized\"} 2\n"));
         assert!(text.contains("sonde_gateway_ring_records 5\n"));
-        assert_eq!(OUTCOMES.len(), 15);
+        assert_eq!(OUTCOMES.len(), 16);
     }
 }

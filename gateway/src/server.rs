@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -152,7 +152,15 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large);
     }
-    let body: Bytes = match Limited::new(req.into_body(), max).collect().await {
+    // A trickled body would hold its slot as work: it gets as long as
+    // the headers did.
+    let deadline = app.cfg.server.header_read_timeout;
+    let collected = tokio::time::timeout(deadline, Limited::new(req.into_body(), max).collect())
+        .await
+        .map_err(|_| Reject::BodyTimeout {
+            secs: deadline.as_secs(),
+        })?;
+    let body: Bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
         Err(e) => {
@@ -287,22 +295,45 @@ fn reader_start(
     Ok((scope, since))
 }
 
+/// The listener's slot for a reader's stream, held for its life; `Busy`
+/// at the stream cap, which keeps a quarter of the connections for
+/// ingest ([`listen::Limits::stream_cap`]).
+fn stream_slot(
+    slot: Option<Extension<listen::SlotHandle>>,
+) -> Result<Option<listen::StreamSlot>, Refusal> {
+    match slot {
+        None => Ok(None),
+        Some(Extension(handle)) => handle.stream().map(Some).ok_or(Refusal::Busy),
+    }
+}
+
 async fn stream(
     State(app): State<Arc<App>>,
+    slot: Option<Extension<listen::SlotHandle>>,
     headers: HeaderMap,
     Query(q): Query<ReaderQuery>,
 ) -> Response {
     if q.format.as_deref().is_some_and(|f| f != "json") {
         return bad_request("Server-Sent Events are JSON only; use /v1/ws for MessagePack");
     }
-    match reader_start(&app, &headers, &q, true) {
-        Ok((scope, since)) => reader::sse(Feed::open(app, scope, Format::Json, since)),
+    let started =
+        reader_start(&app, &headers, &q, true).and_then(|start| Ok((start, stream_slot(slot)?)));
+    match started {
+        Ok(((scope, since), slot)) => {
+            let mut response = reader::sse(Feed::open(app, scope, Format::Json, since));
+            // The response body holds it (listen::Tracked moves it there).
+            if let Some(slot) = slot {
+                response.extensions_mut().insert(slot);
+            }
+            response
+        }
         Err(r) => r.into_response(),
     }
 }
 
 async fn websocket(
     State(app): State<Arc<App>>,
+    slot: Option<Extension<listen::SlotHandle>>,
     headers: HeaderMap,
     Query(q): Query<ReaderQuery>,
     ws: WebSocketUpgrade,
@@ -312,15 +343,22 @@ async fn websocket(
         Some("json") => Format::Json,
         Some(_) => return bad_request("format must be json or msgpack"),
     };
-    match reader_start(&app, &headers, &q, false) {
-        Ok((scope, since)) => {
+    let started =
+        reader_start(&app, &headers, &q, false).and_then(|start| Ok((start, stream_slot(slot)?)));
+    match started {
+        Ok(((scope, since), slot)) => {
             let feed = Feed::open(app, scope, format, since);
             // Readers send nothing but control frames: small buffers keep an
             // idle reader cheap (tungstenite's default read buffer is 128 KiB).
             ws.read_buffer_size(4096)
                 .write_buffer_size(0)
                 .max_message_size(64 << 10)
-                .on_upgrade(move |socket| reader::websocket(socket, feed))
+                .on_upgrade(move |socket| async move {
+                    // The upgraded socket outlives its connection's task:
+                    // its slot is held until the socket closes.
+                    let _slot = slot;
+                    reader::websocket(socket, feed).await;
+                })
         }
         Err(r) => r.into_response(),
     }
@@ -360,11 +398,14 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
     let what = |p: &std::path::Path, e: &dyn std::fmt::Display| {
         ServeError::Tls(format!("{}: {e}", p.display()))
     };
-    let certs = CertificateDer::pem_file_iter(&files.cert_file)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+    // Bounded and regular files only: `/dev/zero` must not be read whole.
+    let read = |p: &std::path::Path| config::file::read_bounded(p).map_err(|e| what(p, &e));
+    let cert_pem = read(&files.cert_file)?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| what(&files.cert_file, &e))?;
-    let key =
-        PrivateKeyDer::from_pem_file(&files.key_file).map_err(|e| what(&files.key_file, &e))?;
+    let key_pem = read(&files.key_file)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| what(&files.key_file, &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -6,11 +6,14 @@
 //!   ([`FdBudget`]: a quarter beside outgoing probes and polls, all but a
 //!   reserve for the gateway).
 //! - [`Slots`]: the pure bookkeeping of open connections; at the cap the
-//!   longest-idle connection (no request in flight) is shed to admit a new
-//!   one, and a connection with a request in flight is never shed.
+//!   connection idle (or only waiting for request bodies) the longest is
+//!   shed to admit a new one; one with a whole request in flight never is.
 //! - [`serve`]: the accept loop over a tokio listener; the caller's handler
 //!   does TLS and HTTP, wrapping its service in [`Tracked`] so the loop
-//!   knows when a request is in flight.
+//!   knows when a request is in flight; a handler that answers with a
+//!   long-lived stream keeps the slot with a [`StreamSlot`] taken from
+//!   the request's [`SlotHandle`], within a stream cap below the
+//!   connection cap ([`Limits::stream_cap`]).
 //!
 //! It knows nothing of routes, TLS or axum; the agent-only build uses it too.
 #![forbid(unsafe_code)]
@@ -20,7 +23,10 @@ mod serve;
 mod slots;
 mod tracked;
 
-pub use limits::{FD_SHARE_DIVISOR, FdBudget, Limits, fd_soft_limit};
+pub use limits::{
+    FD_SHARE_DIVISOR, FdBudget, Limits, MIN_USEFUL_CONNECTIONS, STREAM_RESERVE_DIVISOR,
+    fd_soft_limit,
+};
 pub use serve::{Connection, serve};
 pub use slots::{Admission, ConnState, Slots};
-pub use tracked::{Tracked, TrackedBody};
+pub use tracked::{RequestBody, SlotHandle, StreamSlot, Tracked, TrackedBody};

@@ -7,6 +7,16 @@ use std::time::Duration;
 /// [`FdBudget::Quarter`]'s divisor.
 pub const FD_SHARE_DIVISOR: u64 = 4;
 
+/// Below this many connections a listener is barely usable (one scraper
+/// and a health check, a webhook beside a few stray connections): a cap
+/// clamped under it is logged as such at WARN, naming the fd limit.
+pub const MIN_USEFUL_CONNECTIONS: usize = 16;
+
+/// Of the connection cap, at least this share (and at least one slot) is
+/// never given to long-lived streams ([`Limits::stream_cap`]), so that
+/// short requests (the gateway's ingest, health checks) always find one.
+pub const STREAM_RESERVE_DIVISOR: usize = 4;
+
 /// How much of the process's soft fd limit a listener's connections may
 /// take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +76,15 @@ impl Limits {
             .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         self.max_connections.min(share).max(1)
     }
+
+    /// The long-lived streams (SSE, upgraded sockets) allowed at once on
+    /// a listener whose effective cap is `cap`: all but a quarter of it
+    /// ([`STREAM_RESERVE_DIVISOR`]) and at least one slot.
+    pub const fn stream_cap(cap: usize) -> usize {
+        let reserve = cap / STREAM_RESERVE_DIVISOR;
+        let reserve = if reserve == 0 { 1 } else { reserve };
+        cap.saturating_sub(reserve)
+    }
 }
 
 /// The process's soft RLIMIT_NOFILE, or `None` where it cannot be read
@@ -111,6 +130,14 @@ mod tests {
         assert_eq!(limits.effective_max_connections(Some(256)), 128);
         assert_eq!(limits.effective_max_connections(Some(65_536)), 16_384);
         assert_eq!(limits.effective_max_connections(Some(100)), 1);
+    }
+
+    #[test]
+    fn streams_leave_a_quarter_of_the_cap_and_at_least_one_slot() {
+        assert_eq!(Limits::stream_cap(16_384), 12_288);
+        assert_eq!(Limits::stream_cap(8), 6);
+        assert_eq!(Limits::stream_cap(2), 1);
+        assert_eq!(Limits::stream_cap(1), 0);
     }
 
     #[test]

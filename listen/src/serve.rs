@@ -15,9 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::limits::{Limits, fd_soft_limit};
+use crate::limits::{Limits, MIN_USEFUL_CONNECTIONS, fd_soft_limit};
 use crate::slots::{Admission, ConnState, Slots};
-use crate::tracked::Tracked;
+use crate::tracked::{SlotHandle, StreamCount, Tracked};
 
 /// How long the loop pauses after a failed accept (out of descriptors
 /// and the like) before trying again.
@@ -29,15 +29,16 @@ const FULL_WARN_INTERVAL: Duration = Duration::from_secs(10);
 /// One admitted connection, handed to the handler.
 #[derive(Debug, Clone)]
 pub struct Connection {
-    state: Arc<ConnState>,
+    slot: SlotHandle,
     limits: Limits,
 }
 
 impl Connection {
     /// `service`, counting its requests on this connection (required:
-    /// untracked requests look idle and may be shed).
+    /// untracked requests look idle and may be shed). Each request
+    /// carries a [`SlotHandle`] extension.
     pub fn track<S>(&self, service: S) -> Tracked<S> {
-        Tracked::new(service, Arc::clone(&self.state))
+        Tracked::new(service, self.slot.clone())
     }
 
     /// An HTTP/1 server builder with this listener's header-read timeout.
@@ -56,8 +57,10 @@ impl Connection {
 }
 
 /// Releases a connection's slot when its task ends, however it ends
-/// (its socket is closed by then), and wakes an admission waiting for it.
-struct Release {
+/// (its socket is closed by then), and wakes an admission waiting for it;
+/// a stream that outlives the task (an upgraded socket) holds it too.
+#[derive(Debug)]
+pub(crate) struct Release {
     slots: Arc<Mutex<Slots>>,
     released: Arc<Notify>,
     id: u64,
@@ -135,10 +138,37 @@ pub async fn serve<H, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     let cap = limits.effective_max_connections(fd_soft_limit());
-    tracing::debug!(listener = name, max_connections = cap, "accepting");
+    let stream_cap = Limits::stream_cap(cap);
+    if cap < limits.max_connections.min(MIN_USEFUL_CONNECTIONS) {
+        tracing::warn!(
+            listener = name,
+            max_connections = cap,
+            configured = limits.max_connections,
+            minimum = MIN_USEFUL_CONNECTIONS,
+            fd_soft_limit = fd_soft_limit(),
+            "the fd limit leaves this listener fewer connections than it needs to serve reliably; raise `ulimit -n`"
+        );
+    } else if cap < limits.max_connections {
+        tracing::warn!(
+            listener = name,
+            max_connections = cap,
+            configured = limits.max_connections,
+            fd_soft_limit = fd_soft_limit(),
+            "connection cap clamped to the fd limit; raise `ulimit -n` for the configured cap"
+        );
+    } else {
+        tracing::info!(
+            listener = name,
+            max_connections = cap,
+            max_streams = stream_cap,
+            "accepting"
+        );
+    }
     let slots = Arc::new(Mutex::new(Slots::new(cap)));
+    let streams = Arc::new(StreamCount::new(stream_cap));
     let released = Arc::new(Notify::new());
     let mut last_full_warn: Option<Instant> = None;
+    let mut accept_errors = WarnEvery::new(FULL_WARN_INTERVAL);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -146,7 +176,14 @@ pub async fn serve<H, Fut>(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    if let Some(failed) = accept_errors.due(Instant::now()) {
+                        tracing::warn!(
+                            listener = name,
+                            error = %e,
+                            failed,
+                            "accept failed (count since the last such warning)"
+                        );
+                    }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
@@ -169,13 +206,17 @@ pub async fn serve<H, Fut>(
                 continue;
             }
         };
-        let release = Release {
+        let release = Arc::new(Release {
             slots: Arc::clone(&slots),
             released: Arc::clone(&released),
             id,
-        };
+        });
         let connection = Connection {
-            state: Arc::clone(&state),
+            slot: SlotHandle::new(
+                Arc::clone(&state),
+                Arc::clone(&release),
+                Arc::clone(&streams),
+            ),
             limits,
         };
         let served = handle(stream, peer, connection);
@@ -187,6 +228,34 @@ pub async fn serve<H, Fut>(
                 () = close_when_idle(&state, limits.idle_timeout) => {}
             }
         });
+    }
+}
+
+/// A warning at most once per interval, with how many times it happened
+/// meanwhile.
+struct WarnEvery {
+    interval: Duration,
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl WarnEvery {
+    fn new(interval: Duration) -> Self {
+        WarnEvery {
+            interval,
+            last: None,
+            count: 0,
+        }
+    }
+
+    /// Counts one occurrence at `now`; the count to log if a warning is due.
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        self.count += 1;
+        if self.last.is_some_and(|t| now < t + self.interval) {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.count))
     }
 }
 
@@ -202,5 +271,21 @@ async fn close_when_idle(state: &ConnState, idle_timeout: Duration) {
         if expired && state.try_shed() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_warning_is_logged_once_per_interval_with_its_count() {
+        let t0 = Instant::now();
+        let mut warn = WarnEvery::new(Duration::from_secs(10));
+        assert_eq!(warn.due(t0), Some(1));
+        for ms in 1..200 {
+            assert_eq!(warn.due(t0 + Duration::from_millis(ms * 50)), None);
+        }
+        assert_eq!(warn.due(t0 + Duration::from_secs(10)), Some(199 + 1));
     }
 }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -31,9 +31,28 @@ async fn start(
         },
         move |stream, _peer, conn| {
             let service = conn.track(service_fn(
-                move |req: Request<hyper::body::Incoming>| async move {
-                    if req.uri().path() == "/slow" {
-                        tokio::time::sleep(slow).await;
+                move |req: Request<listen::RequestBody<hyper::body::Incoming>>| async move {
+                    match req.uri().path() {
+                        "/slow" => tokio::time::sleep(slow).await,
+                        "/upload" => {
+                            let _ = req.into_body().collect().await;
+                        }
+                        "/stream" => {
+                            let slot = req.extensions().get::<listen::SlotHandle>().cloned();
+                            let Some(stream) = slot.and_then(|s| s.stream()) else {
+                                let mut busy =
+                                    Response::new(Full::new(Bytes::from_static(b"busy")));
+                                *busy.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                                return Ok(busy);
+                            };
+                            // The stream is the slot held beyond the response
+                            // (as an upgraded socket holds it).
+                            tokio::spawn(async move {
+                                let _stream = stream;
+                                tokio::time::sleep(Duration::from_secs(30)).await;
+                            });
+                        }
+                        _ => {}
                     }
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
                 },
@@ -114,5 +133,61 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
     let (addr, _stop) = start(limits, Duration::ZERO).await;
     let mut idle = TcpStream::connect(addr).await.unwrap();
     // Well before the 10 s header timeout.
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn at_the_cap_a_stalled_upload_is_shed_oldest_first_for_a_real_request() {
+    let (addr, _stop) = start(listen::Limits::with_max_connections(2), Duration::ZERO).await;
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\npart")
+            .await
+            .unwrap();
+        stalled.push(s);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = get(addr, "/").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(
+        closed_within(&mut stalled[0], Duration::from_secs(5)).await,
+        "the oldest stalled upload was shed"
+    );
+    assert!(
+        !closed_within(&mut stalled[1], Duration::from_millis(300)).await,
+        "the newer one was left"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_keeps_its_slot_after_its_response_and_streams_leave_a_reserve() {
+    // Cap 4: three streams at most, one slot kept for other requests.
+    let (addr, _stop) = start(listen::Limits::with_max_connections(4), Duration::ZERO).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /stream HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await;
+        assert!(out.starts_with("HTTP/1.1 200"), "{out:?}");
+        held.push(s);
+    }
+    let fourth = get(addr, "/stream").await;
+    assert!(
+        fourth.starts_with("HTTP/1.1 503"),
+        "over the stream cap: {fourth:?}"
+    );
+    // The three streams' connections closed, yet their slots are held
+    // as work: a fourth and fifth connection cannot both be admitted.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = get(addr, "/").await;
+    assert!(
+        refused.starts_with("HTTP/1.1 200"),
+        "the idle one is shed for it: {refused:?}"
+    );
     assert!(closed_within(&mut idle, Duration::from_secs(5)).await);
 }

@@ -234,7 +234,7 @@ pub async fn serve(listener: TcpListener, verifier: Verifier, events: mpsc::Send
 }
 
 async fn handle(
-    req: Request<Incoming>,
+    req: Request<listen::RequestBody<Incoming>>,
     peer: SocketAddr,
     verifier: Arc<Mutex<Verifier>>,
     events: mpsc::Sender<WebhookEvent>,
@@ -255,7 +255,7 @@ async fn handle(
 }
 
 async fn verify_request(
-    req: Request<Incoming>,
+    req: Request<listen::RequestBody<Incoming>>,
     verifier: &Mutex<Verifier>,
 ) -> Result<Signal, Rejection> {
     if req.method() != Method::POST {
@@ -272,8 +272,8 @@ async fn verify_request(
     };
     let timestamp = header(TIMESTAMP_HEADER);
     let signature = header(SIGNATURE_HEADER);
-    // A body trickled in would hold its connection busy (never shed): it
-    // gets as long as the headers did.
+    // Until it is whole the request may be shed at the cap (oldest first);
+    // a body trickled in below the cap gets as long as the headers did.
     let limit = LIMITS.header_read_timeout;
     let body = tokio::time::timeout(
         limit,

@@ -136,3 +136,53 @@ fn a_config_without_an_enabled_check_does_not_start() {
         .expect_code(2)
         .expect_stderr_has("no enabled check, nothing would be probed");
 }
+
+#[test]
+fn probe_refuses_dev_zero_and_a_fifo_as_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_in(dir.path());
+    for (path, kind) in [
+        (Path::new("/dev/zero"), "a character device"),
+        (fifo.as_path(), "a FIFO"),
+    ] {
+        let shown = path.display().to_string();
+        refused_promptly(
+            &["probe", "https://127.0.0.1:9/", "--cacert", &shown],
+            2,
+            &format!("{shown}: is {kind}, not a regular file"),
+        );
+    }
+}
+
+#[cfg(feature = "gateway")]
+#[test]
+fn the_gateway_refuses_dev_zero_and_a_fifo_as_its_tls_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_in(dir.path());
+    let addr = crate::util::process::free_addr();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "agent-token-for-tls-input-faults\n").unwrap();
+    for (path, kind) in [
+        (Path::new("/dev/zero"), "a character device"),
+        (fifo.as_path(), "a FIFO"),
+    ] {
+        let shown = path.display().to_string();
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{addr}\"\ndata_dir = \"{}\"\n\n[tls]\ncert_file = \"{shown}\"\n\
+                 key_file = \"{shown}\"\n\n[[agent]]\nid = \"faults\"\ntoken = {{ file = \"{}\" }}\n",
+                dir.path().join("data").display(),
+                token.display()
+            ),
+        )
+        .unwrap();
+        let config = config.display().to_string();
+        refused_promptly(
+            &["gateway", "--config", &config],
+            2,
+            &format!("{shown}: is {kind}, not a regular file"),
+        );
+    }
+}

@@ -134,6 +134,49 @@ fn wait_polls_and_takes_a_signed_webhook_through_hundreds_of_idle_connections() 
     assert!(!err.contains("local_resource"), "{}", wait.describe());
 }
 
+/// Stalled uploads opened against the webhook: more than its cap at
+/// `ulimit -n 256` (64), each with whole headers and part of its body.
+const STALLED_UPLOADS: usize = 100;
+
+#[test]
+fn a_signed_webhook_gets_through_a_cap_full_of_stalled_unauthenticated_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_target, hook, mut wait) = waiting_with_webhook(dir.path());
+    let cap =
+        listen::Limits::with_max_connections(usize::MAX).effective_max_connections(Some(MAX_FDS));
+    assert!(STALLED_UPLOADS > cap);
+    // Unsigned: headers whole, body never finished (the listener's body
+    // window is 10 s; everything below happens well within it).
+    let stalled: Vec<TcpStream> = (0..STALLED_UPLOADS)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(hook).ok()?;
+            s.write_all(b"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{\"sta")
+                .ok()?;
+            Some(s)
+        })
+        .collect();
+    assert_eq!(stalled.len(), STALLED_UPLOADS);
+    std::thread::sleep(Duration::from_millis(500));
+    let body = r#"{"status":"ready"}"#;
+    let now = unix_now();
+    let signature = sign(b"s3cret", now, body.as_bytes());
+    let answer = exchange(
+        hook,
+        "POST",
+        "/hook",
+        &[
+            ("content-type", "application/json"),
+            ("x-sonde-timestamp", &now.to_string()),
+            ("x-sonde-signature", &signature),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}{}", answer.text, wait.describe());
+    assert_eq!(wait.wait(Duration::from_secs(10)), 0, "{}", wait.describe());
+    assert!(wait.stderr().contains("(webhook)"), "{}", wait.describe());
+    drop(stalled);
+}
+
 #[test]
 fn a_slowloris_request_is_closed_after_the_header_timeout() {
     let dir = tempfile::tempdir().unwrap();
@@ -261,6 +304,7 @@ fn get_within(addr: SocketAddr, path: &str, limit: Duration) -> (u16, String) {
 /// The gateway (not in the agent-only build).
 #[cfg(feature = "gateway")]
 mod gateway {
+    use std::io::{Read, Write};
     use std::time::{Duration, Instant};
 
     use wire::{FrameBuilder, FrameHeader};
@@ -320,6 +364,166 @@ mod gateway {
         }
         let health = http::get(addr, "/healthz");
         assert_eq!(health.status, 200, "{}", gw.describe());
+        gw.stop();
+    }
+
+    const READER_TOKEN: &str = "reader-token-for-listener-faults";
+    const AGENT_TOKEN: &str = "agent-token-for-listener-faults";
+
+    /// A gateway with `[server] max_connections = cap`, one agent and one
+    /// reader; `extra` goes into `[server]`.
+    fn capped_gateway(
+        dir: &std::path::Path,
+        cap: usize,
+        extra: &str,
+    ) -> (std::net::SocketAddr, Process) {
+        let addr = free_addr();
+        let config = dir.join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{addr}\"\ndata_dir = \"{}\"\n\n[server]\nmax_connections = {cap}\n{extra}\n\
+                 [[agent]]\nid = \"faults\"\ntoken = {{ env = \"FAULTS_AGENT_TOKEN\" }}\n\n\
+                 [[reader]]\nname = \"dash\"\ntoken = {{ env = \"FAULTS_READER_TOKEN\" }}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let shown = config.display().to_string();
+        let mut gw = Process::start(
+            &["gateway", "--config", &shown],
+            &[
+                ("FAULTS_AGENT_TOKEN", AGENT_TOKEN),
+                ("FAULTS_READER_TOKEN", READER_TOKEN),
+            ],
+        );
+        gw.wait_listening(addr);
+        (addr, gw)
+    }
+
+    /// Opens a reader with `request` (a whole request head) and returns
+    /// its status and the socket, held open.
+    fn open_reader(addr: std::net::SocketAddr, request: &str) -> (u16, std::net::TcpStream) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut head = [0u8; 12];
+        let status = match s.read_exact(&mut head) {
+            Ok(()) => std::str::from_utf8(&head[9..12])
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        (status, s)
+    }
+
+    fn frame(seq: u64) -> Vec<u8> {
+        let mut b = FrameBuilder::new(FrameHeader {
+            agent: "faults".into(),
+            session: 5,
+            seq,
+        });
+        b.push("api", up_record(1_767_225_600_000 + seq, 250));
+        b.finish().encode().unwrap()
+    }
+
+    fn ingest(addr: std::net::SocketAddr, seq: u64) -> http::Answer {
+        let bearer = format!("Bearer {AGENT_TOKEN}");
+        exchange(
+            addr,
+            "POST",
+            "/v1/frames",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/vnd.sonde.frames"),
+            ],
+            &frame(seq),
+        )
+    }
+
+    /// Readers opened against a gateway capped at `CAP` connections.
+    const READERS: usize = 8;
+    const CAP: usize = 4;
+
+    #[test]
+    fn upgraded_websocket_readers_keep_their_slots_within_the_stream_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, mut gw) = capped_gateway(dir.path(), CAP, "");
+        let request = format!(
+            "GET /v1/ws?token={READER_TOKEN} HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\n\
+             connection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             sec-websocket-version: 13\r\n\r\n"
+        );
+        let readers: Vec<_> = (0..READERS).map(|_| open_reader(addr, &request)).collect();
+        let upgraded = readers.iter().filter(|(status, _)| *status == 101).count();
+        assert_eq!(
+            upgraded,
+            listen::Limits::stream_cap(CAP),
+            "statuses {:?}{}",
+            readers.iter().map(|r| r.0).collect::<Vec<_>>(),
+            gw.describe()
+        );
+        // The slot kept free for agents serves ingest and health.
+        let answer = ingest(addr, 0);
+        assert_eq!(answer.status, 200, "{}{}", answer.text, gw.describe());
+        assert_eq!(http::get(addr, "/healthz").status, 200, "{}", gw.describe());
+        gw.stop();
+    }
+
+    #[test]
+    fn sse_readers_leave_a_quarter_of_the_cap_for_ingest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, mut gw) = capped_gateway(dir.path(), CAP, "");
+        let request = format!("GET /v1/stream?token={READER_TOKEN} HTTP/1.1\r\nhost: x\r\n\r\n");
+        let readers: Vec<_> = (0..READERS).map(|_| open_reader(addr, &request)).collect();
+        let streaming = readers.iter().filter(|(status, _)| *status == 200).count();
+        assert_eq!(
+            streaming,
+            listen::Limits::stream_cap(CAP),
+            "statuses {:?}{}",
+            readers.iter().map(|r| r.0).collect::<Vec<_>>(),
+            gw.describe()
+        );
+        for seq in 0..3 {
+            let answer = ingest(addr, seq);
+            assert_eq!(answer.status, 200, "{}{}", answer.text, gw.describe());
+            assert!(answer.body.contains("\"accepted\":1"), "{}", answer.body);
+        }
+        assert_eq!(http::get(addr, "/healthz").status, 200, "{}", gw.describe());
+        gw.stop();
+    }
+
+    #[test]
+    fn an_ingest_body_trickled_in_is_answered_408_after_the_header_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, mut gw) = capped_gateway(dir.path(), 64, "header_read_timeout = \"1s\"");
+        let body = frame(0);
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let head = format!(
+            "POST /v1/frames HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {AGENT_TOKEN}\r\n\
+             content-type: application/vnd.sonde.frames\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&body[..body.len() / 2]).unwrap();
+        let started = Instant::now();
+        let mut answer = [0u8; 12];
+        let read = s.read_exact(&mut answer);
+        assert!(
+            read.is_ok(),
+            "no answer after {:?}{}",
+            started.elapsed(),
+            gw.describe()
+        );
+        assert_eq!(&answer[9..12], b"408", "{}", gw.describe());
+        // The 1 s deadline, not the 10 s default nor never.
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
         gw.stop();
     }
 }

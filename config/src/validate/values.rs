@@ -128,7 +128,7 @@ pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
     const VALID: &str =
         "an absolute http:// or https:// URL with a host, such as \"https://example.com/health\"";
     let bad = |reason: String| ErrorKind::BadUrl {
-        url: s.to_owned(),
+        url: redact_userinfo(s),
         reason,
         valid: VALID.to_owned(),
     };
@@ -147,6 +147,21 @@ pub fn url(s: &str) -> Result<url::Url, ErrorKind> {
         ));
     }
     Ok(u)
+}
+
+/// `s` with the userinfo of its authority (`user:password@`), if any,
+/// replaced by `***`: an error quoting a URL must not print a password.
+/// Textual, so it also holds for a URL that does not parse.
+pub fn redact_userinfo(s: &str) -> String {
+    let Some(scheme_end) = s.find("://").map(|i| i + 3) else {
+        return s.to_owned();
+    };
+    let rest = &s[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &s[..scheme_end], &rest[at..]),
+        None => s.to_owned(),
+    }
 }
 
 /// One `expect_status` entry (see [`crate::status`]).
@@ -224,17 +239,39 @@ pub fn header_name(s: &str) -> Result<String, ErrorKind> {
 
 /// Header names whose value is a credential, lower case: exactly these...
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
-/// ...and any name containing one of these (case-insensitive).
-const CREDENTIAL_NAME_PARTS: [&str; 3] = ["token", "key", "secret"];
+/// ...and any name with one of these as a whole word (words split on `-`
+/// and `_`, case-insensitive; `X-Monkey` is not a key)...
+const CREDENTIAL_NAME_WORDS: [&str; 3] = ["token", "key", "secret"];
+/// ...or one of these run-together words...
+const CREDENTIAL_COMPOUND_WORDS: [&str; 5] = [
+    "apikey",
+    "apitoken",
+    "authtoken",
+    "accesstoken",
+    "clientsecret",
+];
+/// ...except these well-known names whose value is not a secret (a
+/// WebSocket nonce, a request's idempotency key), and names whose last
+/// word is `id` (`X-Api-Key-Id` names a key, it is not one).
+const NON_SECRET_HEADERS: [&str; 2] = ["sec-websocket-key", "idempotency-key"];
 
 /// Whether header `name` carries a credential, so that its value must come
 /// from `{ env = ... }` or `{ file = ... }`, never the configuration text.
 pub fn is_credential_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    CREDENTIAL_HEADERS.contains(&lower.as_str())
-        || CREDENTIAL_NAME_PARTS
-            .iter()
-            .any(|part| lower.contains(part))
+    if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+        return true;
+    }
+    if NON_SECRET_HEADERS.contains(&lower.as_str()) {
+        return false;
+    }
+    let words: Vec<&str> = lower.split(['-', '_']).collect();
+    if words.last() == Some(&"id") {
+        return false;
+    }
+    words.iter().any(|word| {
+        CREDENTIAL_NAME_WORDS.contains(word) || CREDENTIAL_COMPOUND_WORDS.contains(word)
+    })
 }
 
 /// Refuses an inline value for a credential header. The error never quotes
@@ -480,6 +517,19 @@ mod tests {
     }
 
     #[test]
+    fn a_url_refused_for_its_credentials_does_not_print_them() {
+        let e = msg(url("https://user:hunter2@example.com/health"));
+        assert!(!e.contains("hunter2") && !e.contains("user:"), "{e}");
+        assert!(e.contains("https://***@example.com/health"), "{e}");
+        assert_eq!(
+            redact_userinfo("https://a:b@c@bad host/x@y"),
+            "https://***@bad host/x@y"
+        );
+        assert_eq!(redact_userinfo("http://h/p?q=a@b"), "http://h/p?q=a@b");
+        assert_eq!(redact_userinfo("not a url"), "not a url");
+    }
+
+    #[test]
     fn credential_headers_are_named_by_rule() {
         for name in [
             "Authorization",
@@ -488,12 +538,26 @@ mod tests {
             "X-Api-Key",
             "X-Auth-Token",
             "x-client-secret",
+            "Private-Token",
+            "X-Secret",
+            "x_api_key",
+            "X-ApiKey",
         ] {
             assert!(is_credential_header(name), "{name}");
             let e = msg(inline_header_value(name));
             assert!(e.contains("{ env = \"NAME\" }"), "{e}");
         }
-        for name in ["Accept", "X-Probe", "User-Agent", "Set-Cookie"] {
+        for name in [
+            "Accept",
+            "X-Probe",
+            "User-Agent",
+            "Set-Cookie",
+            "X-Monkey",
+            "X-Api-Key-Id",
+            "Sec-WebSocket-Key",
+            "Idempotency-Key",
+            "X-Keyboard",
+        ] {
             assert!(!is_credential_header(name), "{name}");
         }
         assert_eq!(inline_header_value("Accept"), Ok(()));

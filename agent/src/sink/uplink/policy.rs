@@ -141,7 +141,8 @@ pub(crate) fn decide(outcome: &Outcome, frames: &[(FrameId, u64)], newest: Frame
                 frames: frames.len() / 2,
             },
             (413, _) => Action::Quarantine,
-            (500..=599, _) => Action::Reconnect,
+            // The body did not arrive in time: the network, not the frames.
+            (408 | 500..=599, _) => Action::Reconnect,
             _ => Action::Hold,
         },
     }
@@ -329,6 +330,14 @@ mod tests {
         ];
         let hints: HashSet<&str> = codes.iter().map(|(s, e)| hint(*s, e)).collect();
         assert_eq!(hints.len(), codes.len(), "{hints:?}");
+    }
+
+    #[test]
+    fn a_body_timeout_reconnects() {
+        assert_eq!(
+            decide(&refused(408, "body_timeout", None), &frames(2)),
+            Action::Reconnect
+        );
     }
 
     #[test]
