@@ -92,6 +92,38 @@ impl Resync {
         self.first
     }
 
+    /// Looks on from `from` (or from the cursor, if it is further: what
+    /// was ruled out stays ruled out), keeping the prefix CRCs already
+    /// computed past it, so that a claim is never hashed twice.
+    pub(crate) fn restart(&mut self, from: u64) {
+        self.cursor = self.cursor.max(from);
+        self.advance_checkpoints();
+    }
+
+    /// The CRC-32 of the bytes `at..crc_at`, from prefix CRCs: for the
+    /// start of a frame the reader checks itself (`at` at or after
+    /// [`Resync::keep_from`], `crc_at` in the window).
+    pub(crate) fn range_crc(
+        &mut self,
+        window: &[u8],
+        start: u64,
+        at: u64,
+        crc_at: u64,
+        work: &mut u64,
+    ) -> u32 {
+        let before = match self.last_start {
+            Some((pos, crc)) if pos <= at && pos >= self.first => {
+                let bytes = slice(window, start, pos, at);
+                *work += bytes.len() as u64;
+                resume(crc, bytes)
+            }
+            _ => self.prefix(window, start, at, work),
+        };
+        self.last_start = Some((at, before));
+        let through = self.prefix(window, start, crc_at, work);
+        crc_of_range(before, through, crc_at - at)
+    }
+
     /// Scans `window` (the bytes from offset `start`; it must reach back
     /// to [`Resync::keep_from`]) for the first good frame envelope at or
     /// after the cursor. `eof`: the window ends the input, so a candidate
@@ -146,20 +178,11 @@ impl Resync {
         crc_at: u64,
         work: &mut u64,
     ) -> bool {
-        let before = match self.last_start {
-            Some((pos, crc)) if pos <= at && pos >= self.first => {
-                let bytes = slice(window, start, pos, at);
-                *work += bytes.len() as u64;
-                resume(crc, bytes)
-            }
-            _ => self.prefix(window, start, at, work),
-        };
-        self.last_start = Some((at, before));
-        let through = self.prefix(window, start, crc_at, work);
+        let computed = self.range_crc(window, start, at, crc_at, work);
         let rel = (crc_at - start) as usize;
         let mut stored = [0u8; 4];
         stored.copy_from_slice(&window[rel..rel + CRC_LEN as usize]);
-        crc_of_range(before, through, crc_at - at) == u32::from_le_bytes(stored)
+        computed == u32::from_le_bytes(stored)
     }
 
     /// Drops checkpoints the cursor has passed, keeping the one at or
