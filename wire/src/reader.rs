@@ -98,6 +98,17 @@ impl<'a> FrameReader<'a> {
     pub fn work(&self) -> u64 {
         self.core.work
     }
+
+    /// Without [`at_eof`], once items stop inside a damaged region whose
+    /// end is not in `buf`: its bytes up to the first candidate not yet
+    /// decided, where no good frame starts, as a [`ReadItem::Skipped`].
+    /// For a caller whose window cannot grow (it holds a whole frame's
+    /// worth) and must move on; `None` outside damage.
+    ///
+    /// [`at_eof`]: FrameReader::at_eof
+    pub fn damage_so_far(&self) -> Option<ReadItem> {
+        self.core.damage_so_far()
+    }
 }
 
 impl Iterator for FrameReader<'_> {
@@ -322,6 +333,20 @@ impl Core {
                     }
                 },
             }
+        }
+    }
+
+    /// The damaged bytes from `pos` that the resync has ruled out.
+    fn damage_so_far(&self) -> Option<ReadItem> {
+        match &self.state {
+            State::Damaged { error } if self.resync.cursor() > self.pos => {
+                Some(ReadItem::Skipped {
+                    offset: self.pos,
+                    len: len_between(self.pos, self.resync.cursor()),
+                    error: error.clone(),
+                })
+            }
+            _ => None,
         }
     }
 

@@ -92,6 +92,11 @@ impl Resync {
         self.first
     }
 
+    /// Every position before this is ruled out as a frame start.
+    pub(crate) fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
     /// Looks on from `from` (or from the cursor, if it is further: what
     /// was ruled out stays ruled out), keeping the prefix CRCs already
     /// computed past it, so that a claim is never hashed twice.
