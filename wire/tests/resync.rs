@@ -349,3 +349,30 @@ proptest! {
         prop_assert_eq!(good, reference_good_frames(&bytes));
     }
 }
+
+#[test]
+fn a_long_claim_in_damage_does_not_withhold_the_frames_after_it() {
+    // Followed, not finished: the claim would wait 4 MiB for its end.
+    let mut bytes = vec![0u8];
+    bytes.extend_from_slice(&CRAFTED);
+    let damage = bytes.len();
+    for seq in 0..1000 {
+        bytes.extend_from_slice(&frame_bytes(seq, 1));
+    }
+    for piece_len in [1, 7, 4096, bytes.len()] {
+        let mut stream = FrameStream::new(0);
+        let mut items = Vec::new();
+        for piece in bytes.chunks(piece_len) {
+            stream.push(piece);
+            items.extend(stream.by_ref());
+        }
+        let layout = layout(items.into_iter(), 0, bytes.len());
+        assert_eq!(layout.len(), 1001, "pieces of {piece_len}");
+        assert_eq!(layout[0], (0, damage, true), "pieces of {piece_len}");
+        assert!(
+            stream.work() <= 2 * MAX_WORK_PER_BYTE * bytes.len() as u64,
+            "pieces of {piece_len}: work {}",
+            stream.work()
+        );
+    }
+}
