@@ -151,11 +151,16 @@ impl FrameStream {
     /// Appends the next bytes of the input.
     pub fn push(&mut self, bytes: &[u8]) {
         let done = (self.core.keep_from() - self.start) as usize;
-        // Drop what is no longer needed once it is at least half the
-        // buffer, so that moving the rest costs O(1) per byte.
-        if done > 0 && done * 2 >= self.buf.len() {
+        // Drop what is no longer needed once it is a quarter of what is,
+        // so that moving the rest costs at most 4 moves per byte dropped.
+        if done > 0 && done * 4 >= self.buf.len() - done {
             self.buf.drain(..done);
             self.start += done as u64;
+        }
+        // Grow by a quarter, not double: memory stays near what is held.
+        let need = self.buf.len() + bytes.len();
+        if need > self.buf.capacity() {
+            self.buf.reserve_exact(bytes.len().max(self.buf.len() / 4));
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -170,9 +175,10 @@ impl FrameStream {
         self.start + self.buf.len() as u64
     }
 
-    /// Bytes held for frames or candidates not decided yet.
+    /// Memory held for frames or candidates not decided yet, in bytes
+    /// (the buffer's capacity, not only what it holds now).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.capacity()
     }
 
     /// Bytes scanned or checksummed so far (see [`FrameReader::work`]).

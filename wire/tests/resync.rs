@@ -226,9 +226,12 @@ fn crafted_region_in_pieces_is_one_range_and_linear() {
         "work {}",
         stream.work()
     );
-    // A pending candidate needs its whole claimed frame: 4 MiB and change.
+    // A pending candidate needs its whole claimed frame: 4 MiB and change,
+    // held with up to a quarter dead and a quarter spare: under 1.57 x
+    // (4 MiB + 64 KiB) at worst; README states 1.75 x.
+    println!("crafted region in 64 KiB pieces: at most {most_held} bytes held");
     assert!(
-        most_held <= 2 * (MAX_BODY_LEN as usize + (64 << 10)),
+        most_held <= 7 * (MAX_BODY_LEN as usize + (64 << 10)) / 4,
         "held {most_held}"
     );
 }
