@@ -142,6 +142,17 @@ fn stdin_is_read_with_a_dash() {
 }
 
 #[test]
+fn empty_stdin_is_no_damage_but_an_empty_file_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = sonde(dir.path(), &["--strict", "-"], Some(b"")).expect_code(0);
+    assert!(run.stdout().is_empty(), "{}", run.describe());
+    assert!(run.stderr().is_empty(), "{}", run.describe());
+    let f = write(dir.path(), "empty.sonde", b"");
+    let run = sonde(dir.path(), &["--strict", &f], None).expect_code(1);
+    assert!(run.stderr().contains("empty file"), "{}", run.describe());
+}
+
+#[test]
 fn stats_per_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (bytes, _) = file_of(100);

@@ -129,9 +129,27 @@ fn main() {
         .cycle()
         .take(8 << 20)
         .collect();
+    // Good frames each followed by a 4 MiB claim: each claim at a frame's
+    // start was once hashed in full.
+    let empty = FrameBuilder::new(FrameHeader {
+        agent: "a".into(),
+        session: 1,
+        seq: 0,
+    })
+    .finish()
+    .encode()
+    .unwrap_or_default();
+    let between: Vec<u8> = empty
+        .iter()
+        .chain(&crafted[..7])
+        .copied()
+        .cycle()
+        .take(8 << 20)
+        .collect();
     for (what, damage) in [
         ("crafted candidates", crafted),
         ("zeros", vec![0u8; 8 << 20]),
+        ("good frames between 4 MiB claims", between),
     ] {
         let start = Instant::now();
         let mut reader = FrameStream::new(0);
@@ -144,7 +162,7 @@ fn main() {
         ranges += reader.by_ref().count();
         let secs = start.elapsed().as_secs_f64();
         println!(
-            "resync, 8 MiB of {what} in 64 KiB pieces: {:.0} MB/s, {:.2} bytes of work per byte, {ranges} range",
+            "resync, 8 MiB of {what} in 64 KiB pieces: {:.0} MB/s, {:.2} bytes of work per byte, {ranges} items",
             damage.len() as f64 / secs / 1e6,
             reader.work() as f64 / damage.len() as f64,
         );

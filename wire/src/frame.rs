@@ -231,6 +231,21 @@ impl Frame {
 /// Checks the envelope of the frame at the start of `bytes` (marker, length
 /// bound, completeness, checksum) and returns the frame's total length.
 pub(crate) fn check_envelope(bytes: &[u8]) -> Result<usize, FrameError> {
+    let total = envelope_len(bytes)?;
+    let body_end = total - 4;
+    let mut stored = [0u8; 4];
+    stored.copy_from_slice(&bytes[body_end..total]);
+    let stored = u32::from_le_bytes(stored);
+    let computed = crc32fast::hash(&bytes[..body_end]);
+    if stored != computed {
+        return Err(FrameError::Checksum { stored, computed });
+    }
+    Ok(total)
+}
+
+/// The envelope of the frame at the start of `bytes` short of its checksum
+/// (marker, length bound, completeness): the frame's total length.
+pub(crate) fn envelope_len(bytes: &[u8]) -> Result<usize, FrameError> {
     let incomplete = |need| FrameError::Incomplete {
         have: bytes.len(),
         need,
@@ -251,17 +266,9 @@ pub(crate) fn check_envelope(bytes: &[u8]) -> Result<usize, FrameError> {
             max: MAX_BODY_LEN,
         });
     }
-    let body_end = FRAME_HEADER_LEN + body_len as usize;
-    let total = body_end + 4;
-    let Some(crc_bytes) = bytes.get(body_end..total) else {
+    let total = FRAME_HEADER_LEN + body_len as usize + 4;
+    if bytes.len() < total {
         return Err(incomplete(total));
-    };
-    let mut stored = [0u8; 4];
-    stored.copy_from_slice(crc_bytes);
-    let stored = u32::from_le_bytes(stored);
-    let computed = crc32fast::hash(&bytes[..body_end]);
-    if stored != computed {
-        return Err(FrameError::Checksum { stored, computed });
     }
     Ok(total)
 }

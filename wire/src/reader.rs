@@ -9,15 +9,17 @@
 //! length of the damage. The caller owns reading, following and retries.
 
 use crate::error::FrameError;
-use crate::frame::{Frame, check_envelope, decode_checked};
+use crate::frame::{Frame, decode_checked, envelope_len};
 use crate::resync::{Found, Resync};
 
 /// The most work ([`FrameReader::work`]) a reader does per byte of input,
-/// whatever the input: one scan, one hash for checkpoints, one for
-/// candidate starts, and under 32 bytes per candidate, which are at least
-/// 2 bytes apart (WIRE.md 2.5.1). A [`FrameStream`] may do up to twice
-/// this.
-pub const MAX_WORK_PER_BYTE: u64 = 20;
+/// whatever the input, counting every byte scanned, hashed or decoded: one
+/// scan, one hash for checkpoints, one for candidate starts, under 32
+/// bytes per candidate, which are at least 2 bytes apart (WIRE.md 2.5.1),
+/// one hash and one decode of each good frame, and one direct hash of a
+/// failed claim at a frame's start (claims hashed directly never overlap).
+/// A [`FrameStream`] may do up to twice this.
+pub const MAX_WORK_PER_BYTE: u64 = 24;
 
 /// One step of a [`FrameReader`] or [`FrameStream`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +98,17 @@ impl<'a> FrameReader<'a> {
     pub fn work(&self) -> u64 {
         self.core.work
     }
+
+    /// Without [`at_eof`], once items stop inside a damaged region whose
+    /// end is not in `buf`: its bytes up to the first candidate not yet
+    /// decided, where no good frame starts, as a [`ReadItem::Skipped`].
+    /// For a caller whose window cannot grow (it holds a whole frame's
+    /// worth) and must move on; `None` outside damage.
+    ///
+    /// [`at_eof`]: FrameReader::at_eof
+    pub fn damage_so_far(&self) -> Option<ReadItem> {
+        self.core.damage_so_far()
+    }
 }
 
 impl Iterator for FrameReader<'_> {
@@ -138,11 +151,16 @@ impl FrameStream {
     /// Appends the next bytes of the input.
     pub fn push(&mut self, bytes: &[u8]) {
         let done = (self.core.keep_from() - self.start) as usize;
-        // Drop what is no longer needed once it is at least half the
-        // buffer, so that moving the rest costs O(1) per byte.
-        if done > 0 && done * 2 >= self.buf.len() {
+        // Drop what is no longer needed once it is a quarter of what is,
+        // so that moving the rest costs at most 4 moves per byte dropped.
+        if done > 0 && done * 4 >= self.buf.len() - done {
             self.buf.drain(..done);
             self.start += done as u64;
+        }
+        // Grow by a quarter, not double: memory stays near what is held.
+        let need = self.buf.len() + bytes.len();
+        if need > self.buf.capacity() {
+            self.buf.reserve_exact(bytes.len().max(self.buf.len() / 4));
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -157,9 +175,10 @@ impl FrameStream {
         self.start + self.buf.len() as u64
     }
 
-    /// Bytes held for frames or candidates not decided yet.
+    /// Memory held for frames or candidates not decided yet, in bytes
+    /// (the buffer's capacity, not only what it holds now).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.capacity()
     }
 
     /// Bytes scanned or checksummed so far (see [`FrameReader::work`]).
@@ -182,20 +201,19 @@ enum Probe {
     Bad(FrameError),
 }
 
-fn probe(bytes: &[u8]) -> Probe {
-    match check_envelope(bytes) {
-        Ok(len) => Probe::Good(len),
-        Err(e @ FrameError::Incomplete { .. }) => Probe::Incomplete(e),
-        Err(e) => Probe::Bad(e),
-    }
-}
-
 /// Where a reader is: the state both readers share.
 #[derive(Debug, Clone)]
 struct Core {
     /// Where the next item starts.
     pos: u64,
     state: State,
+    /// One resync for the whole input: its prefix CRCs, computed once per
+    /// byte, check every candidate, in damage or at a frame's start.
+    resync: Resync,
+    /// A frame start before this offset is checked from the prefix CRCs,
+    /// not by hashing its claim: a claim hashed directly failed here, and
+    /// the frames after it may lie inside the next claims.
+    suspect_until: u64,
     work: u64,
 }
 
@@ -205,10 +223,10 @@ enum State {
     AtFrame,
     /// The bytes from `pos` are damaged (`error` says how); looking for
     /// the good frame that ends the region.
-    Damaged { error: FrameError, resync: Resync },
+    Damaged { error: FrameError },
     /// The frame at `pos` runs past the bytes there are; a good frame
     /// found before its end means it was torn.
-    Unfinished { resync: Resync },
+    Unfinished,
 }
 
 fn len_between(from: u64, to: u64) -> usize {
@@ -220,15 +238,54 @@ impl Core {
         Core {
             pos,
             state: State::AtFrame,
+            resync: Resync::new(pos),
+            suspect_until: pos,
             work: 0,
         }
     }
 
     /// The first offset whose bytes are still needed.
     fn keep_from(&self) -> u64 {
-        match &self.state {
-            State::Damaged { resync, .. } => resync.keep_from(),
-            State::AtFrame | State::Unfinished { .. } => self.pos,
+        match self.state {
+            State::Damaged { .. } => self.resync.keep_from(),
+            State::AtFrame | State::Unfinished => self.resync.keep_from().min(self.pos),
+        }
+    }
+
+    /// The envelope of the frame that should start at `pos`. Its checksum
+    /// is hashed directly (fast) unless a direct hash failed on a claim
+    /// still reaching here: then from the prefix CRCs, which the next
+    /// claims share, so that no byte is hashed once per claim.
+    fn probe(&mut self, window: &[u8], start: u64) -> Probe {
+        let rest = window
+            .get((self.pos.saturating_sub(start)) as usize..)
+            .unwrap_or_default();
+        let total = match envelope_len(rest) {
+            Ok(total) => total,
+            Err(e @ FrameError::Incomplete { .. }) => return Probe::Incomplete(e),
+            Err(e) => return Probe::Bad(e),
+        };
+        let body_end = total - 4;
+        let mut stored = [0u8; 4];
+        stored.copy_from_slice(&rest[body_end..total]);
+        let stored = u32::from_le_bytes(stored);
+        self.resync.restart(self.pos);
+        let computed = if self.pos < self.suspect_until && self.pos >= self.resync.keep_from() {
+            let crc_at = self.pos + body_end as u64;
+            self.resync
+                .range_crc(window, start, self.pos, crc_at, &mut self.work)
+        } else {
+            self.work += body_end as u64;
+            let computed = crc32fast::hash(&rest[..body_end]);
+            if computed != stored {
+                self.suspect_until = self.pos + total as u64;
+            }
+            computed
+        };
+        if computed == stored {
+            Probe::Good(total)
+        } else {
+            Probe::Bad(FrameError::Checksum { stored, computed })
         }
     }
 
@@ -241,44 +298,41 @@ impl Core {
             if self.pos >= end && matches!(self.state, State::AtFrame) {
                 return None;
             }
-            let rest = window
-                .get((self.pos.saturating_sub(start)) as usize..)
-                .unwrap_or_default();
             match std::mem::replace(&mut self.state, State::AtFrame) {
-                State::AtFrame => match probe(rest) {
-                    Probe::Good(len) => return Some(self.frame(rest, len)),
+                State::AtFrame => match self.probe(window, start) {
+                    Probe::Good(len) => return Some(self.frame(window, start, len)),
                     Probe::Bad(error) => {
-                        let resync = Resync::new(self.pos + 1);
-                        self.state = State::Damaged { error, resync };
+                        self.resync.restart(self.pos + 1);
+                        self.state = State::Damaged { error };
                     }
                     Probe::Incomplete(_) => {
-                        let resync = Resync::new(self.pos + 1);
-                        self.state = State::Unfinished { resync };
+                        self.resync.restart(self.pos + 1);
+                        self.state = State::Unfinished;
                     }
                 },
-                State::Damaged { error, mut resync } => {
-                    match resync.run(window, start, eof, &mut self.work) {
+                State::Damaged { error } => {
+                    match self.resync.run(window, start, eof, &mut self.work) {
                         Found::Good(at) => return Some(self.skip_to(at, error)),
                         Found::End => return Some(self.skip_to(end, error)),
                         Found::NeedMore => {
-                            self.state = State::Damaged { error, resync };
+                            self.state = State::Damaged { error };
                             return None;
                         }
                     }
                 }
-                State::Unfinished { mut resync } => match probe(rest) {
-                    Probe::Good(len) => return Some(self.frame(rest, len)),
+                State::Unfinished => match self.probe(window, start) {
+                    Probe::Good(len) => return Some(self.frame(window, start, len)),
                     // Candidates the resync ruled out stay ruled out.
-                    Probe::Bad(error) => self.state = State::Damaged { error, resync },
+                    Probe::Bad(error) => self.state = State::Damaged { error },
                     Probe::Incomplete(error) => {
-                        match resync.run(window, start, eof, &mut self.work) {
+                        match self.resync.run(window, start, eof, &mut self.work) {
                             Found::Good(at) => {
                                 let next = len_between(self.pos, at);
                                 return Some(self.skip_to(at, FrameError::Torn { next }));
                             }
                             Found::End => return Some(self.skip_to(end, error)),
                             Found::NeedMore => {
-                                self.state = State::Unfinished { resync };
+                                self.state = State::Unfinished;
                                 return None;
                             }
                         }
@@ -288,11 +342,29 @@ impl Core {
         }
     }
 
+    /// The damaged bytes from `pos` that the resync has ruled out.
+    fn damage_so_far(&self) -> Option<ReadItem> {
+        match &self.state {
+            State::Damaged { error } if self.resync.cursor() > self.pos => {
+                Some(ReadItem::Skipped {
+                    offset: self.pos,
+                    len: len_between(self.pos, self.resync.cursor()),
+                    error: error.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// The frame whose envelope checked out at `pos`, `len` bytes.
-    fn frame(&mut self, rest: &[u8], len: usize) -> ReadItem {
+    fn frame(&mut self, window: &[u8], start: u64, len: usize) -> ReadItem {
+        let rest = window
+            .get((self.pos.saturating_sub(start)) as usize..)
+            .unwrap_or_default();
         let offset = self.pos;
         self.pos += len as u64;
         self.work += len as u64;
+        self.resync.restart(self.pos);
         match decode_checked(rest, len) {
             Ok(frame) => ReadItem::Frame { offset, len, frame },
             Err(error) => ReadItem::Skipped { offset, len, error },

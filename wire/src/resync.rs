@@ -46,6 +46,16 @@ pub(crate) struct Resync {
     /// The prefix CRC at the last candidate start, from which the next
     /// start's is computed (starts come in order).
     last_start: Option<(u64, u32)>,
+    /// While the cursor waits on a candidate whose claim runs past the
+    /// bytes there are: where the look past it for a good frame goes on.
+    ahead: Option<u64>,
+    /// Candidates past the cursor that wait on bytes too, each claiming
+    /// less than the one before (one that claims more cannot end first):
+    /// (start, where its CRC is).
+    waiting: VecDeque<(u64, u64)>,
+    /// The end of a good frame found past waiting candidates: a candidate
+    /// before it whose claim runs past the bytes there are is torn.
+    torn_past: Option<u64>,
 }
 
 /// How a position looks as the start of a frame.
@@ -84,12 +94,52 @@ impl Resync {
             first: from,
             checkpoints: VecDeque::from([0]),
             last_start: None,
+            ahead: None,
+            waiting: VecDeque::new(),
+            torn_past: None,
         }
     }
 
     /// The first offset whose bytes the next [`Resync::run`] still needs.
     pub(crate) fn keep_from(&self) -> u64 {
         self.first
+    }
+
+    /// Every position before this is ruled out as a frame start.
+    pub(crate) fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Looks on from `from` (or from the cursor, if it is further: what
+    /// was ruled out stays ruled out), keeping the prefix CRCs already
+    /// computed past it, so that a claim is never hashed twice.
+    pub(crate) fn restart(&mut self, from: u64) {
+        self.cursor = self.cursor.max(from);
+        self.advance_checkpoints();
+    }
+
+    /// The CRC-32 of the bytes `at..crc_at`, from prefix CRCs: for the
+    /// start of a frame the reader checks itself (`at` at or after
+    /// [`Resync::keep_from`], `crc_at` in the window).
+    pub(crate) fn range_crc(
+        &mut self,
+        window: &[u8],
+        start: u64,
+        at: u64,
+        crc_at: u64,
+        work: &mut u64,
+    ) -> u32 {
+        let before = match self.last_start {
+            Some((pos, crc)) if pos <= at && pos >= self.first => {
+                let bytes = slice(window, start, pos, at);
+                *work += bytes.len() as u64;
+                resume(crc, bytes)
+            }
+            _ => self.prefix(window, start, at, work),
+        };
+        self.last_start = Some((at, before));
+        let through = self.prefix(window, start, crc_at, work);
+        crc_of_range(before, through, crc_at - at)
     }
 
     /// Scans `window` (the bytes from offset `start`; it must reach back
@@ -121,7 +171,10 @@ impl Resync {
                 Candidate::Claims(len) => {
                     let crc_at = at + len;
                     if crc_at + CRC_LEN > end {
-                        if !eof {
+                        // Waiting on its end unless a good frame found
+                        // past it shows it torn (WIRE.md 2.5, 3.).
+                        if !eof && self.torn_past.is_none() && !self.look_ahead(window, start, work)
+                        {
                             return Found::NeedMore;
                         }
                         false
@@ -131,10 +184,75 @@ impl Resync {
                 }
             };
             if good {
+                self.ahead = None;
+                self.waiting.clear();
+                self.torn_past = None;
                 return Found::Good(at);
             }
             self.cursor += 1;
         }
+    }
+
+    /// Looks past the candidate at the cursor, which waits on bytes, for a
+    /// good frame in the window, going on where the last look stopped:
+    /// first among the candidates that waited too and whose ends have
+    /// come, then in new bytes. Found: every candidate still waiting
+    /// before it claims past its end, so is torn; [`Resync::run`] then
+    /// decides the candidates before it in order.
+    fn look_ahead(&mut self, window: &[u8], start: u64, work: &mut u64) -> bool {
+        let end = start + window.len() as u64;
+        while self
+            .waiting
+            .front()
+            .is_some_and(|&(at, _)| at <= self.cursor)
+        {
+            self.waiting.pop_front();
+        }
+        while let Some(&(at, crc_at)) = self.waiting.back() {
+            if crc_at + CRC_LEN > end {
+                break;
+            }
+            self.waiting.pop_back();
+            if self.crc_matches(window, start, at, crc_at, work) {
+                return self.found_ahead(crc_at);
+            }
+        }
+        let mut at = self.ahead.unwrap_or(0).max(self.cursor + 1);
+        while at < end {
+            let rel = (at - start) as usize;
+            let Some(skip) = window[rel..].iter().position(|&b| b == FRAME_MARKER[0]) else {
+                *work += (window.len() - rel) as u64;
+                at = end;
+                break;
+            };
+            *work += skip as u64 + 1;
+            at += skip as u64;
+            match candidate(&window[rel + skip..]) {
+                Candidate::Not => {}
+                Candidate::Short => break,
+                Candidate::Claims(len) => {
+                    let crc_at = at + len;
+                    if crc_at + CRC_LEN <= end {
+                        if self.crc_matches(window, start, at, crc_at, work) {
+                            return self.found_ahead(crc_at);
+                        }
+                    } else if self.waiting.back().is_none_or(|&(_, last)| crc_at < last) {
+                        self.waiting.push_back((at, crc_at));
+                    }
+                }
+            }
+            at += 1;
+        }
+        self.ahead = Some(at);
+        false
+    }
+
+    /// A good frame whose CRC is at `crc_at` was found past the cursor.
+    fn found_ahead(&mut self, crc_at: u64) -> bool {
+        self.ahead = None;
+        self.waiting.clear();
+        self.torn_past = Some(crc_at + CRC_LEN);
+        true
     }
 
     /// Whether the CRC stored at `crc_at` is that of the bytes `at..crc_at`.
@@ -146,20 +264,11 @@ impl Resync {
         crc_at: u64,
         work: &mut u64,
     ) -> bool {
-        let before = match self.last_start {
-            Some((pos, crc)) if pos <= at && pos >= self.first => {
-                let bytes = slice(window, start, pos, at);
-                *work += bytes.len() as u64;
-                resume(crc, bytes)
-            }
-            _ => self.prefix(window, start, at, work),
-        };
-        self.last_start = Some((at, before));
-        let through = self.prefix(window, start, crc_at, work);
+        let computed = self.range_crc(window, start, at, crc_at, work);
         let rel = (crc_at - start) as usize;
         let mut stored = [0u8; 4];
         stored.copy_from_slice(&window[rel..rel + CRC_LEN as usize]);
-        crc_of_range(before, through, crc_at - at) == u32::from_le_bytes(stored)
+        computed == u32::from_le_bytes(stored)
     }
 
     /// Drops checkpoints the cursor has passed, keeping the one at or

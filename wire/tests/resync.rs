@@ -121,6 +121,58 @@ fn dense_candidates_with_every_length_cost_linear_work() {
     );
 }
 
+/// Good frames each followed by a bad claim of 4 MiB: the claim at a
+/// frame's start, or inside a short damaged region, must not be hashed
+/// anew each time (each would cost 4 MiB).
+fn good_frames_between_long_claims(junk: &[u8]) -> (Vec<u8>, usize) {
+    let good = frame_bytes(0, 0);
+    let mut bytes = Vec::new();
+    let mut n = 0;
+    while bytes.len() < (4 << 20) + (256 << 10) {
+        bytes.extend_from_slice(&good);
+        bytes.extend_from_slice(junk);
+        bytes.extend_from_slice(&CRAFTED);
+        n += 1;
+    }
+    bytes.extend_from_slice(&good);
+    (bytes, n + 1)
+}
+
+#[test]
+fn long_claims_after_good_frames_cost_linear_work() {
+    // The claim at a frame's start, then the claim one byte into damage.
+    for junk in [&[][..], &[0u8][..]] {
+        let (bytes, frames) = good_frames_between_long_claims(junk);
+        let mut reader = FrameReader::new(&bytes, 0).at_eof();
+        let items = layout(reader.by_ref(), 0, bytes.len());
+        let good = items.iter().filter(|i| !i.2).count();
+        assert_eq!(good, frames, "junk {junk:?}");
+        assert_eq!(items.len(), 2 * frames - 1, "junk {junk:?}");
+        let work = reader.work();
+        assert!(
+            work <= MAX_WORK_PER_BYTE * bytes.len() as u64,
+            "junk {junk:?}: work {work} for {} bytes",
+            bytes.len()
+        );
+
+        let mut stream = FrameStream::new(0);
+        let mut streamed = Vec::new();
+        for piece in bytes.chunks(64 << 10) {
+            stream.push(piece);
+            streamed.extend(stream.by_ref());
+        }
+        stream.finish();
+        streamed.extend(stream.by_ref());
+        assert_eq!(layout(streamed.into_iter(), 0, bytes.len()), items);
+        assert!(
+            stream.work() <= 2 * MAX_WORK_PER_BYTE * bytes.len() as u64,
+            "junk {junk:?}: stream work {} for {} bytes",
+            stream.work(),
+            bytes.len()
+        );
+    }
+}
+
 #[test]
 fn zeros_in_64_kib_pieces_are_one_range() {
     let good = frame_bytes(0, 1);
@@ -174,9 +226,12 @@ fn crafted_region_in_pieces_is_one_range_and_linear() {
         "work {}",
         stream.work()
     );
-    // A pending candidate needs its whole claimed frame: 4 MiB and change.
+    // A pending candidate needs its whole claimed frame: 4 MiB and change,
+    // held with up to a quarter dead and a quarter spare: under 1.57 x
+    // (4 MiB + 64 KiB) at worst; README states 1.75 x.
+    println!("crafted region in 64 KiB pieces: at most {most_held} bytes held");
     assert!(
-        most_held <= 2 * (MAX_BODY_LEN as usize + (64 << 10)),
+        most_held <= 7 * (MAX_BODY_LEN as usize + (64 << 10)) / 4,
         "held {most_held}"
     );
 }
@@ -295,5 +350,32 @@ proptest! {
             })
             .collect();
         prop_assert_eq!(good, reference_good_frames(&bytes));
+    }
+}
+
+#[test]
+fn a_long_claim_in_damage_does_not_withhold_the_frames_after_it() {
+    // Followed, not finished: the claim would wait 4 MiB for its end.
+    let mut bytes = vec![0u8];
+    bytes.extend_from_slice(&CRAFTED);
+    let damage = bytes.len();
+    for seq in 0..1000 {
+        bytes.extend_from_slice(&frame_bytes(seq, 1));
+    }
+    for piece_len in [1, 7, 4096, bytes.len()] {
+        let mut stream = FrameStream::new(0);
+        let mut items = Vec::new();
+        for piece in bytes.chunks(piece_len) {
+            stream.push(piece);
+            items.extend(stream.by_ref());
+        }
+        let layout = layout(items.into_iter(), 0, bytes.len());
+        assert_eq!(layout.len(), 1001, "pieces of {piece_len}");
+        assert_eq!(layout[0], (0, damage, true), "pieces of {piece_len}");
+        assert!(
+            stream.work() <= 2 * MAX_WORK_PER_BYTE * bytes.len() as u64,
+            "pieces of {piece_len}: work {}",
+            stream.work()
+        );
     }
 }

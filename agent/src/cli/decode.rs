@@ -36,7 +36,7 @@ pub struct Args {
     pub follow: bool,
     /// Exit with status 1 when any damage was found (it is always
     /// reported): a damaged region, a torn tail, an empty file, a file that
-    /// is not a wire file or cannot be read.
+    /// is not a wire file or cannot be read. Empty stdin is no damage.
     #[arg(long)]
     pub strict: bool,
     /// Print per check the count, up percentage and p50/p95/p99 of every
@@ -92,7 +92,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             },
         };
-        let mut decoder = Decoder::new(name);
+        let mut decoder = Decoder {
+            stdin: matches!(source, Input::Stdin(_)),
+            ..Decoder::new(name)
+        };
         let result = decoder.pump(&mut source, &mut out, args.follow);
         damage += decoder.damage;
         match result {
@@ -226,6 +229,9 @@ impl Input {
 /// The frames of one input as its bytes arrive, and what has been found.
 struct Decoder {
     name: String,
+    /// Reading stdin: nothing at all is an empty pipe, not damage (an
+    /// empty file is).
+    stdin: bool,
     /// The file header's bytes until it is whole.
     header: Vec<u8>,
     frames: Option<FrameStream>,
@@ -236,6 +242,7 @@ impl Decoder {
     fn new(name: String) -> Self {
         Decoder {
             name,
+            stdin: false,
             header: Vec::with_capacity(FILE_HEADER_LEN),
             frames: None,
             damage: 0,
@@ -309,6 +316,9 @@ impl Decoder {
             bytes = rest;
             match check_file_header(&self.header) {
                 Ok(()) => self.frames = Some(FrameStream::new(FILE_HEADER_LEN as u64)),
+                Err(FileError::Incomplete { have: 0 }) if at_eof && self.stdin => {
+                    return Ok(Ok(()));
+                }
                 Err(FileError::Incomplete { have }) if at_eof => {
                     self.damage += 1;
                     let what = if have == 0 {

@@ -1,6 +1,7 @@
 //! Faults: crafted and damaged wire files. `sonde decode` and the
 //! gateway's start-up recovery skip a region of crafted frame candidates in
-//! time linear in its length and report it once; the gateway obeys SIGTERM
+//! time linear in its length and report it once (a follower prints the
+//! frames after a long claim without waiting on it); the gateway obeys SIGTERM
 //! while recovery is stuck; `decode` reads past a bad file, counts an
 //! empty one as damage and neutralises formula cells in CSV.
 
@@ -78,6 +79,37 @@ fn a_crafted_8_mib_region_decodes_in_seconds_as_one_range() {
         damage[0].contains(&format!("({} bytes skipped)", 8 << 20)),
         "{err}"
     );
+}
+
+#[test]
+fn a_followed_file_prints_the_frames_after_a_long_claim_in_damage() {
+    // One frame, a byte of damage holding a 4 MiB claim, 1000 frames: a
+    // follower used to wait for 4 MiB more before printing any of them.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = file_header().to_vec();
+    frame("eu-1", "api", 0, 1).encode_into(&mut bytes).unwrap();
+    bytes.push(0);
+    bytes.extend_from_slice(&CRAFTED);
+    for seq in 1..=1000 {
+        frame("eu-1", "api", seq, 1)
+            .encode_into(&mut bytes)
+            .unwrap();
+    }
+    let path = dir.path().join("followed.sonde");
+    std::fs::write(&path, &bytes).unwrap();
+    let shown = path.display().to_string();
+    let mut follow = Process::start(&["decode", "--follow", &shown], &[]);
+    // Seconds at most; the faulty follower never prints them (it waits).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while follow.stdout().lines().count() < 1001 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let printed = follow.stdout().lines().count();
+    follow.signal("KILL");
+    follow.wait(Duration::from_secs(10));
+    let stderr = follow.stderr();
+    assert_eq!(printed, 1001, "records printed while following\n{stderr}");
+    assert_eq!(damage_lines(&stderr).len(), 1, "{stderr}");
 }
 
 #[test]

@@ -495,16 +495,15 @@ impl Spool {
             let mut max_frames = max_frames.max(1);
             let (frames, body, damage) = loop {
                 let bytes = read_at(&path, span.from, want)?;
-                // A frame is never longer than MAX_FRAME: past it (or at the
-                // segment's end) an unfinished frame is damage, not a cut.
-                let whole = span.from + want == span.to;
-                let eof = whole || want >= MAX_FRAME;
+                // Only the segment's end ends the input: a candidate whose
+                // claim runs past the window may still be a frame.
+                let eof = span.from + want == span.to;
                 let reader = FrameReader::new(&bytes, 0);
-                let reader = if eof { reader.at_eof() } else { reader };
+                let mut reader = if eof { reader.at_eof() } else { reader };
                 let mut frames = Vec::new();
                 let mut damage = None;
                 let mut end = 0;
-                for item in reader {
+                for item in reader.by_ref() {
                     match item {
                         ReadItem::Frame { offset, len, frame } => {
                             if frames.len() >= max_frames {
@@ -527,11 +526,19 @@ impl Spool {
                     }
                 }
                 if frames.is_empty() && damage.is_none() && !eof {
-                    // The first frame is larger than the limit: read it whole,
-                    // alone.
-                    want = (span.to - span.from).min(MAX_FRAME);
-                    max_frames = 1;
-                    continue;
+                    // A window of MAX_FRAME holds any frame: what stops it is
+                    // damage, skipped up to its first undecided candidate.
+                    if want >= MAX_FRAME {
+                        if let Some(ReadItem::Skipped { len, error, .. }) = reader.damage_so_far() {
+                            damage = Some((len as u64, error));
+                        }
+                    } else {
+                        // The first frame is larger than the limit: read it
+                        // whole, alone.
+                        want = (span.to - span.from).min(MAX_FRAME);
+                        max_frames = 1;
+                        continue;
+                    }
                 }
                 let mut bytes = bytes;
                 bytes.truncate(end as usize);

@@ -474,3 +474,51 @@ fn drops_made_before_a_failed_delete_are_still_counted() {
     }
     assert_eq!(spooled + dropped.get(), appended.get());
 }
+
+#[test]
+fn a_frame_across_a_full_window_after_damage_is_still_sent() {
+    // Damage (zeros) up to just before the end of a MAX_FRAME window,
+    // then a good frame crossing it: the window's end is not the
+    // segment's, so the frame is read whole on the next read, not cut.
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(tmp.path(), 1 << 30);
+    let one = [("api", record(1_767_225_600_000))];
+    let many: Vec<(&str, Record)> = (0..20)
+        .map(|i| ("api", record(1_767_225_600_000 + i)))
+        .collect();
+    let (agent, session) = (s.numbering().agent().to_owned(), s.numbering().session());
+    let mut buf = Vec::new();
+    let mut seq = 0;
+    let mut last_len = 0;
+    loop {
+        let mut frame = Vec::new();
+        encode_frames(&agent, session, seq, &many, |&(c, r)| (c, r), &mut frame)
+            .unwrap_or_else(|e| panic!("{e}"));
+        last_len = last_len.max(frame.len());
+        if buf.len() as u64 + frame.len() as u64 / 2 >= MAX_FRAME {
+            break;
+        }
+        encode_frames(&agent, session, seq, &one, |&(c, r)| (c, r), &mut buf)
+            .unwrap_or_else(|e| panic!("{e}"));
+        seq += 1;
+    }
+    let damaged = buf.len();
+    encode_frames(&agent, session, seq, &many, |&(c, r)| (c, r), &mut buf)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(damaged as u64 + (last_len as u64) > MAX_FRAME && (damaged as u64) < MAX_FRAME);
+    s.append(&buf, seq + 1, seq + 20)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = tmp.path().join(SPOOL.name((session, 0)));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.seek(SeekFrom::Start(FILE_HEADER_LEN as u64))
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.write_all(&vec![0; damaged])
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(f);
+    let (batch, skipped) = s.read(256 << 10, 500).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((ids(&batch), skipped), (vec![(session, seq)], 1));
+    assert_eq!(batch.map(|b| b.records()), Some(20));
+}
