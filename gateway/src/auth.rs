@@ -25,10 +25,18 @@ pub struct Scope {
 impl Scope {
     /// A scope from glob lists.
     pub fn new(name: impl Into<String>, checks: Vec<String>, agents: Vec<String>) -> Self {
+        // A list with a glob of only `*` matches every name: the same as
+        // no list, so such a reader shares whole batches unfiltered.
+        let unless_all = |globs: Vec<String>| {
+            let all = globs
+                .iter()
+                .any(|g| !g.is_empty() && g.bytes().all(|c| c == b'*'));
+            if all { Vec::new() } else { globs }
+        };
         Scope {
             name: name.into(),
-            checks,
-            agents,
+            checks: unless_all(checks),
+            agents: unless_all(agents),
         }
     }
 
@@ -175,6 +183,17 @@ mod tests {
         assert!(!s.allows("eu-1", "web"));
         assert!(Scope::default().allows("any", "thing"));
         assert!(Scope::new("r", vec![], vec!["eu-*".into()]).allows("eu-2", "web"));
+    }
+
+    #[test]
+    fn a_star_glob_scope_is_everything() {
+        let all = Scope::new("r", vec!["api-*".into(), "*".into()], vec!["**".into()]);
+        assert!(all.is_everything());
+        assert!(all.allows("any", "thing"));
+        let some = Scope::new("r", vec!["*-x".into()], vec![]);
+        assert!(!some.is_everything());
+        assert!(!some.allows("a", "web"));
+        assert!(!Scope::new("r", vec!["".into()], vec![]).is_everything());
     }
 
     #[test]

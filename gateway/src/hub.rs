@@ -121,8 +121,24 @@ pub struct Subscription {
     pub reset: bool,
     /// The current state of every (agent, check), unfiltered.
     pub snapshot: Vec<CheckState>,
-    /// Batches holding records in (since, head], oldest first.
+    /// The first chunk of the replay (at most [`REPLAY_CHUNK_BATCHES`]
+    /// batches holding records in (since, head], oldest first); the
+    /// reader takes the rest with [`Hub::replay`] as it goes.
     pub missed: Vec<Arc<Batch>>,
+}
+
+/// The most ring batches a replaying reader takes from the hub at a time,
+/// so that it holds a bounded part of the ring, never all of it
+/// (PROTOCOL.md 3.4).
+pub const REPLAY_CHUNK_BATCHES: usize = 64;
+
+/// The ring no longer holds the record after a replay's cursor: the
+/// reader missed records it can no longer be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the replay ring moved past gseq {after}")]
+pub struct ReplayEvicted {
+    /// The cursor: the last gseq the reader was given.
+    pub after: u64,
 }
 
 /// Memory the ring takes per record and per batch, for the gauge.
@@ -462,10 +478,11 @@ impl Hub {
         let (reset, missed) = match since {
             None => (false, Vec::new()),
             Some(s) if s > head || s.saturating_add(1) < ring_first => (true, Vec::new()),
-            Some(s) => {
-                let start = self.ring.partition_point(|b| b.last_gseq() <= s);
-                (false, self.ring.range(start..).cloned().collect())
-            }
+            Some(s) => (
+                false,
+                self.replay(s, head, REPLAY_CHUNK_BATCHES)
+                    .unwrap_or_default(),
+            ),
         };
         Subscription {
             live,
@@ -474,6 +491,29 @@ impl Hub {
             snapshot,
             missed,
         }
+    }
+
+    /// The next chunk of a replay: at most `max_batches` ring batches
+    /// holding records in (after, until], oldest first, or
+    /// [`ReplayEvicted`] when the ring has dropped records after `after`.
+    pub fn replay(
+        &self,
+        after: u64,
+        until: u64,
+        max_batches: usize,
+    ) -> Result<Vec<Arc<Batch>>, ReplayEvicted> {
+        let ring_first = self.ring.front().map_or(self.next_gseq, |b| b.first_gseq);
+        if after.saturating_add(1) < ring_first {
+            return Err(ReplayEvicted { after });
+        }
+        let start = self.ring.partition_point(|b| b.last_gseq() <= after);
+        Ok(self
+            .ring
+            .range(start..)
+            .take_while(|b| b.first_gseq <= until)
+            .take(max_batches)
+            .cloned()
+            .collect())
     }
 
     /// Records in the ring.
@@ -655,6 +695,53 @@ mod tests {
         assert!(h.subscribe(Some(5000)).reset, "from the future");
         assert!(!h.subscribe(Some(1007)).reset);
         assert!(h.subscribe(Some(1007)).missed.is_empty());
+    }
+
+    #[test]
+    fn a_replay_is_taken_a_bounded_chunk_at_a_time() {
+        let mut h = hub(100_000);
+        let now = Instant::now();
+        let seqs: Vec<u64> = (0..1000).collect();
+        accept(&mut h, "a", &frames("a", 1, &seqs, &["x"]), now);
+        let s = h.subscribe(Some(999));
+        assert!(!s.reset);
+        assert_eq!(s.missed.len(), REPLAY_CHUNK_BATCHES);
+        // The reader holds its chunk; the ring alone holds the rest.
+        assert_eq!(Arc::strong_count(&h.ring[REPLAY_CHUNK_BATCHES - 1]), 2);
+        assert_eq!(Arc::strong_count(&h.ring[REPLAY_CHUNK_BATCHES]), 1);
+        let mut got: Vec<u64> = Vec::new();
+        let mut chunk = s.missed;
+        loop {
+            assert!(chunk.len() <= REPLAY_CHUNK_BATCHES);
+            let Some(last) = chunk.last().map(|b| b.last_gseq()) else {
+                break;
+            };
+            got.extend(chunk.iter().flat_map(|b| b.with_gseq().map(|(g, _, _)| g)));
+            chunk = h.replay(last, s.head, REPLAY_CHUNK_BATCHES).unwrap();
+        }
+        assert_eq!(
+            got,
+            (1000..=1999).collect::<Vec<_>>(),
+            "each once, in order"
+        );
+    }
+
+    #[test]
+    fn a_replay_the_ring_moved_past_is_evicted() {
+        let mut h = hub(100);
+        let now = Instant::now();
+        let seqs: Vec<u64> = (0..100).collect();
+        accept(&mut h, "a", &frames("a", 1, &seqs, &["x"]), now);
+        let s = h.subscribe(Some(999));
+        let cursor = s.missed.last().unwrap().last_gseq();
+        assert_eq!(cursor, 999 + REPLAY_CHUNK_BATCHES as u64);
+        let more: Vec<u64> = (100..200).collect();
+        accept(&mut h, "a", &frames("a", 1, &more, &["x"]), now);
+        assert_eq!(
+            h.replay(cursor, s.head, REPLAY_CHUNK_BATCHES).err(),
+            Some(ReplayEvicted { after: cursor })
+        );
+        assert!(h.replay(h.head(), h.head(), 1).unwrap().is_empty());
     }
 
     #[test]

@@ -300,6 +300,9 @@ impl SharedBatch {
         if format == Format::Json {
             out.extend_from_slice(b"\n\n");
         }
+        // Reserved at a guess per record; shared by every reader for as
+        // long as the queue holds the batch, so give back the rest.
+        out.shrink_to_fit();
         let whole = Bytes::from(out);
         let message = Encoded {
             kind: "records",

@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth::Scope;
-use crate::hub::Batch;
+use crate::hub::{Batch, REPLAY_CHUNK_BATCHES};
 use crate::message::{self, Encoded, Format, ResetReason, SharedBatch};
 use crate::state::App;
 
@@ -48,10 +48,16 @@ pub struct Feed {
     format: Format,
     /// The reset and the snapshot, encoded when the reader connected.
     pending: VecDeque<Encoded>,
-    /// The replay, from the ring's shared batches, encoded one at a time
-    /// as the reader takes it: records with gseq > `since`.
+    /// The chunk of the replay in hand (at most [`REPLAY_CHUNK_BATCHES`]
+    /// of the ring's shared batches), encoded one at a time as the reader
+    /// takes it: records with gseq > `since`.
     missed: VecDeque<Arc<Batch>>,
     since: u64,
+    /// The replay's cursor: the newest gseq of the batches taken from the
+    /// ring so far; the replay is over once it reaches `replay_until`.
+    replay_after: u64,
+    /// The snapshot's gseq `G`: the replay ends there, live takes over.
+    replay_until: u64,
     live: broadcast::Receiver<Arc<SharedBatch>>,
     /// The newest gseq of a live batch this reader has been through.
     after: u64,
@@ -79,12 +85,11 @@ impl Feed {
             (false, Some(since)) => (VecDeque::from(sub.missed), since),
             _ => (VecDeque::new(), sub.head),
         };
-        let replays = missed.iter().any(|b| {
-            b.with_gseq()
-                .any(|(gseq, check, _)| gseq > since && scope.allows(&b.agent, check))
-        });
-        if replays {
-            // The replay that follows has ids below G: the snapshot's SSE id
+        let replay_after = missed
+            .back()
+            .map_or(sub.head, |b| b.last_gseq().min(sub.head));
+        if since < sub.head {
+            // A replay may follow, with ids below G: the snapshot's SSE id
             // stays at `since`, so a reader cut off before the replay
             // resumes from there and event ids never go back.
             snapshot.id = Some(since);
@@ -97,6 +102,8 @@ impl Feed {
             pending,
             missed,
             since,
+            replay_after,
+            replay_until: sub.head,
             live: sub.live,
             after: sub.head,
             lagged: false,
@@ -109,13 +116,33 @@ impl Feed {
         if let Some(e) = self.pending.pop_front() {
             return Some(e);
         }
-        while let Some(batch) = self.missed.pop_front() {
-            if let Some(e) = message::records(self.format, &batch, self.since, &self.scope) {
-                return Some(e);
-            }
-        }
         if self.lagged {
             return None;
+        }
+        loop {
+            while let Some(batch) = self.missed.pop_front() {
+                if let Some(e) = message::records(self.format, &batch, self.since, &self.scope) {
+                    return Some(e);
+                }
+            }
+            if self.replay_after >= self.replay_until {
+                break;
+            }
+            let chunk =
+                self.app
+                    .hub()
+                    .replay(self.replay_after, self.replay_until, REPLAY_CHUNK_BATCHES);
+            match chunk {
+                Ok(chunk) => {
+                    self.replay_after = chunk
+                        .last()
+                        .map_or(self.replay_until, |b| b.last_gseq().min(self.replay_until));
+                    self.missed = chunk.into();
+                }
+                // Everything up to the cursor was sent; the ring dropped
+                // what follows before this reader took it.
+                Err(evicted) => return Some(self.lag(evicted.after + 1)),
+            }
         }
         loop {
             match self.live.recv().await {
@@ -126,24 +153,23 @@ impl Feed {
                         return encoded;
                     }
                 }
-                Err(RecvError::Lagged(_)) => {
-                    self.lagged = true;
-                    self.app
-                        .metrics
-                        .drops_lagged
-                        .fetch_add(1, Ordering::Relaxed);
-                    let head = self.app.hub().head();
-                    let missed_from = Some(self.after + 1);
-                    return Some(message::reset(
-                        self.format,
-                        ResetReason::Lagged,
-                        head,
-                        missed_from,
-                    ));
-                }
+                Err(RecvError::Lagged(_)) => return Some(self.lag(self.after + 1)),
                 Err(RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// Ends the feed with a `lagged` reset: the reader was sent every
+    /// record in its scope before `missed_from`.
+    fn lag(&mut self, missed_from: u64) -> Encoded {
+        self.lagged = true;
+        self.missed.clear();
+        self.app
+            .metrics
+            .drops_lagged
+            .fetch_add(1, Ordering::Relaxed);
+        let head = self.app.hub().head();
+        message::reset(self.format, ResetReason::Lagged, head, Some(missed_from))
     }
 
     /// Whether the `lagged` reset was the last message.

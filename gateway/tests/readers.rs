@@ -59,6 +59,39 @@ async fn sse_snapshot_then_missed_then_live_in_gseq_order() {
 }
 
 #[tokio::test]
+async fn a_replay_longer_than_a_chunk_arrives_whole_then_live() {
+    let gw = Gateway::start(|_| {}).await;
+    let g0 = Sse::open(gw.addr, READER_ALL, "")
+        .await
+        .next()
+        .await
+        .unwrap()
+        .data["gseq"]
+        .as_u64()
+        .unwrap();
+    // More frames than three replay chunks (REPLAY_CHUNK_BATCHES = 64).
+    let frames = 3 * 64 + 5;
+    for seq in 0..frames {
+        post(gw.addr, AGENT_A, frame("a", 1, seq, &["api-x"], 1)).await;
+    }
+    let mut r = Sse::open(gw.addr, READER_ALL, &format!("?since={g0}")).await;
+    assert_eq!(r.next().await.unwrap().event, "snapshot");
+    post(gw.addr, AGENT_B, frame("b", 1, 0, &["api-x"], 1)).await;
+    let mut seen = Vec::new();
+    while seen.len() < frames as usize + 1 {
+        let e = r.next().await.unwrap();
+        assert_eq!(e.event, "records");
+        seen.extend(items(&e.data).into_iter().map(|(g, _)| g));
+    }
+    assert_eq!(
+        seen,
+        (g0 + 1..=g0 + frames + 1).collect::<Vec<_>>(),
+        "every record once, in gseq order, the live one last"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn since_older_than_the_ring_gets_reset_and_fresh_snapshot() {
     let gw = Gateway::start(|c| c.ring.max_records = 2).await;
     let mut r = Sse::open(gw.addr, READER_ALL, "").await;
