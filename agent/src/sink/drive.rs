@@ -232,24 +232,11 @@ impl Outage {
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-    use wire::{Record, Status};
+    use wire::Record;
 
     use super::*;
+    use crate::sink::tests::result;
     use crate::sink::{Fanout, SinkHandle};
-
-    fn result() -> CheckResult {
-        CheckResult {
-            check: Arc::from("c"),
-            record: Record {
-                st: Status::Down,
-                ..Record::up(1_700_000_000_000, 20)
-            },
-            timings: Default::default(),
-            detail: None,
-            cert_not_after: None,
-            dns: None,
-        }
-    }
 
     /// A sink whose writes fail while `failing` is set (with EPIPE while
     /// `closed_pipe` is), and whose ticks fail while `tick_failing` is; it

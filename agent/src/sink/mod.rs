@@ -256,11 +256,12 @@ impl Fanout {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use wire::{Record, Status};
 
-    fn result() -> CheckResult {
+    /// A down result of check `c`, for the sink tests.
+    pub(crate) fn result() -> CheckResult {
         CheckResult {
             check: Arc::from("c"),
             record: Record {
