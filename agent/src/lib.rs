@@ -15,6 +15,7 @@
 //! library knows nothing of it.
 #![forbid(unsafe_code)]
 
+pub mod blackbox;
 pub mod metrics;
 pub mod probe;
 pub mod result;

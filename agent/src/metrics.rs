@@ -272,7 +272,7 @@ impl Metrics {
                 secs(t.ttfb),
                 secs(transfer),
             ],
-            cert_not_after: result.cert_not_after,
+            cert_not_after: result.facts.tls.as_ref().and_then(|t| t.earliest_not_after),
         };
         *series.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(last);
     }
@@ -788,6 +788,30 @@ impl Histogram {
         };
         o.histogram(name, help, &LATENESS_BUCKETS, values);
     }
+}
+
+/// What `/probe` answers for one probe: blackbox_exporter's gauges for
+/// it, without labels, in the order its http prober writes them.
+#[allow(
+    dead_code,
+    reason = "STUB: /probe calls it once the blackbox part lands"
+)]
+pub(crate) fn probe_exposition(result: &CheckResult) -> String {
+    // STUB (metrics part): only the two gauges every prober has.
+    let mut o = Exposition::with_capacity(2048);
+    o.single(
+        "probe_success",
+        Kind::Gauge,
+        "Displays whether or not the probe was a success",
+        u8::from(result.record.st == Status::Up),
+    );
+    o.single(
+        "probe_duration_seconds",
+        Kind::Gauge,
+        "Returns how long the probe took to complete in seconds",
+        result.timings.total.as_secs_f64(),
+    );
+    o.finish()
 }
 
 /// The URL without user info, query and fragment, which may carry secrets.

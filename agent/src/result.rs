@@ -3,12 +3,13 @@
 //! the sink boundary: the probe engine's report becomes a `wire::Record`
 //! here, in [`wire_record`], and nowhere else.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use wire::Record;
 
-use crate::probe::{DnsReport, ProbeReport, Timings};
+use crate::probe::{DnsReport, ProbeReport, Timings, TlsInfo};
 
 /// One probe's result for one check.
 #[derive(Debug, Clone)]
@@ -21,10 +22,58 @@ pub struct CheckResult {
     pub timings: Timings,
     /// Why it failed, for people (`None` when up).
     pub detail: Option<String>,
-    /// The leaf certificate's notAfter, Unix seconds (HTTPS only).
-    pub cert_not_after: Option<i64>,
     /// What the first hop's DNS lookup saw, per family (none: no lookup).
     pub dns: Option<DnsReport>,
+    /// What blackbox_exporter's gauges show of the probe.
+    pub facts: ProbeFacts,
+}
+
+/// What the metrics show of a probe beyond the record: the facts behind
+/// blackbox_exporter's http prober gauges, all of the last response (of
+/// the first hop for `remote`, as blackbox_exporter reports it).
+#[derive(Debug, Clone, Default)]
+pub struct ProbeFacts {
+    /// The HTTP version of the last response.
+    pub http_version: Option<hyper::Version>,
+    /// Whether the last response came over TLS.
+    pub ssl: bool,
+    /// Redirects followed.
+    pub redirects: u32,
+    /// The last response's Content-Length header.
+    pub content_length: Option<u64>,
+    /// The last response's body bytes, after content decoding.
+    pub decoded_body_bytes: u64,
+    /// The last response's Last-Modified header, Unix seconds.
+    pub last_modified: Option<i64>,
+    /// The address the first hop connected to.
+    pub remote: Option<IpAddr>,
+    /// The probe failed because a body or header regex did (not) match.
+    pub failed_due_to_regex: bool,
+    /// The last hop's TLS handshake. Shared: it is the same for every
+    /// probe of a check while the server's certificate stays.
+    pub tls: Option<Arc<TlsInfo>>,
+}
+
+impl ProbeFacts {
+    /// The facts of `report`.
+    pub(crate) fn of(report: &ProbeReport) -> Self {
+        ProbeFacts {
+            http_version: report.http_version,
+            ssl: report.final_tls.is_some() || report.final_url.scheme() == "https",
+            redirects: report.redirects,
+            content_length: report.content_length,
+            decoded_body_bytes: report.decoded_body_bytes,
+            last_modified: report.last_modified,
+            remote: report.remote.map(|a| a.ip()),
+            failed_due_to_regex: report.failed_due_to_regex,
+            // STUB (engine part): the first hop's handshake until final_tls is set.
+            tls: report
+                .final_tls
+                .clone()
+                .or_else(|| report.tls.clone())
+                .map(Arc::new),
+        }
+    }
 }
 
 impl CheckResult {
@@ -35,8 +84,8 @@ impl CheckResult {
             record: wire_record(report),
             timings: report.timings,
             detail: report.failure.as_ref().map(|f| f.detail.clone()),
-            cert_not_after: report.tls.as_ref().and_then(|t| t.not_after),
             dns: report.dns,
+            facts: ProbeFacts::of(report),
         }
     }
 }

@@ -319,7 +319,7 @@ fn redirects_are_followed_only_on_request() {
     let r = probe(&s);
     assert_eq!((r.status_code, r.redirects), (Some(302), 0));
     s.max_redirects = 5;
-    s.expect.body = Some(BodyAssertion::Contains("done".into()));
+    s.expect.body = vec![BodyAssertion::Contains("done".into())];
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
     assert_eq!((r.status_code, r.redirects), (Some(200), 1));
@@ -340,7 +340,7 @@ fn a_chain_of_redirects_is_judged_at_its_end() {
     let mut s = spec(&target.url("/a"), None, 0);
     s.max_redirects = 5;
     s.expect.statuses = vec![200..=200];
-    s.expect.body = Some(BodyAssertion::Contains("done".into()));
+    s.expect.body = vec![BodyAssertion::Contains("done".into())];
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
     assert_eq!((r.status_code, r.redirects), (Some(200), 2));
@@ -725,11 +725,11 @@ fn failed_body_assertion_is_assertion() {
         .response(Response::ok("hello world"))
         .start();
     let mut s = spec(&target.url("/"), None, 0);
-    s.expect.body = Some(BodyAssertion::Contains("goodbye".into()));
+    s.expect.body = vec![BodyAssertion::Contains("goodbye".into())];
     assert_class(&probe(&s), ErrorClass::Assertion);
-    s.expect.body = Some(BodyAssertion::Matches(
+    s.expect.body = vec![BodyAssertion::Matches(
         regex::bytes::Regex::new("^hello").unwrap_or_else(|e| panic!("{e}")),
-    ));
+    )];
     assert_eq!(probe(&s).status, Status::Up);
 }
 

@@ -42,7 +42,7 @@ fn result(i: u64) -> Arc<CheckResult> {
         },
         timings: Timings::default(),
         detail: None,
-        cert_not_after: None,
+        facts: Default::default(),
         dns: None,
     })
 }

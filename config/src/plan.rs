@@ -190,6 +190,13 @@ pub enum IpVersion {
     V4,
     /// IPv6 only.
     V6,
+    /// Both families asked for; IPv4's addresses only, unless there are
+    /// none (blackbox_exporter's `preferred_ip_protocol: ip4` with
+    /// `ip_protocol_fallback`).
+    Prefer4,
+    /// Both families asked for; IPv6's addresses only, unless there are
+    /// none (blackbox_exporter's default).
+    Prefer6,
 }
 
 /// TLS settings of a check.

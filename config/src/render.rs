@@ -132,6 +132,9 @@ fn render_check(out: &mut String, c: &Check) {
         IpVersion::Auto => "\"auto\"",
         IpVersion::V4 => "4",
         IpVersion::V6 => "6",
+        // STUB (engine part): the grammar does not read these yet.
+        IpVersion::Prefer4 => "\"prefer4\"",
+        IpVersion::Prefer6 => "\"prefer6\"",
     };
     let _ = writeln!(out, "ip_version = {ip}");
     let dns = c

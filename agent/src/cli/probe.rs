@@ -233,11 +233,11 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
             parse_statuses(codes).with_context(|| format!("--expect-status {codes:?}"))?;
     }
     spec.expect.body = match (&args.body_contains, &args.body_matches) {
-        (Some(text), _) => Some(BodyAssertion::Contains(text.clone())),
-        (_, Some(re)) => Some(BodyAssertion::Matches(
+        (Some(text), _) => vec![BodyAssertion::Contains(text.clone())],
+        (_, Some(re)) => vec![BodyAssertion::Matches(
             regex::bytes::Regex::new(re).with_context(|| format!("--body-matches {re:?}"))?,
-        )),
-        _ => None,
+        )],
+        _ => Vec::new(),
     };
     Ok(spec)
 }

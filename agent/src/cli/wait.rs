@@ -242,7 +242,7 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     let mut spec = probe_cli::spec_from_args(probe_args)?;
     // The conditions judge; the engine only measures and keeps the answer.
     spec.expect.statuses = vec![100..=599];
-    spec.expect.body = None;
+    spec.expect.body.clear();
     spec.keep_response = true;
     let url = spec.url.to_string();
     let plan = Plan {

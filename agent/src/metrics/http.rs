@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 
 use super::Metrics;
+use crate::blackbox;
 
 /// The exposition format's content type.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -30,13 +31,15 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// gets through while hundreds of idle connections knock.
 const LIMITS: listen::Limits = listen::Limits::with_max_connections(64);
 
-/// Serves GET /metrics, /healthz (200 "ok" while the process serves) and
-/// /readyz (200 or 503, see [`Metrics::readiness`]); anything else 404.
+/// Serves GET /metrics, /healthz (200 "ok" while the process serves),
+/// /readyz (200 or 503, see [`Metrics::readiness`]) and, with `probe`,
+/// blackbox_exporter's /probe; anything else 404.
 /// Runs until `shutdown` resolves, then stops accepting and gives open
 /// connections a few seconds to finish.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
+    probe: Option<Arc<blackbox::Endpoint>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -48,9 +51,19 @@ pub(crate) async fn serve(
         shutdown,
         move |stream, _peer, conn| {
             let metrics = Arc::clone(&metrics);
-            let service = conn.track(service_fn(move |req| {
-                let response = respond(&metrics, &req);
-                async move { Ok::<_, Infallible>(response) }
+            let probe = probe.clone();
+            let service = conn.track(service_fn(move |req: Request<_>| {
+                let metrics = Arc::clone(&metrics);
+                let probe = probe.clone();
+                async move {
+                    let response = match (&probe, req.uri().path()) {
+                        (Some(probe), "/probe") => {
+                            probe.respond(req.uri().query(), req.headers()).await
+                        }
+                        _ => respond(&metrics, &req),
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             }));
             let watcher = graceful_ref.watcher();
             async move {

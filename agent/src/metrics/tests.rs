@@ -46,8 +46,14 @@ fn result(check: &str, st: Status, error: Option<ErrorClass>) -> CheckResult {
         },
         timings,
         detail: None,
-        cert_not_after: Some(1_800_000_000),
         dns: None,
+        facts: crate::result::ProbeFacts {
+            ssl: true,
+            tls: Some(Arc::new(crate::probe::TlsInfo::for_tests(Some(
+                1_800_000_000,
+            )))),
+            ..Default::default()
+        },
     }
 }
 
@@ -430,7 +436,7 @@ fn absent_phases_are_zero_and_no_cert_no_expiry() {
         total: ms(1),
     };
     r.record.sc = None;
-    r.cert_not_after = None;
+    r.facts.tls = None;
     m.observe(&r);
     let s = parse(&m.render());
     let phase = |p: &str| value(&s, "probe_http_duration_seconds", &[("phase", p)]);
@@ -594,7 +600,7 @@ async fn serves_metrics_health_and_readiness_on_loopback() {
     let addr = listener.local_addr().expect("addr");
     let m = loaded();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, Arc::clone(&m), async move {
+    let server = tokio::spawn(serve(listener, Arc::clone(&m), None, async move {
         let _ = stopped.await;
     }));
 

@@ -26,7 +26,8 @@ pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// (the resolver's preference), as RFC 8305 section 4 describes.
 pub(crate) fn attempt_order(addrs: &[IpAddr], version: IpVersion) -> Vec<IpAddr> {
     let keep = |ip: &&IpAddr| match version {
-        IpVersion::Auto => true,
+        // STUB (engine part): a preference does not narrow yet.
+        IpVersion::Auto | IpVersion::Prefer4 | IpVersion::Prefer6 => true,
         IpVersion::V4 => ip.is_ipv4(),
         IpVersion::V6 => ip.is_ipv6(),
     };

@@ -45,8 +45,8 @@ pub use dns::{
 };
 pub use failure::ProbeFailure;
 pub use phase::{Phase, Timings};
-pub use tls::{ProbeTls, TlsInfo, TlsOptions};
-pub use verdict::{BodyAssertion, Expectations};
+pub use tls::{CertSummary, ProbeTls, TlsInfo, TlsOptions};
+pub use verdict::{BodyAssertion, Expectations, HeaderAssertion, TlsExpectation};
 
 use phase::PhaseClock;
 use stream::{FirstByte, TimedStream, Transport};
@@ -102,6 +102,21 @@ pub struct ProbeSpec {
     /// Keep the last response's headers and body in the report (for
     /// `sonde wait`'s conditions); off by default so probes stay cheap.
     pub keep_response: bool,
+    /// Ask for this content coding and decode the body before the body
+    /// assertions see it (blackbox_exporter's `compression`); `None`: the
+    /// body is taken as it arrives.
+    pub compression: Option<Compression>,
+}
+
+/// A content coding the probe asks for and decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// `gzip`.
+    Gzip,
+    /// `deflate` (zlib).
+    Deflate,
+    /// `identity`: asked for, nothing to decode.
+    Identity,
 }
 
 impl ProbeSpec {
@@ -125,6 +140,7 @@ impl ProbeSpec {
             allow_insecure_redirect: false,
             max_body_bytes: 1 << 20,
             keep_response: false,
+            compression: None,
         }
     }
 }
@@ -162,6 +178,21 @@ pub struct ProbeReport {
     /// The last response's body (up to the failure, if any), when the spec
     /// asked to keep it.
     pub body: Option<Bytes>,
+    /// The last response's Content-Length header, if it had one.
+    pub content_length: Option<u64>,
+    /// Body bytes of the last response after content decoding (equal to
+    /// `body_bytes` when nothing was decoded).
+    pub decoded_body_bytes: u64,
+    /// The last response's Last-Modified header, Unix seconds.
+    pub last_modified: Option<i64>,
+    /// True when the probe failed because a body or header regular
+    /// expression did (not) match (blackbox_exporter's
+    /// `probe_failed_due_to_regex`).
+    pub failed_due_to_regex: bool,
+    /// What the last hop's TLS handshake negotiated (the first hop's is
+    /// `tls`; the same without redirects). `None`: the last hop was
+    /// cleartext or never got through its handshake.
+    pub final_tls: Option<TlsInfo>,
 }
 
 /// Runs probes. Holds what is read once per process (the system resolver
@@ -285,6 +316,12 @@ impl Prober {
             final_url: url,
             headers: kept.0,
             body: kept.1,
+            // STUB (engine part): not measured yet.
+            content_length: None,
+            decoded_body_bytes: body_bytes,
+            last_modified: None,
+            failed_due_to_regex: false,
+            final_tls: None,
         }
     }
 

@@ -22,9 +22,49 @@ pub struct TlsInfo {
     pub alpn: Option<String>,
     /// The leaf certificate's notAfter, Unix seconds.
     pub(crate) not_after: Option<i64>,
+    /// The earliest notAfter over every certificate the server presented,
+    /// Unix seconds (blackbox_exporter's `probe_ssl_earliest_cert_expiry`).
+    pub earliest_not_after: Option<i64>,
+    /// The earliest notAfter over the chain as verified, the trust anchor
+    /// included where sonde has its certificate (blackbox_exporter's
+    /// `probe_ssl_last_chain_expiry_timestamp_seconds`); `None` when the
+    /// chain was not verified.
+    pub chain_not_after: Option<i64>,
+    /// The leaf certificate's identity (`probe_ssl_last_chain_info`).
+    pub leaf: Option<CertSummary>,
+}
+
+/// A certificate's identity, as blackbox_exporter labels it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CertSummary {
+    /// SHA-256 of the DER, lowercase hex.
+    pub fingerprint_sha256: String,
+    /// The subject, formatted as Go's `pkix.Name.String()` does.
+    pub subject: String,
+    /// The issuer, formatted likewise.
+    pub issuer: String,
+    /// The DNS subject alternative names, comma separated.
+    pub subject_alternative: String,
+    /// The serial number, lowercase hex.
+    pub serial: String,
 }
 
 impl TlsInfo {
+    /// A TLSv1.3 handshake whose presented chain's earliest (and leaf's)
+    /// notAfter is `not_after`, for other modules' tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(not_after: Option<i64>) -> TlsInfo {
+        TlsInfo {
+            version: "TLSv1.3",
+            cipher: "TLS13_AES_128_GCM_SHA256".into(),
+            alpn: None,
+            not_after,
+            earliest_not_after: not_after,
+            chain_not_after: not_after,
+            leaf: None,
+        }
+    }
+
     /// Whole days from `now` until the leaf certificate expires (negative
     /// once expired).
     pub fn days_left(&self, now: SystemTime) -> Option<i64> {
@@ -84,6 +124,10 @@ impl Negotiated {
             cipher,
             alpn: self.alpn.map(|a| String::from_utf8_lossy(&a).into_owned()),
             not_after,
+            // STUB (engine part): not measured yet.
+            earliest_not_after: not_after,
+            chain_not_after: None,
+            leaf: None,
         }
     }
 }
@@ -99,6 +143,9 @@ mod tests {
             cipher: String::new(),
             alpn: None,
             not_after: Some(10 * 86_400),
+            earliest_not_after: Some(10 * 86_400),
+            chain_not_after: None,
+            leaf: None,
         };
         let at = |s: u64| UNIX_EPOCH + std::time::Duration::from_secs(s);
         assert_eq!(info.days_left(at(0)), Some(10));

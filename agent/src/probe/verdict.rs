@@ -24,6 +24,35 @@ pub enum BodyAssertion {
     /// A regular expression, matched against the raw bytes of the body's
     /// first [`MATCH_WINDOW_BYTES`].
     Matches(Regex),
+    /// A regular expression the body's first [`MATCH_WINDOW_BYTES`] must
+    /// not match (blackbox_exporter's `fail_if_body_matches_regexp`).
+    NotMatches(Regex),
+}
+
+/// What a response header must (or must not) match (blackbox_exporter's
+/// `fail_if_header_matches` / `fail_if_header_not_matches`).
+#[derive(Debug, Clone)]
+pub struct HeaderAssertion {
+    /// The header; every value it has is tried.
+    pub name: hyper::header::HeaderName,
+    /// The pattern a value is matched against.
+    pub regex: regex::Regex,
+    /// True: some value must match; false: no value may match.
+    pub must_match: bool,
+    /// A missing header passes (for `must_match`, it fails otherwise).
+    pub allow_missing: bool,
+}
+
+/// Whether the last response must (or must not) have come over TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsExpectation {
+    /// Either.
+    #[default]
+    Any,
+    /// Over TLS (blackbox_exporter's `fail_if_not_ssl`).
+    Required,
+    /// In cleartext (blackbox_exporter's `fail_if_ssl`).
+    Forbidden,
 }
 
 /// A check's expectations of a response.
@@ -31,15 +60,24 @@ pub enum BodyAssertion {
 pub struct Expectations {
     /// Acceptable status codes.
     pub statuses: Vec<RangeInclusive<u16>>,
-    /// What the body must contain, if anything.
-    pub body: Option<BodyAssertion>,
+    /// What the body must contain (or not): every assertion must hold.
+    pub body: Vec<BodyAssertion>,
+    /// What the last response's headers must (not) match: every one must hold.
+    pub headers: Vec<HeaderAssertion>,
+    /// HTTP versions the last response may have (empty: any).
+    pub http_versions: Vec<hyper::Version>,
+    /// Whether the last response must (not) have come over TLS.
+    pub tls: TlsExpectation,
 }
 
 impl Default for Expectations {
     fn default() -> Self {
         Expectations {
             statuses: vec![200..=399],
-            body: None,
+            body: Vec::new(),
+            headers: Vec::new(),
+            http_versions: Vec::new(),
+            tls: TlsExpectation::Any,
         }
     }
 }
@@ -48,8 +86,9 @@ impl Expectations {
     /// The search the body assertion needs, ready before the probe's clock
     /// starts (it allocates); `None` without an assertion.
     pub(crate) fn body_search(&self, max_body_bytes: u64) -> Option<BodySearch> {
+        // STUB (engine part): only the first assertion is searched so far.
         self.body
-            .as_ref()
+            .first()
             .map(|assertion| BodySearch::new(assertion, max_body_bytes))
     }
 
@@ -63,14 +102,14 @@ impl Expectations {
                 format!("status {status} not in {}", format_ranges(&self.statuses)),
             ));
         }
-        match &self.body {
+        match self.body.first() {
             None => Ok(()),
             Some(_) if body_held => Ok(()),
             Some(BodyAssertion::Contains(needle)) => Err((
                 ErrorClass::Assertion,
                 format!("body does not contain {needle:?}"),
             )),
-            Some(BodyAssertion::Matches(re)) => Err((
+            Some(BodyAssertion::Matches(re) | BodyAssertion::NotMatches(re)) => Err((
                 ErrorClass::Assertion,
                 format!(
                     "body does not match /{re}/ (the match sees at most its first {})",
@@ -132,7 +171,8 @@ impl BodySearch {
                     found: needle.is_empty(),
                 }
             }
-            BodyAssertion::Matches(re) => Search::Matches {
+            // STUB (engine part): NotMatches is searched like Matches.
+            BodyAssertion::Matches(re) | BodyAssertion::NotMatches(re) => Search::Matches {
                 re: re.clone(),
                 window: Vec::new(),
                 limit: usize::try_from(max_body_bytes.min(MATCH_WINDOW_BYTES))
@@ -250,7 +290,8 @@ mod tests {
     fn contains(needle: &str) -> Expectations {
         Expectations {
             statuses: vec![200..=299],
-            body: Some(BodyAssertion::Contains(needle.into())),
+            body: vec![BodyAssertion::Contains(needle.into())],
+            ..Expectations::default()
         }
     }
 
@@ -312,7 +353,8 @@ mod tests {
         let re = Regex::new("ready").unwrap_or_else(|e| panic!("{e}"));
         let e = Expectations {
             statuses: vec![200..=299],
-            body: Some(BodyAssertion::Matches(re)),
+            body: vec![BodyAssertion::Matches(re)],
+            ..Expectations::default()
         };
         assert!(search(&e, 100, &[b"rea", b"dy"]), "across chunks");
         // Past the cap (here smaller than the window), the regex is blind.
@@ -325,7 +367,8 @@ mod tests {
     fn status_is_judged_before_the_body() {
         let e = Expectations {
             statuses: vec![200..=200],
-            body: Some(BodyAssertion::Contains("ok".into())),
+            body: vec![BodyAssertion::Contains("ok".into())],
+            ..Expectations::default()
         };
         assert_eq!(
             judge(&e, 500, b"ok").map_err(|(c, _)| c),
@@ -343,7 +386,8 @@ mod tests {
         let re = Regex::new(r#""status":\s*"ready""#).unwrap_or_else(|e| panic!("{e}"));
         let e = Expectations {
             statuses: vec![200..=299],
-            body: Some(BodyAssertion::Matches(re)),
+            body: vec![BodyAssertion::Matches(re)],
+            ..Expectations::default()
         };
         assert!(judge(&e, 200, br#"{"status": "ready"}"#).is_ok());
         assert!(judge(&e, 200, br#"{"status": "starting"}"#).is_err());
@@ -353,7 +397,8 @@ mod tests {
     fn detail_names_the_ranges() {
         let e = Expectations {
             statuses: vec![200..=299, 304..=304],
-            body: None,
+            body: Vec::new(),
+            ..Expectations::default()
         };
         let detail = judge(&e, 500, b"")
             .err()

@@ -59,10 +59,11 @@ impl SpecBuilder {
         spec.expect = Expectations {
             statuses: check.expect_status.clone(),
             body: match (&check.body_contains, &check.body_matches) {
-                (Some(text), _) => Some(BodyAssertion::Contains(text.clone())),
-                (None, Some(pattern)) => Some(BodyAssertion::Matches(pattern.regex().clone())),
-                (None, None) => None,
+                (Some(text), _) => vec![BodyAssertion::Contains(text.clone())],
+                (None, Some(pattern)) => vec![BodyAssertion::Matches(pattern.regex().clone())],
+                (None, None) => Vec::new(),
             },
+            ..Expectations::default()
         };
         spec.max_redirects = u32::from(check.follow_redirects);
         spec.allow_insecure_redirect = check.allow_insecure_redirect;

@@ -72,9 +72,11 @@ pub async fn run(
             let shutdown = async {
                 let _ = metrics_stopped.await;
             };
+            // STUB (blackbox part): /probe is not wired to a configuration yet.
             Some(tokio::spawn(metrics::serve(
                 listener,
                 metrics.clone(),
+                None,
                 shutdown,
             )))
         }

@@ -78,6 +78,11 @@ impl Probe for TimedProbe {
             final_url: spec.url.clone(),
             headers: None,
             body: None,
+            content_length: None,
+            decoded_body_bytes: 0,
+            last_modified: None,
+            failed_due_to_regex: false,
+            final_tls: None,
         }
     }
 }

@@ -270,7 +270,7 @@ pub(crate) mod tests {
             },
             timings: Default::default(),
             detail: None,
-            cert_not_after: None,
+            facts: Default::default(),
             dns: None,
         }
     }

@@ -229,7 +229,7 @@ mod tests {
                 .with_phases(1, 0, 3, 7),
             timings,
             detail: None,
-            cert_not_after: None,
+            facts: Default::default(),
             dns: None,
         }
     }
@@ -246,7 +246,7 @@ mod tests {
                 total: us(700),
             },
             detail: Some("Connection refused\n(os error 111)".to_owned()),
-            cert_not_after: None,
+            facts: Default::default(),
             dns: None,
         }
     }

@@ -468,7 +468,7 @@ mod tests {
             record: Record::up(t_ms, 1),
             timings: Default::default(),
             detail: None,
-            cert_not_after: None,
+            facts: Default::default(),
             dns: None,
         })];
         let mut buf = Vec::new();

@@ -355,7 +355,7 @@ fn result(t_ms: u64) -> Arc<CheckResult> {
         record: record(t_ms),
         timings: Default::default(),
         detail: None,
-        cert_not_after: None,
+        facts: Default::default(),
         dns: None,
     })
 }
