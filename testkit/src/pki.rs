@@ -1,4 +1,5 @@
-//! A test PKI from rcgen: a CA, server leaves with a chosen validity window,
+//! A test PKI from rcgen: a CA, intermediate CAs (with their own validity
+//! window), server leaves with a chosen validity window,
 //! an untrusted self-signed leaf, client certificates for mTLS, and PEM files
 //! on disk for `--cacert` / `--cert` / `--key`.
 //!
@@ -76,6 +77,11 @@ pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
     cert_der: CertificateDer<'static>,
     cert_pem: String,
+    /// For an intermediate: its own certificate and those of the
+    /// intermediates above it (not the root), as a server presents them
+    /// after the leaf; empty for a root.
+    chain: Vec<(CertificateDer<'static>, String)>,
+    not_after: SystemTime,
 }
 
 impl std::fmt::Debug for Ca {
@@ -111,11 +117,51 @@ impl Ca {
         let cert = params
             .self_signed(&key)
             .expect("testkit: self-signing the CA certificate");
+        let not_after = params.not_after.into();
         Ca {
             cert_pem: cert.pem(),
             cert_der: cert.der().clone(),
             issuer: Issuer::new(params, key),
+            chain: Vec::new(),
+            not_after,
         }
+    }
+
+    /// An intermediate CA (CN = `name`) issued by this one, valid over
+    /// `validity`. Leaves it issues present it (and the intermediates
+    /// above it) after themselves; the root stays the trust anchor.
+    pub fn intermediate(&self, name: &str, validity: Validity) -> Ca {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        let (not_before, not_after) = validity.window(SystemTime::now());
+        params.not_before = not_before.into();
+        params.not_after = not_after.into();
+        let key = KeyPair::generate().expect("testkit: generating an intermediate CA key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("testkit: signing an intermediate CA certificate");
+        let mut chain = vec![(cert.der().clone(), cert.pem())];
+        chain.extend(self.chain.iter().cloned());
+        Ca {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+            chain,
+            not_after,
+        }
+    }
+
+    /// The last instant the CA certificate is valid (whole seconds).
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
     }
 
     /// The CA certificate, DER.
@@ -145,7 +191,9 @@ impl Ca {
     /// A server leaf for `names` with the given validity window.
     pub fn leaf_with(&self, names: &[&str], validity: Validity) -> Leaf {
         let params = leaf_params(names, validity, ExtendedKeyUsagePurpose::ServerAuth);
-        Leaf::issue(params, Some(&self.issuer))
+        let mut leaf = Leaf::issue(params, Some(&self.issuer));
+        leaf.intermediates = self.chain.clone();
+        leaf
     }
 
     /// A client certificate (CN = `name`) for mTLS, valid now.
@@ -240,6 +288,8 @@ pub struct Leaf {
     key_pem: String,
     not_after: SystemTime,
     not_before: SystemTime,
+    /// The intermediates presented after the leaf (DER, PEM), nearest first.
+    intermediates: Vec<(CertificateDer<'static>, String)>,
 }
 
 impl std::fmt::Debug for Leaf {
@@ -272,6 +322,7 @@ impl Leaf {
             key_pem: key.serialize_pem(),
             not_before: params.not_before.into(),
             not_after: params.not_after.into(),
+            intermediates: Vec::new(),
         }
     }
 
@@ -290,9 +341,21 @@ impl Leaf {
         &self.cert_der
     }
 
-    /// The chain to present: just the leaf (the CA is the trust anchor).
+    /// The chain to present: the leaf, then the intermediates of the CA
+    /// that issued it, if any (the root is the trust anchor).
     pub fn cert_chain(&self) -> Vec<CertificateDer<'static>> {
-        vec![self.cert_der.clone()]
+        let mut chain = vec![self.cert_der.clone()];
+        chain.extend(self.intermediates.iter().map(|(der, _)| der.clone()));
+        chain
+    }
+
+    /// The chain to present, PEM: the leaf, then the intermediates.
+    pub fn chain_pem(&self) -> String {
+        let mut pem = self.cert_pem.clone();
+        for (_, p) in &self.intermediates {
+            pem.push_str(p);
+        }
+        pem
     }
 
     /// The private key (PKCS#8 DER).
@@ -327,11 +390,12 @@ impl Leaf {
         server_config(self, alpn, client_ca.map(Ca::root_store))
     }
 
-    /// Writes `{stem}.pem` (certificate) and `{stem}-key.pem` into `dir`;
-    /// returns (certificate path, key path).
+    /// Writes `{stem}.pem` (the chain to present: the certificate, then
+    /// any intermediates) and `{stem}-key.pem` into `dir`; returns
+    /// (certificate path, key path).
     pub fn write_pem(&self, dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
         (
-            write(dir, &format!("{stem}.pem"), &self.cert_pem),
+            write(dir, &format!("{stem}.pem"), &self.chain_pem()),
             write(dir, &format!("{stem}-key.pem"), &self.key_pem),
         )
     }

@@ -38,6 +38,37 @@ fn validity_windows() {
 }
 
 #[test]
+fn an_intermediate_is_presented_after_the_leaf_and_verifies_to_the_root() {
+    let root = Ca::new();
+    let intermediate = root.intermediate("sonde test intermediate", Validity::ExpiresIn(10 * DAY));
+    let leaf = intermediate.leaf_with(&["localhost"], Validity::ExpiresIn(300 * DAY));
+    let chain = leaf.cert_chain();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(&chain[1], intermediate.cert_der());
+    assert!(intermediate.not_after() < leaf.not_after());
+    assert!(leaf.chain_pem().ends_with(intermediate.cert_pem()));
+
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        std::sync::Arc::new(root.root_store()),
+        testkit::pki::provider(),
+    )
+    .build()
+    .expect("a verifier");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let now = rustls::pki_types::UnixTime::now();
+    use rustls::client::danger::ServerCertVerifier as _;
+    verifier
+        .verify_server_cert(&chain[0], &chain[1..], &name, &[], now)
+        .expect("leaf → intermediate → root verifies");
+    assert!(
+        verifier
+            .verify_server_cert(&chain[0], &[], &name, &[], now)
+            .is_err(),
+        "without the intermediate the leaf does not verify"
+    );
+}
+
+#[test]
 fn keys_load_into_rustls() {
     let ca = Ca::new();
     let leaf = ca.leaf(&["localhost", "::1", "127.0.0.1"]);
