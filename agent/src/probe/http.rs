@@ -15,6 +15,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use wire::ErrorClass;
 
+use super::decode::{DecodeError, Decoder};
 use super::failure::{self, ProbeFailure};
 use super::phase::{Phase, PhaseClock};
 use super::stream::{FirstByte, Informational, TimedStream};
@@ -27,12 +28,14 @@ pub(crate) struct Exchange {
     pub(crate) status: Option<u16>,
     /// The Location header, for redirects.
     pub(crate) location: Option<String>,
-    /// The response headers, kept only when asked for.
+    /// The response headers (moved out of the response, not copied).
     pub(crate) headers: hyper::HeaderMap,
     /// The HTTP version spoken.
     pub(crate) version: Option<hyper::Version>,
     /// Body bytes received.
     pub(crate) body_bytes: u64,
+    /// Body bytes after content decoding (`body_bytes` without a decoder).
+    pub(crate) decoded_body_bytes: u64,
     /// The body, kept only when the spec asks to keep the response.
     pub(crate) body: Vec<u8>,
     /// When the last body byte arrived.
@@ -42,11 +45,12 @@ pub(crate) struct Exchange {
 /// Limits for reading the body.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyPolicy {
-    /// Keep the body (for `keep_response`; assertions search as it streams).
+    /// Keep the (decoded) body (for `keep_response`; assertions search as
+    /// it streams).
     pub(crate) keep: bool,
-    /// Keep the response headers.
-    pub(crate) keep_headers: bool,
-    /// Fail with `body_too_large` past this many bytes.
+    /// Fail with `body_too_large` past this many bytes, decoded ones when
+    /// there is a decoder (blackbox_exporter's `body_size_limit` applies
+    /// after decompression).
     pub(crate) max_bytes: u64,
 }
 
@@ -65,7 +69,7 @@ pub(crate) fn count_informational(req: &mut Request<Full<Bytes>>) -> Information
 }
 
 /// Sends `req` over `io` and reads the response to its end, feeding the
-/// body to `search` as it arrives. The clock's ttfb and body phases are
+/// body (through `decoder`, if any) to `search` as it arrives. The clock's ttfb and body phases are
 /// opened here; the first byte's instant is stamped by the stream, into
 /// `first_byte`.
 #[allow(
@@ -77,7 +81,7 @@ pub(crate) async fn exchange(
     h2: bool,
     req: Request<Full<Bytes>>,
     body: BodyPolicy,
-    search: Option<&mut BodySearch>,
+    readers: BodyReaders<'_>,
     clock: &mut PhaseClock,
     first_byte: &FirstByte,
     out: &mut Exchange,
@@ -98,7 +102,7 @@ pub(crate) async fn exchange(
             .map_err(|e| failure::http(&e, phase_of(first_byte)))?;
         let work = async {
             let response = sender.send_request(req).await;
-            read(response, body, search, clock, first_byte, out).await
+            read(response, body, readers, clock, first_byte, out).await
         };
         drive(conn, work).await
     } else {
@@ -108,16 +112,30 @@ pub(crate) async fn exchange(
             .map_err(|e| failure::http(&e, phase_of(first_byte)))?;
         let work = async {
             let response = sender.send_request(req).await;
-            read(response, body, search, clock, first_byte, out).await
+            read(response, body, readers, clock, first_byte, out).await
         };
         drive(conn, work).await
+    }
+}
+
+/// What reads a body as it arrives: the content decoder and the body
+/// assertions' search, each prepared before the clock started.
+#[derive(Debug, Default)]
+pub(crate) struct BodyReaders<'a> {
+    pub(crate) decoder: Option<&'a mut Decoder>,
+    pub(crate) search: Option<&'a mut BodySearch>,
+}
+
+impl From<DecodeError> for ProbeFailure {
+    fn from(e: DecodeError) -> Self {
+        ProbeFailure::new(ErrorClass::HttpProtocol, Phase::Body, e.to_string())
     }
 }
 
 async fn read(
     response: Result<Response<hyper::body::Incoming>, hyper::Error>,
     policy: BodyPolicy,
-    mut search: Option<&mut BodySearch>,
+    readers: BodyReaders<'_>,
     clock: &mut PhaseClock,
     first_byte: &FirstByte,
     out: &mut Exchange,
@@ -138,32 +156,51 @@ async fn read(
         .get(hyper::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if policy.keep_headers {
-        out.headers = response.headers().clone();
-    }
-    let mut incoming = response.into_body();
+    let (parts, mut incoming) = response.into_parts();
+    out.headers = parts.headers;
+    let BodyReaders {
+        mut decoder,
+        mut search,
+    } = readers;
+    let decoding = decoder.is_some();
+    // Each decoded piece (the raw chunk without a decoder) is counted,
+    // capped, searched and kept here.
+    let mut take = |out: &mut Exchange, piece: &[u8]| -> Result<(), ProbeFailure> {
+        out.decoded_body_bytes += piece.len() as u64;
+        if out.decoded_body_bytes > policy.max_bytes {
+            let what = if decoding { "decoded body" } else { "body" };
+            return Err(ProbeFailure::new(
+                ErrorClass::BodyTooLarge,
+                Phase::Body,
+                format!("{what} exceeds {} bytes", policy.max_bytes),
+            ));
+        }
+        if let Some(search) = search.as_deref_mut() {
+            search.feed(piece);
+        }
+        if policy.keep {
+            out.body.extend_from_slice(piece);
+        }
+        Ok(())
+    };
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|e| failure::http(&e, Phase::Body))?;
         if let Ok(data) = frame.into_data() {
             out.body_bytes += data.len() as u64;
-            if out.body_bytes > policy.max_bytes {
-                return Err(ProbeFailure::new(
-                    ErrorClass::BodyTooLarge,
-                    Phase::Body,
-                    format!("body exceeds {} bytes", policy.max_bytes),
-                ));
-            }
-            if let Some(search) = search.as_deref_mut() {
-                search.feed(&data);
-            }
-            if policy.keep {
-                out.body.extend_from_slice(&data);
+            // Decoding runs as the body streams, inside the body phase, as
+            // in blackbox_exporter (DESIGN.md, "Timing", says why).
+            match decoder.as_deref_mut() {
+                Some(d) => d.feed(&data, |piece| take(out, piece))?,
+                None => take(out, &data)?,
             }
         }
     }
+    if let Some(d) = decoder {
+        d.finish(|piece| take(out, piece))?;
+    }
     out.finished = Some(Instant::now());
-    // A regex whose window did not fill runs here, inside the deadline
-    // (after the last byte's instant, so not in rt).
+    // The regexes run here, inside the deadline (after the last byte's
+    // instant, so not in rt).
     if let Some(search) = search {
         search.finish();
     }

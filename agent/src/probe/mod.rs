@@ -18,6 +18,7 @@
 )]
 
 pub(crate) mod connect;
+pub(crate) mod decode;
 pub(crate) mod dns;
 pub(crate) mod failure;
 pub(crate) mod http;
@@ -117,6 +118,17 @@ pub enum Compression {
     Deflate,
     /// `identity`: asked for, nothing to decode.
     Identity,
+}
+
+impl Compression {
+    /// The coding's name in Accept-Encoding.
+    pub fn token(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Deflate => "deflate",
+            Compression::Identity => "identity",
+        }
+    }
 }
 
 impl ProbeSpec {
@@ -226,21 +238,22 @@ impl Prober {
         let mut url = spec.url.clone();
         let mut method = spec.method.clone();
         let mut body = spec.body.clone();
-        let first = self.hop(spec, &url, &method, &body, deadline).await;
-        let mut last_finish = first.finish;
+        let mut first = self.hop(spec, &url, &method, &body, deadline).await;
+        // The last hop, once a redirect was followed (else the first is).
+        let mut later: Option<Hop> = None;
         let mut outcome = first.outcome.clone();
-        let mut exchange_status = first.exchange.status;
-        let mut version = first.exchange.version;
-        let mut body_bytes = first.exchange.body_bytes;
-        let mut location = first.exchange.location.clone();
-        let mut kept = kept_response(spec, &first.exchange);
-        let mut body_held = first.body_held();
         let mut redirects = 0;
-        while outcome.is_ok()
-            && spec.max_redirects > 0
-            && exchange_status.is_some_and(|s| matches!(s, 301 | 302 | 303 | 307 | 308))
-        {
-            let next = match location.as_deref().map(|l| url.join(l)) {
+        loop {
+            let last = later.as_ref().unwrap_or(&first);
+            let status = last.exchange.status;
+            if !(outcome.is_ok()
+                && spec.max_redirects > 0
+                && status.is_some_and(|s| matches!(s, 301 | 302 | 303 | 307 | 308)))
+            {
+                break;
+            }
+            let location = last.exchange.location.as_deref();
+            let next = match location.map(|l| url.join(l)) {
                 Some(Ok(next)) if matches!(next.scheme(), "http" | "https") => next,
                 Some(_) => {
                     outcome = Err(ProbeFailure::new(
@@ -274,54 +287,59 @@ impl Prober {
             }
             redirects += 1;
             // As browsers and curl do: 303 (and 301/302 after a POST) becomes a GET.
-            let status = exchange_status.unwrap_or(0);
+            let status = status.unwrap_or(0);
             if status == 303 || (matches!(status, 301 | 302) && method == Method::POST) {
                 method = Method::GET;
                 body = Bytes::new();
             }
             url = next;
             let hop = self.hop(spec, &url, &method, &body, deadline).await;
-            last_finish = hop.finish;
-            body_held = hop.body_held();
-            outcome = hop.outcome;
-            exchange_status = hop.exchange.status;
-            version = hop.exchange.version;
-            body_bytes = hop.exchange.body_bytes;
-            location = hop.exchange.location.clone();
-            kept = kept_response(spec, &hop.exchange);
+            outcome = hop.outcome.clone();
+            later = Some(hop);
         }
         // Only the last response is judged: a 3xx that was followed is
         // neither the status nor the body the check expects.
-        if outcome.is_ok() {
-            outcome = judge(spec, exchange_status, body_held);
-        }
-        let timings = first.clock.timings(last_finish.max(first.clock.start()));
+        let (outcome, failed_due_to_regex) = {
+            let last = later.as_ref().unwrap_or(&first);
+            judge(spec, last, outcome)
+        };
+        let tls = first.negotiated.take().map(tls::Negotiated::into_info);
+        let last = later.as_mut().unwrap_or(&mut first);
+        let final_tls = match last.negotiated.take() {
+            Some(negotiated) => Some(negotiated.into_info()),
+            // Without a redirect the last hop is the first.
+            None if redirects == 0 => tls.clone(),
+            None => None,
+        };
+        let last = later.as_ref().unwrap_or(&first);
+        let timings = first.clock.timings(last.finish.max(first.clock.start()));
         let (status, failure) = match outcome {
             Ok(()) => (Status::Up, None),
             Err(f) if f.is_local() => (Status::Unknown, Some(f)),
             Err(f) => (Status::Down, Some(f)),
         };
+        let exchange = &last.exchange;
+        let kept = kept_response(spec, exchange);
         ProbeReport {
             started_at: first.started_at,
             timings,
-            status_code: exchange_status,
+            status_code: exchange.status,
             status,
             failure,
-            dns: first.dns,
+            dns: first.dns.clone(),
             remote: first.remote,
-            http_version: version,
-            tls: first.negotiated.map(tls::Negotiated::into_info),
-            body_bytes,
+            http_version: exchange.version,
+            tls,
+            body_bytes: exchange.body_bytes,
             redirects,
             final_url: url,
             headers: kept.0,
             body: kept.1,
-            // STUB (engine part): not measured yet.
-            content_length: None,
-            decoded_body_bytes: body_bytes,
-            last_modified: None,
-            failed_due_to_regex: false,
-            final_tls: None,
+            content_length: content_length(&exchange.headers),
+            decoded_body_bytes: exchange.decoded_body_bytes,
+            last_modified: last_modified(&exchange.headers),
+            failed_due_to_regex,
+            final_tls,
         }
     }
 
@@ -343,6 +361,7 @@ impl Prober {
             negotiated: None,
             exchange: http::Exchange::default(),
             body_search: None,
+            decoder: None,
             finish: Instant::now(),
             outcome: Ok(()),
         };
@@ -423,6 +442,7 @@ impl Prober {
             Lookup::Name(_) => None,
         };
         hop.body_search = spec.expect.body_search(spec.max_body_bytes);
+        hop.decoder = spec.compression.and_then(decode::Decoder::new);
 
         hop.started_at = SystemTime::now();
         hop.clock = PhaseClock::new(Instant::now());
@@ -485,15 +505,18 @@ impl Prober {
         io.bound_informational(informational);
         let policy = http::BodyPolicy {
             keep: spec.keep_response,
-            keep_headers: spec.keep_response,
             max_bytes: spec.max_body_bytes,
+        };
+        let readers = http::BodyReaders {
+            decoder: hop.decoder.as_mut(),
+            search: hop.body_search.as_mut(),
         };
         http::exchange(
             io,
             h2,
             request,
             policy,
-            hop.body_search.as_mut(),
+            readers,
             &mut hop.clock,
             &hop.first_byte,
             &mut hop.exchange,
@@ -522,19 +545,12 @@ struct Hop {
     remote: Option<SocketAddr>,
     negotiated: Option<tls::Negotiated>,
     exchange: http::Exchange,
-    /// The body assertion, searched as the body streams.
+    /// The body assertions, searched as the body streams.
     body_search: Option<verdict::BodySearch>,
+    /// The content decoder, for a check's `compression`.
+    decoder: Option<decode::Decoder>,
     finish: Instant,
     outcome: Result<(), ProbeFailure>,
-}
-
-impl Hop {
-    /// Whether the body assertion held (true without one).
-    fn body_held(&self) -> bool {
-        self.body_search
-            .as_ref()
-            .is_none_or(verdict::BodySearch::held)
-    }
 }
 
 fn merge_first_byte(hop: &mut Hop) {
@@ -557,13 +573,61 @@ fn kept_response(
     )
 }
 
-fn judge(spec: &ProbeSpec, status: Option<u16>, body_held: bool) -> Result<(), ProbeFailure> {
-    match status {
-        Some(status) => spec
-            .expect
-            .judge(status, body_held)
-            .map_err(|(class, detail)| ProbeFailure::new(class, Phase::Body, detail)),
-        None => Ok(()),
+/// The probe's outcome once the last response is judged, and whether a
+/// regex decided it (blackbox_exporter's `probe_failed_due_to_regex`).
+fn judge(
+    spec: &ProbeSpec,
+    last: &Hop,
+    outcome: Result<(), ProbeFailure>,
+) -> (Result<(), ProbeFailure>, bool) {
+    let exchange = &last.exchange;
+    let Some(status) = exchange.status else {
+        return (outcome, false);
+    };
+    if let Err(failure) = outcome {
+        // A body that did not arrive whole fails blackbox_exporter's regex
+        // read; a redirect that went wrong never reached the regexes.
+        let body_broke = failure.phase == Phase::Body
+            && exchange.finished.is_none()
+            && !matches!(
+                failure.class,
+                ErrorClass::TooManyRedirects | ErrorClass::InsecureRedirect
+            );
+        let regex = body_broke && spec.expect.body_error_is_regex(status, &exchange.headers);
+        return (Err(failure), regex);
+    }
+    let seen = verdict::Observed {
+        status,
+        headers: &exchange.headers,
+        version: exchange.version,
+        tls: last.negotiated.is_some(),
+        body: last.body_search.as_ref(),
+    };
+    match spec.expect.judge(&seen) {
+        Ok(()) => (Ok(()), false),
+        Err(broken) => (
+            Err(ProbeFailure::new(broken.class, Phase::Body, broken.detail)),
+            broken.regex,
+        ),
+    }
+}
+
+/// The Content-Length header, if it is one number.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The Last-Modified header as Unix seconds (any of HTTP's three date
+/// formats, as Go's `http.ParseTime` reads them).
+fn last_modified(headers: &HeaderMap) -> Option<i64> {
+    let value = headers.get(header::LAST_MODIFIED)?.to_str().ok()?;
+    let at = httpdate::parse_http_date(value.trim()).ok()?;
+    match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).ok(),
+        Err(before) => i64::try_from(before.duration().as_secs()).ok().map(|s| -s),
     }
 }
 
@@ -669,7 +733,7 @@ fn build_request(
     *request.method_mut() = method.clone();
     *request.uri_mut() = absolute;
     let headers = request.headers_mut();
-    headers.reserve(spec.headers.len() + 3);
+    headers.reserve(spec.headers.len() + 4);
     let host = HeaderValue::from_str(&target.authority)
         .map_err(|e| bad(format!("Host header {:?}: {e}", target.authority)))?;
     headers.insert(header::HOST, host);
@@ -689,6 +753,16 @@ fn build_request(
             continue;
         }
         headers.append(name.clone(), value.clone());
+    }
+    // Ask for the coding the body is decoded from, unless the check asks
+    // for codings itself.
+    if let Some(compression) = spec.compression {
+        if !headers.contains_key(header::ACCEPT_ENCODING) {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(compression.token()),
+            );
+        }
     }
     Ok(PreparedRequest {
         request,
