@@ -55,23 +55,25 @@ pub struct ProbeFacts {
 }
 
 impl ProbeFacts {
-    /// The facts of `report`.
+    /// The facts of `report`. TLS is the last hop's, and only when that
+    /// hop got a response: blackbox_exporter reads it off the response,
+    /// so a first hop's https before a redirect to http is not ssl, nor a
+    /// handshake whose request then failed.
     pub(crate) fn of(report: &ProbeReport) -> Self {
+        let tls = report
+            .final_tls
+            .as_ref()
+            .filter(|_| report.status_code.is_some());
         ProbeFacts {
             http_version: report.http_version,
-            ssl: report.final_tls.is_some() || report.final_url.scheme() == "https",
+            ssl: tls.is_some(),
             redirects: report.redirects,
             content_length: report.content_length,
             decoded_body_bytes: report.decoded_body_bytes,
             last_modified: report.last_modified,
             remote: report.remote.map(|a| a.ip()),
             failed_due_to_regex: report.failed_due_to_regex,
-            // STUB (engine part): the first hop's handshake until final_tls is set.
-            tls: report
-                .final_tls
-                .clone()
-                .or_else(|| report.tls.clone())
-                .map(Arc::new),
+            tls: tls.cloned().map(Arc::new),
         }
     }
 }

@@ -162,6 +162,93 @@ fn root_store(roots: &Roots) -> Result<RootCertStore, TlsConfigError> {
     Ok(store)
 }
 
+/// The trust anchors' subjects (raw DER) and notAfter, so the engine can
+/// find the root a presented chain ends in (rustls does not say which path
+/// it verified) without parsing the store for every probe. Built with the
+/// configuration; the system store's part once per process.
+#[derive(Debug, Default)]
+pub struct AnchorIndex {
+    system: Option<Arc<[Anchor]>>,
+    named: Vec<Anchor>,
+}
+
+#[derive(Debug)]
+struct Anchor {
+    subject: Vec<u8>,
+    not_after: i64,
+}
+
+impl AnchorIndex {
+    fn of(roots: &Roots) -> AnchorIndex {
+        let named = match roots {
+            Roots::System => &[][..],
+            Roots::SystemAnd(named) | Roots::Only(named) => named,
+        };
+        AnchorIndex {
+            system: roots.reads_system_store().then(system_anchors),
+            named: anchors(named),
+        }
+    }
+
+    /// An index of `(subject, notAfter)` pairs, for other modules' tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(entries: Vec<(Vec<u8>, i64)>) -> AnchorIndex {
+        AnchorIndex {
+            system: None,
+            named: entries
+                .into_iter()
+                .map(|(subject, not_after)| Anchor { subject, not_after })
+                .collect(),
+        }
+    }
+
+    /// The notAfter of a trusted certificate whose subject is `name`
+    /// (compared as raw DER), if there is one; the earliest if several.
+    pub(crate) fn not_after_of(&self, name: &[u8]) -> Option<i64> {
+        let system = self.system.as_deref().unwrap_or_default();
+        system
+            .iter()
+            .chain(&self.named)
+            .filter(|a| a.subject == name)
+            .map(|a| a.not_after)
+            .min()
+    }
+}
+
+fn anchors(certs: &[CertificateDer<'_>]) -> Vec<Anchor> {
+    certs
+        .iter()
+        .filter_map(|der| {
+            let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+            Some(Anchor {
+                subject: cert.subject().as_raw().to_vec(),
+                not_after: cert.validity().not_after.timestamp(),
+            })
+        })
+        .collect()
+}
+
+/// The system store's anchors, indexed once per process.
+fn system_anchors() -> Arc<[Anchor]> {
+    static ANCHORS: OnceLock<Arc<[Anchor]>> = OnceLock::new();
+    ANCHORS
+        .get_or_init(|| anchors(system_roots()).into())
+        .clone()
+}
+
+/// A built probe configuration and, unless it verifies nothing, the index
+/// of what it trusts.
+struct Built {
+    config: Arc<ClientConfig>,
+    anchors: Option<Arc<AnchorIndex>>,
+}
+
+fn build_probe(options: &ClientTls) -> Result<Built, TlsConfigError> {
+    let config = build(options, &PROBE_ALPN)?;
+    let anchors = (!options.insecure).then(|| Arc::new(AnchorIndex::of(&options.roots)));
+    Ok(Built { config, anchors })
+}
+
 /// A probe's TLS client configuration, built the first time a hop needs
 /// it: `sonde probe http://…` never reads the system trust store, and a
 /// redirect to https builds it then. Clones share one configuration.
@@ -169,17 +256,22 @@ fn root_store(roots: &Roots) -> Result<RootCertStore, TlsConfigError> {
 pub struct ProbeTls(Arc<LazyConfig>);
 
 enum LazyConfig {
-    Ready(Arc<ClientConfig>),
+    Ready(Built),
     Lazy {
         options: ClientTls,
-        built: OnceLock<Result<Arc<ClientConfig>, TlsConfigError>>,
+        built: OnceLock<Result<Built, TlsConfigError>>,
     },
 }
 
 impl ProbeTls {
-    /// A configuration built already.
+    /// A configuration built already. What it trusts is not known here:
+    /// the chain expiry of its probes covers the presented chain only
+    /// ([`probe_tls`] knows the anchors).
     pub fn ready(config: Arc<ClientConfig>) -> ProbeTls {
-        ProbeTls(Arc::new(LazyConfig::Ready(config)))
+        ProbeTls(Arc::new(LazyConfig::Ready(Built {
+            config,
+            anchors: Some(Arc::default()),
+        })))
     }
 
     /// A probe configuration of `options`, built when first asked for.
@@ -193,10 +285,21 @@ impl ProbeTls {
     /// The configuration, built now if it was not yet (outside any timed
     /// window: the engine asks before a hop's clock starts).
     pub fn config(&self) -> Result<&Arc<ClientConfig>, &TlsConfigError> {
+        self.built().map(|b| &b.config)
+    }
+
+    /// The index of the trust anchors (built with the configuration);
+    /// `None` when the configuration verifies nothing (`insecure`) or
+    /// could not be built.
+    pub fn anchors(&self) -> Option<&Arc<AnchorIndex>> {
+        self.built().ok().and_then(|b| b.anchors.as_ref())
+    }
+
+    fn built(&self) -> Result<&Built, &TlsConfigError> {
         match &*self.0 {
-            LazyConfig::Ready(config) => Ok(config),
+            LazyConfig::Ready(built) => Ok(built),
             LazyConfig::Lazy { options, built } => {
-                built.get_or_init(|| build(options, &PROBE_ALPN)).as_ref()
+                built.get_or_init(|| build_probe(options)).as_ref()
             }
         }
     }

@@ -132,7 +132,6 @@ fn render_check(out: &mut String, c: &Check) {
         IpVersion::Auto => "\"auto\"",
         IpVersion::V4 => "4",
         IpVersion::V6 => "6",
-        // STUB (engine part): the grammar does not read these yet.
         IpVersion::Prefer4 => "\"prefer4\"",
         IpVersion::Prefer6 => "\"prefer6\"",
     };

@@ -6,7 +6,7 @@
 //! text beside the parser.
 
 /// Valid values of `ip_version`.
-pub const IP_VERSION: &str = "\"auto\", 4 or 6";
+pub const IP_VERSION: &str = "\"auto\", \"prefer4\", \"prefer6\", 4 or 6";
 /// Valid values of `fsync`.
 pub const FSYNC: &str = "\"always\", \"never\" or a duration such as \"1s\"";
 /// Valid check, gateway, agent and region names.

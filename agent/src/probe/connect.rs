@@ -21,17 +21,33 @@ use super::IpVersion;
 /// RFC 8305's recommended Connection Attempt Delay.
 pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
-/// The order to try `addrs` in: filtered by `version`; under `Auto`, the
-/// families interleaved starting with the family of the first address
-/// (the resolver's preference), as RFC 8305 section 4 describes.
+/// The order to try `addrs` in: filtered by `version`; under a preference
+/// (`prefer4`, `prefer6`), the preferred family's addresses only, or the
+/// other's when it has none (blackbox_exporter's `preferred_ip_protocol`
+/// with `ip_protocol_fallback`); under `Auto`, the families interleaved
+/// starting with the family of the first address (the resolver's
+/// preference), as RFC 8305 section 4 describes.
 pub(crate) fn attempt_order(addrs: &[IpAddr], version: IpVersion) -> Vec<IpAddr> {
-    let keep = |ip: &&IpAddr| match version {
-        // STUB (engine part): a preference does not narrow yet.
-        IpVersion::Auto | IpVersion::Prefer4 | IpVersion::Prefer6 => true,
-        IpVersion::V4 => ip.is_ipv4(),
-        IpVersion::V6 => ip.is_ipv6(),
+    let of = |v6: bool| -> Vec<IpAddr> {
+        addrs
+            .iter()
+            .copied()
+            .filter(|ip| ip.is_ipv6() == v6)
+            .collect()
     };
-    let filtered: Vec<IpAddr> = addrs.iter().filter(keep).copied().collect();
+    let filtered: Vec<IpAddr> = match version {
+        IpVersion::Auto => addrs.to_vec(),
+        IpVersion::V4 => return of(false),
+        IpVersion::V6 => return of(true),
+        IpVersion::Prefer4 | IpVersion::Prefer6 => {
+            let preferred = of(version == IpVersion::Prefer6);
+            return if preferred.is_empty() {
+                of(version == IpVersion::Prefer4)
+            } else {
+                preferred
+            };
+        }
+    };
     let Some(first) = filtered.first() else {
         return filtered;
     };
@@ -236,6 +252,30 @@ mod tests {
         assert_eq!(attempt_order(&addrs, IpVersion::V4), vec![ip("10.0.0.1")]);
         assert_eq!(attempt_order(&addrs, IpVersion::V6), vec![ip("::1")]);
         assert!(attempt_order(&[ip("::1")], IpVersion::V4).is_empty());
+    }
+
+    #[test]
+    fn a_preference_narrows_to_its_family_and_falls_back_to_the_other() {
+        let addrs = [ip("::1"), ip("10.0.0.1"), ip("::2"), ip("10.0.0.2")];
+        assert_eq!(
+            attempt_order(&addrs, IpVersion::Prefer4),
+            vec![ip("10.0.0.1"), ip("10.0.0.2")]
+        );
+        assert_eq!(
+            attempt_order(&addrs, IpVersion::Prefer6),
+            vec![ip("::1"), ip("::2")]
+        );
+        let v6_only = [ip("::1"), ip("::2")];
+        assert_eq!(
+            attempt_order(&v6_only, IpVersion::Prefer4),
+            v6_only.to_vec()
+        );
+        let v4_only = [ip("10.0.0.1")];
+        assert_eq!(
+            attempt_order(&v4_only, IpVersion::Prefer6),
+            v4_only.to_vec()
+        );
+        assert!(attempt_order(&[], IpVersion::Prefer6).is_empty());
     }
 
     #[tokio::test]

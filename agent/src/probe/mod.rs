@@ -17,6 +17,7 @@
     reason = "the probe engine times phases on the wire: the real monotonic clock"
 )]
 
+pub(crate) mod cert;
 pub(crate) mod connect;
 pub(crate) mod decode;
 pub(crate) mod dns;
@@ -416,7 +417,8 @@ impl Prober {
                 let config = spec.tls.config().map_err(|e| {
                     ProbeFailure::new(ErrorClass::LocalResource, Phase::Tls, e.to_string())
                 })?;
-                Some((name, tokio_rustls::TlsConnector::from(config.clone())))
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                Some((name, connector, spec.tls.anchors().cloned()))
             }
             _ => None,
         };
@@ -486,14 +488,14 @@ impl Prober {
         hop.remote = Some(remote);
 
         let (transport, h2) = match tls_name {
-            Some((name, connector)) => {
+            Some((name, connector, anchors)) => {
                 hop.clock.begin(Phase::Tls);
                 let stream = connector
                     .connect(name, tcp)
                     .await
                     .map_err(|e| failure::tls(&e))?;
                 hop.clock.end(Phase::Tls, Instant::now());
-                let negotiated = tls::Negotiated::of(stream.get_ref().1);
+                let negotiated = tls::Negotiated::of(stream.get_ref().1, anchors);
                 let h2 = negotiated.is_h2();
                 hop.negotiated = Some(negotiated);
                 (Transport::Tls(Box::new(stream)), h2)

@@ -1,14 +1,40 @@
-//! TLS in the probe: the handshake's facts (version, cipher, ALPN, leaf
-//! expiry), taken inside the timed window as cheap copies and parsed after
-//! the probe. Client configurations are built by [`crate::tls`] (re-exported
+//! TLS in the probe: the handshake's facts (version, cipher, ALPN, the
+//! presented chain), taken inside the timed window as cheap copies and
+//! parsed after the probe (expiries, the leaf's identity: `cert`). Client configurations are built by [`crate::tls`] (re-exported
 //! here for the probe's callers).
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::CertificateDer;
 
+use crate::tls::AnchorIndex;
+
 pub(crate) use crate::tls::server_name;
 pub use crate::tls::{ProbeTls, TlsConfigError, TlsOptions, client_config, probe_tls};
+
+/// A presented certificate's facts the chain expiries need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChainCert {
+    pub(crate) not_after: i64,
+    /// The issuer's name, raw DER.
+    pub(crate) issuer: Vec<u8>,
+}
+
+/// The earliest notAfter over the presented chain and the last
+/// presented certificate's trust anchor (blackbox_exporter's
+/// `probe_ssl_last_chain_expiry_timestamp_seconds`, over the chain Go
+/// verified: rustls does not expose that path, so the presented chain
+/// stands for it). `None` without anchors (nothing was verified) or
+/// without a parsable certificate.
+pub(crate) fn chain_not_after(chain: &[ChainCert], anchors: Option<&AnchorIndex>) -> Option<i64> {
+    let anchors = anchors?;
+    let presented = chain.iter().map(|c| c.not_after).min()?;
+    let root = chain
+        .last()
+        .and_then(|last| anchors.not_after_of(&last.issuer));
+    Some(root.map_or(presented, |root| root.min(presented)))
+}
 
 /// What a handshake negotiated. Collected right after the handshake, with
 /// nothing but copies; the certificate is parsed after the probe ends.
@@ -25,10 +51,15 @@ pub struct TlsInfo {
     /// The earliest notAfter over every certificate the server presented,
     /// Unix seconds (blackbox_exporter's `probe_ssl_earliest_cert_expiry`).
     pub earliest_not_after: Option<i64>,
+    /// Which presented certificate expires first: 0 is the leaf.
+    pub earliest_index: Option<usize>,
+    /// The subject (Go's format) of the certificate that expires first.
+    pub earliest_subject: Option<String>,
     /// The earliest notAfter over the chain as verified, the trust anchor
     /// included where sonde has its certificate (blackbox_exporter's
     /// `probe_ssl_last_chain_expiry_timestamp_seconds`); `None` when the
-    /// chain was not verified.
+    /// chain was not verified (`insecure`, where blackbox_exporter, having
+    /// no verified chain, reports Go's zero time, -62135596800).
     pub chain_not_after: Option<i64>,
     /// The leaf certificate's identity (`probe_ssl_last_chain_info`).
     pub leaf: Option<CertSummary>,
@@ -60,6 +91,8 @@ impl TlsInfo {
             alpn: None,
             not_after,
             earliest_not_after: not_after,
+            earliest_index: not_after.map(|_| 0),
+            earliest_subject: None,
             chain_not_after: not_after,
             leaf: None,
         }
@@ -68,10 +101,20 @@ impl TlsInfo {
     /// Whole days from `now` until the leaf certificate expires (negative
     /// once expired).
     pub fn days_left(&self, now: SystemTime) -> Option<i64> {
-        let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-        let now = i64::try_from(now).ok()?;
-        self.not_after.map(|t| (t - now).div_euclid(86_400))
+        days_until(self.not_after, now)
     }
+
+    /// Whole days from `now` until the first presented certificate expires
+    /// (negative once expired).
+    pub fn earliest_days_left(&self, now: SystemTime) -> Option<i64> {
+        days_until(self.earliest_not_after, now)
+    }
+}
+
+fn days_until(at: Option<i64>, now: SystemTime) -> Option<i64> {
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let now = i64::try_from(now).ok()?;
+    at.map(|t| (t - now).div_euclid(86_400))
 }
 
 /// The raw facts of a finished handshake, taken inside the timed window
@@ -80,20 +123,24 @@ pub(crate) struct Negotiated {
     version: Option<rustls::ProtocolVersion>,
     cipher: Option<rustls::CipherSuite>,
     alpn: Option<Vec<u8>>,
-    leaf: Option<CertificateDer<'static>>,
+    /// The presented chain, leaf first.
+    chain: Vec<CertificateDer<'static>>,
+    /// What the configuration trusts (`None`: it verified nothing).
+    anchors: Option<Arc<AnchorIndex>>,
 }
 
 impl Negotiated {
-    /// Reads what `conn` negotiated.
-    pub(crate) fn of(conn: &rustls::ClientConnection) -> Self {
+    /// Reads what `conn` negotiated; `anchors` are the configuration's.
+    pub(crate) fn of(conn: &rustls::ClientConnection, anchors: Option<Arc<AnchorIndex>>) -> Self {
         Negotiated {
             version: conn.protocol_version(),
             cipher: conn.negotiated_cipher_suite().map(|s| s.suite()),
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-            leaf: conn
+            chain: conn
                 .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|c| c.clone().into_owned()),
+                .map(|chain| chain.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default(),
+            anchors,
         }
     }
 
@@ -114,20 +161,50 @@ impl Negotiated {
             .and_then(|c| c.as_str())
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{:?}", self.cipher));
-        let not_after = self.leaf.as_ref().and_then(|der| {
-            x509_parser::parse_x509_certificate(der)
-                .ok()
-                .map(|(_, cert)| cert.validity().not_after.timestamp())
-        });
+        let parsed: Vec<_> = self
+            .chain
+            .iter()
+            .map(|der| {
+                x509_parser::parse_x509_certificate(der)
+                    .ok()
+                    .map(|(_, c)| c)
+            })
+            .collect();
+        let not_after = parsed
+            .first()
+            .and_then(Option::as_ref)
+            .map(|c| c.validity().not_after.timestamp());
+        let earliest = parsed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (c.validity().not_after.timestamp(), i)))
+            .min();
+        let earliest_subject = earliest
+            .and_then(|(_, i)| parsed.get(i))
+            .and_then(Option::as_ref)
+            .map(super::cert::subject);
+        let chain: Vec<ChainCert> = parsed
+            .iter()
+            .flatten()
+            .map(|c| ChainCert {
+                not_after: c.validity().not_after.timestamp(),
+                issuer: c.issuer().as_raw().to_vec(),
+            })
+            .collect();
+        let leaf = match (self.chain.first(), parsed.first()) {
+            (Some(der), Some(Some(cert))) => Some(super::cert::summary(der, cert)),
+            _ => None,
+        };
         TlsInfo {
             version,
             cipher,
             alpn: self.alpn.map(|a| String::from_utf8_lossy(&a).into_owned()),
             not_after,
-            // STUB (engine part): not measured yet.
-            earliest_not_after: not_after,
-            chain_not_after: None,
-            leaf: None,
+            earliest_not_after: earliest.map(|(at, _)| at),
+            earliest_index: earliest.map(|(_, i)| i),
+            earliest_subject,
+            chain_not_after: chain_not_after(&chain, self.anchors.as_deref()),
+            leaf,
         }
     }
 }
@@ -143,7 +220,9 @@ mod tests {
             cipher: String::new(),
             alpn: None,
             not_after: Some(10 * 86_400),
-            earliest_not_after: Some(10 * 86_400),
+            earliest_not_after: Some(5 * 86_400),
+            earliest_index: Some(1),
+            earliest_subject: None,
             chain_not_after: None,
             leaf: None,
         };
@@ -151,5 +230,30 @@ mod tests {
         assert_eq!(info.days_left(at(0)), Some(10));
         assert_eq!(info.days_left(at(86_400 / 2)), Some(9));
         assert_eq!(info.days_left(at(11 * 86_400)), Some(-1));
+        assert_eq!(info.earliest_days_left(at(0)), Some(5));
+    }
+
+    fn cert(not_after: i64, issuer: &[u8]) -> ChainCert {
+        ChainCert {
+            not_after,
+            issuer: issuer.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_chain_expiry_needs_anchors_and_takes_the_earliest() {
+        let chain = [cert(300, b"inter"), cert(100, b"root")];
+        assert_eq!(chain_not_after(&chain, None), None, "insecure");
+        let unknown = AnchorIndex::default();
+        assert_eq!(chain_not_after(&chain, Some(&unknown)), Some(100));
+        assert_eq!(chain_not_after(&[], Some(&unknown)), None);
+        let anchors = AnchorIndex::for_tests(vec![(b"root".to_vec(), 50), (b"other".to_vec(), 10)]);
+        assert_eq!(
+            chain_not_after(&chain, Some(&anchors)),
+            Some(50),
+            "the root counts"
+        );
+        let later_root = AnchorIndex::for_tests(vec![(b"root".to_vec(), 500)]);
+        assert_eq!(chain_not_after(&chain, Some(&later_root)), Some(100));
     }
 }

@@ -428,6 +428,16 @@ name = "b"
 url = "http://b/"
 enabled = false
 
+[[check]]
+name = "c"
+url = "http://c/"
+ip_version = "prefer4"
+
+[[check]]
+name = "d"
+url = "http://d/"
+ip_version = "prefer6"
+
 [sinks.file]
 fsync = "always"
 
@@ -454,6 +464,12 @@ token = { env = "API_TOKEN" }
     };
     assert_eq!(plan, again, "{rendered}");
     assert_eq!(again.render(), rendered);
+    let versions: Vec<IpVersion> = again.checks.iter().map(|c| c.ip_version).collect();
+    assert_eq!(
+        versions[2..],
+        [IpVersion::Prefer4, IpVersion::Prefer6],
+        "{rendered}"
+    );
 }
 
 #[test]

@@ -180,6 +180,8 @@ pub fn ip_version(v: &Scalar) -> Result<IpVersion, ErrorKind> {
         Scalar::Int(6) => Ok(IpVersion::V6),
         Scalar::Str(s) => match s.as_str() {
             "auto" => Ok(IpVersion::Auto),
+            "prefer4" => Ok(IpVersion::Prefer4),
+            "prefer6" => Ok(IpVersion::Prefer6),
             "4" => Ok(IpVersion::V4),
             "6" => Ok(IpVersion::V6),
             _ => Err(invalid(format!("bad ip_version {s:?}"), IP_VERSION_VALID)),
@@ -483,9 +485,12 @@ mod tests {
         assert_eq!(ip_version(&Scalar::Int(4)), Ok(IpVersion::V4));
         assert_eq!(ip_version(&s("6")), Ok(IpVersion::V6));
         assert_eq!(ip_version(&s("auto")), Ok(IpVersion::Auto));
+        assert_eq!(ip_version(&s("prefer4")), Ok(IpVersion::Prefer4));
+        assert_eq!(ip_version(&s("prefer6")), Ok(IpVersion::Prefer6));
+        assert!(ip_version(&s("prefer5")).is_err());
         assert_eq!(
             msg(ip_version(&Scalar::Int(5))),
-            "bad ip_version 5 (valid: \"auto\", 4 or 6)"
+            "bad ip_version 5 (valid: \"auto\", \"prefer4\", \"prefer6\", 4 or 6)"
         );
     }
 

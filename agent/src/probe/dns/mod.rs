@@ -152,6 +152,11 @@ impl DnsConfig {
             timeout,
             attempts,
             resolution_delay,
+            prefer: match ip_version {
+                IpVersion::Prefer4 => Some(Family::A),
+                IpVersion::Prefer6 => Some(Family::Aaaa),
+                IpVersion::Auto | IpVersion::V4 | IpVersion::V6 => None,
+            },
         };
         let mut lookup = PreparedLookup {
             servers,
@@ -357,6 +362,7 @@ impl PreparedLookup {
                 timeout: Duration::ZERO,
                 attempts: 1,
                 resolution_delay: Duration::ZERO,
+                prefer: None,
             },
             ask,
             first: None,
@@ -488,12 +494,14 @@ impl PreparedLookup {
 
     /// Whether AAAA fixed the list while A was still out.
     pub(crate) fn awaits_late_a(&self) -> bool {
-        self.current.as_ref().is_some_and(|c| {
-            matches!(
-                c.resolution.outcome(Family::A),
-                Some((FamilyOutcome::NotAwaited, _, _))
-            )
-        })
+        // A preference uses one family's addresses: none join late.
+        self.policy.prefer.is_none()
+            && self.current.as_ref().is_some_and(|c| {
+                matches!(
+                    c.resolution.outcome(Family::A),
+                    Some((FamilyOutcome::NotAwaited, _, _))
+                )
+            })
     }
 
     fn take_addrs(&mut self, used: Use) -> Vec<IpAddr> {

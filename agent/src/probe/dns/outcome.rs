@@ -19,6 +19,14 @@ impl Family {
     /// Both, in the order `sonde probe` shows them (RFC 8305 prefers AAAA).
     pub const ALL: [Family; 2] = [Family::Aaaa, Family::A];
 
+    /// The other family.
+    pub(crate) fn other(self) -> Family {
+        match self {
+            Family::A => Family::Aaaa,
+            Family::Aaaa => Family::A,
+        }
+    }
+
     /// The record type's name: `A`, `AAAA`.
     pub fn name(self) -> &'static str {
         match self {

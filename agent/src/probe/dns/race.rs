@@ -26,6 +26,11 @@ pub(crate) struct Policy {
     pub(crate) attempts: u8,
     /// How long a positive A answer waits for AAAA.
     pub(crate) resolution_delay: Duration,
+    /// A preferred family (`prefer4`, `prefer6`): its positive answer
+    /// fixes the list at once, the other family's waits for it (however
+    /// long: its addresses are used only when the preferred family has
+    /// none), and no resolution delay applies.
+    pub(crate) prefer: Option<Family>,
 }
 
 /// What a server replied to one family's query.
@@ -145,13 +150,15 @@ impl Resolution {
     /// (RFC 8305 section 3). False when there is nothing to wait for.
     pub(crate) fn rejoin(&mut self) -> bool {
         let a = &mut self.families[Family::A.index()];
-        if !matches!(
-            self.done,
-            Some(Ok(Use {
-                aaaa: true,
-                a: false
-            }))
-        ) || !matches!(a.outcome, Some((FamilyOutcome::NotAwaited, _, _)))
+        if self.policy.prefer.is_some()
+            || !matches!(
+                self.done,
+                Some(Ok(Use {
+                    aaaa: true,
+                    a: false
+                }))
+            )
+            || !matches!(a.outcome, Some((FamilyOutcome::NotAwaited, _, _)))
         {
             return false;
         }
@@ -263,7 +270,11 @@ impl Resolution {
         let aaaa = &self.families[Family::Aaaa.index()];
         let delay = self.policy.resolution_delay;
         match a.outcome {
-            Some((FamilyOutcome::Answered { .. }, at, _)) if aaaa.pending() => Some(at + delay),
+            Some((FamilyOutcome::Answered { .. }, at, _))
+                if aaaa.pending() && self.policy.prefer.is_none() =>
+            {
+                Some(at + delay)
+            }
             // After an NXDOMAIN, the other family's wait.
             _ if a.pending() || aaaa.pending() => {
                 nxdomain_at(a).or(nxdomain_at(aaaa)).map(|at| at + delay)
@@ -284,7 +295,26 @@ impl Resolution {
                 aaaa: false,
             }));
         }
-        if aaaa.positive() {
+        if let Some(preferred) = self.policy.prefer {
+            let (wanted, other) = match preferred {
+                Family::A => (&mut *a, &mut *aaaa),
+                Family::Aaaa => (&mut *aaaa, &mut *a),
+            };
+            let only = |family: Family| Use {
+                a: family == Family::A,
+                aaaa: family == Family::Aaaa,
+            };
+            if wanted.positive() {
+                if other.pending() {
+                    other.outcome = Some((FamilyOutcome::NotAwaited, now, None));
+                }
+                return Some(Ok(only(preferred)));
+            }
+            if other.positive() {
+                // The fallback family only once the preferred has none.
+                return (!wanted.pending()).then(|| Ok(only(preferred.other())));
+            }
+        } else if aaaa.positive() {
             if a.pending() {
                 a.outcome = Some((FamilyOutcome::NotAwaited, now, None));
             }

@@ -12,6 +12,7 @@ fn policy(servers: usize) -> Policy {
         timeout: 5000 * MS,
         attempts: 2,
         resolution_delay: 50 * MS,
+        prefer: None,
     }
 }
 
@@ -342,4 +343,63 @@ fn nxdomain_on_one_family_ends_the_name_after_the_resolution_delay() {
         Family::A => Some((Reply::Addresses(1), 30 * MS)),
     });
     assert_eq!((r.done, r.at), (Ok(A_ONLY), 30 * MS));
+}
+
+fn prefer(family: Family) -> Policy {
+    Policy {
+        prefer: Some(family),
+        ..policy(1)
+    }
+}
+
+#[test]
+fn a_preferred_positive_answer_does_not_wait_for_the_other_family() {
+    let r = run(prefer(Family::A), true, true, &|f, _| match f {
+        Family::A => Some((Reply::Addresses(1), MS)),
+        Family::Aaaa => None,
+    });
+    assert_eq!(r.done, Ok(A_ONLY));
+    assert_eq!(r.at, MS);
+    assert_eq!(outcome(&r, Family::Aaaa), FamilyOutcome::NotAwaited);
+    // Preferred AAAA answering second still wins alone.
+    let r = run(prefer(Family::Aaaa), true, true, &|f, _| match f {
+        Family::A => Some((Reply::Addresses(1), MS)),
+        Family::Aaaa => Some((Reply::Addresses(1), 20 * MS)),
+    });
+    assert_eq!(r.done, Ok(AAAA_ONLY));
+    assert_eq!(r.at, 20 * MS);
+}
+
+#[test]
+fn the_other_family_waits_for_the_preferred_past_the_resolution_delay() {
+    let r = run(prefer(Family::Aaaa), true, true, &|f, _| match f {
+        Family::A => Some((Reply::Addresses(1), MS)),
+        Family::Aaaa => Some((Reply::Addresses(1), 200 * MS)),
+    });
+    assert_eq!(r.done, Ok(AAAA_ONLY), "not A after 50 ms");
+    assert_eq!(r.at, 200 * MS);
+    // The preferred family has none: the other's addresses, once it said so.
+    let r = run(prefer(Family::Aaaa), true, true, &|f, _| match f {
+        Family::A => Some((Reply::Addresses(1), MS)),
+        Family::Aaaa => Some((Reply::Addresses(0), 100 * MS)),
+    });
+    assert_eq!(r.done, Ok(A_ONLY));
+    assert_eq!(r.at, 100 * MS);
+    // A silent preferred family holds the other's answer for its timeouts.
+    let r = run(prefer(Family::Aaaa), true, true, &|f, _| match f {
+        Family::A => Some((Reply::Addresses(1), MS)),
+        Family::Aaaa => None,
+    });
+    assert_eq!(r.done, Ok(A_ONLY));
+    assert_eq!(r.at, 10_000 * MS, "two attempts of 5 s");
+}
+
+#[test]
+fn a_preference_never_rejoins_late_addresses() {
+    let mut r = run(prefer(Family::Aaaa), true, true, &|f, _| match f {
+        Family::A => None,
+        Family::Aaaa => Some((Reply::Addresses(1), MS)),
+    });
+    assert_eq!(r.done, Ok(AAAA_ONLY));
+    assert!(!r.resolution.rejoin());
 }
