@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use sonde::probe::{
-    BodyAssertion, IpVersion, Phase, ProbeReport, ProbeSpec, Prober, ResolveOverride, TlsOptions,
-    tls,
+    BodyAssertion, Compression, HeaderAssertion, IpVersion, Phase, ProbeReport, ProbeSpec, Prober,
+    ResolveOverride, TlsExpectation, TlsOptions, tls,
 };
 use testkit::dns::{DnsBehaviour, DnsServer};
 use testkit::http::{Alpn, HttpTarget, Misbehaviour, Response};
@@ -50,7 +50,7 @@ fn spec(url: &str, pem: Option<&PemFiles>, port: u16) -> ProbeSpec {
         insecure: pem.is_none(),
         ..TlsOptions::default()
     };
-    let tls = tls::client_config(&opts).unwrap_or_else(|e| panic!("tls config: {e}"));
+    let tls = tls::probe_tls(&opts).unwrap_or_else(|e| panic!("tls config: {e}"));
     let url = Url::parse(url).unwrap_or_else(|e| panic!("url {url}: {e}"));
     let mut spec = ProbeSpec::new(url, tls);
     spec.timeout = Duration::from_secs(5);
@@ -831,4 +831,274 @@ fn endless_headers_and_bodies_end_by_the_deadline() {
             s.timeout
         );
     }
+}
+
+// --- blackbox parity: the chain, the last response, the expectations -------
+
+fn unix(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// root → intermediate (10 days) → leaf (300 days), the leaf presenting
+/// the intermediate after itself.
+fn chained_target() -> (PemFiles, Ca, Leaf, HttpTarget) {
+    let root = Ca::new();
+    let pem = root.pem_files();
+    let intermediate = root.intermediate(
+        "sonde test intermediate",
+        Validity::ExpiresIn(Duration::from_secs(10 * 86_400 + 3600)),
+    );
+    let leaf = intermediate.leaf_with(
+        &[HOST],
+        Validity::ExpiresIn(Duration::from_secs(300 * 86_400 + 3600)),
+    );
+    let target = HttpTarget::builder().tls(&leaf).start();
+    (pem, intermediate, leaf, target)
+}
+
+#[test]
+fn the_earliest_expiry_is_over_the_presented_chain() {
+    let (pem, intermediate, leaf, target) = chained_target();
+    let url = format!("https://{HOST}:{}/", target.port());
+    let r = probe(&spec(&url, Some(&pem), target.port()));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let info = r.tls.clone().unwrap_or_else(|| panic!("no TLS info"));
+    assert_eq!(
+        info.earliest_not_after,
+        Some(unix(intermediate.not_after()))
+    );
+    assert_eq!(info.earliest_index, Some(1));
+    assert_eq!(
+        info.earliest_subject.as_deref(),
+        Some("CN=sonde test intermediate")
+    );
+    assert_eq!(info.chain_not_after, Some(unix(intermediate.not_after())));
+    let now = std::time::SystemTime::now();
+    assert_eq!(info.days_left(now), Some(300), "the leaf's own");
+    assert_eq!(info.earliest_days_left(now), Some(10));
+    let summary = info
+        .leaf
+        .clone()
+        .unwrap_or_else(|| panic!("no leaf summary"));
+    let digest = ring::digest::digest(&ring::digest::SHA256, leaf.cert_der());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(summary.fingerprint_sha256, hex);
+    assert_eq!(summary.subject, format!("CN={HOST}"));
+    assert_eq!(summary.issuer, "CN=sonde test intermediate");
+    assert_eq!(summary.subject_alternative, HOST);
+    assert!(!summary.serial.is_empty() && !summary.serial.starts_with('0'));
+    // One hop: the last hop's TLS is the first's.
+    assert_eq!(r.final_tls, Some(info));
+}
+
+#[test]
+fn an_unverified_chain_has_no_chain_expiry() {
+    let (_pem, intermediate, _leaf, target) = chained_target();
+    let url = format!("https://{HOST}:{}/", target.port());
+    let r = probe(&spec(&url, None, target.port()));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    let info = r.tls.unwrap_or_else(|| panic!("no TLS info"));
+    assert_eq!(info.chain_not_after, None);
+    assert_eq!(
+        info.earliest_not_after,
+        Some(unix(intermediate.not_after()))
+    );
+}
+
+#[test]
+fn an_https_to_http_redirect_ends_in_cleartext() {
+    let (pem, tls, _plain) = https_to_cleartext();
+    let url = format!("https://{HOST}:{}/start", tls.port());
+    let mut s = spec(&url, Some(&pem), tls.port());
+    s.max_redirects = 1;
+    s.allow_insecure_redirect = true;
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert!(r.tls.is_some(), "the first hop's handshake");
+    assert_eq!(r.final_tls, None, "the last hop is cleartext");
+    s.expect.tls = TlsExpectation::Required;
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::Assertion);
+    assert!(!r.failed_due_to_regex);
+}
+
+#[test]
+fn content_length_and_last_modified_are_read() {
+    let target = HttpTarget::builder()
+        .response(Response::ok("12345").header("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT"))
+        .start();
+    let r = probe(&spec(&target.url("/"), None, target.port()));
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert_eq!(r.content_length, Some(5));
+    assert_eq!(r.last_modified, Some(784_111_777));
+    assert_eq!(r.decoded_body_bytes, 5);
+}
+
+fn header_rule(name: &'static str, pattern: &str, must_match: bool) -> HeaderAssertion {
+    HeaderAssertion {
+        name: hyper::header::HeaderName::from_static(name),
+        regex: regex::Regex::new(pattern).unwrap_or_else(|e| panic!("{e}")),
+        must_match,
+        allow_missing: false,
+    }
+}
+
+#[test]
+fn header_assertions_judge_the_last_response() {
+    let target = HttpTarget::builder()
+        .response(Response::ok("ok").header("x-cache", "MISS from edge"))
+        .start();
+    let mut s = spec(&target.url("/"), None, target.port());
+    s.expect.headers = vec![header_rule("x-cache", "^MISS", false)];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::Assertion);
+    assert!(r.failed_due_to_regex, "{r:#?}");
+    s.expect.headers = vec![header_rule("x-cache", "HIT", true)];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::Assertion);
+    assert!(r.failed_due_to_regex);
+    s.expect.headers = vec![header_rule("x-cache", "edge$", true)];
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert!(!r.failed_due_to_regex);
+    // Missing and not allowed: fails either form.
+    s.expect.headers = vec![header_rule("x-absent", ".", false)];
+    assert_class(&probe(&s), ErrorClass::Assertion);
+}
+
+#[test]
+fn not_matches_fails_on_a_match_and_every_body_assertion_counts() {
+    let target = HttpTarget::builder()
+        .response(Response::ok("status: degraded"))
+        .start();
+    let mut s = spec(&target.url("/"), None, target.port());
+    let re = |p: &str| regex::bytes::Regex::new(p).unwrap_or_else(|e| panic!("{e}"));
+    s.expect.body = vec![
+        BodyAssertion::Contains("status".into()),
+        BodyAssertion::NotMatches(re("degraded|down")),
+    ];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::Assertion);
+    assert!(r.failed_due_to_regex);
+    s.expect.body = vec![
+        BodyAssertion::NotMatches(re("down")),
+        BodyAssertion::Contains("healthy".into()),
+    ];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::Assertion);
+    assert!(!r.failed_due_to_regex, "a substring is not a regex");
+    s.expect.body = vec![
+        BodyAssertion::NotMatches(re("down")),
+        BodyAssertion::Matches(re("^status")),
+    ];
+    assert_eq!(probe(&s).status, Status::Up);
+}
+
+#[test]
+fn gzip_and_deflate_bodies_are_decoded_for_the_assertions() {
+    let text = "compressed: ready ".repeat(100);
+    let target = HttpTarget::builder()
+        .route("/gzip", Response::gzip(text.as_bytes()))
+        .route("/deflate", Response::deflate(text.as_bytes()))
+        .route("/plain", Response::ok(text.clone()))
+        .start();
+    for (path, compression) in [
+        ("/gzip", Compression::Gzip),
+        ("/deflate", Compression::Deflate),
+    ] {
+        let mut s = spec(&target.url(path), None, target.port());
+        s.compression = Some(compression);
+        s.expect.body = vec![BodyAssertion::Contains("ready compressed".into())];
+        let r = probe(&s);
+        assert_eq!(r.status, Status::Up, "{path}: {r:#?}");
+        assert_eq!(r.decoded_body_bytes, text.len() as u64, "{path}");
+        assert!(r.body_bytes < r.decoded_body_bytes, "{path}: {r:#?}");
+        let sent = target.last_request_headers().unwrap_or_default();
+        assert_eq!(
+            sent.get("accept-encoding").and_then(|v| v.to_str().ok()),
+            Some(compression.token()),
+            "{path}"
+        );
+        // The cap is on decoded bytes.
+        s.max_body_bytes = r.body_bytes + 1;
+        assert_class(&probe(&s), ErrorClass::BodyTooLarge);
+    }
+    // A body not in the coding asked for fails, as in blackbox_exporter.
+    let mut s = spec(&target.url("/plain"), None, target.port());
+    s.compression = Some(Compression::Gzip);
+    assert_class(&probe(&s), ErrorClass::HttpProtocol);
+    // A check's own Accept-Encoding is sent as it is.
+    s.headers.insert(
+        "accept-encoding",
+        hyper::header::HeaderValue::from_static("br, gzip"),
+    );
+    let _ = probe(&s);
+    let sent = target.last_request_headers().unwrap_or_default();
+    assert_eq!(
+        sent.get("accept-encoding").and_then(|v| v.to_str().ok()),
+        Some("br, gzip")
+    );
+}
+
+#[test]
+fn http_versions_are_judged_on_h2_and_h1() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let leaf = ca.leaf(&[HOST]);
+    let h2 = HttpTarget::builder().tls(&leaf).alpn(Alpn::H2).start();
+    let h1 = HttpTarget::builder().tls(&leaf).alpn(Alpn::Http11).start();
+    for (target, up) in [(&h2, true), (&h1, false)] {
+        let mut s = spec(
+            &format!("https://{HOST}:{}/", target.port()),
+            Some(&pem),
+            target.port(),
+        );
+        s.expect.http_versions = vec![hyper::Version::HTTP_2];
+        let r = probe(&s);
+        if up {
+            assert_eq!(r.status, Status::Up, "{r:#?}");
+        } else {
+            assert_class(&r, ErrorClass::Assertion);
+            assert!(!r.failed_due_to_regex);
+        }
+    }
+}
+
+#[test]
+fn a_preferred_family_is_the_one_connected_to() {
+    if !testkit::ipv6_available() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    let target = HttpTarget::builder().ipv6(true).start();
+    let v6: IpAddr = "::1".parse().unwrap_or(IpAddr::from([0u8; 16]));
+    let dns = DnsServer::builder()
+        .name(HOST, &[v6, IpAddr::from([127, 0, 0, 1])])
+        .start();
+    for (version, want_v6) in [(IpVersion::Prefer4, false), (IpVersion::Prefer6, true)] {
+        let mut s = spec(&format!("http://{HOST}:{}/", target.port()), None, 0);
+        s.resolve.clear();
+        s.dns_server = Some(dns.addr());
+        s.ip_version = version;
+        let r = probe(&s);
+        assert_eq!(r.status, Status::Up, "{version:?}: {r:#?}");
+        assert_eq!(
+            r.remote.map(|a| a.is_ipv6()),
+            Some(want_v6),
+            "{version:?}: {r:#?}"
+        );
+    }
+    // Only the other family has an address: it is used.
+    let v4_only = DnsServer::builder()
+        .name(HOST, &[IpAddr::from([127, 0, 0, 1])])
+        .start();
+    let mut s = spec(&format!("http://{HOST}:{}/", target.port()), None, 0);
+    s.resolve.clear();
+    s.dns_server = Some(v4_only.addr());
+    s.ip_version = IpVersion::Prefer6;
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
+    assert!(r.remote.is_some_and(|a| a.is_ipv4()), "{r:#?}");
 }

@@ -16,7 +16,7 @@ use url::Url;
 
 use sonde::probe::{
     BodyAssertion, DnsReport, Family, IpVersion, ProbeReport, ProbeSpec, Prober, ResolveOverride,
-    TlsOptions, tls,
+    TlsInfo, TlsOptions, tls,
 };
 
 /// Exit status when the probe was up.
@@ -326,6 +326,7 @@ pub fn render_json(report: &ProbeReport) -> serde_json::Value {
     let us = report.timings.quantized(Duration::from_micros(1));
     let ms = |v: u64| serde_json::Number::from_f64(v as f64 / 1000.0);
     let record = sonde::result::wire_record(report);
+    let now = SystemTime::now();
     json!({
         "url": report.final_url.as_str(),
         "t": record.t_ms,
@@ -345,7 +346,9 @@ pub fn render_json(report: &ProbeReport) -> serde_json::Value {
         "tls_version": report.tls.as_ref().map(|t| t.version),
         "tls_cipher": report.tls.as_ref().map(|t| t.cipher.as_str()),
         "alpn": report.tls.as_ref().and_then(|t| t.alpn.as_deref()),
-        "cert_days_left": report.tls.as_ref().and_then(|t| t.days_left(SystemTime::now())),
+        "cert_days_left": report.tls.as_ref().and_then(|t| t.earliest_days_left(now)),
+        "leaf_cert_days_left": report.tls.as_ref().and_then(|t| t.days_left(now)),
+        "cert_earliest_subject": report.tls.as_ref().and_then(|t| t.earliest_subject.as_deref()),
         "redirects": report.redirects,
         "body_bytes": report.body_bytes,
     })
@@ -390,6 +393,23 @@ pub fn dns_summary(dns: &DnsReport) -> String {
     out
 }
 
+/// `299 days left`, or, when a certificate of the chain expires before
+/// the leaf, `9 days left: CN=Intermediate (chain certificate 2), leaf
+/// 299 days left`.
+fn cert_line(tls: &TlsInfo, now: SystemTime) -> Option<String> {
+    let earliest = tls.earliest_days_left(now)?;
+    match (tls.earliest_index, tls.days_left(now)) {
+        (Some(i), Some(leaf)) if i > 0 => {
+            let subject = tls.earliest_subject.as_deref().unwrap_or("?");
+            Some(format!(
+                "{earliest} days left: {subject} (chain certificate {}), leaf {leaf} days left",
+                i + 1
+            ))
+        }
+        _ => Some(format!("{earliest} days left")),
+    }
+}
+
 /// The report as a waterfall for people, phases to 0.01 ms.
 pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
     const WIDTH: usize = 40;
@@ -411,8 +431,10 @@ pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
     if let Some(dns) = &report.dns {
         let _ = writeln!(out, "  dns       {}", dns_summary(dns));
     }
-    if let Some(days) = report.tls.as_ref().and_then(|t| t.days_left(now)) {
-        let _ = writeln!(out, "  cert      {days} days left");
+    if let Some(tls) = &report.tls {
+        if let Some(line) = cert_line(tls, now) {
+            let _ = writeln!(out, "  cert      {line}");
+        }
     }
     let status = match report.status_code {
         Some(code) => format!("{code} {}", report.status.name()),

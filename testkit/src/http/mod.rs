@@ -107,6 +107,23 @@ impl Response {
         self.body = body.into();
         self
     }
+
+    /// `200` with `body` gzip-compressed, `content-encoding: gzip`.
+    pub fn gzip(body: &[u8]) -> Response {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, body).expect("testkit: gzip into memory");
+        let bytes = e.finish().expect("testkit: gzip into memory");
+        Response::ok(bytes).header("content-encoding", "gzip")
+    }
+
+    /// `200` with `body` in zlib-wrapped deflate (as HTTP's `deflate`
+    /// means), `content-encoding: deflate`.
+    pub fn deflate(body: &[u8]) -> Response {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, body).expect("testkit: deflate into memory");
+        let bytes = e.finish().expect("testkit: deflate into memory");
+        Response::ok(bytes).header("content-encoding", "deflate")
+    }
 }
 
 /// Which application protocols a TLS target offers by ALPN.
