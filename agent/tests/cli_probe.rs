@@ -633,3 +633,37 @@ fn cacert_replaces_the_system_roots_unless_system_roots_is_given() {
     .json();
     assert_eq!(v["st"], "up", "{v}");
 }
+
+#[test]
+fn cert_days_left_is_the_earliest_over_the_chain_and_names_it() {
+    let root = Ca::new();
+    let pem = root.pem_files();
+    let intermediate = root.intermediate(
+        "cli intermediate",
+        testkit::pki::Validity::ExpiresIn(Duration::from_secs(10 * 86_400 + 3600)),
+    );
+    let leaf = intermediate.leaf_with(
+        &["chain.test"],
+        testkit::pki::Validity::ExpiresIn(Duration::from_secs(300 * 86_400 + 3600)),
+    );
+    let target = HttpTarget::builder().tls(&leaf).start();
+    let url = format!("https://chain.test:{}/", target.port());
+    let resolve = format!("chain.test:{}:127.0.0.1", target.port());
+    let cacert = pem.ca_cert.to_string_lossy().into_owned();
+    let args = ["probe", &url, "--resolve", &resolve, "--cacert", &cacert];
+    let run = Sonde::new(args.iter().copied().chain(["--json"]))
+        .run()
+        .expect_code(0);
+    let v = run.json();
+    assert_eq!(v["cert_days_left"], 10, "{}", run.describe());
+    assert_eq!(v["leaf_cert_days_left"], 300, "{v}");
+    assert_eq!(v["cert_earliest_subject"], "CN=cli intermediate", "{v}");
+    Sonde::new(args)
+        .run()
+        .expect_code(0)
+        .expect("the earliest certificate named, the leaf's days beside", |r| {
+            r.stdout().contains(
+                "cert      10 days left: CN=cli intermediate (chain certificate 2), leaf 300 days left",
+            )
+        });
+}

@@ -109,6 +109,10 @@ impl Decoder {
         out(&piece)
     }
 
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a short write is the point: one buffer of output per call keeps memory bounded"
+    )]
     fn write<E: From<DecodeError>>(
         &mut self,
         mut input: &[u8],

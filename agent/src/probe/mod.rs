@@ -327,7 +327,7 @@ impl Prober {
             status_code: exchange.status,
             status,
             failure,
-            dns: first.dns.clone(),
+            dns: first.dns,
             remote: first.remote,
             http_version: exchange.version,
             tls,

@@ -736,7 +736,7 @@ mod more_tests {
         };
         let broken = judged(&e, b"", &HeaderMap::new()).err();
         assert!(broken.is_some_and(|b| b.detail.contains("x-id")));
-        assert!(e.body_error_is_regex(200, &map(&[("x-id", "1")])) == false);
+        assert!(!e.body_error_is_regex(200, &map(&[("x-id", "1")])));
         let with_regex = Expectations {
             body: vec![BodyAssertion::Matches(re("x"))],
             ..e
