@@ -114,3 +114,55 @@ pub fn wire_record(report: &ProbeReport) -> Record {
         error: report.failure.as_ref().map(|f| f.class),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use wire::Status;
+
+    use super::*;
+    use crate::probe::Timings;
+
+    fn report(first: Option<TlsInfo>, last: Option<TlsInfo>, status: Option<u16>) -> ProbeReport {
+        ProbeReport {
+            started_at: SystemTime::now(),
+            timings: Timings::default(),
+            status_code: status,
+            status: Status::Up,
+            failure: None,
+            dns: None,
+            remote: None,
+            http_version: None,
+            tls: first,
+            body_bytes: 0,
+            redirects: 1,
+            final_url: url::Url::parse("http://x.test/").unwrap_or_else(|e| panic!("{e}")),
+            headers: None,
+            body: None,
+            content_length: None,
+            decoded_body_bytes: 0,
+            last_modified: None,
+            failed_due_to_regex: false,
+            final_tls: last,
+        }
+    }
+
+    #[test]
+    fn ssl_and_tls_are_the_last_responses_only() {
+        let first = TlsInfo::for_tests(Some(100));
+        let last = TlsInfo::for_tests(Some(200));
+        // https, then a redirect to http: not ssl, no certificate facts.
+        let facts = ProbeFacts::of(&report(Some(first.clone()), None, Some(200)));
+        assert!(!facts.ssl);
+        assert!(facts.tls.is_none());
+        // The last hop's handshake, not the first's.
+        let facts = ProbeFacts::of(&report(Some(first.clone()), Some(last), Some(200)));
+        assert!(facts.ssl);
+        assert_eq!(facts.tls.and_then(|t| t.not_after), Some(200));
+        // A handshake whose request got no response: blackbox_exporter has
+        // no response to read TLS off.
+        let facts = ProbeFacts::of(&report(None, Some(first), None));
+        assert!(!facts.ssl);
+    }
+}
