@@ -351,6 +351,28 @@ mod tests {
         assert_eq!(&der_tlv(0x13, long.as_bytes())[..3], &[0x13, 0x81, 200]);
     }
 
+    /// A leaf made with openssl (odd characters, every field Go has,
+    /// DC and emailAddress), and what blackbox_exporter 0.23.0 labelled it
+    /// with (`probe_ssl_last_chain_info`, label escaping undone).
+    #[test]
+    fn a_real_certificate_is_labelled_as_blackbox_exporter_labels_it() {
+        let pem = include_bytes!("testdata/go_names_leaf.pem");
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem).unwrap_or_else(|e| panic!("{e}"));
+        let cert = pem.parse_x509().unwrap_or_else(|e| panic!("{e}"));
+        let s = summary(&pem.contents, &cert);
+        assert_eq!(
+            s.fingerprint_sha256,
+            "46fa711939cd8484e8995510718209fd894d47859d933e07ba5e50620a5e5218"
+        );
+        assert_eq!(
+            s.subject,
+            r#"SERIALNUMBER=42,CN=\ lead#ing,OU=a,O=Acme\; \"Q\",POSTALCODE=10115,STREET=Main St 1,L=Town,ST=Berlin,C=DE,0.9.2342.19200300.100.1.25=#1303636f6d,0.9.2342.19200300.100.1.25=#13076578616d706c65,1.2.840.113549.1.9.1=#0c056140622e63"#
+        );
+        assert_eq!(s.issuer, r"CN=bbx inter,O=Inter\, Org,C=US");
+        assert_eq!(s.subject_alternative, "bbx.test,alt.test");
+        assert_eq!(s.serial, "1fe2c65be76293fdefc100b66f84472c6e8aed76");
+    }
+
     #[test]
     fn serials_drop_leading_zeros() {
         assert_eq!(serial_hex(&[0x00, 0x8f, 0x01]), "8f01");
