@@ -743,6 +743,14 @@ fn oversized_body_is_body_too_large() {
     let r = probe(&s);
     assert_class(&r, ErrorClass::BodyTooLarge);
     assert!(r.body_bytes > 1 << 20 && r.body_bytes < 4 << 20, "{r:#?}");
+    assert!(!r.failed_due_to_regex, "no regex waited for the body");
+    // With a body regex, a body that did not arrive whole is a regex
+    // failure, as blackbox_exporter's failed regex read is.
+    let re = regex::bytes::Regex::new("x").unwrap_or_else(|e| panic!("{e}"));
+    s.expect.body = vec![BodyAssertion::Matches(re)];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::BodyTooLarge);
+    assert!(r.failed_due_to_regex, "{r:#?}");
 }
 
 #[test]
@@ -1003,6 +1011,7 @@ fn gzip_and_deflate_bodies_are_decoded_for_the_assertions() {
         .route("/gzip", Response::gzip(text.as_bytes()))
         .route("/deflate", Response::deflate(text.as_bytes()))
         .route("/plain", Response::ok(text.clone()))
+        .route("/moved", Response::redirect(302, "/gzip").body("moved"))
         .start();
     for (path, compression) in [
         ("/gzip", Compression::Gzip),
@@ -1025,6 +1034,12 @@ fn gzip_and_deflate_bodies_are_decoded_for_the_assertions() {
         s.max_body_bytes = r.body_bytes + 1;
         assert_class(&probe(&s), ErrorClass::BodyTooLarge);
     }
+    // A redirect's body is not decoded: only the final response's is.
+    let mut s = spec(&target.url("/moved"), None, target.port());
+    s.compression = Some(Compression::Gzip);
+    s.max_redirects = 1;
+    let r = probe(&s);
+    assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
     // A body not in the coding asked for fails, as in blackbox_exporter.
     let mut s = spec(&target.url("/plain"), None, target.port());
     s.compression = Some(Compression::Gzip);

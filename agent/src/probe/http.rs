@@ -52,6 +52,9 @@ pub(crate) struct BodyPolicy {
     /// there is a decoder (blackbox_exporter's `body_size_limit` applies
     /// after decompression).
     pub(crate) max_bytes: u64,
+    /// Redirects are followed: a redirect's body is not decoded (as in
+    /// blackbox_exporter, only the final response is).
+    pub(crate) follows_redirects: bool,
 }
 
 /// Counts the informational (1xx) responses hyper skips before `req`'s
@@ -162,6 +165,12 @@ async fn read(
         mut decoder,
         mut search,
     } = readers;
+    let followed = policy.follows_redirects
+        && out.location.is_some()
+        && matches!(out.status, Some(301 | 302 | 303 | 307 | 308));
+    if followed {
+        decoder = None;
+    }
     let decoding = decoder.is_some();
     // Each decoded piece (the raw chunk without a decoder) is counted,
     // capped, searched and kept here.

@@ -508,6 +508,7 @@ impl Prober {
         let policy = http::BodyPolicy {
             keep: spec.keep_response,
             max_bytes: spec.max_body_bytes,
+            follows_redirects: spec.max_redirects > 0,
         };
         let readers = http::BodyReaders {
             decoder: hop.decoder.as_mut(),
