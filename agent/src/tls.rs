@@ -164,10 +164,17 @@ fn root_store(roots: &Roots) -> Result<RootCertStore, TlsConfigError> {
 
 /// The trust anchors' subjects (raw DER) and notAfter, so the engine can
 /// find the root a presented chain ends in (rustls does not say which path
-/// it verified) without parsing the store for every probe. Built with the
-/// configuration; the system store's part once per process.
-#[derive(Debug, Default)]
+/// it verified) without reading the store again. Indexed on the first
+/// lookup, which comes after a probe, never inside its timed window nor
+/// in the configuration's build; the system store's part once per process.
+#[derive(Debug)]
 pub struct AnchorIndex {
+    roots: Roots,
+    index: OnceLock<Index>,
+}
+
+#[derive(Debug)]
+struct Index {
     system: Option<Arc<[Anchor]>>,
     named: Vec<Anchor>,
 }
@@ -178,37 +185,57 @@ struct Anchor {
     not_after: i64,
 }
 
+impl Default for AnchorIndex {
+    /// No anchor known.
+    fn default() -> Self {
+        AnchorIndex::of(Roots::Only(Arc::from([])))
+    }
+}
+
 impl AnchorIndex {
-    fn of(roots: &Roots) -> AnchorIndex {
-        let named = match roots {
-            Roots::System => &[][..],
-            Roots::SystemAnd(named) | Roots::Only(named) => named,
-        };
+    fn of(roots: Roots) -> AnchorIndex {
         AnchorIndex {
-            system: roots.reads_system_store().then(system_anchors),
-            named: anchors(named),
+            roots,
+            index: OnceLock::new(),
         }
     }
 
     /// An index of `(subject, notAfter)` pairs, for other modules' tests.
     #[cfg(test)]
     pub(crate) fn for_tests(entries: Vec<(Vec<u8>, i64)>) -> AnchorIndex {
-        AnchorIndex {
+        let index = AnchorIndex::default();
+        let named = entries
+            .into_iter()
+            .map(|(subject, not_after)| Anchor { subject, not_after })
+            .collect();
+        let _ = index.index.set(Index {
             system: None,
-            named: entries
-                .into_iter()
-                .map(|(subject, not_after)| Anchor { subject, not_after })
-                .collect(),
-        }
+            named,
+        });
+        index
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let named = match &self.roots {
+                Roots::System => &[][..],
+                Roots::SystemAnd(named) | Roots::Only(named) => named,
+            };
+            Index {
+                system: self.roots.reads_system_store().then(system_anchors),
+                named: anchors(named),
+            }
+        })
     }
 
     /// The notAfter of a trusted certificate whose subject is `name`
     /// (compared as raw DER), if there is one; the earliest if several.
     pub(crate) fn not_after_of(&self, name: &[u8]) -> Option<i64> {
-        let system = self.system.as_deref().unwrap_or_default();
+        let index = self.index();
+        let system = index.system.as_deref().unwrap_or_default();
         system
             .iter()
-            .chain(&self.named)
+            .chain(&index.named)
             .filter(|a| a.subject == name)
             .map(|a| a.not_after)
             .min()
@@ -245,7 +272,7 @@ struct Built {
 
 fn build_probe(options: &ClientTls) -> Result<Built, TlsConfigError> {
     let config = build(options, &PROBE_ALPN)?;
-    let anchors = (!options.insecure).then(|| Arc::new(AnchorIndex::of(&options.roots)));
+    let anchors = (!options.insecure).then(|| Arc::new(AnchorIndex::of(options.roots.clone())));
     Ok(Built { config, anchors })
 }
 
@@ -515,6 +542,28 @@ mod tests {
             RootCertStore::empty().add_parsable_certificates(system_roots().iter().cloned());
         let both = root_store(&Roots::SystemAnd(ca)).map(|s| s.len()).ok();
         assert_eq!(both, Some(1 + system.0));
+    }
+
+    #[test]
+    fn the_anchor_index_finds_a_root_by_its_subject() {
+        let root = testkit::pki::Ca::new();
+        let other = testkit::pki::Ca::new();
+        let inter = root.intermediate("idx", testkit::pki::Validity::Valid);
+        let (_, parsed) =
+            x509_parser::parse_x509_certificate(inter.cert_der()).unwrap_or_else(|e| panic!("{e}"));
+        let issuer = parsed.issuer().as_raw();
+        let index = AnchorIndex::of(Roots::Only(Arc::from([root.cert_der().clone()])));
+        assert!(index.index.get().is_none(), "indexed on first lookup only");
+        let expected = root
+            .not_after()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .ok();
+        assert_eq!(index.not_after_of(issuer), expected);
+        // Every testkit CA has the same subject: by name, not by key.
+        let by_name = AnchorIndex::of(Roots::Only(Arc::from([other.cert_der().clone()])));
+        assert!(by_name.not_after_of(issuer).is_some());
+        assert_eq!(AnchorIndex::default().not_after_of(issuer), None);
     }
 
     #[test]
