@@ -942,6 +942,14 @@ fn content_length_and_last_modified_are_read() {
     assert_eq!(r.content_length, Some(5));
     assert_eq!(r.last_modified, Some(784_111_777));
     assert_eq!(r.decoded_body_bytes, 5);
+    // Go's client says 0 for a 204, whatever the headers.
+    let empty = HttpTarget::builder().response(Response::new(204)).start();
+    let r = probe(&spec(&empty.url("/"), None, empty.port()));
+    assert_eq!(
+        (r.status_code, r.content_length),
+        (Some(204), Some(0)),
+        "{r:#?}"
+    );
 }
 
 fn header_rule(name: &'static str, pattern: &str, must_match: bool) -> HeaderAssertion {

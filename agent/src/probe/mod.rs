@@ -336,7 +336,7 @@ impl Prober {
             final_url: url,
             headers: kept.0,
             body: kept.1,
-            content_length: content_length(&exchange.headers),
+            content_length: content_length(exchange),
             decoded_body_bytes: exchange.decoded_body_bytes,
             last_modified: last_modified(&exchange.headers),
             failed_due_to_regex,
@@ -615,8 +615,24 @@ fn judge(
     }
 }
 
-/// The Content-Length header, if it is one number.
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+/// The response's length as Go's HTTP/1 client sets `ContentLength`
+/// (blackbox_exporter's `probe_http_content_length`): 0 for a 204 or
+/// 304, unknown (`None`, Go's -1) for a chunked body or without one
+/// number in Content-Length.
+fn content_length(exchange: &http::Exchange) -> Option<u64> {
+    let http1 = exchange.version.is_some_and(|v| v < hyper::Version::HTTP_2);
+    if http1 && matches!(exchange.status, Some(204 | 304)) {
+        return Some(0);
+    }
+    let headers = &exchange.headers;
+    let chunked = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+    if http1 && chunked {
+        return None;
+    }
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
