@@ -72,8 +72,8 @@ pub(crate) fn count_informational(req: &mut Request<Full<Bytes>>) -> Information
 }
 
 /// Sends `req` over `io` and reads the response to its end, feeding the
-/// body (through `decoder`, if any) to `search` as it arrives. The clock's ttfb and body phases are
-/// opened here; the first byte's instant is stamped by the stream, into
+/// body to the readers as it arrives (decoded first, when the check asks
+/// for a coding). The clock's ttfb and body phases are opened here; the first byte's instant is stamped by the stream, into
 /// `first_byte`.
 #[allow(
     clippy::too_many_arguments,
