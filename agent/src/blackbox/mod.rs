@@ -201,7 +201,11 @@ impl Endpoint {
             );
         }
         if let Some(f) = &report.failure {
-            log.line("error", "Probe failed", &[("err", f.detail.clone())]);
+            log.line(
+                "error",
+                "Error for HTTP request",
+                &[("err", f.detail.clone())],
+            );
         }
         let duration = report.timings.total.as_secs_f64().to_string();
         let up = report.failure.is_none();
