@@ -27,7 +27,7 @@ pub use config::{BlackboxError, ErrorKind};
 pub use module::Modules;
 use request::{ProbeLog, Query};
 
-use crate::probe::{Phase, ProbeFailure, ProbeReport, Prober, Timings};
+use crate::probe::{IpVersion, Phase, ProbeFailure, ProbeReport, Prober, Timings};
 use crate::result::CheckResult;
 
 /// How many /probe requests run a probe at once; a request past it is
@@ -175,14 +175,42 @@ impl Endpoint {
                         spec.headers.insert(HOST, v);
                     }
                 }
+                let host = url.host_str().unwrap_or("").to_owned();
+                let family = match spec.ip_version {
+                    IpVersion::V4 | IpVersion::Prefer4 => "ip4",
+                    _ => "ip6",
+                };
+                log.line(
+                    "info",
+                    "Resolving target address",
+                    &[("target", host.clone()), ("ip_protocol", family.into())],
+                );
+                let authority = spec
+                    .headers
+                    .get(HOST)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .unwrap_or_else(|| match url.port() {
+                        Some(p) => format!("{host}:{p}"),
+                        None => host.clone(),
+                    });
                 spec.url = url;
                 spec.timeout = timeout;
+                let report = self.prober.probe(&spec).await;
+                // Written after the probe, from its report: nothing but
+                // the I/O runs inside its timed window.
+                if let Some(remote) = report.remote {
+                    log.line(
+                        "info",
+                        "Resolved target address",
+                        &[("target", host), ("ip", remote.ip().to_string())],
+                    );
+                }
                 log.line(
                     "info",
                     "Making HTTP request",
-                    &[("url", shown_target.clone())],
+                    &[("url", shown_target.clone()), ("host", authority)],
                 );
-                self.prober.probe(&spec).await
+                report
             }
             Err(why) => {
                 log.line(
