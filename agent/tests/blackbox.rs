@@ -319,3 +319,47 @@ fn blackbox_config_needs_a_listener_and_allows_no_check() {
         .expect_code(0)
         .expect_stderr_has("2 blackbox module(s): http_2xx, http_post");
 }
+
+#[test]
+fn host_follows_blackbox_exporter() {
+    let target = HttpTarget::plain();
+    let modules = format!(
+        "{MODULES}  named:\n    prober: http\n    http:\n      tls_config:\n        server_name: api.internal\n  vhost:\n    prober: http\n    http:\n      headers:\n        Host: vhost.example\n"
+    );
+    let agent = start(&modules);
+    let host = || {
+        target
+            .last_request_headers()
+            .and_then(|h| h.get("host").map(|v| v.to_str().unwrap_or("").to_owned()))
+    };
+    // tls_config.server_name names the TLS server only.
+    let a = probe(&agent, &target_query(&target, "/", "named"), &[]);
+    assert_eq!(
+        http::metric(&a.body, "probe_success", ""),
+        1.0,
+        "{}",
+        a.body
+    );
+    assert_eq!(host(), Some(format!("127.0.0.1:{}", target.port())));
+    // hostname= sets the Host header.
+    let q = format!(
+        "{}&hostname=other.example",
+        target_query(&target, "/", "http_2xx")
+    );
+    probe(&agent, &q, &[]);
+    assert_eq!(host().as_deref(), Some("other.example"));
+    probe(&agent, &target_query(&target, "/", "vhost"), &[]);
+    assert_eq!(host().as_deref(), Some("vhost.example"));
+    // A different hostname= than the module's Host is refused, as
+    // blackbox_exporter does.
+    let q = format!(
+        "{}&hostname=other.example",
+        target_query(&target, "/", "vhost")
+    );
+    let a = probe(&agent, &q, &[]);
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.body,
+        "host header defined both in module configuration (vhost.example) and with URL-parameter 'hostname' (other.example)\n"
+    );
+}
