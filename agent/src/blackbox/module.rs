@@ -13,7 +13,9 @@ use bytes::Bytes;
 use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use url::Url;
 
-use super::config::{Auth, BlackboxError, ErrorKind, MAX_REDIRECTS, Module, SecretText, parse};
+use super::config::{
+    Auth, BlackboxError, ErrorKind, MAX_REDIRECTS, Module, SecretText, locate_error, parse,
+};
 use crate::probe::{Expectations, ProbeSpec};
 use crate::tls::{TlsOptions, probe_tls_versions};
 
@@ -62,7 +64,11 @@ impl Modules {
         let modules = parse(&text, path)?;
         let mut by_name = std::collections::HashMap::new();
         for module in modules {
-            let prepared = prepare(module).map_err(&fail)?;
+            let prepared = prepare(module).map_err(|kind| BlackboxError {
+                path: path.to_owned(),
+                location: locate_error(&text, &kind),
+                kind,
+            })?;
             by_name.insert(prepared.name.clone(), Arc::new(prepared));
         }
         Ok(Modules {

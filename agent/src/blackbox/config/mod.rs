@@ -229,16 +229,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Module>, BlackboxError> {
         location,
         kind,
     };
-    let value: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| fail(location_of(&e), ErrorKind::Yaml(e.to_string())))?;
+    let value: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| fail(location_of(&e), yaml_error(&e)))?;
     check_names(&value).map_err(|(module, option, kind)| {
         let location = module
             .as_deref()
             .and_then(|m| locate(text, m, option.as_deref()));
         fail(location, kind)
     })?;
-    let raw: RawFile = serde_yaml_ng::from_str(text)
-        .map_err(|e| fail(location_of(&e), ErrorKind::Yaml(e.to_string())))?;
+    let raw: RawFile =
+        serde_yaml_ng::from_str(text).map_err(|e| fail(location_of(&e), yaml_error(&e)))?;
     let dir = path.parent().unwrap_or(Path::new(""));
     raw.modules
         .into_iter()
@@ -252,6 +252,30 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Module>, BlackboxError> {
             })
         })
         .collect()
+}
+
+/// The parser's message without the " at line L column C" it appends
+/// (the location is shown as FILE:LINE:COL already).
+fn yaml_error(e: &serde_yaml_ng::Error) -> ErrorKind {
+    let text = e.to_string();
+    let text = match e.location() {
+        Some(l) => {
+            let suffix = format!(" at line {} column {}", l.line(), l.column());
+            text.strip_suffix(&suffix)
+                .map(str::to_owned)
+                .unwrap_or(text)
+        }
+        None => text,
+    };
+    ErrorKind::Yaml(text)
+}
+
+/// Where the option an error names is, for errors found after parsing.
+pub fn locate_error(text: &str, kind: &ErrorKind) -> Option<Location> {
+    match kind {
+        ErrorKind::Invalid { module, option, .. } => locate(text, module, Some(option)),
+        _ => None,
+    }
 }
 
 fn location_of(e: &serde_yaml_ng::Error) -> Option<Location> {
