@@ -56,6 +56,17 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
+impl Default for Endpoint {
+    /// No module: every request is an unknown module (the stub's interface).
+    fn default() -> Self {
+        Endpoint::new(
+            Modules::default(),
+            Prober::default(),
+            DEFAULT_TIMEOUT_OFFSET,
+        )
+    }
+}
+
 impl Endpoint {
     /// An endpoint serving `modules`, probing with `prober`.
     pub fn new(modules: Modules, prober: Prober, timeout_offset: Duration) -> Endpoint {

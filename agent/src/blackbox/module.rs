@@ -36,8 +36,8 @@ pub struct Prepared {
     pub shown: String,
 }
 
-/// Every module of a configuration file, ready to probe.
-#[derive(Debug)]
+/// Every module of a configuration file, ready to probe (none by default).
+#[derive(Debug, Default)]
 pub struct Modules {
     /// The file they came from.
     pub path: PathBuf,
