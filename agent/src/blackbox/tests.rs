@@ -277,6 +277,10 @@ fn bad_values_are_refused_with_where() {
         ),
         ("http:\n      compression: br", "http.compression"),
         (
+            "http:\n      compression: gzip\n      headers:\n        Accept-Encoding: br",
+            "http.headers",
+        ),
+        (
             "http:\n      valid_http_versions: [HTTP/3.0]",
             "http.valid_http_versions",
         ),

@@ -1,5 +1,6 @@
-//! Go's grammars that blackbox_exporter's files use: `time.Duration` and
-//! alecthomas/units' `Base2Bytes`.
+//! Go's grammars that blackbox_exporter's files use: `time.Duration`,
+//! alecthomas/units' `Base2Bytes`, and its check of an Accept-Encoding
+//! header against `compression`.
 
 use std::time::Duration;
 
@@ -76,4 +77,50 @@ pub fn base2_bytes(text: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     number.checked_mul(1 << shift).ok_or_else(bad)
+}
+
+/// blackbox_exporter's `isCompressionAcceptEncodingValid`: with a
+/// `compression`, an Accept-Encoding header must accept it (by name or
+/// `*`) at its highest quality that names it, with a quality above 0.
+pub(super) fn accept_encoding_allows(compression: &str, accept_encoding: &str) -> bool {
+    if compression.is_empty() || accept_encoding.is_empty() {
+        return true;
+    }
+    let mut encodings: Vec<(&str, f64)> = accept_encoding
+        .split(',')
+        .map(|part| match part.rfind(';') {
+            None => (part.trim(), 1.0),
+            Some(i) => {
+                let q = part[i + 1..].trim();
+                let q = q.strip_prefix("q=").unwrap_or(q);
+                let q = q
+                    .parse::<f64>()
+                    .map_or(0.0, |q| (q * 1000.0).round() / 1000.0);
+                (part[..i].trim(), q)
+            }
+        })
+        .collect();
+    // Stable, highest quality first, as Go's sort.SliceStable.
+    encodings.sort_by(|a, b| b.1.total_cmp(&a.1));
+    encodings
+        .iter()
+        .find(|(e, _)| *e == compression || *e == "*")
+        .is_some_and(|(_, q)| *q > 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accept_encoding_allows as allows;
+
+    #[test]
+    fn accept_encoding_must_accept_the_compression() {
+        assert!(allows("", "br"));
+        assert!(allows("gzip", ""));
+        assert!(allows("gzip", "gzip"));
+        assert!(allows("gzip", "br, gzip;q=0.5"));
+        assert!(allows("gzip", "*"));
+        assert!(!allows("gzip", "br"));
+        assert!(!allows("gzip", "gzip;q=0"));
+        assert!(!allows("gzip", "gzip;q=0, br"));
+    }
 }

@@ -417,6 +417,19 @@ fn module(name: &str, raw: RawModule, dir: &Path) -> Result<Module, ErrorKind> {
             });
         }
     }
+    for (key, value) in &h.headers {
+        if key.eq_ignore_ascii_case("accept-encoding")
+            && !go::accept_encoding_allows(&h.compression, value)
+        {
+            return Err(invalid(
+                "http.headers",
+                format!(
+                    "invalid configuration \"{key}: {value}\", \"compression: {}\"",
+                    h.compression
+                ),
+            ));
+        }
+    }
     let compression = match h.compression.as_str() {
         "" => None,
         "gzip" => Some(Compression::Gzip),
