@@ -251,6 +251,10 @@ fn refused_and_unknown_options_name_the_module_and_the_option() {
     );
     assert!(matches!(kind("modulez: {}\n").0, ErrorKind::UnknownTop(k) if k == "modulez"));
     assert!(matches!(
+        kind("modules:\n  m:\n    timeout: 5s\n").0,
+        ErrorKind::Invalid { option, .. } if option == "prober"
+    ));
+    assert!(matches!(
         kind("modules:\n  m:\n    prober: http\n    tcp: {}\n").0,
         ErrorKind::Unsupported { option, .. } if option == "tcp"
     ));

@@ -85,6 +85,16 @@ pub(super) fn check_names(value: &Value) -> Result<(), NameError> {
             continue;
         };
         let prober = module.get("prober").and_then(Value::as_str).unwrap_or("");
+        if prober.is_empty() {
+            // blackbox_exporter loads it and answers each probe 400
+            // `Unknown prober ""`; refused here, where it is a typo.
+            let kind = ErrorKind::Invalid {
+                module: name.clone(),
+                option: "prober".into(),
+                problem: "missing (valid: http)".into(),
+            };
+            return Err((Some(name), None, kind));
+        }
         if prober != "http" {
             let kind = ErrorKind::Prober {
                 module: name.clone(),
