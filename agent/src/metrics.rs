@@ -815,7 +815,7 @@ pub(crate) fn probe_exposition(result: &CheckResult) -> String {
 }
 
 /// The URL without user info, query and fragment, which may carry secrets.
-fn redact_url(raw: &str) -> String {
+pub(crate) fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut u) => {
             // Fails only for URLs that cannot have a user (no host): nothing to strip.

@@ -64,6 +64,9 @@ pub(crate) struct ClientTls {
     pub(crate) identity: Option<config::ClientCert>,
     /// Skip certificate verification (the handshake's signatures are still checked).
     pub(crate) insecure: bool,
+    /// Offer TLS 1.3 only (blackbox_exporter's `min_version: TLS13`);
+    /// otherwise 1.2 and 1.3, all rustls speaks.
+    pub(crate) tls13_only: bool,
 }
 
 impl ClientTls {
@@ -73,6 +76,7 @@ impl ClientTls {
             roots: Roots::of(tls.ca.as_ref().map(|ca| ca.certs.clone()), tls.system_roots),
             identity: tls.client_cert.clone(),
             insecure: tls.insecure,
+            tls13_only: false,
         }
     }
 }
@@ -121,8 +125,12 @@ pub enum TlsConfigError {
 /// Builds a client configuration offering `alpn`.
 pub(crate) fn build(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
+    let builder = ClientConfig::builder_with_provider(provider.clone());
+    let builder = if tls.tls13_only {
+        builder.with_protocol_versions(&[&rustls::version::TLS13])?
+    } else {
+        builder.with_safe_default_protocol_versions()?
+    };
     let builder = if tls.insecure {
         // No verification: no roots are read at all.
         builder
@@ -384,6 +392,16 @@ pub fn probe_tls(opts: &TlsOptions) -> Result<ProbeTls, TlsConfigError> {
     Ok(ProbeTls::lazy(client_tls(opts)?))
 }
 
+/// [`probe_tls`] offering TLS 1.3 only when `tls13_only`.
+pub(crate) fn probe_tls_versions(
+    opts: &TlsOptions,
+    tls13_only: bool,
+) -> Result<ProbeTls, TlsConfigError> {
+    let mut tls = client_tls(opts)?;
+    tls.tls13_only = tls13_only;
+    Ok(ProbeTls::lazy(tls))
+}
+
 fn client_tls(opts: &TlsOptions) -> Result<ClientTls, TlsConfigError> {
     let ca = match &opts.ca_file {
         Some(path) => Some(read("CA file", path, config::pem::trust_anchors)?),
@@ -397,6 +415,7 @@ fn client_tls(opts: &TlsOptions) -> Result<ClientTls, TlsConfigError> {
         roots: Roots::of(ca.map(Into::into), opts.system_roots),
         identity,
         insecure: opts.insecure,
+        tls13_only: false,
     })
 }
 
@@ -580,6 +599,7 @@ mod tests {
             roots: Roots::Only(ca_certs()),
             identity: None,
             insecure: false,
+            tls13_only: false,
         };
         let lazy = ProbeTls::lazy(tls);
         assert!(!lazy.is_built());

@@ -9,6 +9,7 @@
 #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
 mod util;
 
+mod blackbox;
 mod cli_probe;
 mod decode_cli;
 mod dns;

@@ -54,6 +54,31 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
 
 /// [`load`] with the outside world supplied by `host`.
 pub fn load_with(path: &Path, host: &dyn Host) -> Result<Plan, ConfigErrors> {
+    load_with_options(path, host, Options::default())
+}
+
+/// What a caller requires of a configuration beyond validity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Refuse a configuration with no enabled check (true by default; an
+    /// agent that also serves blackbox_exporter's /probe may have none).
+    pub require_checks: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            require_checks: true,
+        }
+    }
+}
+
+/// [`load_with`] under `options`.
+pub fn load_with_options(
+    path: &Path,
+    host: &dyn Host,
+    options: Options,
+) -> Result<Plan, ConfigErrors> {
     let origin = path.display().to_string();
     let bytes = host.read_file(path).map_err(|e| {
         let reason = e.to_string();
@@ -80,13 +105,23 @@ pub fn load_with(path: &Path, host: &dyn Host) -> Result<Plan, ConfigErrors> {
             },
         )
     })?;
-    parse(&text, &origin, host)
+    parse_with_options(&text, &origin, host, options)
 }
 
 /// Parses and validates configuration `text`; `origin` names it in errors
 /// (usually the file's path). Files and environment variables the
 /// configuration refers to are read through `host`.
 pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Plan, ConfigErrors> {
+    parse_with_options(text, origin, host, Options::default())
+}
+
+/// [`parse`] under `options`.
+pub fn parse_with_options(
+    text: &str,
+    origin: &str,
+    host: &dyn Host,
+    options: Options,
+) -> Result<Plan, ConfigErrors> {
     let mut errors = error::Collector::default();
     let Some(raw) = raw::read(text, &mut errors) else {
         return Err(errors.finish(text, origin));
@@ -95,6 +130,7 @@ pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Plan, ConfigEr
         errors,
         host,
         lines: error::LineIndex::new(text),
+        require_checks: options.require_checks,
     };
     match validate::plan(&raw, &mut ctx) {
         Some(plan) if ctx.errors.is_empty() => Ok(plan),

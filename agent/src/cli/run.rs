@@ -11,13 +11,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use sonde::run::{Control, ReloadError, RunError, Supervisor};
+use sonde::blackbox::{Endpoint, Modules};
+use sonde::run::{Control, ReloadError, RunError, StartError, Supervisor};
 
 /// The quickstart configuration, built in: `sonde run` with no `--config`.
 pub const QUICKSTART: &str = include_str!("../../../examples/quickstart.toml");
@@ -53,13 +55,36 @@ pub struct Args {
     /// for more, or for many TLS checks due at the same instant.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
+    /// A blackbox_exporter configuration file: serve its modules at
+    /// /probe?target=URL&module=NAME on the metrics listener (reloaded on
+    /// SIGHUP). With it the configuration may have no check.
+    #[arg(long, value_name = "FILE")]
+    pub blackbox_config: Option<PathBuf>,
+    /// Seconds taken off the scrape's timeout header for /probe
+    /// (blackbox_exporter's --timeout-offset).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.5, value_parser = offset_seconds)]
+    pub blackbox_timeout_offset: f64,
+}
+
+fn offset_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
+    }
 }
 
 /// Loads the configuration at `path`, or the embedded quickstart.
-pub fn load(path: Option<&Path>) -> Result<config::Plan, config::ConfigErrors> {
+/// `require_checks`: refuse one without an enabled check.
+pub fn load(
+    path: Option<&Path>,
+    require_checks: bool,
+) -> Result<config::Plan, config::ConfigErrors> {
+    let options = config::Options { require_checks };
     match path {
-        Some(path) => config::load(path),
-        None => config::parse(QUICKSTART, QUICKSTART_ORIGIN, &config::SystemHost),
+        Some(path) => config::load_with_options(path, &config::SystemHost, options),
+        None => {
+            config::parse_with_options(QUICKSTART, QUICKSTART_ORIGIN, &config::SystemHost, options)
+        }
     }
 }
 
@@ -67,12 +92,28 @@ pub fn load(path: Option<&Path>) -> Result<config::Plan, config::ConfigErrors> {
 /// they are, the others through the log) before it is returned.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     init_logging(args.log_format);
-    let plan = match load(args.config.as_deref()) {
+    let blackbox_config = args.blackbox_config.clone();
+    let plan = match load(args.config.as_deref(), blackbox_config.is_none()) {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");
             return Err(RunError::Config(errors).into());
         }
+    };
+    let blackbox = match &blackbox_config {
+        None => None,
+        Some(path) => match Modules::load(path) {
+            Ok(modules) => Some(Arc::new(Endpoint::new(
+                modules,
+                sonde::probe::Prober::new(),
+                Duration::from_secs_f64(args.blackbox_timeout_offset),
+            ))),
+            Err(e) => {
+                let e = RunError::from(StartError::from(e));
+                eprintln!("{e}");
+                return Err(e.into());
+            }
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
@@ -83,9 +124,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let config_path = args.config.clone();
     let outcome = runtime.block_on(async move {
         let (tx, rx) = mpsc::channel(8);
-        let signals = tokio::spawn(forward_signals(tx, config_path));
+        let reload = Reload {
+            config: config_path,
+            blackbox: blackbox.clone().zip(blackbox_config),
+        };
+        let signals = tokio::spawn(forward_signals(tx, reload));
         let supervisor: Arc<dyn Supervisor> = Arc::new(Systemd::new());
-        let result = sonde::run::run(plan, args.metrics_listen, rx, supervisor).await;
+        let result = sonde::run::run(plan, args.metrics_listen, blackbox, rx, supervisor).await;
         signals.abort();
         result
     });
@@ -98,7 +143,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
-async fn forward_signals(tx: mpsc::Sender<Control>, config: Option<PathBuf>) -> anyhow::Result<()> {
+/// What SIGHUP reloads: the configuration, and the blackbox_exporter
+/// file into its endpoint.
+struct Reload {
+    config: Option<PathBuf>,
+    blackbox: Option<(Arc<Endpoint>, PathBuf)>,
+}
+
+async fn forward_signals(tx: mpsc::Sender<Control>, reload: Reload) -> anyhow::Result<()> {
+    let Reload { config, blackbox } = reload;
+    let require_checks = blackbox.is_none();
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
@@ -108,8 +162,22 @@ async fn forward_signals(tx: mpsc::Sender<Control>, config: Option<PathBuf>) -> 
             _ = int.recv() => { tracing::info!("SIGINT"); Control::Shutdown }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
+                if let Some((endpoint, path)) = &blackbox {
+                    let path = path.clone();
+                    match tokio::task::spawn_blocking(move || Modules::load(&path)).await {
+                        Ok(Ok(modules)) => {
+                            let n = modules.by_name.len();
+                            endpoint.replace(modules);
+                            tracing::info!(modules = n, "blackbox configuration reloaded");
+                        }
+                        Ok(Err(e)) => tracing::error!(
+                            "blackbox configuration reload refused, the running modules stay in place: {e}"
+                        ),
+                        Err(e) => tracing::error!("blackbox configuration reload: {e}"),
+                    }
+                }
                 let path = config.clone();
-                let plan = match tokio::task::spawn_blocking(move || load(path.as_deref())).await {
+                let plan = match tokio::task::spawn_blocking(move || load(path.as_deref(), require_checks)).await {
                     Ok(loaded) => loaded.map_err(ReloadError::Config),
                     Err(e) => Err(ReloadError::Task(e)),
                 };

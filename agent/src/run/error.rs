@@ -69,6 +69,14 @@ pub enum StartError {
     /// trust store).
     #[error(transparent)]
     Check(SpecError),
+    /// The blackbox_exporter configuration (`--blackbox-config`) was refused.
+    #[error("blackbox configuration: {0}")]
+    Blackbox(#[from] crate::blackbox::BlackboxError),
+    /// `--blackbox-config` without a metrics listener to serve /probe on.
+    #[error(
+        "--blackbox-config needs a metrics listener for /probe (--metrics-listen or agent.metrics_listen)"
+    )]
+    BlackboxWithoutListener,
 }
 
 /// A failure after probing began.

@@ -52,31 +52,41 @@ const STDOUT_QUEUE: usize = 8_192;
 const GATEWAY_QUEUE: usize = 65_536;
 
 /// Runs the agent on `plan` until a [`Control::Shutdown`] arrives (or the
-/// control channel closes). `metrics_listen` overrides the plan's.
+/// control channel closes). `metrics_listen` overrides the plan's;
+/// `blackbox` serves blackbox_exporter's /probe on it (the caller keeps a
+/// handle to reload its modules).
 pub async fn run(
     plan: config::Plan,
     metrics_listen: Option<SocketAddr>,
+    blackbox: Option<Arc<crate::blackbox::Endpoint>>,
     mut control: mpsc::Receiver<Control>,
     supervisor: Arc<dyn Supervisor>,
 ) -> Result<(), RunError> {
     let metrics = Metrics::new(&plan.agent.id, plan.agent.region.as_deref());
+    let listen = metrics_listen.or(plan.agent.metrics_listen);
+    if blackbox.is_some() && listen.is_none() {
+        return Err(StartError::BlackboxWithoutListener.into());
+    }
 
     // The metrics endpoint first, so /healthz answers while starting.
     let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
-    let metrics_task = match metrics_listen.or(plan.agent.metrics_listen) {
+    let metrics_task = match listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| StartError::Metrics { addr, source })?;
-            tracing::info!(%addr, "serving metrics, /healthz and /readyz");
+            if blackbox.is_some() {
+                tracing::info!(%addr, "serving metrics, /healthz, /readyz and /probe");
+            } else {
+                tracing::info!(%addr, "serving metrics, /healthz and /readyz");
+            }
             let shutdown = async {
                 let _ = metrics_stopped.await;
             };
-            // STUB (blackbox part): /probe is not wired to a configuration yet.
             Some(tokio::spawn(metrics::serve(
                 listener,
                 metrics.clone(),
-                None,
+                blackbox,
                 shutdown,
             )))
         }

@@ -218,3 +218,20 @@ fn an_empty_file_or_no_enabled_check_is_refused() {
         );
     }
 }
+
+#[test]
+fn no_enabled_check_is_allowed_when_checks_are_not_required() {
+    let options = crate::Options {
+        require_checks: false,
+    };
+    for text in [
+        "",
+        "[[check]]\nname = \"a\"\nurl = \"https://a/\"\nenabled = false\n",
+    ] {
+        let plan = crate::parse_with_options(text, "t.toml", &FakeHost::new(), options);
+        assert!(plan.is_ok(), "{text:?}: {plan:?}");
+    }
+    // Other errors are still errors.
+    let bad = crate::parse_with_options("[agent]\nnope = 1\n", "t.toml", &FakeHost::new(), options);
+    assert!(bad.is_err());
+}

@@ -64,6 +64,8 @@ pub(crate) struct Ctx<'a> {
     pub errors: Collector,
     pub host: &'a dyn Host,
     pub lines: LineIndex<'a>,
+    /// Refuse a plan without an enabled check (see [`crate::Options`]).
+    pub require_checks: bool,
 }
 
 impl Ctx<'_> {
@@ -266,6 +268,7 @@ pub(crate) fn plan(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Plan> {
     // Reported alone: with other errors, a check may be missing only
     // because it failed to read.
     if let Some(checks) = &checks
+        && ctx.require_checks
         && ctx.errors.is_empty()
         && !checks.iter().any(|c| c.enabled)
     {

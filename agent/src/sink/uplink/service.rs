@@ -156,6 +156,7 @@ impl Client {
                 roots: Roots::of(ca.map(|ca| ca.certs.clone()), system_roots),
                 identity: None,
                 insecure: false,
+                tls13_only: false,
             };
             let config = tls::build(&options, &tls::GATEWAY_ALPN)?;
             let name = server_name(&endpoint.host)
