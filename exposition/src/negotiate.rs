@@ -81,10 +81,9 @@ pub fn encode(body: String, gzip: bool) -> Vec<u8> {
     }
     let mut e = GzEncoder::new(Vec::with_capacity(body.len() / 8), Compression::fast());
     // Writing to a Vec cannot fail.
-    match e.write_all(body.as_bytes()).and_then(|()| e.finish()) {
-        Ok(out) => out,
-        Err(_) => Vec::new(),
-    }
+    e.write_all(body.as_bytes())
+        .and_then(|()| e.finish())
+        .unwrap_or_default()
 }
 
 fn split_params(item: &str) -> (&str, Vec<(&str, &str)>) {
@@ -136,7 +135,9 @@ mod tests {
         assert_eq!(format(PROMETHEUS), Format::OpenMetrics);
         assert_eq!(format("application/openmetrics-text"), Format::OpenMetrics);
         assert_eq!(
-            format("text/plain;version=0.0.4;q=0.5,application/openmetrics-text; version=0.0.1;q=0.75"),
+            format(
+                "text/plain;version=0.0.4;q=0.5,application/openmetrics-text; version=0.0.1;q=0.75"
+            ),
             Format::OpenMetrics
         );
         assert_eq!(format("*/*"), Format::Text);
