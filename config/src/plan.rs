@@ -50,8 +50,9 @@ impl Prometheus {
     pub const MAX_BUCKETS: usize = 30;
 
     /// The default `phase_buckets`: Prometheus' client libraries' default.
-    pub const DEFAULT_BUCKETS: [f64; 11] =
-        [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    pub const DEFAULT_BUCKETS: [f64; 11] = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
 }
 
 impl Default for Prometheus {

@@ -367,7 +367,11 @@ async fn websocket(
 /// `GET /metrics`: text 0.0.4 or OpenMetrics, gzipped or not, as the
 /// scraper's Accept and Accept-Encoding ask (see [`exposition::negotiate`]).
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let value = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let n = exposition::negotiate(value(header::ACCEPT), value(header::ACCEPT_ENCODING));
     let body = exposition::encode(app.metrics.render(app.gauges(), n.format), n.gzip);
     let mut r = body.into_response();

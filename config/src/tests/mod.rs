@@ -673,13 +673,18 @@ fn prometheus_section_defaults_and_reads() {
 
 #[test]
 fn bad_phase_buckets_are_refused_where_written() {
-    let e = err(&format!("[prometheus]\nphase_buckets = [1, 0.5]\n{MINIMAL}"));
+    let e = err(&format!(
+        "[prometheus]\nphase_buckets = [1, 0.5]\n{MINIMAL}"
+    ));
     assert!(
         e.contains("t.toml:2:17: prometheus.phase_buckets: buckets not ascending: 1 then 0.5"),
         "{e}"
     );
     let e = err(&format!("[prometheus]\nphase_buckets = [0, 1]\n{MINIMAL}"));
-    assert!(e.contains("bucket 0 is not a positive finite number"), "{e}");
+    assert!(
+        e.contains("bucket 0 is not a positive finite number"),
+        "{e}"
+    );
     let e = err(&format!("[prometheus]\nphase_buckets = []\n{MINIMAL}"));
     assert!(e.contains("no buckets"), "{e}");
     let e = err(&format!("[prometheus]\nhistogram = false\n{MINIMAL}"));

@@ -403,10 +403,16 @@ pub fn buckets(bounds: &[f64]) -> Result<Vec<f64>, ErrorKind> {
     }
     if bounds.len() > max {
         let n = bounds.len();
-        return Err(invalid(format!("{n} buckets, more than {max}"), BUCKETS_VALID));
+        return Err(invalid(
+            format!("{n} buckets, more than {max}"),
+            BUCKETS_VALID,
+        ));
     }
     if let Some(b) = bounds.iter().find(|b| !b.is_finite() || **b <= 0.0) {
-        return Err(invalid(format!("bucket {b} is not a positive finite number"), BUCKETS_VALID));
+        return Err(invalid(
+            format!("bucket {b} is not a positive finite number"),
+            BUCKETS_VALID,
+        ));
     }
     if let Some(w) = bounds.windows(2).find(|w| w[0] >= w[1]) {
         return Err(invalid(
