@@ -22,6 +22,8 @@ use wire::{ErrorClass, Status};
 use crate::probe::{Family, FamilyOutcome};
 use crate::result::CheckResult;
 
+#[doc(hidden)]
+pub mod bench;
 mod http;
 mod phases;
 mod probe;
