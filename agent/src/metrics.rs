@@ -734,9 +734,22 @@ impl CheckSeries {
             skipped: Default::default(),
             dns_failures: Default::default(),
             last: Mutex::new(None),
-            histograms: buckets.map(PhaseHistograms::new),
+            histograms: buckets.map(|b| PhaseHistograms::new(b, phases_of(&info.url))),
         }
     }
+}
+
+/// The phases a check of `url` can have, indexed like blackbox's phase
+/// names: tls only for https, resolve only for a host name.
+fn phases_of(url: &str) -> [bool; 5] {
+    let (https, name) = match url::Url::parse(url) {
+        Ok(u) => (
+            u.scheme() == "https",
+            matches!(u.host(), Some(url::Host::Domain(_))),
+        ),
+        Err(_) => (true, true),
+    };
+    [name, true, https, true, true]
 }
 
 /// The `result` label of a status.

@@ -20,6 +20,10 @@ const SERIES: usize = PHASES.len() + 1;
 /// One check's phase and duration histograms.
 pub(super) struct PhaseHistograms {
     bounds: Arc<[f64]>,
+    /// The phases the check can have, indexed like `PHASES`: no tls over
+    /// http, no resolve for an IP literal. The others' series, always
+    /// empty, are not written.
+    applies: [bool; PHASES.len()],
     /// `SERIES` runs of `bounds.len() + 1` per-bucket counts (+Inf last).
     counts: Box<[AtomicU64]>,
     sum_ns: [AtomicU64; SERIES],
@@ -27,13 +31,15 @@ pub(super) struct PhaseHistograms {
 }
 
 impl PhaseHistograms {
-    /// Empty histograms over `bounds` (ascending upper bounds, seconds).
-    pub(super) fn new(bounds: Arc<[f64]>) -> PhaseHistograms {
+    /// Empty histograms over `bounds` (ascending upper bounds, seconds)
+    /// for a check whose phases are those `applies` marks.
+    pub(super) fn new(bounds: Arc<[f64]>, applies: [bool; PHASES.len()]) -> PhaseHistograms {
         let counts = (0..SERIES * (bounds.len() + 1))
             .map(|_| AtomicU64::new(0))
             .collect();
         PhaseHistograms {
             bounds,
+            applies,
             counts,
             sum_ns: Default::default(),
             count: Default::default(),
@@ -78,6 +84,9 @@ impl PhaseHistograms {
     pub(super) fn write_phases(&self, o: &mut Exposition, labels: &str, scratch: &mut Vec<u64>) {
         let mut with_phase = String::with_capacity(labels.len() + 24);
         for (series, phase) in PHASES.iter().enumerate() {
+            if !self.applies[series] {
+                continue;
+            }
             with_phase.clear();
             with_phase.push_str(labels);
             if !labels.is_empty() {

@@ -920,6 +920,31 @@ fn histograms_observe_up_probes_only_and_can_be_switched_off() {
         Some(1.0)
     );
 
+    // A phase the check cannot have gets no series: no tls over http, no
+    // resolve for an IP literal.
+    m.set_checks(&[
+        info("api", &[]),
+        CheckInfo {
+            name: "plain".into(),
+            url: "http://192.0.2.1/".into(),
+            labels: BTreeMap::new(),
+        },
+    ]);
+    let s = parse(&m.render(Format::Text));
+    let phases_of = |check: &str| -> HashSet<String> {
+        s.iter()
+            .filter(|x| x.name == "sonde_probe_phase_duration_seconds_count")
+            .filter(|x| x.labels.get("check").map(String::as_str) == Some(check))
+            .filter_map(|x| x.labels.get("phase").cloned())
+            .collect()
+    };
+    assert_eq!(phases_of("api").len(), 5);
+    let plain = phases_of("plain");
+    assert!(
+        plain.len() == 3 && !plain.contains("tls") && !plain.contains("resolve"),
+        "{plain:?}"
+    );
+
     let off = config::Prometheus {
         histograms: false,
         ..config::Prometheus::default()
