@@ -460,12 +460,12 @@ fn run_agent(agent: &Agent<'_>, secs: u64) -> Load {
     }
 }
 
-/// `sonde_probe_errors_total` summed over checks, by class.
+/// `sonde_probe_failures_total` summed over checks, by class.
 fn errors_by_class(body: &str) -> Vec<(String, u64)> {
     let mut classes: std::collections::BTreeMap<String, f64> = Default::default();
     for line in body
         .lines()
-        .filter(|l| l.starts_with("sonde_probe_errors_total{"))
+        .filter(|l| l.starts_with("sonde_probe_failures_total{"))
     {
         if let Some(class) = line
             .split("class=\"")

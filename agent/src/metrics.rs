@@ -1,12 +1,14 @@
-//! The agent's own metrics, served in the Prometheus text format (0.0.4) on
-//! `--metrics-listen`, with `/healthz` and `/readyz` beside them.
+//! The agent's own metrics, served on `--metrics-listen` in the text
+//! format (0.0.4) or OpenMetrics, gzipped when asked, with `/healthz` and
+//! `/readyz` beside them.
 //!
-//! Per check, the last probe's gauges under blackbox_exporter's names
-//! (`probe_success`, `probe_http_duration_seconds{phase}`...), so existing
-//! dashboards and alerts work unchanged; the agent's own counters under
-//! `sonde_`. Recording is a few atomics behind a read lock (no allocation
-//! once a check's series exist); only `render` allocates. Not a general
-//! metrics library: the families are fixed here, and so are their labels.
+//! Per check, the last probe's gauges under blackbox_exporter's names,
+//! written by the same function as `/probe`'s ([`probe`]), labelled
+//! `instance` (the target), `check`, `region` and the check's labels; the
+//! agent's own counters and the per-check histograms ([`phases`]) under
+//! `sonde_`. Recording is a few atomics and one short lock (no string is
+//! copied per probe); only `render` allocates. Not a general metrics
+//! library: the families are fixed here, and so are their labels.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -14,29 +16,55 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use exposition::{Exposition, HistogramValues, Kind, escape, label, sanitize_label_name};
+use exposition::{Exposition, Format, HistogramValues, Kind, escape, label, sanitize_label_name};
 use wire::{ErrorClass, Status};
 
 use crate::probe::{Family, FamilyOutcome};
 use crate::result::CheckResult;
 
+#[doc(hidden)]
+pub mod bench;
 mod http;
+mod phases;
+mod probe;
 
 pub(crate) use http::serve;
+#[allow(unused_imports, reason = "the blackbox part's /probe calls them")]
+pub(crate) use http::{exposition_response, negotiated};
+#[allow(unused_imports, reason = "the blackbox part's /probe calls them")]
+pub(crate) use probe::{probe_exposition, probe_exposition_in};
+
+use phases::PhaseHistograms;
+use probe::ProbeGauges;
 
 /// Upper bounds of the schedule lateness histogram, seconds (+Inf implied).
 const LATENESS_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// blackbox_exporter's phase names, in the order the phases happen.
-const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
-
-/// Label names sonde sets itself on per-check series; a configured label
-/// with one of these names is renamed `label_<name>` so no series carries
-/// a label twice.
-const RESERVED_LABELS: [&str; 8] = [
-    "check", "phase", "result", "class", "reason", "url", "family", "outcome",
+/// Label names sonde sets itself on per-check series (its own and
+/// blackbox_exporter's); a configured label with one of these names is
+/// renamed `label_<name>` so no series carries a label twice.
+const RESERVED_LABELS: [&str; 19] = [
+    "instance",
+    "check",
+    "region",
+    "phase",
+    "result",
+    "class",
+    "reason",
+    "url",
+    "family",
+    "outcome",
+    "le",
+    "version",
+    "cipher",
+    "fingerprint_sha256",
+    "subject",
+    "issuer",
+    "subjectalternative",
+    "serialnumber",
+    "job",
 ];
 
 /// Why a due probe did not run.
@@ -127,6 +155,10 @@ pub(crate) struct CheckInfo {
 pub struct Metrics {
     /// `version="..",agent="..",region=".."`, rendered once.
     build_labels: String,
+    /// The agent's region, escaped (`None`: no `region` label on checks).
+    region: Option<String>,
+    /// The per-check histograms' bounds; `None`: histograms are off.
+    phase_buckets: Option<Arc<[f64]>>,
     checks: RwLock<HashMap<Arc<str>, Arc<CheckSeries>>>,
     sinks: RwLock<Vec<Arc<SinkSeries>>>,
     lateness: Histogram,
@@ -138,31 +170,22 @@ pub struct Metrics {
 /// `render` take.
 struct CheckSeries {
     name: Arc<str>,
-    /// `check="..",team=".."`, escaped, without braces.
+    /// `instance="..",check="..",region="..",team=".."`, escaped, without
+    /// braces.
     labels: String,
     /// The URL without user info, query or fragment, escaped.
     url: String,
     /// Probes by status, indexed by `Status::code`.
     results: [AtomicU64; 3],
-    /// Errors, indexed like `ErrorClass::ALL`.
-    errors: Box<[AtomicU64]>,
+    /// Failures, indexed like `ErrorClass::ALL`.
+    failures: Box<[AtomicU64]>,
     skipped: [AtomicU64; 2],
     /// DNS family failures, indexed by `Family::index` and like
     /// `FamilyOutcome::FAILURES`.
     dns_failures: [[AtomicU64; FamilyOutcome::FAILURES.len()]; 2],
-    last: Mutex<Option<LastProbe>>,
-}
-
-/// The gauges of a check's last probe, blackbox_exporter style.
-#[derive(Debug, Clone, Copy)]
-struct LastProbe {
-    success: bool,
-    duration_s: f64,
-    /// 0 when no response was received (as blackbox_exporter reports it).
-    status_code: u16,
-    /// Indexed like `PHASES`; 0 for a phase that did not happen.
-    phases_s: [f64; 5],
-    cert_not_after: Option<i64>,
+    last: Mutex<Option<ProbeGauges>>,
+    /// `None` when `[prometheus] histograms = false`.
+    histograms: Option<PhaseHistograms>,
 }
 
 struct SinkSeries {
@@ -196,8 +219,19 @@ struct Histogram {
 }
 
 impl Metrics {
-    /// Metrics for the agent `agent_id`, in `region` if it has one.
+    /// Metrics for the agent `agent_id`, in `region` if it has one, with
+    /// `[prometheus]`'s defaults.
     pub fn new(agent_id: &str, region: Option<&str>) -> Arc<Metrics> {
+        Metrics::with_prometheus(agent_id, region, &config::Prometheus::default())
+    }
+
+    /// Metrics for the agent `agent_id`, in `region` if it has one, with
+    /// the histograms `prometheus` asks for.
+    pub fn with_prometheus(
+        agent_id: &str,
+        region: Option<&str>,
+        prometheus: &config::Prometheus,
+    ) -> Arc<Metrics> {
         let build_labels = format!(
             "version=\"{}\",agent=\"{}\",region=\"{}\"",
             escape(env!("CARGO_PKG_VERSION")),
@@ -206,6 +240,10 @@ impl Metrics {
         );
         Arc::new(Metrics {
             build_labels,
+            region: region.map(escape),
+            phase_buckets: prometheus
+                .histograms
+                .then(|| Arc::from(prometheus.phase_buckets.as_slice())),
             checks: RwLock::new(HashMap::new()),
             sinks: RwLock::new(Vec::new()),
             lateness: Histogram::new(),
@@ -221,7 +259,7 @@ impl Metrics {
         let mut map = self.checks.write().unwrap_or_else(PoisonError::into_inner);
         let mut next = HashMap::with_capacity(checks.len());
         for info in checks {
-            let fresh = CheckSeries::new(info);
+            let fresh = CheckSeries::new(info, self.region.as_deref(), self.phase_buckets.clone());
             let series = match map.remove(info.name.as_str()) {
                 Some(old) if old.labels == fresh.labels && old.url == fresh.url => old,
                 _ => Arc::new(fresh),
@@ -242,7 +280,7 @@ impl Metrics {
         }
         if let Some(class) = record.error
             && let Some(i) = ErrorClass::ALL.iter().position(|c| *c == class)
-            && let Some(n) = series.errors.get(i)
+            && let Some(n) = series.failures.get(i)
         {
             n.fetch_add(1, Relaxed);
         }
@@ -254,26 +292,12 @@ impl Metrics {
                 }
             }
         }
-        let t = &result.timings;
-        let first_byte = [t.dns, t.connect, t.tls, t.ttfb]
-            .into_iter()
-            .flatten()
-            .sum::<Duration>();
-        let transfer = t.ttfb.map(|_| t.total.saturating_sub(first_byte));
-        let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
-        let last = LastProbe {
-            success: record.st == Status::Up,
-            duration_s: t.total.as_secs_f64(),
-            status_code: record.sc.unwrap_or(0),
-            phases_s: [
-                secs(t.dns),
-                secs(t.connect),
-                secs(t.tls),
-                secs(t.ttfb),
-                secs(transfer),
-            ],
-            cert_not_after: result.facts.tls.as_ref().and_then(|t| t.earliest_not_after),
-        };
+        if record.st == Status::Up
+            && let Some(h) = &series.histograms
+        {
+            h.observe(&result.timings);
+        }
+        let last = ProbeGauges::of(result);
         *series.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(last);
     }
 
@@ -382,8 +406,8 @@ impl Metrics {
         if why.is_empty() { Ok(()) } else { Err(why) }
     }
 
-    /// Every series, in the Prometheus text exposition format 0.0.4.
-    pub(crate) fn render(&self) -> String {
+    /// Every series, in `format`.
+    pub(crate) fn render(&self, format: Format) -> String {
         let mut checks: Vec<Arc<CheckSeries>> = self
             .checks
             .read()
@@ -392,11 +416,16 @@ impl Metrics {
             .cloned()
             .collect();
         checks.sort_by(|a, b| a.name.cmp(&b.name));
-        let lasts: Vec<(&CheckSeries, LastProbe)> = checks
+        // Each lock held for one clone: numbers and an Arc.
+        let lasts: Vec<(&str, ProbeGauges)> = checks
             .iter()
             .filter_map(|c| {
-                let last = *c.last.lock().unwrap_or_else(PoisonError::into_inner);
-                last.map(|l| (c.as_ref(), l))
+                let last = c
+                    .last
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                last.map(|l| (c.labels.as_str(), l))
             })
             .collect();
         let sinks: Vec<Arc<SinkSeries>> = self
@@ -405,118 +434,96 @@ impl Metrics {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
 
-        let mut exposition = Exposition::with_capacity(1024 + checks.len() * 1600);
+        // About what an HTTPS check with two labels takes (the exposition
+        // bench), so a large render does not grow its buffer step by step.
+        let per_check = if self.phase_buckets.is_some() {
+            20_000
+        } else {
+            4_600
+        };
+        let mut exposition = Exposition::new(format, 4096 + checks.len() * per_check);
         let o = &mut exposition;
         o.family(
             "sonde_build_info",
             Kind::Gauge,
             "The agent's version, id and region; always 1.",
         );
-        o.sample("sonde_build_info", &self.build_labels, "", 1);
+        o.sample("sonde_build_info", &self.build_labels, "", 1u8);
         o.family(
             "sonde_check_info",
             Kind::Gauge,
             "A configured check and its target URL (without user info or query); always 1.",
         );
+        let mut extra = String::with_capacity(256);
         for c in &checks {
+            extra.clear();
+            let _ = write!(extra, "url=\"{}\"", c.url);
+            o.sample("sonde_check_info", &c.labels, &extra, 1u8);
+        }
+
+        let probes: Vec<(&str, &ProbeGauges)> = lasts.iter().map(|(l, g)| (*l, g)).collect();
+        probe::write_gauges(o, &probes);
+        o.family(
+            "sonde_probe_last_timestamp_seconds",
+            Kind::Gauge,
+            "When the check's last probe started, Unix seconds; an old value shows a stuck check.",
+        );
+        for (labels, g) in &probes {
             o.sample(
-                "sonde_check_info",
-                &c.labels,
-                &format!("url=\"{}\"", c.url),
-                1,
+                "sonde_probe_last_timestamp_seconds",
+                labels,
+                "",
+                g.started_at_s,
             );
         }
 
-        o.family(
-            "probe_success",
-            Kind::Gauge,
-            "Whether the check's last probe was up (1) or not (0).",
-        );
-        for (c, l) in &lasts {
-            o.sample("probe_success", &c.labels, "", u8::from(l.success));
-        }
-        o.family(
-            "probe_duration_seconds",
-            Kind::Gauge,
-            "The last probe's total time: start to the last body byte, or to the failure.",
-        );
-        for (c, l) in &lasts {
-            o.sample("probe_duration_seconds", &c.labels, "", l.duration_s);
-        }
-        o.family(
-            "probe_http_status_code",
-            Kind::Gauge,
-            "The last probe's HTTP status code; 0 when no response was received.",
-        );
-        for (c, l) in &lasts {
-            o.sample("probe_http_status_code", &c.labels, "", l.status_code);
-        }
-        o.family("probe_http_duration_seconds", Kind::Gauge, "The last probe's phases, contiguous (they sum to probe_duration_seconds); 0 for a phase that did not happen.");
-        for (c, l) in &lasts {
-            for (phase, s) in PHASES.iter().zip(l.phases_s) {
-                o.sample(
-                    "probe_http_duration_seconds",
-                    &c.labels,
-                    &format!("phase=\"{phase}\""),
-                    s,
-                );
-            }
-        }
-        o.family(
-            "probe_dns_lookup_time_seconds",
-            Kind::Gauge,
-            "The last probe's DNS resolution; 0 when no lookup was made.",
-        );
-        for (c, l) in &lasts {
-            o.sample(
-                "probe_dns_lookup_time_seconds",
-                &c.labels,
-                "",
-                l.phases_s[0],
+        if self.phase_buckets.is_some() {
+            let mut scratch = Vec::new();
+            o.family(
+                "sonde_probe_phase_duration_seconds",
+                Kind::Histogram,
+                "Up probes' phases: resolve, connect, tls, processing (to the first byte), transfer (the rest).",
             );
-        }
-        o.family(
-            "probe_ssl_earliest_cert_expiry",
-            Kind::Gauge,
-            "The leaf certificate's notAfter seen by the last HTTPS probe, Unix seconds.",
-        );
-        for (c, l) in &lasts {
-            if let Some(t) = l.cert_not_after {
-                o.sample("probe_ssl_earliest_cert_expiry", &c.labels, "", t);
+            for c in &checks {
+                if let Some(h) = &c.histograms {
+                    h.write_phases(o, &c.labels, &mut scratch);
+                }
+            }
+            o.family(
+                "sonde_probe_duration_seconds",
+                Kind::Histogram,
+                "Up probes' total time: start to the last body byte.",
+            );
+            for c in &checks {
+                if let Some(h) = &c.histograms {
+                    h.write_duration(o, &c.labels, &mut scratch);
+                }
             }
         }
 
         o.family(
             "sonde_probes_total",
             Kind::Counter,
-            "Probes run, by result.",
+            "Probes run, by result (up, down, unknown).",
         );
         for c in &checks {
             for st in [Status::Up, Status::Down, Status::Unknown] {
                 let n = c.results[usize::from(st.code())].load(Relaxed);
-                o.sample(
-                    "sonde_probes_total",
-                    &c.labels,
-                    &format!("result=\"{}\"", st.name()),
-                    n,
-                );
+                o.sample("sonde_probes_total", &c.labels, result_label(st), n);
             }
         }
         o.family(
-            "sonde_probe_errors_total",
+            "sonde_probe_failures_total",
             Kind::Counter,
-            "Probes down or unknown, by error class (classes seen so far).",
+            "Probes down or unknown, by failure class (classes seen so far).",
         );
         for c in &checks {
-            for (class, n) in ErrorClass::ALL.iter().zip(c.errors.iter()) {
+            for (class, n) in ErrorClass::ALL.iter().zip(c.failures.iter()) {
                 let n = n.load(Relaxed);
                 if n > 0 {
-                    o.sample(
-                        "sonde_probe_errors_total",
-                        &c.labels,
-                        &format!("class=\"{}\"", class.name()),
-                        n,
-                    );
+                    extra.clear();
+                    let _ = write!(extra, "class=\"{}\"", class.name());
+                    o.sample("sonde_probe_failures_total", &c.labels, &extra, n);
                 }
             }
         }
@@ -533,16 +540,14 @@ impl Metrics {
                 {
                     let n = n.load(Relaxed);
                     if n > 0 {
-                        o.sample(
-                            "sonde_dns_family_failures_total",
-                            &c.labels,
-                            &format!(
-                                "family=\"{}\",outcome=\"{}\"",
-                                family.label(),
-                                outcome.name()
-                            ),
-                            n,
+                        extra.clear();
+                        let _ = write!(
+                            extra,
+                            "family=\"{}\",outcome=\"{}\"",
+                            family.label(),
+                            outcome.name()
                         );
+                        o.sample("sonde_dns_family_failures_total", &c.labels, &extra, n);
                     }
                 }
             }
@@ -555,12 +560,9 @@ impl Metrics {
         for c in &checks {
             for r in SkipReason::ALL {
                 let n = c.skipped[r.index()].load(Relaxed);
-                o.sample(
-                    "sonde_probes_skipped_total",
-                    &c.labels,
-                    &format!("reason=\"{}\"", r.name()),
-                    n,
-                );
+                extra.clear();
+                let _ = write!(extra, "reason=\"{}\"", r.name());
+                o.sample("sonde_probes_skipped_total", &c.labels, &extra, n);
             }
         }
         self.lateness.render(
@@ -570,7 +572,7 @@ impl Metrics {
         );
 
         type SinkField = fn(&SinkSeries) -> &AtomicU64;
-        let sink_families: [(&str, Kind, &str, SinkField); 4] = [
+        let sink_families: [(&'static str, Kind, &'static str, SinkField); 4] = [
             (
                 "sonde_sink_queue_depth",
                 Kind::Gauge,
@@ -638,7 +640,7 @@ impl Metrics {
         }
         let spooled: Vec<&Arc<SinkSeries>> =
             sinks.iter().filter(|s| s.spooled.load(Relaxed)).collect();
-        let spool_families: [(&str, Kind, &str, SinkField); 6] = [
+        let spool_families: [(&'static str, Kind, &'static str, SinkField); 6] = [
             (
                 "sonde_sink_spool_bytes",
                 Kind::Gauge,
@@ -708,8 +710,12 @@ impl Metrics {
 }
 
 impl CheckSeries {
-    fn new(info: &CheckInfo) -> CheckSeries {
-        let mut labels = format!("check=\"{}\"", escape(&info.name));
+    fn new(info: &CheckInfo, region: Option<&str>, buckets: Option<Arc<[f64]>>) -> CheckSeries {
+        let url = escape(&redact_url(&info.url));
+        let mut labels = format!("instance=\"{url}\",check=\"{}\"", escape(&info.name));
+        if let Some(region) = region {
+            let _ = write!(labels, ",region=\"{region}\"");
+        }
         let mut seen: HashSet<String> = RESERVED_LABELS.iter().map(|s| (*s).to_owned()).collect();
         for (name, value) in &info.labels {
             let mut name = sanitize_label_name(name);
@@ -724,13 +730,36 @@ impl CheckSeries {
         CheckSeries {
             name: Arc::from(info.name.as_str()),
             labels,
-            url: escape(&redact_url(&info.url)),
+            url,
             results: Default::default(),
-            errors: ErrorClass::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            failures: ErrorClass::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             skipped: Default::default(),
             dns_failures: Default::default(),
             last: Mutex::new(None),
+            histograms: buckets.map(|b| PhaseHistograms::new(b, phases_of(&info.url))),
         }
+    }
+}
+
+/// The phases a check of `url` can have, indexed like blackbox's phase
+/// names: tls only for https, resolve only for a host name.
+fn phases_of(url: &str) -> [bool; 5] {
+    let (https, name) = match url::Url::parse(url) {
+        Ok(u) => (
+            u.scheme() == "https",
+            matches!(u.host(), Some(url::Host::Domain(_))),
+        ),
+        Err(_) => (true, true),
+    };
+    [name, true, https, true, true]
+}
+
+/// The `result` label of a status.
+fn result_label(st: Status) -> &'static str {
+    match st {
+        Status::Up => "result=\"up\"",
+        Status::Down => "result=\"down\"",
+        Status::Unknown => "result=\"unknown\"",
     }
 }
 
@@ -776,7 +805,7 @@ impl Histogram {
         self.count.fetch_add(1, Relaxed);
     }
 
-    fn render(&self, o: &mut Exposition, name: &str, help: &str) {
+    fn render(&self, o: &mut Exposition, name: &'static str, help: &'static str) {
         // Read the count first: buckets may then run ahead of it, never behind.
         let count = self.count.load(Relaxed);
         let counts: Vec<u64> = self.buckets.iter().map(|n| n.load(Relaxed)).collect();
@@ -788,30 +817,6 @@ impl Histogram {
         };
         o.histogram(name, help, &LATENESS_BUCKETS, values);
     }
-}
-
-/// What `/probe` answers for one probe: blackbox_exporter's gauges for
-/// it, without labels, in the order its http prober writes them.
-#[allow(
-    dead_code,
-    reason = "STUB: /probe calls it once the blackbox part lands"
-)]
-pub(crate) fn probe_exposition(result: &CheckResult) -> String {
-    // STUB (metrics part): only the two gauges every prober has.
-    let mut o = Exposition::with_capacity(2048);
-    o.single(
-        "probe_success",
-        Kind::Gauge,
-        "Displays whether or not the probe was a success",
-        u8::from(result.record.st == Status::Up),
-    );
-    o.single(
-        "probe_duration_seconds",
-        Kind::Gauge,
-        "Returns how long the probe took to complete in seconds",
-        result.timings.total.as_secs_f64(),
-    );
-    o.finish()
 }
 
 /// The URL without user info, query and fragment, which may carry secrets.

@@ -377,8 +377,9 @@ fn metrics_health_and_readiness_are_served() {
     let http::Answer { status, body, .. } = http::get(addr, "/metrics");
     assert_eq!(status, 200);
     for needle in [
-        "probe_success{check=\"api\"",
-        "probe_http_status_code{check=\"api\"",
+        "probe_success{instance=\"",
+        "probe_http_status_code{instance=\"",
+        ",check=\"api\"",
         "sonde_probes_total{",
         "sonde_schedule_lateness_seconds_bucket",
         "sonde_sink_records_written_total{sink=\"file\"}",

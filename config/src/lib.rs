@@ -40,7 +40,7 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use plan::{
     Agent, Certificates, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue,
-    IpVersion, Pattern, Plan, PrivateKey, Sinks, StdoutFormat, StdoutSink, Tls,
+    IpVersion, Pattern, Plan, PrivateKey, Prometheus, Sinks, StdoutFormat, StdoutSink, Tls,
 };
 pub use secret::{Host, Secret, SecretSource, SystemHost};
 pub use valid::{NAME as NAME_VALID, NAME_MAX_LEN, is_name};

@@ -26,6 +26,43 @@ pub struct Plan {
     pub checks: Vec<Check>,
     /// Where records go.
     pub sinks: Sinks,
+    /// What Prometheus sees beyond the defaults.
+    pub prometheus: Prometheus,
+}
+
+/// `[prometheus]`: the per-check histograms and blackbox_exporter's
+/// `/probe` modules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prometheus {
+    /// Keep and expose the per-check histograms
+    /// (`sonde_probe_phase_duration_seconds`, `sonde_probe_duration_seconds`).
+    pub histograms: bool,
+    /// The histograms' upper bounds, seconds: ascending, finite, positive,
+    /// at most [`Prometheus::MAX_BUCKETS`] (+Inf is implied).
+    pub phase_buckets: Vec<f64>,
+    /// A blackbox_exporter configuration file whose modules `/probe` runs.
+    pub blackbox_config: Option<PathBuf>,
+}
+
+impl Prometheus {
+    /// The most `phase_buckets` a configuration may give: each bucket is a
+    /// series per phase per check.
+    pub const MAX_BUCKETS: usize = 30;
+
+    /// The default `phase_buckets`: Prometheus' client libraries' default.
+    pub const DEFAULT_BUCKETS: [f64; 11] = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+}
+
+impl Default for Prometheus {
+    fn default() -> Self {
+        Prometheus {
+            histograms: true,
+            phase_buckets: Prometheus::DEFAULT_BUCKETS.to_vec(),
+            blackbox_config: None,
+        }
+    }
 }
 
 impl Plan {

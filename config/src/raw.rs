@@ -17,7 +17,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use crate::error::{Collector, ErrorKind};
 
 /// Top-level keys, for "unknown key" messages.
-const TOP_KEYS: &str = "`agent`, `defaults`, `check`, `sinks`";
+const TOP_KEYS: &str = "`agent`, `defaults`, `check`, `sinks`, `prometheus`";
 
 /// A TOML integer or string, for values that accept either (`ip_version = 4`,
 /// `expect_status = [200, "3xx"]`, `max_body_bytes = "1MiB"`).
@@ -231,6 +231,15 @@ pub struct RawAgent {
     pub metrics_listen: Option<Spanned<String>>,
 }
 
+/// `[prometheus]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    pub histograms: Option<Spanned<bool>>,
+    pub phase_buckets: Option<Spanned<Vec<Spanned<f64>>>>,
+    pub blackbox_config: Option<Spanned<String>>,
+}
+
 /// `[sinks.file]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,9 +283,10 @@ pub struct RawSinks {
 }
 
 /// The whole file, as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawConfig {
     pub agent: Option<Spanned<RawAgent>>,
+    pub prometheus: Option<Spanned<RawPrometheus>>,
     pub defaults: Option<Spanned<RawDefaults>>,
     /// Each check with the key path prefix used in its errors.
     pub checks: Vec<(String, Spanned<RawCheck>)>,
@@ -290,6 +300,7 @@ pub struct RawConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Failed {
     pub agent: bool,
+    pub prometheus: bool,
     pub defaults: bool,
     pub sinks: bool,
 }
@@ -315,6 +326,10 @@ pub fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
             "agent" => {
                 raw.agent = section(value, "agent", errors);
                 raw.failed.agent = raw.agent.is_none();
+            }
+            "prometheus" => {
+                raw.prometheus = section(value, "prometheus", errors);
+                raw.failed.prometheus = raw.prometheus.is_none();
             }
             "defaults" => {
                 raw.defaults = section(value, "defaults", errors);
@@ -576,7 +591,7 @@ mod tests {
         assert_eq!(lines.len(), 3, "{msg}");
         assert_eq!(
             lines[0],
-            "t.toml:1:2: unknown key `agnet` (valid: `agent`, `defaults`, `check`, `sinks`)"
+            "t.toml:1:2: unknown key `agnet` (valid: `agent`, `defaults`, `check`, `sinks`, `prometheus`)"
         );
         assert_eq!(
             lines[1],

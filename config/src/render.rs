@@ -22,6 +22,7 @@ impl Plan {
             self.checks.len()
         );
         agent(&mut out, self);
+        prometheus(&mut out, self);
         sinks(&mut out, self);
         for check in &self.checks {
             render_check(&mut out, check);
@@ -44,6 +45,20 @@ fn agent(out: &mut String, plan: &Plan) {
             let _ = writeln!(out, "metrics_listen = {}", quote(&m.to_string()));
         }
         None => out.push_str("# metrics_listen: not set, no metrics endpoint\n"),
+    }
+}
+
+fn prometheus(out: &mut String, plan: &Plan) {
+    let p = &plan.prometheus;
+    let _ = writeln!(out, "\n[prometheus]");
+    let _ = writeln!(out, "histograms = {}", p.histograms);
+    let bounds: Vec<String> = p.phase_buckets.iter().map(|b| format!("{b:?}")).collect();
+    let _ = writeln!(out, "phase_buckets = [{}]", bounds.join(", "));
+    match &p.blackbox_config {
+        Some(path) => {
+            let _ = writeln!(out, "blackbox_config = {}", quote(&path.to_string_lossy()));
+        }
+        None => out.push_str("# blackbox_config: not set, no /probe modules\n"),
     }
 }
 

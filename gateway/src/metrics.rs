@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use exposition::{Exposition, Kind, label};
+use exposition::{Exposition, Format, Kind, label};
 
 use crate::ingest::Reject;
 use crate::message::ResetReason;
@@ -81,9 +81,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text.
-    pub fn render(&self, g: Gauges) -> String {
-        let mut e = Exposition::with_capacity(2048);
+    /// The exposition text in `format`.
+    pub fn render(&self, g: Gauges, format: Format) -> String {
+        let mut e = Exposition::new(format, 2048);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         e.family(
             "sonde_gateway_requests_total",
@@ -98,7 +98,7 @@ impl Metrics {
                 get(c),
             );
         }
-        let singles: [(&str, Kind, &str, u64); 12] = [
+        let singles: [(&'static str, Kind, &'static str, u64); 12] = [
             (
                 "sonde_gateway_frames_accepted_total",
                 Kind::Counter,
@@ -211,13 +211,18 @@ mod tests {
         m.request(Ok(()));
         m.request(Err(&Reject::Unauthorized));
         m.request(Err(&Reject::Unauthorized));
-        let text = m.render(Gauges {
+        let gauges = Gauges {
             ring_records: 5,
             ..Gauges::default()
-        });
+        };
+        let text = m.render(gauges, Format::Text);
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"ok\"} 1\n"));
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"unauthorized\"} 2\n"));
         assert!(text.contains("sonde_gateway_ring_records 5\n"));
         assert_eq!(OUTCOMES.len(), 16);
+        let om = m.render(gauges, Format::OpenMetrics);
+        assert!(om.contains("# TYPE sonde_gateway_requests counter\n"));
+        assert!(om.contains("sonde_gateway_requests_total{outcome=\"ok\"} 1\n"));
+        assert!(om.ends_with("\n# EOF\n"));
     }
 }

@@ -364,11 +364,28 @@ async fn websocket(
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut r = app.metrics.render(app.gauges()).into_response();
-    r.headers_mut().insert(
+/// `GET /metrics`: text 0.0.4 or OpenMetrics, gzipped or not, as the
+/// scraper's Accept and Accept-Encoding ask (see [`exposition::negotiate`]).
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let n = exposition::negotiate(value(header::ACCEPT), value(header::ACCEPT_ENCODING));
+    let body = exposition::encode(app.metrics.render(app.gauges(), n.format), n.gzip);
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(n.format.content_type()),
+    );
+    if let Some(coding) = n.content_encoding() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
     );
     r
 }

@@ -212,3 +212,38 @@ async fn h2c_prior_knowledge_is_served() {
     assert_eq!(ans.json()["acked"].as_u64(), Some(0));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_negotiate_openmetrics_and_gzip() {
+    use std::io::Read as _;
+    let gw = Gateway::start(|_| {}).await;
+    // Prometheus 2.42's Accept header, and gzip.
+    let accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (status, head, body) = get_with(
+        gw.addr,
+        "/metrics",
+        &[("accept", accept), ("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let header = |name: &str| head.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(header("content-type").starts_with("application/openmetrics-text; version=1.0.0"));
+    assert_eq!(header("content-encoding"), "gzip");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(
+        text.contains("# TYPE sonde_gateway_requests counter\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // No Accept: text 0.0.4, uncompressed.
+    let (_, head, body) = get_with(gw.addr, "/metrics", &[]).await;
+    let header = |name: &str| head.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(header("content-type").starts_with("text/plain; version=0.0.4"));
+    assert_eq!(header("content-encoding"), "");
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("# TYPE sonde_gateway_requests_total counter\n"));
+    gw.stop().await;
+}

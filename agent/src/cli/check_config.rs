@@ -50,6 +50,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     match config::load_with_options(file, &config::SystemHost, options) {
         Ok(plan) => {
+            if args.blackbox_config.is_none()
+                && let Some(path) = &plan.prometheus.blackbox_config
+                && let Err(e) = sonde::blackbox::Modules::load(path)
+            {
+                eprintln!("{e}");
+                status = 1;
+            }
             print!("{}", plan.render());
             for note in plan.notes() {
                 eprintln!("note: {note}");

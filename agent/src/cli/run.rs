@@ -92,14 +92,19 @@ pub fn load(
 /// they are, the others through the log) before it is returned.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     init_logging(args.log_format);
-    let blackbox_config = args.blackbox_config.clone();
-    let plan = match load(args.config.as_deref(), blackbox_config.is_none()) {
+    let plan = match load(args.config.as_deref(), args.blackbox_config.is_none()) {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");
             return Err(RunError::Config(errors).into());
         }
     };
+    // The flag wins over `[prometheus] blackbox_config`; the file's key is
+    // read once, at start (a reload rereads the file it named then).
+    let blackbox_config = args
+        .blackbox_config
+        .clone()
+        .or_else(|| plan.prometheus.blackbox_config.clone());
     let blackbox = match &blackbox_config {
         None => None,
         Some(path) => match Modules::load(path) {

@@ -1,8 +1,9 @@
 //! The HTTP side of the metrics: GET /metrics, /healthz and /readyz on the
 //! `--metrics-listen` address, over hyper's HTTP/1.1 server connection, one
 //! task per connection, within [`listen`]'s bounded accept loop.
-//! Deliberately nothing more: no TLS, no auth, no compression (put a proxy
-//! in front for those).
+//! `/metrics` in the format and encoding the scraper negotiates (see
+//! [`exposition::negotiate`]). Deliberately nothing more: no TLS, no auth
+//! (put a proxy in front for those).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue, VARY,
+};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -19,9 +22,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 
 use super::Metrics;
 use crate::blackbox;
-
-/// The exposition format's content type.
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// How long a stopping server waits for open connections to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -105,7 +105,10 @@ fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
         return r;
     }
     match path {
-        "/metrics" => text(StatusCode::OK, TEXT_FORMAT, metrics.render()),
+        "/metrics" => {
+            let n = negotiated(req.headers());
+            exposition_response(metrics.render(n.format), n)
+        }
         "/readyz" => match metrics.readiness() {
             Ok(()) => text(
                 StatusCode::OK,
@@ -127,5 +130,34 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// What the scraper's Accept and Accept-Encoding headers ask for.
+#[allow(dead_code, reason = "also for the blackbox part's /probe")]
+pub(crate) fn negotiated(headers: &HeaderMap) -> exposition::Negotiated {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    exposition::negotiate(value(ACCEPT), value(ACCEPT_ENCODING))
+}
+
+/// A 200 carrying an exposition written as `n` says, gzipped if it says so.
+pub(crate) fn exposition_response(
+    body: String,
+    n: exposition::Negotiated,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(exposition::encode(body, n.gzip))));
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(n.format.content_type()),
+    );
+    if let Some(coding) = n.content_encoding() {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    h.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     r
 }

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use wire::{ErrorClass, Record, Status};
 
 use super::*;
-use crate::probe::Timings;
+use crate::probe::{CertSummary, Timings, TlsInfo};
 
 fn info(name: &str, labels: &[(&str, &str)]) -> CheckInfo {
     CheckInfo {
@@ -119,6 +119,15 @@ fn parse_labels(s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
 /// value`, every family has HELP and TYPE before its samples and appears
 /// once, histogram buckets are cumulative and end with +Inf == _count.
 fn parse(text: &str) -> Vec<Sample> {
+    // OpenMetrics: the text ends with `# EOF`, counter families are named
+    // without `_total`.
+    let (text, om) = match text.strip_suffix("# EOF\n") {
+        Some(t) => (t, true),
+        None => (text, false),
+    };
+    if text.is_empty() {
+        return Vec::new();
+    }
     let mut samples = Vec::new();
     let mut types: HashMap<String, String> = HashMap::new();
     let mut helped: HashSet<String> = HashSet::new();
@@ -174,12 +183,14 @@ fn parse(text: &str) -> Vec<Sample> {
                 .iter()
                 .find_map(|s| name.strip_suffix(s))
                 .unwrap_or(name),
+            Some("counter") if om => name.strip_suffix("_total").unwrap_or(""),
             Some(_) => name,
             None => panic!("{at}: no TYPE for {family}"),
         };
         assert_eq!(base, family, "{at}: sample outside its family");
         if kind == Some("counter") {
             assert!(name.ends_with("_total"), "{at}: counters end in _total");
+            assert_eq!(om, !family.ends_with("_total"), "{at}: counter family name");
         }
         samples.push(Sample {
             name: name.to_owned(),
@@ -198,28 +209,40 @@ fn parse(text: &str) -> Vec<Sample> {
 
 fn check_histogram(family: &str, samples: &[Sample]) {
     let bucket = format!("{family}_bucket");
-    let buckets: Vec<&Sample> = samples.iter().filter(|s| s.name == bucket).collect();
-    let mut previous = (f64::NEG_INFINITY, 0.0);
-    for b in &buckets {
-        let le: f64 = match b.labels.get("le").map(String::as_str) {
-            Some("+Inf") => f64::INFINITY,
-            Some(v) => v.parse().expect("le is a number"),
-            None => panic!("bucket without le"),
-        };
-        assert!(
-            le > previous.0 && b.value >= previous.1,
-            "{family}: buckets cumulative"
-        );
-        previous = (le, b.value);
+    let mut series: BTreeMap<Vec<(String, String)>, Vec<&Sample>> = BTreeMap::new();
+    for b in samples.iter().filter(|s| s.name == bucket) {
+        let key = b
+            .labels
+            .iter()
+            .filter(|(k, _)| *k != "le")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        series.entry(key).or_default().push(b);
     }
-    assert_eq!(
-        previous.0,
-        f64::INFINITY,
-        "{family}: the last bucket is +Inf"
-    );
-    let count = value(samples, &format!("{family}_count"), &[]);
-    assert_eq!(Some(previous.1), count, "{family}: +Inf == _count");
-    assert!(value(samples, &format!("{family}_sum"), &[]).is_some());
+    for (key, buckets) in series {
+        let labels: Vec<(&str, &str)> = key.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut previous = (f64::NEG_INFINITY, 0.0);
+        for b in &buckets {
+            let le: f64 = match b.labels.get("le").map(String::as_str) {
+                Some("+Inf") => f64::INFINITY,
+                Some(v) => v.parse().expect("le is a number"),
+                None => panic!("bucket without le"),
+            };
+            assert!(
+                le > previous.0 && b.value >= previous.1,
+                "{family}: buckets cumulative"
+            );
+            previous = (le, b.value);
+        }
+        assert_eq!(
+            previous.0,
+            f64::INFINITY,
+            "{family}: the last bucket is +Inf"
+        );
+        let count = value(samples, &format!("{family}_count"), &labels);
+        assert_eq!(Some(previous.1), count, "{family} {key:?}: +Inf == _count");
+        assert!(value(samples, &format!("{family}_sum"), &labels).is_some());
+    }
 }
 
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -258,10 +281,19 @@ fn loaded() -> Arc<Metrics> {
 #[test]
 fn render_parses_and_carries_every_family() {
     let m = loaded();
-    let text = m.render();
+    let text = m.render(Format::Text);
     let s = parse(&text);
-    let api = [("check", "api"), ("team", "core")];
+    let api = [
+        ("instance", "https://api.example/path"),
+        ("check", "api"),
+        ("region", "eu-west"),
+        ("team", "core"),
+    ];
     assert_eq!(value(&s, "probe_success", &api), Some(1.0));
+    assert_eq!(
+        value(&s, "sonde_probe_last_timestamp_seconds", &api),
+        Some(1.7e9)
+    );
     assert_eq!(value(&s, "probe_success", &[("check", "web")]), Some(0.0));
     assert_eq!(
         value(&s, "probe_http_status_code", &[("check", "web")]),
@@ -307,13 +339,13 @@ fn render_parses_and_carries_every_family() {
     assert_eq!(
         value(
             &s,
-            "sonde_probe_errors_total",
+            "sonde_probe_failures_total",
             &[("check", "web"), ("class", "status")]
         ),
         Some(1.0)
     );
     assert_eq!(
-        value(&s, "sonde_probe_errors_total", &[("check", "api")]),
+        value(&s, "sonde_probe_failures_total", &[("check", "api")]),
         None
     );
     assert_eq!(
@@ -403,7 +435,7 @@ fn render_parses_and_carries_every_family() {
 #[test]
 fn an_empty_agent_renders_valid_text() {
     let m = Metrics::new("a", None);
-    let s = parse(&m.render());
+    let s = parse(&m.render(Format::Text));
     assert_eq!(value(&s, "sonde_build_info", &[("region", "")]), Some(1.0));
     assert_eq!(
         value(&s, "sonde_schedule_lateness_seconds_count", &[]),
@@ -411,7 +443,7 @@ fn an_empty_agent_renders_valid_text() {
     );
     // A configured check that has not run yet has counters, not gauges.
     m.set_checks(&[info("idle", &[])]);
-    let s = parse(&m.render());
+    let s = parse(&m.render(Format::Text));
     assert_eq!(value(&s, "probe_success", &[("check", "idle")]), None);
     assert_eq!(
         value(
@@ -438,7 +470,7 @@ fn absent_phases_are_zero_and_no_cert_no_expiry() {
     r.record.sc = None;
     r.facts.tls = None;
     m.observe(&r);
-    let s = parse(&m.render());
+    let s = parse(&m.render(Format::Text));
     let phase = |p: &str| value(&s, "probe_http_duration_seconds", &[("phase", p)]);
     assert_eq!(phase("resolve"), Some(0.0));
     assert_eq!(phase("connect"), Some(0.001));
@@ -448,7 +480,7 @@ fn absent_phases_are_zero_and_no_cert_no_expiry() {
     assert_eq!(
         value(
             &s,
-            "sonde_probe_errors_total",
+            "sonde_probe_failures_total",
             &[("class", "connect_refused")]
         ),
         Some(1.0)
@@ -475,7 +507,7 @@ fn label_values_are_escaped_and_names_sanitized() {
         ],
     )]);
     m.observe(&result("we\"ird\\\nname", Status::Up, None));
-    let text = m.render();
+    let text = m.render(Format::Text);
     let s = parse(&text);
     let check = "we\"ird\\\nname";
     let labels = [
@@ -511,7 +543,7 @@ fn label_values_are_escaped_and_names_sanitized() {
 fn removed_checks_disappear_and_kept_checks_keep_counting() {
     let m = loaded();
     m.set_checks(&[info("api", &[("team", "core")]), info("new", &[])]);
-    let text = m.render();
+    let text = m.render(Format::Text);
     let s = parse(&text);
     assert!(!text.contains("check=\"web\""), "{text}");
     assert_eq!(
@@ -534,10 +566,10 @@ fn removed_checks_disappear_and_kept_checks_keep_counting() {
     // Results for the removed check (a probe still in flight at reload) are ignored.
     m.observe(&result("web", Status::Up, None));
     m.probe_skipped("web", SkipReason::Busy);
-    assert!(!m.render().contains("check=\"web\""));
+    assert!(!m.render(Format::Text).contains("check=\"web\""));
     // Changed labels: a new series from zero, without the old labels.
     m.set_checks(&[info("api", &[("team", "edge")])]);
-    let s = parse(&m.render());
+    let s = parse(&m.render(Format::Text));
     assert_eq!(
         value(
             &s,
@@ -566,7 +598,7 @@ fn metrics_are_shared_across_threads() {
             });
         }
     });
-    let s = parse(&m.render());
+    let s = parse(&m.render(Format::Text));
     assert_eq!(
         value(&s, "sonde_probes_total", &[("result", "up")]),
         Some(4000.0)
@@ -611,7 +643,10 @@ async fn serves_metrics_health_and_readiness_on_loopback() {
         "{head}"
     );
     parse(&body);
-    assert!(body.contains("probe_success{check=\"api\",team=\"core\"} 1\n"));
+    assert!(body.contains(
+        "probe_success{instance=\"https://api.example/path\",check=\"api\",region=\"eu-west\",team=\"core\"} 1\n"
+    ));
+    assert!(!head.contains("content-encoding"), "{head}");
     assert_eq!(get(addr, "GET", "/healthz").await.0, 200);
     assert_eq!(get(addr, "GET", "/healthz").await.2, "ok\n");
     assert_eq!(get(addr, "GET", "/readyz").await.0, 503);
@@ -660,7 +695,7 @@ fn dns_family_failures_are_counted_per_family_and_outcome() {
         from_hosts: false,
     });
     m.observe(&r);
-    let samples = parse(&m.render());
+    let samples = parse(&m.render(Format::Text));
     let failures = |family: &str, outcome: &str| {
         value(
             &samples,
@@ -703,7 +738,7 @@ fn a_failing_sink_makes_readiness_fail_with_its_cause() {
         why,
         "not ready: sink file failing: appending to /s/x.sonde: No space left on device\n"
     );
-    let s = parse(&m.render());
+    let s = parse(&m.render(Format::Text));
     assert_eq!(value(&s, "sonde_sink_up", &[("sink", "file")]), Some(0.0));
     assert_eq!(
         value(&s, "sonde_sink_up", &[("sink", "gateway")]),
@@ -711,6 +746,430 @@ fn a_failing_sink_makes_readiness_fail_with_its_cause() {
     );
     m.sink_failing("file", None);
     assert_eq!(m.readiness(), Ok(()));
-    let s = parse(&m.render());
+    let s = parse(&m.render(Format::Text));
     assert_eq!(value(&s, "sonde_sink_up", &[("sink", "file")]), Some(1.0));
+}
+
+/// A GET with extra request headers; the status, the lower-cased head and
+/// the raw body.
+async fn get_with(addr: std::net::SocketAddr, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n");
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, head, raw[at + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn metrics_negotiate_openmetrics_and_gzip() {
+    use std::io::Read as _;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let m = loaded();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, Arc::clone(&m), None, async move {
+        let _ = stopped.await;
+    }));
+    // Prometheus 2.42's Accept header.
+    let accept = "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n";
+    let (status, head, body) = get_with(addr, "/metrics", accept).await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    let text = String::from_utf8(body).expect("utf-8");
+    assert!(text.ends_with("# EOF\n"));
+    assert!(text.contains("# TYPE sonde_probes counter\n"));
+    let s = parse(&text);
+    assert_eq!(value(&s, "probe_success", &[("check", "api")]), Some(1.0));
+
+    let gzip = format!("{accept}Accept-Encoding: gzip, deflate\r\n");
+    let (status, head, body) = get_with(addr, "/metrics", &gzip).await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("vary: accept, accept-encoding"), "{head}");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .expect("gzip");
+    assert!(text.ends_with("# EOF\n"));
+    parse(&text);
+
+    let (_, head, body) = get_with(addr, "/metrics", "Accept: */*\r\n").await;
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(!String::from_utf8(body).expect("utf-8").contains("# EOF"));
+
+    stop.send(()).expect("server running");
+    let _ = server.await;
+}
+
+#[test]
+fn openmetrics_render_parses_with_counters_named_without_total() {
+    let m = loaded();
+    let text = m.render(Format::OpenMetrics);
+    let s = parse(&text);
+    assert!(text.contains("# TYPE sonde_probes counter\n"));
+    assert!(text.contains("# TYPE sonde_probe_failures counter\n"));
+    assert!(!text.contains("# TYPE sonde_probes_total"));
+    assert_eq!(
+        value(
+            &s,
+            "sonde_probes_total",
+            &[("check", "api"), ("result", "up")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn check_labels_carry_instance_and_region_and_reserved_names_are_renamed() {
+    let m = Metrics::new("a", Some("eu-west"));
+    m.set_checks(&[info(
+        "api",
+        &[("instance", "mine"), ("region", "r"), ("cipher", "c")],
+    )]);
+    m.observe(&result("api", Status::Up, None));
+    let s = parse(&m.render(Format::Text));
+    let labels = [
+        ("instance", "https://api.example/path"),
+        ("check", "api"),
+        ("region", "eu-west"),
+        ("label_instance", "mine"),
+        ("label_region", "r"),
+        ("label_cipher", "c"),
+    ];
+    assert_eq!(value(&s, "probe_success", &labels), Some(1.0));
+    // The TLS families' own labels sit beside the check's, not over them.
+    let cipher = [
+        ("check", "api"),
+        ("cipher", "TLS_AES_128_GCM_SHA256"),
+        ("label_cipher", "c"),
+    ];
+    assert_eq!(value(&s, "probe_tls_cipher_info", &cipher), Some(1.0));
+    // Without a region, no region label.
+    let m = Metrics::new("a", None);
+    m.set_checks(&[info("api", &[])]);
+    m.observe(&result("api", Status::Up, None));
+    let s = parse(&m.render(Format::Text));
+    let success = s
+        .iter()
+        .find(|x| x.name == "probe_success")
+        .expect("probe_success");
+    assert!(
+        !success.labels.contains_key("region"),
+        "{:?}",
+        success.labels
+    );
+}
+
+#[test]
+fn histograms_observe_up_probes_only_and_can_be_switched_off() {
+    let prometheus = config::Prometheus {
+        phase_buckets: vec![0.004, 0.01],
+        ..config::Prometheus::default()
+    };
+    let m = Metrics::with_prometheus("a", None, &prometheus);
+    m.set_checks(&[info("api", &[])]);
+    m.observe(&result("api", Status::Up, None));
+    m.observe(&result("api", Status::Up, None));
+    m.observe(&result("api", Status::Down, Some(ErrorClass::StatusCode)));
+    let s = parse(&m.render(Format::Text));
+    let bucket = |phase: &str, le: &str| {
+        value(
+            &s,
+            "sonde_probe_phase_duration_seconds_bucket",
+            &[("check", "api"), ("phase", phase), ("le", le)],
+        )
+    };
+    // resolve 2 ms, tls 5 ms, transfer 3 ms; two up probes, the down one not observed.
+    assert_eq!(bucket("resolve", "0.004"), Some(2.0));
+    assert_eq!(bucket("tls", "0.004"), Some(0.0));
+    assert_eq!(bucket("tls", "0.01"), Some(2.0));
+    assert_eq!(bucket("transfer", "+Inf"), Some(2.0));
+    assert_eq!(
+        value(
+            &s,
+            "sonde_probe_duration_seconds_count",
+            &[("check", "api")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&s, "sonde_probe_duration_seconds_bucket", &[("le", "0.01")]),
+        Some(0.0)
+    );
+    let sum = value(&s, "sonde_probe_duration_seconds_sum", &[]).unwrap_or(0.0);
+    assert!((sum - 0.04).abs() < 1e-9, "{sum}");
+    assert_eq!(
+        value(&s, "sonde_probes_total", &[("result", "down")]),
+        Some(1.0)
+    );
+
+    // A phase the check cannot have gets no series: no tls over http, no
+    // resolve for an IP literal.
+    m.set_checks(&[
+        info("api", &[]),
+        CheckInfo {
+            name: "plain".into(),
+            url: "http://192.0.2.1/".into(),
+            labels: BTreeMap::new(),
+        },
+    ]);
+    let s = parse(&m.render(Format::Text));
+    let phases_of = |check: &str| -> HashSet<String> {
+        s.iter()
+            .filter(|x| x.name == "sonde_probe_phase_duration_seconds_count")
+            .filter(|x| x.labels.get("check").map(String::as_str) == Some(check))
+            .filter_map(|x| x.labels.get("phase").cloned())
+            .collect()
+    };
+    assert_eq!(phases_of("api").len(), 5);
+    let plain = phases_of("plain");
+    assert!(
+        plain.len() == 3 && !plain.contains("tls") && !plain.contains("resolve"),
+        "{plain:?}"
+    );
+
+    let off = config::Prometheus {
+        histograms: false,
+        ..config::Prometheus::default()
+    };
+    let m = Metrics::with_prometheus("a", None, &off);
+    m.set_checks(&[info("api", &[])]);
+    m.observe(&result("api", Status::Up, None));
+    let text = m.render(Format::Text);
+    parse(&text);
+    assert!(!text.contains("sonde_probe_phase_duration_seconds"));
+    assert!(!text.contains("sonde_probe_duration_seconds"));
+}
+
+/// An HTTPS probe with every fact blackbox_exporter shows.
+fn full_result() -> CheckResult {
+    let mut r = result("api", Status::Up, None);
+    r.facts = crate::result::ProbeFacts {
+        http_version: Some(hyper::Version::HTTP_11),
+        ssl: true,
+        redirects: 1,
+        content_length: None,
+        decoded_body_bytes: 42,
+        last_modified: Some(1_600_000_000),
+        remote: Some("127.0.0.1".parse().expect("ip")),
+        failed_due_to_regex: false,
+        tls: Some(Arc::new(TlsInfo {
+            earliest_not_after: Some(1_700_864_000),
+            chain_not_after: Some(1_700_864_000),
+            leaf: Some(CertSummary {
+                fingerprint_sha256: "ab12".into(),
+                subject: "CN=api.example".into(),
+                issuer: "CN=Intermediate".into(),
+                subject_alternative: "api.example,www.api.example".into(),
+                serial: "1f".into(),
+            }),
+            ..TlsInfo::for_tests(Some(1_800_000_000))
+        })),
+    };
+    r
+}
+
+/// The family names of an exposition, in order.
+fn families(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect()
+}
+
+#[test]
+fn probe_exposition_has_every_blackbox_family_with_its_values() {
+    let text = probe_exposition(&full_result());
+    let s = parse(&text);
+    assert_eq!(
+        families(&text),
+        [
+            "probe_dns_lookup_time_seconds",
+            "probe_duration_seconds",
+            "probe_failed_due_to_regex",
+            "probe_http_content_length",
+            "probe_http_duration_seconds",
+            "probe_http_last_modified_timestamp_seconds",
+            "probe_http_redirects",
+            "probe_http_ssl",
+            "probe_http_status_code",
+            "probe_http_uncompressed_body_length",
+            "probe_http_version",
+            "probe_ip_addr_hash",
+            "probe_ip_protocol",
+            "probe_ssl_earliest_cert_expiry",
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            "probe_ssl_last_chain_info",
+            "probe_success",
+            "probe_tls_cipher_info",
+            "probe_tls_version_info",
+        ]
+    );
+    assert!(text.contains(
+        "# HELP probe_ssl_earliest_cert_expiry Returns last SSL chain expiry in unixtime\n"
+    ));
+    let v = |name: &str| value(&s, name, &[]);
+    assert_eq!(v("probe_success"), Some(1.0));
+    assert_eq!(v("probe_http_status_code"), Some(200.0));
+    assert_eq!(v("probe_http_content_length"), Some(-1.0));
+    assert_eq!(v("probe_http_uncompressed_body_length"), Some(42.0));
+    assert_eq!(v("probe_http_version"), Some(1.1));
+    assert_eq!(v("probe_http_redirects"), Some(1.0));
+    assert_eq!(v("probe_http_ssl"), Some(1.0));
+    assert_eq!(v("probe_http_last_modified_timestamp_seconds"), Some(1.6e9));
+    assert_eq!(v("probe_ip_protocol"), Some(4.0));
+    assert_eq!(v("probe_ip_addr_hash"), Some(3_668_918_509.0));
+    assert_eq!(v("probe_failed_due_to_regex"), Some(0.0));
+    // The earliest over the chain (an intermediate), not the leaf's 1.8e9.
+    assert_eq!(v("probe_ssl_earliest_cert_expiry"), Some(1_700_864_000.0));
+    assert_eq!(
+        v("probe_ssl_last_chain_expiry_timestamp_seconds"),
+        Some(1_700_864_000.0)
+    );
+    let info = [
+        ("fingerprint_sha256", "ab12"),
+        ("subject", "CN=api.example"),
+        ("issuer", "CN=Intermediate"),
+        ("subjectalternative", "api.example,www.api.example"),
+        ("serialnumber", "1f"),
+    ];
+    assert_eq!(value(&s, "probe_ssl_last_chain_info", &info), Some(1.0));
+    assert_eq!(
+        value(&s, "probe_tls_version_info", &[("version", "TLS 1.3")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "probe_tls_cipher_info",
+            &[("cipher", "TLS_AES_128_GCM_SHA256")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.iter()
+            .filter(|x| x.name == "probe_http_duration_seconds")
+            .count(),
+        5
+    );
+    // OpenMetrics: the same families, closed by # EOF.
+    let om = probe_exposition_in(&full_result(), Format::OpenMetrics);
+    assert!(om.ends_with("# EOF\n"));
+    assert_eq!(families(&om), families(&text));
+}
+
+#[test]
+fn probe_exposition_shows_what_blackbox_shows_of_a_failure() {
+    // The name did not resolve: only the resolve phase, no TLS families,
+    // no response (status 0, content length 0 as Go's empty response).
+    let mut r = full_result();
+    r.record.st = Status::Down;
+    r.record.error = Some(ErrorClass::DnsNxdomain);
+    r.record.sc = None;
+    r.timings = Timings {
+        dns: None,
+        connect: None,
+        tls: None,
+        ttfb: None,
+        total: ms(4),
+    };
+    r.facts.remote = None;
+    let text = probe_exposition(&r);
+    let s = parse(&text);
+    let phases: Vec<&str> = s
+        .iter()
+        .filter(|x| x.name == "probe_http_duration_seconds")
+        .filter_map(|x| x.labels.get("phase").map(String::as_str))
+        .collect();
+    assert_eq!(phases, ["resolve"]);
+    let v = |name: &str| value(&s, name, &[]);
+    assert_eq!(v("probe_dns_lookup_time_seconds"), Some(0.004));
+    assert_eq!(v("probe_http_status_code"), Some(0.0));
+    assert_eq!(v("probe_http_content_length"), Some(0.0));
+    assert_eq!(v("probe_http_uncompressed_body_length"), Some(0.0));
+    assert_eq!(v("probe_http_ssl"), Some(0.0));
+    assert_eq!(v("probe_ip_protocol"), Some(0.0));
+    assert_eq!(v("probe_ip_addr_hash"), Some(0.0));
+    assert_eq!(v("probe_success"), Some(0.0));
+    for absent in [
+        "probe_ssl_earliest_cert_expiry",
+        "probe_tls_version_info",
+        "probe_tls_cipher_info",
+        "probe_ssl_last_chain_info",
+        "probe_http_last_modified_timestamp_seconds",
+    ] {
+        assert!(!text.contains(absent), "{absent} in\n{text}");
+    }
+    // An unverified chain: blackbox_exporter's zero time.
+    let mut r = full_result();
+    if let Some(tls) = &mut r.facts.tls {
+        Arc::make_mut(tls).chain_not_after = None;
+    }
+    let s = parse(&probe_exposition(&r));
+    assert_eq!(
+        value(&s, "probe_ssl_last_chain_expiry_timestamp_seconds", &[]),
+        Some(-62_135_596_800.0)
+    );
+}
+
+/// A sample as name, labels and value text, to compare two expositions.
+type Flat = (String, Vec<(String, String)>, String);
+
+#[test]
+fn metrics_gauges_are_probe_exposition_with_the_check_labels() {
+    let m = Metrics::new("a", Some("eu"));
+    m.set_checks(&[info("api", &[("team", "core")])]);
+    let r = full_result();
+    m.observe(&r);
+    let ours = parse(&m.render(Format::Text));
+    let probe = parse(&probe_exposition(&r));
+    let check_labels = ["instance", "check", "region", "team"];
+    let mut from_metrics: Vec<Flat> = ours
+        .iter()
+        .filter(|x| x.name.starts_with("probe_"))
+        .map(|x| {
+            assert!(
+                check_labels.iter().all(|l| x.labels.contains_key(*l)),
+                "{x:?}"
+            );
+            let rest = x
+                .labels
+                .iter()
+                .filter(|(k, _)| !check_labels.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (x.name.clone(), rest, x.value.to_string())
+        })
+        .collect();
+    let mut from_probe: Vec<Flat> = probe
+        .iter()
+        .map(|x| {
+            let labels = x
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (x.name.clone(), labels, x.value.to_string())
+        })
+        .collect();
+    from_metrics.sort();
+    from_probe.sort();
+    assert_eq!(from_metrics, from_probe);
 }

@@ -62,7 +62,11 @@ pub async fn run(
     mut control: mpsc::Receiver<Control>,
     supervisor: Arc<dyn Supervisor>,
 ) -> Result<(), RunError> {
-    let metrics = Metrics::new(&plan.agent.id, plan.agent.region.as_deref());
+    let metrics = Metrics::with_prometheus(
+        &plan.agent.id,
+        plan.agent.region.as_deref(),
+        &plan.prometheus,
+    );
     let listen = metrics_listen.or(plan.agent.metrics_listen);
     if blackbox.is_some() && listen.is_none() {
         return Err(StartError::BlackboxWithoutListener.into());
@@ -103,6 +107,7 @@ pub async fn run(
         mut agent,
         sinks: mut sink_config,
         checks,
+        prometheus,
     } = plan;
     let checks = plan_checks(checks, &mut specs).map_err(StartError::Check)?;
     metrics.set_checks(&infos);
@@ -135,6 +140,7 @@ pub async fn run(
                             agent: next_agent,
                             sinks: next_sinks,
                             checks,
+                            prometheus: next_prometheus,
                         } = next;
                         match plan_checks(checks, &mut specs) {
                             Err(e) => tracing::error!(
@@ -142,9 +148,12 @@ pub async fn run(
                                 ReloadError::Check(e)
                             ),
                             Ok(checks) => {
-                                if next_sinks != sink_config || next_agent != agent {
+                                if next_sinks != sink_config
+                                    || next_agent != agent
+                                    || next_prometheus != prometheus
+                                {
                                     tracing::warn!(
-                                        "reload: [agent] and [sinks] changes take effect at the next restart"
+                                        "reload: [agent], [prometheus] and [sinks] changes take effect at the next restart"
                                     );
                                 }
                                 metrics.set_checks(&infos);

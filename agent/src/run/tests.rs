@@ -170,7 +170,7 @@ fn skipped(metrics: &Metrics, check: &str, reason: &str) -> Option<u64> {
     let check = format!("check=\"{check}\"");
     let reason = format!("reason=\"{reason}\"");
     metrics
-        .render()
+        .render(exposition::Format::Text)
         .lines()
         .find(|l| {
             l.starts_with("sonde_probes_skipped_total{")

@@ -337,7 +337,7 @@ mod tests {
         drop(fanout);
         handle.close().await.unwrap();
         assert_eq!(*written.lock().unwrap(), [0, 1, 2, 3, 4, 11]);
-        let text = metrics.render();
+        let text = metrics.render(exposition::Format::Text);
         for line in [
             "sonde_sink_records_written_total{sink=\"file\"} 6",
             "sonde_sink_records_dropped_total{sink=\"file\",reason=\"failing\"} 6",
@@ -436,7 +436,7 @@ mod tests {
         assert_eq!(tries.load(Ordering::Relaxed), 1);
         assert!(closed.load(Ordering::Relaxed));
         assert_eq!(metrics.readiness(), Ok(()));
-        let text = metrics.render();
+        let text = metrics.render(exposition::Format::Text);
         let line = "sonde_sink_records_dropped_total{sink=\"file\",reason=\"stopped\"} 1";
         assert!(text.contains(line), "{line} in:\n{text}");
         drop(fanout);

@@ -304,7 +304,7 @@ pub(crate) mod tests {
         fanout.send(result()); // warned: the 6 since the last warning
         assert_eq!(inlet.unlogged.load(Ordering::Relaxed), 0);
         assert_eq!(inlet.warned_at_ms.load(Ordering::Relaxed), 10_000);
-        let text = metrics.render();
+        let text = metrics.render(exposition::Format::Text);
         assert!(
             text.contains(
                 "sonde_sink_records_dropped_total{sink=\"file\",reason=\"queue_full\"} 7"

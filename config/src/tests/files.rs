@@ -235,3 +235,14 @@ fn no_enabled_check_is_allowed_when_checks_are_not_required() {
     let bad = crate::parse_with_options("[agent]\nnope = 1\n", "t.toml", &FakeHost::new(), options);
     assert!(bad.is_err());
 }
+
+#[test]
+fn a_blackbox_config_in_the_file_allows_no_check() {
+    let text = "[prometheus]\nblackbox_config = \"/etc/prometheus/blackbox.yml\"\n";
+    let plan = crate::parse(text, "t.toml", &FakeHost::new());
+    let plan = plan.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        plan.prometheus.blackbox_config.as_deref(),
+        Some(std::path::Path::new("/etc/prometheus/blackbox.yml"))
+    );
+}

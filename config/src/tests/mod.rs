@@ -669,3 +669,42 @@ fn without_a_ca_file_the_system_roots_are_trusted_and_nothing_is_noted() {
     assert!(plan.checks[0].tls.system_roots);
     assert!(plan.notes().is_empty());
 }
+
+#[test]
+fn prometheus_section_defaults_and_reads() {
+    assert_eq!(ok(MINIMAL).prometheus, Prometheus::default());
+    let plan = ok(&format!(
+        "[prometheus]\nhistograms = false\nphase_buckets = [0.01, 1, 2.5]\n\
+         blackbox_config = \"/etc/prometheus/blackbox.yml\"\n{MINIMAL}"
+    ));
+    assert!(!plan.prometheus.histograms);
+    assert_eq!(plan.prometheus.phase_buckets, vec![0.01, 1.0, 2.5]);
+    assert_eq!(
+        plan.prometheus.blackbox_config.as_deref(),
+        Some(std::path::Path::new("/etc/prometheus/blackbox.yml"))
+    );
+    let again = ok(&plan.render());
+    assert_eq!(again.prometheus, plan.prometheus);
+}
+
+#[test]
+fn bad_phase_buckets_are_refused_where_written() {
+    let e = err(&format!(
+        "[prometheus]\nphase_buckets = [1, 0.5]\n{MINIMAL}"
+    ));
+    assert!(
+        e.contains("t.toml:2:17: prometheus.phase_buckets: buckets not ascending: 1 then 0.5"),
+        "{e}"
+    );
+    let e = err(&format!("[prometheus]\nphase_buckets = [0, 1]\n{MINIMAL}"));
+    assert!(
+        e.contains("bucket 0 is not a positive finite number"),
+        "{e}"
+    );
+    let e = err(&format!("[prometheus]\nphase_buckets = []\n{MINIMAL}"));
+    assert!(e.contains("no buckets"), "{e}");
+    let e = err(&format!("[prometheus]\nhistogram = false\n{MINIMAL}"));
+    assert!(e.contains("histogram"), "{e}");
+    let e = err(&format!("[prometheus]\nblackbox_config = \"\"\n{MINIMAL}"));
+    assert!(e.contains("prometheus.blackbox_config: empty path"), "{e}");
+}

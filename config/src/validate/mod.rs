@@ -18,8 +18,8 @@ use toml::Spanned;
 
 use crate::error::{Collector, ErrorKind, LineIndex};
 use crate::pem::{self, PemError};
-use crate::plan::{Agent, Certificates, Plan, PrivateKey};
-use crate::raw::{RawAgent, RawConfig, SecretRef};
+use crate::plan::{Agent, Certificates, Plan, PrivateKey, Prometheus};
+use crate::raw::{RawAgent, RawConfig, RawPrometheus, SecretRef};
 use crate::secret::{Host, Secret, SecretSource, trim_newline};
 
 /// Built-in defaults, documented in `examples/sonde.toml`.
@@ -265,10 +265,16 @@ pub(crate) fn plan(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Plan> {
     } else {
         sinks::sinks(raw, &agent, agent_raw.id.is_some() || raw.failed.agent, ctx)
     };
+    let prometheus = match &raw.prometheus {
+        Some(p) => prometheus(p.get_ref(), ctx),
+        None => Prometheus::default(),
+    };
     // Reported alone: with other errors, a check may be missing only
-    // because it failed to read.
+    // because it failed to read. An agent with blackbox modules may serve
+    // only /probe.
     if let Some(checks) = &checks
         && ctx.require_checks
+        && prometheus.blackbox_config.is_none()
         && ctx.errors.is_empty()
         && !checks.iter().any(|c| c.enabled)
     {
@@ -281,7 +287,34 @@ pub(crate) fn plan(raw: &RawConfig, ctx: &mut Ctx<'_>) -> Option<Plan> {
         agent,
         checks: checks?,
         sinks: sinks?,
+        prometheus,
     })
+}
+
+fn prometheus(raw: &RawPrometheus, ctx: &mut Ctx<'_>) -> Prometheus {
+    let mut p = Prometheus::default();
+    if let Some(v) = &raw.histograms {
+        p.histograms = *v.get_ref();
+    }
+    if let Some(v) = &raw.phase_buckets {
+        let bounds: Vec<f64> = v.get_ref().iter().map(|b| *b.get_ref()).collect();
+        if let Some(b) = ctx.check(v, "prometheus.phase_buckets", |_| values::buckets(&bounds)) {
+            p.phase_buckets = b;
+        }
+    }
+    if let Some(v) = &raw.blackbox_config {
+        p.blackbox_config = ctx.check(v, "prometheus.blackbox_config", |s| {
+            if s.is_empty() {
+                Err(ErrorKind::Invalid {
+                    message: "empty path".into(),
+                    valid: "a blackbox_exporter configuration file such as \"/etc/prometheus/blackbox.yml\"".into(),
+                })
+            } else {
+                Ok(PathBuf::from(s))
+            }
+        });
+    }
+    p
 }
 
 fn agent(raw: &RawAgent, ctx: &mut Ctx<'_>) -> Agent {

@@ -394,9 +394,56 @@ pub fn fsync(v: &Scalar) -> Result<Fsync, ErrorKind> {
     }
 }
 
+const BUCKETS_VALID: &str =
+    "ascending upper bounds in seconds, finite and above 0, at most 30, such as [0.01, 0.1, 1]";
+
+/// `[prometheus] phase_buckets`: the histograms' upper bounds.
+pub fn buckets(bounds: &[f64]) -> Result<Vec<f64>, ErrorKind> {
+    let max = crate::plan::Prometheus::MAX_BUCKETS;
+    if bounds.is_empty() {
+        return Err(invalid("no buckets", BUCKETS_VALID));
+    }
+    if bounds.len() > max {
+        let n = bounds.len();
+        return Err(invalid(
+            format!("{n} buckets, more than {max}"),
+            BUCKETS_VALID,
+        ));
+    }
+    if let Some(b) = bounds.iter().find(|b| !b.is_finite() || **b <= 0.0) {
+        return Err(invalid(
+            format!("bucket {b} is not a positive finite number"),
+            BUCKETS_VALID,
+        ));
+    }
+    if let Some(w) = bounds.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(invalid(
+            format!("buckets not ascending: {} then {}", w[0], w[1]),
+            BUCKETS_VALID,
+        ));
+    }
+    Ok(bounds.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_must_be_ascending_finite_positive_and_few() {
+        assert_eq!(buckets(&[0.1, 1.0]).unwrap(), vec![0.1, 1.0]);
+        let msg = |b: &[f64]| buckets(b).unwrap_err().to_string();
+        assert!(msg(&[]).contains("no buckets"));
+        assert!(msg(&[1.0, 0.5]).contains("not ascending: 1 then 0.5"));
+        assert!(msg(&[1.0, 1.0]).contains("not ascending"));
+        assert!(msg(&[0.0, 1.0]).contains("bucket 0 is not a positive"));
+        assert!(msg(&[-1.0]).contains("not a positive"));
+        assert!(msg(&[f64::INFINITY]).contains("not a positive finite"));
+        assert!(msg(&[f64::NAN]).contains("not a positive finite"));
+        let many: Vec<f64> = (1..=31).map(f64::from).collect();
+        assert!(msg(&many).contains("31 buckets, more than 30"));
+        assert!(buckets(&many[..30]).is_ok());
+    }
 
     fn s(v: &str) -> Scalar {
         Scalar::Str(v.into())

@@ -198,6 +198,24 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A GET with extra request headers: the status, the response headers
+/// and the raw body.
+pub async fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
+    let mut req = Request::get(format!("http://{addr}{path}")).header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = send(addr, req.body(Full::new(Bytes::new())).unwrap(), false).await;
+    let status = resp.status().as_u16();
+    let head = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, head, body.to_vec())
+}
+
 /// A Server-Sent Events reader over HTTP/1.1.
 pub struct Sse {
     pub status: u16,

@@ -268,7 +268,7 @@ async fn a_foreign_ack_deletes_nothing_and_is_retried_with_backoff() {
         .map(|d| Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64))
         .collect();
     assert_eq!(gaps(&run.sent), want);
-    let text = run.shared.metrics.render();
+    let text = run.shared.metrics.render(exposition::Format::Text);
     assert!(
         text.contains("sonde_sink_acks_refused_total{sink=\"gateway\"} 4\n"),
         "{text}"
