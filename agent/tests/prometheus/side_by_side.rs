@@ -90,6 +90,33 @@ fn blackbox_names_are_a_subset_of_sondes_and_the_values_agree() {
     agent.process.stop();
 }
 
+/// The values compared are the target's, not the run's: blackbox_exporter
+/// probing each target twice agrees with itself on all of them, so a
+/// difference from sonde is sonde's (or a real difference in meaning).
+#[test]
+fn blackbox_agrees_with_itself_on_what_is_compared() {
+    if !require_tools(&[BLACKBOX_EXPORTER]) {
+        return;
+    }
+    let targets = Targets::start();
+    let bb = BlackboxExporter::start(&targets.modules_yaml).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut faults = Vec::new();
+    for case in targets.cases() {
+        let first = probe_samples(bb.probe(&case.url, case.module), &case, "blackbox_exporter");
+        let second = probe_samples(bb.probe(&case.url, case.module), &case, "blackbox_exporter");
+        faults.extend(compare(&case, &first, &second));
+        if case.url.starts_with("https") {
+            // The real thing reports the intermediate: what sonde must match.
+            assert_eq!(
+                value(&first, "probe_ssl_earliest_cert_expiry"),
+                Some(targets.intermediate_expiry),
+                "{first:?}"
+            );
+        }
+    }
+    assert!(faults.is_empty(), "{faults:#?}");
+}
+
 /// Every name blackbox emitted for the targets is classified: agrees
 /// exactly, agrees as series, or differs for a stated reason.
 #[test]
