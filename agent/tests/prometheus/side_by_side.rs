@@ -178,7 +178,9 @@ fn promtool_passes_probe_and_metrics_in_text_and_openmetrics() {
         "/metrics",
         &[(
             "accept",
-            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            // What Prometheus 2.42 sends.
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+             text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
         )],
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
