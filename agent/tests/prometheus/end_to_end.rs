@@ -186,3 +186,39 @@ fn prometheus_scrapes_probe_and_metrics_and_evaluates_the_examples() {
     drop(prom);
     agent.process.stop();
 }
+
+/// The same scrape config and queries against the real blackbox_exporter
+/// alone: the harness and the expectations are right, so when the test
+/// above fails, sonde is what differs.
+#[test]
+fn the_same_config_against_blackbox_exporter_gives_what_sonde_must() {
+    if !require_tools(&[PROMETHEUS, BLACKBOX_EXPORTER]) {
+        return;
+    }
+    let targets = Targets::start();
+    let bb = BlackboxExporter::start(&targets.modules_yaml).unwrap_or_else(|e| panic!("{e:#}"));
+    let urls: Vec<String> = targets.checks().iter().map(|c| c.url.clone()).collect();
+    let tls_url = targets.tls.url("/ok");
+    let scrape = blackbox_job("blackbox", HTTP_2XX, &urls, &bb.addr().to_string());
+    let prom = Prometheus::start(&scrape, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    let fail = |e: anyhow::Error| -> ! { panic!("{e:#}\n--- prometheus log ---\n{}", prom.log()) };
+    prom.wait_for("up", WAIT, |s| {
+        s.len() == urls.len() && s.iter().all(|x| x.value == 1.0)
+    })
+    .unwrap_or_else(|e| fail(e));
+    let picked = prom
+        .wait_for(
+            "(probe_ssl_earliest_cert_expiry - time()) / 86400 < 14",
+            WAIT,
+            |s| !s.is_empty(),
+        )
+        .unwrap_or_else(|e| fail(e));
+    let want: BTreeSet<(String, String)> = [("blackbox".to_string(), tls_url)].into();
+    assert_eq!(instances(&picked), want, "{picked:?}");
+    let down = prom
+        .wait_for("probe_success == 0", WAIT, |s| !s.is_empty())
+        .unwrap_or_else(|e| fail(e));
+    let want: BTreeSet<(String, String)> =
+        [("blackbox".to_string(), targets.plain.url("/missing"))].into();
+    assert_eq!(instances(&down), want, "{down:?}");
+}
