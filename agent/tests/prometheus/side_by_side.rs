@@ -93,6 +93,7 @@ fn blackbox_names_are_a_subset_of_sondes_and_the_values_agree() {
 /// The values compared are the target's, not the run's: blackbox_exporter
 /// probing each target twice agrees with itself on all of them, so a
 /// difference from sonde is sonde's (or a real difference in meaning).
+/// And promtool passes the real exporter's answers.
 #[test]
 fn blackbox_agrees_with_itself_on_what_is_compared() {
     if !require_tools(&[BLACKBOX_EXPORTER]) {
@@ -105,6 +106,17 @@ fn blackbox_agrees_with_itself_on_what_is_compared() {
         let first = probe_samples(bb.probe(&case.url, case.module), &case, "blackbox_exporter");
         let second = probe_samples(bb.probe(&case.url, case.module), &case, "blackbox_exporter");
         faults.extend(compare(&case, &first, &second));
+        if testkit::find_tool(PROMTOOL).is_some() {
+            let text = bb
+                .probe(&case.url, case.module)
+                .map(|f| f.text())
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            faults.extend(promtool_faults(
+                &format!("blackbox_exporter /probe ({})", case.name),
+                &text,
+                false,
+            ));
+        }
         if case.url.starts_with("https") {
             // The real thing reports the intermediate: what sonde must match.
             assert_eq!(
