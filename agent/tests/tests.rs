@@ -21,6 +21,7 @@ mod gateway_e2e;
 #[cfg(feature = "gateway")]
 mod gateway_tls;
 mod probe_engine;
+mod prometheus;
 mod run_agent;
 mod sink_file;
 mod wait_cli;

@@ -15,15 +15,26 @@
 //!   peer; with its echo module installed, also a slow first byte and body.
 //! - [`proxy`]: TCP proxies that hold the upstream's first reply (delays a
 //!   real server's TLS handshake) or cut it off (an outage).
+//! - [`prometheus`]: a real Prometheus child process (scrape configs and
+//!   rule files from the test, instant queries over its HTTP API) and
+//!   promtool's checks.
+//! - [`blackbox`]: a real blackbox_exporter child process with the test's
+//!   module file, to compare sonde's `/probe` with.
+//! - [`fetch`]: a URL's text over plain HTTP/1.1, and the samples of a
+//!   Prometheus text or OpenMetrics answer.
 //!
 //! Panicking on setup failure (with a message saying what failed) is the
 //! convention here: these are test tools, not production code.
 #![forbid(unsafe_code)]
 
+pub mod blackbox;
+mod daemon;
 pub mod dns;
+pub mod fetch;
 pub mod http;
 pub mod nginx;
 pub mod pki;
+pub mod prometheus;
 pub mod proxy;
 pub mod tcp;
 mod thread;

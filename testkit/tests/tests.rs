@@ -7,6 +7,7 @@ mod dns;
 mod http;
 mod nginx;
 mod pki;
+mod prometheus;
 mod proxy;
 mod tcp;
 mod throughput;
