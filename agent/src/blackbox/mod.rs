@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use tokio::sync::Semaphore;
 
@@ -171,6 +171,7 @@ impl Endpoint {
                 ("timeout_seconds", timeout.as_secs_f64().to_string()),
             ],
         );
+        let parsed = url.is_ok();
         let report = match url {
             Ok(url) => {
                 // tls_config.server_name is for TLS only: Host stays the target's.
@@ -185,6 +186,15 @@ impl Endpoint {
                     if let Ok(v) = HeaderValue::from_str(&authority) {
                         spec.headers.insert(HOST, v);
                     }
+                }
+                // Go's client sends the URL's user info as basic auth
+                // when the request has no Authorization of its own.
+                if !spec.headers.contains_key(AUTHORIZATION)
+                    && let Some(basic) = request::userinfo_basic(&url)
+                    && let Ok(mut v) = HeaderValue::from_str(&basic)
+                {
+                    v.set_sensitive(true);
+                    spec.headers.insert(AUTHORIZATION, v);
                 }
                 let host = url.host_str().unwrap_or("").to_owned();
                 let family = match spec.ip_version {
@@ -229,7 +239,7 @@ impl Endpoint {
                     "Could not parse target URL",
                     &[("err", why.clone())],
                 );
-                unparsable(&spec, why)
+                unparsable(&spec, format!("Could not parse target URL: {why}"))
             }
         };
         if let Some(code) = report.status_code {
@@ -239,7 +249,8 @@ impl Endpoint {
                 &[("status_code", code.to_string())],
             );
         }
-        if let Some(f) = &report.failure {
+        // An unparsable target's error is logged once, as blackbox_exporter does.
+        if let Some(f) = report.failure.as_ref().filter(|_| parsed) {
             log.line(
                 "error",
                 "Error for HTTP request",

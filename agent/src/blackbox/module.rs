@@ -102,7 +102,13 @@ pub fn prepare(module: Module) -> Result<Prepared, ErrorKind> {
         Url::parse("http://target.invalid/").map_err(|e| invalid("http", e.to_string()))?;
     let mut spec = ProbeSpec::new(placeholder, tls);
     let mut headers = h.headers;
-    if let Some(auth) = &h.auth {
+    // prometheus/common's round trippers leave a request that already
+    // has Authorization alone: the module's own header wins.
+    if let Some(auth) = h
+        .auth
+        .as_ref()
+        .filter(|_| !headers.contains_key(AUTHORIZATION))
+    {
         let value = match auth {
             Auth::Basic { username, password } => {
                 let password = read_secret(password.as_ref(), &name, "http.basic_auth")?;
