@@ -215,13 +215,73 @@ fn basic_auth_and_token_files_are_read_and_trimmed() {
         m.by_name["b"].template.headers.get(AUTHORIZATION).unwrap(),
         "Bearer tok"
     );
-    let e = load("modules:\n  a:\n    prober: http\n    http:\n      bearer_token_file: missing\n")
-        .unwrap_err()
-        .to_string();
+    // A file that cannot be read: the module loads, its probes fail.
+    let m = load("modules:\n  a:\n    prober: http\n    http:\n      bearer_token_file: missing\n")
+        .unwrap();
+    let e = m.by_name["a"].broken.clone().unwrap();
     assert!(
         e.contains("bb.yml") && e.contains("`a`") && e.contains("missing"),
         "{e}"
     );
+}
+
+#[test]
+fn the_example_loads_as_sonde_run_loads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blackbox.yml");
+    let text = without(EXAMPLE_HTTP, "http_with_proxy");
+    std::fs::write(&file, &text).unwrap();
+    // /certs/my_cert.crt does not exist: blackbox_exporter loads the
+    // file and fails that module's probes; so does sonde.
+    let m = Modules::load(&file).unwrap();
+    assert_eq!(m.by_name.len(), 6);
+    let broken = m.broken();
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert_eq!(broken[0].0, "http_custom_ca_example");
+    assert!(
+        broken[0].1.contains("/certs/my_cert.crt"),
+        "{}",
+        broken[0].1
+    );
+    // With the file there, every module is ready.
+    let ca = testkit::pki::Ca::new();
+    std::fs::write(dir.path().join("my_cert.crt"), ca.cert_pem()).unwrap();
+    std::fs::write(&file, text.replace("/certs/my_cert.crt", "my_cert.crt")).unwrap();
+    let m = Modules::load(&file).unwrap();
+    assert_eq!(m.broken(), []);
+    assert!(
+        m.by_name["http_custom_ca_example"]
+            .template
+            .tls
+            .anchors()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_broken_modules_probes_fail_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bb.yml");
+    std::fs::write(
+        &file,
+        "modules:\n  m:\n    prober: http\n    http:\n      tls_config:\n        ca_file: nope.pem\n",
+    )
+    .unwrap();
+    let e = Endpoint::new(
+        Modules::load(&file).unwrap(),
+        crate::probe::Prober::default(),
+        DEFAULT_TIMEOUT_OFFSET,
+    );
+    let target = testkit::http::HttpTarget::plain();
+    let q = format!("module=m&target={}&debug=true", target.url("/"));
+    let (status, body) = answer(&e, &q, &HeaderMap::new()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(
+        body.contains("msg=\"Error generating HTTP client\"") && body.contains("nope.pem"),
+        "{body}"
+    );
+    assert_eq!(target.requests(), 0);
 }
 
 #[test]
