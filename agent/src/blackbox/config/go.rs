@@ -114,7 +114,8 @@ fn parse_unit(text: &str, suffix: &str) -> Result<i64, String> {
         total = -total;
     }
     // Go's int64(f) past the range is undefined; refused here.
-    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&total) {
+    let limit = 2f64.powi(63);
+    if !(-limit..limit).contains(&total) {
         return Err(format!("{text:?} is too large a size"));
     }
     Ok(total as i64)
