@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use tokio::sync::Semaphore;
 
@@ -171,8 +171,24 @@ impl Endpoint {
                 ("timeout_seconds", timeout.as_secs_f64().to_string()),
             ],
         );
-        let report = match url {
-            Ok(url) => {
+        // Whether the failure's error is logged already.
+        let mut logged = false;
+        let report = match (url, module.broken.as_deref()) {
+            (Ok(_), Some(why)) => {
+                log.line(
+                    "error",
+                    "Error generating HTTP client",
+                    &[("err", why.to_owned())],
+                );
+                logged = true;
+                failed_before(
+                    &spec,
+                    wire::ErrorClass::LocalResource,
+                    Phase::Connect,
+                    why.to_owned(),
+                )
+            }
+            (Ok(url), None) => {
                 // tls_config.server_name is for TLS only: Host stays the target's.
                 if module.tls_server_name
                     && !spec.headers.contains_key(HOST)
@@ -185,6 +201,15 @@ impl Endpoint {
                     if let Ok(v) = HeaderValue::from_str(&authority) {
                         spec.headers.insert(HOST, v);
                     }
+                }
+                // Go's client sends the URL's user info as basic auth
+                // when the request has no Authorization of its own.
+                if !spec.headers.contains_key(AUTHORIZATION)
+                    && let Some(basic) = request::userinfo_basic(&url)
+                    && let Ok(mut v) = HeaderValue::from_str(&basic)
+                {
+                    v.set_sensitive(true);
+                    spec.headers.insert(AUTHORIZATION, v);
                 }
                 let host = url.host_str().unwrap_or("").to_owned();
                 let family = match spec.ip_version {
@@ -223,13 +248,19 @@ impl Endpoint {
                 );
                 report
             }
-            Err(why) => {
+            (Err(why), _) => {
+                logged = true;
                 log.line(
                     "error",
                     "Could not parse target URL",
                     &[("err", why.clone())],
                 );
-                unparsable(&spec, why)
+                failed_before(
+                    &spec,
+                    wire::ErrorClass::DnsError,
+                    Phase::Dns,
+                    format!("Could not parse target URL: {why}"),
+                )
             }
         };
         if let Some(code) = report.status_code {
@@ -239,7 +270,8 @@ impl Endpoint {
                 &[("status_code", code.to_string())],
             );
         }
-        if let Some(f) = &report.failure {
+        // An unparsable target's error is logged once, as blackbox_exporter does.
+        if let Some(f) = report.failure.as_ref().filter(|_| !logged) {
             log.line(
                 "error",
                 "Error for HTTP request",
@@ -275,19 +307,20 @@ impl Endpoint {
     }
 }
 
-/// A report for a target that is not a URL: the probe fails before it
-/// starts, as blackbox_exporter's does.
-fn unparsable(spec: &crate::probe::ProbeSpec, why: String) -> ProbeReport {
+/// A report for a probe that fails before it starts (a target that is
+/// not a URL, a module loaded broken), as blackbox_exporter's does.
+fn failed_before(
+    spec: &crate::probe::ProbeSpec,
+    class: wire::ErrorClass,
+    phase: Phase,
+    why: String,
+) -> ProbeReport {
     ProbeReport {
         started_at: SystemTime::now(),
         timings: Timings::default(),
         status_code: None,
         status: wire::Status::Down,
-        failure: Some(ProbeFailure::new(
-            wire::ErrorClass::DnsError,
-            Phase::Dns,
-            why,
-        )),
+        failure: Some(ProbeFailure::new(class, phase, why)),
         dns: None,
         remote: None,
         http_version: None,

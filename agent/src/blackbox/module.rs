@@ -34,6 +34,11 @@ pub struct Prepared {
     pub tls_server_name: bool,
     /// The module as debug output shows it.
     pub shown: String,
+    /// Why every probe of this module fails at once: a file it names
+    /// could not be read or used at load. blackbox_exporter reads its
+    /// files per probe and fails the probe; sonde reads them at load
+    /// (and on SIGHUP) and fails the probes the same way.
+    pub broken: Option<String>,
 }
 
 /// Every module of a configuration file, ready to probe (none by default).
@@ -43,6 +48,53 @@ pub struct Modules {
     pub path: PathBuf,
     /// By name.
     pub by_name: std::collections::HashMap<String, Arc<Prepared>>,
+}
+
+/// A module whose probes all fail with `why`.
+fn broken(
+    name: String,
+    timeout: Option<Duration>,
+    shown: String,
+    why: String,
+) -> Result<Prepared, BlackboxError> {
+    let fail = |e: String| BlackboxError {
+        path: PathBuf::new(),
+        location: None,
+        kind: ErrorKind::Invalid {
+            module: name.clone(),
+            option: "http".into(),
+            problem: e,
+        },
+    };
+    let tls = crate::tls::probe_tls(&TlsOptions {
+        ca_file: None,
+        system_roots: false,
+        client_cert: None,
+        insecure: false,
+    })
+    .map_err(|e| fail(e.to_string()))?;
+    let placeholder = Url::parse("http://target.invalid/").map_err(|e| fail(e.to_string()))?;
+    Ok(Prepared {
+        name: name.clone(),
+        timeout,
+        template: ProbeSpec::new(placeholder, tls),
+        tls_server_name: false,
+        shown,
+        broken: Some(why),
+    })
+}
+
+impl Modules {
+    /// The modules loaded broken, by name, with why (sorted by name).
+    pub fn broken(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .by_name
+            .values()
+            .filter_map(|m| Some((m.name.as_str(), m.broken.as_deref()?)))
+            .collect();
+        out.sort_unstable();
+        out
+    }
 }
 
 impl Modules {
@@ -64,10 +116,19 @@ impl Modules {
         let modules = parse(&text, path)?;
         let mut by_name = std::collections::HashMap::new();
         for module in modules {
-            let prepared = prepare(module).map_err(|kind| BlackboxError {
-                path: path.to_owned(),
-                location: locate_error(&text, &kind),
-                kind,
+            let (name, timeout, shown) =
+                (module.name.clone(), module.timeout, module.shown.clone());
+            // What prepare refuses are files and what is in them: a
+            // probe-time error in blackbox_exporter, so one here too.
+            let prepared = prepare(module).or_else(|kind| {
+                let why = BlackboxError {
+                    path: path.to_owned(),
+                    location: locate_error(&text, &kind),
+                    kind,
+                }
+                .to_string();
+                tracing::warn!(module = %name, error = %why, "blackbox module loaded broken: its probes fail");
+                broken(name, timeout, shown, why)
             })?;
             by_name.insert(prepared.name.clone(), Arc::new(prepared));
         }
@@ -102,7 +163,13 @@ pub fn prepare(module: Module) -> Result<Prepared, ErrorKind> {
         Url::parse("http://target.invalid/").map_err(|e| invalid("http", e.to_string()))?;
     let mut spec = ProbeSpec::new(placeholder, tls);
     let mut headers = h.headers;
-    if let Some(auth) = &h.auth {
+    // prometheus/common's round trippers leave a request that already
+    // has Authorization alone: the module's own header wins.
+    if let Some(auth) = h
+        .auth
+        .as_ref()
+        .filter(|_| !headers.contains_key(AUTHORIZATION))
+    {
         let value = match auth {
             Auth::Basic { username, password } => {
                 let password = read_secret(password.as_ref(), &name, "http.basic_auth")?;
@@ -154,6 +221,7 @@ pub fn prepare(module: Module) -> Result<Prepared, ErrorKind> {
         tls_server_name: h.tls.server_name.is_some(),
         template: spec,
         shown: module.shown,
+        broken: None,
     })
 }
 

@@ -77,7 +77,20 @@ pub(crate) fn timeout(
     } else {
         max
     };
-    Ok(Duration::try_from_secs_f64(chosen.max(0.0)).unwrap_or(Duration::ZERO))
+    Ok(go_duration_seconds(chosen))
+}
+
+/// `time.Duration(seconds * 1e9)` as Go computes it on amd64, but with
+/// what Go gets wrong made zero: a value past `i64::MAX` nanoseconds
+/// (where Go's conversion overflows to a deadline in the past), NaN and
+/// below zero are all an immediate deadline.
+fn go_duration_seconds(seconds: f64) -> Duration {
+    // i64::MAX nanoseconds, about 292 years.
+    const MAX_SECONDS: f64 = i64::MAX as f64 / 1e9;
+    if !(seconds > 0.0 && seconds < MAX_SECONDS) {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` for what a header carries.
@@ -113,7 +126,47 @@ pub(crate) fn target_url(target: &str) -> Result<Url, String> {
     } else {
         format!("http://{target}")
     };
-    Url::parse(&full).map_err(|e| format!("Could not parse target URL: {e}"))
+    Url::parse(&full).map_err(|e| e.to_string())
+}
+
+/// The `Authorization: Basic …` value Go's client sends for a URL with
+/// user info (percent-decoded, as `url.User.Username()` gives it), or
+/// `None` without user info.
+pub(crate) fn userinfo_basic(url: &Url) -> Option<String> {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let mut pair = percent_decode(url.username());
+    pair.push(b':');
+    pair.extend(percent_decode(url.password().unwrap_or("")));
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    ))
+}
+
+/// `%XX` → the byte; anything else as it is.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The probe's log, in blackbox_exporter's logfmt: `ts=… module=… target=…
@@ -235,6 +288,13 @@ mod tests {
         assert_eq!(s(Some("0"), None), Ok(119.5));
         // Below zero after the offset: the module's timeout.
         assert_eq!(s(Some("0.2"), Some(5)), Ok(5.0));
+        // Past what Go's Duration holds (it overflows into the past),
+        // infinite or NaN: an immediate deadline, never a panic.
+        assert_eq!(s(Some("1e19"), None), Ok(0.0));
+        assert_eq!(s(Some("1e10"), None), Ok(0.0));
+        assert_eq!(s(Some("+Inf"), None), Ok(0.0));
+        assert_eq!(s(Some("NaN"), None), Ok(0.0));
+        assert_eq!(s(Some("1e9"), None), Ok(1e9 - 0.5));
         assert_eq!(
             s(Some("abc"), None),
             Err("strconv.ParseFloat: parsing \"abc\": invalid syntax".into())
@@ -250,6 +310,19 @@ mod tests {
         );
         assert_eq!(u("https://example.com"), Ok("https://example.com/".into()));
         assert!(u("http://").is_err());
+    }
+
+    #[test]
+    fn user_info_is_basic_auth_percent_decoded() {
+        let b = |t| userinfo_basic(&target_url(t).unwrap());
+        // base64("u s:p@ss:x")
+        assert_eq!(
+            b("http://u%20s:p%40ss:x@h/").as_deref(),
+            Some("Basic dSBzOnBAc3M6eA==")
+        );
+        // base64("u:")
+        assert_eq!(b("http://u@h/").as_deref(), Some("Basic dTo="));
+        assert_eq!(b("http://h/"), None);
     }
 
     #[test]

@@ -215,13 +215,73 @@ fn basic_auth_and_token_files_are_read_and_trimmed() {
         m.by_name["b"].template.headers.get(AUTHORIZATION).unwrap(),
         "Bearer tok"
     );
-    let e = load("modules:\n  a:\n    prober: http\n    http:\n      bearer_token_file: missing\n")
-        .unwrap_err()
-        .to_string();
+    // A file that cannot be read: the module loads, its probes fail.
+    let m = load("modules:\n  a:\n    prober: http\n    http:\n      bearer_token_file: missing\n")
+        .unwrap();
+    let e = m.by_name["a"].broken.clone().unwrap();
     assert!(
         e.contains("bb.yml") && e.contains("`a`") && e.contains("missing"),
         "{e}"
     );
+}
+
+#[test]
+fn the_example_loads_as_sonde_run_loads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blackbox.yml");
+    let text = without(EXAMPLE_HTTP, "http_with_proxy");
+    std::fs::write(&file, &text).unwrap();
+    // /certs/my_cert.crt does not exist: blackbox_exporter loads the
+    // file and fails that module's probes; so does sonde.
+    let m = Modules::load(&file).unwrap();
+    assert_eq!(m.by_name.len(), 6);
+    let broken = m.broken();
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert_eq!(broken[0].0, "http_custom_ca_example");
+    assert!(
+        broken[0].1.contains("/certs/my_cert.crt"),
+        "{}",
+        broken[0].1
+    );
+    // With the file there, every module is ready.
+    let ca = testkit::pki::Ca::new();
+    std::fs::write(dir.path().join("my_cert.crt"), ca.cert_pem()).unwrap();
+    std::fs::write(&file, text.replace("/certs/my_cert.crt", "my_cert.crt")).unwrap();
+    let m = Modules::load(&file).unwrap();
+    assert_eq!(m.broken(), []);
+    assert!(
+        m.by_name["http_custom_ca_example"]
+            .template
+            .tls
+            .anchors()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_broken_modules_probes_fail_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bb.yml");
+    std::fs::write(
+        &file,
+        "modules:\n  m:\n    prober: http\n    http:\n      tls_config:\n        ca_file: nope.pem\n",
+    )
+    .unwrap();
+    let e = Endpoint::new(
+        Modules::load(&file).unwrap(),
+        crate::probe::Prober::default(),
+        DEFAULT_TIMEOUT_OFFSET,
+    );
+    let target = testkit::http::HttpTarget::plain();
+    let q = format!("module=m&target={}&debug=true", target.url("/"));
+    let (status, body) = answer(&e, &q, &HeaderMap::new()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("probe_success 0"), "{body}");
+    assert!(
+        body.contains("msg=\"Error generating HTTP client\"") && body.contains("nope.pem"),
+        "{body}"
+    );
+    assert_eq!(target.requests(), 0);
 }
 
 #[test]
@@ -322,24 +382,107 @@ fn go_durations_and_sizes() {
     assert_eq!(go_duration("300ms"), Ok(Duration::from_millis(300)));
     assert_eq!(go_duration("0"), Ok(Duration::ZERO));
     assert!(go_duration("5").is_err() && go_duration("5d").is_err() && go_duration("").is_err());
-    assert_eq!(base2_bytes("1024"), Ok(1024));
+    // As alecthomas/units' ParseBase2Bytes: a unit is needed (but for
+    // 0), fractions and compounds are taken, KB is KiB.
+    assert!(base2_bytes("1024").is_err());
+    assert_eq!(base2_bytes("0"), Ok(0));
+    assert_eq!(base2_bytes("1024B"), Ok(1024));
     assert_eq!(base2_bytes("512KB"), Ok(512 << 10));
     assert_eq!(base2_bytes("10MiB"), Ok(10 << 20));
+    assert_eq!(base2_bytes("1.5MB"), Ok(3 << 19));
+    assert_eq!(base2_bytes("1MB512KB"), Ok((1 << 20) + (512 << 10)));
+    assert_eq!(base2_bytes("-1KB"), Ok(-1024));
+    assert_eq!(base2_bytes("1EB"), Ok(1 << 60));
+    assert_eq!(base2_bytes(".5KiB"), Ok(512));
     assert!(base2_bytes("10 MB").is_err() && base2_bytes("1mb").is_err());
+    // One unit family per value; no digits; past i64.
+    for bad in ["1MB512KiB", "KB", ".KB", "1..5KB", "16EB", "", "-"] {
+        assert!(base2_bytes(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn body_size_limit_is_blackbox_exporters() {
+    let limit = |v: &str| {
+        parse(
+            &format!("modules:\n  m:\n    prober: http\n    http:\n      body_size_limit: {v}\n"),
+            path(),
+        )
+        .map(|mut m| m.remove(0).http.body_size_limit)
+    };
+    assert_eq!(limit("1.5MB").unwrap(), 3 << 19);
+    assert_eq!(limit("1MB512KB").unwrap(), (1 << 20) + (512 << 10));
+    // Below zero or zero: no limit, as blackbox_exporter has it.
+    assert_eq!(limit("-1KB").unwrap(), u64::MAX);
+    assert_eq!(limit("0").unwrap(), u64::MAX);
+    assert!(limit("1024").is_err());
+}
+
+#[test]
+fn a_null_module_is_one_without_prober() {
+    assert!(matches!(
+        kind("modules:\n  m:\n").0,
+        ErrorKind::Invalid { module, option, .. } if module == "m" && option == "prober"
+    ));
+}
+
+#[test]
+fn header_matchers_need_a_header_and_a_regexp() {
+    for (m, problem) in [
+        ("header: X-A", "regexp must be set for HTTP header matchers"),
+        (
+            "header: X-A\n          regexp: ''",
+            "regexp must be set for HTTP header matchers",
+        ),
+        (
+            "regexp: a",
+            "header name must be set for HTTP header matchers",
+        ),
+    ] {
+        let text = format!(
+            "modules:\n  m:\n    prober: http\n    http:\n      fail_if_header_matches:\n        - {m}\n"
+        );
+        match kind(&text).0 {
+            ErrorKind::Invalid { problem: got, .. } => assert_eq!(got, problem, "{m}"),
+            other => panic!("{m}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_ref_options_are_refused_by_name() {
+    for (section, key) in [
+        ("tls_config", "ca_ref"),
+        ("tls_config", "cert_ref"),
+        ("tls_config", "key_ref"),
+        ("basic_auth", "username_ref"),
+        ("basic_auth", "password_ref"),
+        ("authorization", "credentials_ref"),
+    ] {
+        let text = format!(
+            "modules:\n  m:\n    prober: http\n    http:\n      {section}:\n        {key}: x\n"
+        );
+        let want = format!("http.{section}.{key}");
+        match kind(&text).0 {
+            ErrorKind::Unsupported { option, .. } => assert_eq!(option, want),
+            other => panic!("{want}: {other:?}"),
+        }
+    }
 }
 
 fn endpoint() -> Endpoint {
-    let modules = parse(
-        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n",
-        path(),
-    )
-    .unwrap()
-    .into_iter()
-    .map(|m| {
-        let p = prepare(m).unwrap();
-        (p.name.clone(), std::sync::Arc::new(p))
-    })
-    .collect();
+    endpoint_of("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
+}
+
+fn endpoint_of(text: &str) -> Endpoint {
+    let modules = parse(text, path())
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            let p = prepare(m).unwrap();
+            (p.name.clone(), std::sync::Arc::new(p))
+        })
+        .collect();
     Endpoint::new(
         Modules {
             path: path().to_owned(),
@@ -398,4 +541,118 @@ async fn past_the_bound_a_request_gets_503() {
     let (status, body) = answer(&e, "target=127.0.0.1:9", &HeaderMap::new()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     drop(held);
+}
+
+fn success(body: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix("probe_success "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no probe_success in {body}"))
+}
+
+#[tokio::test]
+async fn a_timeout_header_past_what_a_duration_holds_fails_the_probe_at_once() {
+    let target = testkit::http::HttpTarget::plain();
+    let e = endpoint_of("modules:\n  m:\n    prober: http\n");
+    let mut h = HeaderMap::new();
+    h.insert(
+        "X-Prometheus-Scrape-Timeout-Seconds",
+        "1e19".parse().unwrap(),
+    );
+    let q = format!("module=m&target={}", target.url("/"));
+    let (status, body) = answer(&e, &q, &h).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(success(&body), 0.0, "{body}");
+}
+
+#[test]
+fn a_modules_own_authorization_header_wins_over_its_auth_options() {
+    let p = one(
+        "modules:\n  m:\n    prober: http\n    http:\n      headers:\n        Authorization: Custom mine\n      basic_auth:\n        username: u\n        password: p\n",
+    );
+    assert_eq!(
+        p.template.headers.get(AUTHORIZATION).unwrap(),
+        "Custom mine"
+    );
+    let p = one(
+        "modules:\n  m:\n    prober: http\n    http:\n      headers:\n        authorization: Custom mine\n      bearer_token: tok\n",
+    );
+    let all: Vec<_> = p.template.headers.get_all(AUTHORIZATION).iter().collect();
+    assert_eq!(all, ["Custom mine"]);
+}
+
+#[tokio::test]
+async fn user_info_in_the_target_is_sent_as_basic_auth_unless_the_module_has_one() {
+    let target = testkit::http::HttpTarget::plain();
+    let e = endpoint_of(
+        "modules:\n  m:\n    prober: http\n  own:\n    prober: http\n    http:\n      bearer_token: tok\n",
+    );
+    let auth = || {
+        target
+            .last_request_headers()
+            .and_then(|h| h.get(AUTHORIZATION).map(|v| v.to_str().unwrap().to_owned()))
+    };
+    let url = format!("http://u%20s:pw@127.0.0.1:{}/", target.port());
+    let q = format!("module=m&target={}", urlencode(&url));
+    let (_, body) = answer(&e, &q, &HeaderMap::new()).await;
+    assert_eq!(success(&body), 1.0, "{body}");
+    // base64("u s:pw")
+    assert_eq!(auth().as_deref(), Some("Basic dSBzOnB3"));
+    let q = format!("module=own&target={}", urlencode(&url));
+    answer(&e, &q, &HeaderMap::new()).await;
+    assert_eq!(auth().as_deref(), Some("Bearer tok"));
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_sends_that_hosts_name() {
+    use testkit::http::{HttpTarget, Response};
+    let target = HttpTarget::builder()
+        .route(
+            "/",
+            Response::redirect(302, "http://localhost:{port}/final"),
+        )
+        .route("/final", Response::ok("ok"))
+        .start();
+    let e = endpoint_of(
+        "modules:\n  vhost:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      headers:\n        Host: vhost.example\n  named:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n      tls_config:\n        server_name: api.internal\n",
+    );
+    let host = || {
+        target
+            .last_request_headers()
+            .and_then(|h| h.get(HOST).map(|v| v.to_str().unwrap().to_owned()))
+    };
+    let localhost = format!("localhost:{}", target.port());
+    for module in ["vhost", "named"] {
+        let q = format!("module={module}&target={}", target.url("/"));
+        let (_, body) = answer(&e, &q, &HeaderMap::new()).await;
+        assert_eq!(success(&body), 1.0, "{module}: {body}");
+        assert_eq!(host().as_deref(), Some(localhost.as_str()), "{module}");
+    }
+}
+
+#[tokio::test]
+async fn an_unparsable_targets_error_is_logged_once() {
+    let e = endpoint();
+    let (status, body) = answer(
+        &e,
+        "target=http%3A%2F%2F%5B%3A%3A1&debug=true",
+        &HeaderMap::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let line = body
+        .lines()
+        .find(|l| l.contains("Could not parse target URL"))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(
+        line.matches("Could not parse target URL").count(),
+        1,
+        "{line}"
+    );
+    assert!(!body.contains("Error for HTTP request"), "{body}");
+    assert!(body.contains("Probe failed"), "{body}");
 }

@@ -35,6 +35,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     names.len(),
                     names.join(", ")
                 );
+                // Loaded, but each of their probes fails (as blackbox_exporter's).
+                for (_, why) in modules.broken() {
+                    eprintln!(
+                        "warning: {why} (its probes fail until the file is fixed and sonde reloads)"
+                    );
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

@@ -62,15 +62,17 @@ pub struct Args {
     pub blackbox_config: Option<PathBuf>,
     /// Seconds taken off the scrape's timeout header for /probe
     /// (blackbox_exporter's --timeout-offset).
-    #[arg(long, value_name = "SECONDS", default_value_t = 0.5, value_parser = offset_seconds)]
-    pub blackbox_timeout_offset: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "0.5", value_parser = offset_seconds)]
+    pub blackbox_timeout_offset: Duration,
 }
 
-fn offset_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
-    }
+/// A number of seconds, 0 or more, that a [`Duration`] holds.
+fn offset_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| *v >= 0.0)
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| format!("{s:?} is not a number of seconds (0 or more, finite)"))
 }
 
 /// Loads the configuration at `path`, or the embedded quickstart.
@@ -111,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             Ok(modules) => Some(Arc::new(Endpoint::new(
                 modules,
                 sonde::probe::Prober::new(),
-                Duration::from_secs_f64(args.blackbox_timeout_offset),
+                args.blackbox_timeout_offset,
             ))),
             Err(e) => {
                 let e = RunError::from(StartError::from(e));
@@ -273,6 +275,21 @@ impl Drop for Systemd {
             if let Some(task) = slot.take() {
                 task.abort();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_offset_is_a_duration_or_a_usage_error() {
+        assert_eq!(offset_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(offset_seconds("0"), Ok(Duration::ZERO));
+        // Past what a Duration holds: an error, not a panic at start.
+        for bad in ["1e20", "inf", "NaN", "-1", "soon"] {
+            assert!(offset_seconds(bad).is_err(), "{bad}");
         }
     }
 }

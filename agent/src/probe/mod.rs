@@ -235,7 +235,11 @@ impl Prober {
 
     /// Runs one probe of `spec`, redirects included, under one deadline.
     pub async fn probe(&self, spec: &ProbeSpec) -> ProbeReport {
-        let deadline = tokio::time::Instant::now() + spec.timeout;
+        // A timeout past what an Instant holds is a deadline a year away.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(spec.timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400));
         let mut url = spec.url.clone();
         let mut method = spec.method.clone();
         let mut body = spec.body.clone();
@@ -762,13 +766,18 @@ fn build_request(
     // and port), as in curl: on a redirect elsewhere, neither the
     // authentication headers nor the check's secret headers follow.
     let same_origin = url == &spec.url || url.origin() == spec.url.origin();
+    // A Host the check sets is its own URL's: a hop to another authority
+    // sends that one's, as Go's client does after a redirect.
+    let own_authority = url.host_str() == spec.url.host_str()
+        && url.port_or_known_default() == spec.url.port_or_known_default();
+    let sent = |name: &header::HeaderName| own_authority || name != header::HOST;
     // A check's own headers replace sonde's defaults of the same name;
     // repeated names are all sent.
-    for name in spec.headers.keys() {
+    for name in spec.headers.keys().filter(|n| sent(n)) {
         headers.remove(name);
     }
     for (name, value) in &spec.headers {
-        if !same_origin && is_credential(name, value) {
+        if (!same_origin && is_credential(name, value)) || !sent(name) {
             continue;
         }
         headers.append(name.clone(), value.clone());

@@ -60,23 +60,65 @@ pub(super) fn go_format(d: Duration) -> String {
     out
 }
 
-/// Parses blackbox_exporter's `body_size_limit` (alecthomas/units'
-/// Base2Bytes): a number with B, KB/KiB, MB/MiB, GB/GiB, TB/TiB (all
-/// powers of 1024), or none (bytes).
-pub fn base2_bytes(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a size (valid: e.g. 1024, 512KB, 10MiB)");
-    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    let number: u64 = text[..digits].parse().map_err(|_| bad())?;
-    let shift = match &text[digits..] {
-        "" | "B" => 0,
-        "KB" | "KiB" => 10,
-        "MB" | "MiB" => 20,
-        "GB" | "GiB" => 30,
-        "TB" | "TiB" => 40,
-        "PB" | "PiB" => 50,
-        _ => return Err(bad()),
+/// Parses blackbox_exporter's `body_size_limit` as alecthomas/units'
+/// `ParseBase2Bytes` does: a sign, then one or more numbers (fractions
+/// allowed) each with a unit, all powers of 1024: `B`, `KiB` … `EiB`,
+/// or else `B`, `KB` … `EB` (`1.5MB`, `1MB512KB`, `-1KB`). A bare
+/// number is refused but `0`. Returns bytes, negative as given.
+pub fn base2_bytes(text: &str) -> Result<i64, String> {
+    parse_unit(text, "iB").or_else(|_| parse_unit(text, "B"))
+}
+
+/// alecthomas/units' `ParseUnit` with `MakeUnitMap(suffix, "B", 1024)`.
+fn parse_unit(text: &str, suffix: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a size (valid: e.g. 512KB, 1.5MiB, 1MB512KB)");
+    let unit = |u: &str| -> Option<f64> {
+        if u == "B" {
+            return Some(1.0);
+        }
+        let power = ["K", "M", "G", "T", "P", "E"]
+            .iter()
+            .position(|p| u.strip_prefix(p) == Some(suffix))?;
+        Some(1024f64.powi(power as i32 + 1))
     };
-    number.checked_mul(1 << shift).ok_or_else(bad)
+    let (neg, mut s) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !s.is_empty() {
+        let number_len = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let (number, rest) = s.split_at(number_len);
+        let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return Err(bad());
+        }
+        let value: f64 = format!("0{int}.{frac}0").parse().map_err(|_| bad())?;
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let (u, rest) = rest.split_at(unit_len);
+        total += value * unit(u).ok_or_else(bad)?;
+        s = rest;
+    }
+    if neg {
+        total = -total;
+    }
+    // Go's int64(f) past the range is undefined; refused here.
+    let limit = 2f64.powi(63);
+    if !(-limit..limit).contains(&total) {
+        return Err(format!("{text:?} is too large a size"));
+    }
+    Ok(total as i64)
 }
 
 /// blackbox_exporter's `isCompressionAcceptEncodingValid`: with a

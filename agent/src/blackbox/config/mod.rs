@@ -405,6 +405,18 @@ fn module(name: &str, raw: RawModule, dir: &Path) -> Result<Module, ErrorKind> {
         ),
     ] {
         for m in list {
+            if m.header.is_empty() {
+                return Err(invalid(
+                    option,
+                    "header name must be set for HTTP header matchers".into(),
+                ));
+            }
+            if m.regexp.is_empty() {
+                return Err(invalid(
+                    option,
+                    "regexp must be set for HTTP header matchers".into(),
+                ));
+            }
             let name = HeaderName::from_bytes(m.header.as_bytes())
                 .map_err(|_| invalid(option, format!("{:?} is not a header name", m.header)))?;
             let regex = regex::Regex::new(&m.regexp)
@@ -450,10 +462,17 @@ fn module(name: &str, raw: RawModule, dir: &Path) -> Result<Module, ErrorKind> {
     };
     let body_size_limit = match &h.body_size_limit {
         None | Some(Scalar::Int(0)) => u64::MAX,
-        Some(Scalar::Int(n)) => *n,
+        // units.Base2Bytes wants a unit: `1024` is refused, as there.
+        Some(Scalar::Int(n)) => {
+            return Err(invalid(
+                "http.body_size_limit",
+                format!("{n} has no unit (valid: e.g. 1024B, 512KB, 1.5MiB)"),
+            ));
+        }
+        // 0 and below: no limit, as blackbox_exporter has it.
         Some(Scalar::Text(t)) => match base2_bytes(t) {
-            Ok(0) => u64::MAX,
-            Ok(n) => n,
+            Ok(n) if n > 0 => n as u64,
+            Ok(_) => u64::MAX,
             Err(p) => return Err(invalid("http.body_size_limit", p)),
         },
     };

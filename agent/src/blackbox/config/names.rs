@@ -57,10 +57,19 @@ const TLS_KEYS: &[&str] = &[
     "insecure_skip_verify",
     "min_version",
 ];
-const REFUSED_TLS: &[&str] = &["ca", "cert", "key", "max_version"];
+const REFUSED_TLS: &[&str] = &[
+    "ca",
+    "cert",
+    "key",
+    "max_version",
+    "ca_ref",
+    "cert_ref",
+    "key_ref",
+];
 const BASIC_KEYS: &[&str] = &["username", "password", "password_file"];
-const REFUSED_BASIC: &[&str] = &["username_file"];
+const REFUSED_BASIC: &[&str] = &["username_file", "username_ref", "password_ref"];
 const AUTHORIZATION_KEYS: &[&str] = &["type", "credentials", "credentials_file"];
+const REFUSED_AUTHORIZATION: &[&str] = &["credentials_ref"];
 const HEADER_MATCH_KEYS: &[&str] = &["header", "regexp", "allow_missing"];
 
 pub(super) type NameError = (Option<String>, Option<String>, ErrorKind);
@@ -79,11 +88,11 @@ pub(super) fn check_names(value: &Value) -> Result<(), NameError> {
     let Some(modules) = top.get("modules").and_then(Value::as_mapping) else {
         return Ok(());
     };
+    let empty = serde_yaml_ng::Mapping::new();
     for (name, module) in modules {
         let name = key_text(name);
-        let Some(module) = module.as_mapping() else {
-            continue;
-        };
+        // `m:` alone is a module without `prober`.
+        let module = module.as_mapping().unwrap_or(&empty);
         let prober = module.get("prober").and_then(Value::as_str).unwrap_or("");
         if prober.is_empty() {
             // blackbox_exporter loads it and answers each probe 400
@@ -110,7 +119,7 @@ pub(super) fn check_names(value: &Value) -> Result<(), NameError> {
         let nested: [(&str, &[&str], &[&str]); 3] = [
             ("tls_config", TLS_KEYS, REFUSED_TLS),
             ("basic_auth", BASIC_KEYS, REFUSED_BASIC),
-            ("authorization", AUTHORIZATION_KEYS, &[]),
+            ("authorization", AUTHORIZATION_KEYS, REFUSED_AUTHORIZATION),
         ];
         for (section, known, refused) in nested {
             if let Some(map) = http.get(section).and_then(Value::as_mapping) {
