@@ -964,17 +964,27 @@ fn header_rule(name: &'static str, pattern: &str, must_match: bool) -> HeaderAss
 #[test]
 fn header_assertions_judge_the_last_response() {
     let target = HttpTarget::builder()
-        .response(Response::ok("ok").header("x-cache", "MISS from edge"))
+        .route("/", Response::ok("ok").header("x-cache", "MISS from edge"))
+        .route(
+            "/hop",
+            Response::redirect(302, "/").header("x-cache", "HIT"),
+        )
         .start();
-    let mut s = spec(&target.url("/"), None, target.port());
+    let mut s = spec(&target.url("/hop"), None, target.port());
+    s.max_redirects = 1;
     s.expect.headers = vec![header_rule("x-cache", "^MISS", false)];
     let r = probe(&s);
+    assert_eq!(r.redirects, 1, "{r:#?}");
     assert_class(&r, ErrorClass::Assertion);
     assert!(r.failed_due_to_regex, "{r:#?}");
+    // The redirect's HIT is not what is judged.
     s.expect.headers = vec![header_rule("x-cache", "HIT", true)];
     let r = probe(&s);
     assert_class(&r, ErrorClass::Assertion);
     assert!(r.failed_due_to_regex);
+    s.expect.headers = vec![header_rule("x-cache", "HIT", false)];
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
     s.expect.headers = vec![header_rule("x-cache", "edge$", true)];
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
@@ -982,6 +992,25 @@ fn header_assertions_judge_the_last_response() {
     // Missing and not allowed: fails either form.
     s.expect.headers = vec![header_rule("x-absent", ".", false)];
     assert_class(&probe(&s), ErrorClass::Assertion);
+}
+
+#[test]
+fn a_broken_header_rule_is_a_regex_failure_when_the_body_then_fails() {
+    // blackbox_exporter judges the headers before it reads the body.
+    let target = HttpTarget::builder()
+        .response(Response::ok("x".repeat(5000)).header("x-cache", "MISS"))
+        .start();
+    let mut s = spec(&target.url("/"), None, target.port());
+    s.max_body_bytes = 100;
+    s.expect.headers = vec![header_rule("x-cache", "MISS", false)];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::BodyTooLarge);
+    assert!(r.failed_due_to_regex, "{r:#?}");
+    assert_eq!(r.decoded_body_bytes, 100, "counted up to the cap");
+    s.expect.headers = vec![header_rule("x-cache", "MISS", true)];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::BodyTooLarge);
+    assert!(!r.failed_due_to_regex, "{r:#?}");
 }
 
 #[test]
@@ -1014,10 +1043,12 @@ fn not_matches_fails_on_a_match_and_every_body_assertion_counts() {
 
 #[test]
 fn gzip_and_deflate_bodies_are_decoded_for_the_assertions() {
+    let re = |p: &str| regex::bytes::Regex::new(p).unwrap_or_else(|e| panic!("{e}"));
     let text = "compressed: ready ".repeat(100);
     let target = HttpTarget::builder()
         .route("/gzip", Response::gzip(text.as_bytes()))
         .route("/deflate", Response::deflate(text.as_bytes()))
+        .route("/zlib", Response::zlib(text.as_bytes()))
         .route("/plain", Response::ok(text.clone()))
         .route("/moved", Response::redirect(302, "/gzip").body("moved"))
         .start();
@@ -1032,26 +1063,44 @@ fn gzip_and_deflate_bodies_are_decoded_for_the_assertions() {
         assert_eq!(r.status, Status::Up, "{path}: {r:#?}");
         assert_eq!(r.decoded_body_bytes, text.len() as u64, "{path}");
         assert!(r.body_bytes < r.decoded_body_bytes, "{path}: {r:#?}");
+        // As in blackbox_exporter, nothing asks for the coding.
         let sent = target.last_request_headers().unwrap_or_default();
-        assert_eq!(
-            sent.get("accept-encoding").and_then(|v| v.to_str().ok()),
-            Some(compression.token()),
-            "{path}"
-        );
-        // The cap is on decoded bytes.
+        assert_eq!(sent.get("accept-encoding"), None, "{path}");
+        // The cap is on decoded bytes, counted up to the cap.
         s.max_body_bytes = r.body_bytes + 1;
-        assert_class(&probe(&s), ErrorClass::BodyTooLarge);
+        let r = probe(&s);
+        assert_class(&r, ErrorClass::BodyTooLarge);
+        assert_eq!(r.decoded_body_bytes, s.max_body_bytes, "{path}");
     }
+    // deflate is raw DEFLATE, as Go's flate.NewReader reads it: a
+    // zlib-wrapped body fails, as in blackbox_exporter.
+    let mut s = spec(&target.url("/zlib"), None, target.port());
+    s.compression = Some(Compression::Deflate);
+    assert_class(&probe(&s), ErrorClass::HttpProtocol);
     // A redirect's body is not decoded: only the final response's is.
     let mut s = spec(&target.url("/moved"), None, target.port());
     s.compression = Some(Compression::Gzip);
     s.max_redirects = 1;
     let r = probe(&s);
     assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
-    // A body not in the coding asked for fails, as in blackbox_exporter.
+    // A body not in the coding asked for fails, as in blackbox_exporter;
+    // a bad gzip header fails before the regexes (Go's gzip.NewReader), a
+    // bad deflate stream in their read.
     let mut s = spec(&target.url("/plain"), None, target.port());
     s.compression = Some(Compression::Gzip);
     assert_class(&probe(&s), ErrorClass::HttpProtocol);
+    s.expect.body = vec![BodyAssertion::Matches(re("ready"))];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::HttpProtocol);
+    assert!(!r.failed_due_to_regex, "gzip header: {r:#?}");
+    // (Whether this text fails as DEFLATE or decodes to garbage the regex
+    // misses, the regex decided.)
+    s.compression = Some(Compression::Deflate);
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Down, "{r:#?}");
+    assert!(r.failed_due_to_regex, "deflate: {r:#?}");
+    s.expect.body.clear();
+    s.compression = Some(Compression::Gzip);
     // A check's own Accept-Encoding is sent as it is.
     s.headers.insert(
         "accept-encoding",

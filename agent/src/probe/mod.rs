@@ -104,25 +104,27 @@ pub struct ProbeSpec {
     /// Keep the last response's headers and body in the report (for
     /// `sonde wait`'s conditions); off by default so probes stay cheap.
     pub keep_response: bool,
-    /// Ask for this content coding and decode the body before the body
-    /// assertions see it (blackbox_exporter's `compression`); `None`: the
-    /// body is taken as it arrives.
+    /// Decode the body in this coding before the body assertions see it
+    /// (blackbox_exporter's `compression`); `None`: the body is taken as it
+    /// arrives. Nothing is asked for: as in blackbox_exporter, no
+    /// Accept-Encoding goes out but the check's own headers.
     pub compression: Option<Compression>,
 }
 
-/// A content coding the probe asks for and decodes.
+/// A content coding the probe decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     /// `gzip`.
     Gzip,
-    /// `deflate` (zlib).
+    /// `deflate`: raw DEFLATE, as Go's `flate.NewReader` reads it (a
+    /// zlib-wrapped body fails, as in blackbox_exporter).
     Deflate,
-    /// `identity`: asked for, nothing to decode.
+    /// `identity`: nothing to decode.
     Identity,
 }
 
 impl Compression {
-    /// The coding's name in Accept-Encoding.
+    /// The coding's name (as in Content-Encoding).
     pub fn token(self) -> &'static str {
         match self {
             Compression::Gzip => "gzip",
@@ -588,15 +590,22 @@ fn judge(
         return (outcome, false);
     };
     if let Err(failure) = outcome {
-        // A body that did not arrive whole fails blackbox_exporter's regex
-        // read; a redirect that went wrong never reached the regexes.
+        // A body that did not arrive whole: blackbox_exporter judged the
+        // headers before reading it, and its regex read fails (unless the
+        // gzip header failed first, before the regexes). A redirect that
+        // went wrong never reached either.
         let body_broke = failure.phase == Phase::Body
             && exchange.finished.is_none()
             && !matches!(
                 failure.class,
                 ErrorClass::TooManyRedirects | ErrorClass::InsecureRedirect
             );
-        let regex = body_broke && spec.expect.body_error_is_regex(status, &exchange.headers);
+        let regex = body_broke
+            && spec.expect.body_error_is_regex(
+                status,
+                &exchange.headers,
+                !exchange.gzip_header_failed,
+            );
         return (Err(failure), regex);
     }
     let seen = verdict::Observed {
@@ -772,16 +781,6 @@ fn build_request(
             continue;
         }
         headers.append(name.clone(), value.clone());
-    }
-    // Ask for the coding the body is decoded from, unless the check asks
-    // for codings itself.
-    if let Some(compression) = spec.compression {
-        if !headers.contains_key(header::ACCEPT_ENCODING) {
-            headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static(compression.token()),
-            );
-        }
     }
     Ok(PreparedRequest {
         request,
