@@ -318,11 +318,14 @@ fn redirects_are_followed_only_on_request() {
     let mut s = spec(&target.url("/start"), None, 0);
     let r = probe(&s);
     assert_eq!((r.status_code, r.redirects), (Some(302), 0));
+    // blackbox_exporter counts the refused redirect (probe_http_redirects 1).
+    assert!(r.redirect_refused, "{r:#?}");
     s.max_redirects = 5;
     s.expect.body = vec![BodyAssertion::Contains("done".into())];
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
     assert_eq!((r.status_code, r.redirects), (Some(200), 1));
+    assert!(!r.redirect_refused, "{r:#?}");
     assert_eq!(r.final_url.path(), "/final");
     assert_eq!(target.connections(), 3, "each hop opens its own connection");
 }
@@ -357,6 +360,8 @@ fn redirect_loop_is_too_many_redirects() {
     let r = probe(&s);
     assert_class(&r, ErrorClass::TooManyRedirects);
     assert_eq!(r.redirects, 3);
+    // blackbox_exporter's count is one more: 11 with 10 allowed.
+    assert!(r.redirect_refused, "{r:#?}");
 }
 
 /// The check's request headers for the credential tests: the three
@@ -948,6 +953,39 @@ fn content_length_and_last_modified_are_read() {
     assert_eq!(
         (r.status_code, r.content_length),
         (Some(204), Some(0)),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn h2_content_length_is_go_h2_clients() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let leaf = ca.leaf(&[HOST]);
+    let target = HttpTarget::builder()
+        .tls(&leaf)
+        .alpn(Alpn::H2)
+        .route("/five", Response::ok("12345"))
+        .route("/none", Response::new(204))
+        .start();
+    let url = |path: &str| format!("https://{HOST}:{}{path}", target.port());
+    let r = probe(&spec(&url("/five"), Some(&pem), target.port()));
+    assert_eq!(r.http_version, Some(hyper::Version::HTTP_2), "{r:#?}");
+    assert_eq!(r.content_length, Some(5), "{r:#?}");
+    // HEADERS ended the stream, no Content-Length: Go's h2 client says 0.
+    let r = probe(&spec(&url("/none"), Some(&pem), target.port()));
+    assert_eq!(
+        (r.status_code, r.content_length),
+        (Some(204), Some(0)),
+        "{r:#?}"
+    );
+    // Not for HEAD: -1.
+    let mut s = spec(&url("/none"), Some(&pem), target.port());
+    s.method = hyper::Method::HEAD;
+    let r = probe(&s);
+    assert_eq!(
+        (r.status_code, r.content_length),
+        (Some(204), None),
         "{r:#?}"
     );
 }

@@ -294,6 +294,7 @@ fn unparsable(spec: &crate::probe::ProbeSpec, why: String) -> ProbeReport {
         tls: None,
         body_bytes: 0,
         redirects: 0,
+        redirect_refused: false,
         final_url: spec.url.clone(),
         headers: None,
         body: None,

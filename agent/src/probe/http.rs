@@ -40,6 +40,9 @@ pub(crate) struct Exchange {
     pub(crate) body: Vec<u8>,
     /// When the last body byte arrived.
     pub(crate) finished: Option<Instant>,
+    /// The response's head ended its stream (an HTTP/2 HEADERS frame
+    /// with END_STREAM: no body at all).
+    pub(crate) head_ended_stream: bool,
     /// The body failed inside its gzip header: Go's `gzip.NewReader`
     /// failing, before blackbox_exporter's body regexes ever run.
     pub(crate) gzip_header_failed: bool,
@@ -164,6 +167,7 @@ async fn read(
         .map(str::to_owned);
     let (parts, mut incoming) = response.into_parts();
     out.headers = parts.headers;
+    out.head_ended_stream = hyper::body::Body::is_end_stream(&incoming);
     let BodyReaders {
         mut decoder,
         mut search,
