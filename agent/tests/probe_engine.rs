@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use sonde::probe::{
-    BodyAssertion, Compression, HeaderAssertion, IpVersion, Phase, ProbeReport, ProbeSpec, Prober,
-    ResolveOverride, TlsExpectation, TlsOptions, tls,
+    BodyAssertion, Compression, FamilyOutcome, HeaderAssertion, IpVersion, Phase, ProbeReport,
+    ProbeSpec, Prober, ResolveOverride, TlsExpectation, TlsOptions, tls,
 };
 use testkit::dns::{DnsBehaviour, DnsServer};
 use testkit::http::{Alpn, HttpTarget, Misbehaviour, Response};
@@ -856,8 +856,10 @@ fn unix(at: std::time::SystemTime) -> i64 {
 
 /// root → intermediate (10 days) → leaf (300 days), the leaf presenting
 /// the intermediate after itself.
-fn chained_target() -> (PemFiles, Ca, Leaf, HttpTarget) {
-    let root = Ca::new();
+/// A root expiring in 5 days, an intermediate in 10, a leaf in 300; the
+/// server presents the leaf and the intermediate.
+fn chained_target() -> (PemFiles, Ca, Ca, Leaf, HttpTarget) {
+    let root = Ca::with_validity(Validity::ExpiresIn(Duration::from_secs(5 * 86_400 + 3600)));
     let pem = root.pem_files();
     let intermediate = root.intermediate(
         "sonde test intermediate",
@@ -868,12 +870,12 @@ fn chained_target() -> (PemFiles, Ca, Leaf, HttpTarget) {
         Validity::ExpiresIn(Duration::from_secs(300 * 86_400 + 3600)),
     );
     let target = HttpTarget::builder().tls(&leaf).start();
-    (pem, intermediate, leaf, target)
+    (pem, root, intermediate, leaf, target)
 }
 
 #[test]
 fn the_earliest_expiry_is_over_the_presented_chain() {
-    let (pem, intermediate, leaf, target) = chained_target();
+    let (pem, root, intermediate, leaf, target) = chained_target();
     let url = format!("https://{HOST}:{}/", target.port());
     let r = probe(&spec(&url, Some(&pem), target.port()));
     assert_eq!(r.status, Status::Up, "{r:#?}");
@@ -887,7 +889,9 @@ fn the_earliest_expiry_is_over_the_presented_chain() {
         info.earliest_subject.as_deref(),
         Some("CN=sonde test intermediate")
     );
-    assert_eq!(info.chain_not_after, Some(unix(intermediate.not_after())));
+    // The trust anchor expires first, and is not presented: only the
+    // anchor lookup can find it.
+    assert_eq!(info.chain_not_after, Some(unix(root.not_after())));
     let now = std::time::SystemTime::now();
     assert_eq!(info.days_left(now), Some(300), "the leaf's own");
     assert_eq!(info.earliest_days_left(now), Some(10));
@@ -908,7 +912,7 @@ fn the_earliest_expiry_is_over_the_presented_chain() {
 
 #[test]
 fn an_unverified_chain_has_no_chain_expiry() {
-    let (_pem, intermediate, _leaf, target) = chained_target();
+    let (_pem, _root, intermediate, _leaf, target) = chained_target();
     let url = format!("https://{HOST}:{}/", target.port());
     let r = probe(&spec(&url, None, target.port()));
     assert_eq!(r.status, Status::Up, "{r:#?}");
@@ -1201,8 +1205,11 @@ fn a_preferred_family_is_the_one_connected_to() {
         );
     }
     // Only the other family has an address: it is used.
+    // AAAA is slower than the resolution delay: without the preference it
+    // would be left behind (late); with it, its NODATA is waited for.
     let v4_only = DnsServer::builder()
         .name(HOST, &[IpAddr::from([127, 0, 0, 1])])
+        .aaaa_delay(DELAY)
         .start();
     let mut s = spec(&format!("http://{HOST}:{}/", target.port()), None, 0);
     s.resolve.clear();
@@ -1211,4 +1218,9 @@ fn a_preferred_family_is_the_one_connected_to() {
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
     assert!(r.remote.is_some_and(|a| a.is_ipv4()), "{r:#?}");
+    assert_eq!(
+        r.dns.as_ref().map(|d| d.aaaa.outcome),
+        Some(FamilyOutcome::NoData),
+        "{r:#?}"
+    );
 }
