@@ -44,7 +44,10 @@ pub struct ProbeFacts {
     pub redirects: u32,
     /// The last response's Content-Length header.
     pub content_length: Option<u64>,
-    /// The last response's body bytes, after content decoding.
+    /// The last response's body bytes, after content decoding; 0 after a
+    /// refused redirect, whose body blackbox_exporter's Go client closes
+    /// unread (sonde reads and judges it: README, "Coming from
+    /// blackbox_exporter").
     pub decoded_body_bytes: u64,
     /// The last response's Last-Modified header, Unix seconds.
     pub last_modified: Option<i64>,
@@ -72,7 +75,11 @@ impl ProbeFacts {
             ssl: tls.is_some(),
             redirects: report.redirects + u32::from(report.redirect_refused),
             content_length: report.content_length,
-            decoded_body_bytes: report.decoded_body_bytes,
+            decoded_body_bytes: if report.redirect_refused {
+                0
+            } else {
+                report.decoded_body_bytes
+            },
             last_modified: report.last_modified,
             remote: report.remote.map(|a| a.ip()),
             failed_due_to_regex: report.failed_due_to_regex,
@@ -156,9 +163,13 @@ mod tests {
     fn a_refused_redirect_counts_as_blackbox_exporter_counts_it() {
         let mut r = report(None, None, Some(302));
         r.redirects = 0;
+        r.decoded_body_bytes = 5;
         assert_eq!(ProbeFacts::of(&r).redirects, 0);
+        assert_eq!(ProbeFacts::of(&r).decoded_body_bytes, 5);
         r.redirect_refused = true;
         assert_eq!(ProbeFacts::of(&r).redirects, 1, "follow_redirects off");
+        // Go closes the refused redirect's body unread.
+        assert_eq!(ProbeFacts::of(&r).decoded_body_bytes, 0);
         r.redirects = 10;
         assert_eq!(ProbeFacts::of(&r).redirects, 11, "past the limit of 10");
     }
