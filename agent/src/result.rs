@@ -37,11 +37,17 @@ pub struct ProbeFacts {
     pub http_version: Option<hyper::Version>,
     /// Whether the last response came over TLS.
     pub ssl: bool,
-    /// Redirects followed.
+    /// Redirects as blackbox_exporter counts them (`len(via)` in Go's
+    /// CheckRedirect): those followed, plus one when the last response
+    /// was a redirect that was refused (following off, or past the
+    /// limit), so `follow_redirects: false` on a 302 shows 1.
     pub redirects: u32,
     /// The last response's Content-Length header.
     pub content_length: Option<u64>,
-    /// The last response's body bytes, after content decoding.
+    /// The last response's body bytes, after content decoding; 0 after a
+    /// refused redirect, whose body blackbox_exporter's Go client closes
+    /// unread (sonde reads and judges it: README, "Coming from
+    /// blackbox_exporter").
     pub decoded_body_bytes: u64,
     /// The last response's Last-Modified header, Unix seconds.
     pub last_modified: Option<i64>,
@@ -67,9 +73,13 @@ impl ProbeFacts {
         ProbeFacts {
             http_version: report.http_version,
             ssl: tls.is_some(),
-            redirects: report.redirects,
+            redirects: report.redirects + u32::from(report.redirect_refused),
             content_length: report.content_length,
-            decoded_body_bytes: report.decoded_body_bytes,
+            decoded_body_bytes: if report.redirect_refused {
+                0
+            } else {
+                report.decoded_body_bytes
+            },
             last_modified: report.last_modified,
             remote: report.remote.map(|a| a.ip()),
             failed_due_to_regex: report.failed_due_to_regex,
@@ -137,6 +147,7 @@ mod tests {
             tls: first,
             body_bytes: 0,
             redirects: 1,
+            redirect_refused: false,
             final_url: url::Url::parse("http://x.test/").unwrap_or_else(|e| panic!("{e}")),
             headers: None,
             body: None,
@@ -146,6 +157,21 @@ mod tests {
             failed_due_to_regex: false,
             final_tls: last,
         }
+    }
+
+    #[test]
+    fn a_refused_redirect_counts_as_blackbox_exporter_counts_it() {
+        let mut r = report(None, None, Some(302));
+        r.redirects = 0;
+        r.decoded_body_bytes = 5;
+        assert_eq!(ProbeFacts::of(&r).redirects, 0);
+        assert_eq!(ProbeFacts::of(&r).decoded_body_bytes, 5);
+        r.redirect_refused = true;
+        assert_eq!(ProbeFacts::of(&r).redirects, 1, "follow_redirects off");
+        // Go closes the refused redirect's body unread.
+        assert_eq!(ProbeFacts::of(&r).decoded_body_bytes, 0);
+        r.redirects = 10;
+        assert_eq!(ProbeFacts::of(&r).redirects, 11, "past the limit of 10");
     }
 
     #[test]

@@ -299,14 +299,19 @@ enum LazyConfig {
 }
 
 impl ProbeTls {
-    /// A configuration built already. What it trusts is not known here:
-    /// the chain expiry of its probes covers the presented chain only
-    /// ([`probe_tls`] knows the anchors).
-    pub fn ready(config: Arc<ClientConfig>) -> ProbeTls {
-        ProbeTls(Arc::new(LazyConfig::Ready(Built {
-            config,
-            anchors: Some(Arc::default()),
-        })))
+    /// A configuration built already, trusting `anchors` (`None`: it
+    /// verifies nothing, or what it trusts is not known, and its probes
+    /// report no chain expiry; [`probe_tls`] knows the anchors).
+    pub fn ready(config: Arc<ClientConfig>, anchors: Option<Arc<AnchorIndex>>) -> ProbeTls {
+        ProbeTls(Arc::new(LazyConfig::Ready(Built { config, anchors })))
+    }
+
+    /// A probe configuration of `options`, built now (the scheduled
+    /// checks': an empty trust store fails at startup, not in a probe),
+    /// with the index of what it trusts.
+    pub(crate) fn built(options: &ClientTls) -> Result<ProbeTls, TlsConfigError> {
+        let built = build_probe(options)?;
+        Ok(ProbeTls(Arc::new(LazyConfig::Ready(built))))
     }
 
     /// A probe configuration of `options`, built when first asked for.
@@ -320,17 +325,17 @@ impl ProbeTls {
     /// The configuration, built now if it was not yet (outside any timed
     /// window: the engine asks before a hop's clock starts).
     pub fn config(&self) -> Result<&Arc<ClientConfig>, &TlsConfigError> {
-        self.built().map(|b| &b.config)
+        self.get().map(|b| &b.config)
     }
 
     /// The index of the trust anchors (built with the configuration);
     /// `None` when the configuration verifies nothing (`insecure`) or
     /// could not be built.
     pub fn anchors(&self) -> Option<&Arc<AnchorIndex>> {
-        self.built().ok().and_then(|b| b.anchors.as_ref())
+        self.get().ok().and_then(|b| b.anchors.as_ref())
     }
 
-    fn built(&self) -> Result<&Built, &TlsConfigError> {
+    fn get(&self) -> Result<&Built, &TlsConfigError> {
         match &*self.0 {
             LazyConfig::Ready(built) => Ok(built),
             LazyConfig::Lazy { options, built } => {
@@ -349,8 +354,9 @@ impl ProbeTls {
 }
 
 impl From<Arc<ClientConfig>> for ProbeTls {
+    /// What the configuration trusts is not known: no chain expiry.
     fn from(config: Arc<ClientConfig>) -> ProbeTls {
-        ProbeTls::ready(config)
+        ProbeTls::ready(config, None)
     }
 }
 

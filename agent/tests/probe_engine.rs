@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use sonde::probe::{
-    BodyAssertion, Compression, HeaderAssertion, IpVersion, Phase, ProbeReport, ProbeSpec, Prober,
-    ResolveOverride, TlsExpectation, TlsOptions, tls,
+    BodyAssertion, Compression, FamilyOutcome, HeaderAssertion, IpVersion, Phase, ProbeReport,
+    ProbeSpec, Prober, ResolveOverride, TlsExpectation, TlsOptions, tls,
 };
 use testkit::dns::{DnsBehaviour, DnsServer};
 use testkit::http::{Alpn, HttpTarget, Misbehaviour, Response};
@@ -318,11 +318,14 @@ fn redirects_are_followed_only_on_request() {
     let mut s = spec(&target.url("/start"), None, 0);
     let r = probe(&s);
     assert_eq!((r.status_code, r.redirects), (Some(302), 0));
+    // blackbox_exporter counts the refused redirect (probe_http_redirects 1).
+    assert!(r.redirect_refused, "{r:#?}");
     s.max_redirects = 5;
     s.expect.body = vec![BodyAssertion::Contains("done".into())];
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
     assert_eq!((r.status_code, r.redirects), (Some(200), 1));
+    assert!(!r.redirect_refused, "{r:#?}");
     assert_eq!(r.final_url.path(), "/final");
     assert_eq!(target.connections(), 3, "each hop opens its own connection");
 }
@@ -357,6 +360,8 @@ fn redirect_loop_is_too_many_redirects() {
     let r = probe(&s);
     assert_class(&r, ErrorClass::TooManyRedirects);
     assert_eq!(r.redirects, 3);
+    // blackbox_exporter's count is one more: 11 with 10 allowed.
+    assert!(r.redirect_refused, "{r:#?}");
 }
 
 /// The check's request headers for the credential tests: the three
@@ -851,8 +856,10 @@ fn unix(at: std::time::SystemTime) -> i64 {
 
 /// root → intermediate (10 days) → leaf (300 days), the leaf presenting
 /// the intermediate after itself.
-fn chained_target() -> (PemFiles, Ca, Leaf, HttpTarget) {
-    let root = Ca::new();
+/// A root expiring in 5 days, an intermediate in 10, a leaf in 300; the
+/// server presents the leaf and the intermediate.
+fn chained_target() -> (PemFiles, Ca, Ca, Leaf, HttpTarget) {
+    let root = Ca::with_validity(Validity::ExpiresIn(Duration::from_secs(5 * 86_400 + 3600)));
     let pem = root.pem_files();
     let intermediate = root.intermediate(
         "sonde test intermediate",
@@ -863,12 +870,12 @@ fn chained_target() -> (PemFiles, Ca, Leaf, HttpTarget) {
         Validity::ExpiresIn(Duration::from_secs(300 * 86_400 + 3600)),
     );
     let target = HttpTarget::builder().tls(&leaf).start();
-    (pem, intermediate, leaf, target)
+    (pem, root, intermediate, leaf, target)
 }
 
 #[test]
 fn the_earliest_expiry_is_over_the_presented_chain() {
-    let (pem, intermediate, leaf, target) = chained_target();
+    let (pem, root, intermediate, leaf, target) = chained_target();
     let url = format!("https://{HOST}:{}/", target.port());
     let r = probe(&spec(&url, Some(&pem), target.port()));
     assert_eq!(r.status, Status::Up, "{r:#?}");
@@ -882,7 +889,9 @@ fn the_earliest_expiry_is_over_the_presented_chain() {
         info.earliest_subject.as_deref(),
         Some("CN=sonde test intermediate")
     );
-    assert_eq!(info.chain_not_after, Some(unix(intermediate.not_after())));
+    // The trust anchor expires first, and is not presented: only the
+    // anchor lookup can find it.
+    assert_eq!(info.chain_not_after, Some(unix(root.not_after())));
     let now = std::time::SystemTime::now();
     assert_eq!(info.days_left(now), Some(300), "the leaf's own");
     assert_eq!(info.earliest_days_left(now), Some(10));
@@ -903,7 +912,7 @@ fn the_earliest_expiry_is_over_the_presented_chain() {
 
 #[test]
 fn an_unverified_chain_has_no_chain_expiry() {
-    let (_pem, intermediate, _leaf, target) = chained_target();
+    let (_pem, _root, intermediate, _leaf, target) = chained_target();
     let url = format!("https://{HOST}:{}/", target.port());
     let r = probe(&spec(&url, None, target.port()));
     assert_eq!(r.status, Status::Up, "{r:#?}");
@@ -952,6 +961,39 @@ fn content_length_and_last_modified_are_read() {
     );
 }
 
+#[test]
+fn h2_content_length_is_go_h2_clients() {
+    let ca = Ca::new();
+    let pem = ca.pem_files();
+    let leaf = ca.leaf(&[HOST]);
+    let target = HttpTarget::builder()
+        .tls(&leaf)
+        .alpn(Alpn::H2)
+        .route("/five", Response::ok("12345"))
+        .route("/none", Response::new(204))
+        .start();
+    let url = |path: &str| format!("https://{HOST}:{}{path}", target.port());
+    let r = probe(&spec(&url("/five"), Some(&pem), target.port()));
+    assert_eq!(r.http_version, Some(hyper::Version::HTTP_2), "{r:#?}");
+    assert_eq!(r.content_length, Some(5), "{r:#?}");
+    // HEADERS ended the stream, no Content-Length: Go's h2 client says 0.
+    let r = probe(&spec(&url("/none"), Some(&pem), target.port()));
+    assert_eq!(
+        (r.status_code, r.content_length),
+        (Some(204), Some(0)),
+        "{r:#?}"
+    );
+    // Not for HEAD: -1.
+    let mut s = spec(&url("/none"), Some(&pem), target.port());
+    s.method = hyper::Method::HEAD;
+    let r = probe(&s);
+    assert_eq!(
+        (r.status_code, r.content_length),
+        (Some(204), None),
+        "{r:#?}"
+    );
+}
+
 fn header_rule(name: &'static str, pattern: &str, must_match: bool) -> HeaderAssertion {
     HeaderAssertion {
         name: hyper::header::HeaderName::from_static(name),
@@ -964,17 +1006,27 @@ fn header_rule(name: &'static str, pattern: &str, must_match: bool) -> HeaderAss
 #[test]
 fn header_assertions_judge_the_last_response() {
     let target = HttpTarget::builder()
-        .response(Response::ok("ok").header("x-cache", "MISS from edge"))
+        .route("/", Response::ok("ok").header("x-cache", "MISS from edge"))
+        .route(
+            "/hop",
+            Response::redirect(302, "/").header("x-cache", "HIT"),
+        )
         .start();
-    let mut s = spec(&target.url("/"), None, target.port());
+    let mut s = spec(&target.url("/hop"), None, target.port());
+    s.max_redirects = 1;
     s.expect.headers = vec![header_rule("x-cache", "^MISS", false)];
     let r = probe(&s);
+    assert_eq!(r.redirects, 1, "{r:#?}");
     assert_class(&r, ErrorClass::Assertion);
     assert!(r.failed_due_to_regex, "{r:#?}");
+    // The redirect's HIT is not what is judged.
     s.expect.headers = vec![header_rule("x-cache", "HIT", true)];
     let r = probe(&s);
     assert_class(&r, ErrorClass::Assertion);
     assert!(r.failed_due_to_regex);
+    s.expect.headers = vec![header_rule("x-cache", "HIT", false)];
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Up, "{r:#?}");
     s.expect.headers = vec![header_rule("x-cache", "edge$", true)];
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
@@ -982,6 +1034,25 @@ fn header_assertions_judge_the_last_response() {
     // Missing and not allowed: fails either form.
     s.expect.headers = vec![header_rule("x-absent", ".", false)];
     assert_class(&probe(&s), ErrorClass::Assertion);
+}
+
+#[test]
+fn a_broken_header_rule_is_a_regex_failure_when_the_body_then_fails() {
+    // blackbox_exporter judges the headers before it reads the body.
+    let target = HttpTarget::builder()
+        .response(Response::ok("x".repeat(5000)).header("x-cache", "MISS"))
+        .start();
+    let mut s = spec(&target.url("/"), None, target.port());
+    s.max_body_bytes = 100;
+    s.expect.headers = vec![header_rule("x-cache", "MISS", false)];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::BodyTooLarge);
+    assert!(r.failed_due_to_regex, "{r:#?}");
+    assert_eq!(r.decoded_body_bytes, 100, "counted up to the cap");
+    s.expect.headers = vec![header_rule("x-cache", "MISS", true)];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::BodyTooLarge);
+    assert!(!r.failed_due_to_regex, "{r:#?}");
 }
 
 #[test]
@@ -1014,10 +1085,12 @@ fn not_matches_fails_on_a_match_and_every_body_assertion_counts() {
 
 #[test]
 fn gzip_and_deflate_bodies_are_decoded_for_the_assertions() {
+    let re = |p: &str| regex::bytes::Regex::new(p).unwrap_or_else(|e| panic!("{e}"));
     let text = "compressed: ready ".repeat(100);
     let target = HttpTarget::builder()
         .route("/gzip", Response::gzip(text.as_bytes()))
         .route("/deflate", Response::deflate(text.as_bytes()))
+        .route("/zlib", Response::zlib(text.as_bytes()))
         .route("/plain", Response::ok(text.clone()))
         .route("/moved", Response::redirect(302, "/gzip").body("moved"))
         .start();
@@ -1032,26 +1105,44 @@ fn gzip_and_deflate_bodies_are_decoded_for_the_assertions() {
         assert_eq!(r.status, Status::Up, "{path}: {r:#?}");
         assert_eq!(r.decoded_body_bytes, text.len() as u64, "{path}");
         assert!(r.body_bytes < r.decoded_body_bytes, "{path}: {r:#?}");
+        // As in blackbox_exporter, nothing asks for the coding.
         let sent = target.last_request_headers().unwrap_or_default();
-        assert_eq!(
-            sent.get("accept-encoding").and_then(|v| v.to_str().ok()),
-            Some(compression.token()),
-            "{path}"
-        );
-        // The cap is on decoded bytes.
+        assert_eq!(sent.get("accept-encoding"), None, "{path}");
+        // The cap is on decoded bytes, counted up to the cap.
         s.max_body_bytes = r.body_bytes + 1;
-        assert_class(&probe(&s), ErrorClass::BodyTooLarge);
+        let r = probe(&s);
+        assert_class(&r, ErrorClass::BodyTooLarge);
+        assert_eq!(r.decoded_body_bytes, s.max_body_bytes, "{path}");
     }
+    // deflate is raw DEFLATE, as Go's flate.NewReader reads it: a
+    // zlib-wrapped body fails, as in blackbox_exporter.
+    let mut s = spec(&target.url("/zlib"), None, target.port());
+    s.compression = Some(Compression::Deflate);
+    assert_class(&probe(&s), ErrorClass::HttpProtocol);
     // A redirect's body is not decoded: only the final response's is.
     let mut s = spec(&target.url("/moved"), None, target.port());
     s.compression = Some(Compression::Gzip);
     s.max_redirects = 1;
     let r = probe(&s);
     assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
-    // A body not in the coding asked for fails, as in blackbox_exporter.
+    // A body not in the coding asked for fails, as in blackbox_exporter;
+    // a bad gzip header fails before the regexes (Go's gzip.NewReader), a
+    // bad deflate stream in their read.
     let mut s = spec(&target.url("/plain"), None, target.port());
     s.compression = Some(Compression::Gzip);
     assert_class(&probe(&s), ErrorClass::HttpProtocol);
+    s.expect.body = vec![BodyAssertion::Matches(re("ready"))];
+    let r = probe(&s);
+    assert_class(&r, ErrorClass::HttpProtocol);
+    assert!(!r.failed_due_to_regex, "gzip header: {r:#?}");
+    // (Whether this text fails as DEFLATE or decodes to garbage the regex
+    // misses, the regex decided.)
+    s.compression = Some(Compression::Deflate);
+    let r = probe(&s);
+    assert_eq!(r.status, Status::Down, "{r:#?}");
+    assert!(r.failed_due_to_regex, "deflate: {r:#?}");
+    s.expect.body.clear();
+    s.compression = Some(Compression::Gzip);
     // A check's own Accept-Encoding is sent as it is.
     s.headers.insert(
         "accept-encoding",
@@ -1114,8 +1205,11 @@ fn a_preferred_family_is_the_one_connected_to() {
         );
     }
     // Only the other family has an address: it is used.
+    // AAAA is slower than the resolution delay: without the preference it
+    // would be left behind (late); with it, its NODATA is waited for.
     let v4_only = DnsServer::builder()
         .name(HOST, &[IpAddr::from([127, 0, 0, 1])])
+        .aaaa_delay(DELAY)
         .start();
     let mut s = spec(&format!("http://{HOST}:{}/", target.port()), None, 0);
     s.resolve.clear();
@@ -1124,4 +1218,9 @@ fn a_preferred_family_is_the_one_connected_to() {
     let r = probe(&s);
     assert_eq!(r.status, Status::Up, "{r:#?}");
     assert!(r.remote.is_some_and(|a| a.is_ipv4()), "{r:#?}");
+    assert_eq!(
+        r.dns.as_ref().map(|d| d.aaaa.outcome),
+        Some(FamilyOutcome::NoData),
+        "{r:#?}"
+    );
 }

@@ -99,6 +99,13 @@ impl Default for Ca {
 impl Ca {
     /// A fresh CA ("sonde test CA"), valid from a day ago for ten years.
     pub fn new() -> Ca {
+        Ca::with_validity(Validity::ExpiresIn(3650 * DAY))
+    }
+
+    /// A fresh root CA ("sonde test CA") valid over `validity` (a trust
+    /// anchor's own dates are not checked in verification, so one that
+    /// expires first still verifies).
+    pub fn with_validity(validity: Validity) -> Ca {
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params
@@ -110,9 +117,9 @@ impl Ca {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let now = SystemTime::now();
-        params.not_before = whole_seconds(now - DAY).into();
-        params.not_after = whole_seconds(now + 3650 * DAY).into();
+        let (not_before, not_after) = validity.window(SystemTime::now());
+        params.not_before = not_before.into();
+        params.not_after = not_after.into();
         let key = KeyPair::generate().expect("testkit: generating the CA key");
         let cert = params
             .self_signed(&key)

@@ -327,6 +327,7 @@ fn failed_before(
         tls: None,
         body_bytes: 0,
         redirects: 0,
+        redirect_refused: false,
         final_url: spec.url.clone(),
         headers: None,
         body: None,

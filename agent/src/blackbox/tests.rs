@@ -656,3 +656,21 @@ async fn an_unparsable_targets_error_is_logged_once() {
     assert!(!body.contains("Error for HTTP request"), "{body}");
     assert!(body.contains("Probe failed"), "{body}");
 }
+
+#[test]
+fn a_modules_tls_knows_its_anchors_and_insecure_has_none() {
+    let ca = testkit::pki::Ca::new();
+    let pem = ca.pem_files();
+    let with_ca = format!(
+        "modules:\n  m:\n    prober: http\n    http:\n      tls_config:\n        ca_file: {}\n",
+        pem.ca_cert.display()
+    );
+    let p = one(&with_ca);
+    let anchors = p.template.tls.anchors().expect("anchors");
+    let (_, cert) = x509_parser::parse_x509_certificate(ca.cert_der()).unwrap();
+    assert!(anchors.not_after_of(cert.subject().as_raw()).is_some());
+    let insecure = one(
+        "modules:\n  m:\n    prober: http\n    http:\n      tls_config:\n        insecure_skip_verify: true\n",
+    );
+    assert!(insecure.template.tls.anchors().is_none());
+}

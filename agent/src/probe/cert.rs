@@ -61,7 +61,9 @@ pub(crate) fn go_name(rdns: &[Vec<Attribute>]) -> String {
             .collect();
         let values = match (known, values.last()) {
             (_, None) => continue,
-            // One value only: the last one parsed wins.
+            // One value only: the last one parsed wins, and an empty one
+            // is left out (ToRDNSequence tests `len(n.CommonName) > 0`).
+            ("2.5.4.3" | "2.5.4.5", Some(Value::Text(last))) if last.is_empty() => continue,
             ("2.5.4.3" | "2.5.4.5", Some(last)) => vec![*last],
             _ => values,
         };
@@ -122,13 +124,14 @@ fn go_der(value: &Value) -> Vec<u8> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
             let tag = if printable { 0x13 } else { 0x0c };
-            der_tlv(tag, text.as_bytes())
+            der_tlv(&[tag], text.as_bytes())
         }
     }
 }
 
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
+/// `tag` is the identifier octets, class and constructed bits included.
+fn der_tlv(tag: &[u8], content: &[u8]) -> Vec<u8> {
+    let mut out = tag.to_vec();
     let len = content.len();
     if len < 0x80 {
         out.push(len as u8);
@@ -179,16 +182,39 @@ fn attributes(name: &X509Name<'_>) -> Vec<Vec<Attribute>> {
                     };
                     let value = match text {
                         Some(text) => Value::Text(text),
-                        None => {
-                            let tag = u8::try_from(any.tag().0).unwrap_or(0);
-                            Value::Der(der_tlv(tag, data))
-                        }
+                        None => Value::Der(der_tlv(&identifier(&any.header), data)),
                     };
                     (atv.attr_type().to_id_string(), value)
                 })
                 .collect()
         })
         .collect()
+}
+
+/// A value's identifier octets as on the wire: class, constructed bit and
+/// tag number (0x30 for a SEQUENCE, not 0x10).
+fn identifier(header: &x509_parser::asn1_rs::Header<'_>) -> Vec<u8> {
+    if let Some(raw) = header.raw_tag() {
+        return raw.to_vec();
+    }
+    let class = (header.class() as u8) << 6;
+    let constructed = if header.is_constructed() { 0x20 } else { 0 };
+    match u8::try_from(header.tag().0) {
+        Ok(number) if number < 31 => vec![class | constructed | number],
+        // High tag numbers: base 128, high bit on all but the last.
+        _ => {
+            let mut number = header.tag().0;
+            let mut digits = vec![(number & 0x7f) as u8];
+            number >>= 7;
+            while number > 0 {
+                digits.push(0x80 | (number & 0x7f) as u8);
+                number >>= 7;
+            }
+            digits.push(class | constructed | 0x1f);
+            digits.reverse();
+            digits
+        }
+    }
 }
 
 /// A certificate's subject, as Go prints it.
@@ -341,6 +367,44 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_common_name_or_serial_number_is_left_out() {
+        let name = [
+            vec![text("2.5.4.10", "org")],
+            vec![text("2.5.4.3", "")],
+            vec![text("2.5.4.5", "")],
+        ];
+        assert_eq!(go_name(&name), "O=org");
+        // The last value is the field's: an empty last one hides the rest.
+        let name = [vec![text("2.5.4.3", "first")], vec![text("2.5.4.3", "")]];
+        assert_eq!(go_name(&name), "");
+        // Other types keep their empty values.
+        assert_eq!(go_name(&[vec![text("2.5.4.10", "")]]), "O=");
+    }
+
+    #[test]
+    fn an_unknown_values_tag_keeps_its_class_and_constructed_bits() {
+        // Name { SET { ATV { 1.2.3.4, SEQUENCE { INTEGER 1 } } } }, then
+        // the same with a context-specific [2] primitive.
+        let seq = [
+            0x30, 0x0e, 0x31, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x30, 0x03, 0x02,
+            0x01, 0x01,
+        ];
+        let ctx = [
+            0x30, 0x0c, 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x82, 0x01, 0x07,
+        ];
+        for (der, want) in [
+            (&seq[..], "1.2.3.4=#3003020101"),
+            (&ctx[..], "1.2.3.4=#820107"),
+        ] {
+            let (_, name) = <X509Name as x509_parser::asn1_rs::FromDer<
+                x509_parser::error::X509Error,
+            >>::from_der(der)
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(go_name(&attributes(&name)), want);
+        }
+    }
+
+    #[test]
     fn an_empty_name_is_empty() {
         assert_eq!(go_name(&[]), "");
     }
@@ -348,7 +412,7 @@ mod tests {
     #[test]
     fn long_values_get_a_long_der_length() {
         let long = "x".repeat(200);
-        assert_eq!(&der_tlv(0x13, long.as_bytes())[..3], &[0x13, 0x81, 200]);
+        assert_eq!(&der_tlv(&[0x13], long.as_bytes())[..3], &[0x13, 0x81, 200]);
     }
 
     /// A leaf made with openssl (odd characters, every field Go has,

@@ -5,12 +5,15 @@
 //!
 //! As blackbox_exporter does, the body is taken to be in the coding asked
 //! for whatever its Content-Encoding says: a body that is not (an empty one
-//! included) fails. `deflate` accepts the zlib wrapping HTTP specifies and
-//! the raw DEFLATE blackbox_exporter decodes, told apart by the zlib header.
+//! included) fails. `deflate` is raw DEFLATE only, as Go's `flate.NewReader`
+//! (which blackbox_exporter uses) reads it: a zlib-wrapped body fails.
+//! A gzip body whose header is bad fails before its first decoded byte,
+//! and the decoder says so ([`Decoder::in_gzip_header`]): blackbox_exporter
+//! checks that header before its regexes run.
 
 use std::io::{self, Write};
 
-use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use flate2::write::{DeflateDecoder, MultiGzDecoder};
 
 use super::Compression;
 
@@ -26,6 +29,8 @@ pub(crate) struct DecodeError {
 /// The decoder of one body.
 pub(crate) struct Decoder {
     state: State,
+    /// How far the first gzip member's header has come (gzip only).
+    header: GzipHeader,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -36,9 +41,6 @@ impl std::fmt::Debug for Decoder {
 
 enum State {
     Gzip(MultiGzDecoder<Vec<u8>>),
-    /// Deflate before its first two bytes came: zlib or raw?
-    Sniff(Vec<u8>),
-    Zlib(ZlibDecoder<Vec<u8>>),
     Raw(DeflateDecoder<Vec<u8>>),
     /// The stream ended; what follows it is ignored (as Go's flate does).
     Ended,
@@ -51,9 +53,19 @@ impl Decoder {
         let state = match compression {
             Compression::Identity => return None,
             Compression::Gzip => State::Gzip(MultiGzDecoder::new(Vec::with_capacity(32 << 10))),
-            Compression::Deflate => State::Sniff(Vec::with_capacity(2)),
+            Compression::Deflate => State::Raw(DeflateDecoder::new(Vec::with_capacity(32 << 10))),
         };
-        Some(Decoder { state })
+        let header = match state {
+            State::Gzip(_) => GzipHeader::Fixed(0, 0),
+            _ => GzipHeader::Done,
+        };
+        Some(Decoder { state, header })
+    }
+
+    /// True while the first gzip member's header has not been read whole:
+    /// a failure now is Go's `gzip.NewReader` failing, before any regex.
+    pub(crate) fn in_gzip_header(&self) -> bool {
+        self.header != GzipHeader::Done
     }
 
     fn coding(&self) -> &'static str {
@@ -66,24 +78,10 @@ impl Decoder {
     /// Decodes `chunk`, handing each decoded piece to `out` as it comes.
     pub(crate) fn feed<E: From<DecodeError>>(
         &mut self,
-        mut chunk: &[u8],
+        chunk: &[u8],
         mut out: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        if let State::Sniff(head) = &mut self.state {
-            let take = (2 - head.len()).min(chunk.len());
-            head.extend_from_slice(&chunk[..take]);
-            chunk = &chunk[take..];
-            if head.len() < 2 {
-                return Ok(());
-            }
-            let head = std::mem::take(head);
-            self.state = if is_zlib_header(head[0], head[1]) {
-                State::Zlib(ZlibDecoder::new(Vec::with_capacity(32 << 10)))
-            } else {
-                State::Raw(DeflateDecoder::new(Vec::with_capacity(32 << 10)))
-            };
-            self.write(&head, &mut out)?;
-        }
+        self.header.advance(chunk);
         self.write(chunk, &mut out)
     }
 
@@ -96,13 +94,8 @@ impl Decoder {
         let fail = |source| E::from(DecodeError { coding, source });
         let done = match &mut self.state {
             State::Gzip(d) => d.try_finish().map(|()| d.get_mut()),
-            State::Zlib(d) => d.try_finish().map(|()| d.get_mut()),
             State::Raw(d) => d.try_finish().map(|()| d.get_mut()),
             State::Ended => return Ok(()),
-            State::Sniff(_) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the body ended before the stream began",
-            )),
         };
         let pending = done.map_err(fail)?;
         let piece = std::mem::take(pending);
@@ -124,9 +117,8 @@ impl Decoder {
             // handed on and the buffer reused before the next.
             let (used, pending) = match &mut self.state {
                 State::Gzip(d) => (d.write(input), d.get_mut()),
-                State::Zlib(d) => (d.write(input), d.get_mut()),
                 State::Raw(d) => (d.write(input), d.get_mut()),
-                State::Sniff(_) | State::Ended => return Ok(()),
+                State::Ended => return Ok(()),
             };
             let used = used.map_err(|source| E::from(DecodeError { coding, source }))?;
             if !pending.is_empty() {
@@ -135,9 +127,9 @@ impl Decoder {
                 result?;
             }
             if used == 0 {
-                // Past the end of a zlib or raw stream; gzip reports
-                // trailing garbage as an error above.
-                if matches!(self.state, State::Zlib(_) | State::Raw(_)) {
+                // Past the end of a raw stream; gzip reports trailing
+                // garbage as an error above.
+                if matches!(self.state, State::Raw(_)) {
                     return self.end(out);
                 }
                 return Ok(());
@@ -158,15 +150,116 @@ impl Decoder {
     }
 }
 
-/// RFC 1950's header: CM 8 (deflate), a window of at most 32 KiB, and the
-/// check bits making the pair a multiple of 31.
-fn is_zlib_header(cmf: u8, flg: u8) -> bool {
-    cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+/// Where the first gzip member's header (RFC 1952 2.3) has got to, followed
+/// byte by byte beside flate2 (which does not say): the fixed ten bytes,
+/// then the optional extra field, name, comment and header CRC. Only
+/// whether it is complete matters, so nothing is checked here (flate2
+/// checks it and fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GzipHeader {
+    /// Bytes of the fixed part seen, and the flags byte once it came.
+    Fixed(u8, u8),
+    /// `flags` remaining; the extra field's length bytes seen so far.
+    ExtraLen {
+        flags: u8,
+        seen: u8,
+        len: u16,
+    },
+    /// Bytes of the extra field left.
+    Extra {
+        flags: u8,
+        left: u16,
+    },
+    /// Inside the zero-terminated name (0x08) or comment (0x10).
+    Text {
+        flags: u8,
+        which: u8,
+    },
+    /// Header CRC bytes left.
+    Crc(u8),
+    Done,
+}
+
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+
+impl GzipHeader {
+    fn advance(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            *self = match *self {
+                GzipHeader::Done => return,
+                GzipHeader::Fixed(n, flags) => {
+                    let flags = if n == 3 { b } else { flags };
+                    if n + 1 < 10 {
+                        GzipHeader::Fixed(n + 1, flags)
+                    } else {
+                        GzipHeader::after_fixed(flags)
+                    }
+                }
+                GzipHeader::ExtraLen { flags, seen, len } => {
+                    let len = len | u16::from(b) << (8 * seen);
+                    match (seen, len) {
+                        (0, _) => GzipHeader::ExtraLen {
+                            flags,
+                            seen: 1,
+                            len,
+                        },
+                        (_, 0) => GzipHeader::after(flags & !FEXTRA),
+                        _ => GzipHeader::Extra { flags, left: len },
+                    }
+                }
+                GzipHeader::Extra { flags, left } => match left - 1 {
+                    0 => GzipHeader::after(flags & !FEXTRA),
+                    left => GzipHeader::Extra { flags, left },
+                },
+                GzipHeader::Text { flags, which } => match b {
+                    0 => GzipHeader::after(flags & !which),
+                    _ => GzipHeader::Text { flags, which },
+                },
+                GzipHeader::Crc(left) => match left - 1 {
+                    0 => GzipHeader::Done,
+                    left => GzipHeader::Crc(left),
+                },
+            };
+        }
+    }
+
+    fn after_fixed(flags: u8) -> GzipHeader {
+        GzipHeader::after(flags & (FHCRC | FEXTRA | FNAME | FCOMMENT))
+    }
+
+    /// The next part once those of `flags` before it are done.
+    fn after(flags: u8) -> GzipHeader {
+        if flags & FEXTRA != 0 {
+            GzipHeader::ExtraLen {
+                flags,
+                seen: 0,
+                len: 0,
+            }
+        } else if flags & FNAME != 0 {
+            GzipHeader::Text {
+                flags,
+                which: FNAME,
+            }
+        } else if flags & FCOMMENT != 0 {
+            GzipHeader::Text {
+                flags,
+                which: FCOMMENT,
+            }
+        } else if flags & FHCRC != 0 {
+            GzipHeader::Crc(2)
+        } else {
+            GzipHeader::Done
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::GzBuilder;
     use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 
     #[derive(Debug)]
@@ -216,10 +309,9 @@ mod tests {
     const TEXT: &[u8] = b"hello, compressed world; hello, compressed world";
 
     #[test]
-    fn gzip_zlib_and_raw_deflate_decode_in_any_split() {
+    fn gzip_and_raw_deflate_decode_in_any_split() {
         let cases = [
             (Compression::Gzip, gzip(TEXT)),
-            (Compression::Deflate, zlib(TEXT)),
             (Compression::Deflate, raw(TEXT)),
         ];
         for (c, body) in &cases {
@@ -281,12 +373,51 @@ mod tests {
     }
 
     #[test]
-    fn zlib_headers_are_told_from_raw_deflate() {
-        assert!(is_zlib_header(0x78, 0x9c));
-        assert!(is_zlib_header(0x78, 0x01));
-        assert!(is_zlib_header(0x78, 0xda));
-        let raw = raw(TEXT);
-        assert!(!is_zlib_header(raw[0], raw[1]));
+    fn a_zlib_wrapped_body_is_not_deflate() {
+        // Go's flate.NewReader, which blackbox_exporter uses, reads raw
+        // DEFLATE only.
+        assert!(decode(Compression::Deflate, &zlib(TEXT), 3).is_err());
+    }
+
+    /// Whether the decoder is still in the gzip header after `body` in
+    /// `split`-byte chunks, errors ignored.
+    fn in_header_after(body: &[u8], split: usize) -> bool {
+        let mut d = Decoder::new(Compression::Gzip).unwrap_or_else(|| panic!("no decoder"));
+        for chunk in body.chunks(split.max(1)) {
+            let _ = d.feed(chunk, |_: &[u8]| Ok::<(), Failed>(()));
+        }
+        d.in_gzip_header()
+    }
+
+    #[test]
+    fn the_gzip_header_is_followed_through_its_optional_parts() {
+        let plain = gzip(TEXT);
+        let full = GzBuilder::new()
+            .extra(vec![1, 2, 3])
+            .filename("body.txt")
+            .comment("a comment")
+            .write(Vec::new(), flate2::Compression::default());
+        let mut full = full;
+        full.write_all(TEXT).unwrap_or_else(|e| panic!("{e}"));
+        let full = full.finish().unwrap_or_else(|e| panic!("{e}"));
+        // 10 fixed + 2 + 3 extra + 9 name + 10 comment.
+        let header_len = 10 + 2 + 3 + 9 + 10;
+        for split in [1, 2, 5, 64] {
+            assert!(!in_header_after(&plain, split), "plain split {split}");
+            assert!(!in_header_after(&full, split), "full split {split}");
+            assert!(in_header_after(&plain[..9], split), "cut at 9");
+            assert!(
+                in_header_after(&full[..header_len - 1], split),
+                "cut in comment"
+            );
+            assert!(!in_header_after(&full[..header_len], split), "header whole");
+        }
+        assert!(in_header_after(b"", 1), "an empty body never had a header");
+        let deflate = Decoder::new(Compression::Deflate).unwrap_or_else(|| panic!("no decoder"));
+        assert!(
+            !deflate.in_gzip_header(),
+            "deflate has no header to fail in"
+        );
     }
 
     #[test]

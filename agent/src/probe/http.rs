@@ -40,6 +40,12 @@ pub(crate) struct Exchange {
     pub(crate) body: Vec<u8>,
     /// When the last body byte arrived.
     pub(crate) finished: Option<Instant>,
+    /// The response's head ended its stream (an HTTP/2 HEADERS frame
+    /// with END_STREAM: no body at all).
+    pub(crate) head_ended_stream: bool,
+    /// The body failed inside its gzip header: Go's `gzip.NewReader`
+    /// failing, before blackbox_exporter's body regexes ever run.
+    pub(crate) gzip_header_failed: bool,
 }
 
 /// Limits for reading the body.
@@ -161,6 +167,7 @@ async fn read(
         .map(str::to_owned);
     let (parts, mut incoming) = response.into_parts();
     out.headers = parts.headers;
+    out.head_ended_stream = hyper::body::Body::is_end_stream(&incoming);
     let BodyReaders {
         mut decoder,
         mut search,
@@ -175,8 +182,10 @@ async fn read(
     // Each decoded piece (the raw chunk without a decoder) is counted,
     // capped, searched and kept here.
     let mut take = |out: &mut Exchange, piece: &[u8]| -> Result<(), ProbeFailure> {
-        out.decoded_body_bytes += piece.len() as u64;
-        if out.decoded_body_bytes > policy.max_bytes {
+        // Counted up to the cap, as Go's MaxBytesReader stops there.
+        let room = policy.max_bytes.saturating_sub(out.decoded_body_bytes);
+        out.decoded_body_bytes += (piece.len() as u64).min(room);
+        if piece.len() as u64 > room {
             let what = if decoding { "decoded body" } else { "body" };
             return Err(ProbeFailure::new(
                 ErrorClass::BodyTooLarge,
@@ -198,14 +207,20 @@ async fn read(
             out.body_bytes += data.len() as u64;
             // Decoding runs as the body streams, inside the body phase, as
             // in blackbox_exporter (DESIGN.md, "Timing", says why).
-            match decoder.as_deref_mut() {
-                Some(d) => d.feed(&data, |piece| take(out, piece))?,
-                None => take(out, &data)?,
+            let fed = match decoder.as_deref_mut() {
+                Some(d) => d.feed(&data, |piece| take(out, piece)),
+                None => take(out, &data),
+            };
+            if fed.is_err() {
+                out.gzip_header_failed = decoder.as_deref().is_some_and(Decoder::in_gzip_header);
             }
+            fed?;
         }
     }
     if let Some(d) = decoder {
-        d.finish(|piece| take(out, piece))?;
+        let done = d.finish(|piece| take(out, piece));
+        out.gzip_header_failed = done.is_err() && d.in_gzip_header();
+        done?;
     }
     out.finished = Some(Instant::now());
     // The regexes run here, inside the deadline (after the last byte's

@@ -104,25 +104,27 @@ pub struct ProbeSpec {
     /// Keep the last response's headers and body in the report (for
     /// `sonde wait`'s conditions); off by default so probes stay cheap.
     pub keep_response: bool,
-    /// Ask for this content coding and decode the body before the body
-    /// assertions see it (blackbox_exporter's `compression`); `None`: the
-    /// body is taken as it arrives.
+    /// Decode the body in this coding before the body assertions see it
+    /// (blackbox_exporter's `compression`); `None`: the body is taken as it
+    /// arrives. Nothing is asked for: as in blackbox_exporter, no
+    /// Accept-Encoding goes out but the check's own headers.
     pub compression: Option<Compression>,
 }
 
-/// A content coding the probe asks for and decodes.
+/// A content coding the probe decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     /// `gzip`.
     Gzip,
-    /// `deflate` (zlib).
+    /// `deflate`: raw DEFLATE, as Go's `flate.NewReader` reads it (a
+    /// zlib-wrapped body fails, as in blackbox_exporter).
     Deflate,
-    /// `identity`: asked for, nothing to decode.
+    /// `identity`: nothing to decode.
     Identity,
 }
 
 impl Compression {
-    /// The coding's name in Accept-Encoding.
+    /// The coding's name (as in Content-Encoding).
     pub fn token(self) -> &'static str {
         match self {
             Compression::Gzip => "gzip",
@@ -184,6 +186,11 @@ pub struct ProbeReport {
     pub body_bytes: u64,
     /// Redirects followed.
     pub redirects: u32,
+    /// The last response was a redirect that was not followed: following
+    /// is off, the limit was reached, or it went from https to http
+    /// unallowed. blackbox_exporter counts such a redirect too (it sets
+    /// its count inside Go's CheckRedirect, which then refuses it).
+    pub redirect_refused: bool,
     /// The URL of the last hop.
     pub final_url: Url,
     /// The last response's headers, when the spec asked to keep them.
@@ -248,11 +255,11 @@ impl Prober {
         let mut later: Option<Hop> = None;
         let mut outcome = first.outcome.clone();
         let mut redirects = 0;
+        let mut redirect_refused = false;
         loop {
             let last = later.as_ref().unwrap_or(&first);
             let status = last.exchange.status;
             if !(outcome.is_ok()
-                && spec.max_redirects > 0
                 && status.is_some_and(|s| matches!(s, 301 | 302 | 303 | 307 | 308)))
             {
                 break;
@@ -260,6 +267,8 @@ impl Prober {
             let location = last.exchange.location.as_deref();
             let next = match location.map(|l| url.join(l)) {
                 Some(Ok(next)) if matches!(next.scheme(), "http" | "https") => next,
+                // Not following: the 3xx is the answer judged.
+                Some(_) if spec.max_redirects == 0 => break,
                 Some(_) => {
                     outcome = Err(ProbeFailure::new(
                         ErrorClass::HttpProtocol,
@@ -271,7 +280,12 @@ impl Prober {
                 // A 3xx without Location is a final answer.
                 None => break,
             };
+            if spec.max_redirects == 0 {
+                redirect_refused = true;
+                break;
+            }
             if redirects == spec.max_redirects {
+                redirect_refused = true;
                 outcome = Err(ProbeFailure::new(
                     ErrorClass::TooManyRedirects,
                     Phase::Body,
@@ -281,6 +295,7 @@ impl Prober {
             }
             // Nothing goes out in cleartext that was meant for TLS.
             if url.scheme() == "https" && next.scheme() == "http" && !spec.allow_insecure_redirect {
+                redirect_refused = true;
                 outcome = Err(ProbeFailure::new(
                     ErrorClass::InsecureRedirect,
                     Phase::Body,
@@ -337,10 +352,11 @@ impl Prober {
             tls,
             body_bytes: exchange.body_bytes,
             redirects,
+            redirect_refused,
             final_url: url,
             headers: kept.0,
             body: kept.1,
-            content_length: content_length(exchange),
+            content_length: content_length(exchange, &method),
             decoded_body_bytes: exchange.decoded_body_bytes,
             last_modified: last_modified(&exchange.headers),
             failed_due_to_regex,
@@ -592,15 +608,22 @@ fn judge(
         return (outcome, false);
     };
     if let Err(failure) = outcome {
-        // A body that did not arrive whole fails blackbox_exporter's regex
-        // read; a redirect that went wrong never reached the regexes.
+        // A body that did not arrive whole: blackbox_exporter judged the
+        // headers before reading it, and its regex read fails (unless the
+        // gzip header failed first, before the regexes). A redirect that
+        // went wrong never reached either.
         let body_broke = failure.phase == Phase::Body
             && exchange.finished.is_none()
             && !matches!(
                 failure.class,
                 ErrorClass::TooManyRedirects | ErrorClass::InsecureRedirect
             );
-        let regex = body_broke && spec.expect.body_error_is_regex(status, &exchange.headers);
+        let regex = body_broke
+            && spec.expect.body_error_is_regex(
+                status,
+                &exchange.headers,
+                !exchange.gzip_header_failed,
+            );
         return (Err(failure), regex);
     }
     let seen = verdict::Observed {
@@ -619,16 +642,30 @@ fn judge(
     }
 }
 
-/// The response's length as Go's HTTP/1 client sets `ContentLength`
-/// (blackbox_exporter's `probe_http_content_length`): 0 for a 204 or
-/// 304, unknown (`None`, Go's -1) for a chunked body or without one
-/// number in Content-Length.
-fn content_length(exchange: &http::Exchange) -> Option<u64> {
-    let http1 = exchange.version.is_some_and(|v| v < hyper::Version::HTTP_2);
+/// The response's length as Go's client sets `ContentLength`
+/// (blackbox_exporter's `probe_http_content_length`; `None` is Go's -1).
+/// HTTP/1: 0 for a 204 or 304, unknown for a chunked body or without one
+/// number in Content-Length. HTTP/2 (Go's h2 transport): the number when
+/// there is exactly one Content-Length value, 0 when the HEADERS frame
+/// ended the stream without one (not for HEAD), else unknown.
+fn content_length(exchange: &http::Exchange, method: &Method) -> Option<u64> {
+    let headers = &exchange.headers;
+    let parsed = |v: &HeaderValue| v.to_str().ok().and_then(|v| v.trim().parse().ok());
+    if exchange
+        .version
+        .is_some_and(|v| v >= hyper::Version::HTTP_2)
+    {
+        let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+        return match (values.next(), values.next()) {
+            (Some(one), None) => parsed(one),
+            (None, _) if exchange.head_ended_stream && method != Method::HEAD => Some(0),
+            _ => None,
+        };
+    }
+    let http1 = exchange.version.is_some();
     if http1 && matches!(exchange.status, Some(204 | 304)) {
         return Some(0);
     }
-    let headers = &exchange.headers;
     let chunked = headers
         .get_all(header::TRANSFER_ENCODING)
         .iter()
@@ -637,10 +674,7 @@ fn content_length(exchange: &http::Exchange) -> Option<u64> {
     if http1 && chunked {
         return None;
     }
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
+    headers.get(header::CONTENT_LENGTH).and_then(parsed)
 }
 
 /// The Last-Modified header as Unix seconds (any of HTTP's three date
@@ -781,16 +815,6 @@ fn build_request(
             continue;
         }
         headers.append(name.clone(), value.clone());
-    }
-    // Ask for the coding the body is decoded from, unless the check asks
-    // for codings itself.
-    if let Some(compression) = spec.compression {
-        if !headers.contains_key(header::ACCEPT_ENCODING) {
-            headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static(compression.token()),
-            );
-        }
     }
     Ok(PreparedRequest {
         request,

@@ -205,13 +205,24 @@ impl Expectations {
     }
 
     /// Whether a body that failed to arrive (cut off, too large, not
-    /// decodable) counts as a regex failure: blackbox_exporter reads the
-    /// body for its regexes and sets `probe_failed_due_to_regex` when that
-    /// read fails, once the status and the headers passed.
-    pub(crate) fn body_error_is_regex(&self, status: u16, headers: &HeaderMap) -> bool {
-        self.body.iter().any(BodyAssertion::is_regex)
-            && self.statuses.iter().any(|r| r.contains(&status))
-            && self.headers.iter().all(|a| a.broken_by(headers).is_none())
+    /// decodable) leaves `probe_failed_due_to_regex` set, as in
+    /// blackbox_exporter: once the status passed, the headers were judged
+    /// before the body was read (a broken header rule sets it), and the
+    /// body regexes' read of a broken body sets it too, when the regexes
+    /// got to read (`regexes_read`: false when the gzip header failed).
+    pub(crate) fn body_error_is_regex(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        regexes_read: bool,
+    ) -> bool {
+        if !self.statuses.iter().any(|r| r.contains(&status)) {
+            return false;
+        }
+        if self.headers.iter().any(|a| a.broken_by(headers).is_some()) {
+            return true;
+        }
+        regexes_read && self.body.iter().any(BodyAssertion::is_regex)
     }
 }
 
@@ -736,14 +747,23 @@ mod more_tests {
         };
         let broken = judged(&e, b"", &HeaderMap::new()).err();
         assert!(broken.is_some_and(|b| b.detail.contains("x-id")));
-        assert!(!e.body_error_is_regex(200, &map(&[("x-id", "1")])));
+        let good = map(&[("x-id", "1")]);
+        assert!(!e.body_error_is_regex(200, &good, true));
+        // The header rule broke before the body was read.
+        assert!(e.body_error_is_regex(200, &HeaderMap::new(), true));
+        assert!(e.body_error_is_regex(200, &HeaderMap::new(), false));
         let with_regex = Expectations {
             body: vec![BodyAssertion::Matches(re("x"))],
             ..e
         };
-        assert!(with_regex.body_error_is_regex(200, &map(&[("x-id", "1")])));
-        assert!(!with_regex.body_error_is_regex(200, &HeaderMap::new()));
-        assert!(!with_regex.body_error_is_regex(500, &map(&[("x-id", "1")])));
+        assert!(with_regex.body_error_is_regex(200, &good, true));
+        assert!(
+            !with_regex.body_error_is_regex(200, &good, false),
+            "gzip header"
+        );
+        assert!(with_regex.body_error_is_regex(200, &HeaderMap::new(), true));
+        assert!(!with_regex.body_error_is_regex(500, &good, true));
+        assert!(!with_regex.body_error_is_regex(500, &HeaderMap::new(), true));
     }
 
     #[test]

@@ -2,17 +2,16 @@
 //! `config::Check` becomes a `ProbeSpec`. Nothing is parsed or read again
 //! (the plan carries the method, headers, regex and certificates compiled);
 //! TLS configurations are shared between checks with the same TLS options
-//! (10 000 checks with the defaults build one), and the system trust store
-//! is read once.
+//! (10 000 checks with the defaults build one), each with the index of what
+//! it trusts (for the chain expiry; none for `insecure`), and the system
+//! trust store is read once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
-use rustls::ClientConfig;
 
-use crate::probe::{BodyAssertion, Expectations, ProbeSpec};
-use crate::tls::{self, ClientTls, TlsConfigError};
+use crate::probe::{BodyAssertion, Expectations, ProbeSpec, ProbeTls};
+use crate::tls::{ClientTls, TlsConfigError};
 
 /// Why a validated check still could not become a probe: only what the
 /// configuration cannot know, such as an empty system trust store.
@@ -28,7 +27,7 @@ pub struct SpecError {
 /// Builds probe specs, sharing TLS configurations.
 #[derive(Default)]
 pub(crate) struct SpecBuilder {
-    tls: HashMap<ClientTls, Arc<ClientConfig>>,
+    tls: HashMap<ClientTls, ProbeTls>,
 }
 
 impl SpecBuilder {
@@ -38,11 +37,10 @@ impl SpecBuilder {
         let tls = match self.tls.get(&options) {
             Some(config) => config.clone(),
             None => {
-                let config =
-                    tls::build(&options, &tls::PROBE_ALPN).map_err(|source| SpecError {
-                        check: check.name.clone(),
-                        source,
-                    })?;
+                let config = ProbeTls::built(&options).map_err(|source| SpecError {
+                    check: check.name.clone(),
+                    source,
+                })?;
                 self.tls.insert(options, config.clone());
                 config
             }
@@ -74,5 +72,55 @@ impl SpecBuilder {
     /// How many distinct TLS configurations were built.
     pub(crate) fn tls_configs(&self) -> usize {
         self.tls.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(tls: &str) -> config::Check {
+        let text = format!(
+            "[agent]\nid = \"t\"\n[[check]]\nname = \"c\"\nurl = \"https://a.test/\"\n\
+             interval = \"1m\"\ntls = {{ {tls} }}\n"
+        );
+        let plan = config::parse(&text, "t.toml", &config::SystemHost)
+            .unwrap_or_else(|e| panic!("plan: {e}\n{text}"));
+        plan.checks
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no check"))
+    }
+
+    #[test]
+    fn scheduled_checks_know_their_anchors() {
+        let ca = testkit::pki::Ca::new();
+        let pem = ca.pem_files();
+        let mut specs = SpecBuilder::default();
+        let ca_file = format!("ca_file = {:?}", pem.ca_cert.display().to_string());
+        let spec = specs
+            .spec(&check(&ca_file))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let anchors = spec.tls.anchors().unwrap_or_else(|| panic!("no anchors"));
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(ca.cert_der()).unwrap_or_else(|e| panic!("{e}"));
+        let not_after = ca
+            .not_after()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .ok();
+        assert_eq!(anchors.not_after_of(cert.subject().as_raw()), not_after);
+        // The same options share one configuration.
+        let again = specs
+            .spec(&check(&ca_file))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(again.tls.anchors().is_some());
+        assert_eq!(specs.tls_configs(), 1);
+        // insecure verifies nothing: no anchors, so no chain expiry.
+        let insecure = specs
+            .spec(&check("insecure = true"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(insecure.tls.anchors().is_none());
+        assert_eq!(specs.tls_configs(), 2);
     }
 }

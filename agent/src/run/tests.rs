@@ -75,6 +75,7 @@ impl Probe for TimedProbe {
             tls: None,
             body_bytes: 0,
             redirects: 0,
+            redirect_refused: false,
             final_url: spec.url.clone(),
             headers: None,
             body: None,

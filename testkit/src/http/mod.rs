@@ -116,9 +116,18 @@ impl Response {
         Response::ok(bytes).header("content-encoding", "gzip")
     }
 
-    /// `200` with `body` in zlib-wrapped deflate (as HTTP's `deflate`
-    /// means), `content-encoding: deflate`.
+    /// `200` with `body` in raw DEFLATE (what Go's `flate.NewReader`, so
+    /// blackbox_exporter's `deflate`, reads), `content-encoding: deflate`.
     pub fn deflate(body: &[u8]) -> Response {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, body).expect("testkit: deflate into memory");
+        let bytes = e.finish().expect("testkit: deflate into memory");
+        Response::ok(bytes).header("content-encoding", "deflate")
+    }
+
+    /// `200` with `body` zlib-wrapped (RFC 1950, as HTTP's `deflate`
+    /// means), `content-encoding: deflate`.
+    pub fn zlib(body: &[u8]) -> Response {
         let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut e, body).expect("testkit: deflate into memory");
         let bytes = e.finish().expect("testkit: deflate into memory");
