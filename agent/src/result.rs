@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use wire::Record;
 
-use crate::probe::{DnsReport, ProbeReport, Timings, TlsInfo};
+use crate::probe::{DnsReport, Phase, ProbeReport, Timings, TlsInfo};
 
 /// One probe's result for one check.
 #[derive(Debug, Clone)]
@@ -47,6 +47,13 @@ pub struct ProbeFacts {
     pub last_modified: Option<i64>,
     /// The address the first hop connected to.
     pub remote: Option<IpAddr>,
+    /// The first address the first hop tried (see
+    /// [`ProbeReport::chosen`]), connected or not.
+    pub chosen: Option<IpAddr>,
+    /// The probe failed in the first hop's connect or TLS handshake: no
+    /// connection was had, so blackbox_exporter shows no connect or tls
+    /// time.
+    pub no_connection: bool,
     /// The probe failed because a body or header regex did (not) match.
     pub failed_due_to_regex: bool,
     /// The last hop's TLS handshake. Shared: it is the same for every
@@ -72,6 +79,12 @@ impl ProbeFacts {
             decoded_body_bytes: report.decoded_body_bytes,
             last_modified: report.last_modified,
             remote: report.remote.map(|a| a.ip()),
+            chosen: report.chosen,
+            no_connection: report.redirects == 0
+                && report
+                    .failure
+                    .as_ref()
+                    .is_some_and(|f| matches!(f.phase, Phase::Connect | Phase::Tls)),
             failed_due_to_regex: report.failed_due_to_regex,
             tls: tls.cloned().map(Arc::new),
         }
@@ -133,6 +146,7 @@ mod tests {
             failure: None,
             dns: None,
             remote: None,
+            chosen: None,
             http_version: None,
             tls: first,
             body_bytes: 0,

@@ -290,6 +290,7 @@ fn unparsable(spec: &crate::probe::ProbeSpec, why: String) -> ProbeReport {
         )),
         dns: None,
         remote: None,
+        chosen: None,
         http_version: None,
         tls: None,
         body_bytes: 0,

@@ -969,10 +969,12 @@ fn full_result() -> CheckResult {
         decoded_body_bytes: 42,
         last_modified: Some(1_600_000_000),
         remote: Some("127.0.0.1".parse().expect("ip")),
+        chosen: Some("127.0.0.1".parse().expect("ip")),
+        no_connection: false,
         failed_due_to_regex: false,
         tls: Some(Arc::new(TlsInfo {
             earliest_not_after: Some(1_700_864_000),
-            chain_not_after: Some(1_700_864_000),
+            chain_not_after: Some(1_700_950_400),
             leaf: Some(CertSummary {
                 fingerprint_sha256: "ab12".into(),
                 subject: "CN=api.example".into(),
@@ -1041,7 +1043,7 @@ fn probe_exposition_has_every_blackbox_family_with_its_values() {
     assert_eq!(v("probe_ssl_earliest_cert_expiry"), Some(1_700_864_000.0));
     assert_eq!(
         v("probe_ssl_last_chain_expiry_timestamp_seconds"),
-        Some(1_700_864_000.0)
+        Some(1_700_950_400.0)
     );
     let info = [
         ("fingerprint_sha256", "ab12"),
@@ -1172,4 +1174,104 @@ fn metrics_gauges_are_probe_exposition_with_the_check_labels() {
     from_metrics.sort();
     from_probe.sort();
     assert_eq!(from_metrics, from_probe);
+}
+
+/// A real probe of `url` on loopback, as the scheduler records it.
+async fn probe_loopback(url: &str) -> CheckResult {
+    let opts = crate::probe::TlsOptions {
+        insecure: true,
+        ..Default::default()
+    };
+    let tls = crate::tls::probe_tls(&opts).expect("tls config");
+    let mut spec = crate::probe::ProbeSpec::new(url::Url::parse(url).expect("url"), tls);
+    spec.timeout = Duration::from_secs(5);
+    let report = crate::probe::Prober::new().probe(&spec).await;
+    CheckResult::new(Arc::from("refused"), &report)
+}
+
+/// A port on loopback nothing listens on (bound, then closed).
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[tokio::test]
+async fn a_refused_connect_shows_the_address_tried_and_no_connect_time() {
+    // blackbox_exporter 0.23.0 on a refused 127.0.0.1: hash and protocol
+    // of the address it chose, connect and tls 0 (it had no connection).
+    for scheme in ["http", "https"] {
+        let port = closed_port().await;
+        let r = probe_loopback(&format!("{scheme}://127.0.0.1:{port}/")).await;
+        assert_eq!(r.record.st, Status::Down);
+        assert!(r.timings.connect.is_some(), "{:?}", r.timings);
+        let text = probe_exposition(&r);
+        let s = parse(&text);
+        assert_eq!(value(&s, "probe_ip_addr_hash", &[]), Some(3_668_918_509.0));
+        assert_eq!(value(&s, "probe_ip_protocol", &[]), Some(4.0));
+        for phase in ["connect", "tls", "processing", "transfer"] {
+            assert_eq!(
+                value(&s, "probe_http_duration_seconds", &[("phase", phase)]),
+                Some(0.0),
+                "{phase} in\n{text}"
+            );
+        }
+        // /metrics shows the same gauges.
+        let m = Metrics::new("a", None);
+        m.set_checks(&[CheckInfo {
+            name: "refused".into(),
+            url: format!("{scheme}://127.0.0.1:{port}/"),
+            labels: BTreeMap::new(),
+        }]);
+        m.observe(&r);
+        let s = parse(&m.render(Format::Text));
+        let connect = s
+            .iter()
+            .find(|x| {
+                x.name == "probe_http_duration_seconds"
+                    && x.labels.get("phase").map(String::as_str) == Some("connect")
+            })
+            .map(|x| x.value);
+        assert_eq!(connect, Some(0.0));
+        let hash = s.iter().find(|x| x.name == "probe_ip_addr_hash");
+        assert_eq!(hash.map(|x| x.value), Some(3_668_918_509.0));
+    }
+}
+
+#[tokio::test]
+async fn a_plain_http_up_probe_shows_no_tls_families() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+        );
+    });
+    let r = probe_loopback(&format!("http://{addr}/")).await;
+    server.join().expect("server");
+    assert_eq!(r.record.st, Status::Up, "{:?}", r.detail);
+    let text = probe_exposition(&r);
+    let s = parse(&text);
+    assert_eq!(value(&s, "probe_success", &[]), Some(1.0));
+    assert_eq!(value(&s, "probe_http_ssl", &[]), Some(0.0));
+    assert_eq!(value(&s, "probe_http_status_code", &[]), Some(200.0));
+    assert_eq!(value(&s, "probe_http_version", &[]), Some(1.1));
+    assert_eq!(value(&s, "probe_http_content_length", &[]), Some(2.0));
+    assert_eq!(value(&s, "probe_ip_addr_hash", &[]), Some(3_668_918_509.0));
+    assert_eq!(
+        value(&s, "probe_http_duration_seconds", &[("phase", "tls")]),
+        Some(0.0)
+    );
+    for absent in [
+        "probe_ssl_earliest_cert_expiry",
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "probe_ssl_last_chain_info",
+        "probe_tls_version_info",
+        "probe_tls_cipher_info",
+    ] {
+        assert!(!text.contains(absent), "{absent} in\n{text}");
+    }
 }
