@@ -30,7 +30,7 @@ mod probe;
 
 pub(crate) use http::serve;
 #[allow(unused_imports, reason = "the blackbox part's /probe calls them")]
-pub(crate) use http::{exposition_response, negotiated};
+pub(crate) use http::negotiated;
 #[allow(unused_imports, reason = "the blackbox part's /probe calls them")]
 pub(crate) use probe::{probe_exposition, probe_exposition_in};
 
@@ -163,6 +163,8 @@ pub struct Metrics {
     sinks: RwLock<Vec<Arc<SinkSeries>>>,
     lateness: Histogram,
     ready: AtomicBool,
+    /// The scrapes' renders in progress.
+    renders: http::Renders,
 }
 
 /// One check's series. Counters are atomics; the last probe's gauges sit
@@ -248,6 +250,7 @@ impl Metrics {
             sinks: RwLock::new(Vec::new()),
             lateness: Histogram::new(),
             ready: AtomicBool::new(false),
+            renders: http::Renders::default(),
         })
     }
 

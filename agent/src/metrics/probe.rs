@@ -83,8 +83,16 @@ impl ProbeGauges {
             // connection: a failed connect or handshake shows 0 for both.
             phases_s: [
                 dns_s,
-                if facts.no_connection { 0.0 } else { secs(t.connect) },
-                if facts.no_connection { 0.0 } else { secs(t.tls) },
+                if facts.no_connection {
+                    0.0
+                } else {
+                    secs(t.connect)
+                },
+                if facts.no_connection {
+                    0.0
+                } else {
+                    secs(t.tls)
+                },
                 secs(t.ttfb),
                 secs(transfer),
             ],

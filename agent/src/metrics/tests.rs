@@ -1246,9 +1246,7 @@ async fn a_plain_http_up_probe_shows_no_tls_families() {
         let (mut s, _) = listener.accept().expect("accept");
         let mut buf = [0u8; 4096];
         let _ = s.read(&mut buf);
-        let _ = s.write_all(
-            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-        );
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
     });
     let r = probe_loopback(&format!("http://{addr}/")).await;
     server.join().expect("server");
@@ -1274,4 +1272,32 @@ async fn a_plain_http_up_probe_shows_no_tls_families() {
     ] {
         assert!(!text.contains(absent), "{absent} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn concurrent_scrapes_share_one_render_made_off_the_runtime() {
+    // A current_thread runtime: a render on it would run on this thread.
+    let m = loaded();
+    let n = exposition::Negotiated {
+        format: Format::Text,
+        gzip: false,
+    };
+    let (a, b) = tokio::join!(http::render_encoded(&m, n), http::render_encoded(&m, n));
+    let (a, b) = (a.expect("a body"), b.expect("a body"));
+    assert_eq!(a, b);
+    let text = std::str::from_utf8(&a).expect("utf-8");
+    parse(text);
+    assert!(text.contains("probe_success{"), "{text}");
+    let (renders, thread) = *m.renders.seen.lock().expect("seen");
+    assert_eq!(renders, 1, "the second scrape shared the first's render");
+    assert_ne!(thread, Some(std::thread::current().id()));
+    // Once done, the next scrape renders afresh; gzip is its own render.
+    let gz = exposition::Negotiated {
+        format: Format::Text,
+        gzip: true,
+    };
+    let (c, d) = tokio::join!(http::render_encoded(&m, n), http::render_encoded(&m, gz));
+    assert_eq!(c.as_deref(), Some(&a[..]));
+    assert!(d.is_some_and(|d| d.starts_with(&[0x1f, 0x8b])));
+    assert_eq!(m.renders.seen.lock().expect("seen").0, 3);
 }
