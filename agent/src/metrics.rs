@@ -45,9 +45,10 @@ const LATENESS_BUCKETS: [f64; 12] = [
 /// Label names sonde sets itself on per-check series (its own and
 /// blackbox_exporter's); a configured label with one of these names is
 /// renamed `label_<name>` so no series carries a label twice.
-const RESERVED_LABELS: [&str; 19] = [
+const RESERVED_LABELS: [&str; 20] = [
     "instance",
     "check",
+    "agent",
     "region",
     "phase",
     "result",
@@ -155,6 +156,8 @@ pub(crate) struct CheckInfo {
 pub struct Metrics {
     /// `version="..",agent="..",region=".."`, rendered once.
     build_labels: String,
+    /// The agent's id, escaped (the `agent` label on checks).
+    agent: String,
     /// The agent's region, escaped (`None`: no `region` label on checks).
     region: Option<String>,
     /// The per-check histograms' bounds; `None`: histograms are off.
@@ -172,7 +175,7 @@ pub struct Metrics {
 /// `render` take.
 struct CheckSeries {
     name: Arc<str>,
-    /// `instance="..",check="..",region="..",team=".."`, escaped, without
+    /// `instance="..",check="..",agent="..",region="..",team=".."`, escaped, without
     /// braces.
     labels: String,
     /// The URL without user info, query or fragment, escaped.
@@ -242,6 +245,7 @@ impl Metrics {
         );
         Arc::new(Metrics {
             build_labels,
+            agent: escape(agent_id),
             region: region.map(escape),
             phase_buckets: prometheus
                 .histograms
@@ -262,7 +266,12 @@ impl Metrics {
         let mut map = self.checks.write().unwrap_or_else(PoisonError::into_inner);
         let mut next = HashMap::with_capacity(checks.len());
         for info in checks {
-            let fresh = CheckSeries::new(info, self.region.as_deref(), self.phase_buckets.clone());
+            let fresh = CheckSeries::new(
+                info,
+                &self.agent,
+                self.region.as_deref(),
+                self.phase_buckets.clone(),
+            );
             let series = match map.remove(info.name.as_str()) {
                 Some(old) if old.labels == fresh.labels && old.url == fresh.url => old,
                 _ => Arc::new(fresh),
@@ -713,9 +722,19 @@ impl Metrics {
 }
 
 impl CheckSeries {
-    fn new(info: &CheckInfo, region: Option<&str>, buckets: Option<Arc<[f64]>>) -> CheckSeries {
+    fn new(
+        info: &CheckInfo,
+        agent: &str,
+        region: Option<&str>,
+        buckets: Option<Arc<[f64]>>,
+    ) -> CheckSeries {
         let url = escape(&redact_url(&info.url));
-        let mut labels = format!("instance=\"{url}\",check=\"{}\"", escape(&info.name));
+        // `agent`: two agents probing the same check stay two series under
+        // honor_labels (as Grafana synthetic monitoring's `probe` label).
+        let mut labels = format!(
+            "instance=\"{url}\",check=\"{}\",agent=\"{agent}\"",
+            escape(&info.name)
+        );
         if let Some(region) = region {
             let _ = write!(labels, ",region=\"{region}\"");
         }

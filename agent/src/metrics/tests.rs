@@ -644,7 +644,7 @@ async fn serves_metrics_health_and_readiness_on_loopback() {
     );
     parse(&body);
     assert!(body.contains(
-        "probe_success{instance=\"https://api.example/path\",check=\"api\",region=\"eu-west\",team=\"core\"} 1\n"
+        "probe_success{instance=\"https://api.example/path\",check=\"api\",agent=\"agent-1\",region=\"eu-west\",team=\"core\"} 1\n"
     ));
     assert!(!head.contains("content-encoding"), "{head}");
     assert_eq!(get(addr, "GET", "/healthz").await.0, 200);
@@ -841,13 +841,20 @@ fn check_labels_carry_instance_and_region_and_reserved_names_are_renamed() {
     let m = Metrics::new("a", Some("eu-west"));
     m.set_checks(&[info(
         "api",
-        &[("instance", "mine"), ("region", "r"), ("cipher", "c")],
+        &[
+            ("instance", "mine"),
+            ("region", "r"),
+            ("cipher", "c"),
+            ("agent", "x"),
+        ],
     )]);
     m.observe(&result("api", Status::Up, None));
     let s = parse(&m.render(Format::Text));
     let labels = [
         ("instance", "https://api.example/path"),
         ("check", "api"),
+        ("agent", "a"),
+        ("label_agent", "x"),
         ("region", "eu-west"),
         ("label_instance", "mine"),
         ("label_region", "r"),
@@ -875,6 +882,17 @@ fn check_labels_carry_instance_and_region_and_reserved_names_are_renamed() {
         "{:?}",
         success.labels
     );
+    // Two agents probing the same check: two series, told apart by agent.
+    let b = Metrics::new("b", None);
+    b.set_checks(&[info("api", &[])]);
+    b.observe(&result("api", Status::Up, None));
+    let agents: HashSet<String> = [&m, &b]
+        .iter()
+        .flat_map(|m| parse(&m.render(Format::Text)))
+        .filter(|x| x.name == "probe_success")
+        .filter_map(|x| x.labels.get("agent").cloned())
+        .collect();
+    assert_eq!(agents, HashSet::from(["a".to_owned(), "b".to_owned()]));
 }
 
 #[test]
@@ -1142,7 +1160,7 @@ fn metrics_gauges_are_probe_exposition_with_the_check_labels() {
     m.observe(&r);
     let ours = parse(&m.render(Format::Text));
     let probe = parse(&probe_exposition(&r));
-    let check_labels = ["instance", "check", "region", "team"];
+    let check_labels = ["instance", "check", "agent", "region", "team"];
     let mut from_metrics: Vec<Flat> = ours
         .iter()
         .filter(|x| x.name.starts_with("probe_"))
