@@ -1319,3 +1319,27 @@ async fn concurrent_scrapes_share_one_render_made_off_the_runtime() {
     assert!(d.is_some_and(|d| d.starts_with(&[0x1f, 0x8b])));
     assert_eq!(m.renders.seen.lock().expect("seen").0, 3);
 }
+
+#[test]
+fn the_render_buffer_follows_the_bucket_count() {
+    assert_eq!(bytes_per_check(None), 4_600);
+    let default = bytes_per_check(Some(config::Prometheus::default().phase_buckets.len()));
+    assert!((19_000..21_000).contains(&default), "{default}");
+    assert!(bytes_per_check(Some(30)) > default);
+    assert!(bytes_per_check(Some(2)) < default);
+    // The estimate is near what a render takes.
+    for buckets in [None, Some(vec![0.01, 0.1]), Some(vec![0.1; 30])] {
+        let prometheus = config::Prometheus {
+            histograms: buckets.is_some(),
+            phase_buckets: buckets.clone().unwrap_or_default(),
+            ..config::Prometheus::default()
+        };
+        let m = super::bench::loaded(20, &prometheus);
+        let per = m.render(Format::Text).len() / 20;
+        let guess = bytes_per_check(buckets.as_ref().map(Vec::len));
+        assert!(
+            per * 3 / 4 < guess && guess < per * 5 / 4,
+            "{per} vs {guess}"
+        );
+    }
+}
