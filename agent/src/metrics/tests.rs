@@ -1343,3 +1343,31 @@ fn the_render_buffer_follows_the_bucket_count() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failed_handshake_shows_no_connect_or_tls_time() {
+    // A cleartext server on an https URL: the handshake fails after a
+    // connect that took time; blackbox shows connect and tls 0.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    });
+    let r = probe_loopback(&format!("https://{addr}/")).await;
+    server.join().expect("server");
+    assert_eq!(r.record.st, Status::Down);
+    assert!(r.timings.connect.is_some(), "{:?}", r.timings);
+    let s = parse(&probe_exposition(&r));
+    for phase in ["connect", "tls"] {
+        assert_eq!(
+            value(&s, "probe_http_duration_seconds", &[("phase", phase)]),
+            Some(0.0),
+            "{phase}"
+        );
+    }
+    assert_eq!(value(&s, "probe_ip_addr_hash", &[]), Some(3_668_918_509.0));
+}
