@@ -1322,9 +1322,9 @@ async fn concurrent_scrapes_share_one_render_made_off_the_runtime() {
 
 #[test]
 fn the_render_buffer_follows_the_bucket_count() {
-    assert_eq!(bytes_per_check(None), 4_600);
+    assert_eq!(bytes_per_check(None), 5_000);
     let default = bytes_per_check(Some(config::Prometheus::default().phase_buckets.len()));
-    assert!((19_000..21_000).contains(&default), "{default}");
+    assert!((20_000..22_000).contains(&default), "{default}");
     assert!(bytes_per_check(Some(30)) > default);
     assert!(bytes_per_check(Some(2)) < default);
     // The estimate is near what a render takes.
