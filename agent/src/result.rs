@@ -179,4 +179,25 @@ mod tests {
         let facts = ProbeFacts::of(&report(None, Some(first), None));
         assert!(!facts.ssl);
     }
+
+    #[test]
+    fn no_connection_only_when_the_first_hop_failed_to_connect_or_handshake() {
+        let failed = |phase: Phase, redirects: u32| {
+            let mut r = report(None, None, None);
+            r.redirects = redirects;
+            r.failure = Some(crate::probe::ProbeFailure::new(
+                wire::ErrorClass::ConnectRefused,
+                phase,
+                String::new(),
+            ));
+            ProbeFacts::of(&r).no_connection
+        };
+        assert!(failed(Phase::Connect, 0));
+        assert!(failed(Phase::Tls, 0));
+        assert!(!failed(Phase::Ttfb, 0));
+        assert!(!failed(Phase::Dns, 0));
+        // A later hop's failure: the first hop's connection was had.
+        assert!(!failed(Phase::Connect, 1));
+        assert!(!ProbeFacts::of(&report(None, None, Some(200))).no_connection);
+    }
 }
