@@ -175,9 +175,6 @@ fn exposition_bytes(body: Bytes, n: exposition::Negotiated) -> Response<Full<Byt
 /// comes while one of its format and encoding is in progress (or waits its
 /// turn) takes that one's body instead of rendering again: 64 scrapes at
 /// once cost one render per format asked for.
-/// One render's body, once done (`None`: it panicked).
-type Rendered = OnceCell<Option<Bytes>>;
-
 #[derive(Default)]
 pub(super) struct Renders {
     /// Renders in progress or waiting, by what they write.
@@ -190,6 +187,9 @@ pub(super) struct Renders {
     #[cfg(test)]
     pub(super) seen: Mutex<(usize, Option<std::thread::ThreadId>)>,
 }
+
+/// One render's body, once done (`None`: it panicked).
+type Rendered = OnceCell<Option<Bytes>>;
 
 /// `/metrics` for `n`, rendered and encoded off the runtime, shared with
 /// the scrapes of the same `n` that wait for it; `None` if the render
