@@ -22,15 +22,16 @@ use wire::{ErrorClass, Status};
 use crate::probe::{Family, FamilyOutcome};
 use crate::result::CheckResult;
 
+#[cfg(any(test, feature = "bench-prometheus-client"))]
 #[doc(hidden)]
 pub mod bench;
 mod http;
 mod phases;
 mod probe;
 
-pub(crate) use http::serve;
 #[allow(unused_imports, reason = "the blackbox part's /probe calls them")]
-pub(crate) use http::{exposition_response, negotiated};
+pub(crate) use http::negotiated;
+pub(crate) use http::serve;
 #[allow(unused_imports, reason = "the blackbox part's /probe calls them")]
 pub(crate) use probe::{probe_exposition, probe_exposition_in};
 
@@ -45,9 +46,10 @@ const LATENESS_BUCKETS: [f64; 12] = [
 /// Label names sonde sets itself on per-check series (its own and
 /// blackbox_exporter's); a configured label with one of these names is
 /// renamed `label_<name>` so no series carries a label twice.
-const RESERVED_LABELS: [&str; 19] = [
+const RESERVED_LABELS: [&str; 20] = [
     "instance",
     "check",
+    "agent",
     "region",
     "phase",
     "result",
@@ -155,6 +157,8 @@ pub(crate) struct CheckInfo {
 pub struct Metrics {
     /// `version="..",agent="..",region=".."`, rendered once.
     build_labels: String,
+    /// The agent's id, escaped (the `agent` label on checks).
+    agent: String,
     /// The agent's region, escaped (`None`: no `region` label on checks).
     region: Option<String>,
     /// The per-check histograms' bounds; `None`: histograms are off.
@@ -163,6 +167,8 @@ pub struct Metrics {
     sinks: RwLock<Vec<Arc<SinkSeries>>>,
     lateness: Histogram,
     ready: AtomicBool,
+    /// The scrapes' renders in progress.
+    renders: http::Renders,
 }
 
 /// One check's series. Counters are atomics; the last probe's gauges sit
@@ -170,7 +176,7 @@ pub struct Metrics {
 /// `render` take.
 struct CheckSeries {
     name: Arc<str>,
-    /// `instance="..",check="..",region="..",team=".."`, escaped, without
+    /// `instance="..",check="..",agent="..",region="..",team=".."`, escaped, without
     /// braces.
     labels: String,
     /// The URL without user info, query or fragment, escaped.
@@ -240,6 +246,7 @@ impl Metrics {
         );
         Arc::new(Metrics {
             build_labels,
+            agent: escape(agent_id),
             region: region.map(escape),
             phase_buckets: prometheus
                 .histograms
@@ -248,6 +255,7 @@ impl Metrics {
             sinks: RwLock::new(Vec::new()),
             lateness: Histogram::new(),
             ready: AtomicBool::new(false),
+            renders: http::Renders::default(),
         })
     }
 
@@ -259,7 +267,12 @@ impl Metrics {
         let mut map = self.checks.write().unwrap_or_else(PoisonError::into_inner);
         let mut next = HashMap::with_capacity(checks.len());
         for info in checks {
-            let fresh = CheckSeries::new(info, self.region.as_deref(), self.phase_buckets.clone());
+            let fresh = CheckSeries::new(
+                info,
+                &self.agent,
+                self.region.as_deref(),
+                self.phase_buckets.clone(),
+            );
             let series = match map.remove(info.name.as_str()) {
                 Some(old) if old.labels == fresh.labels && old.url == fresh.url => old,
                 _ => Arc::new(fresh),
@@ -434,13 +447,7 @@ impl Metrics {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
 
-        // About what an HTTPS check with two labels takes (the exposition
-        // bench), so a large render does not grow its buffer step by step.
-        let per_check = if self.phase_buckets.is_some() {
-            20_000
-        } else {
-            4_600
-        };
+        let per_check = bytes_per_check(self.phase_buckets.as_deref().map(<[f64]>::len));
         let mut exposition = Exposition::new(format, 4096 + checks.len() * per_check);
         let o = &mut exposition;
         o.family(
@@ -710,9 +717,19 @@ impl Metrics {
 }
 
 impl CheckSeries {
-    fn new(info: &CheckInfo, region: Option<&str>, buckets: Option<Arc<[f64]>>) -> CheckSeries {
+    fn new(
+        info: &CheckInfo,
+        agent: &str,
+        region: Option<&str>,
+        buckets: Option<Arc<[f64]>>,
+    ) -> CheckSeries {
         let url = escape(&redact_url(&info.url));
-        let mut labels = format!("instance=\"{url}\",check=\"{}\"", escape(&info.name));
+        // `agent`: two agents probing the same check stay two series under
+        // honor_labels (as Grafana synthetic monitoring's `probe` label).
+        let mut labels = format!(
+            "instance=\"{url}\",check=\"{}\",agent=\"{agent}\"",
+            escape(&info.name)
+        );
         if let Some(region) = region {
             let _ = write!(labels, ",region=\"{region}\"");
         }
@@ -832,6 +849,18 @@ pub(crate) fn redact_url(raw: &str) -> String {
         }
         Err(_) => String::new(),
     }
+}
+
+/// About what an HTTPS check with two labels takes in a render (the
+/// exposition bench's checks: 5.0 KB without histograms, 20.9 KB with the
+/// default 11 buckets), for `buckets` bounds or histograms off, so a large render
+/// does not grow its buffer step by step.
+fn bytes_per_check(buckets: Option<usize>) -> usize {
+    // The gauges and counters; then per histogram line (six histograms:
+    // five phases and the total, each its buckets, +Inf, sum and count).
+    const GAUGES: usize = 5_000;
+    const HISTOGRAM_LINE: usize = 189;
+    GAUGES + buckets.map_or(0, |b| 6 * (b + 3) * HISTOGRAM_LINE)
 }
 
 fn to_u64(n: usize) -> u64 {

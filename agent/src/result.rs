@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use wire::Record;
 
-use crate::probe::{DnsReport, ProbeReport, Timings, TlsInfo};
+use crate::probe::{DnsReport, Phase, ProbeReport, Timings, TlsInfo};
 
 /// One probe's result for one check.
 #[derive(Debug, Clone)]
@@ -53,6 +53,13 @@ pub struct ProbeFacts {
     pub last_modified: Option<i64>,
     /// The address the first hop connected to.
     pub remote: Option<IpAddr>,
+    /// The first address the first hop tried (see
+    /// [`ProbeReport::chosen`]), connected or not.
+    pub chosen: Option<IpAddr>,
+    /// The probe failed in the first hop's connect or TLS handshake: no
+    /// connection was had, so blackbox_exporter shows no connect or tls
+    /// time.
+    pub no_connection: bool,
     /// The probe failed because a body or header regex did (not) match.
     pub failed_due_to_regex: bool,
     /// The last hop's TLS handshake. Shared: it is the same for every
@@ -82,6 +89,12 @@ impl ProbeFacts {
             },
             last_modified: report.last_modified,
             remote: report.remote.map(|a| a.ip()),
+            chosen: report.chosen,
+            no_connection: report.redirects == 0
+                && report
+                    .failure
+                    .as_ref()
+                    .is_some_and(|f| matches!(f.phase, Phase::Connect | Phase::Tls)),
             failed_due_to_regex: report.failed_due_to_regex,
             tls: tls.cloned().map(Arc::new),
         }
@@ -143,6 +156,7 @@ mod tests {
             failure: None,
             dns: None,
             remote: None,
+            chosen: None,
             http_version: None,
             tls: first,
             body_bytes: 0,
@@ -190,5 +204,26 @@ mod tests {
         // no response to read TLS off.
         let facts = ProbeFacts::of(&report(None, Some(first), None));
         assert!(!facts.ssl);
+    }
+
+    #[test]
+    fn no_connection_only_when_the_first_hop_failed_to_connect_or_handshake() {
+        let failed = |phase: Phase, redirects: u32| {
+            let mut r = report(None, None, None);
+            r.redirects = redirects;
+            r.failure = Some(crate::probe::ProbeFailure::new(
+                wire::ErrorClass::ConnectRefused,
+                phase,
+                String::new(),
+            ));
+            ProbeFacts::of(&r).no_connection
+        };
+        assert!(failed(Phase::Connect, 0));
+        assert!(failed(Phase::Tls, 0));
+        assert!(!failed(Phase::Ttfb, 0));
+        assert!(!failed(Phase::Dns, 0));
+        // A later hop's failure: the first hop's connection was had.
+        assert!(!failed(Phase::Connect, 1));
+        assert!(!ProbeFacts::of(&report(None, None, Some(200))).no_connection);
     }
 }

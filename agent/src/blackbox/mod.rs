@@ -323,6 +323,7 @@ fn failed_before(
         failure: Some(ProbeFailure::new(class, phase, why)),
         dns: None,
         remote: None,
+        chosen: None,
         http_version: None,
         tls: None,
         body_bytes: 0,

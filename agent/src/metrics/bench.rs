@@ -76,6 +76,8 @@ pub fn loaded(checks: usize, prometheus: &config::Prometheus) -> Arc<Metrics> {
                         .parse()
                         .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
                 ),
+                chosen: None,
+                no_connection: false,
                 failed_due_to_regex: false,
                 tls: Some(Arc::clone(&tls)),
             },

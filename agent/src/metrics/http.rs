@@ -2,12 +2,14 @@
 //! `--metrics-listen` address, over hyper's HTTP/1.1 server connection, one
 //! task per connection, within [`listen`]'s bounded accept loop.
 //! `/metrics` in the format and encoding the scraper negotiates (see
-//! [`exposition::negotiate`]). Deliberately nothing more: no TLS, no auth
-//! (put a proxy in front for those).
+//! [`exposition::negotiate`]), rendered and encoded on the blocking pool,
+//! one render at a time, shared by the scrapes that come while it runs
+//! ([`Renders`]). Deliberately nothing more: no TLS, no auth (put a proxy
+//! in front for those).
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::OnceCell;
 
 use super::Metrics;
 use crate::blackbox;
@@ -60,7 +63,7 @@ pub(crate) async fn serve(
                         (Some(probe), "/probe") => {
                             probe.respond(req.uri().query(), req.headers()).await
                         }
-                        _ => respond(&metrics, &req),
+                        _ => respond(&metrics, &req).await,
                     };
                     Ok::<_, Infallible>(response)
                 }
@@ -85,7 +88,7 @@ pub(crate) async fn serve(
 }
 
 /// The response to one request.
-fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
+async fn respond<B>(metrics: &Arc<Metrics>, req: &Request<B>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
         return text(
@@ -107,7 +110,14 @@ fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
     match path {
         "/metrics" => {
             let n = negotiated(req.headers());
-            exposition_response(metrics.render(n.format), n)
+            match render_encoded(metrics, n).await {
+                Some(body) => exposition_bytes(body, n),
+                None => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    "render failed\n".into(),
+                ),
+            }
         }
         "/readyz" => match metrics.readiness() {
             Ok(()) => text(
@@ -144,12 +154,9 @@ pub(crate) fn negotiated(headers: &HeaderMap) -> exposition::Negotiated {
     exposition::negotiate(value(ACCEPT), value(ACCEPT_ENCODING))
 }
 
-/// A 200 carrying an exposition written as `n` says, gzipped if it says so.
-pub(crate) fn exposition_response(
-    body: String,
-    n: exposition::Negotiated,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(exposition::encode(body, n.gzip))));
+/// A 200 carrying `body`, already encoded as `n` says.
+fn exposition_bytes(body: Bytes, n: exposition::Negotiated) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
     let h = r.headers_mut();
     h.insert(
         CONTENT_TYPE,
@@ -160,4 +167,85 @@ pub(crate) fn exposition_response(
     }
     h.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     r
+}
+
+/// The scrapes' renders. A render of a large agent takes a good part of a
+/// second and its size in memory: it runs on the blocking pool (never on
+/// the runtime the probes are timed on), one at a time, and a scrape that
+/// comes while one of its format and encoding is in progress (or waits its
+/// turn) takes that one's body instead of rendering again: 64 scrapes at
+/// once cost one render per format asked for.
+#[derive(Default)]
+pub(super) struct Renders {
+    /// Renders in progress or waiting, by what they write.
+    inflight: Mutex<Vec<(exposition::Negotiated, Arc<Rendered>)>>,
+    /// Held by the render running, through to its end on the blocking
+    /// pool (even when the scrape that started it went away).
+    one: Arc<tokio::sync::Mutex<()>>,
+    /// Renders run, and the thread of the last (tests check they share and
+    /// run off the runtime).
+    #[cfg(test)]
+    pub(super) seen: Mutex<(usize, Option<std::thread::ThreadId>)>,
+}
+
+/// One render's body, once done (`None`: it panicked).
+type Rendered = OnceCell<Option<Bytes>>;
+
+/// `/metrics` for `n`, rendered and encoded off the runtime, shared with
+/// the scrapes of the same `n` that wait for it; `None` if the render
+/// panicked.
+pub(super) async fn render_encoded(
+    metrics: &Arc<Metrics>,
+    n: exposition::Negotiated,
+) -> Option<Bytes> {
+    let renders = &metrics.renders;
+    let cell = {
+        let mut inflight = renders
+            .inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match inflight.iter().find(|(k, _)| *k == n) {
+            Some((_, cell)) => Arc::clone(cell),
+            None => {
+                let cell = Arc::new(OnceCell::new());
+                inflight.push((n, Arc::clone(&cell)));
+                cell
+            }
+        }
+    };
+    let body = cell
+        .get_or_init(|| async {
+            let turn = Arc::clone(&renders.one).lock_owned().await;
+            let m = Arc::clone(metrics);
+            let job = tokio::task::spawn_blocking(move || {
+                let body = Bytes::from(exposition::encode(m.render(n.format), n.gzip));
+                #[cfg(test)]
+                {
+                    let mut seen = m
+                        .renders
+                        .seen
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    *seen = (seen.0 + 1, Some(std::thread::current().id()));
+                }
+                drop(turn);
+                body
+            });
+            let done = job.await;
+            // From here the scrapes that come render afresh.
+            renders
+                .inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|(_, c)| !Arc::ptr_eq(c, &cell));
+            match done {
+                Ok(body) => Some(body),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: render failed");
+                    None
+                }
+            }
+        })
+        .await;
+    body.clone()
 }

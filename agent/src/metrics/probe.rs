@@ -36,7 +36,9 @@ pub(crate) struct ProbeGauges {
     dns_s: f64,
     /// Indexed like [`PHASES`]; 0 for a phase that did not happen.
     pub(super) phases_s: [f64; 5],
-    remote: Option<IpAddr>,
+    /// The first address tried (else the one connected to): what
+    /// `probe_ip_addr_hash` and `probe_ip_protocol` show.
+    ip: Option<IpAddr>,
     /// A response was received (else blackbox_exporter shows an empty one).
     responded: bool,
     status_code: u16,
@@ -77,14 +79,24 @@ impl ProbeGauges {
             started_at_s: record.t_ms as f64 / 1000.0,
             resolved: !dns_failed,
             dns_s,
+            // blackbox_exporter adds connect and tls only once it has a
+            // connection: a failed connect or handshake shows 0 for both.
             phases_s: [
                 dns_s,
-                secs(t.connect),
-                secs(t.tls),
+                if facts.no_connection {
+                    0.0
+                } else {
+                    secs(t.connect)
+                },
+                if facts.no_connection {
+                    0.0
+                } else {
+                    secs(t.tls)
+                },
                 secs(t.ttfb),
                 secs(transfer),
             ],
-            remote: facts.remote,
+            ip: facts.chosen.or(facts.remote),
             responded,
             status_code: record.sc.unwrap_or(0),
             content_length: facts.content_length,
@@ -194,7 +206,7 @@ const FAMILIES: [Family; 19] = [
         name: "probe_ip_addr_hash",
         help: "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
         write: |o, l, p| {
-            let h = p.remote.filter(|_| p.resolved).map_or(0, ip_hash);
+            let h = p.ip.filter(|_| p.resolved).map_or(0, ip_hash);
             one(o, "probe_ip_addr_hash", l, h);
         },
     },
@@ -202,7 +214,7 @@ const FAMILIES: [Family; 19] = [
         name: "probe_ip_protocol",
         help: "Specifies whether probe ip protocol is IP4 or IP6",
         write: |o, l, p| {
-            let v = p.remote.filter(|_| p.resolved).map_or(0u8, ip_protocol);
+            let v = p.ip.filter(|_| p.resolved).map_or(0u8, ip_protocol);
             one(o, "probe_ip_protocol", l, v);
         },
     },

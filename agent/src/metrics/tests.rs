@@ -644,7 +644,7 @@ async fn serves_metrics_health_and_readiness_on_loopback() {
     );
     parse(&body);
     assert!(body.contains(
-        "probe_success{instance=\"https://api.example/path\",check=\"api\",region=\"eu-west\",team=\"core\"} 1\n"
+        "probe_success{instance=\"https://api.example/path\",check=\"api\",agent=\"agent-1\",region=\"eu-west\",team=\"core\"} 1\n"
     ));
     assert!(!head.contains("content-encoding"), "{head}");
     assert_eq!(get(addr, "GET", "/healthz").await.0, 200);
@@ -841,13 +841,20 @@ fn check_labels_carry_instance_and_region_and_reserved_names_are_renamed() {
     let m = Metrics::new("a", Some("eu-west"));
     m.set_checks(&[info(
         "api",
-        &[("instance", "mine"), ("region", "r"), ("cipher", "c")],
+        &[
+            ("instance", "mine"),
+            ("region", "r"),
+            ("cipher", "c"),
+            ("agent", "x"),
+        ],
     )]);
     m.observe(&result("api", Status::Up, None));
     let s = parse(&m.render(Format::Text));
     let labels = [
         ("instance", "https://api.example/path"),
         ("check", "api"),
+        ("agent", "a"),
+        ("label_agent", "x"),
         ("region", "eu-west"),
         ("label_instance", "mine"),
         ("label_region", "r"),
@@ -875,6 +882,17 @@ fn check_labels_carry_instance_and_region_and_reserved_names_are_renamed() {
         "{:?}",
         success.labels
     );
+    // Two agents probing the same check: two series, told apart by agent.
+    let b = Metrics::new("b", None);
+    b.set_checks(&[info("api", &[])]);
+    b.observe(&result("api", Status::Up, None));
+    let agents: HashSet<String> = [&m, &b]
+        .iter()
+        .flat_map(|m| parse(&m.render(Format::Text)))
+        .filter(|x| x.name == "probe_success")
+        .filter_map(|x| x.labels.get("agent").cloned())
+        .collect();
+    assert_eq!(agents, HashSet::from(["a".to_owned(), "b".to_owned()]));
 }
 
 #[test]
@@ -969,10 +987,12 @@ fn full_result() -> CheckResult {
         decoded_body_bytes: 42,
         last_modified: Some(1_600_000_000),
         remote: Some("127.0.0.1".parse().expect("ip")),
+        chosen: Some("127.0.0.1".parse().expect("ip")),
+        no_connection: false,
         failed_due_to_regex: false,
         tls: Some(Arc::new(TlsInfo {
             earliest_not_after: Some(1_700_864_000),
-            chain_not_after: Some(1_700_864_000),
+            chain_not_after: Some(1_700_950_400),
             leaf: Some(CertSummary {
                 fingerprint_sha256: "ab12".into(),
                 subject: "CN=api.example".into(),
@@ -1041,7 +1061,7 @@ fn probe_exposition_has_every_blackbox_family_with_its_values() {
     assert_eq!(v("probe_ssl_earliest_cert_expiry"), Some(1_700_864_000.0));
     assert_eq!(
         v("probe_ssl_last_chain_expiry_timestamp_seconds"),
-        Some(1_700_864_000.0)
+        Some(1_700_950_400.0)
     );
     let info = [
         ("fingerprint_sha256", "ab12"),
@@ -1140,7 +1160,7 @@ fn metrics_gauges_are_probe_exposition_with_the_check_labels() {
     m.observe(&r);
     let ours = parse(&m.render(Format::Text));
     let probe = parse(&probe_exposition(&r));
-    let check_labels = ["instance", "check", "region", "team"];
+    let check_labels = ["instance", "check", "agent", "region", "team"];
     let mut from_metrics: Vec<Flat> = ours
         .iter()
         .filter(|x| x.name.starts_with("probe_"))
@@ -1172,4 +1192,182 @@ fn metrics_gauges_are_probe_exposition_with_the_check_labels() {
     from_metrics.sort();
     from_probe.sort();
     assert_eq!(from_metrics, from_probe);
+}
+
+/// A real probe of `url` on loopback, as the scheduler records it.
+async fn probe_loopback(url: &str) -> CheckResult {
+    let opts = crate::probe::TlsOptions {
+        insecure: true,
+        ..Default::default()
+    };
+    let tls = crate::tls::probe_tls(&opts).expect("tls config");
+    let mut spec = crate::probe::ProbeSpec::new(url::Url::parse(url).expect("url"), tls);
+    spec.timeout = Duration::from_secs(5);
+    let report = crate::probe::Prober::new().probe(&spec).await;
+    CheckResult::new(Arc::from("refused"), &report)
+}
+
+/// A port on loopback nothing listens on (bound, then closed).
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[tokio::test]
+async fn a_refused_connect_shows_the_address_tried_and_no_connect_time() {
+    // blackbox_exporter 0.23.0 on a refused 127.0.0.1: hash and protocol
+    // of the address it chose, connect and tls 0 (it had no connection).
+    for scheme in ["http", "https"] {
+        let port = closed_port().await;
+        let r = probe_loopback(&format!("{scheme}://127.0.0.1:{port}/")).await;
+        assert_eq!(r.record.st, Status::Down);
+        assert!(r.timings.connect.is_some(), "{:?}", r.timings);
+        let text = probe_exposition(&r);
+        let s = parse(&text);
+        assert_eq!(value(&s, "probe_ip_addr_hash", &[]), Some(3_668_918_509.0));
+        assert_eq!(value(&s, "probe_ip_protocol", &[]), Some(4.0));
+        for phase in ["connect", "tls", "processing", "transfer"] {
+            assert_eq!(
+                value(&s, "probe_http_duration_seconds", &[("phase", phase)]),
+                Some(0.0),
+                "{phase} in\n{text}"
+            );
+        }
+        // /metrics shows the same gauges.
+        let m = Metrics::new("a", None);
+        m.set_checks(&[CheckInfo {
+            name: "refused".into(),
+            url: format!("{scheme}://127.0.0.1:{port}/"),
+            labels: BTreeMap::new(),
+        }]);
+        m.observe(&r);
+        let s = parse(&m.render(Format::Text));
+        let connect = s
+            .iter()
+            .find(|x| {
+                x.name == "probe_http_duration_seconds"
+                    && x.labels.get("phase").map(String::as_str) == Some("connect")
+            })
+            .map(|x| x.value);
+        assert_eq!(connect, Some(0.0));
+        let hash = s.iter().find(|x| x.name == "probe_ip_addr_hash");
+        assert_eq!(hash.map(|x| x.value), Some(3_668_918_509.0));
+    }
+}
+
+#[tokio::test]
+async fn a_plain_http_up_probe_shows_no_tls_families() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    });
+    let r = probe_loopback(&format!("http://{addr}/")).await;
+    server.join().expect("server");
+    assert_eq!(r.record.st, Status::Up, "{:?}", r.detail);
+    let text = probe_exposition(&r);
+    let s = parse(&text);
+    assert_eq!(value(&s, "probe_success", &[]), Some(1.0));
+    assert_eq!(value(&s, "probe_http_ssl", &[]), Some(0.0));
+    assert_eq!(value(&s, "probe_http_status_code", &[]), Some(200.0));
+    assert_eq!(value(&s, "probe_http_version", &[]), Some(1.1));
+    assert_eq!(value(&s, "probe_http_content_length", &[]), Some(2.0));
+    assert_eq!(value(&s, "probe_ip_addr_hash", &[]), Some(3_668_918_509.0));
+    assert_eq!(
+        value(&s, "probe_http_duration_seconds", &[("phase", "tls")]),
+        Some(0.0)
+    );
+    for absent in [
+        "probe_ssl_earliest_cert_expiry",
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "probe_ssl_last_chain_info",
+        "probe_tls_version_info",
+        "probe_tls_cipher_info",
+    ] {
+        assert!(!text.contains(absent), "{absent} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_scrapes_share_one_render_made_off_the_runtime() {
+    // A current_thread runtime: a render on it would run on this thread.
+    let m = loaded();
+    let n = exposition::Negotiated {
+        format: Format::Text,
+        gzip: false,
+    };
+    let (a, b) = tokio::join!(http::render_encoded(&m, n), http::render_encoded(&m, n));
+    let (a, b) = (a.expect("a body"), b.expect("a body"));
+    assert_eq!(a, b);
+    let text = std::str::from_utf8(&a).expect("utf-8");
+    parse(text);
+    assert!(text.contains("probe_success{"), "{text}");
+    let (renders, thread) = *m.renders.seen.lock().expect("seen");
+    assert_eq!(renders, 1, "the second scrape shared the first's render");
+    assert_ne!(thread, Some(std::thread::current().id()));
+    // Once done, the next scrape renders afresh; gzip is its own render.
+    let gz = exposition::Negotiated {
+        format: Format::Text,
+        gzip: true,
+    };
+    let (c, d) = tokio::join!(http::render_encoded(&m, n), http::render_encoded(&m, gz));
+    assert_eq!(c.as_deref(), Some(&a[..]));
+    assert!(d.is_some_and(|d| d.starts_with(&[0x1f, 0x8b])));
+    assert_eq!(m.renders.seen.lock().expect("seen").0, 3);
+}
+
+#[test]
+fn the_render_buffer_follows_the_bucket_count() {
+    assert_eq!(bytes_per_check(None), 5_000);
+    let default = bytes_per_check(Some(config::Prometheus::default().phase_buckets.len()));
+    assert!((20_000..22_000).contains(&default), "{default}");
+    assert!(bytes_per_check(Some(30)) > default);
+    assert!(bytes_per_check(Some(2)) < default);
+    // The estimate is near what a render takes.
+    for buckets in [None, Some(vec![0.01, 0.1]), Some(vec![0.1; 30])] {
+        let prometheus = config::Prometheus {
+            histograms: buckets.is_some(),
+            phase_buckets: buckets.clone().unwrap_or_default(),
+            ..config::Prometheus::default()
+        };
+        let m = super::bench::loaded(20, &prometheus);
+        let per = m.render(Format::Text).len() / 20;
+        let guess = bytes_per_check(buckets.as_ref().map(Vec::len));
+        assert!(
+            per * 3 / 4 < guess && guess < per * 5 / 4,
+            "{per} vs {guess}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_handshake_shows_no_connect_or_tls_time() {
+    // A cleartext server on an https URL: the handshake fails after a
+    // connect that took time; blackbox shows connect and tls 0.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    });
+    let r = probe_loopback(&format!("https://{addr}/")).await;
+    server.join().expect("server");
+    assert_eq!(r.record.st, Status::Down);
+    assert!(r.timings.connect.is_some(), "{:?}", r.timings);
+    let s = parse(&probe_exposition(&r));
+    for phase in ["connect", "tls"] {
+        assert_eq!(
+            value(&s, "probe_http_duration_seconds", &[("phase", phase)]),
+            Some(0.0),
+            "{phase}"
+        );
+    }
+    assert_eq!(value(&s, "probe_ip_addr_hash", &[]), Some(3_668_918_509.0));
 }

@@ -178,6 +178,11 @@ pub struct ProbeReport {
     pub dns: Option<DnsReport>,
     /// The address the first hop connected to.
     pub remote: Option<SocketAddr>,
+    /// The first address the first hop tried: the first in attempt order
+    /// once DNS answered, or the fixed or literal one. Set even when the
+    /// connect failed (blackbox_exporter's `probe_ip_addr_hash` and
+    /// `probe_ip_protocol` are set from it); `None` when DNS failed.
+    pub chosen: Option<IpAddr>,
     /// The HTTP version of the last response.
     pub http_version: Option<hyper::Version>,
     /// What the first hop's TLS handshake negotiated.
@@ -348,6 +353,7 @@ impl Prober {
             failure,
             dns: first.dns,
             remote: first.remote,
+            chosen: first.chosen,
             http_version: exchange.version,
             tls,
             body_bytes: exchange.body_bytes,
@@ -379,6 +385,7 @@ impl Prober {
             first_byte: Arc::new(OnceLock::new()),
             dns: None,
             remote: None,
+            chosen: None,
             negotiated: None,
             exchange: http::Exchange::default(),
             body_search: None,
@@ -480,6 +487,8 @@ impl Prober {
             }
             (None, None) => Vec::new(),
         };
+        // Between DNS and connect only a copy: the address to report.
+        hop.chosen = addrs.first().map(SocketAddr::ip);
         if addrs.is_empty() {
             return Err(ProbeFailure::new(
                 ErrorClass::DnsNoAddress,
@@ -566,6 +575,8 @@ struct Hop {
     first_byte: FirstByte,
     dns: Option<DnsReport>,
     remote: Option<SocketAddr>,
+    /// See [`ProbeReport::chosen`].
+    chosen: Option<IpAddr>,
     negotiated: Option<tls::Negotiated>,
     exchange: http::Exchange,
     /// The body assertions, searched as the body streams.

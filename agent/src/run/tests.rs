@@ -71,6 +71,7 @@ impl Probe for TimedProbe {
             failure: None,
             dns: None,
             remote: None,
+            chosen: None,
             http_version: None,
             tls: None,
             body_bytes: 0,

@@ -79,6 +79,27 @@ fn blackbox_names_are_a_subset_of_sondes_and_the_values_agree() {
             "sonde",
         );
         faults.extend(compare(&case, &theirs, &ours));
+        // Without a connection both show connect and tls 0 (their times
+        // otherwise differ by design).
+        let unconnected = case.name == "connect refused";
+        for phase in ["connect", "tls"].into_iter().filter(|_| unconnected) {
+            let at = |samples: &[Sample]| {
+                samples
+                    .iter()
+                    .find(|s| {
+                        s.name == "probe_http_duration_seconds"
+                            && s.labels.get("phase").map(String::as_str) == Some(phase)
+                    })
+                    .map(|s| s.value)
+            };
+            let (t, o) = (at(&theirs), at(&ours));
+            if t != Some(0.0) || o != Some(0.0) {
+                faults.push(format!(
+                    "{}: phase {phase} is {t:?} in blackbox_exporter, {o:?} in sonde",
+                    case.name
+                ));
+            }
+        }
         if case.url.starts_with("https") {
             let expiry = value(&ours, "probe_ssl_earliest_cert_expiry");
             if expiry != Some(targets.intermediate_expiry) {

@@ -34,6 +34,8 @@ pub struct Case {
 pub struct Targets {
     pub plain: HttpTarget,
     pub tls: HttpTarget,
+    /// A loopback port nothing listens on: a refused connect.
+    pub refused: std::net::SocketAddr,
     /// The intermediate's notAfter, Unix seconds: the chain's earliest.
     pub intermediate_expiry: f64,
     /// The leaf's notAfter, Unix seconds.
@@ -76,6 +78,7 @@ impl Targets {
         Targets {
             plain,
             tls,
+            refused: testkit::tcp::refused_addr(),
             intermediate_expiry: unix(intermediate.not_after()),
             leaf_expiry: unix(leaf.not_after()),
             ca_file,
@@ -139,6 +142,13 @@ impl Targets {
             Case {
                 name: "404",
                 url: self.plain.url("/missing"),
+                module: HTTP_2XX,
+            },
+            Case {
+                // blackbox sets the address hash and protocol before it
+                // connects: 3668918509 and 4 for 127.0.0.1.
+                name: "connect refused",
+                url: format!("http://{}/ok", self.refused),
                 module: HTTP_2XX,
             },
         ]
