@@ -33,7 +33,7 @@ mod probe;
 pub(crate) use http::negotiated;
 pub(crate) use http::serve;
 #[allow(unused_imports, reason = "the blackbox part's /probe calls them")]
-pub(crate) use probe::{probe_exposition, probe_exposition_in};
+pub(crate) use probe::probe_exposition;
 
 use phases::PhaseHistograms;
 use probe::ProbeGauges;

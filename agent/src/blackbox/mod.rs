@@ -294,16 +294,13 @@ impl Endpoint {
             "/probe"
         );
         let result = CheckResult::new(Arc::from(module.name.as_str()), &report);
-        let metrics = crate::metrics::probe_exposition(&result);
+        let format = exposition::Format::Text;
+        let metrics = crate::metrics::probe_exposition(&result, format);
         if q.debug {
             let body = request::debug_output(&log.finish(), &metrics, &module.shown);
             return text(StatusCode::OK, "text/plain", body);
         }
-        text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics,
-        )
+        text(StatusCode::OK, format.content_type(), metrics)
     }
 }
 

@@ -18,6 +18,15 @@ use crate::result::CheckResult;
 /// blackbox_exporter's phase names, in the order the phases happen.
 pub(super) const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
 
+/// [`PHASES`] as rendered `phase` labels, in the same order.
+const PHASE_LABELS: [&str; 5] = [
+    "phase=\"resolve\"",
+    "phase=\"connect\"",
+    "phase=\"tls\"",
+    "phase=\"processing\"",
+    "phase=\"transfer\"",
+];
+
 /// Go's zero `time.Time` as Unix seconds: what blackbox_exporter reports
 /// for a chain expiry it has no certificate for (no verified chain).
 const GO_ZERO_TIME: i64 = -62_135_596_800;
@@ -116,7 +125,8 @@ impl ProbeGauges {
 struct Family {
     name: &'static str,
     help: &'static str,
-    write: fn(&mut Exposition, &str, &ProbeGauges),
+    /// Writes the family's samples under the name it is given (`name`).
+    write: fn(&mut Exposition, &'static str, &str, &ProbeGauges),
 }
 
 fn one(o: &mut Exposition, name: &str, labels: &str, v: impl Into<Value>) {
@@ -129,119 +139,119 @@ const FAMILIES: [Family; 19] = [
     Family {
         name: "probe_dns_lookup_time_seconds",
         help: "Returns the time taken for probe dns lookup in seconds",
-        write: |o, l, p| one(o, "probe_dns_lookup_time_seconds", l, p.dns_s),
+        write: |o, n, l, p| one(o, n, l, p.dns_s),
     },
     Family {
         name: "probe_duration_seconds",
         help: "Returns how long the probe took to complete in seconds",
-        write: |o, l, p| one(o, "probe_duration_seconds", l, p.duration_s),
+        write: |o, n, l, p| one(o, n, l, p.duration_s),
     },
     Family {
         name: "probe_failed_due_to_regex",
         help: "Indicates if probe failed due to regex",
-        write: |o, l, p| one(o, "probe_failed_due_to_regex", l, p.failed_due_to_regex),
+        write: |o, n, l, p| one(o, n, l, p.failed_due_to_regex),
     },
     Family {
         name: "probe_http_content_length",
         help: "Length of http content response",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             // Go's ContentLength: -1 unknown; 0 for the empty response
             // blackbox_exporter substitutes when none came.
-            let n = match (p.responded, p.content_length) {
+            let len = match (p.responded, p.content_length) {
                 (false, _) => 0,
                 (true, None) => -1,
                 (true, Some(n)) => i64::try_from(n).unwrap_or(i64::MAX),
             };
-            one(o, "probe_http_content_length", l, n);
+            one(o, n, l, len);
         },
     },
     Family {
         name: "probe_http_duration_seconds",
         help: "Duration of http request by phase, summed over all redirects",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             let phases = if p.resolved { 5 } else { 1 };
-            for (phase, s) in PHASES.iter().zip(p.phases_s).take(phases) {
-                o.sample("probe_http_duration_seconds", l, phase_label(phase), s);
+            for (phase, s) in PHASE_LABELS.iter().zip(p.phases_s).take(phases) {
+                o.sample(n, l, phase, s);
             }
         },
     },
     Family {
         name: "probe_http_last_modified_timestamp_seconds",
         help: "Returns the Last-Modified HTTP response header in unixtime",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             if let Some(t) = p.last_modified {
-                one(o, "probe_http_last_modified_timestamp_seconds", l, t);
+                one(o, n, l, t);
             }
         },
     },
     Family {
         name: "probe_http_redirects",
         help: "The number of redirects",
-        write: |o, l, p| one(o, "probe_http_redirects", l, p.redirects),
+        write: |o, n, l, p| one(o, n, l, p.redirects),
     },
     Family {
         name: "probe_http_ssl",
         help: "Indicates if SSL was used for the final redirect",
-        write: |o, l, p| one(o, "probe_http_ssl", l, p.ssl),
+        write: |o, n, l, p| one(o, n, l, p.ssl),
     },
     Family {
         name: "probe_http_status_code",
         help: "Response HTTP status code",
-        write: |o, l, p| one(o, "probe_http_status_code", l, p.status_code),
+        write: |o, n, l, p| one(o, n, l, p.status_code),
     },
     Family {
         name: "probe_http_uncompressed_body_length",
         help: "Length of uncompressed response body",
-        write: |o, l, p| {
-            let n = if p.responded { p.body_bytes } else { 0 };
-            one(o, "probe_http_uncompressed_body_length", l, n);
+        write: |o, n, l, p| {
+            let len = if p.responded { p.body_bytes } else { 0 };
+            one(o, n, l, len);
         },
     },
     Family {
         name: "probe_http_version",
         help: "Returns the version of HTTP of the probe response",
-        write: |o, l, p| one(o, "probe_http_version", l, p.http_version),
+        write: |o, n, l, p| one(o, n, l, p.http_version),
     },
     Family {
         name: "probe_ip_addr_hash",
         help: "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             let h = p.ip.filter(|_| p.resolved).map_or(0, ip_hash);
-            one(o, "probe_ip_addr_hash", l, h);
+            one(o, n, l, h);
         },
     },
     Family {
         name: "probe_ip_protocol",
         help: "Specifies whether probe ip protocol is IP4 or IP6",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             let v = p.ip.filter(|_| p.resolved).map_or(0u8, ip_protocol);
-            one(o, "probe_ip_protocol", l, v);
+            one(o, n, l, v);
         },
     },
     Family {
         name: "probe_ssl_earliest_cert_expiry",
         help: "Returns last SSL chain expiry in unixtime",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             if let Some(tls) = &p.tls {
                 let t = tls.earliest_not_after.unwrap_or(GO_ZERO_TIME);
-                one(o, "probe_ssl_earliest_cert_expiry", l, t);
+                one(o, n, l, t);
             }
         },
     },
     Family {
         name: "probe_ssl_last_chain_expiry_timestamp_seconds",
         help: "Returns last SSL chain expiry in timestamp",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             if let Some(tls) = &p.tls {
                 let t = tls.chain_not_after.unwrap_or(GO_ZERO_TIME);
-                one(o, "probe_ssl_last_chain_expiry_timestamp_seconds", l, t);
+                one(o, n, l, t);
             }
         },
     },
     Family {
         name: "probe_ssl_last_chain_info",
         help: "Contains SSL leaf certificate information",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             if let Some(leaf) = p.tls.as_ref().and_then(|t| t.leaf.as_ref()) {
                 let extra = format!(
                     "fingerprint_sha256=\"{}\",issuer=\"{}\",serialnumber=\"{}\",subject=\"{}\",subjectalternative=\"{}\"",
@@ -251,32 +261,32 @@ const FAMILIES: [Family; 19] = [
                     escape(&leaf.subject),
                     escape(&leaf.subject_alternative),
                 );
-                o.sample("probe_ssl_last_chain_info", l, &extra, 1u8);
+                o.sample(n, l, &extra, 1u8);
             }
         },
     },
     Family {
         name: "probe_success",
         help: "Displays whether or not the probe was a success",
-        write: |o, l, p| one(o, "probe_success", l, p.success),
+        write: |o, n, l, p| one(o, n, l, p.success),
     },
     Family {
         name: "probe_tls_cipher_info",
         help: "Returns the TLS cipher negotiated during handshake",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             if let Some(tls) = &p.tls {
                 let extra = format!("cipher=\"{}\"", escape(go_cipher_name(&tls.cipher)));
-                o.sample("probe_tls_cipher_info", l, &extra, 1u8);
+                o.sample(n, l, &extra, 1u8);
             }
         },
     },
     Family {
         name: "probe_tls_version_info",
         help: "Returns the TLS version used or NaN when unknown",
-        write: |o, l, p| {
+        write: |o, n, l, p| {
             if let Some(tls) = &p.tls {
                 let extra = format!("version=\"{}\"", go_tls_version(tls.version));
-                o.sample("probe_tls_version_info", l, &extra, 1u8);
+                o.sample(n, l, &extra, 1u8);
             }
         },
     },
@@ -289,35 +299,18 @@ pub(super) fn write_gauges(o: &mut Exposition, probes: &[(&str, &ProbeGauges)]) 
     for f in &FAMILIES {
         o.family(f.name, Kind::Gauge, f.help);
         for (labels, p) in probes {
-            (f.write)(o, labels, p);
+            (f.write)(o, f.name, labels, p);
         }
     }
 }
 
 /// What `/probe` answers for one probe: blackbox_exporter's families for
-/// it, without labels, in the text format (0.0.4).
-#[allow(dead_code, reason = "the blackbox part's /probe calls it")]
-pub(crate) fn probe_exposition(result: &CheckResult) -> String {
-    probe_exposition_in(result, Format::Text)
-}
-
-/// [`probe_exposition`] in `format` (as the scraper negotiated it, see
-/// [`super::negotiated`]).
-#[allow(dead_code, reason = "the blackbox part's /probe calls it")]
-pub(crate) fn probe_exposition_in(result: &CheckResult, format: Format) -> String {
+/// it, without labels, in `format` (the text format, as blackbox_exporter
+/// answers).
+pub(crate) fn probe_exposition(result: &CheckResult, format: Format) -> String {
     let mut o = Exposition::new(format, 2048);
     write_gauges(&mut o, &[("", &ProbeGauges::of(result))]);
     o.finish()
-}
-
-fn phase_label(phase: &str) -> &'static str {
-    match phase {
-        "resolve" => "phase=\"resolve\"",
-        "connect" => "phase=\"connect\"",
-        "tls" => "phase=\"tls\"",
-        "processing" => "phase=\"processing\"",
-        _ => "phase=\"transfer\"",
-    }
 }
 
 /// The number blackbox_exporter parses from `resp.Proto` ("HTTP/1.1" → 1.1).

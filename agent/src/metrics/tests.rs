@@ -1016,7 +1016,7 @@ fn families(text: &str) -> Vec<&str> {
 
 #[test]
 fn probe_exposition_has_every_blackbox_family_with_its_values() {
-    let text = probe_exposition(&full_result());
+    let text = probe_exposition(&full_result(), Format::Text);
     let s = parse(&text);
     assert_eq!(
         families(&text),
@@ -1090,7 +1090,7 @@ fn probe_exposition_has_every_blackbox_family_with_its_values() {
         5
     );
     // OpenMetrics: the same families, closed by # EOF.
-    let om = probe_exposition_in(&full_result(), Format::OpenMetrics);
+    let om = probe_exposition(&full_result(), Format::OpenMetrics);
     assert!(om.ends_with("# EOF\n"));
     assert_eq!(families(&om), families(&text));
 }
@@ -1111,7 +1111,7 @@ fn probe_exposition_shows_what_blackbox_shows_of_a_failure() {
         total: ms(4),
     };
     r.facts.remote = None;
-    let text = probe_exposition(&r);
+    let text = probe_exposition(&r, Format::Text);
     let s = parse(&text);
     let phases: Vec<&str> = s
         .iter()
@@ -1142,7 +1142,7 @@ fn probe_exposition_shows_what_blackbox_shows_of_a_failure() {
     if let Some(tls) = &mut r.facts.tls {
         Arc::make_mut(tls).chain_not_after = None;
     }
-    let s = parse(&probe_exposition(&r));
+    let s = parse(&probe_exposition(&r, Format::Text));
     assert_eq!(
         value(&s, "probe_ssl_last_chain_expiry_timestamp_seconds", &[]),
         Some(-62_135_596_800.0)
@@ -1159,7 +1159,7 @@ fn metrics_gauges_are_probe_exposition_with_the_check_labels() {
     let r = full_result();
     m.observe(&r);
     let ours = parse(&m.render(Format::Text));
-    let probe = parse(&probe_exposition(&r));
+    let probe = parse(&probe_exposition(&r, Format::Text));
     let check_labels = ["instance", "check", "agent", "region", "team"];
     let mut from_metrics: Vec<Flat> = ours
         .iter()
@@ -1222,7 +1222,7 @@ async fn a_refused_connect_shows_the_address_tried_and_no_connect_time() {
         let r = probe_loopback(&format!("{scheme}://127.0.0.1:{port}/")).await;
         assert_eq!(r.record.st, Status::Down);
         assert!(r.timings.connect.is_some(), "{:?}", r.timings);
-        let text = probe_exposition(&r);
+        let text = probe_exposition(&r, Format::Text);
         let s = parse(&text);
         assert_eq!(value(&s, "probe_ip_addr_hash", &[]), Some(3_668_918_509.0));
         assert_eq!(value(&s, "probe_ip_protocol", &[]), Some(4.0));
@@ -1269,7 +1269,7 @@ async fn a_plain_http_up_probe_shows_no_tls_families() {
     let r = probe_loopback(&format!("http://{addr}/")).await;
     server.join().expect("server");
     assert_eq!(r.record.st, Status::Up, "{:?}", r.detail);
-    let text = probe_exposition(&r);
+    let text = probe_exposition(&r, Format::Text);
     let s = parse(&text);
     assert_eq!(value(&s, "probe_success", &[]), Some(1.0));
     assert_eq!(value(&s, "probe_http_ssl", &[]), Some(0.0));
@@ -1361,7 +1361,7 @@ async fn a_failed_handshake_shows_no_connect_or_tls_time() {
     server.join().expect("server");
     assert_eq!(r.record.st, Status::Down);
     assert!(r.timings.connect.is_some(), "{:?}", r.timings);
-    let s = parse(&probe_exposition(&r));
+    let s = parse(&probe_exposition(&r, Format::Text));
     for phase in ["connect", "tls"] {
         assert_eq!(
             value(&s, "probe_http_duration_seconds", &[("phase", phase)]),
