@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use subtle::ConstantTimeEq;
 
@@ -93,6 +94,16 @@ pub enum Principal {
     Reader(Arc<Scope>),
     /// An operator (`[[admin]]`), by name: the admin endpoints only.
     Admin(Arc<str>),
+}
+
+/// A reader whose credential was accepted: what it may see, and until when.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    /// The checks and agents it may see.
+    pub scope: Arc<Scope>,
+    /// When its credential stops being valid (an OIDC token's `exp`);
+    /// `None` for a static token. A stream ends there.
+    pub expires: Option<SystemTime>,
 }
 
 #[derive(Debug)]

@@ -24,7 +24,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::auth::Scope;
+use crate::auth::{Reader, Scope};
 use crate::hub::{Batch, REPLAY_CHUNK_BATCHES};
 use crate::message::{self, Encoded, Format, ResetReason, SharedBatch};
 use crate::state::App;
@@ -45,6 +45,9 @@ const SSE_PING: &[u8] = b": ping\n\n";
 pub struct Feed {
     app: Arc<App>,
     scope: Arc<Scope>,
+    /// When the reader's credential expires: the feed ends there.
+    #[allow(dead_code)] // STUB (oidc): read once streams end at expiry.
+    expires: Option<std::time::SystemTime>,
     format: Format,
     /// The reset and the snapshot, encoded when the reader connected.
     pending: VecDeque<Encoded>,
@@ -67,7 +70,8 @@ pub struct Feed {
 
 impl Feed {
     /// Subscribes a reader that last saw `since`.
-    pub fn open(app: Arc<App>, scope: Arc<Scope>, format: Format, since: Option<u64>) -> Feed {
+    pub fn open(app: Arc<App>, reader: Reader, format: Format, since: Option<u64>) -> Feed {
+        let Reader { scope, expires } = reader;
         let sub = app.hub().subscribe(since);
         app.metrics.readers.fetch_add(1, Ordering::Relaxed);
         let mut pending = VecDeque::with_capacity(2);
@@ -98,6 +102,7 @@ impl Feed {
         Feed {
             app,
             scope,
+            expires,
             format,
             pending,
             missed,

@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{Principal, Scope, bearer};
+use crate::auth::{Principal, Reader, bearer};
 use crate::config::{GatewayConfig, TlsFiles};
 use crate::hub::{Ack, Hub, first_gseq};
 use crate::ingest::{Reject, check_sequences, epoch_ms, shown_name, validate};
@@ -251,7 +251,7 @@ fn bad_request(reason: &str) -> Response {
 }
 
 /// Why a reader was turned away before its stream started.
-enum Refusal {
+pub(crate) enum Refusal {
     Unauthorized,
     BadSince,
     Busy,
@@ -267,17 +267,30 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// The reader a request's credential (`Authorization: Bearer`, else the
+/// `token` query parameter) belongs to: every reader endpoint's one door.
+pub(crate) async fn authenticate_reader(
+    app: &App,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Reader, Refusal> {
+    match principal(app, headers, query_token) {
+        Some(Principal::Reader(scope)) => Ok(Reader {
+            scope: scope.clone(),
+            expires: None,
+        }),
+        _ => Err(Refusal::Unauthorized),
+    }
+}
+
 /// Authenticates a reader and parses `since`.
-fn reader_start(
+async fn reader_start(
     app: &App,
     headers: &HeaderMap,
     q: &ReaderQuery,
     last_event_id: bool,
-) -> Result<(Arc<Scope>, Option<u64>), Refusal> {
-    let scope = match principal(app, headers, q.token.as_deref()) {
-        Some(Principal::Reader(scope)) => scope.clone(),
-        _ => return Err(Refusal::Unauthorized),
-    };
+) -> Result<(Reader, Option<u64>), Refusal> {
+    let reader = authenticate_reader(app, headers, q.token.as_deref()).await?;
     let header_since = headers
         .get("last-event-id")
         .filter(|_| last_event_id)
@@ -292,7 +305,7 @@ fn reader_start(
     if app.metrics.readers.load(Ordering::Relaxed) >= app.cfg.readers.max_readers as u64 {
         return Err(Refusal::Busy);
     }
-    Ok((scope, since))
+    Ok((reader, since))
 }
 
 /// The listener's slot for a reader's stream, held for its life; `Busy`
@@ -316,11 +329,12 @@ async fn stream(
     if q.format.as_deref().is_some_and(|f| f != "json") {
         return bad_request("Server-Sent Events are JSON only; use /v1/ws for MessagePack");
     }
-    let started =
-        reader_start(&app, &headers, &q, true).and_then(|start| Ok((start, stream_slot(slot)?)));
+    let started = reader_start(&app, &headers, &q, true)
+        .await
+        .and_then(|start| Ok((start, stream_slot(slot)?)));
     match started {
-        Ok(((scope, since), slot)) => {
-            let mut response = reader::sse(Feed::open(app, scope, Format::Json, since));
+        Ok(((reader, since), slot)) => {
+            let mut response = reader::sse(Feed::open(app, reader, Format::Json, since));
             // The response body holds it (listen::Tracked moves it there).
             if let Some(slot) = slot {
                 response.extensions_mut().insert(slot);
@@ -343,11 +357,12 @@ async fn websocket(
         Some("json") => Format::Json,
         Some(_) => return bad_request("format must be json or msgpack"),
     };
-    let started =
-        reader_start(&app, &headers, &q, false).and_then(|start| Ok((start, stream_slot(slot)?)));
+    let started = reader_start(&app, &headers, &q, false)
+        .await
+        .and_then(|start| Ok((start, stream_slot(slot)?)));
     match started {
-        Ok(((scope, since), slot)) => {
-            let feed = Feed::open(app, scope, format, since);
+        Ok(((reader, since), slot)) => {
+            let feed = Feed::open(app, reader, format, since);
             // Readers send nothing but control frames: small buffers keep an
             // idle reader cheap (tungstenite's default read buffer is 128 KiB).
             ws.read_buffer_size(4096)
