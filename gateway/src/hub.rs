@@ -117,8 +117,8 @@ pub struct Subscription {
     pub live: broadcast::Receiver<Arc<SharedBatch>>,
     /// Every record with gseq <= head is in `snapshot` (or older).
     pub head: u64,
-    /// `since` could not be served from the ring.
-    pub reset: bool,
+    /// Why `since` could not be served from the ring, if it could not.
+    pub reset: Option<crate::message::ResetReason>,
     /// The current state of every (agent, check), unfiltered.
     pub snapshot: Vec<CheckState>,
     /// The first chunk of the replay (at most [`REPLAY_CHUNK_BATCHES`]
@@ -475,11 +475,15 @@ impl Hub {
                 record: *record,
             })
             .collect();
+        use crate::message::ResetReason;
         let (reset, missed) = match since {
-            None => (false, Vec::new()),
-            Some(s) if s > head || s.saturating_add(1) < ring_first => (true, Vec::new()),
+            None => (None, Vec::new()),
+            Some(s) if s > head => (Some(ResetReason::SinceAhead), Vec::new()),
+            Some(s) if s.saturating_add(1) < ring_first => {
+                (Some(ResetReason::SinceOutOfRing), Vec::new())
+            }
             Some(s) => (
-                false,
+                None,
                 self.replay(s, head, REPLAY_CHUNK_BATCHES)
                     .unwrap_or_default(),
             ),
@@ -677,7 +681,7 @@ mod tests {
         // 8 records, ring keeps at most 4: gseqs 1004..=1007.
         assert_eq!(h.ring_records(), 4);
         let s = h.subscribe(Some(1005));
-        assert!(!s.reset);
+        assert!(s.reset.is_none());
         assert_eq!(s.head, 1007);
         assert_eq!(s.snapshot.len(), 2);
         let missed: Vec<u64> = s
@@ -687,13 +691,16 @@ mod tests {
             .filter(|g| *g > 1005)
             .collect();
         assert_eq!(missed, vec![1006, 1007]);
+        use crate::message::ResetReason;
         assert!(
-            !h.subscribe(Some(1003)).reset,
+            h.subscribe(Some(1003)).reset.is_none(),
             "everything after 1003 is kept"
         );
-        assert!(h.subscribe(Some(1002)).reset, "1003 left the ring");
-        assert!(h.subscribe(Some(5000)).reset, "from the future");
-        assert!(!h.subscribe(Some(1007)).reset);
+        let out = Some(ResetReason::SinceOutOfRing);
+        assert_eq!(h.subscribe(Some(1002)).reset, out, "1003 left the ring");
+        let ahead = Some(ResetReason::SinceAhead);
+        assert_eq!(h.subscribe(Some(5000)).reset, ahead, "from the future");
+        assert!(h.subscribe(Some(1007)).reset.is_none());
         assert!(h.subscribe(Some(1007)).missed.is_empty());
     }
 
@@ -704,7 +711,7 @@ mod tests {
         let seqs: Vec<u64> = (0..1000).collect();
         accept(&mut h, "a", &frames("a", 1, &seqs, &["x"]), now);
         let s = h.subscribe(Some(999));
-        assert!(!s.reset);
+        assert!(s.reset.is_none());
         assert_eq!(s.missed.len(), REPLAY_CHUNK_BATCHES);
         // The reader holds its chunk; the ring alone holds the rest.
         assert_eq!(Arc::strong_count(&h.ring[REPLAY_CHUNK_BATCHES - 1]), 2);

@@ -30,8 +30,12 @@ pub enum Format {
 /// Why a reader is told to start over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetReason {
-    /// `since` is not covered by the ring.
+    /// `since` is older than the ring: the records after it are only in
+    /// history now.
     SinceOutOfRing,
+    /// `since` is beyond the newest gseq (another gateway's, say): no
+    /// range can be named; the reader starts over from the snapshot.
+    SinceAhead,
     /// The reader fell behind the live queue.
     Lagged,
 }
@@ -41,6 +45,7 @@ impl ResetReason {
     pub fn name(self) -> &'static str {
         match self {
             ResetReason::SinceOutOfRing => "since_out_of_ring",
+            ResetReason::SinceAhead => "since_ahead",
             ResetReason::Lagged => "lagged",
         }
     }
@@ -137,9 +142,12 @@ enum Msg<'a> {
     Reset {
         reason: &'static str,
         gseq: u64,
-        /// For `lagged`: the first gseq the reader was not sent.
+        /// The first gseq the reader was not sent (absent for `since_ahead`).
         #[serde(skip_serializing_if = "Option::is_none")]
         missed_from: Option<u64>,
+        /// The last gseq of the range it missed, inclusive.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        missed_to: Option<u64>,
     },
 }
 
@@ -194,13 +202,20 @@ pub fn records(format: Format, batch: &Batch, after: u64, scope: &Scope) -> Opti
     Some(Encoded::new("records", Some(last), body))
 }
 
-/// A reset. For `lagged`, `missed_from` is the first gseq the reader was
-/// not sent: it missed the records in its scope from there to `head`.
-pub fn reset(format: Format, reason: ResetReason, head: u64, missed_from: Option<u64>) -> Encoded {
+/// A reset. `missed` is the range of gseqs, inclusive, whose records in
+/// its scope the reader was not sent and can fetch from history; `None`
+/// when no range can be named (`since_ahead`).
+pub fn reset(
+    format: Format,
+    reason: ResetReason,
+    head: u64,
+    missed: Option<(u64, u64)>,
+) -> Encoded {
     let msg = Msg::Reset {
         reason: reason.name(),
         gseq: head,
-        missed_from,
+        missed_from: missed.map(|m| m.0),
+        missed_to: missed.map(|m| m.1),
     };
     Encoded::new("reset", None, encode(&msg, format))
 }
@@ -439,15 +454,15 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_slice(&hidden.body).unwrap();
         assert_eq!(v["states"].as_array().map(Vec::len), Some(0));
-        let r = reset(Format::Json, ResetReason::Lagged, 9, Some(4));
+        let r = reset(Format::Json, ResetReason::Lagged, 9, Some((4, 9)));
         assert_eq!(
             std::str::from_utf8(&r.body).unwrap(),
-            r#"{"type":"reset","reason":"lagged","gseq":9,"missed_from":4}"#
+            r#"{"type":"reset","reason":"lagged","gseq":9,"missed_from":4,"missed_to":9}"#
         );
-        let r = reset(Format::Json, ResetReason::SinceOutOfRing, 9, None);
+        let r = reset(Format::Json, ResetReason::SinceAhead, 9, None);
         assert_eq!(
             std::str::from_utf8(&r.body).unwrap(),
-            r#"{"type":"reset","reason":"since_out_of_ring","gseq":9}"#
+            r#"{"type":"reset","reason":"since_ahead","gseq":9}"#
         );
     }
 

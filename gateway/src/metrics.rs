@@ -48,6 +48,8 @@ pub struct Metrics {
     pub drops_lagged: AtomicU64,
     /// Readers sent a reset because `since` was out of the ring.
     pub drops_since: AtomicU64,
+    /// Readers sent a reset because `since` was beyond the newest gseq.
+    pub drops_ahead: AtomicU64,
     /// Connections closed because a write made no progress in time
     /// (shared with every connection's [`crate::write_deadline::WriteDeadline`]).
     pub write_timeouts: Arc<AtomicU64>,
@@ -189,6 +191,7 @@ impl Metrics {
         for (reason, c) in [
             (ResetReason::Lagged, &self.drops_lagged),
             (ResetReason::SinceOutOfRing, &self.drops_since),
+            (ResetReason::SinceAhead, &self.drops_ahead),
         ] {
             e.sample(
                 "sonde_gateway_reader_drops_total",

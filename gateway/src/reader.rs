@@ -75,18 +75,22 @@ impl Feed {
         let sub = app.hub().subscribe(since);
         app.metrics.readers.fetch_add(1, Ordering::Relaxed);
         let mut pending = VecDeque::with_capacity(2);
-        if sub.reset {
-            app.metrics.drops_since.fetch_add(1, Ordering::Relaxed);
-            pending.push_back(message::reset(
-                format,
-                ResetReason::SinceOutOfRing,
-                sub.head,
-                None,
-            ));
+        if let Some(reason) = sub.reset {
+            // Out of the ring: the reader missed everything after `since`
+            // up to the snapshot's G, which history holds. Ahead: no range.
+            let (counter, missed) = match reason {
+                ResetReason::SinceAhead => (&app.metrics.drops_ahead, None),
+                _ => (
+                    &app.metrics.drops_since,
+                    since.map(|s| (s.saturating_add(1), sub.head)),
+                ),
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            pending.push_back(message::reset(format, reason, sub.head, missed));
         }
         let mut snapshot = message::snapshot(format, sub.head, &sub.snapshot, &scope);
         let (missed, since) = match (sub.reset, since) {
-            (false, Some(since)) => (VecDeque::from(sub.missed), since),
+            (None, Some(since)) => (VecDeque::from(sub.missed), since),
             _ => (VecDeque::new(), sub.head),
         };
         let replay_after = missed
@@ -165,7 +169,8 @@ impl Feed {
     }
 
     /// Ends the feed with a `lagged` reset: the reader was sent every
-    /// record in its scope before `missed_from`.
+    /// record in its scope before `missed_from`, and missed those from
+    /// there to the newest gseq, which history holds.
     fn lag(&mut self, missed_from: u64) -> Encoded {
         self.lagged = true;
         self.missed.clear();
@@ -174,7 +179,8 @@ impl Feed {
             .drops_lagged
             .fetch_add(1, Ordering::Relaxed);
         let head = self.app.hub().head();
-        message::reset(self.format, ResetReason::Lagged, head, Some(missed_from))
+        let missed = (missed_from, head.max(missed_from));
+        message::reset(self.format, ResetReason::Lagged, head, Some(missed))
     }
 
     /// Whether the `lagged` reset was the last message.

@@ -540,7 +540,7 @@ mod tests {
     /// gseqs of the records a reader resuming after `since` gets.
     fn missed(h: &Hub, since: u64) -> Option<Vec<u64>> {
         let s = h.subscribe(Some(since));
-        if s.reset {
+        if s.reset.is_some() {
             return None;
         }
         Some(

@@ -103,9 +103,19 @@ async fn since_older_than_the_ring_gets_reset_and_fresh_snapshot() {
     let reset = late.next().await.unwrap();
     assert_eq!(reset.event, "reset");
     assert_eq!(reset.data["reason"], "since_out_of_ring");
+    // It names exactly what the reader missed: after `since`, up to G.
+    assert_eq!(reset.data["missed_from"].as_u64(), Some(g0 + 2));
+    assert_eq!(reset.data["missed_to"].as_u64(), Some(g0 + 5));
     let snap = late.next().await.unwrap();
     assert_eq!(snap.event, "snapshot");
+    assert_eq!(snap.data["gseq"].as_u64(), Some(g0 + 5));
     assert_eq!(snap.data["states"][0]["gseq"].as_u64(), Some(g0 + 5));
+    // A gseq beyond the newest (another gateway's): no range to name.
+    let mut ahead = Sse::open(gw.addr, READER_ALL, &format!("?since={}", g0 + 99)).await;
+    let reset = ahead.next().await.unwrap();
+    assert_eq!(reset.data["reason"], "since_ahead");
+    assert!(reset.data.get("missed_from").is_none(), "{:?}", reset.data);
+    assert_eq!(ahead.next().await.unwrap().event, "snapshot");
     // Last-Event-ID inside the ring: no reset.
     let mut ok = Sse::open(gw.addr, READER_ALL, &format!("?since={}", g0 + 4)).await;
     let snap = ok.next().await.unwrap();
@@ -267,6 +277,9 @@ async fn slow_reader_blocks_neither_ingest_nor_other_readers() {
         (last["type"].as_str(), last["reason"].as_str()),
         (Some("reset"), Some("lagged"))
     );
+    let (from, to) = (last["missed_from"].as_u64(), last["missed_to"].as_u64());
+    assert!(from.is_some_and(|f| to.is_some_and(|t| f <= t)), "{last}");
+    assert_eq!(to, last["gseq"].as_u64(), "missed up to the newest gseq");
     assert_eq!(
         gw.metric("sonde_gateway_reader_drops_total{reason=\"lagged\"}")
             .await,

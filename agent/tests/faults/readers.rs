@@ -340,6 +340,7 @@ fn a_slow_reader_gets_lagged_with_the_range_it_missed_then_the_end() {
     // It missed from just after the last record it was sent.
     assert_eq!(missed_from, last_seen.map(|g| g + 1));
     assert!(missed_from.is_some_and(|m| m <= newest), "{reset}");
+    assert_eq!(reset["missed_to"].as_u64(), Some(newest), "{reset}");
     assert_eq!(
         scrape(
             addr,
