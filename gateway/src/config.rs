@@ -104,11 +104,22 @@ struct RawReader {
     agents: Option<Vec<String>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCors {
+    allow_origins: Option<Vec<String>>,
+    allow_credentials: Option<bool>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<String>,
     data_dir: PathBuf,
+    name: Option<String>,
+    region: Option<String>,
+    #[serde(default)]
+    cors: RawCors,
     tls: Option<RawTls>,
     #[serde(default)]
     ingest: RawIngest,
@@ -259,11 +270,33 @@ pub struct ReaderAuth {
     pub agents: Vec<String>,
 }
 
+/// Which gateway this is, told to every reader (PROTOCOL.md 3.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `name`, default `gateway`.
+    pub name: String,
+    /// `region`, if set.
+    pub region: Option<String>,
+}
+
+/// Which other origins' pages may read (`[cors]`, PROTOCOL.md 3.8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// Exact origins (`scheme://host[:port]`), or `*` alone; empty: off.
+    pub allow_origins: Vec<String>,
+    /// Whether a page may send credentials (exact origins only).
+    pub allow_credentials: bool,
+}
+
 /// A validated gateway configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
     /// Where `sonde gateway` listens (tests hand `serve` their own listener).
     pub listen: SocketAddr,
+    /// Its name and region.
+    pub identity: Identity,
+    /// Cross-origin readers.
+    pub cors: Cors,
     /// HTTPS; without it the listener must be on loopback.
     pub tls: Option<TlsFiles>,
     /// Ingest limits.
@@ -301,6 +334,25 @@ pub const DEFAULT_SERVER_LIMITS: listen::Limits = listen::Limits {
     ..listen::Limits::with_max_connections(DEFAULT_MAX_CONNECTIONS)
 };
 
+/// Whether `text` is an origin as browsers send it: `http` or `https`,
+/// `://`, a host, an optional port, nothing after.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    // `[::1]` has colons of its own: a port follows only its `]`.
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !rest.ends_with(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-[]:".contains(&c));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+    matches!(scheme, "http" | "https") && host_ok && port_ok
+}
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
 
@@ -310,6 +362,11 @@ impl GatewayConfig {
     pub fn with_data_dir(data_dir: PathBuf) -> Self {
         GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            identity: Identity {
+                name: "gateway".into(),
+                region: None,
+            },
+            cors: Cors::default(),
             tls: None,
             ingest: IngestLimits {
                 max_request_bytes: 8 << 20,
@@ -368,6 +425,42 @@ impl GatewayConfig {
                 format!("`{listen}` is not an address such as \"127.0.0.1:7700\""),
             )
         })?;
+        for (key, value) in [("name", &raw.name), ("region", &raw.region)] {
+            if let Some(v) = value.as_deref().filter(|v| !config::is_name(v)) {
+                return Err(invalid(
+                    key.into(),
+                    format!("{v:?} is not a name (1 to 64 of A-Z a-z 0-9 _ . -)"),
+                ));
+            }
+        }
+        if let Some(name) = raw.name {
+            cfg.identity.name = name;
+        }
+        cfg.identity.region = raw.region;
+        if let Some(origins) = raw.cors.allow_origins {
+            for (i, o) in origins.iter().enumerate() {
+                let star_alone = o == "*" && origins.len() == 1;
+                if !(is_origin(o) || star_alone) {
+                    return Err(invalid(
+                        format!("cors.allow_origins[{i}]"),
+                        format!(
+                            "{o:?} is not an origin such as \"https://status.example.com\" \
+                             (or \"*\" alone)"
+                        ),
+                    ));
+                }
+            }
+            cfg.cors.allow_origins = origins;
+        }
+        if let Some(credentials) = raw.cors.allow_credentials {
+            if credentials && cfg.cors.allow_origins.iter().any(|o| o == "*") {
+                return Err(invalid(
+                    "cors.allow_credentials".into(),
+                    "credentials go only to exact origins, not \"*\"".into(),
+                ));
+            }
+            cfg.cors.allow_credentials = credentials;
+        }
         cfg.tls = raw.tls.map(|t| TlsFiles {
             cert_file: t.cert_file,
             key_file: t.key_file,
@@ -611,6 +704,58 @@ name = "dash"
 token = { file = "/r.token" }
 checks = ["api-*"]
 "#;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for ok in [
+            "https://status.example.com",
+            "http://127.0.0.1:8080",
+            "http://[::1]:3000",
+            "http://[::1]",
+        ] {
+            assert!(is_origin(ok), "{ok}");
+        }
+        for bad in [
+            "status.example.com",
+            "https://x.com/",
+            "ftp://x.com",
+            "https://",
+            "https://x.com:99999",
+            "https://x.com:",
+            "*.example.com",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn name_region_and_cors_are_checked() {
+        let parse = |text: &str| GatewayConfig::parse(text, "g.toml", &host());
+        let cfg = parse(
+            "data_dir = \"/d\"\nname = \"gw-1\"\nregion = \"eu-west\"\n\
+             [cors]\nallow_origins = [\"https://a.example\"]\nallow_credentials = true\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.identity.name, "gw-1");
+        assert_eq!(cfg.identity.region.as_deref(), Some("eu-west"));
+        assert_eq!(
+            cfg.cors.allow_origins,
+            vec!["https://a.example".to_string()]
+        );
+        assert!(cfg.cors.allow_credentials);
+        let defaults = parse("data_dir = \"/d\"\n").unwrap();
+        assert_eq!(defaults.identity.name, "gateway");
+        assert!(defaults.cors.allow_origins.is_empty(), "off by default");
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(err("data_dir = \"/d\"\nregion = \"eu west\"\n").contains("region"));
+        let bad = err("data_dir = \"/d\"\n[cors]\nallow_origins = [\"a.example\"]\n");
+        assert!(bad.contains("cors.allow_origins[0]"), "{bad}");
+        let star = "data_dir = \"/d\"\n[cors]\nallow_origins = [\"*\"]\nallow_credentials = true\n";
+        assert!(err(star).contains("cors.allow_credentials"));
+        let mixed =
+            err("data_dir = \"/d\"\n[cors]\nallow_origins = [\"*\", \"https://a.example\"]\n");
+        assert!(mixed.contains("cors.allow_origins[0]"), "{mixed}");
+    }
 
     #[test]
     fn parses_with_defaults_and_reads_tokens() {

@@ -465,16 +465,7 @@ impl Hub {
         let live = self.live.subscribe();
         let head = self.head();
         let ring_first = self.ring.front().map_or(self.next_gseq, |b| b.first_gseq);
-        let snapshot = self
-            .state
-            .iter()
-            .map(|((agent, check), (gseq, record))| CheckState {
-                agent: agent.clone(),
-                check: check.clone(),
-                gseq: *gseq,
-                record: *record,
-            })
-            .collect();
+        let snapshot = self.states();
         use crate::message::ResetReason;
         let (reset, missed) = match since {
             None => (None, Vec::new()),
@@ -518,6 +509,31 @@ impl Hub {
             .take(max_batches)
             .cloned()
             .collect())
+    }
+
+    /// The first and last gseqs of the ring, if it holds any.
+    pub fn ring_bounds(&self) -> Option<crate::message::RingBounds> {
+        let first = self.ring.front()?.first_gseq;
+        let last = self.ring.back()?.last_gseq();
+        Some(crate::message::RingBounds { first, last })
+    }
+
+    /// A copy of the current state, unfiltered.
+    pub fn states(&self) -> Vec<CheckState> {
+        self.state
+            .iter()
+            .map(|((agent, check), (gseq, record))| CheckState {
+                agent: agent.clone(),
+                check: check.clone(),
+                gseq: *gseq,
+                record: *record,
+            })
+            .collect()
+    }
+
+    /// The live channel, for a reader that reads the ring itself.
+    pub fn live(&self) -> broadcast::Receiver<Arc<SharedBatch>> {
+        self.live.subscribe()
     }
 
     /// Records in the ring.

@@ -4,12 +4,14 @@
 //! `wire/WIRE.md`'s.
 //!
 //! - [`config`]: gateway.toml, raw and validated.
+//! - [`cors`]: which other origins' pages may read.
 //! - [`auth`]: bearer tokens (constant-time), reader scopes (globs).
 //! - [`ingest`]: the pure checks of a request body, all or nothing; rate limit.
 //! - [`hub`]: dedupe by (agent, session, seq), gseq, replay ring, current
 //!   state, live fan-out; synchronous, behind one short lock.
 //! - [`message`]: reader messages in JSON and MessagePack.
 //! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
+//! - [`poll`]: readers that ask: the current state (ETag) and long polling.
 //! - [`writer`]: append-only wire files on their own thread.
 //! - [`write_deadline`]: closes a connection whose writes stop progressing.
 //! - [`recover`]: a restarted gateway rebuilds the hub from those files.
@@ -31,10 +33,12 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod hub;
 pub mod ingest;
 pub mod message;
 pub mod metrics;
+pub mod poll;
 pub mod reader;
 pub mod recover;
 pub mod server;

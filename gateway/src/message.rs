@@ -220,6 +220,121 @@ pub fn reset(
     Encoded::new("reset", None, encode(&msg, format))
 }
 
+/// Which gateway a reader is talking to, and where its ring stands
+/// (PROTOCOL.md 3.7): part of every poll and checks answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hello<'a> {
+    /// `name` of gateway.toml.
+    pub gateway: &'a str,
+    /// `region` of gateway.toml, if set.
+    pub region: Option<&'a str>,
+    /// The newest gseq given out.
+    pub gseq: u64,
+    /// The ring's first and last gseqs; `None` when it is empty.
+    pub ring: Option<RingBounds>,
+}
+
+/// The gseqs the replay ring holds, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RingBounds {
+    /// The oldest.
+    pub first: u64,
+    /// The newest.
+    pub last: u64,
+}
+
+/// A reset as a poll answer names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollReset {
+    /// Why.
+    pub reason: ResetReason,
+    /// The gseqs missed, inclusive, if a range can be named.
+    pub missed: Option<(u64, u64)>,
+}
+
+impl Serialize for PollReset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Out {
+            reason: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            missed_from: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            missed_to: Option<u64>,
+        }
+        Out {
+            reason: self.reason.name(),
+            missed_from: self.missed.map(|m| m.0),
+            missed_to: self.missed.map(|m| m.1),
+        }
+        .serialize(s)
+    }
+}
+
+/// One record in a poll answer: its gseq, agent, check and the record.
+pub type Item<'a> = (u64, &'a str, &'a str, &'a Record);
+
+/// The JSON answer of `GET /v1/poll` (PROTOCOL.md 3.9).
+pub fn poll_answer(
+    hello: &Hello<'_>,
+    items: &[Item<'_>],
+    next_since: u64,
+    reset: Option<PollReset>,
+) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        hello: &'a Hello<'a>,
+        records: Vec<ItemOut<'a>>,
+        next_since: u64,
+        reset: Option<PollReset>,
+    }
+    let records = items
+        .iter()
+        .map(|&(gseq, agent, check, record)| ItemOut {
+            gseq,
+            agent,
+            check,
+            record: RecordOut {
+                record,
+                format: Format::Json,
+            },
+        })
+        .collect();
+    let out = Out {
+        hello,
+        records,
+        next_since,
+        reset,
+    };
+    encode(&out, Format::Json)
+}
+
+/// The JSON answer of `GET /v1/checks`: the states `scope` may see, as
+/// of the hello's gseq (PROTOCOL.md 3.9).
+pub fn checks_answer(hello: &Hello<'_>, states: &[CheckState], scope: &Scope) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        hello: &'a Hello<'a>,
+        states: Vec<StateOut<'a>>,
+    }
+    let states = states
+        .iter()
+        .filter(|s| scope.allows(&s.agent, &s.check))
+        .map(|s| StateOut {
+            agent: &s.agent,
+            check: &s.check,
+            gseq: s.gseq,
+            record: RecordOut {
+                record: &s.record,
+                format: Format::Json,
+            },
+        })
+        .collect();
+    encode(&Out { hello, states }, Format::Json)
+}
+
 /// A live batch and its `records` messages, encoded at most once per
 /// format on first use and shared by every reader: fan-out to many
 /// readers costs reference counts, not serialisations.

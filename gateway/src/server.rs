@@ -245,7 +245,7 @@ struct ReaderQuery {
     token: Option<String>,
 }
 
-fn bad_request(reason: &str) -> Response {
+pub(crate) fn bad_request(reason: &str) -> Response {
     let body = serde_json::json!({"error": "bad_request", "reason": reason, "offset": null});
     json_response(StatusCode::BAD_REQUEST, body.to_string())
 }
@@ -412,10 +412,19 @@ async fn not_found() -> Response {
 }
 
 fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/v1/frames", any(ingest))
+    // The reader endpoints, the only ones pages of other origins may use.
+    let readers = Router::new()
         .route("/v1/stream", get(stream))
         .route("/v1/ws", get(websocket))
+        .route("/v1/checks", get(crate::poll::checks))
+        .route("/v1/poll", get(crate::poll::poll))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::cors::layer,
+        ));
+    Router::new()
+        .route("/v1/frames", any(ingest))
+        .merge(readers)
         .route("/v1/admin/agents/{id}/reset", post(crate::admin::reset))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

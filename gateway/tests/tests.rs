@@ -4,4 +4,5 @@
 mod util;
 
 mod ingest;
+mod poll;
 mod readers;

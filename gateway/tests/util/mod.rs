@@ -294,3 +294,9 @@ pub fn items(msg: &serde_json::Value) -> Vec<(u64, String)> {
         })
         .collect()
 }
+
+/// Any request over HTTP/1.1: the status and the response headers.
+pub async fn raw(addr: SocketAddr, req: Request<Full<Bytes>>) -> (u16, hyper::HeaderMap) {
+    let resp = send(addr, req, false).await;
+    (resp.status().as_u16(), resp.headers().clone())
+}
