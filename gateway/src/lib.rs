@@ -11,6 +11,7 @@
 //!   state, live fan-out; synchronous, behind one short lock.
 //! - [`message`]: reader messages in JSON and MessagePack.
 //! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
+//! - [`history`]: the wire files read back by gseq range.
 //! - [`poll`]: readers that ask: the current state (ETag) and long polling.
 //! - [`writer`]: append-only wire files on their own thread.
 //! - [`write_deadline`]: closes a connection whose writes stop progressing.
@@ -34,6 +35,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod cors;
+pub mod history;
 pub mod hub;
 pub mod ingest;
 pub mod message;

@@ -289,7 +289,35 @@ pub fn poll_answer(
         next_since: u64,
         reset: Option<PollReset>,
     }
-    let records = items
+    let out = Out {
+        hello,
+        records: item_outs(items),
+        next_since,
+        reset,
+    };
+    encode(&out, Format::Json)
+}
+
+/// The JSON answer of `GET /v1/history` (PROTOCOL.md 3.10): `next_cursor`
+/// is where the next page starts, null on the last page.
+pub fn history_answer(hello: &Hello<'_>, items: &[Item<'_>], next: Option<u64>) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        hello: &'a Hello<'a>,
+        records: Vec<ItemOut<'a>>,
+        next_cursor: Option<String>,
+    }
+    let out = Out {
+        hello,
+        records: item_outs(items),
+        next_cursor: next.map(|g| g.to_string()),
+    };
+    encode(&out, Format::Json)
+}
+
+fn item_outs<'a>(items: &[Item<'a>]) -> Vec<ItemOut<'a>> {
+    items
         .iter()
         .map(|&(gseq, agent, check, record)| ItemOut {
             gseq,
@@ -300,14 +328,7 @@ pub fn poll_answer(
                 format: Format::Json,
             },
         })
-        .collect();
-    let out = Out {
-        hello,
-        records,
-        next_since,
-        reset,
-    };
-    encode(&out, Format::Json)
+        .collect()
 }
 
 /// The JSON answer of `GET /v1/checks`: the states `scope` may see, as

@@ -418,6 +418,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/ws", get(websocket))
         .route("/v1/checks", get(crate::poll::checks))
         .route("/v1/poll", get(crate::poll::poll))
+        .route("/v1/history", get(crate::history::history))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             crate::cors::layer,

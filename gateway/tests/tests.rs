@@ -3,6 +3,8 @@
 
 mod util;
 
+mod gap;
+mod history;
 mod ingest;
 mod poll;
 mod readers;

@@ -66,7 +66,14 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(tune: impl FnOnce(&mut GatewayConfig)) -> Gateway {
-        let dir = tempfile::tempdir().unwrap();
+        Gateway::start_in(tempfile::tempdir().unwrap(), tune).await
+    }
+
+    /// A gateway on the data of `dir` (another one's, after its `stop`).
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        tune: impl FnOnce(&mut GatewayConfig),
+    ) -> Gateway {
         let mut cfg = config(dir.path().join("data"));
         tune(&mut cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,173 @@
+//! `GET /v1/history` by gseq range (PROTOCOL.md 3.10): the records of the
+//! writer's wire files, for a reader healing a range a `reset` named.
+//!
+//! The files' names are the index: each is named by the gseq of its first
+//! record, so a range is read from the files that can hold it and no
+//! others. Within a file, records have consecutive gseqs in file order
+//! (as recovery gives them back); a gseq already served (a frame written
+//! again after a failed fsync) is served once. [`page`] is the reading, off
+//! the runtime; the handler authenticates and encodes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use wire::{ReadItem, Record};
+
+use crate::auth::Scope;
+use crate::message::{self, Hello};
+use crate::recover::data_files;
+use crate::server::{authenticate_reader, bad_request};
+use crate::state::App;
+
+/// Records in one answer when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 1000;
+/// The most records one answer may ask for.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// One page of history.
+#[derive(Debug, Default, PartialEq)]
+pub struct Page {
+    /// (gseq, agent, check, record), in gseq order.
+    pub records: Vec<(u64, String, String, Record)>,
+    /// Where the next page starts (`from_gseq`), when the range goes on
+    /// past this page.
+    pub next: Option<u64>,
+}
+
+/// Reads the records with gseq in `from..=to` that `scope` sees, at most
+/// `limit`, from the wire files in `dir`.
+pub fn page(dir: &Path, from: u64, to: u64, limit: usize, scope: &Scope) -> std::io::Result<Page> {
+    let files = data_files(dir)?;
+    let mut out = Page::default();
+    // The newest gseq served so far: a record at or below it is a copy.
+    let mut served: Option<u64> = None;
+    for (i, file) in files.iter().enumerate() {
+        if file.first_gseq > to {
+            break;
+        }
+        // A later file starts at or below `from`: what this one holds
+        // from there on, if anything, is a copy the later one holds too
+        // (frames written again after a failed fsync).
+        if files.get(i + 1).is_some_and(|next| next.first_gseq <= from) {
+            continue;
+        }
+        let bytes = match store::read(&file.path) {
+            Ok(b) => b,
+            // Deleted by retention meanwhile: what it held is gone.
+            Err(e) if e.io().kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into_io()),
+        };
+        let mut gseq = file.first_gseq;
+        for item in store::body(&bytes) {
+            let ReadItem::Frame { frame, .. } = item else {
+                // Damage: the gseqs after it in this file are unknown.
+                break;
+            };
+            let agent = &frame.header.agent;
+            for batch in &frame.batches {
+                for record in &batch.records {
+                    let g = gseq;
+                    gseq += 1;
+                    if g < from || g > to || served.is_some_and(|s| g <= s) {
+                        continue;
+                    }
+                    served = Some(g);
+                    if !scope.allows(agent, &batch.check) {
+                        continue;
+                    }
+                    if out.records.len() == limit {
+                        out.next = Some(g);
+                        return Ok(out);
+                    }
+                    out.records
+                        .push((g, agent.clone(), batch.check.clone(), *record));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Query parameters of `/v1/history`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct HistoryQuery {
+    from_gseq: Option<String>,
+    to_gseq: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    token: Option<String>,
+}
+
+fn gseq_param(text: Option<&str>, name: &str) -> Result<Option<u64>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a gseq (an unsigned integer), not {t:?}")),
+    }
+}
+
+/// `GET /v1/history`.
+pub(crate) async fn history(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let reader = match authenticate_reader(&app, &headers, q.token.as_deref()).await {
+        Ok(r) => r,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let parsed = (|| {
+        let cursor = gseq_param(q.cursor.as_deref(), "cursor")?;
+        let from = gseq_param(q.from_gseq.as_deref(), "from_gseq")?;
+        let to = gseq_param(q.to_gseq.as_deref(), "to_gseq")?;
+        let limit = match q.limit.as_deref().map(str::trim) {
+            None => DEFAULT_LIMIT,
+            Some(t) => match t.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => return Err(format!("limit must be 1 to {MAX_LIMIT}, not {t:?}")),
+            },
+        };
+        let from = cursor.or(from).ok_or("from_gseq is required")?;
+        Ok::<_, String>((from, to, limit))
+    })();
+    let (from, to, limit) = match parsed {
+        Ok(p) => p,
+        Err(reason) => return bad_request(&reason),
+    };
+    let head = app.hub().head();
+    let to = to.unwrap_or(head).min(head);
+    let dir = app.cfg.writer.data_dir.clone();
+    let scope = reader.scope.clone();
+    let read = tokio::task::spawn_blocking(move || page(&dir, from, to, limit, &scope)).await;
+    let page = match read {
+        Ok(Ok(page)) => page,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "history: reading the wire files");
+            let body = serde_json::json!({"error": "unavailable", "reason": e.to_string(), "offset": null});
+            return crate::server::json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
+        }
+        Err(_) => return bad_request("history read failed"),
+    };
+    let items: Vec<message::Item<'_>> = page
+        .records
+        .iter()
+        .map(|(g, agent, check, record)| (*g, agent.as_str(), check.as_str(), record))
+        .collect();
+    let body = {
+        let hub = app.hub();
+        let hello = Hello {
+            gateway: &app.cfg.identity.name,
+            region: app.cfg.identity.region.as_deref(),
+            gseq: hub.head(),
+            ring: hub.ring_bounds(),
+        };
+        message::history_answer(&hello, &items, page.next)
+    };
+    crate::server::json_response(StatusCode::OK, String::from_utf8_lossy(&body).into_owned())
+}
