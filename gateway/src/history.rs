@@ -18,7 +18,7 @@ use serde::Deserialize;
 use wire::{ReadItem, Record};
 
 use crate::auth::Scope;
-use crate::message::{self, Hello};
+use crate::message;
 use crate::recover::data_files;
 use crate::server::{authenticate_reader, bad_request};
 use crate::state::App;
@@ -161,13 +161,7 @@ pub(crate) async fn history(
         .collect();
     let body = {
         let hub = app.hub();
-        let hello = Hello {
-            gateway: &app.cfg.identity.name,
-            region: app.cfg.identity.region.as_deref(),
-            gseq: hub.head(),
-            ring: hub.ring_bounds(),
-        };
-        message::history_answer(&hello, &items, page.next)
+        message::history_answer(&crate::poll::hello(&app, &hub), &items, page.next)
     };
     crate::server::json_response(StatusCode::OK, String::from_utf8_lossy(&body).into_owned())
 }

@@ -165,9 +165,9 @@ fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, msg: &T, format: Format
     };
 }
 
-/// The snapshot of the states `scope` may see, as of `head`.
-pub fn snapshot(format: Format, head: u64, states: &[CheckState], scope: &Scope) -> Encoded {
-    let states = states
+/// The states `scope` may see, ready to encode.
+fn state_outs<'a>(format: Format, states: &'a [CheckState], scope: &Scope) -> Vec<StateOut<'a>> {
+    states
         .iter()
         .filter(|s| scope.allows(&s.agent, &s.check))
         .map(|s| StateOut {
@@ -179,7 +179,12 @@ pub fn snapshot(format: Format, head: u64, states: &[CheckState], scope: &Scope)
                 format,
             },
         })
-        .collect();
+        .collect()
+}
+
+/// The snapshot of the states `scope` may see, as of `head`.
+pub fn snapshot(format: Format, head: u64, states: &[CheckState], scope: &Scope) -> Encoded {
+    let states = state_outs(format, states, scope);
     let body = encode(&Msg::Snapshot { gseq: head, states }, format);
     Encoded::new("snapshot", Some(head), body)
 }
@@ -340,19 +345,7 @@ pub fn checks_answer(hello: &Hello<'_>, states: &[CheckState], scope: &Scope) ->
         hello: &'a Hello<'a>,
         states: Vec<StateOut<'a>>,
     }
-    let states = states
-        .iter()
-        .filter(|s| scope.allows(&s.agent, &s.check))
-        .map(|s| StateOut {
-            agent: &s.agent,
-            check: &s.check,
-            gseq: s.gseq,
-            record: RecordOut {
-                record: &s.record,
-                format: Format::Json,
-            },
-        })
-        .collect();
+    let states = state_outs(Format::Json, states, scope);
     encode(&Out { hello, states }, Format::Json)
 }
 

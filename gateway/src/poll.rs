@@ -44,26 +44,11 @@ pub(crate) struct PollQuery {
     token: Option<String>,
 }
 
-/// `wait=`: `30s`, `500ms`, `1m` or plain seconds, at most [`MAX_WAIT`].
+/// `wait=`: the one duration grammar (`500ms`, `30s`, `1m`), a bare
+/// number is seconds; at most [`MAX_WAIT`].
 pub fn parse_wait(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("wait must be a duration such as 30s or 500ms, not {text:?}"))?;
-    let wait = match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => {
-            return Err(format!(
-                "wait must be a duration such as 30s or 500ms, not {text:?}"
-            ));
-        }
-    };
+    let wait = config::duration::parse_with(text.trim(), config::duration::BareNumber::Seconds)
+        .map_err(|e| format!("wait: {e} ({})", config::duration::VALID))?;
     if wait > MAX_WAIT {
         return Err(format!("wait is at most {}s", MAX_WAIT.as_secs()));
     }
@@ -93,7 +78,8 @@ pub fn none_match(header: &str, tag: &str) -> bool {
     })
 }
 
-fn hello<'a>(app: &'a App, hub: &Hub) -> Hello<'a> {
+/// The fields of PROTOCOL.md 3.7, read from `hub` now.
+pub(crate) fn hello<'a>(app: &'a App, hub: &Hub) -> Hello<'a> {
     Hello {
         gateway: &app.cfg.identity.name,
         region: app.cfg.identity.region.as_deref(),
@@ -357,6 +343,7 @@ mod tests {
         assert!(parse_wait("2m").is_err());
         assert!(parse_wait("-1s").is_err());
         assert!(parse_wait("1h").is_err());
+        assert_eq!(parse_wait("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_wait("s").is_err());
         assert!(parse_wait("99999999999999999999999s").is_err());
         assert_eq!(parse_limit("10"), Ok(10));
