@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use wire::{ReadItem, Record};
 
-use crate::auth::Scope;
+use crate::auth::{Scope, glob_match};
 use crate::message;
 use crate::recover::data_files;
 use crate::server::{authenticate_reader, bad_request};
@@ -38,9 +38,38 @@ pub struct Page {
     pub next: Option<u64>,
 }
 
-/// Reads the records with gseq in `from..=to` that `scope` sees, at most
-/// `limit`, from the wire files in `dir`.
-pub fn page(dir: &Path, from: u64, to: u64, limit: usize, scope: &Scope) -> std::io::Result<Page> {
+/// What a history request selects besides its gseq range and scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// A glob over check names (`*`, `?`), if given.
+    pub check: Option<String>,
+    /// A glob over agent ids, if given.
+    pub agent: Option<String>,
+    /// The record's `t` (epoch ms), inclusive bounds.
+    pub t_from: Option<u64>,
+    /// See `t_from`.
+    pub t_to: Option<u64>,
+}
+
+impl Filter {
+    fn allows(&self, agent: &str, check: &str, record: &Record) -> bool {
+        self.check.as_deref().is_none_or(|g| glob_match(g, check))
+            && self.agent.as_deref().is_none_or(|g| glob_match(g, agent))
+            && self.t_from.is_none_or(|t| record.t_ms >= t)
+            && self.t_to.is_none_or(|t| record.t_ms <= t)
+    }
+}
+
+/// Reads the records with gseq in `from..=to` that `scope` sees and
+/// `filter` selects, at most `limit`, from the wire files in `dir`.
+pub fn page(
+    dir: &Path,
+    from: u64,
+    to: u64,
+    limit: usize,
+    scope: &Scope,
+    filter: &Filter,
+) -> std::io::Result<Page> {
     let files = data_files(dir)?;
     let mut out = Page::default();
     // The newest gseq served so far: a record at or below it is a copy.
@@ -76,7 +105,9 @@ pub fn page(dir: &Path, from: u64, to: u64, limit: usize, scope: &Scope) -> std:
                         continue;
                     }
                     served = Some(g);
-                    if !scope.allows(agent, &batch.check) {
+                    if !scope.allows(agent, &batch.check)
+                        || !filter.allows(agent, &batch.check, record)
+                    {
                         continue;
                     }
                     if out.records.len() == limit {
@@ -99,7 +130,28 @@ pub(crate) struct HistoryQuery {
     to_gseq: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    check: Option<String>,
+    agent: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     token: Option<String>,
+}
+
+/// `from=` / `to=`: epoch milliseconds or RFC 3339.
+fn time_param(text: Option<&str>, name: &str) -> Result<Option<u64>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.bytes().all(|c| c.is_ascii_digit()) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}: {t:?} is too large for epoch milliseconds")),
+        Some(t) => store::Utc::parse_rfc3339(t).map(Some).ok_or_else(|| {
+            format!(
+                "{name} must be epoch milliseconds or RFC 3339 such as \
+                 2026-12-01T10:00:00Z, not {t:?}"
+            )
+        }),
+    }
 }
 
 fn gseq_param(text: Option<&str>, name: &str) -> Result<Option<u64>, String> {
@@ -133,10 +185,16 @@ pub(crate) async fn history(
                 _ => return Err(format!("limit must be 1 to {MAX_LIMIT}, not {t:?}")),
             },
         };
-        let from = cursor.or(from).ok_or("from_gseq is required")?;
-        Ok::<_, String>((from, to, limit))
+        let filter = Filter {
+            check: q.check.clone().filter(|g| !g.is_empty()),
+            agent: q.agent.clone().filter(|g| !g.is_empty()),
+            t_from: time_param(q.from.as_deref(), "from")?,
+            t_to: time_param(q.to.as_deref(), "to")?,
+        };
+        let from = cursor.or(from).unwrap_or(0);
+        Ok::<_, String>((from, to, limit, filter))
     })();
-    let (from, to, limit) = match parsed {
+    let (from, to, limit, filter) = match parsed {
         Ok(p) => p,
         Err(reason) => return bad_request(&reason),
     };
@@ -144,7 +202,8 @@ pub(crate) async fn history(
     let to = to.unwrap_or(head).min(head);
     let dir = app.cfg.writer.data_dir.clone();
     let scope = reader.scope.clone();
-    let read = tokio::task::spawn_blocking(move || page(&dir, from, to, limit, &scope)).await;
+    let read =
+        tokio::task::spawn_blocking(move || page(&dir, from, to, limit, &scope, &filter)).await;
     let page = match read {
         Ok(Ok(page)) => page,
         Ok(Err(e)) => {

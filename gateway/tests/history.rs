@@ -86,20 +86,58 @@ async fn history_is_what_was_accepted_across_rotation_and_a_restart() {
     assert!(p["next_cursor"].is_null());
     assert_eq!(p["gateway"], "gateway");
 
+    // Filters: a check glob, an agent glob, a time range (ms or RFC 3339).
+    let web = all_pages(&gw, READER_ALL, 0, 1000).await;
+    let web: Vec<_> = web
+        .into_iter()
+        .filter(|(_, c, _)| c.starts_with("web"))
+        .collect();
+    let (_, p) = page(&gw, READER_ALL, "check=web-*&limit=10000").await;
+    let got: Vec<u64> = p["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["gseq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, web.iter().map(|w| w.0).collect::<Vec<_>>());
+    let (_, p) = page(&gw, READER_ALL, "agent=b*").await;
+    assert!(p["records"].as_array().unwrap().is_empty(), "agent a only");
+    // seq 3 of either session: t from ...03000 to ...03024.
+    let (t0, t1) = (1_767_225_603_000u64, 1_767_225_603_024u64);
+    let (_, p) = page(
+        &gw,
+        READER_ALL,
+        &format!("from={t0}&to={t1}&check=api-x&limit=10000"),
+    )
+    .await;
+    let ts: Vec<u64> = p["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record"]["t"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ts.len(), 50, "25 per session");
+    assert!(ts.iter().all(|t| (t0..=t1).contains(t)));
+    let rfc = "from=2026-01-01T00:00:03Z&to=2026-01-01T00:00:03.024Z&check=api-x&limit=10000";
+    let (status, p) = page(&gw, READER_ALL, rfc).await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["records"].as_array().unwrap().len(), 50);
+
     // Scoped: never a record outside the reader's scope.
     let api = all_pages(&gw, READER_API, 0, 1000).await;
     assert_eq!(api.len(), sent.len() / 2);
     assert!(api.iter().all(|(_, c, _)| c == "api-x"));
 
     for bad in [
-        "",
+        "from=yesterday",
+        "to=2026-13-01T00:00:00Z",
         "from_gseq=x",
         "from_gseq=1&limit=0",
         "from_gseq=1&limit=10001",
         "cursor=-1",
     ] {
         let (status, body) = page(&gw, READER_ALL, bad).await;
-        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(status, 400, "{bad}: {}", body["reason"]);
     }
     assert_eq!(page(&gw, "nobody", "from_gseq=0").await.0, 401);
     gw.stop().await;

@@ -60,6 +60,64 @@ impl Utc {
         days.checked_mul(MS_PER_DAY)?.checked_add(in_day)
     }
 
+    /// Milliseconds since the Unix epoch of an RFC 3339 time:
+    /// `2026-11-23T10:31:02Z`, with an optional fraction (to the
+    /// millisecond; more digits are cut) and `Z` or an offset `±HH:MM`;
+    /// `None` for anything else.
+    pub fn parse_rfc3339(text: &str) -> Option<u64> {
+        let b = text.as_bytes();
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            let part = text.get(r)?;
+            part.bytes().all(|c| c.is_ascii_digit()).then_some(())?;
+            part.parse().ok()
+        };
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+            return None;
+        }
+        if b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let mut utc = Utc {
+            year: i64::from(num(0..4)?),
+            month: num(5..7)?,
+            day: num(8..10)?,
+            hour: num(11..13)?,
+            minute: num(14..16)?,
+            second: num(17..19)?,
+            milli: 0,
+        };
+        let mut rest = &text[19..];
+        if let Some(frac) = rest.strip_prefix('.') {
+            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            let ms: String = frac[..digits].chars().chain("00".chars()).take(3).collect();
+            utc.milli = ms.parse().ok()?;
+            rest = &frac[digits..];
+        }
+        let ms = utc.to_epoch_ms()?;
+        match rest.as_bytes() {
+            [b'Z' | b'z'] => Some(ms),
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+                if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
+            {
+                let hours = u64::from((h1 - b'0') * 10 + (h2 - b'0'));
+                let minutes = u64::from((m1 - b'0') * 10 + (m2 - b'0'));
+                if hours > 23 || minutes > 59 {
+                    return None;
+                }
+                let offset = (hours * 60 + minutes) * 60_000;
+                if *sign == b'+' {
+                    ms.checked_sub(offset)
+                } else {
+                    ms.checked_add(offset)
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// RFC 3339 with milliseconds: `2026-11-23T10:31:02.123Z`.
     pub fn rfc3339(self) -> String {
         format!(
@@ -96,6 +154,33 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_is_parsed_back() {
+        let p = Utc::parse_rfc3339;
+        assert_eq!(p("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(p("2026-11-23T10:31:02.123Z"), Some(1_795_429_862_123));
+        assert_eq!(p("2026-11-23T10:31:02.1Z"), Some(1_795_429_862_100));
+        assert_eq!(p("2026-11-23T10:31:02.123456Z"), Some(1_795_429_862_123));
+        assert_eq!(p("2026-11-23T11:31:02.123+01:00"), Some(1_795_429_862_123));
+        assert_eq!(p("2026-11-23T09:01:02.123-01:30"), Some(1_795_429_862_123));
+        for bad in [
+            "",
+            "2026-11-23",
+            "2026-11-23T10:31:02",
+            "2026-13-23T10:31:02Z",
+            "2026-11-23T10:31:02.Z",
+            "2026-11-23T10:31:02+1:00",
+            "2026-11-23T10:31:02+01:60",
+            "+026-11-23T10:31:02Z",
+            "2026-11-23T10:31:02Zjunk",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+        let ms = 1_795_429_862_123;
+        assert_eq!(p(&Utc::from_epoch_ms(ms).rfc3339()), Some(ms));
+    }
+
     use super::*;
 
     #[test]
