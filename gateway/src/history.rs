@@ -18,7 +18,7 @@ use serde::Deserialize;
 use wire::{ReadItem, Record};
 
 use crate::auth::{Scope, glob_match};
-use crate::message;
+use crate::message::{self, Format};
 use crate::recover::data_files;
 use crate::server::{authenticate_reader, bad_request};
 use crate::state::App;
@@ -132,9 +132,36 @@ pub(crate) struct HistoryQuery {
     cursor: Option<String>,
     check: Option<String>,
     agent: Option<String>,
+    format: Option<String>,
     from: Option<String>,
     to: Option<String>,
     token: Option<String>,
+}
+
+/// The media type of a MessagePack answer.
+pub const MSGPACK: &str = "application/msgpack";
+
+/// JSON unless `format=msgpack` or an `Accept` naming MessagePack asks
+/// otherwise (`format` wins).
+fn answer_format(format: Option<&str>, accept: Option<&str>) -> Result<Format, &'static str> {
+    match format {
+        Some("json") => Ok(Format::Json),
+        Some("msgpack") => Ok(Format::MsgPack),
+        Some(_) => Err("format must be json or msgpack"),
+        None => {
+            let msgpack = accept.is_some_and(|a| {
+                a.split(',').any(|m| {
+                    let m = m.split(';').next().unwrap_or("").trim();
+                    m == MSGPACK || m == "application/vnd.msgpack" || m == "application/x-msgpack"
+                })
+            });
+            Ok(if msgpack {
+                Format::MsgPack
+            } else {
+                Format::Json
+            })
+        }
+    }
 }
 
 /// `from=` / `to=`: epoch milliseconds or RFC 3339.
@@ -173,6 +200,13 @@ pub(crate) async fn history(
     let reader = match authenticate_reader(&app, &headers, q.token.as_deref()).await {
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
+    };
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = match answer_format(q.format.as_deref(), accept) {
+        Ok(f) => f,
+        Err(reason) => return bad_request(reason),
     };
     let parsed = (|| {
         let cursor = gseq_param(q.cursor.as_deref(), "cursor")?;
@@ -220,7 +254,35 @@ pub(crate) async fn history(
         .collect();
     let body = {
         let hub = app.hub();
-        message::history_answer(&crate::poll::hello(&app, &hub), &items, page.next)
+        message::history_answer(format, &crate::poll::hello(&app, &hub), &items, page.next)
     };
-    crate::server::json_response(StatusCode::OK, String::from_utf8_lossy(&body).into_owned())
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::MsgPack => MSGPACK,
+    };
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msgpack_by_parameter_or_accept() {
+        assert_eq!(answer_format(None, None), Ok(Format::Json));
+        assert_eq!(answer_format(Some("msgpack"), None), Ok(Format::MsgPack));
+        let accept = Some("text/html, application/msgpack;q=0.9");
+        assert_eq!(answer_format(None, accept), Ok(Format::MsgPack));
+        assert_eq!(answer_format(Some("json"), accept), Ok(Format::Json));
+        assert_eq!(
+            answer_format(None, Some("application/json")),
+            Ok(Format::Json)
+        );
+        assert!(answer_format(Some("xml"), None).is_err());
+    }
 }

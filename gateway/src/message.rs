@@ -296,16 +296,22 @@ pub fn poll_answer(
     }
     let out = Out {
         hello,
-        records: item_outs(items),
+        records: item_outs(Format::Json, items),
         next_since,
         reset,
     };
     encode(&out, Format::Json)
 }
 
-/// The JSON answer of `GET /v1/history` (PROTOCOL.md 3.10): `next_cursor`
-/// is where the next page starts, null on the last page.
-pub fn history_answer(hello: &Hello<'_>, items: &[Item<'_>], next: Option<u64>) -> Vec<u8> {
+/// The answer of `GET /v1/history` (PROTOCOL.md 3.10), JSON or
+/// MessagePack: `next_cursor` is where the next page starts, null on the
+/// last page.
+pub fn history_answer(
+    format: Format,
+    hello: &Hello<'_>,
+    items: &[Item<'_>],
+    next: Option<u64>,
+) -> Vec<u8> {
     #[derive(Serialize)]
     struct Out<'a> {
         #[serde(flatten)]
@@ -315,23 +321,20 @@ pub fn history_answer(hello: &Hello<'_>, items: &[Item<'_>], next: Option<u64>) 
     }
     let out = Out {
         hello,
-        records: item_outs(items),
+        records: item_outs(format, items),
         next_cursor: next.map(|g| g.to_string()),
     };
-    encode(&out, Format::Json)
+    encode(&out, format)
 }
 
-fn item_outs<'a>(items: &[Item<'a>]) -> Vec<ItemOut<'a>> {
+fn item_outs<'a>(format: Format, items: &[Item<'a>]) -> Vec<ItemOut<'a>> {
     items
         .iter()
         .map(|&(gseq, agent, check, record)| ItemOut {
             gseq,
             agent,
             check,
-            record: RecordOut {
-                record,
-                format: Format::Json,
-            },
+            record: RecordOut { record, format },
         })
         .collect()
 }

@@ -123,6 +123,29 @@ async fn history_is_what_was_accepted_across_rotation_and_a_restart() {
     assert_eq!(status, 200, "{p}");
     assert_eq!(p["records"].as_array().unwrap().len(), 50);
 
+    // MessagePack on request: the same page, records as wire arrays.
+    let auth = format!("Bearer {READER_ALL}");
+    let path = format!("/v1/history?from_gseq={lo}&limit=3");
+    {
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("accept", "application/msgpack"),
+        ];
+        let (status, head, body) = get_with(gw.addr, &path, &headers).await;
+        assert_eq!(status, 200);
+        assert_eq!(head["content-type"], "application/msgpack");
+        let v: serde_json::Value = rmp_serde::from_slice(&body).unwrap();
+        let recs = v["records"].as_array().unwrap();
+        let g: Vec<u64> = recs.iter().map(|r| r["gseq"].as_u64().unwrap()).collect();
+        assert_eq!(g, gseqs[100..103].to_vec());
+        assert!(recs[0]["record"].is_array(), "{}", recs[0]);
+        assert_eq!(
+            v["next_cursor"].as_str(),
+            Some(gseqs[103].to_string().as_str())
+        );
+        assert_eq!(v["gateway"], "gateway");
+    }
+
     // Scoped: never a record outside the reader's scope.
     let api = all_pages(&gw, READER_API, 0, 1000).await;
     assert_eq!(api.len(), sent.len() / 2);
