@@ -121,6 +121,8 @@ pub struct Subscription {
     pub reset: Option<crate::message::ResetReason>,
     /// The current state of every (agent, check), unfiltered.
     pub snapshot: Vec<CheckState>,
+    /// The ring's bounds when the reader subscribed.
+    pub ring: Option<crate::message::RingBounds>,
     /// The first chunk of the replay (at most [`REPLAY_CHUNK_BATCHES`]
     /// batches holding records in (since, head], oldest first); the
     /// reader takes the rest with [`Hub::replay`] as it goes.
@@ -484,6 +486,7 @@ impl Hub {
             head,
             reset,
             snapshot,
+            ring: self.ring_bounds(),
             missed,
         }
     }

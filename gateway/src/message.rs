@@ -248,6 +248,25 @@ pub struct RingBounds {
     pub last: u64,
 }
 
+/// The `hello` that opens every stream (PROTOCOL.md 3.7): no SSE id, so a
+/// reader's resumption point stays where it was.
+pub fn hello(format: Format, hello: &Hello<'_>) -> Encoded {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        r#type: &'static str,
+        #[serde(flatten)]
+        hello: &'a Hello<'a>,
+    }
+    let body = encode(
+        &Out {
+            r#type: "hello",
+            hello,
+        },
+        format,
+    );
+    Encoded::new("hello", None, body)
+}
+
 /// A reset as a poll answer names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollReset {

@@ -1,6 +1,6 @@
 //! Live readers: one [`Feed`] per connection turns a hub subscription into
-//! the message sequence of PROTOCOL.md 3.3 (reset?, snapshot, missed,
-//! live), and two thin transports carry it: Server-Sent Events and
+//! the message sequence of PROTOCOL.md 3.3 (hello, reset?, snapshot,
+//! missed, live), and two thin transports carry it: Server-Sent Events and
 //! WebSocket.
 //!
 //! A feed never holds the hub lock while encoding, and reads live batches
@@ -74,7 +74,14 @@ impl Feed {
         let Reader { scope, expires } = reader;
         let sub = app.hub().subscribe(since);
         app.metrics.readers.fetch_add(1, Ordering::Relaxed);
-        let mut pending = VecDeque::with_capacity(2);
+        let mut pending = VecDeque::with_capacity(3);
+        let hello = message::Hello {
+            gateway: &app.cfg.identity.name,
+            region: app.cfg.identity.region.as_deref(),
+            gseq: sub.head,
+            ring: sub.ring,
+        };
+        pending.push_back(message::hello(format, &hello));
         if let Some(reason) = sub.reset {
             // Out of the ring: the reader missed everything after `since`
             // up to the snapshot's G, which history holds. Ahead: no range.

@@ -152,7 +152,24 @@ async fn ws_open(
     tokio_tungstenite::client_async(req, tcp).await.unwrap().0
 }
 
+/// The next message but pings and the opening `hello`.
 async fn ws_next(ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>) -> Message {
+    loop {
+        let m = ws_any(ws).await;
+        let hello = match &m {
+            Message::Text(t) => t.contains(r#""type":"hello""#),
+            Message::Binary(b) => {
+                rmp_serde::from_slice::<serde_json::Value>(b).is_ok_and(|v| v["type"] == "hello")
+            }
+            _ => false,
+        };
+        if !hello {
+            return m;
+        }
+    }
+}
+
+async fn ws_any(ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>) -> Message {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -163,6 +180,42 @@ async fn ws_next(ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStre
             return m;
         }
     }
+}
+
+#[tokio::test]
+async fn every_stream_opens_with_hello() {
+    let gw = Gateway::start(|c| {
+        c.identity.name = "gw-eu-1".into();
+        c.identity.region = Some("eu-west".into());
+    })
+    .await;
+    post(gw.addr, AGENT_A, frame("a", 1, 0, &["api-x"], 2)).await;
+    let mut sse = Sse::open(gw.addr, READER_ALL, "").await;
+    let hello = sse.next_any().await.unwrap();
+    assert_eq!(hello.event, "hello");
+    assert_eq!(hello.id, None, "a hello moves no resumption point");
+    assert_eq!(hello.data["gateway"], "gw-eu-1");
+    assert_eq!(hello.data["region"], "eu-west");
+    let newest = hello.data["gseq"].as_u64().unwrap();
+    assert_eq!(hello.data["ring"]["last"].as_u64(), Some(newest));
+    assert_eq!(hello.data["ring"]["first"].as_u64(), Some(newest - 1));
+    let snap = sse.next_any().await.unwrap();
+    assert_eq!(
+        (snap.event.as_str(), snap.data["gseq"].as_u64()),
+        ("snapshot", Some(newest))
+    );
+    for query in ["?format=json", ""] {
+        let mut ws = ws_open(gw.addr, READER_ALL, query).await;
+        let v: serde_json::Value = match ws_any(&mut ws).await {
+            Message::Text(t) => serde_json::from_str(&t).unwrap(),
+            Message::Binary(b) => rmp_serde::from_slice(&b).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(v["type"], "hello", "{query}");
+        assert_eq!(v["gateway"], "gw-eu-1");
+        assert_eq!(v["gseq"].as_u64(), Some(newest));
+    }
+    gw.stop().await;
 }
 
 #[tokio::test]

@@ -253,8 +253,19 @@ impl Sse {
         }
     }
 
-    /// The next event (comments skipped); `None` at the end of the stream.
+    /// The next event (comments and `hello` skipped); `None` at the end
+    /// of the stream.
     pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            let e = self.next_any().await?;
+            if e.event != "hello" {
+                return Some(e);
+            }
+        }
+    }
+
+    /// The next event, `hello` included.
+    pub async fn next_any(&mut self) -> Option<Event> {
         tokio::time::timeout(Duration::from_secs(10), self.next_inner())
             .await
             .expect("an SSE event within 10 s")
