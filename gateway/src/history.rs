@@ -19,14 +19,10 @@ use wire::{ReadItem, Record};
 
 use crate::auth::{Scope, glob_match};
 use crate::message::{self, Format};
+use crate::poll::{DEFAULT_LIMIT, parse_gseq, parse_limit};
 use crate::recover::data_files;
 use crate::server::{authenticate_reader, bad_request};
 use crate::state::App;
-
-/// Records in one answer when `limit` is not given.
-pub const DEFAULT_LIMIT: usize = 1000;
-/// The most records one answer may ask for.
-pub const MAX_LIMIT: usize = 10_000;
 
 /// One page of history.
 #[derive(Debug, Default, PartialEq)]
@@ -181,16 +177,6 @@ fn time_param(text: Option<&str>, name: &str) -> Result<Option<u64>, String> {
     }
 }
 
-fn gseq_param(text: Option<&str>, name: &str) -> Result<Option<u64>, String> {
-    match text.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(t) => t
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{name} must be a gseq (an unsigned integer), not {t:?}")),
-    }
-}
-
 /// `GET /v1/history`.
 pub(crate) async fn history(
     State(app): State<Arc<App>>,
@@ -209,16 +195,11 @@ pub(crate) async fn history(
         Err(reason) => return bad_request(reason),
     };
     let parsed = (|| {
-        let cursor = gseq_param(q.cursor.as_deref(), "cursor")?;
-        let from = gseq_param(q.from_gseq.as_deref(), "from_gseq")?;
-        let to = gseq_param(q.to_gseq.as_deref(), "to_gseq")?;
-        let limit = match q.limit.as_deref().map(str::trim) {
-            None => DEFAULT_LIMIT,
-            Some(t) => match t.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => return Err(format!("limit must be 1 to {MAX_LIMIT}, not {t:?}")),
-            },
-        };
+        let cursor = parse_gseq(q.cursor.as_deref(), "cursor")?;
+        let from = parse_gseq(q.from_gseq.as_deref(), "from_gseq")?;
+        let to = parse_gseq(q.to_gseq.as_deref(), "to_gseq")?;
+        let limit = q.limit.as_deref().map(parse_limit).transpose()?;
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
         let filter = Filter {
             check: q.check.clone().filter(|g| !g.is_empty()),
             agent: q.agent.clone().filter(|g| !g.is_empty()),

@@ -55,6 +55,18 @@ pub fn parse_wait(text: &str) -> Result<Duration, String> {
     Ok(wait)
 }
 
+/// A gseq parameter (`since`, `from_gseq`, `cursor`, ...) named `name`;
+/// `None` when absent or empty.
+pub fn parse_gseq(text: Option<&str>, name: &str) -> Result<Option<u64>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a gseq (an unsigned integer), not {t:?}")),
+    }
+}
+
 /// `limit=`: 1 to [`MAX_LIMIT`].
 pub fn parse_limit(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -80,12 +92,7 @@ pub fn none_match(header: &str, tag: &str) -> bool {
 
 /// The fields of PROTOCOL.md 3.7, read from `hub` now.
 pub(crate) fn hello<'a>(app: &'a App, hub: &Hub) -> Hello<'a> {
-    Hello {
-        gateway: &app.cfg.identity.name,
-        region: app.cfg.identity.region.as_deref(),
-        gseq: hub.head(),
-        ring: hub.ring_bounds(),
-    }
+    app.hello(hub.head(), hub.ring_bounds())
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response {
@@ -252,12 +259,9 @@ pub(crate) async fn poll(
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
     };
-    let since = match q.since.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => return Refusal::BadSince.into_response(),
-        },
+    let since = match parse_gseq(q.since.as_deref(), "since") {
+        Ok(since) => since,
+        Err(reason) => return bad_request(&reason),
     };
     let wait = match q.wait.as_deref().map(parse_wait).transpose() {
         Ok(w) => w.unwrap_or(DEFAULT_WAIT),

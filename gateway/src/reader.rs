@@ -75,13 +75,7 @@ impl Feed {
         let sub = app.hub().subscribe(since);
         app.metrics.readers.fetch_add(1, Ordering::Relaxed);
         let mut pending = VecDeque::with_capacity(3);
-        let hello = message::Hello {
-            gateway: &app.cfg.identity.name,
-            region: app.cfg.identity.region.as_deref(),
-            gseq: sub.head,
-            ring: sub.ring,
-        };
-        pending.push_back(message::hello(format, &hello));
+        pending.push_back(message::hello(format, &app.hello(sub.head, sub.ring)));
         if let Some(reason) = sub.reset {
             // Out of the ring: the reader missed everything after `since`
             // up to the snapshot's G, which history holds. Ahead: no range.

@@ -69,6 +69,22 @@ impl App {
         *self.stopping.borrow()
     }
 
+    /// Which gateway this is and where its ring stands (PROTOCOL.md 3.7),
+    /// as of `gseq` and `ring`: what every stream opens with and every
+    /// poll, checks and history answer carries.
+    pub(crate) fn hello(
+        &self,
+        gseq: u64,
+        ring: Option<crate::message::RingBounds>,
+    ) -> crate::message::Hello<'_> {
+        crate::message::Hello {
+            gateway: &self.cfg.identity.name,
+            region: self.cfg.identity.region.as_deref(),
+            gseq,
+            ring,
+        }
+    }
+
     /// The gauges of `/metrics`, read now.
     pub(crate) fn gauges(&self) -> Gauges {
         let hub = self.hub();

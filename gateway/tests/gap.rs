@@ -16,40 +16,8 @@ async fn next_message(sse: &mut Sse) -> Event {
 
 /// Every record of `/v1/history` with gseq in `from..=to`, page by page.
 async fn history(gw: &Gateway, from: u64, to: u64) -> Vec<(u64, String, u64)> {
-    let auth = format!("Bearer {READER_ALL}");
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..1000 {
-        let mut path = format!("/v1/history?from_gseq={from}&to_gseq={to}&limit=7");
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let (status, _, body) = get_with(gw.addr, &path, &[("authorization", &auth)]).await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        let page: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        out.extend(triples(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return out,
-        }
-    }
-    panic!("history never ended its pages");
-}
-
-/// (gseq, check, t) of each record of a `records` message or history page.
-fn triples(msg: &serde_json::Value) -> Vec<(u64, String, u64)> {
-    msg["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["gseq"].as_u64().unwrap(),
-                r["check"].as_str().unwrap().to_owned(),
-                r["record"]["t"].as_u64().unwrap(),
-            )
-        })
-        .collect()
+    let query = format!("from_gseq={from}&to_gseq={to}&limit=7");
+    history_pages(gw.addr, READER_ALL, &query).await
 }
 
 #[tokio::test]

@@ -15,24 +15,7 @@ async fn page(gw: &Gateway, token: &str, query: &str) -> (u16, serde_json::Value
 
 /// (gseq, check, t) of every record from `from` on, following the cursor.
 async fn all_pages(gw: &Gateway, token: &str, from: u64, limit: usize) -> Vec<(u64, String, u64)> {
-    let mut out = Vec::new();
-    let mut query = format!("from_gseq={from}&limit={limit}");
-    for _ in 0..10_000 {
-        let (status, p) = page(gw, token, &query).await;
-        assert_eq!(status, 200, "{p}");
-        for r in p["records"].as_array().unwrap() {
-            out.push((
-                r["gseq"].as_u64().unwrap(),
-                r["check"].as_str().unwrap().to_owned(),
-                r["record"]["t"].as_u64().unwrap(),
-            ));
-        }
-        match p["next_cursor"].as_str() {
-            Some(c) => query = format!("cursor={c}&limit={limit}"),
-            None => return out,
-        }
-    }
-    panic!("pages never ended");
+    history_pages(gw.addr, token, &format!("from_gseq={from}&limit={limit}")).await
 }
 
 #[tokio::test]

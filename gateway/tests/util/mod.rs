@@ -318,3 +318,42 @@ pub async fn raw(addr: SocketAddr, req: Request<Full<Bytes>>) -> (u16, hyper::He
     let resp = send(addr, req, false).await;
     (resp.status().as_u16(), resp.headers().clone())
 }
+
+/// (gseq, check, t) of each record of a `records` message or history page.
+pub fn triples(msg: &serde_json::Value) -> Vec<(u64, String, u64)> {
+    msg["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["gseq"].as_u64().unwrap(),
+                r["check"].as_str().unwrap().to_owned(),
+                r["record"]["t"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every page of `/v1/history?{query}`, following `next_cursor`: the
+/// (gseq, check, t) of each record.
+pub async fn history_pages(addr: SocketAddr, token: &str, query: &str) -> Vec<(u64, String, u64)> {
+    let auth = format!("Bearer {token}");
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10_000 {
+        let mut path = format!("/v1/history?{query}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, _, body) = get_with(addr, &path, &[("authorization", &auth)]).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let page: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        out.extend(triples(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return out,
+        }
+    }
+    panic!("history never ended its pages");
+}
