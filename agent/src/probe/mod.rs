@@ -393,11 +393,19 @@ impl Prober {
             finish: Instant::now(),
             outcome: Ok(()),
         };
-        let run =
-            tokio::time::timeout_at(deadline, self.run_hop(spec, url, method, body, &mut hop));
+        // A deadline already past fails the hop before it starts: the
+        // timer's millisecond grain would let a fast loopback hop finish.
+        let run = async {
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::timeout_at(deadline, self.run_hop(spec, url, method, body, &mut hop))
+                .await
+                .ok()
+        };
         let result = match run.await {
-            Ok(result) => result,
-            Err(_) => {
+            Some(result) => result,
+            None => {
                 merge_first_byte(&mut hop);
                 let mut failure =
                     ProbeFailure::deadline(hop.clock.open_phase().unwrap_or(Phase::Body));
