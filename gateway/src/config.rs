@@ -104,6 +104,40 @@ struct RawReader {
     agents: Option<Vec<String>>,
 }
 
+/// A string or a list of strings (`audience`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    subject: Option<String>,
+    group: Option<String>,
+    checks: Option<Vec<String>>,
+    agents: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: String,
+    audience: OneOrMany,
+    jwks_url: Option<String>,
+    jwks_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    jwks_refresh: Option<String>,
+    leeway: Option<String>,
+    algorithms: Option<Vec<String>>,
+    scope_claim: Option<String>,
+    groups_claim: Option<String>,
+    #[serde(default)]
+    grant: Vec<RawGrant>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCors {
@@ -133,6 +167,8 @@ struct RawConfig {
     agent: Vec<RawAgent>,
     #[serde(default)]
     reader: Vec<RawReader>,
+    #[serde(default)]
+    oidc: Vec<RawOidc>,
     #[serde(default)]
     agent_limits: RawAgentLimits,
     #[serde(default)]
@@ -270,6 +306,53 @@ pub struct ReaderAuth {
     pub agents: Vec<String>,
 }
 
+/// Where an issuer's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// `jwks_url`: fetched (https, or http to loopback).
+    Url(String),
+    /// `jwks_file`: read from disk.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for JwksSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwksSource::Url(url) => f.write_str(url),
+            JwksSource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// An identity provider whose tokens readers may present (`[[oidc]]`,
+/// PROTOCOL.md 3.11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcIssuer {
+    /// `iss`, exactly.
+    pub issuer: String,
+    /// Accepted `aud` values (a token needs one of them).
+    pub audiences: Vec<String>,
+    /// Its keys.
+    pub keys: JwksSource,
+    /// An extra CA for `jwks_url` beside the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// How often keys are reloaded (default 10 min).
+    pub refresh: Duration,
+    /// Clock skew allowed on `exp` and `nbf` (default 30 s, at most 5 min).
+    pub leeway: Duration,
+    /// Signature algorithms accepted (default RS256, ES256, EdDSA).
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// How claims become a scope.
+    pub rules: crate::oidc::claims::ScopeRules,
+}
+
+/// Default `[[oidc]] jwks_refresh`.
+pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(600);
+/// Default `[[oidc]] leeway`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// The most `[[oidc]] leeway` may be.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
 /// Which gateway this is, told to every reader (PROTOCOL.md 3.7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -311,6 +394,8 @@ pub struct GatewayConfig {
     pub agents: Vec<AgentAuth>,
     /// Readers, their tokens and scopes.
     pub reader_tokens: Vec<ReaderAuth>,
+    /// Identity providers whose tokens readers may present.
+    pub oidc: Vec<OidcIssuer>,
     /// Per-agent bounds on what frames may claim.
     pub agent_limits: AgentLimits,
     /// Operators; none disables the admin endpoints.
@@ -391,6 +476,7 @@ impl GatewayConfig {
             },
             agents: Vec::new(),
             reader_tokens: Vec::new(),
+            oidc: Vec::new(),
             agent_limits: AgentLimits::DEFAULT,
             admins: Vec::new(),
             server: DEFAULT_SERVER_LIMITS,
@@ -579,6 +665,16 @@ impl GatewayConfig {
                 agents: r.agents.unwrap_or_default(),
             });
         }
+        for (i, o) in raw.oidc.into_iter().enumerate() {
+            let issuer = oidc_issuer(o, &format!("oidc[{i}]"), &invalid)?;
+            if cfg.oidc.iter().any(|other| other.issuer == issuer.issuer) {
+                return Err(invalid(
+                    format!("oidc[{i}].issuer"),
+                    format!("issuer {:?} is listed twice", issuer.issuer),
+                ));
+            }
+            cfg.oidc.push(issuer);
+        }
         for (i, a) in raw.admin.into_iter().enumerate() {
             let token = resolve_token(&a.token, host)
                 .map_err(|m| invalid(format!("admin[{i}].token"), m))?;
@@ -636,6 +732,140 @@ fn duration(
         Ok(_) => Err(invalid(field.into(), "must be longer than 0".into())),
         Err(e) => Err(invalid(field.into(), e.to_string())),
     }
+}
+
+/// The signature algorithms `[[oidc]] algorithms` may name: asymmetric only.
+const OIDC_ALGORITHMS: [(&str, jsonwebtoken::Algorithm); 9] = {
+    use jsonwebtoken::Algorithm::*;
+    [
+        ("RS256", RS256),
+        ("RS384", RS384),
+        ("RS512", RS512),
+        ("PS256", PS256),
+        ("PS384", PS384),
+        ("PS512", PS512),
+        ("ES256", ES256),
+        ("ES384", ES384),
+        ("EdDSA", EdDSA),
+    ]
+};
+
+fn oidc_issuer(
+    o: RawOidc,
+    at: &str,
+    invalid: &impl Fn(String, String) -> ConfigErrors,
+) -> Result<OidcIssuer, ConfigErrors> {
+    use crate::oidc::claims::{Grant, Grantee, ScopeRules};
+    let key = |k: &str| format!("{at}.{k}");
+    if o.issuer.trim().is_empty() {
+        return Err(invalid(key("issuer"), "must not be empty".into()));
+    }
+    let audiences = match o.audience {
+        OneOrMany::One(a) => vec![a],
+        OneOrMany::Many(list) => list,
+    };
+    if audiences.is_empty() || audiences.iter().any(|a| a.is_empty()) {
+        return Err(invalid(
+            key("audience"),
+            "give the client id(s) tokens must be issued to".into(),
+        ));
+    }
+    let keys = match (o.jwks_url, o.jwks_file) {
+        (Some(url), None) => {
+            crate::oidc::fetch::check_url(&url).map_err(|e| invalid(key("jwks_url"), e.to_string()))?;
+            JwksSource::Url(url)
+        }
+        (None, Some(path)) => JwksSource::File(path),
+        _ => {
+            return Err(invalid(
+                key("jwks_url"),
+                "give exactly one of jwks_url or jwks_file".into(),
+            ));
+        }
+    };
+    let refresh = match o.jwks_refresh {
+        Some(t) => duration(&t, &key("jwks_refresh"), invalid)?,
+        None => DEFAULT_JWKS_REFRESH,
+    };
+    if refresh < crate::oidc::MIN_REFETCH {
+        return Err(invalid(
+            key("jwks_refresh"),
+            format!("must be at least {}s", crate::oidc::MIN_REFETCH.as_secs()),
+        ));
+    }
+    let leeway = match o.leeway {
+        Some(t) => config::duration::parse(&t).map_err(|e| invalid(key("leeway"), e.to_string()))?,
+        None => DEFAULT_LEEWAY,
+    };
+    if leeway > MAX_LEEWAY {
+        return Err(invalid(
+            key("leeway"),
+            format!("must be at most {}s", MAX_LEEWAY.as_secs()),
+        ));
+    }
+    let algorithms = match o.algorithms {
+        None => vec![
+            jsonwebtoken::Algorithm::RS256,
+            jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::Algorithm::EdDSA,
+        ],
+        Some(names) => {
+            let mut out = Vec::new();
+            for name in &names {
+                let Some((_, alg)) = OIDC_ALGORITHMS.iter().find(|(n, _)| n == name) else {
+                    let known: Vec<_> = OIDC_ALGORITHMS.iter().map(|(n, _)| *n).collect();
+                    return Err(invalid(
+                        key("algorithms"),
+                        format!("{name:?} is not one of {}", known.join(", ")),
+                    ));
+                };
+                out.push(*alg);
+            }
+            if out.is_empty() {
+                return Err(invalid(key("algorithms"), "must not be empty".into()));
+            }
+            out
+        }
+    };
+    let mut grants = Vec::new();
+    for (j, g) in o.grant.into_iter().enumerate() {
+        let grantee = match (g.subject, g.group) {
+            (Some(s), None) if !s.is_empty() => Grantee::Subject(s),
+            (None, Some(group)) if !group.is_empty() => Grantee::Group(group),
+            _ => {
+                return Err(invalid(
+                    key(&format!("grant[{j}]")),
+                    "give exactly one of subject or group".into(),
+                ));
+            }
+        };
+        grants.push(Grant {
+            grantee,
+            checks: g.checks.unwrap_or_default(),
+            agents: g.agents.unwrap_or_default(),
+        });
+    }
+    if o.scope_claim.is_none() && grants.is_empty() {
+        return Err(invalid(
+            key("scope_claim"),
+            "set scope_claim or at least one [[oidc.grant]]: otherwise no token sees anything"
+                .into(),
+        ));
+    }
+    Ok(OidcIssuer {
+        issuer: o.issuer,
+        audiences,
+        keys,
+        ca_file: o.ca_file,
+        refresh,
+        leeway,
+        algorithms,
+        rules: ScopeRules {
+            scope_claim: o.scope_claim,
+            groups_claim: o.groups_claim.unwrap_or_else(|| "groups".into()),
+            grants,
+        },
+    })
 }
 
 /// Reads a token from where it says; the value is never part of a message.

@@ -6,6 +6,7 @@
 //! - [`config`]: gateway.toml, raw and validated.
 //! - [`cors`]: which other origins' pages may read.
 //! - [`auth`]: bearer tokens (constant-time), reader scopes (globs).
+//! - [`oidc`]: readers' JWTs verified against their issuer's JWKS.
 //! - [`ingest`]: the pure checks of a request body, all or nothing; rate limit.
 //! - [`hub`]: dedupe by (agent, session, seq), gseq, replay ring, current
 //!   state, live fan-out; synchronous, behind one short lock.
@@ -40,6 +41,7 @@ pub mod hub;
 pub mod ingest;
 pub mod message;
 pub mod metrics;
+pub mod oidc;
 pub mod poll;
 pub mod reader;
 pub mod recover;

@@ -139,6 +139,9 @@ enum Msg<'a> {
     Records {
         records: Vec<ItemOut<'a>>,
     },
+    Expired {
+        gseq: u64,
+    },
     Reset {
         reason: &'static str,
         gseq: u64,
@@ -223,6 +226,13 @@ pub fn reset(
         missed_to: missed.map(|m| m.1),
     };
     Encoded::new("reset", None, encode(&msg, format))
+}
+
+/// The last message of a stream whose reader's token expired at the
+/// newest gseq `head` (PROTOCOL.md 3.11): it reconnects with a fresh token
+/// and `since` its last id. No SSE id.
+pub fn expired(format: Format, head: u64) -> Encoded {
+    Encoded::new("expired", None, encode(&Msg::Expired { gseq: head }, format))
 }
 
 /// Which gateway a reader is talking to, and where its ring stands

@@ -50,6 +50,10 @@ pub struct Metrics {
     pub drops_since: AtomicU64,
     /// Readers sent a reset because `since` was beyond the newest gseq.
     pub drops_ahead: AtomicU64,
+    /// Reader JWTs refused (bad signature, expired, unknown issuer or kid, no scope).
+    pub oidc_refused: AtomicU64,
+    /// Reader streams ended because the reader's token expired.
+    pub readers_expired: AtomicU64,
     /// Connections closed because a write made no progress in time
     /// (shared with every connection's [`crate::write_deadline::WriteDeadline`]).
     pub write_timeouts: Arc<AtomicU64>,
@@ -100,7 +104,19 @@ impl Metrics {
                 get(c),
             );
         }
-        let singles: [(&'static str, Kind, &'static str, u64); 12] = [
+        let singles: [(&'static str, Kind, &'static str, u64); 14] = [
+            (
+                "sonde_gateway_reader_tokens_refused_total",
+                Kind::Counter,
+                "Reader JWTs refused: signature, expiry, issuer, audience, key or scope.",
+                get(&self.oidc_refused),
+            ),
+            (
+                "sonde_gateway_readers_expired_total",
+                Kind::Counter,
+                "Reader streams ended because the reader's token expired.",
+                get(&self.readers_expired),
+            ),
             (
                 "sonde_gateway_frames_accepted_total",
                 Kind::Counter,

@@ -46,8 +46,7 @@ pub struct Feed {
     app: Arc<App>,
     scope: Arc<Scope>,
     /// When the reader's credential expires: the feed ends there.
-    #[allow(dead_code)] // STUB (oidc): read once streams end at expiry.
-    expires: Option<std::time::SystemTime>,
+    expires: Option<tokio::time::Instant>,
     format: Format,
     /// The reset and the snapshot, encoded when the reader connected.
     pending: VecDeque<Encoded>,
@@ -66,6 +65,8 @@ pub struct Feed {
     after: u64,
     /// Set once the reader lagged: the reset was sent, nothing follows.
     lagged: bool,
+    /// Set once its token expired (with `lagged`: nothing follows).
+    expired: bool,
 }
 
 impl Feed {
@@ -104,6 +105,10 @@ impl Feed {
             snapshot.id = Some(since);
         }
         pending.push_back(snapshot);
+        // A wall-clock expiry as a deadline of the runtime's clock.
+        let expires = expires.map(|at| {
+            tokio::time::Instant::now() + crate::oidc::until(at, std::time::SystemTime::now())
+        });
         Feed {
             app,
             scope,
@@ -117,11 +122,13 @@ impl Feed {
             live: sub.live,
             after: sub.head,
             lagged: false,
+            expired: false,
         }
     }
 
-    /// The next message, or `None` when the feed is over. Cancel-safe: a
-    /// message is taken only when it is returned.
+    /// The next message, or `None` when the feed is over: after a
+    /// `lagged` reset, or the `expired` message once the reader's token
+    /// expires. Cancel-safe: a message is taken only when it is returned.
     pub async fn next(&mut self) -> Option<Encoded> {
         if let Some(e) = self.pending.pop_front() {
             return Some(e);
@@ -129,6 +136,26 @@ impl Feed {
         if self.lagged {
             return None;
         }
+        let Some(deadline) = self.expires else {
+            return self.next_message().await;
+        };
+        match tokio::time::timeout_at(deadline, self.next_message()).await {
+            Ok(next) if tokio::time::Instant::now() < deadline => next,
+            _ => {
+                // Ends like a lag: nothing follows.
+                self.lagged = true;
+                self.expired = true;
+                self.missed.clear();
+                self.app
+                    .metrics
+                    .readers_expired
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(message::expired(self.format, self.app.hub().head()))
+            }
+        }
+    }
+
+    async fn next_message(&mut self) -> Option<Encoded> {
         loop {
             while let Some(batch) = self.missed.pop_front() {
                 if let Some(e) = message::records(self.format, &batch, self.since, &self.scope) {
@@ -251,7 +278,10 @@ pub async fn websocket(mut socket: WebSocket, mut feed: Feed) {
                 }
                 heartbeat.reset();
                 if feed.lagged_out() {
-                    let close = CloseFrame { code: 4000, reason: "lagged".into() };
+                    let close = match feed.expired {
+                        true => CloseFrame { code: 4001, reason: "token expired".into() },
+                        false => CloseFrame { code: 4000, reason: "lagged".into() },
+                    };
                     let _ = socket.send(Message::Close(Some(close))).await;
                     return;
                 }

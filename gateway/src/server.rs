@@ -253,6 +253,8 @@ pub(crate) fn bad_request(reason: &str) -> Response {
 /// Why a reader was turned away before its stream started.
 pub(crate) enum Refusal {
     Unauthorized,
+    /// A JWT that did not verify, and why.
+    Token(crate::oidc::TokenError),
     BadSince,
     Busy,
 }
@@ -261,6 +263,19 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::Unauthorized => reject_response(&Reject::Unauthorized),
+            Refusal::Token(why) => {
+                let reason = why.to_string();
+                let body = serde_json::json!({"error": "unauthorized", "reason": reason, "offset": null});
+                let mut r = json_response(StatusCode::UNAUTHORIZED, body.to_string());
+                // RFC 6750 3: what a client shows its user. Quotes and
+                // backslashes cannot appear in a header's quoted string.
+                let shown: String = reason.chars().filter(|c| *c != '"' && *c != '\\').collect();
+                let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{shown}\"");
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                r
+            }
             Refusal::BadSince => bad_request("since must be a gseq (an unsigned integer)"),
             Refusal::Busy => reject_response(&Reject::Overloaded),
         }
@@ -274,12 +289,34 @@ pub(crate) async fn authenticate_reader(
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Reader, Refusal> {
-    match principal(app, headers, query_token) {
+    let token = match headers.get(header::AUTHORIZATION) {
+        Some(v) => bearer(v.as_bytes()).ok_or(Refusal::Unauthorized)?,
+        None => query_token.ok_or(Refusal::Unauthorized)?.as_bytes(),
+    };
+    reader_of_token(app, token).await
+}
+
+/// The reader a presented token belongs to: a static `[[reader]]` token,
+/// else a JWT of an `[[oidc]]` issuer.
+pub(crate) async fn reader_of_token(app: &App, token: &[u8]) -> Result<Reader, Refusal> {
+    match app.tokens.authenticate(token) {
         Some(Principal::Reader(scope)) => Ok(Reader {
             scope: scope.clone(),
             expires: None,
         }),
-        _ => Err(Refusal::Unauthorized),
+        Some(_) => Err(Refusal::Unauthorized),
+        None if app.oidc.is_empty() || !crate::oidc::looks_like_jwt(token) => {
+            Err(Refusal::Unauthorized)
+        }
+        None => {
+            // A JWT's shape is ASCII.
+            let text = std::str::from_utf8(token).map_err(|_| Refusal::Unauthorized)?;
+            app.oidc.verify(text).await.map_err(|why| {
+                tracing::debug!(%why, "reader token refused");
+                app.metrics.oidc_refused.fetch_add(1, Ordering::Relaxed);
+                Refusal::Token(why)
+            })
+        }
     }
 }
 
@@ -291,6 +328,17 @@ async fn reader_start(
     last_event_id: bool,
 ) -> Result<(Reader, Option<u64>), Refusal> {
     let reader = authenticate_reader(app, headers, q.token.as_deref()).await?;
+    let since = reader_limits(app, headers, q, last_event_id)?;
+    Ok((reader, since))
+}
+
+/// Parses `since` (or `Last-Event-ID`) and checks the reader cap.
+fn reader_limits(
+    app: &App,
+    headers: &HeaderMap,
+    q: &ReaderQuery,
+    last_event_id: bool,
+) -> Result<Option<u64>, Refusal> {
     let header_since = headers
         .get("last-event-id")
         .filter(|_| last_event_id)
@@ -305,7 +353,7 @@ async fn reader_start(
     if app.metrics.readers.load(Ordering::Relaxed) >= app.cfg.readers.max_readers as u64 {
         return Err(Refusal::Busy);
     }
-    Ok((reader, since))
+    Ok(since)
 }
 
 /// The listener's slot for a reader's stream, held for its life; `Busy`
@@ -357,25 +405,94 @@ async fn websocket(
         Some("json") => Format::Json,
         Some(_) => return bad_request("format must be json or msgpack"),
     };
-    let started = reader_start(&app, &headers, &q, false)
-        .await
-        .and_then(|start| Ok((start, stream_slot(slot)?)));
+    // A browser cannot set headers on a WebSocket: without a credential
+    // in the request, the first message carries it (PROTOCOL.md 3.2).
+    let sign_in_later = !headers.contains_key(header::AUTHORIZATION) && q.token.is_none();
+    let started = match sign_in_later {
+        true => reader_limits(&app, &headers, &q, false).map(|since| (None, since)),
+        false => reader_start(&app, &headers, &q, false)
+            .await
+            .map(|(reader, since)| (Some(reader), since)),
+    };
+    let started = started.and_then(|start| Ok((start, stream_slot(slot)?)));
     match started {
         Ok(((reader, since), slot)) => {
-            let feed = Feed::open(app, reader, format, since);
-            // Readers send nothing but control frames: small buffers keep an
-            // idle reader cheap (tungstenite's default read buffer is 128 KiB).
+            // Readers send nothing but control frames and one sign-in:
+            // small buffers keep an idle reader cheap (tungstenite's
+            // default read buffer is 128 KiB).
             ws.read_buffer_size(4096)
                 .write_buffer_size(0)
                 .max_message_size(64 << 10)
-                .on_upgrade(move |socket| async move {
+                .on_upgrade(move |mut socket| async move {
                     // The upgraded socket outlives its connection's task:
                     // its slot is held until the socket closes.
                     let _slot = slot;
+                    let reader = match reader {
+                        Some(reader) => reader,
+                        None => match websocket_sign_in(&app, &mut socket).await {
+                            Some(reader) => reader,
+                            None => return,
+                        },
+                    };
+                    let feed = Feed::open(app, reader, format, since);
                     reader::websocket(socket, feed).await;
                 })
         }
         Err(r) => r.into_response(),
+    }
+}
+
+/// A WebSocket reader's first message, `{"token": "…"}`, authenticated;
+/// `None` (the socket closed with 4401 and the reason) when it does not
+/// come within the header-read timeout or does not authenticate.
+async fn websocket_sign_in(
+    app: &App,
+    socket: &mut axum::extract::ws::WebSocket,
+) -> Option<Reader> {
+    use axum::extract::ws::{CloseFrame, Message};
+    #[derive(Deserialize)]
+    struct SignIn {
+        token: String,
+    }
+    let wait = app.cfg.server.header_read_timeout;
+    let first = tokio::time::timeout(wait, async {
+        loop {
+            match socket.recv().await {
+                Some(Ok(Message::Text(text))) => return Some(text.as_bytes().to_vec()),
+                Some(Ok(Message::Binary(bytes))) => return Some(bytes.to_vec()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    let outcome = match first {
+        Err(_) => Err(format!("no sign-in message within {}s", wait.as_secs())),
+        Ok(None) => return None,
+        Ok(Some(bytes)) => match serde_json::from_slice::<SignIn>(&bytes) {
+            Err(_) => Err("the first message must be {\"token\": \"...\"}".to_owned()),
+            Ok(sign_in) => match reader_of_token(app, sign_in.token.as_bytes()).await {
+                Ok(reader) => Ok(reader),
+                Err(Refusal::Token(why)) => Err(why.to_string()),
+                Err(_) => Err("unauthorized".to_owned()),
+            },
+        },
+    };
+    match outcome {
+        Ok(reader) => Some(reader),
+        Err(reason) => {
+            // A close reason is at most 123 bytes.
+            let mut reason = reason;
+            while reason.len() > 123 {
+                reason.pop();
+            }
+            let close = CloseFrame {
+                code: 4401,
+                reason: reason.into(),
+            };
+            let _ = socket.send(Message::Close(Some(close))).await;
+            None
+        }
     }
 }
 
@@ -535,6 +652,10 @@ where
             }
         }
     });
+    let keys = tokio::spawn({
+        let app = app.clone();
+        async move { app.oidc.refresh_forever().await }
+    });
     tracing::info!(%local, tls = tls.is_some(), "gateway listening");
 
     let limits = app.cfg.server;
@@ -597,6 +718,7 @@ where
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
     evictor.abort();
+    keys.abort();
     let app_for_writer = app.clone();
     let _ = tokio::task::spawn_blocking(move || app_for_writer.writer.stop()).await;
     tracing::info!("gateway stopped");

@@ -1,5 +1,6 @@
-//! What the handlers and the readers share: the config, the tokens, the hub
-//! behind its lock, the writer, the counters and the shutdown signal.
+//! What the handlers and the readers share: the config, the tokens and
+//! identity providers, the hub behind its lock, the writer, the counters
+//! and the shutdown signal.
 //!
 //! One home for `App` so that `server` (routes, accept loop) and `reader`
 //! (feeds and their transports) both depend on it and not on each other.
@@ -16,12 +17,14 @@ use crate::config::GatewayConfig;
 use crate::hub::Hub;
 use crate::ingest::RateLimiter;
 use crate::metrics::{Gauges, Metrics};
+use crate::oidc::Verifier;
 use crate::writer::Writer;
 
 /// Everything the handlers share.
 pub struct App {
     pub(crate) cfg: GatewayConfig,
     pub(crate) tokens: Tokens,
+    pub(crate) oidc: Verifier,
     hub: Mutex<Hub>,
     pub(crate) writer: Writer,
     pub(crate) metrics: Metrics,
@@ -40,6 +43,7 @@ impl App {
     ) -> App {
         App {
             tokens: Tokens::from_config(&cfg),
+            oidc: Verifier::new(&cfg.oidc),
             hub: Mutex::new(hub),
             writer,
             metrics: Metrics::default(),
