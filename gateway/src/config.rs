@@ -772,7 +772,8 @@ fn oidc_issuer(
     }
     let keys = match (o.jwks_url, o.jwks_file) {
         (Some(url), None) => {
-            crate::oidc::fetch::check_url(&url).map_err(|e| invalid(key("jwks_url"), e.to_string()))?;
+            crate::oidc::fetch::check_url(&url)
+                .map_err(|e| invalid(key("jwks_url"), e.to_string()))?;
             JwksSource::Url(url)
         }
         (None, Some(path)) => JwksSource::File(path),
@@ -794,7 +795,9 @@ fn oidc_issuer(
         ));
     }
     let leeway = match o.leeway {
-        Some(t) => config::duration::parse(&t).map_err(|e| invalid(key("leeway"), e.to_string()))?,
+        Some(t) => {
+            config::duration::parse(&t).map_err(|e| invalid(key("leeway"), e.to_string()))?
+        }
         None => DEFAULT_LEEWAY,
     };
     if leeway > MAX_LEEWAY {
@@ -985,6 +988,71 @@ checks = ["api-*"]
         let mixed =
             err("data_dir = \"/d\"\n[cors]\nallow_origins = [\"*\", \"https://a.example\"]\n");
         assert!(mixed.contains("cors.allow_origins[0]"), "{mixed}");
+    }
+
+    #[test]
+    fn oidc_issuers_are_checked() {
+        let parse = |extra: &str| {
+            GatewayConfig::parse(&format!("data_dir = \"/d\"\n{extra}"), "g.toml", &host())
+        };
+        let cfg = parse(
+            "[[oidc]]\nissuer = \"https://idp.example\"\naudience = \"sonde\"\n\
+             jwks_url = \"https://idp.example/jwks\"\nscope_claim = \"sonde\"\n",
+        )
+        .unwrap();
+        let o = &cfg.oidc[0];
+        assert_eq!(o.audiences, ["sonde"]);
+        assert_eq!(
+            (o.refresh, o.leeway),
+            (DEFAULT_JWKS_REFRESH, DEFAULT_LEEWAY)
+        );
+        assert_eq!(o.algorithms.len(), 3);
+        let cfg = parse(
+            "[[oidc]]\nissuer = \"https://idp.example\"\naudience = [\"a\", \"b\"]\n\
+             jwks_file = \"/etc/jwks.json\"\nalgorithms = [\"PS256\"]\nleeway = \"5s\"\n\
+             [[oidc.grant]]\ngroup = \"sre\"\nchecks = [\"api-*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.oidc[0].keys, JwksSource::File("/etc/jwks.json".into()));
+        assert_eq!(cfg.oidc[0].algorithms, [jsonwebtoken::Algorithm::PS256]);
+        let err = |extra: &str| parse(extra).unwrap_err().to_string();
+        let base = "[[oidc]]\nissuer = \"https://i\"\naudience = \"s\"\nscope_claim = \"c\"\n";
+        for (extra, key, says) in [
+            ("", "oidc[0].jwks_url", "exactly one"),
+            (
+                "jwks_url = \"http://idp.example/jwks\"\n",
+                "oidc[0].jwks_url",
+                "https",
+            ),
+            (
+                "jwks_url = \"https://i/j\"\nalgorithms = [\"HS256\"]\n",
+                "oidc[0].algorithms",
+                "HS256",
+            ),
+            (
+                "jwks_url = \"https://i/j\"\nleeway = \"1h\"\n",
+                "oidc[0].leeway",
+                "at most",
+            ),
+            (
+                "jwks_url = \"https://i/j\"\njwks_refresh = \"1s\"\n",
+                "oidc[0].jwks_refresh",
+                "at least",
+            ),
+            (
+                "jwks_url = \"https://i/j\"\n[[oidc.grant]]\nchecks = []\n",
+                "oidc[0].grant[0]",
+                "subject or group",
+            ),
+        ] {
+            let e = err(&format!("{base}{extra}"));
+            assert!(e.contains(key) && e.contains(says), "{extra}: {e}");
+        }
+        let no_scope =
+            err("[[oidc]]\nissuer = \"https://i\"\naudience = \"s\"\njwks_file = \"/j\"\n");
+        assert!(no_scope.contains("oidc[0].scope_claim"), "{no_scope}");
+        let twice = format!("{base}jwks_file = \"/j\"\n{base}jwks_file = \"/j\"\n");
+        assert!(err(&twice).contains("listed twice"));
     }
 
     #[test]

@@ -232,7 +232,11 @@ pub fn reset(
 /// newest gseq `head` (PROTOCOL.md 3.11): it reconnects with a fresh token
 /// and `since` its last id. No SSE id.
 pub fn expired(format: Format, head: u64) -> Encoded {
-    Encoded::new("expired", None, encode(&Msg::Expired { gseq: head }, format))
+    Encoded::new(
+        "expired",
+        None,
+        encode(&Msg::Expired { gseq: head }, format),
+    )
 }
 
 /// Which gateway a reader is talking to, and where its ring stands

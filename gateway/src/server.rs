@@ -265,12 +265,14 @@ impl IntoResponse for Refusal {
             Refusal::Unauthorized => reject_response(&Reject::Unauthorized),
             Refusal::Token(why) => {
                 let reason = why.to_string();
-                let body = serde_json::json!({"error": "unauthorized", "reason": reason, "offset": null});
+                let body =
+                    serde_json::json!({"error": "unauthorized", "reason": reason, "offset": null});
                 let mut r = json_response(StatusCode::UNAUTHORIZED, body.to_string());
                 // RFC 6750 3: what a client shows its user. Quotes and
                 // backslashes cannot appear in a header's quoted string.
                 let shown: String = reason.chars().filter(|c| *c != '"' && *c != '\\').collect();
-                let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{shown}\"");
+                let challenge =
+                    format!("Bearer error=\"invalid_token\", error_description=\"{shown}\"");
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
@@ -445,10 +447,7 @@ async fn websocket(
 /// A WebSocket reader's first message, `{"token": "…"}`, authenticated;
 /// `None` (the socket closed with 4401 and the reason) when it does not
 /// come within the header-read timeout or does not authenticate.
-async fn websocket_sign_in(
-    app: &App,
-    socket: &mut axum::extract::ws::WebSocket,
-) -> Option<Reader> {
+async fn websocket_sign_in(app: &App, socket: &mut axum::extract::ws::WebSocket) -> Option<Reader> {
     use axum::extract::ws::{CloseFrame, Message};
     #[derive(Deserialize)]
     struct SignIn {

@@ -6,5 +6,6 @@ mod util;
 mod gap;
 mod history;
 mod ingest;
+mod oidc;
 mod poll;
 mod readers;

@@ -40,7 +40,7 @@ pub mod tcp;
 mod thread;
 mod tools;
 
-pub use tools::{find_tool, require_root, require_tool};
+pub use tools::{find_tool, require_python, require_root, require_tool};
 
 /// Whether this host can bind `[::1]:0` (IPv6 loopback), for tests that
 /// want to exercise IPv6 and must skip cleanly where it is disabled.

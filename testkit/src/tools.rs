@@ -42,6 +42,24 @@ pub fn require_tool(name: &str) -> bool {
     require(&format!("tool `{name}`"), find_tool(name).is_some())
 }
 
+/// Whether `python3` can import every one of `modules` (reference
+/// clients from PyPI: PyJWT, selenium...), with [`require_tool`]'s
+/// convention when it cannot.
+pub fn require_python(modules: &[&str]) -> bool {
+    let script = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    require(&format!("python3 with {}", modules.join(", ")), ok)
+}
+
 /// Whether the test runs as root, for tests that mount a file system or
 /// set attributes root alone may: `true`, a panic under
 /// `SONDE_REQUIRE_TOOLS=1` (CI runs as root and must not skip), or a loud

@@ -140,10 +140,14 @@ mod tests {
     #[test]
     fn grants_by_subject_then_group_in_order() {
         let r = rules();
-        let alice = r.scope(&json!({"sub": "alice", "groups": ["sre"]})).unwrap();
+        let alice = r
+            .scope(&json!({"sub": "alice", "groups": ["sre"]}))
+            .unwrap();
         assert!(alice.allows("us-1", "api-x"));
         assert!(!alice.allows("us-1", "web"));
-        let bob = r.scope(&json!({"sub": "bob", "groups": ["dev", "sre"]})).unwrap();
+        let bob = r
+            .scope(&json!({"sub": "bob", "groups": ["dev", "sre"]}))
+            .unwrap();
         assert!(bob.allows("eu-1", "web"));
         assert!(!bob.allows("us-1", "web"));
         let carol = r.scope(&json!({"sub": "carol", "groups": "sre"})).unwrap();

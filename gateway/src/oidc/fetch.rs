@@ -125,7 +125,10 @@ async fn get_now(uri: &Uri, tls: &Arc<rustls::ClientConfig>) -> Result<Vec<u8>, 
     let request = Request::get(path)
         .header(header::HOST, authority)
         .header(header::ACCEPT, "application/jwk-set+json, application/json")
-        .header(header::USER_AGENT, concat!("sonde-gateway/", env!("CARGO_PKG_VERSION")))
+        .header(
+            header::USER_AGENT,
+            concat!("sonde-gateway/", env!("CARGO_PKG_VERSION")),
+        )
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| io(&e))?;
     if https {

@@ -200,8 +200,18 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [&b""[..], b"[]", b"{\"keys\": 3}", b"\xff\xfe", b"{\"keys\":[{\"kty\":\"RSA\"}]}"] {
-            assert!(KeySet::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{\"keys\": 3}",
+            b"\xff\xfe",
+            b"{\"keys\":[{\"kty\":\"RSA\"}]}",
+        ] {
+            assert!(
+                KeySet::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(matches!(
             KeySet::parse(&vec![b' '; MAX_JWKS_BYTES + 1]),

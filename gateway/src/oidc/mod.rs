@@ -81,8 +81,9 @@ struct Issuer {
 impl Issuer {
     async fn load(&self) -> Result<KeySet, String> {
         let bytes = match &self.cfg.keys {
-            JwksSource::File(path) => config::file::read_bounded(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?,
+            JwksSource::File(path) => {
+                config::file::read_bounded(path).map_err(|e| format!("{}: {e}", path.display()))?
+            }
             JwksSource::Url(url) => {
                 let uri = fetch::check_url(url).map_err(|e| e.to_string())?;
                 let tls = self
@@ -316,7 +317,10 @@ mod tests {
     #[test]
     fn expiry_is_never_negative() {
         let now = UNIX_EPOCH + Duration::from_secs(100);
-        assert_eq!(until(UNIX_EPOCH + Duration::from_secs(160), now), Duration::from_secs(60));
+        assert_eq!(
+            until(UNIX_EPOCH + Duration::from_secs(160), now),
+            Duration::from_secs(60)
+        );
         assert_eq!(until(UNIX_EPOCH, now), Duration::ZERO);
     }
 }

@@ -238,13 +238,15 @@ pub struct Event {
 }
 
 impl Sse {
+    /// A stream as `token` (none sent when empty: the query may carry it).
     pub async fn open(addr: SocketAddr, token: &str, query: &str) -> Sse {
-        let req = Request::get(format!("http://{addr}/v1/stream{query}"))
+        let mut req = Request::get(format!("http://{addr}/v1/stream{query}"))
             .header("host", addr.to_string())
-            .header("accept", "text/event-stream")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
+            .header("accept", "text/event-stream");
+        if !token.is_empty() {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let req = req.body(Full::new(Bytes::new())).unwrap();
         let resp = send(addr, req, false).await;
         Sse {
             status: resp.status().as_u16(),
