@@ -142,10 +142,8 @@ impl Feed {
         match tokio::time::timeout_at(deadline, self.next_message()).await {
             Ok(next) if tokio::time::Instant::now() < deadline => next,
             _ => {
-                // Ends like a lag: nothing follows.
-                self.lagged = true;
+                self.end();
                 self.expired = true;
-                self.missed.clear();
                 self.app
                     .metrics
                     .readers_expired
@@ -200,8 +198,7 @@ impl Feed {
     /// record in its scope before `missed_from`, and missed those from
     /// there to the newest gseq, which history holds.
     fn lag(&mut self, missed_from: u64) -> Encoded {
-        self.lagged = true;
-        self.missed.clear();
+        self.end();
         self.app
             .metrics
             .drops_lagged
@@ -209,6 +206,13 @@ impl Feed {
         let head = self.app.hub().head();
         let missed = (missed_from, head.max(missed_from));
         message::reset(self.format, ResetReason::Lagged, head, Some(missed))
+    }
+
+    /// Nothing follows the message being returned (a `lagged` reset or
+    /// `expired`).
+    fn end(&mut self) {
+        self.lagged = true;
+        self.missed.clear();
     }
 
     /// Whether the `lagged` reset was the last message.
