@@ -48,11 +48,33 @@ impl Scope {
 
     /// Whether a record of `check` from `agent` is visible.
     pub fn allows(&self, agent: &str, check: &str) -> bool {
-        let any = |globs: &[String], text: &str| {
-            globs.is_empty() || globs.iter().any(|g| glob_match(g, text))
-        };
-        any(&self.checks, check) && any(&self.agents, agent)
+        self.allows_check(check) && self.allows_agent(agent)
     }
+
+    /// Whether records of `check` are visible from some agent.
+    pub fn allows_check(&self, check: &str) -> bool {
+        any_glob(&self.checks, check)
+    }
+
+    /// Whether records of some check from `agent` are visible.
+    pub fn allows_agent(&self, agent: &str) -> bool {
+        any_glob(&self.agents, agent)
+    }
+
+    /// Whether only some checks are visible.
+    pub fn limits_checks(&self) -> bool {
+        !self.checks.is_empty()
+    }
+
+    /// Whether only some agents' records are visible.
+    pub fn limits_agents(&self) -> bool {
+        !self.agents.is_empty()
+    }
+}
+
+/// No globs (everything), or one of them matches `text`.
+fn any_glob(globs: &[String], text: &str) -> bool {
+    globs.is_empty() || globs.iter().any(|g| glob_match(g, text))
 }
 
 /// `*` matches any run of characters, `?` one character; nothing else is

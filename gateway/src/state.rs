@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::auth::Tokens;
 use crate::config::GatewayConfig;
+use crate::history::index::Index;
 use crate::hub::Hub;
 use crate::ingest::RateLimiter;
 use crate::metrics::{Gauges, Metrics};
@@ -27,6 +28,8 @@ pub struct App {
     pub(crate) oidc: Verifier,
     hub: Mutex<Hub>,
     pub(crate) writer: Writer,
+    /// What `/v1/history` knows of the wire files (locked by one query at a time).
+    history: Mutex<Index>,
     pub(crate) metrics: Metrics,
     pub(crate) rate: Mutex<RateLimiter>,
     stopping: watch::Receiver<bool>,
@@ -46,6 +49,7 @@ impl App {
             oidc: Verifier::new(&cfg.oidc),
             hub: Mutex::new(hub),
             writer,
+            history: Mutex::new(Index::default()),
             metrics: Metrics::default(),
             rate: Mutex::new(RateLimiter::default()),
             stopping,
@@ -58,6 +62,11 @@ impl App {
     /// is ignored.
     pub(crate) fn hub(&self) -> MutexGuard<'_, Hub> {
         self.hub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The history index, locked; poisoning is ignored as for the hub.
+    pub(crate) fn history_index(&self) -> MutexGuard<'_, Index> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resolves when the gateway starts shutting down.
