@@ -655,6 +655,30 @@ where
         let app = app.clone();
         async move { app.oidc.refresh_forever().await }
     });
+    // The history index is built now, off the runtime, rather than by the
+    // first history query.
+    tokio::task::spawn_blocking({
+        let app = app.clone();
+        move || {
+            let started = std::time::Instant::now();
+            let mut index = app.history_index();
+            match index.refresh(&app.cfg.writer.data_dir) {
+                Ok(()) => {
+                    let size = index.size();
+                    tracing::info!(
+                        files = size.files,
+                        records = size.records,
+                        index_bytes = size.heap_bytes,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "history index built"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "history index: reading the wire files (retried by the next query)")
+                }
+            }
+        }
+    });
     tracing::info!(%local, tls = tls.is_some(), "gateway listening");
 
     let limits = app.cfg.server;
