@@ -523,8 +523,14 @@ impl Hub {
 
     /// A copy of the current state, unfiltered.
     pub fn states(&self) -> Vec<CheckState> {
+        self.states_where(|_, _| true)
+    }
+
+    /// A copy of the current state of the checks `keep(agent, check)` selects.
+    pub fn states_where(&self, keep: impl Fn(&str, &str) -> bool) -> Vec<CheckState> {
         self.state
             .iter()
+            .filter(|((agent, check), _)| keep(agent, check))
             .map(|((agent, check), (gseq, record))| CheckState {
                 agent: agent.clone(),
                 check: check.clone(),
@@ -532,6 +538,18 @@ impl Hub {
                 record: *record,
             })
             .collect()
+    }
+
+    /// The gseq of each current state that `keep(agent, check)` selects,
+    /// without copying anything.
+    pub fn state_gseqs<'h>(
+        &'h self,
+        keep: impl Fn(&str, &str) -> bool + 'h,
+    ) -> impl Iterator<Item = u64> + 'h {
+        self.state
+            .iter()
+            .filter(move |((agent, check), _)| keep(agent, check))
+            .map(|(_, (gseq, _))| *gseq)
     }
 
     /// The live channel, for a reader that reads the ring itself.

@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use wire::Record;
 
 use crate::auth::Scope;
-use crate::hub::{CheckState, Hub};
+use crate::hub::Hub;
 use crate::message::{self, Hello, PollReset, ResetReason, SharedBatch};
 use crate::server::{Refusal, authenticate_reader, bad_request};
 use crate::state::App;
@@ -78,8 +78,8 @@ pub fn parse_limit(text: &str) -> Result<usize, String> {
 /// The ETag of the states `scope` sees on gateway `name`: a record in
 /// scope that changes the state has a gseq above every earlier one, so
 /// the newest visible gseq and the count say whether anything changed.
-pub fn etag<'a>(name: &str, visible: impl Iterator<Item = &'a CheckState>) -> String {
-    let (count, newest) = visible.fold((0u64, 0u64), |(n, g), s| (n + 1, g.max(s.gseq)));
+pub fn etag(name: &str, visible: impl Iterator<Item = u64>) -> String {
+    let (count, newest) = visible.fold((0u64, 0u64), |(n, g), gseq| (n + 1, g.max(gseq)));
     format!("\"{name}-{newest}-{count}\"")
 }
 
@@ -121,20 +121,27 @@ pub(crate) async fn checks(
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
-    let (tag, body) = {
+    // Under the hub's lock (which ingest needs too): the tag, and for a
+    // changed state a copy of what the reader sees; encoding comes after.
+    let (tag, answer) = {
         let hub = app.hub();
-        let states = hub.states();
-        let visible = states.iter().filter(|s| scope.allows(&s.agent, &s.check));
-        let tag = etag(&app.cfg.identity.name, visible);
+        let visible = |agent: &str, check: &str| scope.allows(agent, check);
+        let tag = etag(&app.cfg.identity.name, hub.state_gseqs(visible));
         if if_none_match.is_some_and(|h| none_match(h, &tag)) {
             (tag, None)
         } else {
-            let hello = hello(&app, &hub);
-            (tag, Some(message::checks_answer(&hello, &states, scope)))
+            let fields = (hub.head(), hub.ring_bounds());
+            (tag, Some((fields, hub.states_where(visible))))
         }
     };
-    let mut r = match body {
-        Some(body) => json(StatusCode::OK, body),
+    let mut r = match answer {
+        Some(((head, ring), states)) => {
+            let hello = app.hello(head, ring);
+            json(
+                StatusCode::OK,
+                message::checks_answer(&hello, &states, scope),
+            )
+        }
         None => json(StatusCode::NOT_MODIFIED, Vec::new()),
     };
     if let Ok(v) = HeaderValue::from_str(&tag) {
