@@ -3,6 +3,7 @@
 
 mod util;
 
+mod browser;
 mod gap;
 mod history;
 mod ingest;
