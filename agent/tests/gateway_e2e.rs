@@ -15,6 +15,11 @@
 //!   the crash by the marks recovered from the files).
 //! - SIGKILL of the agent mid-stream, then a restart: what was spooled
 //!   reaches the reader, nothing twice.
+//! - History: across the gateway's file rotation and a restart, `GET
+//!   /v1/history` pages through exactly what the agent's file sink holds,
+//!   each result once; by check too. A reader away longer than the ring
+//!   gets a `reset` naming what it missed, fetches that from history, and
+//!   ends with exactly the file sink's results, once each.
 //! - 429 with `Retry-After`: the agent waits as told.
 //! - A wrong token: 401, nothing accepted, the agent keeps spooling.
 //!
@@ -317,6 +322,164 @@ fn a_30s_gateway_stop_loses_nothing_and_the_resuming_reader_sees_each_result_onc
         "no reset: {:?}",
         reader2.control()
     );
+}
+
+/// Every record `/v1/history?{query}` holds, page by page (pages of 97,
+/// so that a page ends inside a frame).
+fn history_keys(gw: SocketAddr, query: &str) -> Vec<Key> {
+    history_records(gw, query)
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect()
+}
+
+/// [`history_keys`] with each record's gseq.
+fn history_records(gw: SocketAddr, query: &str) -> Vec<(u64, Key)> {
+    let auth = format!("Bearer {READER_TOKEN}");
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10_000 {
+        let path = format!("/v1/history?limit=97&{query}{cursor}");
+        let answer =
+            crate::util::http::exchange(gw, "GET", &path, &[("authorization", &auth)], b"");
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+        let page: serde_json::Value =
+            serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("{e}: {}", answer.body));
+        for r in page["records"].as_array().into_iter().flatten() {
+            assert_eq!(r["agent"], AGENT);
+            let field = |k: &str| {
+                r["record"][k]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{k}: {r}"))
+            };
+            let check = r["check"].as_str().unwrap_or_default().to_owned();
+            let gseq = r["gseq"].as_u64().unwrap_or_else(|| panic!("gseq: {r}"));
+            out.push((gseq, (check, field("t"), field("rt"))));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
+    panic!("history never ended its pages");
+}
+
+fn gateway_files(tmp: &Path) -> usize {
+    std::fs::read_dir(tmp.join("data"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("gateway-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn history_is_what_the_agent_produced_across_rotation_and_a_restart() {
+    let target = HttpTarget::plain();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gw_addr = free_addr();
+    // Files of 4 KiB: 20 checks a second fill one in a few seconds; a
+    // ring of 50 records holds less than 3 s of them.
+    let extra = "[writer]\nmax_file_bytes = 4096\n[ring]\nmax_records = 50\n";
+    let gw_config = gateway_config(tmp.path(), gw_addr, extra);
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    let reader = SseReader::connect(gw_addr, READER_TOKEN, None);
+    let state = state_dir(&tmp.path().join("agent"));
+    let names: Vec<String> = (0..20).map(|i| format!("c{i:02}")).collect();
+    let checks: Vec<(&str, String)> = names
+        .iter()
+        .map(|n| (n.as_str(), target.url(&format!("/{n}"))))
+        .collect();
+    let config = agent_config(&state, gw_addr, &checks);
+    let mut agent = start_agent(&config, AGENT_TOKEN);
+
+    wait_until(Duration::from_secs(30), "the gateway's third file", || {
+        gateway_files(tmp.path()) >= 3
+    });
+    gw.stop();
+    wait_until(Duration::from_secs(5), "the reader's stream to end", || {
+        reader.closed()
+    });
+    let first_run: Vec<(u64, Key)> = reader
+        .records()
+        .into_iter()
+        .map(|r| (r.gseq, (r.check, r.t, r.rt)))
+        .collect();
+    let last = reader.last_gseq().expect("the reader saw something");
+    let before_restart = persisted_count(tmp.path());
+    let mut gw = start_gateway(&gw_config, gw_addr);
+    wait_until(Duration::from_secs(30), "records after the restart", || {
+        persisted_count(tmp.path()) >= before_restart + 100
+    });
+    // Back after more than the ring holds: told what it missed.
+    let back = SseReader::connect(gw_addr, READER_TOKEN, Some(last));
+    wait_until(Duration::from_secs(10), "reset and snapshot", || {
+        back.control().len() >= 2
+    });
+    let control = back.control();
+    let Some(Control::Reset {
+        reason,
+        missed: Some((missed_from, missed_to)),
+    }) = control.first()
+    else {
+        panic!("a reset naming the gap first: {control:?}");
+    };
+    assert_eq!(reason, "since_out_of_ring");
+    assert_eq!(*missed_from, last + 1, "the gap starts after what it saw");
+    assert!(
+        matches!(control.get(1), Some(Control::Snapshot(g)) if g == missed_to),
+        "the gap ends at the snapshot's gseq: {control:?}"
+    );
+    let healed = history_records(
+        gw_addr,
+        &format!("from_gseq={missed_from}&to_gseq={missed_to}"),
+    );
+    agent.stop();
+    let produced = file_sink_keys(&state);
+    wait_until(Duration::from_secs(15), "everything persisted", || {
+        persisted_count(tmp.path()) >= produced.len()
+    });
+    assert!(gateway_files(tmp.path()) >= 4, "rotation and a restart");
+    // The reader: before the stop, the gap from history, then live.
+    let mut seen = first_run;
+    seen.extend(healed);
+    wait_until(
+        Duration::from_secs(10),
+        "the reader has every result",
+        || seen.len() + back.records().len() >= produced.len(),
+    );
+    seen.extend(
+        back.records()
+            .into_iter()
+            .map(|r| (r.gseq, (r.check, r.t, r.rt))),
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "the reader's gseqs go up, none twice"
+    );
+    let seen: Vec<Key> = seen.into_iter().map(|(_, key)| key).collect();
+    exactly_once_in_order(&seen, "the reader");
+    assert_eq!(
+        per_check(seen),
+        per_check(produced.clone()),
+        "the reader ends with exactly what the agent produced"
+    );
+
+    let history = history_keys(gw_addr, "");
+    exactly_once_in_order(&history, "history");
+    assert_eq!(
+        per_check(history),
+        per_check(produced.clone()),
+        "history holds exactly what the agent produced{}",
+        agent.describe()
+    );
+    // By check, through the index's postings: that check's results only.
+    let one = history_keys(gw_addr, "check=c07");
+    let mut expected = per_check(produced);
+    expected.retain(|check, _| check == "c07");
+    assert_eq!(per_check(one), expected, "history of check c07");
+    gw.stop();
 }
 
 /// Records in the gateway's wire files.

@@ -170,7 +170,7 @@ fn got_everything_once_in_order(reader: &SseReader, frames: u64, what: &str) {
         !reader
             .control()
             .iter()
-            .any(|c| matches!(c, Control::Reset(_))),
+            .any(|c| matches!(c, Control::Reset { .. })),
         "{what}: no reset: {:?}",
         reader.control()
     );

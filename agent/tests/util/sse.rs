@@ -32,8 +32,14 @@ pub struct Seen {
 pub enum Control {
     /// `snapshot` as of this gseq.
     Snapshot(u64),
-    /// `reset` with its reason.
-    Reset(String),
+    /// `reset` with its reason, and the gseqs it says were missed
+    /// (`missed_from`, `missed_to`), when it names them.
+    Reset {
+        /// `reason`.
+        reason: String,
+        /// `missed_from` and `missed_to`.
+        missed: Option<(u64, u64)>,
+    },
 }
 
 /// What a reader collected.
@@ -151,7 +157,7 @@ impl SseReader {
         let c = self.collected.lock().ok()?;
         let snap = c.control.iter().filter_map(|m| match m {
             Control::Snapshot(g) => Some(*g),
-            Control::Reset(_) => None,
+            Control::Reset { .. } => None,
         });
         c.records.iter().map(|r| r.gseq).chain(snap).max()
     }
@@ -272,9 +278,10 @@ impl Parser {
             "snapshot" => c
                 .control
                 .push(Control::Snapshot(v["gseq"].as_u64().unwrap_or(0))),
-            "reset" => c.control.push(Control::Reset(
-                v["reason"].as_str().unwrap_or("").to_owned(),
-            )),
+            "reset" => c.control.push(Control::Reset {
+                reason: v["reason"].as_str().unwrap_or("").to_owned(),
+                missed: v["missed_from"].as_u64().zip(v["missed_to"].as_u64()),
+            }),
             _ => {}
         }
     }
