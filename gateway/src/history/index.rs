@@ -432,13 +432,13 @@ pub struct IndexSize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::recover::file_name;
     use wire::{FrameBuilder, FrameHeader, Record};
 
     /// A frame of `agent` with one record per (check, t).
-    fn frame(agent: &str, seq: u64, records: &[(&str, u64)]) -> Vec<u8> {
+    pub(crate) fn frame(agent: &str, seq: u64, records: &[(&str, u64)]) -> Vec<u8> {
         let mut b = FrameBuilder::new(FrameHeader {
             agent: agent.into(),
             session: 1,
@@ -450,7 +450,8 @@ mod tests {
         b.finish().encode().unwrap()
     }
 
-    fn write(dir: &Path, first_gseq: u64, index: u32, frames: &[&[u8]]) -> PathBuf {
+    /// A wire file as the writer leaves it, holding `frames`.
+    pub(crate) fn write(dir: &Path, first_gseq: u64, index: u32, frames: &[&[u8]]) -> PathBuf {
         let path = dir.join(file_name(first_gseq, index));
         let mut bytes = wire::file_header().to_vec();
         for f in frames {

@@ -325,29 +325,8 @@ pub(crate) async fn history(
 
 #[cfg(test)]
 mod tests {
+    use super::index::tests::{frame, write};
     use super::*;
-    use crate::recover::file_name;
-    use wire::{FrameBuilder, FrameHeader};
-
-    fn frame(agent: &str, seq: u64, records: &[(&str, u64)]) -> Vec<u8> {
-        let mut b = FrameBuilder::new(FrameHeader {
-            agent: agent.into(),
-            session: 1,
-            seq,
-        });
-        for (check, t) in records {
-            b.push(check, Record::up(*t, 5));
-        }
-        b.finish().encode().unwrap()
-    }
-
-    fn write(dir: &Path, first_gseq: u64, index: u32, frames: &[&[u8]]) {
-        let mut bytes = wire::file_header().to_vec();
-        for f in frames {
-            bytes.extend_from_slice(f);
-        }
-        std::fs::write(dir.join(file_name(first_gseq, index)), bytes).unwrap();
-    }
 
     /// (gseq, check, t) of a page.
     fn seen(page: &Page) -> Vec<(u64, &str, u64)> {
