@@ -93,15 +93,18 @@ pub fn page(
     let enough = limit.saturating_add(1).max(1024);
     loop {
         let batch = index.candidates(next_from, to, &want, enough);
-        let mut taken = 0usize;
+        // What this batch covers, whether or not every frame of it can
+        // still be read (a file retention deletes meanwhile): the next
+        // batch starts after it.
+        let frames = batch.iter().flat_map(|f| f.frames.iter());
+        let taken: usize = frames.clone().map(|e| e.records as usize).sum();
+        let end = frames.map(|e| e.first_gseq + u64::from(e.records)).max();
         for file in &batch {
             for (start, run) in runs(&file.frames) {
                 let Some(bytes) = read_run(&file.path, start, run)? else {
                     break;
                 };
                 for entry in run {
-                    taken += entry.records as usize;
-                    next_from = next_from.max(entry.first_gseq + u64::from(entry.records));
                     let at = (entry.offset - start) as usize;
                     let Some(slice) = bytes.get(at..at + entry.len as usize) else {
                         break;
@@ -137,6 +140,7 @@ pub fn page(
                 }
             }
         }
+        next_from = next_from.max(end.unwrap_or(next_from));
         if taken < enough || next_from > to {
             return Ok(out);
         }
