@@ -151,9 +151,13 @@ fn main() -> std::io::Result<()> {
         size.heap_bytes as f64 / (1 << 20) as f64,
         per_m((rss_after.saturating_sub(rss_before) * 1024) as f64)
     );
+    let shared = std::sync::Mutex::new(index);
     let refresh = {
         let started = Instant::now();
-        index.refresh(dir)?;
+        shared
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .refresh(dir)?;
         started.elapsed()
     };
     println!(
@@ -180,7 +184,7 @@ fn main() -> std::io::Result<()> {
             ..hour(from)
         };
         let started = Instant::now();
-        let p = page(&mut index, dir, 0, u64::MAX, PAGE, &everyone, &filter)?;
+        let p = page(&shared, dir, 0, u64::MAX, PAGE, &everyone, &filter)?;
         let body = message::history_answer(Format::Json, &hello(), &items(&p), p.next);
         times.push(started.elapsed());
         got += p.records.len();
@@ -201,7 +205,7 @@ fn main() -> std::io::Result<()> {
     let mut from = 0;
     let (mut served, mut bytes, mut pages) = (0usize, 0usize, 0usize);
     loop {
-        let p = page(&mut index, dir, from, u64::MAX, PAGE, &everyone, &filter)?;
+        let p = page(&shared, dir, from, u64::MAX, PAGE, &everyone, &filter)?;
         let body = message::history_answer(Format::MsgPack, &hello(), &items(&p), p.next);
         served += p.records.len();
         bytes += body.len();

@@ -64,9 +64,10 @@ impl App {
         self.hub.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The history index, locked; poisoning is ignored as for the hub.
-    pub(crate) fn history_index(&self) -> MutexGuard<'_, Index> {
-        self.history.lock().unwrap_or_else(|e| e.into_inner())
+    /// The history index, locked by each query only while it is refreshed
+    /// and asked ([`crate::history::page`]).
+    pub(crate) fn history_index(&self) -> &Mutex<Index> {
+        &self.history
     }
 
     /// Resolves when the gateway starts shutting down.

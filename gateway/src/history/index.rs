@@ -21,6 +21,9 @@ use crate::recover::{DataFile, data_files};
 /// so a chunk that holds no whole frame is a frame still being written.
 const CHUNK: u64 = 2 * (MAX_BODY_LEN as u64 + FRAME_OVERHEAD as u64);
 
+/// Below this many names the table is never compacted.
+const COMPACT_AT: usize = 4096;
+
 /// Check and agent names, each stored once for the whole index.
 #[derive(Debug, Default)]
 struct Names {
@@ -150,7 +153,11 @@ impl FileIndex {
             if len < FILE_HEADER_LEN as u64 {
                 return Ok(());
             }
-            let header = read_at(&self.path, 0, FILE_HEADER_LEN as u64)?;
+            let Some(header) = read_at(&self.path, 0, FILE_HEADER_LEN as u64)? else {
+                return Ok(());
+            };
+            // Not a wire file's header: recovery skips the file, and so
+            // does history.
             if wire::check_file_header(&header).is_err() {
                 self.ended = true;
                 return Ok(());
@@ -159,7 +166,9 @@ impl FileIndex {
         }
         while !self.ended && self.indexed_to < len {
             let want = (len - self.indexed_to).min(CHUNK);
-            let bytes = read_at(&self.path, self.indexed_to, want)?;
+            let Some(bytes) = read_at(&self.path, self.indexed_to, want)? else {
+                return Ok(());
+            };
             let mut reader = FrameReader::new(&bytes, self.indexed_to);
             for item in reader.by_ref() {
                 match item {
@@ -193,11 +202,14 @@ impl FileIndex {
             // Gets no gseq and reaches no reader.
             return;
         }
-        let (Ok(idx), Ok(records32), Ok(len)) = (
+        let (Ok(idx), Ok(records32), Ok(len), Some(next_gseq)) = (
             u32::try_from(self.frames.len()),
             u32::try_from(records),
             u32::try_from(len),
+            self.next_gseq.checked_add(records as u64),
         ) else {
+            // Past what gseqs (a file named near 2^64) or the index hold:
+            // nothing after it is indexed.
             self.ended = true;
             return;
         };
@@ -223,7 +235,7 @@ impl FileIndex {
             t_min,
             t_max,
         });
-        self.next_gseq += records as u64;
+        self.next_gseq = next_gseq;
         self.t_min = self.t_min.min(t_min);
         self.t_max = self.t_max.max(t_max);
     }
@@ -240,8 +252,14 @@ impl FileIndex {
     }
 }
 
-fn read_at(path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
-    store::read_at(path, offset, len).map_err(store::StoreError::into_io)
+/// `len` bytes of `path` from `offset`; `None` when the file is gone
+/// (retention deleted it meanwhile: the next listing drops it).
+fn read_at(path: &Path, offset: u64, len: u64) -> io::Result<Option<Vec<u8>>> {
+    match store::read_at(path, offset, len) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.io().kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into_io()),
+    }
 }
 
 /// What a query asks of the index besides gseqs: which names it may
@@ -287,7 +305,11 @@ impl Index {
     pub fn refresh(&mut self, dir: &Path) -> io::Result<()> {
         let listed = data_files(dir)?;
         let keys: HashSet<(u64, u32)> = listed.iter().map(|f| (f.first_gseq, f.index)).collect();
+        let before = self.files.len();
         self.files.retain(|key, _| keys.contains(key));
+        if self.files.len() < before {
+            self.compact_names();
+        }
         for (i, file) in listed.iter().enumerate() {
             let later = i + 1 < listed.len();
             let entry = self
@@ -303,14 +325,51 @@ impl Index {
         Ok(())
     }
 
-    /// The frames a query for gseqs `from..=to` and `want` must read, in
-    /// gseq order, file by file, until they hold at least `enough`
-    /// records (a page's worth, before the per-record filters). A file
-    /// is passed over when a later one starts at or below `from`: its
-    /// frames from there on are copies the later one holds too (written
-    /// again after a failed fsync).
+    /// Drops the names no file refers to any more (their files were
+    /// deleted), once they are most of the table: agents and checks that
+    /// come and go do not grow it for ever.
+    fn compact_names(&mut self) {
+        let mut used: Vec<u32> = Vec::new();
+        for f in self.files.values() {
+            used.extend(f.by_check.keys().chain(f.by_agent.keys()));
+        }
+        used.sort_unstable();
+        used.dedup();
+        if self.names.names.len() <= (2 * used.len()).max(COMPACT_AT) {
+            return;
+        }
+        let mut names = Names::default();
+        let mut new_id = HashMap::with_capacity(used.len());
+        for old in used {
+            if let Some(name) = self.names.names.get(old as usize) {
+                new_id.insert(old, names.id(name));
+            }
+        }
+        let remap = |m: &mut HashMap<u32, Vec<u32>>| {
+            *m = m
+                .drain()
+                .filter_map(|(old, list)| Some((*new_id.get(&old)?, list)))
+                .collect();
+        };
+        for f in self.files.values_mut() {
+            remap(&mut f.by_check);
+            remap(&mut f.by_agent);
+        }
+        self.names = names;
+    }
+
+    /// The frames a query for gseqs `query_from..=to` and `want` must
+    /// read, in gseq order, file by file, from those holding gseq `from`
+    /// on (where the query's previous batch ended), until they hold at
+    /// least `enough` records (a page's worth, before the per-record
+    /// filters). A file is passed over when a later one starts at or
+    /// below `query_from`: its frames from there on are copies the later
+    /// one holds too (written again after a failed fsync). The rule takes
+    /// the query's start, not the batch's: a later file that lost some of
+    /// its copies to damage must not hide the earlier file's originals.
     pub fn candidates(
         &self,
+        query_from: u64,
         from: u64,
         to: u64,
         want: &Selection<'_>,
@@ -325,7 +384,10 @@ impl Index {
             if file.first_gseq > to || records >= enough {
                 break;
             }
-            if files.peek().is_some_and(|next| next.first_gseq <= from) {
+            if files
+                .peek()
+                .is_some_and(|next| next.first_gseq <= query_from)
+            {
                 continue;
             }
             if file.frames.is_empty() || file.t_max < want.t_from || file.t_min > want.t_to {
@@ -473,7 +535,7 @@ pub(super) mod tests {
     /// (first gseq, records) of every candidate frame.
     fn picked(index: &Index, from: u64, to: u64, want: &Selection<'_>) -> Vec<(u64, u32)> {
         index
-            .candidates(from, to, want, usize::MAX)
+            .candidates(from, from, to, want, usize::MAX)
             .iter()
             .flat_map(|f| f.frames.iter().map(|e| (e.first_gseq, e.records)))
             .collect()

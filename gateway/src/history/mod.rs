@@ -9,7 +9,7 @@
 //! served once.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -22,6 +22,9 @@ use crate::message::{self, Format};
 use crate::poll::{DEFAULT_LIMIT, parse_gseq, parse_limit};
 
 pub mod index;
+
+#[cfg(test)]
+mod equivalence;
 
 use crate::server::{authenticate_reader, bad_request};
 use crate::state::App;
@@ -61,9 +64,10 @@ impl Filter {
 
 /// Reads the records with gseq in `from..=to` that `scope` sees and
 /// `filter` selects, at most `limit`, from the wire files in `dir`, after
-/// bringing `index` up to date with them.
+/// bringing `index` up to date with them. The index is locked while it is
+/// refreshed and asked, not while the frames it picked are read.
 pub fn page(
-    index: &mut Index,
+    index: &Mutex<Index>,
     dir: &Path,
     from: u64,
     to: u64,
@@ -71,7 +75,8 @@ pub fn page(
     scope: &Scope,
     filter: &Filter,
 ) -> std::io::Result<Page> {
-    index.refresh(dir)?;
+    let lock = || index.lock().unwrap_or_else(|e| e.into_inner());
+    lock().refresh(dir)?;
     let check_glob = filter.check.as_deref().map(index::glob);
     let agent_glob = filter.agent.as_deref().map(index::glob);
     let check = |c: &str| check_glob.as_ref().is_none_or(|g| g(c)) && scope.allows_check(c);
@@ -92,27 +97,28 @@ pub fn page(
     // match: a frame holds other checks' records too).
     let enough = limit.saturating_add(1).max(1024);
     loop {
-        let batch = index.candidates(next_from, to, &want, enough);
+        let batch = lock().candidates(from, next_from, to, &want, enough);
         // What this batch covers, whether or not every frame of it can
         // still be read (a file retention deletes meanwhile): the next
         // batch starts after it.
         let frames = batch.iter().flat_map(|f| f.frames.iter());
         let taken: usize = frames.clone().map(|e| e.records as usize).sum();
         let end = frames.map(|e| e.first_gseq + u64::from(e.records)).max();
-        for file in &batch {
+        'files: for file in &batch {
             for (start, run) in runs(&file.frames) {
                 let Some(bytes) = read_run(&file.path, start, run)? else {
                     break;
                 };
                 for entry in run {
                     let at = (entry.offset - start) as usize;
+                    // Verified when it was indexed; bytes that changed since
+                    // (lost pages, a disk going bad) end the file, as damage
+                    // found by the index would.
                     let Some(slice) = bytes.get(at..at + entry.len as usize) else {
-                        break;
+                        continue 'files;
                     };
-                    // Verified when it was indexed; a file rewritten since
-                    // (it cannot be, but) is not trusted past this point.
                     let Ok((frame, _)) = Frame::decode(slice) else {
-                        break;
+                        continue 'files;
                     };
                     let agent = &frame.header.agent;
                     let mut g = entry.first_gseq;
@@ -285,9 +291,8 @@ pub(crate) async fn history(
     let scope = reader.scope.clone();
     let shared = app.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let mut index = shared.history_index();
         page(
-            &mut index,
+            shared.history_index(),
             &shared.cfg.writer.data_dir,
             from,
             to,
@@ -349,31 +354,31 @@ mod tests {
         // `b` was written again (a failed fsync) into the next file.
         write(dir.path(), 0, 0, &[&a, &b]);
         write(dir.path(), 2, 1, &[&b, &c]);
-        let mut index = Index::default();
+        let index = Mutex::new(Index::default());
         let everyone = Scope::new("r", vec![], vec![]);
         let api = Filter {
             check: Some("api".into()),
             ..Filter::default()
         };
-        let p = page(&mut index, dir.path(), 0, u64::MAX, 10, &everyone, &api).unwrap();
+        let p = page(&index, dir.path(), 0, u64::MAX, 10, &everyone, &api).unwrap();
         assert_eq!(seen(&p), [(0, "api", 1), (2, "api", 2), (4, "api", 3)]);
         assert_eq!(p.next, None);
         let all = Filter::default();
-        let first = page(&mut index, dir.path(), 0, u64::MAX, 2, &everyone, &all).unwrap();
+        let first = page(&index, dir.path(), 0, u64::MAX, 2, &everyone, &all).unwrap();
         assert_eq!(seen(&first), [(0, "api", 1), (1, "web", 1)]);
         assert_eq!(first.next, Some(2));
-        let rest = page(&mut index, dir.path(), 2, u64::MAX, 10, &everyone, &all).unwrap();
+        let rest = page(&index, dir.path(), 2, u64::MAX, 10, &everyone, &all).unwrap();
         assert_eq!(seen(&rest), [(2, "api", 2), (3, "web", 2), (4, "api", 3)]);
         // The scope filters like a glob would.
         let web_only = Scope::new("r", vec!["web".into()], vec![]);
-        let p = page(&mut index, dir.path(), 0, u64::MAX, 10, &web_only, &all).unwrap();
+        let p = page(&index, dir.path(), 0, u64::MAX, 10, &web_only, &all).unwrap();
         assert_eq!(seen(&p), [(1, "web", 1), (3, "web", 2)]);
         let window = Filter {
             t_from: Some(2),
             t_to: Some(2),
             ..Filter::default()
         };
-        let p = page(&mut index, dir.path(), 0, 3, 10, &everyone, &window).unwrap();
+        let p = page(&index, dir.path(), 0, 3, 10, &everyone, &window).unwrap();
         assert_eq!(seen(&p), [(2, "api", 2), (3, "web", 2)]);
     }
 
