@@ -145,6 +145,20 @@ struct RawCors {
     allow_credentials: Option<bool>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    enabled: Option<bool>,
+    regions: Option<Vec<RawRegion>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    name: String,
+    url: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -154,6 +168,8 @@ struct RawConfig {
     region: Option<String>,
     #[serde(default)]
     cors: RawCors,
+    #[serde(default)]
+    ui: RawUi,
     tls: Option<RawTls>,
     #[serde(default)]
     ingest: RawIngest,
@@ -371,6 +387,37 @@ pub struct Cors {
     pub allow_credentials: bool,
 }
 
+/// The live page (`[ui]`, PROTOCOL.md 3.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ui {
+    /// Whether `/` serves the page (default true).
+    pub enabled: bool,
+    /// The regional gateways the page reads, at most [`MAX_REGIONS`];
+    /// empty: this gateway alone.
+    pub regions: Vec<Region>,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Ui {
+            enabled: true,
+            regions: Vec::new(),
+        }
+    }
+}
+
+/// One regional gateway the page reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// Its name, as the page shows it.
+    pub name: String,
+    /// Its origin (`https://host[:port]`); the page's own for this gateway.
+    pub url: String,
+}
+
+/// The most regions one page reads (one connection each).
+pub const MAX_REGIONS: usize = 10;
+
 /// A validated gateway configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
@@ -380,6 +427,8 @@ pub struct GatewayConfig {
     pub identity: Identity,
     /// Cross-origin readers.
     pub cors: Cors,
+    /// The live page.
+    pub ui: Ui,
     /// HTTPS; without it the listener must be on loopback.
     pub tls: Option<TlsFiles>,
     /// Ingest limits.
@@ -452,6 +501,7 @@ impl GatewayConfig {
                 region: None,
             },
             cors: Cors::default(),
+            ui: Ui::default(),
             tls: None,
             ingest: IngestLimits {
                 max_request_bytes: 8 << 20,
@@ -546,6 +596,48 @@ impl GatewayConfig {
                 ));
             }
             cfg.cors.allow_credentials = credentials;
+        }
+        if let Some(enabled) = raw.ui.enabled {
+            cfg.ui.enabled = enabled;
+        }
+        let regions = raw.ui.regions.unwrap_or_default();
+        if regions.len() > MAX_REGIONS {
+            return Err(invalid(
+                "ui.regions".into(),
+                format!(
+                    "{} regions; the page reads at most {MAX_REGIONS}",
+                    regions.len()
+                ),
+            ));
+        }
+        for (i, r) in regions.into_iter().enumerate() {
+            if !config::is_name(&r.name) {
+                return Err(invalid(
+                    format!("ui.regions[{i}].name"),
+                    format!(
+                        "bad name {} (valid: {})",
+                        crate::ingest::shown_name(&r.name),
+                        config::NAME_VALID
+                    ),
+                ));
+            }
+            if cfg.ui.regions.iter().any(|o| o.name == r.name) {
+                return Err(invalid(
+                    format!("ui.regions[{i}].name"),
+                    format!("region `{}` is listed twice", r.name),
+                ));
+            }
+            let url = r.url.trim_end_matches('/').to_owned();
+            if !is_origin(&url) {
+                return Err(invalid(
+                    format!("ui.regions[{i}].url"),
+                    format!(
+                        "{:?} is not a gateway's origin such as \"https://gw.eu-west.example:7700\"",
+                        r.url
+                    ),
+                ));
+            }
+            cfg.ui.regions.push(Region { name: r.name, url });
         }
         cfg.tls = raw.tls.map(|t| TlsFiles {
             cert_file: t.cert_file,
@@ -1167,6 +1259,57 @@ checks = ["api-*"]
             err.to_string(),
             "g.toml: server.max_connections: must be at least 1"
         );
+    }
+
+    #[test]
+    fn ui_regions_are_named_origins_at_most_ten() {
+        let cfg = GatewayConfig::parse(
+            "data_dir = \"/d\"\n[ui]\nregions = [\
+             { name = \"eu-west\", url = \"https://gw-eu.example:7700/\" },\
+             { name = \"us-east\", url = \"http://127.0.0.1:7701\" }]\n",
+            "g.toml",
+            &host(),
+        )
+        .unwrap();
+        assert!(cfg.ui.enabled, "on by default");
+        assert_eq!(cfg.ui.regions[0].url, "https://gw-eu.example:7700");
+        assert_eq!(cfg.ui.regions[1].name, "us-east");
+        let err = |text: &str| {
+            GatewayConfig::parse(text, "g.toml", &host())
+                .unwrap_err()
+                .to_string()
+        };
+        let bad_url =
+            err("data_dir = \"/d\"\n[ui]\nregions = [{ name = \"a\", url = \"gw.example\" }]\n");
+        assert!(
+            bad_url.starts_with("g.toml: ui.regions[0].url: "),
+            "{bad_url}"
+        );
+        let twice = err(
+            "data_dir = \"/d\"\n[ui]\nregions = [{ name = \"a\", url = \"http://a\" }, { name = \"a\", url = \"http://b\" }]\n",
+        );
+        assert!(
+            twice.contains("ui.regions[1].name: region `a` is listed twice"),
+            "{twice}"
+        );
+        let many: Vec<String> = (0..11)
+            .map(|i| format!("{{ name = \"r{i}\", url = \"http://h{i}\" }}"))
+            .collect();
+        let eleven = err(&format!(
+            "data_dir = \"/d\"\n[ui]\nregions = [{}]\n",
+            many.join(", ")
+        ));
+        assert!(
+            eleven.contains("11 regions; the page reads at most 10"),
+            "{eleven}"
+        );
+        let off = GatewayConfig::parse(
+            "data_dir = \"/d\"\n[ui]\nenabled = false\n",
+            "g.toml",
+            &host(),
+        )
+        .unwrap();
+        assert!(!off.ui.enabled);
     }
 
     #[test]

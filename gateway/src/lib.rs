@@ -12,13 +12,14 @@
 //!   state, live fan-out; synchronous, behind one short lock.
 //! - [`message`]: reader messages in JSON and MessagePack.
 //! - [`reader`]: a reader's feed and its SSE and WebSocket transports.
-//! - [`history`]: the wire files read back by gseq range.
+//! - [`history`]: the wire files read back, through an index in memory.
 //! - [`poll`]: readers that ask: the current state (ETag) and long polling.
 //! - [`writer`]: append-only wire files on their own thread.
 //! - [`write_deadline`]: closes a connection whose writes stop progressing.
 //! - [`recover`]: a restarted gateway rebuilds the hub from those files.
 //! - [`admin`]: operator endpoints (an agent's mark reset) and their log.
 //! - [`metrics`]: Prometheus exposition.
+//! - [`ui`]: the live page's embedded assets (gateway/ui/) and its config.
 //! - `state`: what handlers and readers share (config, hub, writer, counters).
 //! - [`server`]: routes and the accept loop; [`serve`] is the entry point.
 //!
@@ -47,6 +48,7 @@ pub mod reader;
 pub mod recover;
 pub mod server;
 mod state;
+pub mod ui;
 pub mod write_deadline;
 pub mod writer;
 

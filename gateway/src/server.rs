@@ -522,6 +522,11 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 }
 
 async fn not_found() -> Response {
+    not_found_response()
+}
+
+/// `404 not_found`, as every unknown path gets it.
+pub(crate) fn not_found_response() -> Response {
     let body =
         serde_json::json!({"error": "not_found", "reason": "no such endpoint", "offset": null});
     json_response(StatusCode::NOT_FOUND, body.to_string())
@@ -545,6 +550,9 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/admin/agents/{id}/reset", post(crate::admin::reset))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/", get(crate::ui::index))
+        .route("/ui/config.json", get(crate::ui::config))
+        .route("/ui/{*path}", get(crate::ui::asset))
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .with_state(app)
@@ -661,7 +669,10 @@ where
         let app = app.clone();
         move || {
             let started = std::time::Instant::now();
-            let mut index = app.history_index();
+            let mut index = app
+                .history_index()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             match index.refresh(&app.cfg.writer.data_dir) {
                 Ok(()) => {
                     let size = index.size();

@@ -1,0 +1,478 @@
+// One check, live: a chart with one point per probe whose tip advances
+// with the clock, a phase mode (dn / cn / tl / ft / body stacked), every
+// probe classified against the visible window's median (classify.js: one
+// computation for the markers and the table's tints), a raw probe table
+// with selection both ways, drag to zoom, a brush navigator over
+// everything loaded, and CSV / JSON export. Opening a check backfills the
+// last hour from history.
+
+import uPlot from "./vendor/uplot/uPlot.esm.js";
+import { AMBER, CLASS_NAMES, DOWN, OK, RED, UNKNOWN, classes } from "./classify.js";
+import { csv, download, json } from "./export.js";
+import { clock, dateTime, duration, el, utc } from "./format.js";
+import { Series, ST_NAMES, errorName } from "./series.js";
+
+const BACKFILL_MS = 3600_000;
+const DEFAULT_WINDOW_MS = 15 * 60_000;
+const TABLE_ROW = 24;
+const PHASES = ["dn", "cn", "tl", "ft"];
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+/** Timing figures the bench and the tests read (window.sonde.stats). */
+export const stats = { draws: [], paint: [] };
+const keep = (list, v, max = 20000) => {
+  list.push(v);
+  if (list.length > max) list.splice(0, list.length - max);
+};
+
+export class CheckView {
+  constructor(root, row, feed, onClose) {
+    this.root = root;
+    this.row = row;
+    this.feed = feed;
+    this.onClose = onClose;
+    this.series = new Series(4096);
+    this.cls = new Uint8Array(4096);
+    this.mode = "line";
+    this.follow = true;
+    this.windowMs = DEFAULT_WINDOW_MS;
+    this.selected = -1;
+    this.selectedT = null;
+    this.pending = [];
+    this.drawnVersion = -1;
+    this.median = NaN;
+    this.lo = 0;
+    this.hi = 0;
+    this.build();
+    this.backfill();
+    this.frame = requestAnimationFrame(() => this.tick());
+  }
+
+  get meta() {
+    return { region: this.row.region, agent: this.row.agent, check: this.row.check };
+  }
+
+  build() {
+    const r = this.row;
+    this.status = el("span", { class: "status", id: "check-status" });
+    const button = (label, on, attrs = {}) => el("button", { type: "button", onclick: on, ...attrs }, label);
+    this.modeButton = button("Phases", () => this.setMode(this.mode === "line" ? "phases" : "line"), { id: "mode", "aria-pressed": "false" });
+    this.liveButton = button("Live", () => this.goLive(), { id: "live", "aria-pressed": "true" });
+    const exportMenu = el(
+      "span",
+      { class: "exports" },
+      button("CSV (window)", () => this.export("csv", true), { id: "export-csv-window" }),
+      button("CSV (all)", () => this.export("csv", false), { id: "export-csv-all" }),
+      button("JSON (window)", () => this.export("json", true), { id: "export-json-window" }),
+      button("JSON (all)", () => this.export("json", false), { id: "export-json-all" }),
+    );
+    const back = button("← All checks", () => this.onClose(), { id: "back" });
+    this.title = el("h2", { id: "check-title" }, r.check, el("small", {}, ` ${r.agent} · ${r.region}`));
+    this.chartBox = el("div", { class: "chart", id: "chart" });
+    this.navBox = el("div", { class: "navigator", id: "navigator" });
+    this.legend = el(
+      "div",
+      { class: "legend" },
+      ...CLASS_NAMES.map((c) => el("span", { class: `key cls-${c}` }, { ok: "normal", amber: "≥ 2× median", red: "≥ 3× median", down: "down", unknown: "unknown" }[c])),
+      el("span", { class: "median", id: "median" }),
+    );
+    this.tableBody = el("div", { class: "viewport probes", id: "probes", tabindex: "0" });
+    this.tableSpacer = el("div", { class: "spacer" });
+    this.tableBody.append(this.tableSpacer);
+    this.tableBody.addEventListener("scroll", () => this.renderTable());
+    this.tableBody.addEventListener("keydown", (e) => this.tableKey(e));
+    const head = el("div", { class: "probe head" }, ...["Time", "rt", "dn", "cn", "tl", "ft", "sc", "state", "error"].map((h) => el("span", {}, h)));
+    this.root.append(
+      el("div", { class: "toolbar" }, back, this.title, this.status, this.modeButton, this.liveButton, exportMenu),
+      el("div", { class: "check-body" }, el("div", { class: "plots" }, this.chartBox, this.navBox, this.legend), el("div", { class: "table probes-table" }, head, this.tableBody)),
+    );
+    this.makeCharts();
+    this.resize = () => this.fit();
+    window.addEventListener("resize", this.resize);
+  }
+
+  makeCharts() {
+    const view = this;
+    const width = Math.max(300, this.chartBox.clientWidth || 800);
+    const axis = { stroke: css("--fg-dim"), grid: { stroke: css("--grid"), width: 1 }, ticks: { stroke: css("--grid") } };
+    let down = null;
+    this.chart = new uPlot(
+      {
+        width,
+        height: 320,
+        ms: 1,
+        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.08] } },
+        series: [{}, { label: "rt", stroke: css("--line"), width: 1, points: { show: false }, paths: (u, si, i0, i1) => (view.mode === "line" ? uPlot.paths.linear()(u, si, i0, i1) : null) }],
+        axes: [axis, { ...axis, values: (u, vals) => vals.map((v) => `${v} ms`), size: 70 }],
+        legend: { show: false },
+        cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+        hooks: {
+          draw: [(u) => this.drawMarks(u)],
+          setSelect: [
+            (u) => {
+              if (u.select.width < 3) return;
+              const min = u.posToVal(u.select.left, "x");
+              const max = u.posToVal(u.select.left + u.select.width, "x");
+              u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+              this.zoom(min, max);
+            },
+          ],
+        },
+      },
+      [new Float64Array(0), new Float32Array(0)],
+      this.chartBox,
+    );
+    this.chart.over.addEventListener("mousedown", (e) => (down = [e.clientX, e.clientY]));
+    this.chart.over.addEventListener("click", (e) => {
+      if (down && Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 3) return;
+      const i = this.nearest(this.chart.posToVal(e.offsetX, "x"));
+      if (i >= 0) this.select(i, "chart");
+    });
+    this.chart.over.addEventListener("dblclick", () => this.goLive());
+    this.nav = new uPlot(
+      {
+        width,
+        height: 70,
+        ms: 1,
+        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.05] } },
+        series: [{}, { stroke: css("--fg-dim"), width: 1, points: { show: false } }],
+        axes: [{ ...axis, size: 24, font: "10px system-ui" }, { show: false }],
+        legend: { show: false },
+        cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false }, y: false },
+        hooks: {
+          setSelect: [
+            (u) => {
+              if (this.settingBrush || u.select.width < 2) return;
+              this.zoom(u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x"));
+            },
+          ],
+        },
+      },
+      [new Float64Array(0), new Float32Array(0)],
+      this.navBox,
+    );
+  }
+
+  fit() {
+    const width = Math.max(300, this.chartBox.clientWidth || 800);
+    this.chart.setSize({ width, height: 320 });
+    this.nav.setSize({ width, height: 70 });
+  }
+
+  close() {
+    cancelAnimationFrame(this.frame);
+    window.removeEventListener("resize", this.resize);
+    this.chart.destroy();
+    this.nav.destroy();
+    this.closed = true;
+  }
+
+  async backfill() {
+    const from = Date.now() - BACKFILL_MS;
+    const q = `check=${encodeURIComponent(this.row.check)}&agent=${encodeURIComponent(this.row.agent)}&from=${from}`;
+    this.status.textContent = "loading history…";
+    try {
+      let n = 0;
+      await this.feed.history(q, (records) => {
+        for (const item of records) if (item.check === this.row.check && item.agent === this.row.agent) this.put(item, false);
+        n += records.length;
+      });
+      this.status.textContent = "";
+      this.loaded = true;
+      this.root.dataset.loaded = "true";
+      this.backfilled = n;
+    } catch (e) {
+      this.status.textContent = `history: ${e.message}`;
+      this.root.dataset.loaded = "error";
+    }
+  }
+
+  /** A record of this check (live, replayed or from history). */
+  put(item, live) {
+    if (this.closed) return;
+    const s = this.series;
+    if (!s.add(item.gseq, item.record)) return;
+    if (this.cls.length < s.capacity) {
+      const next = new Uint8Array(s.capacity);
+      next.set(this.cls);
+      this.cls = next;
+    }
+    if (live) this.pending.push(item.record.t + item.record.rt);
+  }
+
+  tick() {
+    if (this.closed) return;
+    this.frame = requestAnimationFrame(() => this.tick());
+    const s = this.series;
+    const changed = s.version !== this.drawnVersion;
+    if (!changed && !this.follow) return;
+    const started = performance.now();
+    if (changed) {
+      this.drawnVersion = s.version;
+      const data = [s.t.subarray(0, s.length), s.rt.subarray(0, s.length)];
+      this.chart.setData(data, false);
+      this.nav.setData(data, true);
+      if (this.selectedT !== null) this.selected = this.indexOfT(this.selectedT);
+    }
+    if (this.follow) {
+      const now = Date.now();
+      this.chart.setScale("x", { min: now - this.windowMs, max: now + 2000 });
+    } else if (changed) {
+      this.chart.redraw(false, false);
+    }
+    this.renderTable();
+    this.brush();
+    keep(stats.draws, performance.now() - started);
+    if (this.pending.length) {
+      const painted = Date.now();
+      for (const end of this.pending) keep(stats.paint, painted - end);
+      this.pending.length = 0;
+    }
+  }
+
+  /** Timed redraw of the whole chart at its current window (for the bench). */
+  timedRedraw() {
+    const started = performance.now();
+    this.chart.redraw(true, true);
+    return performance.now() - started;
+  }
+
+  /** The visible probes lo..hi and their classes (one computation). */
+  window(u) {
+    const s = this.series;
+    const min = u.scales.x.min;
+    const max = u.scales.x.max;
+    this.lo = s.lowerBound(min);
+    this.hi = s.lowerBound(max + 1);
+    this.median = classes(s.rt, s.st, this.lo, this.hi, this.cls);
+  }
+
+  drawMarks(u) {
+    const s = this.series;
+    this.window(u);
+    const { lo, hi } = this;
+    const ctx = u.ctx;
+    const colors = [css("--ok"), css("--amber"), css("--red"), css("--down"), css("--unknown")];
+    const { left, top, width, height } = u.bbox;
+    const bottom = top + height;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    const n = hi - lo;
+    const dense = n > width / 3;
+    if (this.mode === "phases") {
+      this.drawPhases(u, lo, hi, bottom);
+    } else {
+      const r = Math.max(2, 3 * uPlot.pxRatio);
+      for (let c = dense ? AMBER : OK; c <= UNKNOWN; c++) {
+        ctx.fillStyle = colors[c];
+        ctx.beginPath();
+        for (let i = lo; i < hi; i++) {
+          if (this.cls[i] !== c) continue;
+          const x = u.valToPos(s.t[i], "x", true);
+          const y = c >= DOWN ? bottom - r - 1 : u.valToPos(s.rt[i], "y", true);
+          ctx.moveTo(x + r, y);
+          ctx.arc(x, y, r, 0, 2 * Math.PI);
+        }
+        ctx.fill();
+      }
+    }
+    if (this.selected >= lo && this.selected < hi) {
+      const i = this.selected;
+      const x = u.valToPos(s.t[i], "x", true);
+      const y = this.cls[i] >= DOWN ? bottom - 6 : u.valToPos(s.rt[i], "y", true);
+      ctx.strokeStyle = css("--fg");
+      ctx.lineWidth = 2 * uPlot.pxRatio;
+      ctx.beginPath();
+      ctx.arc(x, y, 7 * uPlot.pxRatio, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+    ctx.restore();
+    const m = document.getElementById("median");
+    if (m) m.textContent = Number.isNaN(this.median) ? "" : `median ${duration(this.median)} over ${hi - lo} probes`;
+  }
+
+  /** Stacked phase bars; where probes outnumber pixels, the slowest of each column stands for it. */
+  drawPhases(u, lo, hi, bottom) {
+    const s = this.series;
+    const ctx = u.ctx;
+    const { left, width } = u.bbox;
+    const n = hi - lo;
+    const spacing = n > 1 ? (u.valToPos(s.t[hi - 1], "x", true) - u.valToPos(s.t[lo], "x", true)) / (n - 1) : 8;
+    const barW = Math.max(1, Math.min(12 * uPlot.pxRatio, spacing * 0.8));
+    const columns = new Int32Array(Math.ceil(width) + 2).fill(-1);
+    for (let i = lo; i < hi; i++) {
+      const col = Math.round(u.valToPos(s.t[i], "x", true) - left);
+      if (col < 0 || col >= columns.length) continue;
+      const j = columns[col];
+      if (j < 0 || s.rt[i] > s.rt[j]) columns[col] = i;
+    }
+    const colors = [css("--dn"), css("--cn"), css("--tl"), css("--ft"), css("--body")];
+    const paths = colors.map(() => new Path2D());
+    const zero = u.valToPos(0, "y", true);
+    for (let col = 0; col < columns.length; col++) {
+      const i = columns[col];
+      if (i < 0) continue;
+      const x = u.valToPos(s.t[i], "x", true) - barW / 2;
+      let acc = 0;
+      let y0 = zero;
+      const parts = PHASES.map((p) => s[p][i]);
+      let known = 0;
+      for (const v of parts) if (!Number.isNaN(v)) known += v;
+      parts.push(Math.max(0, s.rt[i] - known));
+      for (let p = 0; p < parts.length; p++) {
+        const v = parts[p];
+        if (Number.isNaN(v) || v <= 0) continue;
+        acc += v;
+        const y1 = u.valToPos(acc, "y", true);
+        paths[p].rect(x, y1, barW, y0 - y1);
+        y0 = y1;
+      }
+    }
+    paths.forEach((p, k) => {
+      ctx.fillStyle = colors[k];
+      ctx.fill(p);
+    });
+    // Down and unknown probes and slow ones keep their class marker on top.
+    const markColors = [null, css("--amber"), css("--red"), css("--down"), css("--unknown")];
+    for (let col = 0; col < columns.length; col++) {
+      const i = columns[col];
+      if (i < 0 || this.cls[i] === OK) continue;
+      ctx.fillStyle = markColors[this.cls[i]];
+      const x = u.valToPos(s.t[i], "x", true);
+      ctx.fillRect(x - barW / 2, bottom - 4 * uPlot.pxRatio, barW, 4 * uPlot.pxRatio);
+    }
+  }
+
+  brush() {
+    const s = this.series;
+    if (!s.length) return;
+    const min = this.chart.scales.x.min;
+    const max = this.chart.scales.x.max;
+    const l = this.nav.valToPos(min, "x");
+    const r = this.nav.valToPos(max, "x");
+    const left = Math.max(0, l);
+    const width = Math.max(2, Math.min(this.nav.bbox.width / uPlot.pxRatio, r) - left);
+    this.settingBrush = true;
+    this.nav.setSelect({ left, width, top: 0, height: this.nav.bbox.height / uPlot.pxRatio }, false);
+    this.settingBrush = false;
+  }
+
+  zoom(min, max) {
+    if (!(max > min)) return;
+    this.follow = false;
+    this.liveButton.setAttribute("aria-pressed", "false");
+    this.chart.setScale("x", { min, max });
+    this.root.dataset.window = `${Math.round(min)}-${Math.round(max)}`;
+  }
+
+  goLive() {
+    this.follow = true;
+    this.windowMs = DEFAULT_WINDOW_MS;
+    this.liveButton.setAttribute("aria-pressed", "true");
+    delete this.root.dataset.window;
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    this.modeButton.setAttribute("aria-pressed", String(mode === "phases"));
+    this.modeButton.textContent = mode === "phases" ? "Line" : "Phases";
+    this.root.dataset.mode = mode;
+    this.chart.redraw(true, false);
+  }
+
+  nearest(t) {
+    const s = this.series;
+    if (!s.length) return -1;
+    const i = s.lowerBound(t);
+    if (i <= 0) return 0;
+    if (i >= s.length) return s.length - 1;
+    return t - s.t[i - 1] < s.t[i] - t ? i - 1 : i;
+  }
+
+  indexOfT(t) {
+    const i = this.series.lowerBound(t);
+    return i < this.series.length && this.series.t[i] === t ? i : -1;
+  }
+
+  /** Selects probe i: highlighted in the chart and in the table, scrolled into view. */
+  select(i, from) {
+    this.selected = i;
+    this.selectedT = this.series.t[i];
+    this.root.dataset.selected = String(this.selectedT);
+    if (from !== "chart" && (i < this.lo || i >= this.hi)) {
+      const half = (this.chart.scales.x.max - this.chart.scales.x.min) / 2;
+      this.zoom(this.selectedT - half, this.selectedT + half);
+    }
+    this.chart.redraw(false, false);
+    if (from !== "table") {
+      const pos = this.hi - 1 - i;
+      const y = pos * TABLE_ROW;
+      const v = this.tableBody;
+      if (y < v.scrollTop || y + TABLE_ROW > v.scrollTop + v.clientHeight) v.scrollTop = Math.max(0, y - v.clientHeight / 2);
+    }
+    this.tableRendered = null;
+    this.renderTable();
+  }
+
+  /** The visible window's probes, newest first, virtualised. */
+  renderTable() {
+    const s = this.series;
+    const { lo, hi } = this;
+    const n = Math.max(0, hi - lo);
+    const key = `${s.version}:${lo}:${hi}:${this.tableBody.scrollTop}:${this.selected}:${this.median}`;
+    if (key === this.tableRendered) return;
+    this.tableRendered = key;
+    this.tableSpacer.style.height = `${n * TABLE_ROW}px`;
+    const top = this.tableBody.scrollTop;
+    const height = this.tableBody.clientHeight || 400;
+    const first = Math.max(0, Math.floor(top / TABLE_ROW) - 4);
+    const last = Math.min(n, Math.ceil((top + height) / TABLE_ROW) + 4);
+    const rows = [...this.tableBody.querySelectorAll(".probe")];
+    let k = 0;
+    for (let pos = first; pos < last; pos++, k++) {
+      const i = hi - 1 - pos;
+      let line = rows[k];
+      if (!line) {
+        line = el("div", { class: "probe", role: "row" }, ...Array.from({ length: 9 }, () => el("span")));
+        line.addEventListener("click", () => this.select(Number(line.dataset.i), "table"));
+        this.tableBody.append(line);
+      }
+      line.dataset.i = String(i);
+      line.dataset.t = String(s.t[i]);
+      line.style.transform = `translateY(${pos * TABLE_ROW}px)`;
+      line.className = `probe cls-${CLASS_NAMES[this.cls[i]]}${i === this.selected ? " selected" : ""}`;
+      const c = line.children;
+      const ph = (v) => (Number.isNaN(v) ? "—" : `${Math.round(v)}`);
+      c[0].textContent = clock(s.t[i]);
+      c[0].title = `${dateTime(s.t[i])} (${utc(s.t[i])})`;
+      c[1].textContent = `${Math.round(s.rt[i])}`;
+      c[2].textContent = ph(s.dn[i]);
+      c[3].textContent = ph(s.cn[i]);
+      c[4].textContent = ph(s.tl[i]);
+      c[5].textContent = ph(s.ft[i]);
+      c[6].textContent = s.sc[i] ? String(s.sc[i]) : "—";
+      c[7].textContent = ST_NAMES[s.st[i]];
+      c[8].textContent = errorName(s.err[i]) ?? "";
+    }
+    for (; k < rows.length; k++) rows[k].remove();
+  }
+
+  tableKey(e) {
+    if (this.selected < 0) return;
+    if (e.key === "ArrowDown") this.select(Math.max(this.lo, this.selected - 1), "key");
+    else if (e.key === "ArrowUp") this.select(Math.min(this.hi - 1, this.selected + 1), "key");
+    else return;
+    e.preventDefault();
+  }
+
+  export(kind, visible) {
+    const [lo, hi] = visible ? [this.lo, this.hi] : [0, this.series.length];
+    const name = `${this.row.check}-${this.row.agent}-${this.row.region}-${visible ? "window" : "all"}.${kind}`;
+    const text = kind === "csv" ? csv(this.series, lo, hi, this.meta) : json(this.series, lo, hi, this.meta);
+    download(name, kind === "csv" ? "text/csv" : "application/json", text);
+    return text;
+  }
+}

@@ -1,0 +1,76 @@
+// Each probe classified against the visible window's median rt: amber at
+// 2x or more, red at 3x or more; down and unknown probes by their state.
+// The chart's markers and the table's row tints both come from classes().
+
+export const OK = 0;
+export const AMBER = 1;
+export const RED = 2;
+export const DOWN = 3;
+export const UNKNOWN = 4;
+
+export const CLASS_NAMES = ["ok", "amber", "red", "down", "unknown"];
+
+/** st codes of the wire record (WIRE.md): 0 up, 1 down, 2 unknown. */
+export const ST_UP = 0;
+export const ST_DOWN = 1;
+export const ST_UNKNOWN = 2;
+
+let scratch = new Float64Array(1024);
+
+/** The median of rt over lo..hi (exclusive) of probes that are up; NaN if none. */
+export function median(rt, st, lo, hi) {
+  const n = hi - lo;
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
+  let m = 0;
+  for (let i = lo; i < hi; i++) if (st[i] === ST_UP) scratch[m++] = rt[i];
+  if (m === 0) return NaN;
+  const k = m >> 1;
+  const mid = select(scratch, 0, m - 1, k);
+  if (m & 1) return mid;
+  // Even count: the mean of the two middle values; the lower one is the
+  // largest of what lies left of k after the selection.
+  let lower = -Infinity;
+  for (let i = 0; i < k; i++) if (scratch[i] > lower) lower = scratch[i];
+  return (lower + mid) / 2;
+}
+
+// Hoare's quickselect: the k-th smallest of a[lo..=hi], in place, O(n).
+function select(a, lo, hi, k) {
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
+}
+
+/** The class of one probe given the window's median. */
+export function classOf(rt, st, med) {
+  if (st === ST_DOWN) return DOWN;
+  if (st === ST_UNKNOWN) return UNKNOWN;
+  if (!(med > 0)) return OK;
+  if (rt >= 3 * med) return RED;
+  if (rt >= 2 * med) return AMBER;
+  return OK;
+}
+
+/** Classes of probes lo..hi into out[lo..hi], and the median used. */
+export function classes(rt, st, lo, hi, out) {
+  const med = median(rt, st, lo, hi);
+  for (let i = lo; i < hi; i++) out[i] = classOf(rt[i], st[i], med);
+  return med;
+}

@@ -1,0 +1,172 @@
+// The live page: reads /ui/config.json for the regions, signs in (a reader
+// token kept in sessionStorage), opens one feed per region, and routes
+// between the overview and one check (#check=region/agent/check).
+
+import { CheckView, stats } from "./check.js";
+import { Feed, LIVE, POLLING, RECONNECTING, SIGNED_OUT } from "./feed.js";
+import { el } from "./format.js";
+import { Overview, rowKey } from "./overview.js";
+
+const TOKEN_KEY = "sonde.token";
+const app = document.getElementById("app");
+const regionsBar = document.getElementById("regions");
+const banner = document.getElementById("banner");
+
+const state = { config: null, feeds: new Map(), overview: null, view: null, dirty: false, paintPending: [] };
+
+window.sonde = { state, stats };
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) ?? "";
+}
+
+async function main() {
+  const r = await fetch("ui/config.json", { cache: "no-store" });
+  state.config = await r.json();
+  document.title = `sonde · ${state.config.gateway}`;
+  if (!token()) return signIn();
+  start();
+}
+
+function signIn(reason) {
+  for (const f of state.feeds.values()) f.stop();
+  state.feeds.clear();
+  app.replaceChildren();
+  const input = el("input", { type: "password", id: "token", autocomplete: "current-password", placeholder: "reader token", "aria-label": "Reader token" });
+  const form = el(
+    "form",
+    { class: "signin", id: "signin" },
+    el("h2", {}, "Sign in"),
+    el("p", {}, "A reader token from gateway.toml. It is kept for this tab only (sessionStorage) and sent in an Authorization header, never in a URL."),
+    reason ? el("p", { class: "error" }, reason) : null,
+    input,
+    el("button", { type: "submit" }, "Sign in"),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    start();
+  });
+  app.append(form);
+  input.focus();
+}
+
+function start() {
+  app.replaceChildren();
+  regionsBar.replaceChildren();
+  const overviewRoot = el("section", { id: "overview" });
+  const checkRoot = el("section", { id: "check", hidden: true });
+  app.append(overviewRoot, checkRoot);
+  state.checkRoot = checkRoot;
+  state.overviewRoot = overviewRoot;
+  state.overview = new Overview(overviewRoot, (row) => {
+    location.hash = `check=${[row.region, row.agent, row.check].map(encodeURIComponent).join("/")}`;
+  });
+  for (const region of state.config.regions) {
+    const chip = el("span", { class: "region-chip", "data-region": region.name, "data-mode": RECONNECTING }, region.name, el("b", {}, "connecting"));
+    regionsBar.append(chip);
+    const feed = new Feed(region, token, {
+      hello: () => {},
+      snapshot: (f, states) => {
+        state.overview.take(f.region.name, states, false);
+        schedule();
+      },
+      records: (f, records) => {
+        state.overview.take(f.region.name, records, true);
+        const v = state.view;
+        if (v && v.row.region === f.region.name) {
+          for (const item of records) if (item.check === v.row.check && item.agent === v.row.agent) v.put(item, true);
+        }
+        const now = Date.now();
+        for (const item of records) state.paintPending.push(item.record.t + item.record.rt);
+        if (state.paintPending.length > 50000) state.paintPending.splice(0, state.paintPending.length - 50000);
+        state.lastRecordAt = now;
+        schedule();
+      },
+      mode: (f, mode) => showMode(f.region.name, mode),
+      unauthorized: (f, reason) => {
+        sessionStorage.removeItem(TOKEN_KEY);
+        signIn(`${f.region.name}: ${shortReason(reason)}`);
+      },
+    });
+    state.feeds.set(region.name, feed);
+    feed.start();
+  }
+  route();
+}
+
+function shortReason(text) {
+  try {
+    return JSON.parse(text).reason ?? text;
+  } catch {
+    return text;
+  }
+}
+
+function showMode(region, mode) {
+  const chip = regionsBar.querySelector(`[data-region="${CSS.escape(region)}"]`);
+  if (chip) {
+    chip.dataset.mode = mode;
+    chip.querySelector("b").textContent = { [LIVE]: "live", [RECONNECTING]: "reconnecting", [POLLING]: "polling", [SIGNED_OUT]: "signed out" }[mode];
+  }
+  const degraded = [...regionsBar.querySelectorAll(".region-chip")].filter((c) => c.dataset.mode !== LIVE).map((c) => `${c.dataset.region} (${c.querySelector("b").textContent})`);
+  banner.hidden = degraded.length === 0;
+  banner.textContent = degraded.length ? `Degraded: ${degraded.join(", ")}. The other regions keep streaming.` : "";
+}
+
+function schedule() {
+  if (state.dirty) return;
+  state.dirty = true;
+  requestAnimationFrame(() => {
+    state.dirty = false;
+    if (!state.overviewRoot.hidden) state.overview.render();
+    const painted = Date.now();
+    for (const end of state.paintPending) stats.overview ? stats.overview.push(painted - end) : (stats.overview = [painted - end]);
+    if (stats.overview && stats.overview.length > 50000) stats.overview.splice(0, stats.overview.length - 50000);
+    state.paintPending.length = 0;
+  });
+}
+
+function route() {
+  const m = /^#check=([^/]*)\/([^/]*)\/(.*)$/.exec(location.hash);
+  if (state.view) {
+    state.view.close();
+    state.view = null;
+    state.checkRoot.replaceChildren();
+  }
+  if (!m || !state.overview) {
+    state.checkRoot.hidden = true;
+    state.overviewRoot.hidden = false;
+    state.overview?.render();
+    document.getElementById("rows")?.focus();
+    return;
+  }
+  const [region, agent, check] = m.slice(1).map(decodeURIComponent);
+  const feed = state.feeds.get(region);
+  if (!feed) {
+    location.hash = "";
+    return;
+  }
+  const row = state.overview.rows.get(rowKey(region, agent, check)) ?? state.overview.row(region, agent, check);
+  state.overviewRoot.hidden = true;
+  state.checkRoot.hidden = false;
+  state.view = new CheckView(state.checkRoot, row, feed, () => {
+    location.hash = "";
+  });
+  window.sonde.view = state.view;
+}
+
+window.addEventListener("hashchange", route);
+document.addEventListener("keydown", (e) => {
+  if (e.target instanceof HTMLInputElement) return;
+  if (e.key === "/" && state.overviewRoot && !state.overviewRoot.hidden) {
+    e.preventDefault();
+    document.getElementById("filter")?.focus();
+  } else if (e.key === "Escape" && state.view) {
+    location.hash = "";
+  }
+});
+
+main().catch((e) => {
+  app.replaceChildren(el("p", { class: "error" }, `The page could not start: ${e.message}`));
+});
