@@ -78,6 +78,9 @@ impl Rng {
 const CHECKS: [&str; 6] = ["api", "web", "db", "api-v2", "dns", "tls"];
 const AGENTS: [&str; 3] = ["eu-1", "eu-2", "us-1"];
 
+/// A frame written again, and its records.
+type Resent = (Vec<u8>, u64);
+
 /// A data_dir as the writer leaves it: files whose last frames were
 /// written again at the start of the next (a failed fsync), frames
 /// without records, and damage now and then.
@@ -85,7 +88,7 @@ fn data_dir(dir: &Path, rng: &mut Rng) {
     let mut gseq = 1000u64;
     let mut seq = 0;
     // Frames to write again, with the gseq the first of them had.
-    let mut again: Option<(u64, Vec<(Vec<u8>, u64)>)> = None;
+    let mut again: Option<(u64, Vec<Resent>)> = None;
     for index in 0..2 + rng.below(4) as u32 {
         let (first, mut frames): (u64, Vec<Vec<u8>>) = match again.take() {
             Some((g, copies)) => (g, copies.into_iter().map(|(f, _)| f).collect()),
