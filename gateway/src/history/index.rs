@@ -254,7 +254,7 @@ impl FileIndex {
 
 /// `len` bytes of `path` from `offset`; `None` when the file is gone
 /// (retention deleted it meanwhile: the next listing drops it).
-fn read_at(path: &Path, offset: u64, len: u64) -> io::Result<Option<Vec<u8>>> {
+pub(super) fn read_at(path: &Path, offset: u64, len: u64) -> io::Result<Option<Vec<u8>>> {
     match store::read_at(path, offset, len) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.io().kind() == io::ErrorKind::NotFound => Ok(None),

@@ -184,12 +184,7 @@ fn read_run(path: &Path, start: u64, run: &[FrameEntry]) -> std::io::Result<Opti
     let Some(last) = run.last() else {
         return Ok(None);
     };
-    let len = last.offset + u64::from(last.len) - start;
-    match store::read_at(path, start, len) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.io().kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into_io()),
-    }
+    index::read_at(path, start, last.offset + u64::from(last.len) - start)
 }
 
 /// Query parameters of `/v1/history`.
