@@ -44,6 +44,7 @@ static ASSETS: &[Asset] = &[
     asset!("check.js", JS),
     asset!("export.js", JS),
     asset!("format.js", JS),
+    asset!("favicon.svg", "image/svg+xml"),
     asset!("vendor/uplot/uPlot.esm.js", JS),
     asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
     asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),

@@ -14,6 +14,8 @@ import { Series, ST_NAMES, errorName } from "./series.js";
 
 const BACKFILL_MS = 3600_000;
 const DEFAULT_WINDOW_MS = 15 * 60_000;
+/** The narrowest window a live chart shows. */
+const MIN_FOLLOW_MS = 30_000;
 const TABLE_ROW = 24;
 const PHASES = ["dn", "cn", "tl", "ft"];
 
@@ -216,8 +218,12 @@ export class CheckView {
       if (this.selectedT !== null) this.selected = this.indexOfT(this.selectedT);
     }
     if (this.follow) {
+      // The last windowMs, or from the first probe held when that is later
+      // (a chart opened a minute after the check started is full at once).
       const now = Date.now();
-      this.chart.setScale("x", { min: now - this.windowMs, max: now + 2000 });
+      const first = s.length ? s.t[0] - 1000 : now - this.windowMs;
+      const min = Math.min(now - MIN_FOLLOW_MS, Math.max(now - this.windowMs, first));
+      this.chart.setScale("x", { min, max: now + 1000 });
     } else if (changed) {
       this.chart.redraw(false, false);
     }

@@ -196,15 +196,7 @@ export class Feed {
 
   /** Reads gseqs from..=to from history, page by page, and delivers them. */
   async heal(from, to) {
-    let cursor = from;
-    for (let pages = 0; pages < 10000 && cursor !== null; pages++) {
-      const q = `from_gseq=${cursor}&to_gseq=${to}&limit=${HISTORY_PAGE}`;
-      const r = await fetch(this.url(`/v1/history?${q}`), { headers: this.headers(), cache: "no-store" });
-      if (!r.ok) throw new Error(`history answered ${r.status}`);
-      const page = await r.json();
-      this.on.records(this, page.records);
-      cursor = page.next_cursor === null ? null : Number(page.next_cursor);
-    }
+    await this.history(`from_gseq=${from}&to_gseq=${to}`, (records) => this.on.records(this, records));
   }
 
   /** One long poll; true if the gateway answered. */

@@ -21,6 +21,13 @@ function token() {
 }
 
 async function main() {
+  // `#token=…` (the quickstart's link): kept for this tab, then taken out
+  // of the address bar. A fragment never reaches the server or its logs.
+  const given = /^#token=(.+)$/.exec(location.hash);
+  if (given) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(given[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   const r = await fetch("ui/config.json", { cache: "no-store" });
   state.config = await r.json();
   document.title = `sonde · ${state.config.gateway}`;

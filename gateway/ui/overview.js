@@ -250,6 +250,7 @@ function sparkline(canvas, r) {
     const st = r.sparkSt[i];
     const v = st === ST_UP ? Math.max(2, (r.sparkRt[i] / (max || 1)) * (h - 2)) : h;
     ctx.fillStyle = colors[st];
-    ctx.fillRect(j * bar, h - v, Math.max(1, bar - 1), v);
+    // Right-aligned: the newest probe is always at the right edge.
+    ctx.fillRect((SPARK - n + j) * bar, h - v, Math.max(1, bar - 1), v);
   }
 }

@@ -20,6 +20,7 @@
 //!   promtool's checks.
 //! - [`blackbox`]: a real blackbox_exporter child process with the test's
 //!   module file, to compare sonde's `/probe` with.
+//! - [`browser`]: headless Chromium over WebDriver, for the live page.
 //! - [`fetch`]: a URL's text over plain HTTP/1.1, and the samples of a
 //!   Prometheus text or OpenMetrics answer.
 //!
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blackbox;
+pub mod browser;
 mod daemon;
 pub mod dns;
 pub mod fetch;
