@@ -40,7 +40,7 @@ use wire::ReadItem;
 pub(crate) const AGENT_TOKEN: &str = "agent-token-e2e";
 pub(crate) const READER_TOKEN: &str = "reader-token-e2e";
 /// A reader scoped to the check "api" only.
-const API_READER_TOKEN: &str = "api-reader-token-e2e";
+pub(crate) const API_READER_TOKEN: &str = "api-reader-token-e2e";
 pub(crate) const AGENT: &str = "e2e";
 
 /// Writes gateway.toml in `dir` and returns its path.

@@ -20,6 +20,8 @@ mod gateway_cli;
 mod gateway_e2e;
 #[cfg(feature = "gateway")]
 mod gateway_tls;
+#[cfg(feature = "gateway")]
+mod live_page;
 mod probe_engine;
 mod prometheus;
 mod run_agent;

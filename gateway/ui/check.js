@@ -18,6 +18,7 @@ const DEFAULT_WINDOW_MS = 15 * 60_000;
 const MIN_FOLLOW_MS = 30_000;
 const TABLE_ROW = 24;
 const PHASES = ["dn", "cn", "tl", "ft"];
+const PHASE_TITLES = { dn: "DNS", cn: "TCP connect", tl: "TLS handshake", ft: "time to first byte", body: "the rest: body and close" };
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
@@ -43,6 +44,7 @@ export class CheckView {
     this.selectedT = null;
     this.pending = [];
     this.drawnVersion = -1;
+    this.navVersion = -1;
     this.median = NaN;
     this.lo = 0;
     this.hi = 0;
@@ -77,6 +79,7 @@ export class CheckView {
       "div",
       { class: "legend" },
       ...CLASS_NAMES.map((c) => el("span", { class: `key cls-${c}` }, { ok: "normal", amber: "≥ 2× median", red: "≥ 3× median", down: "down", unknown: "unknown" }[c])),
+      el("span", { class: "phase-keys" }, ...["dn", "cn", "tl", "ft", "body"].map((p) => el("span", { class: `key ph-${p}`, title: PHASE_TITLES[p] }, p))),
       el("span", { class: "median", id: "median" }),
     );
     this.tableBody = el("div", { class: "viewport probes", id: "probes", tabindex: "0" });
@@ -125,7 +128,14 @@ export class CheckView {
       [new Float64Array(0), new Float32Array(0)],
       this.chartBox,
     );
-    this.chart.over.addEventListener("mousedown", (e) => (down = [e.clientX, e.clientY]));
+    // The live tip holds still while the pointer is down, so a drag
+    // selects what was under it, not what scrolled there since.
+    this.chart.over.addEventListener("mousedown", (e) => {
+      down = [e.clientX, e.clientY];
+      this.held = true;
+    });
+    this.release = () => (this.held = false);
+    window.addEventListener("mouseup", this.release);
     this.chart.over.addEventListener("click", (e) => {
       if (down && Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 3) return;
       const i = this.nearest(this.chart.posToVal(e.offsetX, "x"));
@@ -154,6 +164,7 @@ export class CheckView {
       [new Float64Array(0), new Float32Array(0)],
       this.navBox,
     );
+    this.nav.over.addEventListener("mousedown", () => (this.held = true));
   }
 
   fit() {
@@ -165,6 +176,7 @@ export class CheckView {
   close() {
     cancelAnimationFrame(this.frame);
     window.removeEventListener("resize", this.resize);
+    window.removeEventListener("mouseup", this.release);
     this.chart.destroy();
     this.nav.destroy();
     this.closed = true;
@@ -208,16 +220,21 @@ export class CheckView {
     this.frame = requestAnimationFrame(() => this.tick());
     const s = this.series;
     const changed = s.version !== this.drawnVersion;
-    if (!changed && !this.follow) return;
+    const navStale = s.version !== this.navVersion && !this.held;
+    if (!changed && !navStale && !this.follow) return;
     const started = performance.now();
     if (changed) {
       this.drawnVersion = s.version;
       const data = [s.t.subarray(0, s.length), s.rt.subarray(0, s.length)];
       this.chart.setData(data, false);
-      this.nav.setData(data, true);
       if (this.selectedT !== null) this.selected = this.indexOfT(this.selectedT);
     }
-    if (this.follow) {
+    // The navigator's scale holds still under a brush being dragged.
+    if (navStale) {
+      this.navVersion = s.version;
+      this.nav.setData([s.t.subarray(0, s.length), s.rt.subarray(0, s.length)], true);
+    }
+    if (this.follow && !this.held) {
       // The last windowMs, or from the first probe held when that is later
       // (a chart opened a minute after the check started is full at once).
       const now = Date.now();
@@ -228,7 +245,7 @@ export class CheckView {
       this.chart.redraw(false, false);
     }
     this.renderTable();
-    this.brush();
+    if (!this.held) this.brush();
     keep(stats.draws, performance.now() - started);
     if (this.pending.length) {
       const painted = Date.now();

@@ -37,6 +37,8 @@ export class Feed {
     this.abort = null;
     this.debounce = null;
     this.lastError = null;
+    /** The last poll got no answer at all (the gateway down, not a broken stream). */
+    this.unreachable = false;
   }
 
   url(path) {
@@ -79,7 +81,7 @@ export class Feed {
 
   async loop() {
     let backoff = 500;
-    let lastStreamTry = 0;
+    let lastStreamTry = -Infinity;
     while (!this.stopped) {
       const polling = this.failures >= FAILURES_BEFORE_POLLING;
       const tryStream = !polling || performance.now() - lastStreamTry > STREAM_RETRY_MS;
@@ -94,9 +96,13 @@ export class Feed {
         this.failures++;
       }
       if (this.failures >= FAILURES_BEFORE_POLLING) {
+        const wasUnreachable = this.unreachable;
         const ok = await this.pollOnce();
         if (this.stopped || this.mode === SIGNED_OUT) return;
         if (ok) {
+          // The gateway is back after being unreachable (a restart, not a
+          // proxy that breaks streams): try the stream again at once.
+          if (wasUnreachable) lastStreamTry = -Infinity;
           backoff = 500;
           continue;
         }
@@ -214,6 +220,7 @@ export class Feed {
       }
       if (!r.ok) throw new Error(`poll answered ${r.status}`);
       const page = await r.json();
+      this.unreachable = false;
       if (this.mode !== POLLING) this.setMode(POLLING);
       if (this.since === null) {
         // First contact by polling: the current state, then what follows.
@@ -228,6 +235,8 @@ export class Feed {
       this.since = page.next_since;
       return true;
     } catch (e) {
+      // fetch rejects (a TypeError) when no answer came at all.
+      if (e instanceof TypeError) this.unreachable = true;
       this.lost(e);
       return false;
     }

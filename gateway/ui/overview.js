@@ -175,7 +175,7 @@ export class Overview {
     const spark = el("canvas", { width: SPARK * 2, height: 20, class: "spark" });
     const line = el(
       "div",
-      { class: "row", role: "row", tabindex: "-1", "data-key": r.key },
+      { class: "row", role: "row", tabindex: "-1", "data-key": r.key, "data-check": r.check, "data-region": r.region },
       el("span", { class: "dot" }),
       el("span", { class: "name" }),
       el("span", { class: "region" }),
