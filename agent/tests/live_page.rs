@@ -32,9 +32,9 @@ use crate::gateway_e2e::{
 };
 use crate::util::process::{Process, free_addr, wait_until};
 
-const LONG: Duration = Duration::from_secs(30);
+pub(crate) const LONG: Duration = Duration::from_secs(30);
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -43,14 +43,14 @@ fn now_ms() -> u64 {
 
 /// An HTTP target whose answers wait `delay` ms before the first byte,
 /// changeable while it runs (slow probes on demand).
-struct DelayingTarget {
+pub(crate) struct DelayingTarget {
     addr: SocketAddr,
     delay_ms: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
 impl DelayingTarget {
-    fn start(delay_ms: u64) -> DelayingTarget {
+    pub(crate) fn start(delay_ms: u64) -> DelayingTarget {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let delay = Arc::new(AtomicU64::new(delay_ms));
@@ -86,11 +86,11 @@ impl DelayingTarget {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn set_delay(&self, ms: u64) {
+    pub(crate) fn set_delay(&self, ms: u64) {
         self.delay_ms.store(ms, Ordering::Relaxed);
     }
 }
@@ -104,7 +104,7 @@ impl Drop for DelayingTarget {
 
 /// One regional gateway (`sonde gateway`) and the agent (`sonde run`)
 /// streaming into it.
-struct Region {
+pub(crate) struct Region {
     addr: SocketAddr,
     config: PathBuf,
     gateway: Option<Process>,
@@ -114,26 +114,26 @@ struct Region {
 impl Region {
     /// A gateway named `name` in `dir` (with `extra` gateway.toml lines),
     /// and an agent running `checks` every second into it.
-    fn start(dir: &Path, name: &str, extra: &str, checks: &[(&str, String)]) -> Region {
+    pub(crate) fn start(dir: &Path, name: &str, extra: &str, checks: &[(&str, String)]) -> Region {
         Region::start_at(dir, free_addr(), name, extra, checks)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn stop_gateway(&mut self) {
+    pub(crate) fn stop_gateway(&mut self) {
         if let Some(mut gw) = self.gateway.take() {
             gw.stop();
         }
     }
 
-    fn restart_gateway(&mut self) {
+    pub(crate) fn restart_gateway(&mut self) {
         self.gateway = Some(start_gateway(&self.config, self.addr));
     }
 
     /// Every item `/v1/history?{query}` holds ({gseq, agent, check, record}).
-    fn history(&self, query: &str) -> Vec<Value> {
+    pub(crate) fn history(&self, query: &str) -> Vec<Value> {
         let auth = format!("Bearer {READER_TOKEN}");
         let mut out = Vec::new();
         let mut cursor = String::new();
@@ -161,7 +161,7 @@ impl Region {
     }
 
     /// (t, rt) of every record of `check` with `t` in from..=to.
-    fn probes(&self, check: &str, from: u64, to: u64) -> Vec<(u64, u64)> {
+    pub(crate) fn probes(&self, check: &str, from: u64, to: u64) -> Vec<(u64, u64)> {
         self.history(&format!("check={check}&from={from}&to={to}"))
             .iter()
             .map(|i| (u(&i["record"]["t"]), u(&i["record"]["rt"])))
@@ -180,13 +180,13 @@ impl Drop for Region {
     }
 }
 
-fn u(v: &Value) -> u64 {
+pub(crate) fn u(v: &Value) -> u64 {
     v.as_u64()
         .unwrap_or_else(|| panic!("not a whole number: {v}"))
 }
 
 /// Opens the page at `url` and signs in with `token`, as a person does.
-fn sign_in(b: &mut Browser, url: &str, token: &str) {
+pub(crate) fn sign_in(b: &mut Browser, url: &str, token: &str) {
     b.open(url);
     b.eval("sessionStorage.clear(); location.reload(); return 1");
     b.wait_for(
@@ -203,7 +203,7 @@ fn sign_in(b: &mut Browser, url: &str, token: &str) {
 }
 
 /// The checks the overview's rows show, in their order.
-fn overview_rows(b: &mut Browser) -> Vec<(String, String)> {
+pub(crate) fn overview_rows(b: &mut Browser) -> Vec<(String, String)> {
     let v = b.eval(
         "return [...document.querySelectorAll('#overview .row[data-key]')]
            .sort((a, b) => new DOMMatrix(getComputedStyle(a).transform).m42 - new DOMMatrix(getComputedStyle(b).transform).m42)
@@ -221,7 +221,7 @@ fn overview_rows(b: &mut Browser) -> Vec<(String, String)> {
         .collect()
 }
 
-fn region_mode(b: &mut Browser, region: &str) -> String {
+pub(crate) fn region_mode(b: &mut Browser, region: &str) -> String {
     b.eval_with(
         "const c = document.querySelector(`.region-chip[data-region=\"${arguments[0]}\"]`);
          return c ? c.dataset.mode : null",
@@ -234,7 +234,7 @@ fn region_mode(b: &mut Browser, region: &str) -> String {
 
 /// Opens `check` from the overview (a click on its row) and waits for
 /// its history to be loaded.
-fn open_check(b: &mut Browser, check: &str) {
+pub(crate) fn open_check(b: &mut Browser, check: &str) {
     b.click(&format!("#overview .row[data-check=\"{check}\"]"));
     b.wait_for(
         LONG,
@@ -244,7 +244,7 @@ fn open_check(b: &mut Browser, check: &str) {
 }
 
 /// (t, rt) of every probe the open check's series holds.
-fn chart_probes(b: &mut Browser) -> Vec<(u64, u64)> {
+pub(crate) fn chart_probes(b: &mut Browser) -> Vec<(u64, u64)> {
     let v = b.eval(
         "const s = sonde.view.series; const out = [];
          for (let i = 0; i < s.length; i++) out.push([s.t[i], s.rt[i]]);
@@ -657,7 +657,7 @@ fn with_two_regions_one_stopped_the_other_keeps_streaming() {
 
 impl Region {
     /// [`Region::start`] on a chosen address.
-    fn start_at(
+    pub(crate) fn start_at(
         dir: &Path,
         addr: SocketAddr,
         name: &str,
