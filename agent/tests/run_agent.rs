@@ -2,7 +2,8 @@
 //! SIGKILL then restart keeps every record and truncates a torn tail,
 //! SIGHUP with a broken configuration keeps the agent on the old one, bad
 //! configurations are refused with their errors, and the metrics endpoint
-//! answers.
+//! answers. The embedded quickstart serves its live page (an in-process
+//! gateway the agent streams into) and prints its URL.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -589,4 +590,158 @@ fn a_ca_file_replaces_the_system_roots_unless_system_roots_is_set() {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     assert_eq!(results, expected, "{}", agent.describe());
+}
+
+/// What `sonde run` prints before the live page's URL.
+#[cfg(feature = "gateway")]
+const PAGE_LINE: &str = "sonde: watch the quickstart live at ";
+
+#[cfg(feature = "gateway")]
+#[test]
+fn the_quickstart_serves_its_live_page_and_streams_into_it() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // Port 0 for both listeners: the quickstart's fixed ports may be taken
+    // (its "self" check then fails, which still makes records).
+    let mut agent = Process::start_in(
+        tmp.path(),
+        &[
+            "run",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--ui-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let url = || {
+        let stderr = agent.stderr();
+        let line = stderr.lines().find_map(|l| l.strip_prefix(PAGE_LINE))?;
+        Some(line.trim().to_owned())
+    };
+    wait_until(Duration::from_secs(20), "the page's URL", || {
+        url().is_some()
+    });
+    let url = url().unwrap_or_default();
+    let (addr, token) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once("/#token="))
+        .unwrap_or_else(|| panic!("not a page URL: {url:?}{}", agent.describe()));
+    let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+    assert!(addr.ip().is_loopback(), "{url}");
+    assert!(token.len() >= 32, "{url}");
+
+    let page = http::get(addr, "/");
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text
+            .to_ascii_lowercase()
+            .contains("content-type: text/html"),
+        "{}",
+        page.text
+    );
+    let config = http::get(addr, "/ui/config.json");
+    assert_eq!(config.status, 200, "{}", config.text);
+    let config: serde_json::Value =
+        serde_json::from_str(&config.body).unwrap_or_else(|e| panic!("{e}: {}", config.body));
+    assert_eq!(config["gateway"], "quickstart", "{config}");
+    // The reader API wants the printed token.
+    assert_eq!(http::get(addr, "/v1/history").status, 401);
+    let auth = format!("Bearer {token}");
+    let self_records = || {
+        let answer = http::exchange(
+            addr,
+            "GET",
+            "/v1/history?check=self",
+            &[("authorization", &auth)],
+            b"",
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let page: serde_json::Value =
+            serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("{e}: {}", answer.body));
+        page["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["agent"] == "quickstart" && r["check"] == "self")
+            .count()
+    };
+    wait_until(
+        Duration::from_secs(20),
+        "the self check's records in the page's gateway",
+        || self_records() >= 2,
+    );
+    // A reload rereads the quickstart with the same sink and token.
+    agent.signal("HUP");
+    wait_until(Duration::from_secs(20), "the reload", || {
+        agent.stderr().contains("configuration reloaded")
+    });
+    assert!(
+        !agent.stderr().contains("take effect at the next restart"),
+        "{}",
+        agent.describe()
+    );
+    agent.stop();
+    // The token is printed once, in the URL, and logged nowhere else.
+    let (stdout, stderr) = (agent.stdout(), agent.stderr());
+    assert_eq!(stderr.matches(token).count(), 1, "{}", agent.describe());
+    assert!(!stdout.contains(token), "{}", agent.describe());
+    assert!(stdout.contains("self "), "{}", agent.describe());
+    assert!(
+        stderr.contains("gateway stopped"),
+        "the gateway stops after the agent{}",
+        agent.describe()
+    );
+    for dir in ["sonde-data/records", "sonde-data/gateway"] {
+        assert!(tmp.path().join(dir).is_dir(), "{dir} under the working dir");
+    }
+}
+
+#[cfg(feature = "gateway")]
+#[test]
+fn the_quickstart_page_on_a_taken_or_wide_address_is_a_start_up_error() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let addr = taken.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let run = |ui: &str| {
+        Sonde::new(["run", "--metrics-listen", "127.0.0.1:0", "--ui-listen", ui])
+            .current_dir(tmp.path())
+            .run()
+            .expect_code(2)
+            .expect("no panic, no URL", |r| {
+                !r.stderr().contains("panicked") && !r.stderr().contains(PAGE_LINE)
+            })
+    };
+    run(&addr.to_string()).expect_stderr_has(&format!("binding the live page to {addr}: "));
+    run("0.0.0.0:0").expect_stderr_has("only on a loopback address");
+    drop(taken);
+    // The page is the quickstart's: a configuration file runs no gateway.
+    let path = write_config(
+        tmp.path(),
+        &config(tmp.path(), &[("api", "http://127.0.0.1:1/".to_owned())], ""),
+    );
+    let shown = path.display().to_string();
+    Sonde::new(["run", "--config", &shown, "--ui-listen", "127.0.0.1:0"])
+        .run()
+        .expect_code(2)
+        .expect_stderr_has("cannot be used with");
+}
+
+#[cfg(not(feature = "gateway"))]
+#[test]
+fn the_quickstart_without_the_gateway_runs_without_its_page() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut agent = Process::start_in(tmp.path(), &["run", "--metrics-listen", "127.0.0.1:0"], &[]);
+    wait_until(
+        Duration::from_secs(20),
+        "a result of the self check",
+        || agent.stdout().contains("self "),
+    );
+    agent.stop();
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains("needs the `gateway` cargo feature") && !stderr.contains("live at"),
+        "{}",
+        agent.describe()
+    );
+    assert!(!tmp.path().join("sonde-data/gateway").exists());
 }

@@ -11,6 +11,9 @@ pub mod decode;
 // `sonde gateway` exists only with the `gateway` feature (axum, tungstenite).
 #[cfg(feature = "gateway")]
 pub mod gateway;
+// The quickstart's live page: an in-process gateway, with the same feature.
+#[cfg(feature = "gateway")]
+pub mod page;
 pub mod probe;
 pub mod run;
 pub mod wait;

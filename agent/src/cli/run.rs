@@ -1,7 +1,9 @@
 //! `sonde run`: the agent. Loads the configuration (or the embedded
 //! quickstart), sets up logging, turns signals into control messages
 //! (SIGTERM/SIGINT stop, SIGHUP reloads) and speaks systemd's notify
-//! protocol (readiness, reload, stopping, watchdog).
+//! protocol (readiness, reload, stopping, watchdog). The quickstart, in a
+//! build with the `gateway` feature, also serves the live page
+//! ([`super::page`]) and prints its URL.
 //!
 //! Exit status: 0 after a clean stop, else [`RunError::exit_code`]: 1 when
 //! the agent failed while running, 2 when it could not start (bad
@@ -9,7 +11,7 @@
 //! log; `main` takes the status from the error's type.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use sonde::run::{Control, ReloadError, RunError, StartError, Supervisor};
 /// The quickstart configuration, built in: `sonde run` with no `--config`.
 pub const QUICKSTART: &str = include_str!("../../../examples/quickstart.toml");
 const QUICKSTART_ORIGIN: &str = "<embedded examples/quickstart.toml>";
+const QUICKSTART_PAGE_ORIGIN: &str = "<embedded examples/quickstart.toml + the live page's sink>";
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,9 +44,15 @@ pub enum LogFormat {
 Exit status: 0 clean stop, 1 failure while running, 2 could not start."
 )]
 pub struct Args {
-    /// The configuration file (default: the embedded examples/quickstart.toml).
+    /// The configuration file (default: the embedded examples/quickstart.toml,
+    /// which also serves the live page and prints its URL).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Serve the quickstart's live page here (default 127.0.0.1:9465;
+    /// loopback only; port 0 picks a free one).
+    #[cfg(feature = "gateway")]
+    #[arg(long, value_name = "ADDR", conflicts_with = "config")]
+    pub ui_listen: Option<SocketAddr>,
     /// Serve /metrics, /healthz and /readyz here (overrides agent.metrics_listen).
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
@@ -75,17 +84,43 @@ fn offset_seconds(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is not a number of seconds (0 or more, finite)"))
 }
 
-/// Loads the configuration at `path`, or the embedded quickstart.
-/// `require_checks`: refuse one without an enabled check.
-pub fn load(
-    path: Option<&Path>,
-    require_checks: bool,
-) -> Result<config::Plan, config::ConfigErrors> {
+/// Where the plan is read from, at start and again on every SIGHUP.
+#[derive(Clone)]
+pub struct Source {
+    /// `--config FILE`; `None`: the embedded quickstart.
+    pub config: Option<PathBuf>,
+    /// Appended to the embedded quickstart: the live page's
+    /// `[[sinks.gateway]]`, when it serves one; else empty.
+    pub quickstart_extra: String,
+    /// Reads the files and environment variables the plan names (for the
+    /// page, the agent's token comes from here).
+    pub host: Arc<dyn config::Host + Send + Sync>,
+}
+
+impl Source {
+    /// `path`, or the embedded quickstart alone, read from the system.
+    pub fn plain(path: Option<PathBuf>) -> Source {
+        Source {
+            config: path,
+            quickstart_extra: String::new(),
+            host: Arc::new(config::SystemHost),
+        }
+    }
+}
+
+/// Loads the configuration `source` names. `require_checks`: refuse one
+/// without an enabled check.
+pub fn load(source: &Source, require_checks: bool) -> Result<config::Plan, config::ConfigErrors> {
     let options = config::Options { require_checks };
-    match path {
-        Some(path) => config::load_with_options(path, &config::SystemHost, options),
+    let host: &dyn config::Host = &*source.host;
+    match &source.config {
+        Some(path) => config::load_with_options(path, host, options),
+        None if source.quickstart_extra.is_empty() => {
+            config::parse_with_options(QUICKSTART, QUICKSTART_ORIGIN, host, options)
+        }
         None => {
-            config::parse_with_options(QUICKSTART, QUICKSTART_ORIGIN, &config::SystemHost, options)
+            let text = format!("{QUICKSTART}{}", source.quickstart_extra);
+            config::parse_with_options(&text, QUICKSTART_PAGE_ORIGIN, host, options)
         }
     }
 }
@@ -94,7 +129,42 @@ pub fn load(
 /// they are, the others through the log) before it is returned.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     init_logging(args.log_format);
-    let plan = match load(args.config.as_deref(), args.blackbox_config.is_none()) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .thread_name("sonde")
+        .build()
+        .context("starting the async runtime")?;
+    // The page's listener first: the quickstart's sink names its port.
+    #[cfg(feature = "gateway")]
+    let page = match &args.config {
+        Some(_) => None,
+        None => match runtime.block_on(super::page::Page::bind(args.ui_listen)) {
+            Ok(page) => Some(page),
+            Err(e) => {
+                tracing::error!("{e}");
+                return Ok(super::EXIT_USAGE);
+            }
+        },
+    };
+    #[cfg(feature = "gateway")]
+    let source = match &page {
+        Some(page) => Source {
+            config: None,
+            quickstart_extra: page.sink_toml(),
+            host: page.host(),
+        },
+        None => Source::plain(args.config.clone()),
+    };
+    #[cfg(not(feature = "gateway"))]
+    let source = Source::plain(args.config.clone());
+    #[cfg(not(feature = "gateway"))]
+    if args.config.is_none() {
+        tracing::info!(
+            "the quickstart runs without its live page, which needs the `gateway` cargo feature"
+        );
+    }
+    let plan = match load(&source, args.blackbox_config.is_none()) {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");
@@ -122,27 +192,49 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
-        .enable_all()
-        .thread_name("sonde")
-        .build()
-        .context("starting the async runtime")?;
-    let config_path = args.config.clone();
-    let outcome = runtime.block_on(async move {
+    #[cfg(feature = "gateway")]
+    let json = args.log_format == LogFormat::Json;
+    let (outcome, page_clean) = runtime.block_on(async move {
         let (tx, rx) = mpsc::channel(8);
         let reload = Reload {
-            config: config_path,
+            source,
             blackbox: blackbox.clone().zip(blackbox_config),
         };
         let signals = tokio::spawn(forward_signals(tx, reload));
         let supervisor: Arc<dyn Supervisor> = Arc::new(Systemd::new());
+        // The page serves from now on; its URL is printed once the agent
+        // is probing (never when the agent could not start).
+        #[cfg(feature = "gateway")]
+        let (supervisor, page) = match page {
+            None => (supervisor, None),
+            Some(page) => {
+                let url = page.url();
+                let announce = super::page::Announce {
+                    inner: supervisor,
+                    url,
+                    json,
+                };
+                let announce: Arc<dyn Supervisor> = Arc::new(announce);
+                (announce, Some(page.start()))
+            }
+        };
         let result = sonde::run::run(plan, args.metrics_listen, blackbox, rx, supervisor).await;
         signals.abort();
-        result
+        // The agent first (its gateway sink sends what it still holds to
+        // the page's gateway), then the gateway.
+        #[cfg(feature = "gateway")]
+        let page_clean = match page {
+            Some(page) => page.stop().await,
+            None => true,
+        };
+        #[cfg(not(feature = "gateway"))]
+        let page_clean = true;
+        (result, page_clean)
     });
     match outcome {
-        Ok(()) => Ok(0),
+        Ok(()) if page_clean => Ok(0),
+        // The page's gateway failed, and said why when it did.
+        Ok(()) => Ok(1),
         Err(e) => {
             tracing::error!("{e}");
             Err(e.into())
@@ -153,12 +245,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// What SIGHUP reloads: the configuration, and the blackbox_exporter
 /// file into its endpoint.
 struct Reload {
-    config: Option<PathBuf>,
+    source: Source,
     blackbox: Option<(Arc<Endpoint>, PathBuf)>,
 }
 
 async fn forward_signals(tx: mpsc::Sender<Control>, reload: Reload) -> anyhow::Result<()> {
-    let Reload { config, blackbox } = reload;
+    let Reload { source, blackbox } = reload;
     let require_checks = blackbox.is_none();
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -183,8 +275,8 @@ async fn forward_signals(tx: mpsc::Sender<Control>, reload: Reload) -> anyhow::R
                         Err(e) => tracing::error!("blackbox configuration reload: {e}"),
                     }
                 }
-                let path = config.clone();
-                let plan = match tokio::task::spawn_blocking(move || load(path.as_deref(), require_checks)).await {
+                let source = source.clone();
+                let plan = match tokio::task::spawn_blocking(move || load(&source, require_checks)).await {
                     Ok(loaded) => loaded.map_err(ReloadError::Config),
                     Err(e) => Err(ReloadError::Task(e)),
                 };

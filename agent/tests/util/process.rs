@@ -28,6 +28,15 @@ impl Process {
         Process::spawn(cmd, envs, format!("sonde {}", args.join(" ")))
     }
 
+    /// Like [`Process::start`], in working directory `dir` (for what
+    /// resolves against it, such as the quickstart's `./sonde-data`).
+    pub fn start_in(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Process {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sonde"));
+        cmd.args(args).current_dir(dir);
+        let shown = format!("(in {}) sonde {}", dir.display(), args.join(" "));
+        Process::spawn(cmd, envs, shown)
+    }
+
     /// Like [`Process::start`], with the soft and hard RLIMIT_NOFILE of
     /// the child set to `max_fds`.
     pub fn start_with_fd_limit(args: &[&str], envs: &[(&str, &str)], max_fds: u64) -> Process {
