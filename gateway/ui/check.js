@@ -10,20 +10,31 @@ import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { AMBER, CLASS_NAMES, DOWN, OK, RED, UNKNOWN, classes } from "./classify.js";
 import { csv, download, json } from "./export.js";
 import { clock, dateTime, duration, el, utc } from "./format.js";
-import { Series, ST_NAMES, errorName } from "./series.js";
+import { PHASES, Series, ST_NAMES, errorName } from "./series.js";
 
 const BACKFILL_MS = 3600_000;
 const DEFAULT_WINDOW_MS = 15 * 60_000;
 /** The narrowest window a live chart shows. */
 const MIN_FOLLOW_MS = 30_000;
 const TABLE_ROW = 24;
-const PHASES = ["dn", "cn", "tl", "ft"];
 const PHASE_TITLES = { dn: "DNS", cn: "TCP connect", tl: "TLS handshake", ft: "time to first byte", body: "the rest: body and close" };
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+/** The theme's colours, read once (getComputedStyle is not free in a draw) and again when the scheme changes. */
+let colors = null;
+function palette() {
+  colors ??= {
+    cls: [css("--ok"), css("--amber"), css("--red"), css("--down"), css("--unknown")],
+    phases: [css("--dn"), css("--cn"), css("--tl"), css("--ft"), css("--body")],
+    fg: css("--fg"),
+  };
+  return colors;
+}
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => (colors = null));
+
 /** Timing figures the bench and the tests read (window.sonde.stats). */
-export const stats = { draws: [], paint: [] };
+export const stats = { draws: [], drawFn: [], paint: [], overview: [] };
 const keep = (list, v, max = 20000) => {
   list.push(v);
   if (list.length > max) list.splice(0, list.length - max);
@@ -81,6 +92,7 @@ export class CheckView {
       ...CLASS_NAMES.map((c) => el("span", { class: `key cls-${c}` }, { ok: "normal", amber: "≥ 2× median", red: "≥ 3× median", down: "down", unknown: "unknown" }[c])),
       el("span", { class: "phase-keys" }, ...["dn", "cn", "tl", "ft", "body"].map((p) => el("span", { class: `key ph-${p}`, title: PHASE_TITLES[p] }, p))),
       el("span", { class: "median", id: "median" }),
+      el("span", { class: "hint" }, "drag: zoom · double-click: live · [ ]: previous / next check · Esc: all checks"),
     );
     this.tableBody = el("div", { class: "viewport probes", id: "probes", tabindex: "0" });
     this.tableSpacer = el("div", { class: "spacer" });
@@ -113,7 +125,20 @@ export class CheckView {
         legend: { show: false },
         cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
         hooks: {
-          draw: [(u) => this.drawMarks(u)],
+          // The draw function's time, clear to last mark (stats.drawFn).
+          drawClear: [() => (this.drawStarted = performance.now())],
+          draw: [
+            (u) => {
+              this.drawMarks(u);
+              keep(stats.drawFn, performance.now() - this.drawStarted);
+              // Probe end → drawn, for the live probes this draw shows.
+              if (this.pending.length) {
+                const painted = Date.now();
+                for (const end of this.pending) keep(stats.paint, painted - end);
+                this.pending.length = 0;
+              }
+            },
+          ],
           setSelect: [
             (u) => {
               if (u.select.width < 3) return;
@@ -247,11 +272,6 @@ export class CheckView {
     this.renderTable();
     if (!this.held) this.brush();
     keep(stats.draws, performance.now() - started);
-    if (this.pending.length) {
-      const painted = Date.now();
-      for (const end of this.pending) keep(stats.paint, painted - end);
-      this.pending.length = 0;
-    }
   }
 
   /** Timed redraw of the whole chart at its current window (for the bench). */
@@ -275,97 +295,117 @@ export class CheckView {
     const s = this.series;
     this.window(u);
     const { lo, hi } = this;
+    const pal = palette();
     const ctx = u.ctx;
-    const colors = [css("--ok"), css("--amber"), css("--red"), css("--down"), css("--unknown")];
     const { left, top, width, height } = u.bbox;
     const bottom = top + height;
     ctx.save();
     ctx.beginPath();
     ctx.rect(left, top, width, height);
     ctx.clip();
-    const n = hi - lo;
-    const dense = n > width / 3;
+    // valToPos, inlined: linear scales, canvas pixels.
+    const xs = u.scales.x;
+    const ys = u.scales.y;
+    const kx = width / (xs.max - xs.min);
+    const ky = height / (ys.max - ys.min);
+    const X = (t) => left + (t - xs.min) * kx;
+    const Y = (v) => bottom - (v - ys.min) * ky;
     if (this.mode === "phases") {
-      this.drawPhases(u, lo, hi, bottom);
+      this.drawPhases(ctx, pal, lo, hi, X, Y, u.bbox);
     } else {
+      // One pass, one path per class; where probes are denser than
+      // markers can be told apart, normal ones are left to the line.
       const r = Math.max(2, 3 * uPlot.pxRatio);
-      for (let c = dense ? AMBER : OK; c <= UNKNOWN; c++) {
-        ctx.fillStyle = colors[c];
-        ctx.beginPath();
-        for (let i = lo; i < hi; i++) {
-          if (this.cls[i] !== c) continue;
-          const x = u.valToPos(s.t[i], "x", true);
-          const y = c >= DOWN ? bottom - r - 1 : u.valToPos(s.rt[i], "y", true);
-          ctx.moveTo(x + r, y);
-          ctx.arc(x, y, r, 0, 2 * Math.PI);
-        }
-        ctx.fill();
+      const dense = hi - lo > width / 3;
+      const paths = [new Path2D(), new Path2D(), new Path2D(), new Path2D(), new Path2D()];
+      const cls = this.cls;
+      for (let i = lo; i < hi; i++) {
+        const c = cls[i];
+        if (c === OK && dense) continue;
+        const x = X(s.t[i]);
+        const y = c >= DOWN ? bottom - r - 1 : Y(s.rt[i]);
+        paths[c].moveTo(x + r, y);
+        paths[c].arc(x, y, r, 0, 2 * Math.PI);
+      }
+      for (let c = OK; c <= UNKNOWN; c++) {
+        ctx.fillStyle = pal.cls[c];
+        ctx.fill(paths[c]);
       }
     }
     if (this.selected >= lo && this.selected < hi) {
       const i = this.selected;
-      const x = u.valToPos(s.t[i], "x", true);
-      const y = this.cls[i] >= DOWN ? bottom - 6 : u.valToPos(s.rt[i], "y", true);
-      ctx.strokeStyle = css("--fg");
+      const x = X(s.t[i]);
+      const y = this.cls[i] >= DOWN ? bottom - 6 : Y(s.rt[i]);
+      ctx.strokeStyle = pal.fg;
       ctx.lineWidth = 2 * uPlot.pxRatio;
       ctx.beginPath();
       ctx.arc(x, y, 7 * uPlot.pxRatio, 0, 2 * Math.PI);
       ctx.stroke();
     }
     ctx.restore();
-    const m = document.getElementById("median");
-    if (m) m.textContent = Number.isNaN(this.median) ? "" : `median ${duration(this.median)} over ${hi - lo} probes`;
+    const text = Number.isNaN(this.median) ? "" : `median ${duration(this.median)} over ${hi - lo} probes`;
+    if (this.medianText !== text) {
+      this.medianText = text;
+      const m = document.getElementById("median");
+      if (m) m.textContent = text;
+    }
   }
 
-  /** Stacked phase bars; where probes outnumber pixels, the slowest of each column stands for it. */
-  drawPhases(u, lo, hi, bottom) {
+  /**
+   * Stacked phase bars. Where probes outnumber pixel columns, one probe
+   * stands for each column: the one of the worst class, then the slowest.
+   */
+  drawPhases(ctx, pal, lo, hi, X, Y, bbox) {
     const s = this.series;
-    const ctx = u.ctx;
-    const { left, width } = u.bbox;
+    const cls = this.cls;
+    const { left, width, top, height } = bbox;
+    const bottom = top + height;
     const n = hi - lo;
-    const spacing = n > 1 ? (u.valToPos(s.t[hi - 1], "x", true) - u.valToPos(s.t[lo], "x", true)) / (n - 1) : 8;
+    const spacing = n > 1 ? (X(s.t[hi - 1]) - X(s.t[lo])) / (n - 1) : 8;
     const barW = Math.max(1, Math.min(12 * uPlot.pxRatio, spacing * 0.8));
     const columns = new Int32Array(Math.ceil(width) + 2).fill(-1);
     for (let i = lo; i < hi; i++) {
-      const col = Math.round(u.valToPos(s.t[i], "x", true) - left);
+      const col = Math.round(X(s.t[i]) - left);
       if (col < 0 || col >= columns.length) continue;
       const j = columns[col];
-      if (j < 0 || s.rt[i] > s.rt[j]) columns[col] = i;
+      if (j < 0 || cls[i] > cls[j] || (cls[i] === cls[j] && s.rt[i] > s.rt[j])) columns[col] = i;
     }
-    const colors = [css("--dn"), css("--cn"), css("--tl"), css("--ft"), css("--body")];
-    const paths = colors.map(() => new Path2D());
-    const zero = u.valToPos(0, "y", true);
+    const paths = [new Path2D(), new Path2D(), new Path2D(), new Path2D(), new Path2D()];
+    const marks = [null, new Path2D(), new Path2D(), new Path2D(), new Path2D()];
+    const zero = Y(0);
+    const markH = 4 * uPlot.pxRatio;
     for (let col = 0; col < columns.length; col++) {
       const i = columns[col];
       if (i < 0) continue;
-      const x = u.valToPos(s.t[i], "x", true) - barW / 2;
+      const x = X(s.t[i]) - barW / 2;
       let acc = 0;
       let y0 = zero;
-      const parts = PHASES.map((p) => s[p][i]);
       let known = 0;
-      for (const v of parts) if (!Number.isNaN(v)) known += v;
-      parts.push(Math.max(0, s.rt[i] - known));
-      for (let p = 0; p < parts.length; p++) {
-        const v = parts[p];
-        if (Number.isNaN(v) || v <= 0) continue;
+      for (let p = 0; p <= PHASES.length; p++) {
+        let v;
+        if (p < PHASES.length) {
+          v = s.phase(PHASES[p], i);
+          if (Number.isNaN(v)) continue;
+          known += v;
+        } else {
+          v = s.rt[i] - known;
+        }
+        if (v <= 0) continue;
         acc += v;
-        const y1 = u.valToPos(acc, "y", true);
+        const y1 = Y(acc);
         paths[p].rect(x, y1, barW, y0 - y1);
         y0 = y1;
       }
+      // Down, unknown and slow probes keep their class marker at the foot.
+      if (cls[i] !== OK) marks[cls[i]].rect(x, bottom - markH, barW, markH);
     }
-    paths.forEach((p, k) => {
-      ctx.fillStyle = colors[k];
-      ctx.fill(p);
-    });
-    // Down and unknown probes and slow ones keep their class marker on top.
-    const markColors = [null, css("--amber"), css("--red"), css("--down"), css("--unknown")];
-    for (let col = 0; col < columns.length; col++) {
-      const i = columns[col];
-      if (i < 0 || this.cls[i] === OK) continue;
-      ctx.fillStyle = markColors[this.cls[i]];
-      const x = u.valToPos(s.t[i], "x", true);
-      ctx.fillRect(x - barW / 2, bottom - 4 * uPlot.pxRatio, barW, 4 * uPlot.pxRatio);
+    for (let p = 0; p < paths.length; p++) {
+      ctx.fillStyle = pal.phases[p];
+      ctx.fill(paths[p]);
+    }
+    for (let c = AMBER; c <= UNKNOWN; c++) {
+      ctx.fillStyle = pal.cls[c];
+      ctx.fill(marks[c]);
     }
   }
 
@@ -472,10 +512,10 @@ export class CheckView {
       c[0].textContent = clock(s.t[i]);
       c[0].title = `${dateTime(s.t[i])} (${utc(s.t[i])})`;
       c[1].textContent = `${Math.round(s.rt[i])}`;
-      c[2].textContent = ph(s.dn[i]);
-      c[3].textContent = ph(s.cn[i]);
-      c[4].textContent = ph(s.tl[i]);
-      c[5].textContent = ph(s.ft[i]);
+      c[2].textContent = ph(s.phase("dn", i));
+      c[3].textContent = ph(s.phase("cn", i));
+      c[4].textContent = ph(s.phase("tl", i));
+      c[5].textContent = ph(s.phase("ft", i));
       c[6].textContent = s.sc[i] ? String(s.sc[i]) : "—";
       c[7].textContent = ST_NAMES[s.st[i]];
       c[8].textContent = errorName(s.err[i]) ?? "";

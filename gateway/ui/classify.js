@@ -16,14 +16,51 @@ export const ST_DOWN = 1;
 export const ST_UNKNOWN = 2;
 
 let scratch = new Float64Array(1024);
+/** Up to this rt (ms), the median is counted rather than selected. */
+const COUNTED_MAX = 65535;
+/** Counts by whole ms; all zero between calls. */
+const counts = new Uint32Array(COUNTED_MAX + 1);
 
 /** The median of rt over lo..hi (exclusive) of probes that are up; NaN if none. */
 export function median(rt, st, lo, hi) {
-  const n = hi - lo;
-  if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
+  // Whole milliseconds (as records carry them): one counting pass, O(n).
   let m = 0;
-  for (let i = lo; i < hi; i++) if (st[i] === ST_UP) scratch[m++] = rt[i];
-  if (m === 0) return NaN;
+  let max = 0;
+  let counted = true;
+  for (let i = lo; i < hi; i++) {
+    if (st[i] !== ST_UP) continue;
+    const v = rt[i];
+    if (!(v <= COUNTED_MAX && v === Math.floor(v))) {
+      counted = false;
+      break;
+    }
+    counts[v]++;
+    m++;
+    if (v > max) max = v;
+  }
+  if (counted) {
+    if (m === 0) return NaN;
+    // The values of rank k - 1 and k (0-based), zeroing counts on the way.
+    const k = m >> 1;
+    let seen = 0;
+    let below = NaN;
+    let at = NaN;
+    for (let v = 0; v <= max; v++) {
+      const c = counts[v];
+      if (!c) continue;
+      counts[v] = 0;
+      if (seen <= k - 1 && k - 1 < seen + c) below = v;
+      if (seen <= k && k < seen + c) at = v;
+      seen += c;
+    }
+    return m & 1 ? at : (below + at) / 2;
+  }
+  counts.fill(0, 0, max + 1);
+  m = 0;
+  for (let i = lo; i < hi; i++) if (st[i] === ST_UP) m++;
+  if (scratch.length < m) scratch = new Float64Array(Math.max(m, scratch.length * 2));
+  let j = 0;
+  for (let i = lo; i < hi; i++) if (st[i] === ST_UP) scratch[j++] = rt[i];
   const k = m >> 1;
   const mid = select(scratch, 0, m - 1, k);
   if (m & 1) return mid;
@@ -71,6 +108,18 @@ export function classOf(rt, st, med) {
 /** Classes of probes lo..hi into out[lo..hi], and the median used. */
 export function classes(rt, st, lo, hi, out) {
   const med = median(rt, st, lo, hi);
-  for (let i = lo; i < hi; i++) out[i] = classOf(rt[i], st[i], med);
+  // classOf, unrolled with its thresholds hoisted: this runs per redraw
+  // over every visible probe.
+  const amber = med > 0 ? 2 * med : Infinity;
+  const red = med > 0 ? 3 * med : Infinity;
+  for (let i = lo; i < hi; i++) {
+    const s = st[i];
+    if (s === ST_UP) {
+      const r = rt[i];
+      out[i] = r >= red ? RED : r >= amber ? AMBER : OK;
+    } else {
+      out[i] = s === ST_DOWN ? DOWN : UNKNOWN;
+    }
+  }
   return med;
 }
