@@ -10,3 +10,4 @@ mod ingest;
 mod oidc;
 mod poll;
 mod readers;
+mod ui_modules;
