@@ -493,34 +493,43 @@ export class CheckView {
     const height = this.tableBody.clientHeight || 400;
     const first = Math.max(0, Math.floor(top / TABLE_ROW) - 4);
     const last = Math.min(n, Math.ceil((top + height) / TABLE_ROW) + 4);
-    const rows = [...this.tableBody.querySelectorAll(".probe")];
-    let k = 0;
-    for (let pos = first; pos < last; pos++, k++) {
+    // One DOM row per probe while it is on screen (keyed by t): a row
+    // under the pointer keeps meaning the same probe as new ones arrive.
+    const held = new Map();
+    for (const line of this.tableBody.querySelectorAll(".probe")) held.set(line.dataset.t, line);
+    const ph = (v) => (Number.isNaN(v) ? "—" : `${Math.round(v)}`);
+    for (let pos = first; pos < last; pos++) {
       const i = hi - 1 - pos;
-      let line = rows[k];
-      if (!line) {
+      const t = String(s.t[i]);
+      let line = held.get(t);
+      if (line) {
+        held.delete(t);
+      } else {
         line = el("div", { class: "probe", role: "row" }, ...Array.from({ length: 9 }, () => el("span")));
-        line.addEventListener("click", () => this.select(Number(line.dataset.i), "table"));
+        line.dataset.t = t;
+        line.addEventListener("click", () => {
+          const at = this.indexOfT(Number(line.dataset.t));
+          if (at >= 0) this.select(at, "table");
+        });
+        const c = line.children;
+        c[0].textContent = clock(s.t[i]);
+        c[0].title = `${dateTime(s.t[i])} (${utc(s.t[i])})`;
+        c[1].textContent = `${Math.round(s.rt[i])}`;
+        c[2].textContent = ph(s.phase("dn", i));
+        c[3].textContent = ph(s.phase("cn", i));
+        c[4].textContent = ph(s.phase("tl", i));
+        c[5].textContent = ph(s.phase("ft", i));
+        c[6].textContent = s.sc[i] ? String(s.sc[i]) : "—";
+        c[7].textContent = ST_NAMES[s.st[i]];
+        c[8].textContent = errorName(s.err[i]) ?? "";
         this.tableBody.append(line);
       }
       line.dataset.i = String(i);
-      line.dataset.t = String(s.t[i]);
       line.style.transform = `translateY(${pos * TABLE_ROW}px)`;
-      line.className = `probe cls-${CLASS_NAMES[this.cls[i]]}${i === this.selected ? " selected" : ""}`;
-      const c = line.children;
-      const ph = (v) => (Number.isNaN(v) ? "—" : `${Math.round(v)}`);
-      c[0].textContent = clock(s.t[i]);
-      c[0].title = `${dateTime(s.t[i])} (${utc(s.t[i])})`;
-      c[1].textContent = `${Math.round(s.rt[i])}`;
-      c[2].textContent = ph(s.phase("dn", i));
-      c[3].textContent = ph(s.phase("cn", i));
-      c[4].textContent = ph(s.phase("tl", i));
-      c[5].textContent = ph(s.phase("ft", i));
-      c[6].textContent = s.sc[i] ? String(s.sc[i]) : "—";
-      c[7].textContent = ST_NAMES[s.st[i]];
-      c[8].textContent = errorName(s.err[i]) ?? "";
+      const className = `probe cls-${CLASS_NAMES[this.cls[i]]}${i === this.selected ? " selected" : ""}`;
+      if (line.className !== className) line.className = className;
     }
-    for (; k < rows.length; k++) rows[k].remove();
+    for (const line of held.values()) line.remove();
   }
 
   tableKey(e) {
