@@ -122,6 +122,14 @@ impl Region {
         format!("http://{}", self.addr)
     }
 
+    /// What the gateway wrote to stderr so far (its log).
+    pub(crate) fn gateway_stderr(&self) -> String {
+        self.gateway
+            .as_ref()
+            .map(Process::stderr)
+            .unwrap_or_default()
+    }
+
     pub(crate) fn stop_gateway(&mut self) {
         if let Some(mut gw) = self.gateway.take() {
             gw.stop();
@@ -406,7 +414,10 @@ fn the_overview_and_a_check_show_what_history_holds_live() {
 
     // Table → chart: a click on another row selects its point.
     let other = u(&b.eval(
-        "return Number([...document.querySelectorAll('#probes .probe:not(.selected)')][2].dataset.t)",
+        "const box = document.querySelector('#probes').getBoundingClientRect();
+         const shown = [...document.querySelectorAll('#probes .probe:not(.selected)')].filter((r) => {
+           const b = r.getBoundingClientRect(); return b.top >= box.top && b.bottom <= box.bottom; });
+         return Number(shown[2].dataset.t)",
     ));
     b.click(&format!("#probes .probe[data-t=\"{other}\"]"));
     let chosen = b.eval(
@@ -486,7 +497,9 @@ fn the_overview_and_a_check_show_what_history_holds_live() {
         .unwrap_or_else(|e| panic!("{e}: {exported}"));
     assert_eq!(exported, Value::Array(expected), "JSON export = history");
 
-    // Phase mode, back at the live tip.
+    // Phase mode, back at the live tip; its key shows only there.
+    let keys = "return getComputedStyle(document.querySelector('.phase-keys')).display";
+    assert_eq!(b.eval(keys), json!("none"));
     b.click("#live");
     b.click("#mode");
     b.wait_for(
@@ -494,6 +507,7 @@ fn the_overview_and_a_check_show_what_history_holds_live() {
         "phase mode",
         "return document.querySelector('#check').dataset.mode === 'phases'",
     );
+    assert_ne!(b.eval(keys), json!("none"));
     std::thread::sleep(Duration::from_millis(500));
     b.screenshot("live-page-check-phases");
 }
@@ -697,24 +711,33 @@ fn slow_probes_are_amber_and_red_against_the_window_median() {
     );
     open_check(&mut b, "api");
     b.wait_for(LONG, "six probes", "return sonde.view.series.length >= 6");
-    // One probe at 2.4× (amber), then one at 4× (red), then normal again.
-    target.set_delay(120);
-    b.wait_for(
-        LONG,
-        "a slow probe",
-        "const s = sonde.view.series; return s.length && s.rt[s.length - 1] >= 110",
-    );
-    target.set_delay(200);
-    b.wait_for(
-        LONG,
-        "a slower probe",
-        "const s = sonde.view.series; return s.length && s.rt[s.length - 1] >= 190",
-    );
+    // One probe at 2.5× the median (amber), then one at 4× (red), then
+    // normal again. The delays allow for this machine's overhead on top
+    // of the target's 50 ms (the median less 50), which load can raise.
+    let m = b
+        .eval("return sonde.view.median")
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!((45.0..200.0).contains(&m), "median {m}");
+    let delay_for = |rt: f64| (rt - (m - 50.0)).round() as u64;
+    let last_rt_at_least = |rt: f64| {
+        format!(
+            "const s = sonde.view.series; return s.length && s.rt[s.length - 1] >= {}",
+            rt.floor()
+        )
+    };
+    target.set_delay(delay_for(2.5 * m));
+    b.wait_for(LONG, "a slow probe", &last_rt_at_least(2.2 * m));
+    target.set_delay(delay_for(4.0 * m));
+    b.wait_for(LONG, "a slower probe", &last_rt_at_least(3.5 * m));
     target.set_delay(50);
     b.wait_for(
         LONG,
         "a normal probe",
-        "const s = sonde.view.series; return s.length && s.rt[s.length - 1] < 100",
+        &format!(
+            "const s = sonde.view.series; return s.length && s.rt[s.length - 1] < {}",
+            1.5 * m
+        ),
     );
     std::thread::sleep(Duration::from_millis(300));
     // Every probe's class, its table row's tint and the canvas pixel at its marker.
@@ -732,7 +755,7 @@ fn slow_probes_are_amber_and_red_against_the_window_median() {
          return {median: v.median, probes: out, amber: css('--amber'), red: css('--red'), ok: css('--ok')}",
     );
     let median = seen["median"].as_f64().unwrap_or(f64::NAN);
-    assert!((48.0..70.0).contains(&median), "median {median}: {seen}");
+    assert!((45.0..200.0).contains(&median), "median {median}: {seen}");
     let rgb = |name: &str| -> [u64; 3] {
         let hex = seen[name]
             .as_str()

@@ -22,6 +22,8 @@ mod gateway_e2e;
 mod gateway_tls;
 #[cfg(feature = "gateway")]
 mod live_page;
+#[cfg(feature = "gateway")]
+mod live_page_oidc;
 mod probe_engine;
 mod prometheus;
 mod run_agent;

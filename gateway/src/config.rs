@@ -150,6 +150,16 @@ struct RawCors {
 struct RawUi {
     enabled: Option<bool>,
     regions: Option<Vec<RawRegion>>,
+    oidc: Option<RawUiOidc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUiOidc {
+    issuer: String,
+    client_id: String,
+    scopes: Option<Vec<String>>,
+    connect_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -395,6 +405,9 @@ pub struct Ui {
     /// The regional gateways the page reads, at most [`MAX_REGIONS`];
     /// empty: this gateway alone.
     pub regions: Vec<Region>,
+    /// Sign-in with an identity provider (`[ui.oidc]`); none: the page
+    /// asks for a reader token.
+    pub oidc: Option<UiOidc>,
 }
 
 impl Default for Ui {
@@ -402,8 +415,30 @@ impl Default for Ui {
         Ui {
             enabled: true,
             regions: Vec::new(),
+            oidc: None,
         }
     }
+}
+
+/// How the page signs in (`[ui.oidc]`, PROTOCOL.md 3.12): the
+/// authorization code flow with PKCE against `issuer`, whose ID token is
+/// the bearer for every region. Checked against `[[oidc]]`: the gateway
+/// verifies the tokens the page gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiOidc {
+    /// The issuer, exactly as an `[[oidc]] issuer` (its discovery
+    /// document is `{issuer}/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// `scheme://host[:port]` of `issuer`: the page fetches from it.
+    pub issuer_origin: String,
+    /// The page's client id at the provider: the ID token's `aud`, so
+    /// one of that `[[oidc]]`'s `audience`.
+    pub client_id: String,
+    /// The scopes asked for; `openid` among them (default `["openid"]`).
+    pub scopes: Vec<String>,
+    /// Other origins the page may fetch from: a token endpoint that is
+    /// not on the issuer's origin (default none).
+    pub connect_origins: Vec<String>,
 }
 
 /// One regional gateway the page reads.
@@ -639,6 +674,8 @@ impl GatewayConfig {
             }
             cfg.ui.regions.push(Region { name: r.name, url });
         }
+        // Checked once `[[oidc]]` is: the page's issuer must be one.
+        let ui_oidc = raw.ui.oidc;
         cfg.tls = raw.tls.map(|t| TlsFiles {
             cert_file: t.cert_file,
             key_file: t.key_file,
@@ -766,6 +803,9 @@ impl GatewayConfig {
                 ));
             }
             cfg.oidc.push(issuer);
+        }
+        if let Some(o) = ui_oidc {
+            cfg.ui.oidc = Some(ui_oidc_config(o, &cfg.oidc, &invalid)?);
         }
         for (i, a) in raw.admin.into_iter().enumerate() {
             let token = resolve_token(&a.token, host)
@@ -961,6 +1001,105 @@ fn oidc_issuer(
             grants,
         },
     })
+}
+
+/// A scope token of RFC 6749 3.3: printable ASCII but space, `"` and `\`.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
+/// `[ui.oidc]`, checked against the `[[oidc]]` issuers already parsed.
+fn ui_oidc_config(
+    o: RawUiOidc,
+    issuers: &[OidcIssuer],
+    invalid: &impl Fn(String, String) -> ConfigErrors,
+) -> Result<UiOidc, ConfigErrors> {
+    let key = |k: &str| format!("ui.oidc.{k}");
+    let origin = issuer_origin(&o.issuer).map_err(|why| invalid(key("issuer"), why))?;
+    let Some((i, verifier)) = issuers
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.issuer == o.issuer)
+    else {
+        let known: Vec<String> = issuers.iter().map(|v| format!("{:?}", v.issuer)).collect();
+        let known = match known.is_empty() {
+            true => "none is configured".to_owned(),
+            false => format!("configured: {}", known.join(", ")),
+        };
+        return Err(invalid(
+            key("issuer"),
+            format!(
+                "{:?} is not the issuer of an [[oidc]] entry ({known}): the gateway must \
+                 verify the ID tokens the page signs in with",
+                o.issuer
+            ),
+        ));
+    };
+    if o.client_id.is_empty() || o.client_id.chars().any(char::is_control) {
+        return Err(invalid(
+            key("client_id"),
+            "give the page's client id at the provider".into(),
+        ));
+    }
+    if !verifier.audiences.contains(&o.client_id) {
+        return Err(invalid(
+            key("client_id"),
+            format!(
+                "{:?} is not in oidc[{i}].audience: the ID token's aud is the client id, \
+                 so the gateway would refuse it; add it there",
+                o.client_id
+            ),
+        ));
+    }
+    let scopes = o.scopes.unwrap_or_else(|| vec!["openid".into()]);
+    if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
+        return Err(invalid(
+            key("scopes"),
+            format!("{bad:?} is not a scope (printable ASCII, no space, quote or backslash)"),
+        ));
+    }
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(invalid(
+            key("scopes"),
+            "must contain \"openid\": the page signs in with the ID token".into(),
+        ));
+    }
+    let connect_origins = o.connect_origins.unwrap_or_default();
+    for (j, c) in connect_origins.iter().enumerate() {
+        if !is_origin(c) {
+            return Err(invalid(
+                format!("ui.oidc.connect_origins[{j}]"),
+                format!("{c:?} is not an origin such as \"https://oauth2.example.com\""),
+            ));
+        }
+    }
+    Ok(UiOidc {
+        issuer: o.issuer,
+        issuer_origin: origin,
+        client_id: o.client_id,
+        scopes,
+        connect_origins,
+    })
+}
+
+/// The origin of an issuer URL the page fetches from: `https` (or `http`
+/// to loopback), no user, query or fragment.
+fn issuer_origin(issuer: &str) -> Result<String, String> {
+    let uri = crate::oidc::fetch::check_url(issuer)
+        .map_err(|_| format!("`{issuer}` is not an https URL (http only to loopback)"))?;
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    if authority.contains('@') || uri.query().is_some() || issuer.contains('#') {
+        return Err(format!(
+            "`{issuer}`: an issuer has no user, query or fragment"
+        ));
+    }
+    let origin = format!("{}://{authority}", uri.scheme_str().unwrap_or_default());
+    if !is_origin(&origin) {
+        return Err(format!("`{issuer}` has no origin a page can fetch from"));
+    }
+    Ok(origin)
 }
 
 /// Reads a token from where it says; the value is never part of a message.
@@ -1310,6 +1449,122 @@ checks = ["api-*"]
         )
         .unwrap();
         assert!(!off.ui.enabled);
+    }
+
+    #[test]
+    fn ui_oidc_names_a_verified_issuer_and_an_audience_as_client() {
+        let verify = "[[oidc]]\nissuer = \"https://login.example/realms/x\"\n\
+                      audience = [\"sonde-page\", \"cli\"]\n\
+                      jwks_url = \"https://login.example/jwks\"\nscope_claim = \"sonde\"\n";
+        let parse = |ui: &str| {
+            GatewayConfig::parse(
+                &format!("data_dir = \"/d\"\n[ui.oidc]\n{ui}{verify}"),
+                "g.toml",
+                &host(),
+            )
+        };
+        let cfg =
+            parse("issuer = \"https://login.example/realms/x\"\nclient_id = \"sonde-page\"\n")
+                .unwrap();
+        assert_eq!(
+            cfg.ui.oidc,
+            Some(UiOidc {
+                issuer: "https://login.example/realms/x".into(),
+                issuer_origin: "https://login.example".into(),
+                client_id: "sonde-page".into(),
+                scopes: vec!["openid".into()],
+                connect_origins: vec![],
+            })
+        );
+        let cfg = parse(
+            "issuer = \"https://login.example/realms/x\"\nclient_id = \"cli\"\n\
+             scopes = [\"openid\", \"groups\"]\nconnect_origins = [\"https://token.example\"]\n",
+        )
+        .unwrap();
+        let o = cfg.ui.oidc.unwrap();
+        assert_eq!(o.scopes, ["openid", "groups"]);
+        assert_eq!(o.connect_origins, ["https://token.example"]);
+        assert_eq!(
+            GatewayConfig::parse("data_dir = \"/d\"\n", "g.toml", &host())
+                .unwrap()
+                .ui
+                .oidc,
+            None,
+            "off by default: the page asks for a reader token"
+        );
+        let err = |ui: &str| parse(ui).unwrap_err().to_string();
+        let good = "issuer = \"https://login.example/realms/x\"\n";
+        for (ui, says) in [
+            (
+                "issuer = \"https://other.example\"\nclient_id = \"sonde-page\"\n".to_owned(),
+                "ui.oidc.issuer: \"https://other.example\" is not the issuer of an [[oidc]] entry \
+                 (configured: \"https://login.example/realms/x\")",
+            ),
+            (
+                "issuer = \"https://login.example/realms/x/\"\nclient_id = \"sonde-page\"\n"
+                    .to_owned(),
+                "ui.oidc.issuer: \"https://login.example/realms/x/\" is not the issuer",
+            ),
+            (
+                "issuer = \"http://login.example\"\nclient_id = \"sonde-page\"\n".to_owned(),
+                "ui.oidc.issuer: `http://login.example` is not an https URL",
+            ),
+            (
+                "issuer = \"https://login.example?x=1\"\nclient_id = \"sonde-page\"\n".to_owned(),
+                "ui.oidc.issuer: `https://login.example?x=1`: an issuer has no user, query",
+            ),
+            (
+                format!("{good}client_id = \"\"\n"),
+                "ui.oidc.client_id: give the page's client id",
+            ),
+            (
+                format!("{good}client_id = \"web\"\n"),
+                "ui.oidc.client_id: \"web\" is not in oidc[0].audience: the ID token's aud is the client id",
+            ),
+            (
+                format!("{good}client_id = \"cli\"\nscopes = [\"profile\"]\n"),
+                "ui.oidc.scopes: must contain \"openid\"",
+            ),
+            (
+                format!("{good}client_id = \"cli\"\nscopes = [\"openid email\"]\n"),
+                "ui.oidc.scopes: \"openid email\" is not a scope",
+            ),
+            (
+                format!("{good}client_id = \"cli\"\nconnect_origins = [\"token.example\"]\n"),
+                "ui.oidc.connect_origins[0]: \"token.example\" is not an origin",
+            ),
+            (
+                format!("{good}client_id = \"cli\"\nredirect = \"/\"\n"),
+                "redirect",
+            ),
+        ] {
+            let e = err(&ui);
+            assert!(e.contains(says), "{ui}: {e}");
+        }
+        let none = GatewayConfig::parse(
+            "data_dir = \"/d\"\n[ui.oidc]\nissuer = \"https://i\"\nclient_id = \"c\"\n",
+            "g.toml",
+            &host(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            none.contains("ui.oidc.issuer: \"https://i\" is not the issuer of an [[oidc]] entry (none is configured)"),
+            "{none}"
+        );
+        // Loopback may be cleartext, as for jwks_url.
+        let local = GatewayConfig::parse(
+            "data_dir = \"/d\"\n[ui.oidc]\nissuer = \"http://127.0.0.1:9000\"\nclient_id = \"c\"\n\
+             [[oidc]]\nissuer = \"http://127.0.0.1:9000\"\naudience = \"c\"\n\
+             jwks_url = \"http://127.0.0.1:9000/jwks\"\nscope_claim = \"sonde\"\n",
+            "g.toml",
+            &host(),
+        )
+        .unwrap();
+        assert_eq!(
+            local.ui.oidc.map(|o| o.issuer_origin).as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
     }
 
     #[test]

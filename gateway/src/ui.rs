@@ -1,8 +1,9 @@
 //! The live page (`[ui]`, PROTOCOL.md 3.12): static assets embedded in the
 //! binary (gateway/ui/, uPlot vendored under ui/vendor/), served at `/`
 //! and `/ui/...`, and `/ui/config.json`, which tells the page which
-//! regional gateways to read. The page reads them with the reader
-//! endpoints like any other client; nothing here sees a record.
+//! regional gateways to read and, with `[ui.oidc]`, which identity
+//! provider to sign in with. The page reads the regions with the reader
+//! endpoints like any other client; nothing here sees a record or a token.
 
 use std::sync::{Arc, OnceLock};
 
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::config::Ui;
+use crate::config::{Ui, UiOidc};
 use crate::state::App;
 
 /// An embedded file: its name under `/ui/`, media type, bytes.
@@ -37,6 +38,7 @@ static ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("main.js", JS),
+    asset!("oidc.js", JS),
     asset!("feed.js", JS),
     asset!("series.js", JS),
     asset!("classify.js", JS),
@@ -75,6 +77,34 @@ pub struct PageConfig<'a> {
     pub gateway: &'a str,
     /// The regions to read: `url` empty for this gateway (the page's origin).
     pub regions: Vec<PageRegion<'a>>,
+    /// The identity provider to sign in with; null: a reader token.
+    pub oidc: Option<PageOidc<'a>>,
+}
+
+/// `[ui.oidc]` as the page needs it (no secret: the page is a public
+/// client, PKCE stands in for a client secret).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct PageOidc<'a> {
+    /// The issuer; discovery is `{issuer}/.well-known/openid-configuration`.
+    pub issuer: &'a str,
+    /// The page's client id.
+    pub client_id: &'a str,
+    /// The scopes to ask for.
+    pub scopes: &'a [String],
+    /// Origins besides the issuer's the page may fetch from (its CSP
+    /// allows them): where a token endpoint elsewhere must be.
+    pub connect_origins: &'a [String],
+}
+
+impl<'a> From<&'a UiOidc> for PageOidc<'a> {
+    fn from(o: &'a UiOidc) -> Self {
+        PageOidc {
+            issuer: &o.issuer,
+            client_id: &o.client_id,
+            scopes: &o.scopes,
+            connect_origins: &o.connect_origins,
+        }
+    }
 }
 
 /// One region of [`PageConfig`].
@@ -106,16 +136,24 @@ pub fn page_config<'a>(ui: &'a Ui, name: &'a str, region: Option<&'a str>) -> Pa
     PageConfig {
         gateway: name,
         regions,
+        oidc: ui.oidc.as_ref().map(PageOidc::from),
     }
 }
 
 /// The Content-Security-Policy of the page: its own scripts and styles
-/// only, and connections to its own origin and the configured regions.
+/// only, and connections to its own origin, the configured regions and,
+/// with `[ui.oidc]`, the issuer's origin (discovery and the token
+/// endpoint) and `connect_origins`. Going to the authorization endpoint
+/// is a navigation, which `connect-src` does not govern.
 fn content_security_policy(ui: &Ui) -> String {
     let mut connect = String::from("'self'");
-    for r in &ui.regions {
+    let provider = ui
+        .oidc
+        .iter()
+        .flat_map(|o| std::iter::once(&o.issuer_origin).chain(o.connect_origins.iter()));
+    for origin in ui.regions.iter().map(|r| &r.url).chain(provider) {
         connect.push(' ');
-        connect.push_str(&r.url);
+        connect.push_str(origin);
     }
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
@@ -222,6 +260,7 @@ mod tests {
                 name: "us".into(),
                 url: "https://gw-us.example".into(),
             }],
+            oidc: None,
         };
         assert_eq!(
             page_config(&listed, "gw-1", None).regions[0].url,
@@ -233,6 +272,45 @@ mod tests {
             "{csp}"
         );
         assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert_eq!(page_config(&listed, "gw-1", None).oidc, None);
+    }
+
+    #[test]
+    fn with_ui_oidc_the_page_is_told_the_provider_and_may_fetch_from_it() {
+        let ui = Ui {
+            enabled: true,
+            regions: vec![Region {
+                name: "us".into(),
+                url: "https://gw-us.example".into(),
+            }],
+            oidc: Some(UiOidc {
+                issuer: "https://login.example/realms/ops".into(),
+                issuer_origin: "https://login.example".into(),
+                client_id: "sonde-page".into(),
+                scopes: vec!["openid".into(), "groups".into()],
+                connect_origins: vec!["https://token.example:8443".into()],
+            }),
+        };
+        let json = serde_json::to_value(page_config(&ui, "gw-1", None)).unwrap();
+        assert_eq!(
+            json["oidc"],
+            serde_json::json!({
+                "issuer": "https://login.example/realms/ops",
+                "client_id": "sonde-page",
+                "scopes": ["openid", "groups"],
+                "connect_origins": ["https://token.example:8443"],
+            })
+        );
+        let csp = content_security_policy(&ui);
+        assert!(
+            csp.contains(
+                "connect-src 'self' https://gw-us.example https://login.example \
+                 https://token.example:8443;"
+            ),
+            "{csp}"
+        );
+        let alone = serde_json::to_value(page_config(&Ui::default(), "gw-1", None)).unwrap();
+        assert_eq!(alone["oidc"], serde_json::Value::Null);
     }
 
     #[test]

@@ -1,10 +1,12 @@
-// The live page: reads /ui/config.json for the regions, signs in (a reader
-// token kept in sessionStorage), opens one feed per region, and routes
-// between the overview and one check (#check=region/agent/check).
+// The live page: reads /ui/config.json for the regions, signs in (with
+// [ui.oidc], at the identity provider: oidc.js; else a reader token; either
+// kept in sessionStorage), opens one feed per region, and routes between
+// the overview and one check (#check=region/agent/check).
 
 import { CheckView, stats } from "./check.js";
 import { Feed, LIVE, POLLING, RECONNECTING, SIGNED_OUT } from "./feed.js";
 import { el } from "./format.js";
+import * as oidc from "./oidc.js";
 import { Overview, rowKey } from "./overview.js";
 
 const TOKEN_KEY = "sonde.token";
@@ -12,7 +14,7 @@ const app = document.getElementById("app");
 const regionsBar = document.getElementById("regions");
 const banner = document.getElementById("banner");
 
-const state = { config: null, feeds: new Map(), overview: null, view: null, dirty: false, paintPending: [] };
+const state = { config: null, feeds: new Map(), overview: null, view: null, dirty: false, paintPending: [], useToken: false, redirecting: false };
 
 window.sonde = { state, stats };
 
@@ -28,27 +30,89 @@ async function main() {
     sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(given[1]));
     history.replaceState(null, "", location.pathname + location.search);
   }
+  // `#code=…&state=…` (or `#error=…`): the identity provider's answer,
+  // taken out of the address bar (and the tab's history) at once.
+  const answer = oidc.returned();
+  if (answer) history.replaceState(null, "", location.pathname + location.search);
   const r = await fetch("ui/config.json", { cache: "no-store" });
   state.config = await r.json();
   document.title = `sonde · ${state.config.gateway}`;
+  if (answer) {
+    if (!state.config.oidc) return signIn("An identity provider answered, but this gateway has no [ui.oidc].");
+    app.replaceChildren(el("p", { class: "signin", id: "signing-in" }, `Signing in with ${oidc.issuerHost(state.config.oidc)}…`));
+    try {
+      const { token: idToken, back } = await oidc.complete(state.config.oidc, answer);
+      sessionStorage.setItem(TOKEN_KEY, idToken);
+      if (back) history.replaceState(null, "", location.pathname + location.search + back);
+    } catch (e) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      return signIn(`Sign-in failed: ${e.message}`);
+    }
+  }
   if (!token()) return signIn();
   start();
 }
 
-function signIn(reason) {
+function stopFeeds() {
   for (const f of state.feeds.values()) f.stop();
   state.feeds.clear();
+}
+
+/** Goes to the identity provider; back on this page with a code (main). */
+function toProvider(auto) {
+  state.redirecting = true;
+  oidc.begin(state.config.oidc, { auto }).catch((e) => {
+    state.redirecting = false;
+    signIn(`Sign-in failed: ${e.message}`);
+  });
+}
+
+/** Sign-in with [ui.oidc]: a button to the provider, and a way to use a reader token instead. */
+function providerSignIn(reason) {
+  const host = oidc.issuerHost(state.config.oidc);
+  const button = el("button", { type: "submit", id: "oidc-signin" }, `Sign in with ${host}`);
+  const other = el("button", { type: "button", class: "link", id: "use-token" }, "use a reader token instead");
+  const form = el(
+    "form",
+    { class: "signin", id: "signin" },
+    el("h2", {}, "Sign in"),
+    el("p", {}, `With your account at ${host}. Its ID token is kept for this tab only (sessionStorage) and sent to every region in an Authorization header, never in a URL.`),
+    reason ? el("p", { class: "error", id: "signin-error" }, reason) : null,
+    button,
+    el("p", { class: "alt" }, other),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    toProvider(false);
+  });
+  other.addEventListener("click", () => {
+    state.useToken = true;
+    signIn(reason);
+  });
+  app.append(form);
+  button.focus();
+}
+
+function signIn(reason) {
+  stopFeeds();
   app.replaceChildren();
+  if (state.config?.oidc && !state.useToken) return providerSignIn(reason);
   const input = el("input", { type: "password", id: "token", autocomplete: "current-password", placeholder: "reader token", "aria-label": "Reader token" });
   const form = el(
     "form",
     { class: "signin", id: "signin" },
     el("h2", {}, "Sign in"),
     el("p", {}, "A reader token from gateway.toml. It is kept for this tab only (sessionStorage) and sent in an Authorization header, never in a URL."),
-    reason ? el("p", { class: "error" }, reason) : null,
+    reason ? el("p", { class: "error", id: "signin-error" }, reason) : null,
     input,
     el("button", { type: "submit" }, "Sign in"),
+    state.config?.oidc ? el("p", { class: "alt" }, el("button", { type: "button", class: "link", id: "use-provider" }, `sign in with ${oidc.issuerHost(state.config.oidc)} instead`)) : null,
   );
+  form.querySelector("#use-provider")?.addEventListener("click", () => {
+    state.useToken = false;
+    signIn(reason);
+  });
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
@@ -75,6 +139,8 @@ function start() {
     const feed = new Feed(region, token, {
       hello: () => {},
       snapshot: (f, states) => {
+        // Signed in and reading: a later expiry may sign in again by itself.
+        if (state.config.oidc) oidc.working();
         state.overview.take(f.region.name, states, false);
         schedule();
       },
@@ -93,7 +159,17 @@ function start() {
       mode: (f, mode) => showMode(f.region.name, mode),
       unauthorized: (f, reason) => {
         sessionStorage.removeItem(TOKEN_KEY);
-        signIn(`${f.region.name}: ${shortReason(reason)}`);
+        if (state.redirecting) return;
+        const why = shortReason(reason);
+        // An ID token that expired: to the provider again by itself, once;
+        // if that gives no working token, the button (no loop).
+        if (state.config.oidc && !state.useToken && /expired/.test(why) && oidc.mayRetry()) {
+          stopFeeds();
+          app.replaceChildren(el("p", { class: "signin", id: "signing-in" }, `Signing in again with ${oidc.issuerHost(state.config.oidc)}…`));
+          toProvider(true);
+          return;
+        }
+        signIn(`${f.region.name}: ${why}`);
       },
     });
     state.feeds.set(region.name, feed);
@@ -126,10 +202,13 @@ function schedule() {
   state.dirty = true;
   requestAnimationFrame(() => {
     state.dirty = false;
-    if (!state.overviewRoot.hidden) state.overview.render();
-    const painted = Date.now();
-    for (const end of state.paintPending) stats.overview ? stats.overview.push(painted - end) : (stats.overview = [painted - end]);
-    if (stats.overview && stats.overview.length > 50000) stats.overview.splice(0, stats.overview.length - 50000);
+    // Probe end → painted, for the records this frame drew (stats.overview).
+    if (!state.overviewRoot.hidden) {
+      state.overview.render();
+      const painted = Date.now();
+      for (const end of state.paintPending) stats.overview.push(painted - end);
+      if (stats.overview.length > 50000) stats.overview.splice(0, stats.overview.length - 50000);
+    }
     state.paintPending.length = 0;
   });
 }
@@ -171,6 +250,12 @@ document.addEventListener("keydown", (e) => {
     document.getElementById("filter")?.focus();
   } else if (e.key === "Escape" && state.view) {
     location.hash = "";
+  } else if ((e.key === "]" || e.key === "[") && state.view) {
+    // The next or previous check, in the overview's order.
+    const order = state.overview.order;
+    const at = order.findIndex((r) => r.key === state.view.row.key);
+    const next = order[at + (e.key === "]" ? 1 : -1)];
+    if (next) location.hash = `check=${[next.region, next.agent, next.check].map(encodeURIComponent).join("/")}`;
   }
 });
 
