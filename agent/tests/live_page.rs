@@ -510,6 +510,17 @@ fn the_overview_and_a_check_show_what_history_holds_live() {
     assert_ne!(b.eval(keys), json!("none"));
     std::thread::sleep(Duration::from_millis(500));
     b.screenshot("live-page-check-phases");
+
+    // Dark mode follows the system's scheme, the chart's colours too.
+    let bg = "return getComputedStyle(document.body).backgroundColor";
+    assert_eq!(b.eval(bg), json!("rgb(251, 251, 250)"));
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    assert_eq!(b.eval(bg), json!("rgb(17, 20, 23)"));
+    std::thread::sleep(Duration::from_millis(500));
+    b.screenshot("live-page-check-phases-dark");
 }
 
 #[test]

@@ -14,6 +14,8 @@ import { PHASES, Series, ST_NAMES, errorName } from "./series.js";
 
 const BACKFILL_MS = 3600_000;
 const DEFAULT_WINDOW_MS = 15 * 60_000;
+/** The most probes a view holds (about 55 h at 1 s); the oldest go first. */
+const MAX_PROBES = 200_000;
 /** The narrowest window a live chart shows. */
 const MIN_FOLLOW_MS = 30_000;
 const TABLE_ROW = 24;
@@ -59,6 +61,8 @@ export class CheckView {
     this.median = NaN;
     this.lo = 0;
     this.hi = 0;
+    /** Aborts this view's history reads when it closes. */
+    this.life = new AbortController();
     this.build();
     this.backfill();
     this.frame = requestAnimationFrame(() => this.tick());
@@ -131,6 +135,7 @@ export class CheckView {
             (u) => {
               this.drawMarks(u);
               keep(stats.drawFn, performance.now() - this.drawStarted);
+              this.renderTable();
               // Probe end → drawn, for the live probes this draw shows.
               if (this.pending.length) {
                 const painted = Date.now();
@@ -199,6 +204,7 @@ export class CheckView {
   }
 
   close() {
+    this.life.abort();
     cancelAnimationFrame(this.frame);
     window.removeEventListener("resize", this.resize);
     window.removeEventListener("mouseup", this.release);
@@ -210,19 +216,26 @@ export class CheckView {
   async backfill() {
     const from = Date.now() - BACKFILL_MS;
     const q = `check=${encodeURIComponent(this.row.check)}&agent=${encodeURIComponent(this.row.agent)}&from=${from}`;
-    this.status.textContent = "loading history…";
+    this.status.replaceChildren("loading history…");
     try {
       let n = 0;
-      await this.feed.history(q, (records) => {
-        for (const item of records) if (item.check === this.row.check && item.agent === this.row.agent) this.put(item, false);
-        n += records.length;
-      });
-      this.status.textContent = "";
+      await this.feed.history(
+        q,
+        (records) => {
+          for (const item of records) if (item.check === this.row.check && item.agent === this.row.agent) this.put(item, false);
+          n += records.length;
+        },
+        this.life.signal,
+      );
+      if (this.closed) return;
+      this.status.replaceChildren();
       this.loaded = true;
       this.root.dataset.loaded = "true";
       this.backfilled = n;
     } catch (e) {
-      this.status.textContent = `history: ${e.message}`;
+      if (this.closed) return;
+      const retry = el("button", { type: "button", class: "link", id: "backfill-retry", onclick: () => this.backfill() }, "retry");
+      this.status.replaceChildren(`history: ${e.message} `, retry);
       this.root.dataset.loaded = "error";
     }
   }
@@ -232,12 +245,18 @@ export class CheckView {
     if (this.closed) return;
     const s = this.series;
     if (!s.add(item.gseq, item.record)) return;
+    // Bounded: a view left open for days keeps the newest MAX_PROBES.
+    if (s.length > MAX_PROBES) s.dropOldest(s.length - MAX_PROBES + (MAX_PROBES >> 4));
     if (this.cls.length < s.capacity) {
       const next = new Uint8Array(s.capacity);
       next.set(this.cls);
       this.cls = next;
     }
-    if (live) this.pending.push(item.record.t + item.record.rt);
+    if (live) {
+      this.pending.push(item.record.t + item.record.rt);
+      // A hidden tab draws no frames: keep the newest only.
+      if (this.pending.length > 10000) this.pending.splice(0, this.pending.length - 10000);
+    }
   }
 
   tick() {
@@ -262,7 +281,8 @@ export class CheckView {
     if (this.follow && !this.held) {
       // The last windowMs, or from the first probe held when that is later
       // (a chart opened a minute after the check started is full at once).
-      const now = Date.now();
+      // The viewer's clock, or the newest probe if its agent's clock is ahead.
+      const now = Math.max(Date.now(), s.length ? s.t[s.length - 1] : 0);
       const first = s.length ? s.t[0] - 1000 : now - this.windowMs;
       const min = Math.min(now - MIN_FOLLOW_MS, Math.max(now - this.windowMs, first));
       this.chart.setScale("x", { min, max: now + 1000 });
@@ -287,7 +307,7 @@ export class CheckView {
     const min = u.scales.x.min;
     const max = u.scales.x.max;
     this.lo = s.lowerBound(min);
-    this.hi = s.lowerBound(max + 1);
+    this.hi = s.lowerBound(Math.floor(max) + 1);
     this.median = classes(s.rt, s.st, this.lo, this.hi, this.cls);
   }
 
@@ -469,15 +489,10 @@ export class CheckView {
       const half = (this.chart.scales.x.max - this.chart.scales.x.min) / 2;
       this.zoom(this.selectedT - half, this.selectedT + half);
     }
-    this.chart.redraw(false, false);
-    if (from !== "table") {
-      const pos = this.hi - 1 - i;
-      const y = pos * TABLE_ROW;
-      const v = this.tableBody;
-      if (y < v.scrollTop || y + TABLE_ROW > v.scrollTop + v.clientHeight) v.scrollTop = Math.max(0, y - v.clientHeight / 2);
-    }
+    // The table scrolls to it once the draw has the window (lo..hi) it shows.
+    if (from !== "table") this.scrollToT = this.selectedT;
     this.tableRendered = null;
-    this.renderTable();
+    this.chart.redraw(false, false);
   }
 
   /** The visible window's probes, newest first, virtualised. */
@@ -485,6 +500,15 @@ export class CheckView {
     const s = this.series;
     const { lo, hi } = this;
     const n = Math.max(0, hi - lo);
+    if (this.scrollToT !== null && this.scrollToT !== undefined) {
+      const i = this.indexOfT(this.scrollToT);
+      this.scrollToT = null;
+      if (i >= lo && i < hi) {
+        const y = (hi - 1 - i) * TABLE_ROW;
+        const v = this.tableBody;
+        if (y < v.scrollTop || y + TABLE_ROW > v.scrollTop + v.clientHeight) v.scrollTop = Math.max(0, y - v.clientHeight / 2);
+      }
+    }
     const key = `${s.version}:${lo}:${hi}:${this.tableBody.scrollTop}:${this.selected}:${this.median}`;
     if (key === this.tableRendered) return;
     this.tableRendered = key;

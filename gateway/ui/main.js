@@ -7,7 +7,7 @@ import { CheckView, stats } from "./check.js";
 import { Feed, LIVE, POLLING, RECONNECTING, SIGNED_OUT } from "./feed.js";
 import { el } from "./format.js";
 import * as oidc from "./oidc.js";
-import { Overview, rowKey } from "./overview.js";
+import { Overview, Row, rowKey } from "./overview.js";
 
 const TOKEN_KEY = "sonde.token";
 const app = document.getElementById("app");
@@ -27,7 +27,13 @@ async function main() {
   // of the address bar. A fragment never reaches the server or its logs.
   const given = /^#token=(.+)$/.exec(location.hash);
   if (given) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(given[1]));
+    let value = given[1];
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // Not percent-encoding: the token as written.
+    }
+    sessionStorage.setItem(TOKEN_KEY, value);
     history.replaceState(null, "", location.pathname + location.search);
   }
   // `#code=…&state=…` (or `#error=…`): the identity provider's answer,
@@ -144,23 +150,35 @@ function start() {
         state.overview.take(f.region.name, states, false);
         schedule();
       },
-      records: (f, records) => {
+      // live: news on the stream or a poll, not a replay or a heal (only
+      // news counts in the paint-latency figures).
+      records: (f, records, live) => {
         state.overview.take(f.region.name, records, true);
         const v = state.view;
         if (v && v.row.region === f.region.name) {
-          for (const item of records) if (item.check === v.row.check && item.agent === v.row.agent) v.put(item, true);
+          for (const item of records) if (item.check === v.row.check && item.agent === v.row.agent) v.put(item, live);
         }
-        const now = Date.now();
-        for (const item of records) state.paintPending.push(item.record.t + item.record.rt);
-        if (state.paintPending.length > 50000) state.paintPending.splice(0, state.paintPending.length - 50000);
-        state.lastRecordAt = now;
+        if (live) {
+          for (const item of records) state.paintPending.push(item.record.t + item.record.rt);
+          // A hidden tab draws no frames: keep the newest only.
+          if (state.paintPending.length > 50000) state.paintPending.splice(0, state.paintPending.length - 50000);
+        }
+        state.lastRecordAt = Date.now();
         schedule();
       },
+      restart: (f) => state.overview.restart(f.region.name),
       mode: (f, mode) => showMode(f.region.name, mode),
       unauthorized: (f, reason) => {
-        sessionStorage.removeItem(TOKEN_KEY);
         if (state.redirecting) return;
         const why = shortReason(reason);
+        // One region refusing the token (not configured there) is that
+        // region's problem: its chip says "signed out", the others keep
+        // streaming. Sign in again once every region refused, or the
+        // token expired (then it is the same everywhere).
+        const expired = /expired/.test(why);
+        const others = [...state.feeds.values()].filter((g) => g !== f && g.mode !== SIGNED_OUT);
+        if (!expired && others.length) return;
+        sessionStorage.removeItem(TOKEN_KEY);
         // An ID token that expired: to the provider again by itself, once;
         // if that gives no working token, the button (no loop).
         if (state.config.oidc && !state.useToken && /expired/.test(why) && oidc.mayRetry()) {
@@ -227,13 +245,20 @@ function route() {
     document.getElementById("rows")?.focus();
     return;
   }
-  const [region, agent, check] = m.slice(1).map(decodeURIComponent);
+  let region, agent, check;
+  try {
+    [region, agent, check] = m.slice(1).map(decodeURIComponent);
+  } catch {
+    location.hash = "";
+    return;
+  }
   const feed = state.feeds.get(region);
   if (!feed) {
     location.hash = "";
     return;
   }
-  const row = state.overview.rows.get(rowKey(region, agent, check)) ?? state.overview.row(region, agent, check);
+  // A check the overview has not seen (a link from elsewhere) is shown without adding it there.
+  const row = state.overview.rows.get(rowKey(region, agent, check)) ?? new Row(region, agent, check);
   state.overviewRoot.hidden = true;
   state.checkRoot.hidden = false;
   state.view = new CheckView(state.checkRoot, row, feed, () => {

@@ -26,6 +26,8 @@ export class Row {
     this.rt = NaN;
     this.t = 0;
     this.gseq = 0;
+    /** The newest gseq counted into uptime and the sparkline. */
+    this.counted = 0;
     this.up = 0;
     this.total = 0;
     this.sparkRt = new Float32Array(SPARK);
@@ -34,24 +36,38 @@ export class Row {
     this.lower = check.toLowerCase();
   }
 
-  /** Takes a record; true if the row's sort position may have moved. */
+  /**
+   * Takes a snapshot state (counted false) or a record (counted true);
+   * true if the row's sort position may have moved. The current state is
+   * the newest gseq seen; records are counted (uptime, sparkline) once
+   * each, also when they come after a snapshot that already reflects
+   * them (the replay after a reconnect) or from history.
+   */
   add(gseq, r, counted) {
+    const st = ST_CODE[r.st] ?? ST_UNKNOWN;
+    if (counted && gseq > this.counted) {
+      this.counted = gseq;
+      this.total++;
+      if (st === ST_UP) this.up++;
+      const i = this.sparkN % SPARK;
+      this.sparkRt[i] = r.rt;
+      this.sparkSt[i] = st;
+      this.sparkN++;
+    }
     if (gseq <= this.gseq) return false;
     const before = this.st;
     this.gseq = gseq;
     this.t = r.t;
     this.rt = r.rt;
-    this.st = ST_CODE[r.st] ?? ST_UNKNOWN;
+    this.st = st;
     this.error = r.error ?? null;
-    if (counted) {
-      this.total++;
-      if (this.st === ST_UP) this.up++;
-    }
-    const i = this.sparkN % SPARK;
-    this.sparkRt[i] = r.rt;
-    this.sparkSt[i] = this.st;
-    this.sparkN++;
     return before !== this.st;
+  }
+
+  /** Another gateway's gseqs from now on (since_ahead): the next state is taken whatever its gseq. */
+  restart() {
+    this.gseq = 0;
+    this.counted = 0;
   }
 }
 
@@ -126,6 +142,11 @@ export class Overview {
       const r = this.row(region, item.agent, item.check);
       if (r.add(item.gseq, item.record, counted)) this.dirty = true;
     }
+  }
+
+  /** A region's gateway restarted its gseqs (since_ahead). */
+  restart(region) {
+    for (const r of this.rows.values()) if (r.region === region) r.restart();
   }
 
   visible(r) {

@@ -122,6 +122,17 @@ export class Series {
     return true;
   }
 
+  /** Forgets the oldest n probes. */
+  dropOldest(n) {
+    n = Math.min(n, this.length);
+    if (n <= 0) return;
+    const cut = this.t[n - 1];
+    for (const [name] of FIELDS) this[name].copyWithin(0, n, this.length);
+    this.length -= n;
+    for (const t of this.big.keys()) if (t <= cut) this.big.delete(t);
+    this.version++;
+  }
+
   /** Phase `p` of probe i in ms, NaN for none. */
   phase(p, i) {
     const v = this[p][i];

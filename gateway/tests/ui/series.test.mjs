@@ -45,3 +45,14 @@ test("history older than the live tip is inserted in order", () => {
   assert.equal(s.lowerBound(21), 3);
   assert.equal(s.lowerBound(100), 8);
 });
+
+test("the oldest probes go first when a view is bounded", () => {
+  const s = new Series(4);
+  for (const t of [10, 20, 30, 40, 50]) s.add(t, record(t, t === 20 ? { ft: 70000 } : {}));
+  s.dropOldest(2);
+  assert.deepEqual([...s.t.subarray(0, s.length)], [30, 40, 50]);
+  assert.equal(s.big.size, 0);
+  assert.deepEqual(s.record(0), record(30));
+  assert.equal(s.add(20, record(20)), true);
+  assert.deepEqual([...s.t.subarray(0, s.length)], [20, 30, 40, 50]);
+});
