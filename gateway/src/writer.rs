@@ -90,6 +90,8 @@ pub struct Writer {
     stopped: std::sync::atomic::AtomicBool,
     /// Frames written and, with `durable`, synced.
     durable: watch::Receiver<u64>,
+    /// Frames written to the files (readable by history), synced or not.
+    readable: watch::Receiver<u64>,
     stats: Arc<WriterStats>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Tests: while set, every file the writer starts is /dev/full.
@@ -108,6 +110,7 @@ impl Writer {
         }
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable) = watch::channel(0);
+        let (readable_tx, readable) = watch::channel(0);
         let stats = Arc::new(WriterStats::default());
         let capacity = settings.queue_frames;
         #[cfg(test)]
@@ -131,7 +134,13 @@ impl Writer {
         };
         let thread = std::thread::Builder::new()
             .name("gateway-writer".into())
-            .spawn(move || run(rx, files, policy, &thread_stats, &durable_tx))?;
+            .spawn(move || {
+                let published = Published {
+                    durable: durable_tx,
+                    readable: readable_tx,
+                };
+                run(rx, files, policy, &thread_stats, &published)
+            })?;
         Ok(Writer {
             tx,
             capacity,
@@ -139,6 +148,7 @@ impl Writer {
             offered: AtomicU64::new(0),
             stopped: std::sync::atomic::AtomicBool::new(false),
             durable,
+            readable,
             stats,
             thread: Mutex::new(Some(thread)),
             #[cfg(test)]
@@ -185,6 +195,23 @@ impl Writer {
         let mut durable = self.durable.clone();
         matches!(
             tokio::time::timeout(limit, durable.wait_for(|&done| done >= ticket)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The ticket of the frames offered so far: wait for it with
+    /// [`Writer::readable`] to read everything accepted until now.
+    pub fn offered(&self) -> u64 {
+        self.offered.load(Ordering::Acquire)
+    }
+
+    /// Waits until the frames up to `ticket` are in the files (written,
+    /// synced or not: what history reads), at most `limit`; false if that
+    /// took longer (the writer behind or failing, or stopped).
+    pub async fn readable(&self, ticket: u64, limit: Duration) -> bool {
+        let mut readable = self.readable.clone();
+        matches!(
+            tokio::time::timeout(limit, readable.wait_for(|&done| done >= ticket)).await,
             Ok(Ok(_))
         )
     }
@@ -396,13 +423,20 @@ struct Policy {
     sync_at_once: bool,
 }
 
+/// What the writer thread tells the rest: frames durable, frames readable.
+struct Published {
+    durable: watch::Sender<u64>,
+    readable: watch::Sender<u64>,
+}
+
 fn run(
     rx: mpsc::Receiver<Cmd>,
     mut files: Files,
     policy: Policy,
     stats: &WriterStats,
-    durable: &watch::Sender<u64>,
+    published: &Published,
 ) {
+    let durable = &published.durable;
     let mut last_sync = Instant::now();
     let mut last_retention = Instant::now();
     // Frames on disk, fsynced: what `durable` publishes.
@@ -471,6 +505,15 @@ fn run(
             stats,
         );
         commit(durable_now, &mut synced);
+        // Written, synced or not: history may read them (never goes back,
+        // also when a failed file's frames are queued to be written again:
+        // they were read once and history serves a frame once).
+        let on_disk = synced + unsynced.len() as u64;
+        published.readable.send_if_modified(|n| {
+            let grew = on_disk > *n;
+            *n = (*n).max(on_disk);
+            grew
+        });
         if let Err(e) = written {
             fail("write", e, pending.len() + unsynced.len());
             retry_at = Some(Instant::now() + heal.failed().retry_in);

@@ -155,6 +155,9 @@ pub fn page(
 
 /// The most bytes one read of adjacent frames takes.
 const RUN_BYTES: u64 = 1 << 20;
+/// How long a history request waits for the writer to put what was
+/// accepted before it into the files (PROTOCOL.md 3.10).
+const READABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `frames` as runs of frames that lie end to end in their file, each at
 /// most [`RUN_BYTES`] (or one frame): read with one call each.
@@ -283,6 +286,21 @@ pub(crate) async fn history(
     };
     let head = app.hub().head();
     let to = to.unwrap_or(head).min(head);
+    // Every record up to `head` was offered to the writer before it was
+    // accepted; wait until they are in the files, so that a range a
+    // `reset` just named is read whole, not short by the writer's queue.
+    let ticket = app.writer.offered();
+    if !app.writer.readable(ticket, READABLE_WAIT).await {
+        let body = serde_json::json!({
+            "error": "unavailable",
+            "reason": format!(
+                "records accepted are not yet in the wire files after {}s (the writer is behind or failing); retry",
+                READABLE_WAIT.as_secs()
+            ),
+            "offset": null,
+        });
+        return crate::server::json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string());
+    }
     let scope = reader.scope.clone();
     let shared = app.clone();
     let read = tokio::task::spawn_blocking(move || {

@@ -290,3 +290,38 @@ fn retention_counts_a_finished_file_named_after_the_active_one() {
     assert_eq!(stats.deleted_files.load(Ordering::Relaxed), 1);
     assert_eq!(persisted_seqs(dir.path()), [1]);
 }
+
+#[test]
+fn frames_are_readable_once_written_before_any_fsync_and_not_while_refused() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let w = Writer::start(WriterSettings {
+        // Queued: fsynced only every hour, so "readable" cannot wait for it.
+        ack: AckAfter::Queued,
+        data_dir: dir.path().to_path_buf(),
+        max_file_bytes: 1,
+        fsync_interval: Duration::from_secs(3600),
+        queue_frames: 64,
+        retain: Retention::default(),
+    })
+    .unwrap();
+    assert_eq!(w.offered(), 0);
+    let first = w.try_send(vec![frame(0), frame(1)]).unwrap();
+    assert_eq!(w.offered(), first);
+    assert!(rt.block_on(w.readable(first, Duration::from_secs(10))));
+    assert_eq!(persisted_seqs(dir.path()), [0, 1]);
+
+    w.full_disk.store(true, Ordering::Release);
+    let held = w.try_send(vec![frame(2)]).unwrap();
+    assert!(
+        !rt.block_on(w.readable(held, RETRY * 2)),
+        "readable while the disk refused it"
+    );
+    w.full_disk.store(false, Ordering::Release);
+    assert!(rt.block_on(w.readable(held, RETRY * 5)));
+    w.stop();
+    assert_eq!(persisted_seqs(dir.path()), [0, 1, 2]);
+}
