@@ -140,8 +140,15 @@ impl Issuer {
                 return Ok(found);
             }
             if last.is_none_or(|t| t.elapsed() >= MIN_REFETCH) {
-                *last = Some(Instant::now());
-                if let Err(why) = self.refresh().await {
+                // A first load that succeeds (a token that came before
+                // the start-up load finished) leaves the budget to the
+                // first rotation; a failed one or a refetch spends it.
+                let had_keys = self.held().is_some();
+                let loaded = self.refresh().await;
+                if had_keys || loaded.is_err() {
+                    *last = Some(Instant::now());
+                }
+                if let Err(why) = loaded {
                     tracing::warn!(issuer = %self.cfg.issuer, %why, "oidc: loading the issuer's keys failed");
                 }
             }
