@@ -1,5 +1,5 @@
 //! The live page's pure modules (classification, the typed-array series,
-//! export, the OIDC checks) under Node's test runner: gateway/tests/ui/*.test.mjs import
+//! export, the OIDC checks, the feed, an overview row) under Node's test runner: gateway/tests/ui/*.test.mjs import
 //! gateway/ui/*.js as the browser does, without a browser.
 
 use std::process::Command;
