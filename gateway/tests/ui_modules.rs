@@ -1,6 +1,7 @@
-//! The live page's pure modules (classification, the typed-array series,
-//! export, the OIDC checks, the feed, an overview row) under Node's test runner: gateway/tests/ui/*.test.mjs import
-//! gateway/ui/*.js as the browser does, without a browser.
+//! The live page's pure modules under Node's test runner: classification,
+//! the typed-array series, export, the OIDC checks, the feed (against a
+//! scripted gateway) and an overview row. gateway/tests/ui/*.test.mjs
+//! import gateway/ui/*.js as the browser does, without a browser.
 
 use std::process::Command;
 
