@@ -15,6 +15,8 @@
 //! each phase's length, default 20).
 #![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
+#[path = "common/lab.rs"]
+mod lab;
 #[path = "../tests/util/process.rs"]
 #[allow(dead_code)]
 mod process;
@@ -24,7 +26,6 @@ mod sse;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use process::{Process, free_addr};
 use sse::SseReader;
 use testkit::http::HttpTarget;
 
@@ -43,49 +44,9 @@ fn main() {
 /// Latencies in ms, one per record received.
 fn run(targets: &[HttpTarget], checks: usize, interval: &str, secs: u64) -> Vec<f64> {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let gw_addr = free_addr();
-    std::fs::write(tmp.path().join("reader.token"), "bench-reader")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let gw_config = tmp.path().join("gateway.toml");
-    std::fs::write(
-        &gw_config,
-        format!(
-            "listen = \"{gw_addr}\"\ndata_dir = \"{}\"\n\
-             [[agent]]\nid = \"bench\"\ntoken = {{ env = \"BENCH_AGENT_TOKEN\" }}\n\
-             [[reader]]\nname = \"bench\"\ntoken = {{ file = \"{}\" }}\n",
-            tmp.path().join("data").display(),
-            tmp.path().join("reader.token").display()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let gw_shown = gw_config.display().to_string();
-    let mut gw = Process::start(
-        &["gateway", "--config", &gw_shown],
-        &[("BENCH_AGENT_TOKEN", "bench-agent")],
-    );
-    gw.wait_listening(gw_addr);
-    let reader = SseReader::connect(gw_addr, "bench-reader", None);
-
-    let mut config = format!(
-        "[agent]\nid = \"bench\"\nstate_dir = \"{}\"\n\
-         [defaults]\ninterval = \"{interval}\"\ntimeout = \"900ms\"\n\
-         [[sinks.gateway]]\nurl = \"http://{gw_addr}\"\ntoken = {{ env = \"BENCH_GATEWAY_TOKEN\" }}\n",
-        tmp.path().join("agent").display()
-    );
-    for i in 0..checks {
-        let target = &targets[i % targets.len()];
-        config.push_str(&format!(
-            "[[check]]\nname = \"c{i}\"\nurl = \"{}\"\n",
-            target.url(&format!("/{i}"))
-        ));
-    }
-    let agent_config = tmp.path().join("sonde.toml");
-    std::fs::write(&agent_config, config).unwrap_or_else(|e| panic!("{e}"));
-    let shown = agent_config.display().to_string();
-    let mut agent = Process::start(
-        &["run", "--config", &shown],
-        &[("BENCH_GATEWAY_TOKEN", "bench-agent"), ("RUST_LOG", "warn")],
-    );
+    let (mut gw, gw_addr) = lab::gateway(tmp.path(), "");
+    let reader = SseReader::connect(gw_addr, lab::READER, None);
+    let mut agent = lab::agent(tmp.path(), gw_addr, targets, checks, interval);
     // Skip the start-up (first probes, connection set-up), then measure.
     std::thread::sleep(Duration::from_secs(3));
     let skip = reader.records().len();

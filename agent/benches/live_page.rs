@@ -19,20 +19,21 @@
 //! streaming phase's length, default 20). Without Chromium it says so.
 #![allow(clippy::disallowed_types, reason = "benchmarks measure real time")]
 
+#[path = "common/lab.rs"]
+mod lab;
 #[path = "../tests/util/process.rs"]
 #[allow(dead_code)]
 mod process;
 
-use std::path::Path;
 use std::time::Duration;
 
-use process::{Process, free_addr};
+use process::Process;
 use serde_json::{Value, json};
 use testkit::browser::{self, Browser};
 use testkit::http::HttpTarget;
 
-const READER: &str = "bench-reader";
-const AGENT: &str = "bench-agent";
+/// The page names its one region.
+const REGION: &str = "region = \"bench\"\n";
 
 fn main() {
     if !browser::available() {
@@ -46,9 +47,13 @@ fn main() {
     let targets: Vec<HttpTarget> = (0..4).map(|_| HttpTarget::plain()).collect();
 
     {
-        let lab = Lab::start(&targets, 1000, "1s");
+        let chain = Lab::start(&targets, 1000, "1s");
         let mut b = Browser::start(1400, 900);
-        b.open(&format!("http://{}/#token={READER}", lab.gateway_addr));
+        b.open(&format!(
+            "http://{}/#token={}",
+            chain.gateway_addr,
+            lab::READER
+        ));
         wait(
             &mut b,
             "1000 rows",
@@ -82,9 +87,13 @@ fn main() {
     }
 
     {
-        let lab = Lab::start(&targets, 10_000, "10s");
+        let chain = Lab::start(&targets, 10_000, "10s");
         let mut b = Browser::start(1400, 900);
-        b.open(&format!("http://{}/#token={READER}", lab.gateway_addr));
+        b.open(&format!(
+            "http://{}/#token={}",
+            chain.gateway_addr,
+            lab::READER
+        ));
         let before = heap(&mut b);
         wait_long(
             &mut b,
@@ -107,9 +116,9 @@ fn main() {
     // One check's view with 86 400 probes, from a gateway with nothing
     // in it (no live records in the way).
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (_gw, addr) = gateway(tmp.path());
+    let (_gw, addr) = lab::gateway(tmp.path(), REGION);
     let mut b = Browser::start(1400, 900);
-    b.open(&format!("http://{addr}/#token={READER}"));
+    b.open(&format!("http://{addr}/#token={}", lab::READER));
     wait(
         &mut b,
         "the overview",
@@ -183,27 +192,8 @@ struct Lab {
 impl Lab {
     fn start(targets: &[HttpTarget], checks: usize, interval: &str) -> Lab {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let (gateway, gateway_addr) = gateway(tmp.path());
-        let mut config = format!(
-            "[agent]\nid = \"bench\"\nstate_dir = \"{}\"\n\
-             [defaults]\ninterval = \"{interval}\"\ntimeout = \"900ms\"\n\
-             [[sinks.gateway]]\nurl = \"http://{gateway_addr}\"\ntoken = {{ env = \"BENCH_GATEWAY_TOKEN\" }}\n",
-            tmp.path().join("agent").display()
-        );
-        for i in 0..checks {
-            let target = &targets[i % targets.len()];
-            config.push_str(&format!(
-                "[[check]]\nname = \"c{i}\"\nurl = \"{}\"\n",
-                target.url(&format!("/{i}"))
-            ));
-        }
-        let path = tmp.path().join("sonde.toml");
-        std::fs::write(&path, config).unwrap_or_else(|e| panic!("{e}"));
-        let shown = path.display().to_string();
-        let agent = Process::start(
-            &["run", "--config", &shown],
-            &[("BENCH_GATEWAY_TOKEN", AGENT), ("RUST_LOG", "warn")],
-        );
+        let (gateway, gateway_addr) = lab::gateway(tmp.path(), REGION);
+        let agent = lab::agent(tmp.path(), gateway_addr, targets, checks, interval);
         Lab {
             gateway_addr,
             _tmp: tmp,
@@ -218,31 +208,6 @@ impl Drop for Lab {
         self.agent.stop();
         self.gateway.stop();
     }
-}
-
-/// A `sonde gateway` in `dir` with one agent and one reader.
-fn gateway(dir: &Path) -> (Process, std::net::SocketAddr) {
-    let addr = free_addr();
-    std::fs::write(dir.join("reader.token"), READER).unwrap_or_else(|e| panic!("{e}"));
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"{addr}\"\ndata_dir = \"{}\"\nregion = \"bench\"\n\
-             [[agent]]\nid = \"bench\"\ntoken = {{ env = \"BENCH_AGENT_TOKEN\" }}\n\
-             [[reader]]\nname = \"bench\"\ntoken = {{ file = \"{}\" }}\n",
-            dir.join("data").display(),
-            dir.join("reader.token").display()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let shown = config.display().to_string();
-    let mut gw = Process::start(
-        &["gateway", "--config", &shown],
-        &[("BENCH_AGENT_TOKEN", AGENT)],
-    );
-    gw.wait_listening(addr);
-    (gw, addr)
 }
 
 fn wait(b: &mut Browser, what: &str, script: &str) {
