@@ -7,7 +7,7 @@
 // last hour from history.
 
 import uPlot from "./vendor/uplot/uPlot.esm.js";
-import { AMBER, CLASS_NAMES, DOWN, OK, RED, UNKNOWN, classes } from "./classify.js";
+import { AMBER, CLASS_NAMES, DOWN, OK, UNKNOWN, classes } from "./classify.js";
 import { csv, download, json } from "./export.js";
 import { clock, dateTime, duration, el, utc } from "./format.js";
 import { PHASES, Series, ST_NAMES, errorName } from "./series.js";
@@ -37,7 +37,7 @@ function palette() {
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => (colors = null));
 
 /** Timing figures the bench and the tests read (window.sonde.stats). */
-export const stats = { draws: [], drawFn: [], paint: [], overview: [] };
+export const stats = { drawFn: [], paint: [], overview: [] };
 const keep = (list, v, max = 20000) => {
   list.push(v);
   if (list.length > max) list.splice(0, list.length - max);
@@ -219,20 +219,16 @@ export class CheckView {
     const q = `check=${encodeURIComponent(this.row.check)}&agent=${encodeURIComponent(this.row.agent)}&from=${from}`;
     this.status.replaceChildren("loading history…");
     try {
-      let n = 0;
       await this.feed.history(
         q,
         (records) => {
           for (const item of records) if (item.check === this.row.check && item.agent === this.row.agent) this.put(item, false);
-          n += records.length;
         },
         this.life.signal,
       );
       if (this.closed) return;
       this.status.replaceChildren();
-      this.loaded = true;
       this.root.dataset.loaded = "true";
-      this.backfilled = n;
     } catch (e) {
       if (this.closed) return;
       const retry = el("button", { type: "button", class: "link", id: "backfill-retry", onclick: () => this.backfill() }, "retry");
@@ -267,7 +263,6 @@ export class CheckView {
     const changed = s.version !== this.drawnVersion;
     const navStale = s.version !== this.navVersion && !this.held;
     if (!changed && !navStale && !this.follow) return;
-    const started = performance.now();
     if (changed) {
       this.drawnVersion = s.version;
       const data = [s.t.subarray(0, s.length), s.rt.subarray(0, s.length)];
@@ -290,16 +285,8 @@ export class CheckView {
     } else if (changed) {
       this.chart.redraw(false, false);
     }
-    this.renderTable();
+    // The table follows in the draw hook, once the draw has its window.
     if (!this.held) this.brush();
-    keep(stats.draws, performance.now() - started);
-  }
-
-  /** Timed redraw of the whole chart at its current window (for the bench). */
-  timedRedraw() {
-    const started = performance.now();
-    this.chart.redraw(true, true);
-    return performance.now() - started;
   }
 
   /** The visible probes lo..hi and their classes (one computation). */

@@ -95,21 +95,11 @@ function select(a, lo, hi, k) {
   return a[k];
 }
 
-/** The class of one probe given the window's median. */
-export function classOf(rt, st, med) {
-  if (st === ST_DOWN) return DOWN;
-  if (st === ST_UNKNOWN) return UNKNOWN;
-  if (!(med > 0)) return OK;
-  if (rt >= 3 * med) return RED;
-  if (rt >= 2 * med) return AMBER;
-  return OK;
-}
-
 /** Classes of probes lo..hi into out[lo..hi], and the median used. */
 export function classes(rt, st, lo, hi, out) {
   const med = median(rt, st, lo, hi);
-  // classOf, unrolled with its thresholds hoisted: this runs per redraw
-  // over every visible probe.
+  // Thresholds hoisted out of the loop: this runs per redraw over every
+  // visible probe.
   const amber = med > 0 ? 2 * med : Infinity;
   const red = med > 0 ? 3 * med : Infinity;
   for (let i = lo; i < hi; i++) {

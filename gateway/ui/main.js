@@ -163,7 +163,6 @@ function start() {
           // A hidden tab draws no frames: keep the newest only.
           if (state.paintPending.length > 50000) state.paintPending.splice(0, state.paintPending.length - 50000);
         }
-        state.lastRecordAt = Date.now();
         schedule();
       },
       restart: (f) => state.overview.restart(f.region.name),
