@@ -519,6 +519,12 @@ fn the_overview_and_a_check_show_what_history_holds_live() {
         json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
     );
     assert_eq!(b.eval(bg), json!("rgb(17, 20, 23)"));
+    let grid = "const c = sonde.view.chart; return c.axes[0].grid.stroke(c, 0)";
+    assert_eq!(
+        b.eval(grid),
+        json!("#2a3036"),
+        "the chart's grid follows the scheme"
+    );
     std::thread::sleep(Duration::from_millis(500));
     b.screenshot("live-page-check-phases-dark");
 }

@@ -30,11 +30,14 @@ function palette() {
     cls: [css("--ok"), css("--amber"), css("--red"), css("--down"), css("--unknown")],
     phases: [css("--dn"), css("--cn"), css("--tl"), css("--ft"), css("--body")],
     fg: css("--fg"),
+    fgDim: css("--fg-dim"),
+    grid: css("--grid"),
     line: css("--line"),
   };
   return colors;
 }
-matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => (colors = null));
+const scheme = matchMedia("(prefers-color-scheme: dark)");
+scheme.addEventListener("change", () => (colors = null));
 
 /** Timing figures the bench and the tests read (window.sonde.stats). */
 export const stats = { drawFn: [], paint: [], overview: [] };
@@ -112,12 +115,18 @@ export class CheckView {
     this.makeCharts();
     this.resize = () => this.fit();
     window.addEventListener("resize", this.resize);
+    this.repaint = () => {
+      this.chart.redraw(false, false);
+      this.nav.redraw(false, false);
+    };
+    scheme.addEventListener("change", this.repaint);
   }
 
   makeCharts() {
     const view = this;
     const width = Math.max(300, this.chartBox.clientWidth || 800);
-    const axis = { stroke: css("--fg-dim"), grid: { stroke: css("--grid"), width: 1 }, ticks: { stroke: css("--grid") } };
+    // Colours as functions of the palette: a change of scheme repaints them.
+    const axis = { stroke: () => palette().fgDim, grid: { stroke: () => palette().grid, width: 1 }, ticks: { stroke: () => palette().grid } };
     let down = null;
     this.chart = new uPlot(
       {
@@ -179,7 +188,7 @@ export class CheckView {
         height: 70,
         ms: 1,
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.05] } },
-        series: [{}, { stroke: css("--fg-dim"), width: 1, points: { show: false } }],
+        series: [{}, { stroke: () => palette().fgDim, width: 1, points: { show: false } }],
         axes: [{ ...axis, size: 24, font: "10px system-ui" }, { show: false }],
         legend: { show: false },
         cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false }, y: false },
@@ -208,6 +217,7 @@ export class CheckView {
     this.life.abort();
     cancelAnimationFrame(this.frame);
     window.removeEventListener("resize", this.resize);
+    scheme.removeEventListener("change", this.repaint);
     window.removeEventListener("mouseup", this.release);
     this.chart.destroy();
     this.nav.destroy();
