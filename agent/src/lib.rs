@@ -25,3 +25,4 @@ pub(crate) mod schedule;
 pub mod sink;
 pub mod tls;
 pub mod wait;
+pub mod alert;
