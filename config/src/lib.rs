@@ -42,7 +42,7 @@ pub use plan::{
     Agent, Certificates, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue,
     IpVersion, Pattern, Plan, PrivateKey, Prometheus, Sinks, StdoutFormat, StdoutSink, Tls,
 };
-pub use secret::{Host, Secret, SecretSource, SystemHost};
+pub use secret::{Host, Secret, SecretRef, SecretSource, SystemHost};
 pub use valid::{NAME as NAME_VALID, NAME_MAX_LEN, is_name};
 pub use validate::{defaults, is_loopback};
 

@@ -95,6 +95,46 @@ impl Host for SystemHost {
     }
 }
 
+/// Where a secret comes from in a TOML file other than sonde.toml
+/// (gateway.toml, alert.toml): `{ env = "NAME" }` or `{ file = "/path" }`,
+/// exactly one of them.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    env: Option<String>,
+    file: Option<std::path::PathBuf>,
+}
+
+impl SecretRef {
+    /// Reads the secret from where it says, without one trailing newline;
+    /// the value is never part of a message.
+    pub fn resolve(&self, host: &dyn Host) -> Result<Secret<String>, String> {
+        let (source, value) = match (&self.env, &self.file) {
+            (Some(name), None) => match host.var(name) {
+                Ok(v) => (SecretSource::Env(name.clone()), v),
+                Err(_) => return Err(format!("environment variable {name} is not set")),
+            },
+            (None, Some(path)) => match host.read_file(path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => (SecretSource::File(path.clone()), text),
+                    Err(_) => return Err(format!("{} is not UTF-8", path.display())),
+                },
+                Err(e) => return Err(format!("reading {}: {e}", path.display())),
+            },
+            _ => {
+                return Err(
+                    "give exactly one of { env = \"NAME\" } or { file = \"/path\" }".into(),
+                );
+            }
+        };
+        let value = value.trim_end_matches(['\n', '\r']).to_owned();
+        if value.is_empty() {
+            return Err(format!("the secret from {source} is empty"));
+        }
+        Ok(Secret::new(source, value))
+    }
+}
+
 /// Removes one trailing `\n` or `\r\n`, as editors add to secret files.
 pub(crate) fn trim_newline(mut s: String) -> String {
     if s.ends_with('\n') {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{ErrorKind, Host, Secret, SecretSource};
+use config::{ErrorKind, Host, Secret};
 use serde::Deserialize;
 
 /// Why a gateway.toml was refused: the configuration crate's one error
@@ -18,13 +18,7 @@ use serde::Deserialize;
 /// `origin: key: message`.
 pub use config::{ConfigError, ConfigErrors};
 
-/// Where a token comes from: exactly one of `env` or `file`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawToken {
-    env: Option<String>,
-    file: Option<PathBuf>,
-}
+use config::SecretRef as RawToken;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -780,12 +774,16 @@ impl GatewayConfig {
                     format!("agent `{}` is listed twice", a.id),
                 ));
             }
-            let token = resolve_token(&a.token, host)
+            let token = a
+                .token
+                .resolve(host)
                 .map_err(|m| invalid(format!("agent[{i}].token"), m))?;
             cfg.agents.push(AgentAuth { id: a.id, token });
         }
         for (i, r) in raw.reader.into_iter().enumerate() {
-            let token = resolve_token(&r.token, host)
+            let token = r
+                .token
+                .resolve(host)
                 .map_err(|m| invalid(format!("reader[{i}].token"), m))?;
             cfg.reader_tokens.push(ReaderAuth {
                 name: r.name,
@@ -808,7 +806,9 @@ impl GatewayConfig {
             cfg.ui.oidc = Some(ui_oidc_config(o, &cfg.oidc, &invalid)?);
         }
         for (i, a) in raw.admin.into_iter().enumerate() {
-            let token = resolve_token(&a.token, host)
+            let token = a
+                .token
+                .resolve(host)
                 .map_err(|m| invalid(format!("admin[{i}].token"), m))?;
             cfg.admins.push(AdminAuth {
                 name: a.name,
@@ -1100,29 +1100,6 @@ fn issuer_origin(issuer: &str) -> Result<String, String> {
         return Err(format!("`{issuer}` has no origin a page can fetch from"));
     }
     Ok(origin)
-}
-
-/// Reads a token from where it says; the value is never part of a message.
-fn resolve_token(raw: &RawToken, host: &dyn Host) -> Result<Secret<String>, String> {
-    let (source, value) = match (&raw.env, &raw.file) {
-        (Some(name), None) => match host.var(name) {
-            Ok(v) => (SecretSource::Env(name.clone()), v),
-            Err(_) => return Err(format!("environment variable {name} is not set")),
-        },
-        (None, Some(path)) => match host.read_file(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => (SecretSource::File(path.clone()), text),
-                Err(_) => return Err(format!("{} is not UTF-8", path.display())),
-            },
-            Err(e) => return Err(format!("reading {}: {e}", path.display())),
-        },
-        _ => return Err("give exactly one of { env = \"NAME\" } or { file = \"/path\" }".into()),
-    };
-    let value = value.trim_end_matches(['\n', '\r']).to_owned();
-    if value.is_empty() {
-        return Err(format!("the token from {source} is empty"));
-    }
-    Ok(Secret::new(source, value))
 }
 
 /// 1-based line and column of byte `at` in `text`.
