@@ -208,6 +208,33 @@ impl CursorFile {
         }
     }
 
+    /// The contents as bytes; `None` when there is no file yet.
+    pub fn load_bytes(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(on(Op::Read, &self.path)(e)),
+        }
+    }
+
+    /// Replaces the contents with `bytes`, durably: the temporary is
+    /// fsynced before the rename and the directory after it, so even a
+    /// power loss leaves the old contents or the new (the alerter's
+    /// checkpoint).
+    pub fn store_synced(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&self.tmp)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()
+        };
+        write().map_err(on(Op::Write, &self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(on(Op::Rename, &self.path))?;
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+            _ => sync_dir(Path::new(".")),
+        }
+    }
+
     /// Replaces the contents with `text`. Survives a process crash (the
     /// rename is atomic); not synced, so a power loss may bring back an
     /// older cursor, which a cursor's reader must tolerate.
