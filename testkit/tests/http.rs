@@ -29,6 +29,32 @@ async fn plain_serves_http11_and_counts() {
 }
 
 #[tokio::test]
+async fn a_status_set_at_run_time_replaces_the_configured_one_until_cleared() {
+    let target = HttpTarget::builder()
+        .route("/health", Response::ok("fine"))
+        .start();
+    assert_eq!(
+        get(target.addr(), None, "/health")
+            .await
+            .expect("GET")
+            .status,
+        200
+    );
+    target.set_status(Some(503));
+    let down = get(target.addr(), None, "/health").await.expect("GET");
+    assert_eq!(down.status, 503);
+    assert_eq!(&down.body[..], b"fine", "only the status changes");
+    target.set_status(None);
+    assert_eq!(
+        get(target.addr(), None, "/health")
+            .await
+            .expect("GET")
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn tls_negotiates_h2_or_http11_by_alpn() {
     let (ca, leaf) = ca_and_leaf();
     let target = HttpTarget::tls(&leaf);

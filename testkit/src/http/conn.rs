@@ -146,9 +146,10 @@ async fn respond(
         _ => ServerBody::full(response.body.clone(), body_delay),
     };
     let mut out = hyper::Response::new(body);
-    *out.status_mut() = match config.misbehaviour {
-        Some(_) => hyper::StatusCode::OK,
-        None => response.status,
+    *out.status_mut() = match (config.misbehaviour.as_ref(), shared.stats.status()) {
+        (Some(_), _) => hyper::StatusCode::OK,
+        (None, Some(status)) => status,
+        (None, None) => response.status,
     };
     let headers = out.headers_mut();
     for (name, value) in &response.headers {

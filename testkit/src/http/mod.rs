@@ -25,7 +25,7 @@ mod raw;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -231,8 +231,20 @@ impl Config {
 pub(crate) struct Stats {
     connections: AtomicU64,
     requests: AtomicU64,
+    /// A status that replaces every configured one (0: none), set at run
+    /// time by [`HttpTarget::set_status`].
+    status_override: AtomicU16,
     last_alpn: Mutex<Option<Vec<u8>>>,
     last_request_headers: Mutex<Option<hyper::HeaderMap>>,
+}
+
+impl Stats {
+    pub(crate) fn status(&self) -> Option<hyper::StatusCode> {
+        match self.status_override.load(Ordering::Relaxed) {
+            0 => None,
+            n => hyper::StatusCode::from_u16(n).ok(),
+        }
+    }
 }
 
 /// Configures an [`HttpTarget`]; see [`HttpTarget::builder`].
@@ -394,6 +406,15 @@ impl HttpTarget {
     /// A TLS target with `leaf`, ALPN h2 + http/1.1, answering `200 ok`.
     pub fn tls(leaf: &Leaf) -> HttpTarget {
         HttpTarget::builder().tls(leaf).start()
+    }
+
+    /// From now on answers every request with `status` (a target that
+    /// goes down and comes back while a test runs), or, with `None`, as
+    /// configured again.
+    pub fn set_status(&self, status: Option<u16>) {
+        self.stats
+            .status_override
+            .store(status.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// The IPv4 address (`127.0.0.1:PORT`).
