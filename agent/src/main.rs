@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(args),
         Command::CheckConfig(args) => cli::check_config::run(args),
         Command::Wait(args) => cli::wait::run(args),
+        Command::Alert(args) => cli::alert::run(args),
         #[cfg(feature = "gateway")]
         Command::Gateway(args) => cli::gateway::run(args),
         #[cfg(not(feature = "gateway"))]

@@ -4,7 +4,7 @@
 //! are a magic, a version, a CRC-32 of the body and the body (MessagePack
 //! of the caller's state); a damaged file is refused with its path, never
 //! taken for an empty state. The previous checkpoint is kept as
-//! `checkpoint.prev` and used when the newest is damaged.
+//! `checkpoint.prev` and used when the newest is damaged or gone.
 
 use std::path::{Path, PathBuf};
 
@@ -40,16 +40,20 @@ pub enum CheckpointError {
 /// The checkpoint files of one state directory.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
+    dir: PathBuf,
     current: CursorFile,
     previous: CursorFile,
+    next: CursorFile,
 }
 
 impl Checkpoint {
     /// The checkpoint of `dir`.
     pub fn new(dir: &Path) -> Checkpoint {
         Checkpoint {
+            dir: dir.to_owned(),
             current: CursorFile::new(dir, "checkpoint"),
             previous: CursorFile::new(dir, "checkpoint.prev"),
+            next: CursorFile::new(dir, "checkpoint.next"),
         }
     }
 
@@ -60,6 +64,8 @@ impl Checkpoint {
         &self,
     ) -> Result<(Option<T>, Option<String>), CheckpointError> {
         match read(&self.current) {
+            // Between the two renames of `save` only the previous one is there.
+            Ok(None) => Ok((read(&self.previous)?, None)),
             Ok(found) => Ok((found, None)),
             Err(CheckpointError::Damaged { path, what }) => match read(&self.previous) {
                 Ok(Some(state)) => Ok((
@@ -83,11 +89,27 @@ impl Checkpoint {
 
     /// Writes `state` durably, keeping the file it replaces as the previous one.
     pub fn save<T: Serialize>(&self, state: &T) -> Result<usize, CheckpointError> {
-        let bytes = encode(state)?;
-        if let Some(old) = self.current.load_bytes()? {
-            self.previous.store_synced(&old)?;
+        self.save_encoded(&encode(state)?)
+    }
+
+    /// Writes bytes [`encode`] made (on the caller's thread, so the state
+    /// can be taken at one instant and written on another).
+    pub fn save_encoded(&self, bytes: &[u8]) -> Result<usize, CheckpointError> {
+        // Written whole beside, then the current one becomes the previous
+        // and the new one the current: at every instant one of the two
+        // names holds a whole checkpoint, which `load` looks for in order.
+        self.next.store_synced(bytes)?;
+        let rename = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|source| store::StoreError::Rename {
+                path: to.to_owned(),
+                source,
+            })
+        };
+        if self.current.path().exists() {
+            rename(self.current.path(), self.previous.path())?;
         }
-        self.current.store_synced(&bytes)?;
+        rename(self.next.path(), self.current.path())?;
+        store::sync_dir(&self.dir)?;
         Ok(bytes.len())
     }
 }
@@ -167,6 +189,13 @@ mod tests {
         let (back, warn) = cp.load::<BTreeMap<String, u64>>().unwrap();
         assert_eq!(back.unwrap()["eu"], 7);
         assert!(warn.unwrap().contains("checksum mismatch"));
+
+        // A crash between save's two renames: only the previous is there.
+        std::fs::rename(&path, tmp.path().join("checkpoint.x")).unwrap();
+        let (back, warn) = cp.load::<BTreeMap<String, u64>>().unwrap();
+        assert_eq!(back.unwrap()["eu"], 7);
+        assert!(warn.is_none());
+        std::fs::rename(tmp.path().join("checkpoint.x"), &path).unwrap();
 
         // Both damaged: an error naming the newest file.
         std::fs::write(tmp.path().join("checkpoint.prev"), b"garbage").unwrap();

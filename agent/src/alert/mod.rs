@@ -12,4 +12,11 @@
 //! - `checkpoint`: cursors, rule state and outboxes on disk, atomically.
 //! - `config`: alert.toml; `service`: the process that ties them together.
 
+pub mod api;
+pub mod checkpoint;
+pub mod config;
+pub mod deliver;
 pub mod event;
+pub mod rules;
+pub mod service;
+pub mod source;

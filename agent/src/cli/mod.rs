@@ -6,6 +6,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod alert;
 pub mod check_config;
 pub mod decode;
 // `sonde gateway` exists only with the `gateway` feature (axum, tungstenite).
@@ -45,6 +46,8 @@ pub enum Command {
     CheckConfig(check_config::Args),
     /// Poll a URL until it is ready (a deploy gate); exit 0 ready, 1 failed, 3 deadline.
     Wait(wait::Args),
+    /// Alert on checks that change state, across regions: read gateways, notify receivers.
+    Alert(alert::Args),
     /// Run the reference regional gateway: ingest from agents, live readers, wire files.
     #[cfg(feature = "gateway")]
     Gateway(gateway::Args),

@@ -1,0 +1,645 @@
+//! The alerter as a process: one task owns the rule engine, the cursors
+//! and the silences; gateway sources feed it, receivers' queues take what
+//! it decides, and once a second (when anything changed) it writes the
+//! whole state as one checkpoint. A crash returns to the last checkpoint:
+//! the gateways replay what came after it (`since`), the engine decides
+//! the same events again with the same ids, and what was delivered twice
+//! is what the id lets a receiver deduplicate.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::checkpoint::{Checkpoint, CheckpointError};
+use super::config::AlertConfig;
+use super::deliver::{self, DeadLetters, Receiver, ReceiverState};
+use super::event::Event;
+use super::rules::{Engine, EngineState, Glob, Silence, Summary};
+use super::source::{self, SourceConfig, SourceEvent, SourceStats};
+
+/// How often the clock rules (no data, silences, flapping) are evaluated
+/// and the checkpoint is written when something changed.
+pub const TICK: Duration = Duration::from_secs(1);
+/// Events from all sources wait here; a full queue holds the sources back.
+const SOURCE_QUEUE: usize = 256;
+/// Runtime silences kept at most.
+pub const MAX_SILENCES: usize = 1024;
+/// The dead-letter file in the state directory.
+pub const DEAD_LETTERS: &str = "dead-letters.jsonl";
+
+/// Why the alerter could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// The state directory could not be created.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The checkpoint could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The listener could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A gateway or receiver cannot be used as configured.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl AlertError {
+    /// The exit status: 2 when nothing ran (start-up), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
+/// A silence added at run time (`sonde alert silence add`), as persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceSpec {
+    /// Its id (`s-` and a number).
+    pub id: String,
+    /// Check globs.
+    pub checks: Vec<String>,
+    /// Region globs; empty for every region.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Start, epoch milliseconds.
+    pub start_ms: u64,
+    /// End, epoch milliseconds.
+    pub end_ms: u64,
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+}
+
+impl SilenceSpec {
+    fn silence(&self) -> Silence {
+        Silence {
+            id: self.id.clone(),
+            checks: self.checks.iter().map(Glob::new).collect(),
+            regions: self.regions.iter().map(Glob::new).collect(),
+            start_ms: self.start_ms,
+            end_ms: self.end_ms,
+            comment: self.comment.clone(),
+        }
+    }
+}
+
+/// Everything the checkpoint holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    /// Random, made with the state directory: part of every event id.
+    epoch: String,
+    /// Per gateway name: the last gseq whose record the engine has seen.
+    cursors: BTreeMap<String, u64>,
+    engine: EngineState,
+    receivers: BTreeMap<String, ReceiverState>,
+    silences: Vec<SilenceSpec>,
+    next_silence: u64,
+}
+
+/// What the admin API asks of the running alerter.
+#[derive(Debug)]
+pub enum Command {
+    /// Adds a silence; answers its id.
+    AddSilence(SilenceSpec, oneshot::Sender<Result<String, String>>),
+    /// Removes a runtime silence by id; answers whether it existed.
+    RemoveSilence(String, oneshot::Sender<bool>),
+    /// Lists the silences: the file's and the runtime's.
+    ListSilences(oneshot::Sender<Vec<SilenceSpec>>),
+    /// Puts dead letters back in their receivers' queues (all when `ids`
+    /// is empty); answers how many.
+    Replay {
+        /// Event ids; empty for all.
+        ids: Vec<String>,
+        /// Only this receiver's.
+        receiver: Option<String>,
+        /// The answer.
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
+}
+
+/// Figures the metrics endpoint reads.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The engine's counts, as of the last tick.
+    pub summary: Mutex<Summary>,
+    /// Records the engine has evaluated.
+    pub records: AtomicU64,
+    /// Nanoseconds spent evaluating them (observe only).
+    pub eval_nanos: AtomicU64,
+    /// Events decided, by kind.
+    pub events: Mutex<BTreeMap<&'static str, u64>>,
+    /// Gaps notified.
+    pub gaps: AtomicU64,
+    /// Checkpoints written, and failures.
+    pub checkpoints: AtomicU64,
+    /// Failed checkpoint writes.
+    pub checkpoint_failures: AtomicU64,
+    /// The last checkpoint write failed.
+    pub checkpoint_failing: AtomicBool,
+    /// Bytes of the last checkpoint.
+    pub checkpoint_bytes: AtomicU64,
+    /// Epoch ms of the last tick of the main loop.
+    pub last_tick_ms: AtomicU64,
+}
+
+/// The running alerter's parts, for the API.
+pub struct Handles {
+    /// Figures.
+    pub shared: Arc<Shared>,
+    /// Per gateway: its name and stream figures.
+    pub sources: Vec<(String, Arc<SourceStats>)>,
+    /// The receivers.
+    pub receivers: Vec<Arc<Receiver>>,
+    /// Commands to the main loop.
+    pub commands: mpsc::Sender<Command>,
+    /// The dead-letter list.
+    pub dead_letters: Arc<DeadLetters>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A random epoch: 16 bytes of the kernel's randomness as hex.
+fn new_epoch() -> String {
+    let mut bytes = [0u8; 16];
+    // ring's SystemRandom reads getrandom(2).
+    let rng = ring::rand::SystemRandom::new();
+    if ring::rand::SecureRandom::fill(&rng, &mut bytes).is_err() {
+        // No randomness: the clock and pid still make it unique enough
+        // not to collide with an earlier state directory's epoch.
+        let n = now_ms() ^ (u64::from(std::process::id()) << 40);
+        bytes[..8].copy_from_slice(&n.to_be_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs the alerter until `shutdown` resolves. `ready` is called with the
+/// handles once it listens (the CLI prints its address).
+pub async fn run(
+    cfg: AlertConfig,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(&Handles, std::net::SocketAddr),
+) -> Result<(), AlertError> {
+    store::create_dir(&cfg.state_dir)?;
+    let checkpoint = Checkpoint::new(&cfg.state_dir);
+    let (found, warning) = checkpoint.load::<State>()?;
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let mut state = found.unwrap_or_else(|| State {
+        epoch: new_epoch(),
+        cursors: BTreeMap::new(),
+        engine: EngineState::default(),
+        receivers: BTreeMap::new(),
+        silences: Vec::new(),
+        next_silence: 1,
+    });
+    let engine = Engine::restore(
+        cfg.rules.clone(),
+        state.epoch.clone(),
+        std::mem::take(&mut state.engine),
+    );
+    let dead_letters = Arc::new(DeadLetters::new(cfg.state_dir.join(DEAD_LETTERS)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let mut receivers = Vec::new();
+    let mut tasks = Vec::new();
+    for rc in &cfg.receivers {
+        let r = Receiver::new(rc.clone(), Arc::clone(&dead_letters))
+            .map_err(|e| AlertError::Setup(format!("receiver {:?}: {e}", rc.name)))?;
+        if let Some(s) = state.receivers.remove(&rc.name) {
+            r.restore(s);
+        }
+        let r = Arc::new(r);
+        tasks.push(deliver::spawn(Arc::clone(&r), stop_rx.clone()));
+        receivers.push(r);
+    }
+    for name in state.receivers.keys() {
+        tracing::warn!(
+            receiver = %name,
+            "the checkpoint holds notifications for a receiver no longer configured; they are dropped"
+        );
+    }
+
+    let (events_tx, mut events_rx) = mpsc::channel::<(usize, SourceEvent)>(SOURCE_QUEUE);
+    let mut sources = Vec::new();
+    for (i, g) in cfg.gateways.iter().enumerate() {
+        let (tx, mut rx) = mpsc::channel::<SourceEvent>(16);
+        let sc = SourceConfig {
+            name: g.name.clone(),
+            url: g.url.clone(),
+            token: g.token.expose().clone(),
+            ca_file: g.ca_file.clone(),
+        };
+        let since = state.cursors.get(&g.name).copied();
+        let (task, stats) = source::spawn(sc, since, tx, stop_rx.clone())
+            .map_err(|e| AlertError::Setup(format!("gateway {:?}: {e}", g.name)))?;
+        tasks.push(task);
+        let fwd = events_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if fwd.send((i, ev)).await.is_err() {
+                    break;
+                }
+            }
+        }));
+        sources.push((g.name.clone(), stats));
+    }
+    drop(events_tx);
+
+    let shared = Arc::new(Shared::default());
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(16);
+    let handles = Arc::new(Handles {
+        shared: Arc::clone(&shared),
+        sources,
+        receivers: receivers.clone(),
+        commands: cmd_tx,
+        dead_letters: Arc::clone(&dead_letters),
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| AlertError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| AlertError::Listen {
+        addr: cfg.listen,
+        source,
+    })?;
+    {
+        let handles = Arc::clone(&handles);
+        let mut stop = stop_rx.clone();
+        let token = cfg.admin_token.as_ref().map(|t| t.expose().clone());
+        let loopback = cfg.listen.ip().is_loopback();
+        tasks.push(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            super::api::serve(listener, handles, token, loopback, stopped).await;
+        }));
+    }
+    ready(&handles, addr);
+
+    let mut alerter = Alerter {
+        regions: vec![None; cfg.gateways.len()],
+        live: vec![false; cfg.gateways.len()],
+        silences: Vec::new(),
+        runtime: state.silences,
+        next_silence: state.next_silence,
+        cursors: state.cursors,
+        epoch: state.epoch,
+        engine,
+        receivers,
+        shared: Arc::clone(&shared),
+        checkpoint,
+        dirty: true,
+        out: Vec::new(),
+        cfg,
+    };
+    alerter.merge_silences();
+    tracing::info!(
+        gateways = alerter.cfg.gateways.len(),
+        receivers = alerter.receivers.len(),
+        %addr,
+        "alerter started"
+    );
+
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut writing: Option<tokio::task::JoinHandle<Result<usize, CheckpointError>>> = None;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(cmd) = cmd_rx.recv() => alerter.command(cmd),
+            ev = events_rx.recv() => match ev {
+                Some((gw, ev)) => alerter.source_event(gw, ev),
+                None => break,
+            },
+            _ = tick.tick() => {
+                alerter.tick(now_ms());
+                if let Some(w) = writing.take_if(|w| w.is_finished()) {
+                    alerter.written(w.await);
+                }
+                if alerter.dirty && writing.is_none() {
+                    match alerter.encode() {
+                        Ok(bytes) => {
+                            alerter.dirty = false;
+                            let cp = alerter.checkpoint.clone();
+                            writing = Some(tokio::task::spawn_blocking(move || cp.save_encoded(&bytes)));
+                        }
+                        Err(e) => tracing::error!("encoding the checkpoint: {e}"),
+                    }
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(w) = writing.take() {
+        alerter.written(w.await);
+    }
+    // The last word: what was decided and where the cursors stand.
+    match alerter.encode() {
+        Ok(bytes) => {
+            let cp = alerter.checkpoint.clone();
+            let r = tokio::task::spawn_blocking(move || cp.save_encoded(&bytes)).await;
+            alerter.written(r);
+        }
+        Err(e) => tracing::error!("encoding the checkpoint: {e}"),
+    }
+    for t in tasks {
+        t.abort();
+    }
+    tracing::info!("alerter stopped");
+    Ok(())
+}
+
+/// The main loop's state.
+struct Alerter {
+    cfg: AlertConfig,
+    epoch: String,
+    engine: Engine,
+    cursors: BTreeMap<String, u64>,
+    /// Per gateway: the region its `hello` named.
+    regions: Vec<Option<String>>,
+    /// Per gateway: its stream is connected.
+    live: Vec<bool>,
+    receivers: Vec<Arc<Receiver>>,
+    /// The file's silences and the runtime's, as the engine takes them.
+    silences: Vec<Silence>,
+    runtime: Vec<SilenceSpec>,
+    next_silence: u64,
+    shared: Arc<Shared>,
+    checkpoint: Checkpoint,
+    dirty: bool,
+    out: Vec<Event>,
+}
+
+impl Alerter {
+    fn merge_silences(&mut self) {
+        self.silences = self.cfg.silences.clone();
+        self.silences
+            .extend(self.runtime.iter().map(SilenceSpec::silence));
+    }
+
+    fn source_event(&mut self, gw: usize, ev: SourceEvent) {
+        let name = self.cfg.gateways[gw].name.clone();
+        match ev {
+            SourceEvent::Connected { gateway, region } => {
+                tracing::info!(gateway = %name, server = %gateway, %region, "reading the gateway's stream");
+                self.regions[gw] = Some(region);
+                self.live[gw] = true;
+            }
+            SourceEvent::Disconnected { error } => {
+                tracing::warn!(gateway = %name, "stream lost: {error}");
+                self.live[gw] = false;
+            }
+            SourceEvent::Records(batch) => {
+                let region = self.regions[gw].clone().unwrap_or_else(|| name.clone());
+                let now = now_ms();
+                let started = tokio::time::Instant::now();
+                if batch.renumbered {
+                    // Another gateway's gseqs (since_ahead): what this
+                    // region's locations remember of gseqs means nothing now.
+                    self.engine.forget_gseqs(&region);
+                }
+                for r in &batch.records {
+                    self.engine.observe(
+                        &region,
+                        &r.agent,
+                        &r.check,
+                        r.gseq,
+                        &r.record,
+                        now,
+                        &self.silences,
+                        &mut self.out,
+                    );
+                }
+                let nanos = started.elapsed().as_nanos() as u64;
+                self.shared
+                    .records
+                    .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+                self.shared.eval_nanos.fetch_add(nanos, Ordering::Relaxed);
+                // The source's cursor after the batch: a snapshot's gseq
+                // is above its states', and a renumbered one starts over.
+                if self.cursors.insert(name, batch.last) != Some(batch.last) {
+                    self.dirty = true;
+                }
+                self.route();
+            }
+            SourceEvent::Gap { from, to, reason } => {
+                let region = self.regions[gw].clone().unwrap_or_else(|| name.clone());
+                tracing::warn!(gateway = %name, from, to, "records missed for good: {reason}");
+                let ev = self.engine.gap(&name, &region, from, to, now_ms());
+                self.shared.gaps.fetch_add(1, Ordering::Relaxed);
+                self.out.push(ev);
+                self.cursors.insert(name, to);
+                self.dirty = true;
+                self.route();
+            }
+        }
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.shared.last_tick_ms.store(now, Ordering::Relaxed);
+        let before = self.runtime.len();
+        self.runtime.retain(|s| s.end_ms > now);
+        if self.runtime.len() != before {
+            self.merge_silences();
+            self.dirty = true;
+        }
+        let live_regions: Vec<String> = self
+            .regions
+            .iter()
+            .zip(&self.live)
+            .filter(|(_, live)| **live)
+            .filter_map(|(r, _)| r.clone())
+            .collect();
+        let live = |region: &str| live_regions.iter().any(|r| r == region);
+        self.engine.tick(now, &live, &self.silences, &mut self.out);
+        self.route();
+        *self
+            .shared
+            .summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = self.engine.summary();
+    }
+
+    /// Sends what the engine decided to the receivers its check routes to.
+    fn route(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        self.dirty = true;
+        let mut counts = self
+            .shared
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for mut ev in self.out.drain(..) {
+            *counts.entry(ev.kind.type_name()).or_default() += 1;
+            ev.link = link(&self.cfg, &self.regions, &ev);
+            let rule = self.cfg.rules.rule_index(&ev.check);
+            let to = self.cfg.routes.receivers(rule, self.receivers.len());
+            tracing::info!(
+                event = %ev.id,
+                kind = ev.kind.type_name(),
+                check = %ev.check,
+                incident = ev.incident,
+                receivers = to.len(),
+                "notifying"
+            );
+            for i in to {
+                if let Some(r) = self.receivers.get(i) {
+                    r.enqueue(ev.clone());
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddSilence(mut spec, reply) => {
+                let answer = if self.runtime.len() >= MAX_SILENCES {
+                    Err(format!("at most {MAX_SILENCES} silences at a time"))
+                } else {
+                    spec.id = format!("s-{}", self.next_silence);
+                    self.next_silence += 1;
+                    let id = spec.id.clone();
+                    tracing::info!(silence = %id, checks = ?spec.checks, "silence added");
+                    self.runtime.push(spec);
+                    self.merge_silences();
+                    self.dirty = true;
+                    Ok(id)
+                };
+                let _ = reply.send(answer);
+            }
+            Command::RemoveSilence(id, reply) => {
+                let before = self.runtime.len();
+                self.runtime.retain(|s| s.id != id);
+                let removed = self.runtime.len() != before;
+                if removed {
+                    tracing::info!(silence = %id, "silence removed");
+                    self.merge_silences();
+                    self.dirty = true;
+                }
+                let _ = reply.send(removed);
+            }
+            Command::ListSilences(reply) => {
+                let mut all: Vec<SilenceSpec> = self
+                    .cfg
+                    .silences
+                    .iter()
+                    .map(|s| SilenceSpec {
+                        id: s.id.clone(),
+                        checks: s.checks.iter().map(|g| g.as_str().to_owned()).collect(),
+                        regions: s.regions.iter().map(|g| g.as_str().to_owned()).collect(),
+                        start_ms: s.start_ms,
+                        end_ms: s.end_ms,
+                        comment: s.comment.clone(),
+                    })
+                    .collect();
+                all.extend(self.runtime.iter().cloned());
+                let _ = reply.send(all);
+            }
+            Command::Replay {
+                ids,
+                receiver,
+                reply,
+            } => {
+                let answer = deliver::replay(&self.receivers, &ids, receiver.as_deref())
+                    .map_err(|e| e.to_string());
+                if answer.is_ok() {
+                    self.dirty = true;
+                }
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, CheckpointError> {
+        #[derive(Serialize)]
+        struct StateRef<'a> {
+            epoch: &'a str,
+            cursors: &'a BTreeMap<String, u64>,
+            engine: &'a EngineState,
+            receivers: BTreeMap<String, ReceiverState>,
+            silences: &'a [SilenceSpec],
+            next_silence: u64,
+        }
+        super::checkpoint::encode(&StateRef {
+            epoch: &self.epoch,
+            cursors: &self.cursors,
+            engine: self.engine.state(),
+            receivers: self
+                .receivers
+                .iter()
+                .map(|r| (r.name().to_owned(), r.snapshot()))
+                .collect(),
+            silences: &self.runtime,
+            next_silence: self.next_silence,
+        })
+    }
+
+    fn written(&mut self, r: Result<Result<usize, CheckpointError>, tokio::task::JoinError>) {
+        let s = &self.shared;
+        match r {
+            Ok(Ok(bytes)) => {
+                s.checkpoints.fetch_add(1, Ordering::Relaxed);
+                s.checkpoint_bytes.store(bytes as u64, Ordering::Relaxed);
+                if s.checkpoint_failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("checkpoint written again");
+                }
+            }
+            Ok(Err(e)) => {
+                s.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+                if !s.checkpoint_failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("writing the checkpoint: {e}; retrying every second");
+                }
+                self.dirty = true;
+            }
+            Err(e) => {
+                tracing::error!("checkpoint writer: {e}");
+                self.dirty = true;
+            }
+        }
+    }
+}
+
+/// The live page's link for an event: the first down (else first) location.
+fn link(cfg: &AlertConfig, regions: &[Option<String>], ev: &Event) -> Option<String> {
+    let loc = ev
+        .locations
+        .iter()
+        .find(|l| l.state == super::event::LocationState::Down)
+        .or(ev.locations.first())?;
+    let gw = regions
+        .iter()
+        .position(|r| r.as_deref() == Some(loc.region.as_str()))?;
+    let base = cfg.gateways[gw].page_url.as_ref()?;
+    let enc = |s: &str| -> String {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    Some(format!(
+        "{base}#check={}/{}/{}",
+        enc(&loc.region),
+        enc(&loc.agent),
+        enc(&ev.check)
+    ))
+}
