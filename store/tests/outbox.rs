@@ -1,4 +1,4 @@
-//! A fourth user from store parts alone: an alerter's outbox (an append
+//! An outbox from store parts alone (an append
 //! log of notifications, one frame each) and its "delivered up to" cursor.
 //! No durability code of its own: naming, recovery, appends, syncs and the
 //! cursor are the store's; only the cursor's text is the outbox's.
