@@ -13,14 +13,12 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::message::{self, HistoryPage};
 use super::{SourceConfig, SourceError};
-use crate::sink::uplink::service::endpoint;
+use crate::sink::uplink::service::{endpoint, handshake};
 use crate::tls::{self, TlsOptions};
 
 /// How long opening a connection (TCP, TLS, HTTP/2) may take.
@@ -279,24 +277,6 @@ fn refusal_reason(body: &[u8]) -> String {
     }
 }
 
-async fn handshake<T>(io: T) -> Result<http2::SendRequest<Empty<Bytes>>, String>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (send, conn) = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| format!("HTTP/2 handshake with the gateway: {e}"))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "gateway reader connection closed");
-        }
-    });
-    Ok(send)
-}
 
 #[cfg(test)]
 mod tests {

@@ -284,9 +284,15 @@ impl Client {
     }
 }
 
-async fn handshake<T>(io: T) -> Result<http2::SendRequest<Full<Bytes>>, String>
+/// HTTP/2 over `io` with keep-alive pings (a dead peer is noticed within
+/// 30 s), the connection driven by its own task: the gateway sink's and
+/// the alerter's gateway reader's.
+pub(crate) async fn handshake<T, B>(io: T) -> Result<http2::SendRequest<B>, String>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
