@@ -103,15 +103,6 @@ pub struct DeadLetterArgs {
     pub ids: Vec<String>,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-}
 
 fn load(path: Option<&Path>) -> Result<AlertConfig, u8> {
     let Some(path) = path else {
@@ -149,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn serve(cfg: AlertConfig, threads: usize) -> anyhow::Result<u8> {
-    init_logging();
+    super::init_stderr_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()

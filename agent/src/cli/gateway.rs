@@ -24,13 +24,7 @@ pub struct Args {
 
 /// Runs `sonde gateway`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+    super::init_stderr_logging();
     let origin = args.config.display().to_string();
     let text = match config::file::read_bounded(&args.config) {
         Ok(bytes) => match String::from_utf8(bytes) {

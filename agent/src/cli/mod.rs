@@ -19,6 +19,18 @@ pub mod probe;
 pub mod run;
 pub mod wait;
 
+/// Logs to stderr as text, at `RUST_LOG` or info: the gateway's and the
+/// alerter's (the agent's own has formats, see `run`).
+pub fn init_stderr_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 /// Exit status for a usage error (bad flags, unreadable input).
 pub const EXIT_USAGE: u8 = 2;
 
