@@ -195,6 +195,14 @@ struct RawConfig {
     admin: Vec<RawAdmin>,
     #[serde(default)]
     server: RawServer,
+    alert: Option<RawAlert>,
+}
+
+/// `[alert]`: run the alerter in the gateway's process (a one-region setup).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    config: PathBuf,
 }
 
 /// Certificate chain and key for HTTPS, PEM files.
@@ -478,6 +486,10 @@ pub struct GatewayConfig {
     pub agent_limits: AgentLimits,
     /// Operators; none disables the admin endpoints.
     pub admins: Vec<AdminAuth>,
+    /// `[alert] config`: an alert.toml whose alerter runs in this process
+    /// beside the gateway (`sonde gateway` starts it; this crate only
+    /// carries the path).
+    pub alert_config: Option<PathBuf>,
     /// The listener's bounds: connection cap (clamped to the fd limit
     /// less [`FD_RESERVE`]), header-read and idle timeouts.
     pub server: listen::Limits,
@@ -559,6 +571,7 @@ impl GatewayConfig {
             agent_limits: AgentLimits::DEFAULT,
             admins: Vec::new(),
             server: DEFAULT_SERVER_LIMITS,
+            alert_config: None,
         }
     }
 
@@ -602,6 +615,7 @@ impl GatewayConfig {
             cfg.identity.name = name;
         }
         cfg.identity.region = raw.region;
+        cfg.alert_config = raw.alert.map(|a| a.config);
         if let Some(origins) = raw.cors.allow_origins {
             for (i, o) in origins.iter().enumerate() {
                 let star_alone = o == "*" && origins.len() == 1;

@@ -1,5 +1,7 @@
 //! `sonde gateway --config gateway.toml`: run the reference regional
-//! gateway (the `gateway` crate) until SIGTERM or SIGINT.
+//! gateway (the `gateway` crate) until SIGTERM or SIGINT; with `[alert]`
+//! in gateway.toml, the alerter (`sonde alert`) beside it in the same
+//! process, from the alert.toml it names.
 //! Exit status: 0 after a clean stop, 2 for a bad configuration or a
 //! listener that cannot be bound, 1 if serving failed.
 
@@ -46,6 +48,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(super::EXIT_USAGE);
         }
     };
+    // `[alert]`: the alerter runs beside the gateway, from its own file.
+    let alert = match &cfg.alert_config {
+        Some(path) => match sonde::alert::config::AlertConfig::load(path, &config::SystemHost) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(super::EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
@@ -62,13 +75,45 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         };
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
         let stop = async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM"),
                 _ = int.recv() => tracing::info!("SIGINT"),
             }
+            let _ = stopped_tx.send(true);
         };
-        match gateway::serve(listener, cfg, stop).await {
+        let alerter = alert.map(|a| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                let ready = |_: &sonde::alert::service::Handles, addr: std::net::SocketAddr| {
+                    tracing::info!(%addr, "alerter listening beside the gateway");
+                };
+                let r = sonde::alert::service::run(a, stop, ready).await;
+                if let Err(e) = &r {
+                    tracing::error!("the alerter stopped: {e}; the gateway goes on");
+                }
+                r
+            })
+        });
+        let served = gateway::serve(listener, cfg, stop).await;
+        if let Some(alerter) = alerter {
+            match alerter.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    eprintln!("sonde: alerter: {e}");
+                    return Ok(1);
+                }
+                Err(e) => {
+                    eprintln!("sonde: alerter: {e}");
+                    return Ok(1);
+                }
+            }
+        }
+        match served {
             Ok(()) => Ok(0),
             Err(e @ (gateway::ServeError::Cleartext(_) | gateway::ServeError::Tls(_))) => {
                 eprintln!("sonde: {e}");
