@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue};
@@ -47,7 +47,7 @@ pub(crate) enum Failure {
         /// Its reason (the body of PROTOCOL.md 2.4, cut short).
         reason: String,
     },
-    /// A 200 whose body is not the protocol's.
+    /// A 200 whose body is not the protocol's (or is over its bound).
     Malformed(String),
 }
 
@@ -197,7 +197,7 @@ impl Client {
             let body = Limited::new(response.into_body(), MAX_HISTORY_BYTES)
                 .collect()
                 .await
-                .map_err(|e| Failure::Transport(format!("reading a history page: {e}")))?
+                .map_err(|e| history_body_failure(&*e, MAX_HISTORY_BYTES))?
                 .to_bytes();
             message::history_page(&body).map_err(|e| Failure::Malformed(e.to_string()))
         };
@@ -207,6 +207,20 @@ impl Client {
                 "no history page within {HISTORY_TIMEOUT:?}"
             ))),
         }
+    }
+}
+
+/// Why a history body (read through [`Limited`] to `max` bytes) could
+/// not be read: over the bound it is no page, and asking again gives the
+/// same, so it is malformed; anything else is the connection's.
+fn history_body_failure(
+    e: &(dyn std::error::Error + Send + Sync + 'static),
+    max: usize,
+) -> Failure {
+    if e.is::<LengthLimitError>() {
+        Failure::Malformed(format!("a history page larger than {max} bytes"))
+    } else {
+        Failure::Transport(format!("reading a history page: {e}"))
     }
 }
 
@@ -277,7 +291,6 @@ fn refusal_reason(body: &[u8]) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +332,21 @@ mod tests {
         let mut bad = cfg("http://127.0.0.1:7700", None);
         bad.token = "a\nb".into();
         assert!(matches!(Client::new(&bad), Err(SourceError::Token)));
+    }
+
+    #[tokio::test]
+    async fn a_history_body_over_the_bound_is_malformed_not_a_transport_failure() {
+        let body = http_body_util::Full::new(Bytes::from_static(b"0123456789"));
+        let e = Limited::new(body, 4).collect().await.err().unwrap();
+        assert_eq!(
+            history_body_failure(&*e, 4),
+            Failure::Malformed("a history page larger than 4 bytes".into())
+        );
+        let broken: Box<dyn std::error::Error + Send + Sync> = "connection reset".into();
+        assert!(matches!(
+            history_body_failure(&*broken, 4),
+            Failure::Transport(_)
+        ));
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(crate) enum Message {
         gateway: String,
         /// `region`, if it has one.
         region: Option<String>,
+        /// `gseq`: the newest gseq given out when the stream opened, the
+        /// end of this connection's backlog (absent from a gateway that
+        /// does not send it).
+        gseq: Option<u64>,
     },
     /// The current state as of `gseq` (3.3 step 2).
     Snapshot {
@@ -100,6 +104,7 @@ pub(crate) fn decode(event: &str, data: &[u8]) -> Result<Message, MessageError> 
             Message::Hello {
                 gateway: h.gateway,
                 region: h.region,
+                gseq: h.gseq,
             }
         }
         "snapshot" => {
@@ -151,6 +156,8 @@ pub(crate) fn history_page(body: &[u8]) -> Result<HistoryPage, MessageError> {
 struct HelloIn {
     gateway: String,
     region: Option<String>,
+    #[serde(default)]
+    gseq: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -324,7 +331,16 @@ mod tests {
             decode("hello", hello).unwrap(),
             Message::Hello {
                 gateway: "gw-eu-1".into(),
-                region: None
+                region: None,
+                gseq: Some(9)
+            }
+        );
+        assert_eq!(
+            decode("hello", br#"{"type":"hello","gateway":"g"}"#).unwrap(),
+            Message::Hello {
+                gateway: "g".into(),
+                region: None,
+                gseq: None
             }
         );
         let snap = br#"{"type":"snapshot","gseq":9,"states":[{"agent":"a","check":"c","gseq":4,

@@ -94,7 +94,8 @@ pub struct Batch {
     pub from_snapshot: bool,
     /// The gseqs start over here (the snapshot after `since_ahead`, of
     /// another numbering than the cursor's): forget the gseqs held for
-    /// this gateway. Always with `from_snapshot`.
+    /// this gateway (the `Gap` with `renumbered` before it said so
+    /// already). Always with `from_snapshot`.
     pub renumbered: bool,
     /// The cursor after this batch: the `since` to resume with. For a
     /// snapshot it is the snapshot's gseq, above its states'.
@@ -102,9 +103,19 @@ pub struct Batch {
 }
 
 /// What a source tells its consumer, in order.
+///
+/// Each connection goes `Connected`, then its backlog (the snapshot of a
+/// first start, or what was missed: replay, heals, gaps), then
+/// `CaughtUp`, then live records; a `lagged` reset turns it back with
+/// `CatchingUp` before its heal, and the stream ends. Only between
+/// `CaughtUp` and the next `CatchingUp`, `Connected` or `Disconnected`
+/// is the stream live: before, the records are old news and a location
+/// not heard from may just not have been handed over yet, so that is
+/// no time to judge "no data".
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceEvent {
-    /// A stream opened (its `hello`).
+    /// A stream opened (its `hello`): not yet caught up. What comes
+    /// before the connection's `CaughtUp` is its backlog.
     Connected {
         /// The gateway's name (`hello.gateway`).
         gateway: String,
@@ -114,10 +125,13 @@ pub enum SourceEvent {
     /// Records, from the stream, from history, or a snapshot's states.
     Records(Batch),
     /// A range that neither the stream nor history could give back, to
-    /// notify; the cursor is `to` after it. After `since_ahead` it is
-    /// `0..=G` of the new numbering, and a renumbered snapshot follows.
-    /// History answering with fewer records than the range held (scope,
-    /// retention deleted a file) is not detectable and is no gap.
+    /// notify; the cursor is `to` after it. A range whose history could
+    /// not be read (an error status, a body that is no page, the
+    /// connection broken five times in a row at the same place) is one.
+    /// After `since_ahead` it is `0..=G` of the new numbering, with
+    /// `renumbered`, and a renumbered snapshot follows. History answering
+    /// with fewer records than the range held (scope, retention deleted a
+    /// file) is not detectable and is no gap.
     Gap {
         /// First gseq missed, inclusive.
         from: u64,
@@ -125,7 +139,27 @@ pub enum SourceEvent {
         to: u64,
         /// Why, for people.
         reason: String,
+        /// The gseqs start over here (`since_ahead`: `to` is of another
+        /// numbering than the cursor's): forget the gseqs held for this
+        /// gateway at this same step as the cursor moves to `to`, so that
+        /// a checkpoint between this and the renumbered snapshot that
+        /// follows never pairs the new cursor with the old gseqs.
+        renumbered: bool,
     },
+    /// The connection's backlog has been handed over: every record up to
+    /// the gateway's newest gseq as of its `hello` (or a gap for it), so
+    /// what follows is live. Once per connection, after the `Connected`:
+    /// after the snapshot of a first start (or of `since_ahead`), else
+    /// once the replay or heals reach `hello.gseq` (right after the
+    /// snapshot when the snapshot shows that nothing in the reader's
+    /// scope lies between `since` and it: `since` was the newest, or a
+    /// restarted gateway whose newest gseq is no record). Not sent by a
+    /// connection that ends first, nor after a `lagged` reset.
+    CaughtUp,
+    /// A `lagged` reset came after `CaughtUp`: the gateway dropped this
+    /// reader, a heal of what it missed follows and the stream ends. Not
+    /// live again until the next connection's `CaughtUp`.
+    CatchingUp,
     /// The stream was lost; once per outage, however many reconnects fail.
     Disconnected {
         /// The first failure.
@@ -220,6 +254,7 @@ pub fn spawn(
         rng: SplitMix64::new(seed),
         attempt: 0,
         down_reported: false,
+        heal_failures: tracker::HealFailures::default(),
     };
     Ok((tokio::spawn(run::run(run, shutdown)), stats))
 }

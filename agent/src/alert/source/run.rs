@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use super::http::{Client, Conn, Failure};
 use super::message::{self, Message};
 use super::sse::SseParser;
-use super::tracker::{Action, Tracker};
+use super::tracker::{Action, HEAL_FAILURES, HealFailures, Tracker};
 use super::{Batch, SourceEvent, SourceStats};
 use crate::retry::{Backoff, SplitMix64};
 
@@ -70,6 +70,8 @@ pub(crate) struct Run {
     pub(crate) attempt: u32,
     /// `Disconnected` was sent for the current outage.
     pub(crate) down_reported: bool,
+    /// Heals that broke the connection, across connections.
+    pub(crate) heal_failures: HealFailures,
 }
 
 /// Runs until `stop` turns true (or its sender is dropped) or the
@@ -205,9 +207,30 @@ impl Run {
                 self.send(SourceEvent::Connected { gateway, region }).await
             }
             Action::Deliver(batch) => self.deliver(batch).await,
-            Action::Gap { from, to, reason } => self.gap(from, to, reason).await,
-            Action::Heal { from, to } => self.heal(conn.clone(), from, to).await,
+            Action::Gap {
+                from,
+                to,
+                reason,
+                renumbered,
+            } => self.gap(from, to, reason, renumbered).await,
+            Action::CaughtUp => self.caught_up().await,
+            Action::CatchingUp => {
+                tracing::info!(gateway = %self.name, "gateway stream lagged: catching up from history");
+                self.send(SourceEvent::CatchingUp).await
+            }
+            Action::Heal { from, to } => {
+                self.heal(conn.clone(), from, to).await?;
+                match self.tracker.caught_up() {
+                    Some(_) => self.caught_up().await,
+                    None => Ok(()),
+                }
+            }
         }
+    }
+
+    async fn caught_up(&self) -> Result<(), End> {
+        tracing::info!(gateway = %self.name, last = ?self.tracker.last(), "gateway stream caught up");
+        self.send(SourceEvent::CaughtUp).await
     }
 
     async fn send(&self, event: SourceEvent) -> Result<(), End> {
@@ -232,10 +255,16 @@ impl Run {
         Ok(())
     }
 
-    async fn gap(&self, from: u64, to: u64, reason: String) -> Result<(), End> {
+    async fn gap(&self, from: u64, to: u64, reason: String, renumbered: bool) -> Result<(), End> {
         tracing::warn!(gateway = %self.name, from, to, %reason, "records missed that history could not give back");
         self.stats.gaps.fetch_add(1, Ordering::Relaxed);
-        self.send(SourceEvent::Gap { from, to, reason }).await?;
+        self.send(SourceEvent::Gap {
+            from,
+            to,
+            reason,
+            renumbered,
+        })
+        .await?;
         self.stats.last_gseq.store(to, Ordering::Relaxed);
         Ok(())
     }
@@ -243,8 +272,11 @@ impl Run {
     /// Fetches `from..=to` from history, page by page (each handed over
     /// as it comes, so memory stays one page). A range the gateway will
     /// not give (an error status after [`HISTORY_ATTEMPTS`], a body that
-    /// is not a page) becomes a gap; a connection that breaks ends the
-    /// session without one: the next connection's `reset` names the rest.
+    /// is not a page or is too large) becomes a gap; a connection that
+    /// breaks ends the session without one, since the next connection's
+    /// `reset` names the rest, unless heals have broken where this one
+    /// did [`HEAL_FAILURES`] times in a row: then the rest is a gap too,
+    /// and the stream goes on.
     async fn heal(&mut self, mut conn: Conn, from: u64, to: u64) -> Result<(), End> {
         self.stats.heals.fetch_add(1, Ordering::Relaxed);
         tracing::info!(gateway = %self.name, from, to, "healing a reset from history");
@@ -252,23 +284,26 @@ impl Run {
         loop {
             let page = match self.history_page(&mut conn, at, to).await {
                 Ok(page) => page,
-                Err(f @ Failure::Transport(_)) => return Err(f.into()),
+                Err(f @ Failure::Transport(_)) => {
+                    if !self.heal_failures.broke(at) {
+                        return Err(f.into());
+                    }
+                    let reason = format!(
+                        "history of {at}..={to}: {f} (the connection broke there {HEAL_FAILURES} \
+                         times in a row)"
+                    );
+                    return self.unhealed(from, to, reason).await;
+                }
                 Err(f) => {
                     let reason = format!("history of {at}..={to}: {f}");
-                    return match self.tracker.unhealed(from, to, reason) {
-                        Some(Action::Gap { from, to, reason }) => self.gap(from, to, reason).await,
-                        _ => Ok(()),
-                    };
+                    return self.unhealed(from, to, reason).await;
                 }
             };
             // A cursor that does not move forward would never end.
             let next = match page.next {
                 Some(n) if n <= at => {
                     let reason = format!("history of {at}..={to}: its cursor {n} does not advance");
-                    return match self.tracker.unhealed(from, to, reason) {
-                        Some(Action::Gap { from, to, reason }) => self.gap(from, to, reason).await,
-                        _ => Ok(()),
-                    };
+                    return self.unhealed(from, to, reason).await;
                 }
                 Some(n) if n <= to => Some(n),
                 _ => None,
@@ -279,8 +314,25 @@ impl Run {
             }
             match next {
                 Some(n) => at = n,
-                None => return Ok(()),
+                None => {
+                    self.heal_failures.clear();
+                    return Ok(());
+                }
             }
+        }
+    }
+
+    /// Gives up what is left of `from..=to`: a gap.
+    async fn unhealed(&mut self, from: u64, to: u64, reason: String) -> Result<(), End> {
+        self.heal_failures.clear();
+        match self.tracker.unhealed(from, to, reason) {
+            Some(Action::Gap {
+                from,
+                to,
+                reason,
+                renumbered,
+            }) => self.gap(from, to, reason, renumbered).await,
+            _ => Ok(()),
         }
     }
 
@@ -296,12 +348,14 @@ impl Run {
         loop {
             let failure = match self.client.history(conn, from, to).await {
                 Ok(page) => return Ok(page),
-                // A request the gateway refuses as such will not pass later.
+                // A request the gateway refuses as such will not pass
+                // later, nor will a body that is not a page (or too large).
                 Err(
-                    f @ Failure::Refused {
+                    f @ (Failure::Refused {
                         status: 400 | 401 | 403 | 404,
                         ..
-                    },
+                    }
+                    | Failure::Malformed(_)),
                 ) => return Err(f),
                 Err(f) => f,
             };

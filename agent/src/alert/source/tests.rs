@@ -1,6 +1,7 @@
 //! The source against a real gateway served in-process on loopback:
 //! every record once and in order across a gateway restart (a reconnect
-//! with `since`), and a `since` older than the ring healed from history.
+//! with `since`), and a `since` older than the ring healed from history;
+//! each connection caught up once, after its backlog.
 #![cfg(feature = "gateway")]
 
 use std::net::SocketAddr;
@@ -103,12 +104,48 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// A running source: its task, counters, channel and stop switch.
+/// A running source: its task, counters, channel and stop switch, and
+/// what its events said so far.
 struct Source {
     task: JoinHandle<()>,
     stats: Arc<SourceStats>,
     rx: mpsc::Receiver<SourceEvent>,
     stop: watch::Sender<bool>,
+    seen: Seen,
+}
+
+/// Per connection (from its `Connected`): the records handed over on it
+/// (snapshots aside), and how many of them had come when its `CaughtUp`
+/// did, if it did.
+#[derive(Debug, Default)]
+struct Seen(Vec<(usize, Option<usize>)>);
+
+impl Seen {
+    fn see(&mut self, ev: &SourceEvent) {
+        match ev {
+            SourceEvent::Connected { .. } => self.0.push((0, None)),
+            SourceEvent::Records(b) if !b.from_snapshot => {
+                self.0.last_mut().expect("records after Connected").0 += b.records.len();
+            }
+            SourceEvent::CaughtUp => {
+                let c = self.0.last_mut().expect("CaughtUp after Connected");
+                assert_eq!(c.1, None, "CaughtUp once per connection");
+                c.1 = Some(c.0);
+            }
+            SourceEvent::CatchingUp => panic!("no lagged reset here"),
+            _ => {}
+        }
+    }
+
+    /// Per connection, how many records had come when it caught up.
+    fn caught_up(&self) -> Vec<Option<usize>> {
+        self.0.iter().map(|c| c.1).collect()
+    }
+
+    /// Whether the current connection has caught up.
+    fn live(&self) -> bool {
+        self.0.last().is_some_and(|c| c.1.is_some())
+    }
 }
 
 impl Source {
@@ -144,21 +181,25 @@ fn source_as(addr: SocketAddr, since: Option<u64>, token: &str) -> Source {
         stats,
         rx,
         stop,
+        seen: Seen::default(),
     }
 }
 
-async fn next(rx: &mut mpsc::Receiver<SourceEvent>) -> SourceEvent {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+async fn next(src: &mut Source) -> SourceEvent {
+    let ev = tokio::time::timeout(Duration::from_secs(5), src.rx.recv())
         .await
         .expect("an event within 5 s")
-        .expect("the source runs")
+        .expect("the source runs");
+    src.seen.see(&ev);
+    ev
 }
 
-/// The stream's records until `n` have come (none from a snapshot, no gap).
-async fn records(rx: &mut mpsc::Receiver<SourceEvent>, n: usize) -> Vec<SourceRecord> {
+/// The stream's records until `n` have come (none from a snapshot, no
+/// gap), and the connection's `CaughtUp` if it follows the last of them.
+async fn records(src: &mut Source, n: usize) -> Vec<SourceRecord> {
     let mut out = Vec::new();
     while out.len() < n {
-        match next(rx).await {
+        match next(src).await {
             SourceEvent::Records(b) => {
                 assert!(!b.from_snapshot, "{b:?}");
                 if let Some(r) = b.records.last() {
@@ -166,27 +207,32 @@ async fn records(rx: &mut mpsc::Receiver<SourceEvent>, n: usize) -> Vec<SourceRe
                 }
                 out.extend(b.records);
             }
-            SourceEvent::Connected { .. } => {}
+            SourceEvent::Connected { .. } | SourceEvent::CaughtUp => {}
             other => panic!("{other:?}"),
         }
     }
     assert_eq!(out.len(), n);
+    if !src.seen.live() {
+        assert_eq!(next(src).await, SourceEvent::CaughtUp, "after the backlog");
+    }
     out
 }
 
-/// Connected, then the snapshot's batch: its gseq.
-async fn snapshot(rx: &mut mpsc::Receiver<SourceEvent>) -> u64 {
+/// Connected, the snapshot's batch, caught up: the snapshot's gseq.
+async fn snapshot(src: &mut Source) -> u64 {
     assert_eq!(
-        next(rx).await,
+        next(src).await,
         SourceEvent::Connected {
             gateway: "gateway".into(),
             region: "gateway".into()
         }
     );
-    match next(rx).await {
+    let g = match next(src).await {
         SourceEvent::Records(b) if b.from_snapshot => b.last,
         other => panic!("{other:?}"),
-    }
+    };
+    assert_eq!(next(src).await, SourceEvent::CaughtUp, "right after it");
+    g
 }
 
 fn assert_once_in_order(got: &[SourceRecord], sent: &[(String, u64)]) {
@@ -209,7 +255,7 @@ async fn follows_a_gateway_across_its_restart_every_record_once_in_order() {
     let addr = gw.addr;
     let mut src = source(addr, None);
     let stats = Arc::clone(&src.stats);
-    let g0 = snapshot(&mut src.rx).await;
+    let g0 = snapshot(&mut src).await;
     assert!(stats.connected());
 
     let session = now_ms();
@@ -217,13 +263,13 @@ async fn follows_a_gateway_across_its_restart_every_record_once_in_order() {
     for seq in 0..5 {
         sent.extend(gw.post(session, seq).await);
     }
-    let mut got = records(&mut src.rx, 15).await;
+    let mut got = records(&mut src, 15).await;
     assert!(got[0].gseq > g0);
     assert_eq!(got[0].agent, "a");
 
     gw.stop().await;
     assert!(matches!(
-        next(&mut src.rx).await,
+        next(&mut src).await,
         SourceEvent::Disconnected { .. }
     ));
     // The same data and address: the source resumes with `since`.
@@ -231,8 +277,18 @@ async fn follows_a_gateway_across_its_restart_every_record_once_in_order() {
     for seq in 5..10 {
         sent.extend(gw.post(session, seq).await);
     }
-    got.extend(records(&mut src.rx, 15).await);
+    got.extend(records(&mut src, 15).await);
     assert_once_in_order(&got, &sent);
+    // Each connection caught up once: the first with its snapshot, the
+    // second once its replay (whatever of the posts it came after) was
+    // handed over, or with its snapshot if it came before them all (the
+    // restarted gateway's newest gseq is then no record).
+    let caught = src.seen.caught_up();
+    assert!(
+        matches!(caught[..], [Some(0), Some(n)] if n <= 15),
+        "{caught:?}"
+    );
+    assert!(src.rx.try_recv().is_err(), "nothing more");
     assert!(stats.connected());
     assert!(stats.reconnects() >= 1);
     assert_eq!((stats.records(), stats.gaps(), stats.heals()), (30, 0, 0));
@@ -253,7 +309,7 @@ async fn a_since_older_than_the_ring_is_healed_from_history() {
     let gw = Gateway::start(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)), 4).await;
     // A first source takes the starting point, then goes away.
     let mut first = source(gw.addr, None);
-    let since = snapshot(&mut first.rx).await;
+    let since = snapshot(&mut first).await;
     first.stop().await;
 
     let session = now_ms();
@@ -263,12 +319,13 @@ async fn a_since_older_than_the_ring_is_healed_from_history() {
     }
     // 30 records, the ring keeps 4: the rest only history has.
     let mut src = source(gw.addr, Some(since));
-    let mut got = records(&mut src.rx, 30).await;
+    let mut got = records(&mut src, 30).await;
     for seq in 10..12 {
         sent.extend(gw.post(session, seq).await);
     }
-    got.extend(records(&mut src.rx, 6).await);
+    got.extend(records(&mut src, 6).await);
     assert_once_in_order(&got, &sent);
+    assert_eq!(src.seen.caught_up(), [Some(30)], "caught up after the heal");
     let s = &src.stats;
     assert_eq!((s.heals(), s.gaps(), s.records()), (1, 0, 36));
 
@@ -283,7 +340,7 @@ async fn an_outage_is_reported_once_and_a_refused_token_is_retried_slowly() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let mut src = source(addr, None);
-    let SourceEvent::Disconnected { error } = next(&mut src.rx).await else {
+    let SourceEvent::Disconnected { error } = next(&mut src).await else {
         panic!("not a disconnect");
     };
     assert!(error.contains("connecting to 127.0.0.1"), "{error}");
@@ -301,11 +358,11 @@ async fn an_outage_is_reported_once_and_a_refused_token_is_retried_slowly() {
     // The gateway comes: the source connects by itself.
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), addr, 1000).await;
-    snapshot(&mut src.rx).await;
+    snapshot(&mut src).await;
     src.stop().await;
 
     let mut src = source_as(addr, None, "not-a-reader-token");
-    let SourceEvent::Disconnected { error } = next(&mut src.rx).await else {
+    let SourceEvent::Disconnected { error } = next(&mut src).await else {
         panic!("not a disconnect");
     };
     assert!(error.starts_with("HTTP 401"), "{error}");
