@@ -230,10 +230,7 @@ pub fn render(e: &mut Exposition, handles: &Handles) {
         Kind::Gauge,
         "Checks by state as the rules judge them, across regions.",
     );
-    let sum = s
-        .summary
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let sum = s.summary.lock().unwrap_or_else(PoisonError::into_inner);
     for (state, v) in [
         ("up", sum.checks_up),
         ("down", sum.checks_down),

@@ -68,14 +68,20 @@ impl Checkpoint {
             Ok(None) => Ok((read(&self.previous)?, None)),
             Ok(found) => Ok((found, None)),
             Err(CheckpointError::Damaged { path, what }) => match read(&self.previous) {
-                Ok(Some(state)) => Ok((
-                    Some(state),
-                    Some(format!(
-                        "{}: {what}; using {} instead",
-                        path.display(),
-                        self.previous.path().display()
-                    )),
-                )),
+                Ok(Some(state)) => {
+                    // Kept for a person, and out of the way: the next save
+                    // must not rename it over the good previous one.
+                    let moved = store::move_aside(&path)?;
+                    Ok((
+                        Some(state),
+                        Some(format!(
+                            "{}: {what}; using {} instead (the damaged one is now {})",
+                            path.display(),
+                            self.previous.path().display(),
+                            moved.display()
+                        )),
+                    ))
+                }
                 Ok(None) => Err(CheckpointError::Damaged { path, what }),
                 Err(CheckpointError::Damaged { what: prev, .. }) => Err(CheckpointError::Damaged {
                     path,
@@ -189,6 +195,24 @@ mod tests {
         let (back, warn) = cp.load::<BTreeMap<String, u64>>().unwrap();
         assert_eq!(back.unwrap()["eu"], 7);
         assert!(warn.unwrap().contains("checksum mismatch"));
+        assert!(
+            tmp.path().join("checkpoint.corrupt").exists(),
+            "moved aside"
+        );
+        // The next save keeps the good previous one as the previous one.
+        s.insert("eu".to_string(), 11u64);
+        cp.save(&s).unwrap();
+        let prev: BTreeMap<String, u64> =
+            decode(&std::fs::read(tmp.path().join("checkpoint.prev")).unwrap()).unwrap();
+        assert_eq!(prev["eu"], 7);
+        // Damage the newest again for what follows.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        let (back, _) = cp.load::<BTreeMap<String, u64>>().unwrap();
+        assert_eq!(back.unwrap()["eu"], 7);
+        std::fs::write(&path, &bytes).unwrap(); // damaged, for what follows
 
         // A crash between save's two renames: only the previous is there.
         std::fs::rename(&path, tmp.path().join("checkpoint.x")).unwrap();

@@ -55,7 +55,8 @@ pub enum AlertError {
 }
 
 impl AlertError {
-    /// The exit status: 2 when nothing ran (start-up), 1 otherwise.
+    /// The exit status: every error of `run` happens at start-up, before
+    /// anything ran (2).
     pub fn exit_code(&self) -> u8 {
         2
     }
@@ -199,14 +200,28 @@ pub async fn run(
     if let Some(w) = warning {
         tracing::warn!("{w}");
     }
-    let mut state = found.unwrap_or_else(|| State {
-        epoch: new_epoch(),
-        cursors: BTreeMap::new(),
-        engine: EngineState::default(),
-        receivers: BTreeMap::new(),
-        silences: Vec::new(),
-        next_silence: 1,
-    });
+    let mut state = match found {
+        Some(state) => state,
+        None => {
+            let state = State {
+                epoch: new_epoch(),
+                cursors: BTreeMap::new(),
+                engine: EngineState::default(),
+                receivers: BTreeMap::new(),
+                silences: Vec::new(),
+                next_silence: 1,
+            };
+            // The epoch is in every event id: it is on disk before any
+            // event is decided, or a restart would give them new ids.
+            let cp = checkpoint.clone();
+            let bytes = super::checkpoint::encode(&state)?;
+            tokio::task::spawn_blocking(move || cp.save_encoded(&bytes))
+                .await
+                .map_err(|e| AlertError::Setup(format!("writing the first checkpoint: {e}")))??;
+            tracing::info!(dir = %cfg.state_dir.display(), "new state directory");
+            state
+        }
+    };
     let engine = Engine::restore(
         cfg.rules.clone(),
         state.epoch.clone(),
@@ -216,6 +231,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let mut receivers = Vec::new();
+    let mut deliveries = Vec::new();
     let mut tasks = Vec::new();
     for rc in &cfg.receivers {
         let r = Receiver::new(rc.clone(), Arc::clone(&dead_letters))
@@ -224,7 +240,7 @@ pub async fn run(
             r.restore(s);
         }
         let r = Arc::new(r);
-        tasks.push(deliver::spawn(Arc::clone(&r), stop_rx.clone()));
+        deliveries.push(deliver::spawn(Arc::clone(&r), stop_rx.clone()));
         receivers.push(r);
     }
     for name in state.receivers.keys() {
@@ -306,6 +322,10 @@ pub async fn run(
         shared: Arc::clone(&shared),
         checkpoint,
         dirty: true,
+        urgent: false,
+        ticked: true,
+        next_checkpoint: 1,
+        receiver_changes: 0,
         out: Vec::new(),
         cfg,
     };
@@ -319,47 +339,65 @@ pub async fn run(
 
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut writing: Option<tokio::task::JoinHandle<Result<usize, CheckpointError>>> = None;
+    // The checkpoint being written, and its number.
+    let mut writing: Option<(u64, tokio::task::JoinHandle<Result<usize, CheckpointError>>)> = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             biased;
             () = &mut shutdown => break,
+            r = async {
+                match writing.as_mut() {
+                    Some((_, w)) => w.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some((number, _)) = writing.take() {
+                    alerter.written(number, r);
+                }
+            }
             Some(cmd) = cmd_rx.recv() => alerter.command(cmd),
             ev = events_rx.recv() => match ev {
                 Some((gw, ev)) => alerter.source_event(gw, ev),
                 None => break,
             },
-            _ = tick.tick() => {
-                alerter.tick(now_ms());
-                if let Some(w) = writing.take_if(|w| w.is_finished()) {
-                    alerter.written(w.await);
-                }
-                if alerter.dirty && writing.is_none() {
-                    match alerter.encode() {
-                        Ok(bytes) => {
-                            alerter.dirty = false;
-                            let cp = alerter.checkpoint.clone();
-                            writing = Some(tokio::task::spawn_blocking(move || cp.save_encoded(&bytes)));
-                        }
-                        Err(e) => tracing::error!("encoding the checkpoint: {e}"),
-                    }
-                }
+            _ = tick.tick() => alerter.tick(now_ms()),
+        }
+        // Notifications wait for the checkpoint that holds them, so one
+        // is written as soon as any is queued; otherwise once a tick.
+        let due = alerter.urgent || (alerter.dirty && alerter.ticked);
+        if due && writing.is_none() {
+            alerter.ticked = false;
+            if let Some((number, bytes)) = alerter.encode() {
+                let cp = alerter.checkpoint.clone();
+                writing = Some((
+                    number,
+                    tokio::task::spawn_blocking(move || cp.save_encoded(&bytes)),
+                ));
             }
         }
     }
     let _ = stop_tx.send(true);
-    if let Some(w) = writing.take() {
-        alerter.written(w.await);
+    if let Some((number, w)) = writing.take() {
+        let r = w.await;
+        alerter.written(number, r);
     }
+    // Deliveries in flight finish (each within its receiver's timeout), so
+    // the last checkpoint records them.
+    let wait = alerter
+        .cfg
+        .receivers
+        .iter()
+        .map(|r| r.timeout)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(2);
+    let _ = tokio::time::timeout(wait, futures_util::future::join_all(deliveries)).await;
     // The last word: what was decided and where the cursors stand.
-    match alerter.encode() {
-        Ok(bytes) => {
-            let cp = alerter.checkpoint.clone();
-            let r = tokio::task::spawn_blocking(move || cp.save_encoded(&bytes)).await;
-            alerter.written(r);
-        }
-        Err(e) => tracing::error!("encoding the checkpoint: {e}"),
+    if let Some((number, bytes)) = alerter.encode() {
+        let cp = alerter.checkpoint.clone();
+        let r = tokio::task::spawn_blocking(move || cp.save_encoded(&bytes)).await;
+        alerter.written(number, r);
     }
     for t in tasks {
         t.abort();
@@ -385,7 +423,17 @@ struct Alerter {
     next_silence: u64,
     shared: Arc<Shared>,
     checkpoint: Checkpoint,
+    /// Something changed since the last checkpoint was taken.
     dirty: bool,
+    /// Notifications are waiting for a checkpoint.
+    urgent: bool,
+    /// A tick passed since the last checkpoint was taken.
+    ticked: bool,
+    /// The number the next checkpoint will have (notifications queued now
+    /// are sent once it is durable).
+    next_checkpoint: u64,
+    /// The receivers' [`Receiver::changes`] summed, as of the last checkpoint.
+    receiver_changes: u64,
     out: Vec<Event>,
 }
 
@@ -401,9 +449,29 @@ impl Alerter {
         match ev {
             SourceEvent::Connected { gateway, region } => {
                 tracing::info!(gateway = %name, server = %gateway, %region, "reading the gateway's stream");
+                let taken = self
+                    .regions
+                    .iter()
+                    .enumerate()
+                    .any(|(j, r)| j != gw && r.as_deref() == Some(region.as_str()));
+                let region = if taken {
+                    // Two gateways' gseqs cannot be compared per location.
+                    tracing::error!(
+                        gateway = %name,
+                        %region,
+                        "another [[gateway]] already reads this region; its records count as region {name:?}"
+                    );
+                    name.clone()
+                } else {
+                    region
+                };
                 self.regions[gw] = Some(region);
-                self.live[gw] = true;
+                // Not live until the backlog is in: no data is not judged
+                // on a region whose replay has not arrived yet.
+                self.live[gw] = false;
             }
+            SourceEvent::CaughtUp => self.live[gw] = true,
+            SourceEvent::CatchingUp => self.live[gw] = false,
             SourceEvent::Disconnected { error } => {
                 tracing::warn!(gateway = %name, "stream lost: {error}");
                 self.live[gw] = false;
@@ -441,8 +509,19 @@ impl Alerter {
                 }
                 self.route();
             }
-            SourceEvent::Gap { from, to, reason } => {
+            SourceEvent::Gap {
+                from,
+                to,
+                reason,
+                renumbered,
+            } => {
                 let region = self.regions[gw].clone().unwrap_or_else(|| name.clone());
+                if renumbered {
+                    // The cursor moves into another gateway's numbering in
+                    // this same step (one checkpoint never has one without
+                    // the other).
+                    self.engine.forget_gseqs(&region);
+                }
                 tracing::warn!(gateway = %name, from, to, "records missed for good: {reason}");
                 let ev = self.engine.gap(&name, &region, from, to, now_ms());
                 self.shared.gaps.fetch_add(1, Ordering::Relaxed);
@@ -456,6 +535,11 @@ impl Alerter {
 
     fn tick(&mut self, now: u64) {
         self.shared.last_tick_ms.store(now, Ordering::Relaxed);
+        self.ticked = true;
+        let changes: u64 = self.receivers.iter().map(|r| r.changes()).sum();
+        if changes != self.receiver_changes {
+            self.dirty = true;
+        }
         let before = self.runtime.len();
         self.runtime.retain(|s| s.end_ms > now);
         if self.runtime.len() != before {
@@ -505,7 +589,8 @@ impl Alerter {
             );
             for i in to {
                 if let Some(r) = self.receivers.get(i) {
-                    r.enqueue(ev.clone());
+                    r.enqueue_after(ev.clone(), self.next_checkpoint);
+                    self.urgent = true;
                 }
             }
         }
@@ -561,17 +646,21 @@ impl Alerter {
                 receiver,
                 reply,
             } => {
-                let answer = deliver::replay(&self.receivers, &ids, receiver.as_deref())
-                    .map_err(|e| e.to_string());
-                if answer.is_ok() {
-                    self.dirty = true;
-                }
-                let _ = reply.send(answer);
+                // Reads the dead-letter file: off the loop. The receivers
+                // count the change, so the next tick checkpoints it.
+                let receivers = self.receivers.clone();
+                tokio::task::spawn_blocking(move || {
+                    let answer = deliver::replay(&receivers, &ids, receiver.as_deref())
+                        .map_err(|e| e.to_string());
+                    let _ = reply.send(answer);
+                });
             }
         }
     }
 
-    fn encode(&self) -> Result<Vec<u8>, CheckpointError> {
+    /// The next checkpoint's number and bytes, taken now (the state at
+    /// one instant); `None` if it cannot be encoded (logged).
+    fn encode(&mut self) -> Option<(u64, Vec<u8>)> {
         #[derive(Serialize)]
         struct StateRef<'a> {
             epoch: &'a str,
@@ -581,7 +670,8 @@ impl Alerter {
             silences: &'a [SilenceSpec],
             next_silence: u64,
         }
-        super::checkpoint::encode(&StateRef {
+        let changes: u64 = self.receivers.iter().map(|r| r.changes()).sum();
+        let bytes = super::checkpoint::encode(&StateRef {
             epoch: &self.epoch,
             cursors: &self.cursors,
             engine: self.engine.state(),
@@ -592,13 +682,34 @@ impl Alerter {
                 .collect(),
             silences: &self.runtime,
             next_silence: self.next_silence,
-        })
+        });
+        match bytes {
+            Ok(bytes) => {
+                let number = self.next_checkpoint;
+                self.next_checkpoint += 1;
+                self.dirty = false;
+                self.urgent = false;
+                self.receiver_changes = changes;
+                Some((number, bytes))
+            }
+            Err(e) => {
+                tracing::error!("encoding the checkpoint: {e}");
+                None
+            }
+        }
     }
 
-    fn written(&mut self, r: Result<Result<usize, CheckpointError>, tokio::task::JoinError>) {
+    fn written(
+        &mut self,
+        number: u64,
+        r: Result<Result<usize, CheckpointError>, tokio::task::JoinError>,
+    ) {
         let s = &self.shared;
         match r {
             Ok(Ok(bytes)) => {
+                for receiver in &self.receivers {
+                    receiver.durable(number);
+                }
                 s.checkpoints.fetch_add(1, Ordering::Relaxed);
                 s.checkpoint_bytes.store(bytes as u64, Ordering::Relaxed);
                 if s.checkpoint_failing.swap(false, Ordering::Relaxed) {
@@ -608,7 +719,10 @@ impl Alerter {
             Ok(Err(e)) => {
                 s.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
                 if !s.checkpoint_failing.swap(true, Ordering::Relaxed) {
-                    tracing::warn!("writing the checkpoint: {e}; retrying every second");
+                    tracing::warn!(
+                        "writing the checkpoint: {e}; retrying every second \
+                         (notifications wait for it)"
+                    );
                 }
                 self.dirty = true;
             }

@@ -103,7 +103,6 @@ pub struct DeadLetterArgs {
     pub ids: Vec<String>,
 }
 
-
 fn load(path: Option<&Path>) -> Result<AlertConfig, u8> {
     let Some(path) = path else {
         eprintln!("sonde: alert needs --config alert.toml");

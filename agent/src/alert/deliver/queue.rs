@@ -140,6 +140,10 @@ pub struct Pending {
     /// this leaves the queue.
     #[serde(default)]
     pub replay_of: Option<LetterKey>,
+    /// The checkpoint that holds it: not sent before that checkpoint is on
+    /// disk (0: already durable, as restored or replayed ones are).
+    #[serde(default)]
+    pub checkpoint: u64,
 }
 
 impl Pending {
@@ -152,6 +156,7 @@ impl Pending {
             next_attempt_ms: now_ms,
             last_error: None,
             replay_of: None,
+            checkpoint: 0,
         }
     }
 
@@ -247,6 +252,16 @@ impl Queue {
     /// already pending (nothing is added).
     pub fn push(&mut self, event: Arc<Event>, now_ms: u64) -> bool {
         self.push_pending(Pending::new(event, now_ms), now_ms)
+    }
+
+    /// As [`Queue::push`], for an event that may be sent only once
+    /// checkpoint number `checkpoint` is durable (write-ahead: a
+    /// notification is never sent before the state that decided it is on
+    /// disk, so its id is never decided anew for another incident).
+    pub fn push_after(&mut self, event: Arc<Event>, now_ms: u64, checkpoint: u64) -> bool {
+        let mut p = Pending::new(event, now_ms);
+        p.checkpoint = checkpoint;
+        self.push_pending(p, now_ms)
     }
 
     /// Appends `letter`'s event again at `now_ms`, as a new notification

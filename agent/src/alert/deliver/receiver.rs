@@ -133,6 +133,13 @@ pub struct Receiver {
     shared: Mutex<Shared>,
     wake: Notify,
     counters: Counters,
+    /// The newest checkpoint known to be on disk: a pending notification
+    /// held for a later one waits ([`Queue::push_after`]).
+    durable: AtomicU64,
+    /// Bumped by every change to what [`Receiver::snapshot`] returns that
+    /// the caller did not make itself (deliveries, dead letters), so it
+    /// knows to checkpoint again.
+    changes: AtomicU64,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -202,6 +209,8 @@ impl Receiver {
             }),
             wake: Notify::new(),
             counters: Counters::default(),
+            durable: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
             name,
         })
     }
@@ -236,6 +245,31 @@ impl Receiver {
             self.wake.notify_one();
         }
         queued
+    }
+
+    /// Queues `event` to be sent once checkpoint `checkpoint` is durable
+    /// (see [`Receiver::durable`]); `false` when its id is pending already.
+    pub fn enqueue_after(&self, event: impl Into<Arc<Event>>, checkpoint: u64) -> bool {
+        let queued = self
+            .lock()
+            .queue
+            .push_after(event.into(), now_ms(), checkpoint);
+        if queued {
+            self.wake.notify_one();
+        }
+        queued
+    }
+
+    /// Checkpoint `checkpoint` is on disk: what it holds may be sent.
+    pub fn durable(&self, checkpoint: u64) {
+        self.durable.fetch_max(checkpoint, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// A number that moves whenever the receiver's own work (a delivery,
+    /// a dead letter, a refresh) changed what [`Receiver::snapshot`] returns.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
     }
 
     /// What to checkpoint.
@@ -297,6 +331,7 @@ impl Receiver {
                 }
             }
         }
+        bump(&self.changes);
         self.wake.notify_one();
         Ok(replayed)
     }
@@ -336,8 +371,12 @@ impl Receiver {
                 s.queue.unwritten().next().is_some() || s.queue.replayed().next().is_some()
             };
             let mut wake_at = match next {
+                // Write-ahead: held until the checkpoint holding it is on
+                // disk; `durable` wakes the task.
+                Next::Due(head) if head.checkpoint > self.durable.load(Ordering::Acquire) => None,
                 Next::Due(head) => {
                     self.attempt(head).await;
+                    bump(&self.changes);
                     continue;
                 }
                 Next::At(at) => Some(at),
@@ -350,6 +389,7 @@ impl Receiver {
                     let at = *refresh_at.get_or_insert(now.saturating_add(ms(resend)));
                     if at <= now {
                         self.refresh(now).await;
+                        bump(&self.changes);
                         refresh_at = Some(now_ms().saturating_add(ms(resend)));
                         continue;
                     }
@@ -392,6 +432,7 @@ impl Receiver {
         match tokio::task::spawn_blocking(move || dead.write(&letters, &markers, now)).await {
             Ok(Ok(())) => {
                 self.lock().queue.written(n, m);
+                bump(&self.changes);
                 Ok(())
             }
             Ok(Err(e)) => Err(e),

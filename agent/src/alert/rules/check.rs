@@ -101,7 +101,9 @@ impl Check {
         match found {
             Ok(i) => {
                 let loc = &mut self.locations[i];
-                if gseq <= loc.gseq {
+                // A replay (gseq not newer), or the same probe again under
+                // another gateway's numbering (after `forget_gseqs`).
+                if gseq <= loc.gseq || record.t_ms <= loc.last.t_ms {
                     return;
                 }
                 let before = loc.state();
@@ -146,17 +148,14 @@ impl Check {
     }
 
     /// Drops locations without data for longer than `forget_after_ms`. If that
-    /// leaves none silent, the open NoData is closed without a DataBack:
-    /// the location did not come back, it was given up on.
+    /// leaves none silent, the open NoData is closed by the DataBack
+    /// reconciling sends next (receivers such as Alertmanager would
+    /// otherwise keep the incident firing for ever).
     fn forget(&mut self, now_ms: u64, forget_after_ms: u64) {
-        let before = self.locations.len();
         self.locations.retain(|l| {
             l.silent_since_ms
                 .is_none_or(|s| now_ms.saturating_sub(s) <= forget_after_ms)
         });
-        if self.locations.len() < before && !self.locations.iter().any(Loc::is_silent) {
-            self.no_data = None;
-        }
     }
 
     /// After a location's state changed: the check's status, then what

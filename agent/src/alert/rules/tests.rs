@@ -723,7 +723,7 @@ fn gaps_count_per_gateway() {
 }
 
 #[test]
-fn forgotten_locations_are_dropped_silently() {
+fn forgotten_locations_are_dropped_and_their_no_data_closed() {
     let config = RuleConfig {
         forget_after_ms: 600 * S,
         ..RuleConfig::default()
@@ -755,7 +755,11 @@ fn forgotten_locations_are_dropped_silently() {
         }
         t += 10 * S;
     }
-    assert_eq!(sim.kinds(), [], "dropped without a DataBack");
+    assert_eq!(
+        sim.kinds(),
+        [(Kind::DataBack, 1)],
+        "the incident is closed, or Alertmanager would keep it firing"
+    );
     let summary = sim.engine.summary();
     assert_eq!((summary.locations, summary.checks_no_data), (2, 0));
     assert_eq!(sim.engine.check_view("api").unwrap().open_no_data, None);
