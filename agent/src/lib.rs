@@ -10,11 +10,14 @@
 //!   gateway sink.
 //! - `retry`: backoff with jitter, Retry-After, a circuit breaker (shared by
 //!   `sonde wait` and the gateway sink); `wait`: the deploy gate's engine.
+//! - `alert`: the alerter (`sonde alert`): gateways' streams in, rules
+//!   across regions, notifications to webhooks and Alertmanager out.
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`); this
 //! library knows nothing of it.
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod blackbox;
 pub mod metrics;
 pub mod probe;
@@ -25,4 +28,3 @@ pub(crate) mod schedule;
 pub mod sink;
 pub mod tls;
 pub mod wait;
-pub mod alert;

@@ -9,6 +9,8 @@
 #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
 mod util;
 
+#[cfg(feature = "gateway")]
+mod alert;
 mod blackbox;
 mod cli_probe;
 mod decode_cli;
