@@ -10,6 +10,12 @@
 //! - The alerter SIGKILLed mid-delivery and restarted loses nothing.
 //! - A flapping check: at most one notification per flap window.
 //! - An agent killed is a no-data alert, not a down.
+//! - A silence added at run time holds a down back, survives a restart,
+//!   and its removal lets the down out.
+//! - A notification refused for good is a dead letter, listed with the
+//!   alerter running or stopped, and replayed with its id.
+//! - `[alert]` in gateway.toml: the gateway runs the alerter in its own
+//!   process, and stops it with itself.
 
 mod lab;
 mod receivers;
@@ -17,8 +23,10 @@ mod receivers;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lab::{Alerter, Lab, now_ms, wait_for};
+use lab::{Alerter, InGateway, Lab, now_ms, wait_for};
 use receivers::{Alertmanager, Delivery, Webhooks, labels};
+
+use crate::util::http::get;
 
 /// How long a notification may take to arrive once due, on a loaded machine.
 const DELIVERY: Duration = Duration::from_secs(30);
@@ -622,4 +630,409 @@ fn an_agent_killed_is_a_no_data_alert_not_a_down() {
         "{}",
         context(&alerter, &hook, &lab)
     );
+}
+
+/// `sonde alert silence list`'s lines, split at the tabs (id, state,
+/// `start .. end`, `checks=`, `regions=`, comment).
+fn silences(alerter: &Alerter) -> Vec<Vec<String>> {
+    let out = alerter.cli(&["silence", "list"]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    out.stdout
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn a_silence_added_at_run_time_holds_a_down_and_survives_a_restart() {
+    if !testkit::require_python(&["standardwebhooks"]) {
+        return;
+    }
+    let lab = Lab::new(&["eu-west"]);
+    let hook = Webhooks::start(lab.path());
+    let mut alerter = Alerter::start(&lab, "quorum = 1\n", &[hook.receiver("hook", "")]);
+    let down = |a: &Alerter| a.metric("sonde_alert_checks", "state=\"down\"");
+    alerter.wait_until_up(2, 2);
+
+    let before_add = now_ms();
+    let added = alerter.cli(&[
+        "silence",
+        "add",
+        "--check",
+        "api",
+        "--for",
+        "10m",
+        "--comment",
+        "maint",
+    ]);
+    assert_eq!(
+        (added.code, added.stdout.trim()),
+        (0, "s-1"),
+        "{}",
+        added.describe()
+    );
+    let listed = silences(&alerter);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let s = &listed[0];
+    assert_eq!(
+        s.iter().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "s-1",
+            "active",
+            &s[2],
+            "checks=[\"api\"]",
+            "regions=[]",
+            "maint"
+        ],
+        "{listed:?}"
+    );
+    let (start, end) = s[2]
+        .split_once(" .. ")
+        .and_then(|(a, b)| Some((store::Utc::parse_rfc3339(a)?, store::Utc::parse_rfc3339(b)?)))
+        .unwrap_or_else(|| panic!("start .. end: {s:?}"));
+    assert!(start >= before_add && start <= now_ms(), "{s:?}");
+    assert_eq!(end - start, 600_000, "10m: {s:?}");
+
+    // Down, as the rules judge it; silenced, so no one is told.
+    let (down_ms, down_at) = (now_ms(), Instant::now());
+    lab.regions[0].target.set_status(Some(503));
+    wait_for(
+        DELIVERY,
+        "the check judged down",
+        &|| context(&alerter, &hook, &lab),
+        || (down(&alerter) == 1.0).then_some(()),
+    );
+    // 6 s since the target went down, and at least 2 s judged down.
+    std::thread::sleep(
+        Duration::from_secs(6)
+            .saturating_sub(down_at.elapsed())
+            .max(Duration::from_secs(2)),
+    );
+    assert!(
+        hook.log().is_empty(),
+        "silenced{}",
+        context(&alerter, &hook, &lab)
+    );
+    assert!(alerter.notified("check.down").is_empty());
+    assert_eq!(
+        alerter.metric("sonde_alert_events_total", "type=\"check.down\""),
+        0.0
+    );
+    assert_eq!(down(&alerter), 1.0, "{}", context(&alerter, &hook, &lab));
+
+    // A clean restart on the same state directory: the silence is
+    // persisted, and still holds.
+    alerter.stop();
+    alerter.restart();
+    wait_for(
+        DELIVERY,
+        "the check down after the restart",
+        &|| context(&alerter, &hook, &lab),
+        || (down(&alerter) == 1.0).then_some(()),
+    );
+    assert_eq!(silences(&alerter), listed, "the same silence, persisted");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        hook.log().is_empty(),
+        "still silenced after the restart{}",
+        context(&alerter, &hook, &lab)
+    );
+
+    // Removed while the check is down: the down is told now.
+    let removing_ms = now_ms();
+    let removed = alerter.cli(&["silence", "remove", "s-1"]);
+    assert_eq!(
+        (removed.code, removed.stdout.trim()),
+        (0, "removed s-1"),
+        "{}",
+        removed.describe()
+    );
+    let told = wait_for(
+        Duration::from_secs(10),
+        "the check.down once the silence ended",
+        &|| context(&alerter, &hook, &lab),
+        || first(&hook, "check.down", "api"),
+    );
+    assert_eq!(told.incident(), 1, "{}", told.raw);
+    assert_eq!(
+        told.data["quorum"],
+        serde_json::json!({"required": 1, "down": 1, "up": 0, "regions": 1}),
+        "{}",
+        told.raw
+    );
+    assert_eq!(told.location("eu-west")["state"], "down", "{}", told.raw);
+    assert!(told.at_ms() >= removing_ms, "decided then: {}", told.raw);
+    // The incident began when the target went down (a probe started
+    // before the change may be its first failure), not at the removal.
+    assert!(
+        told.since_ms() + 1000 >= down_ms && told.since_ms() < removing_ms,
+        "since: {}",
+        told.raw
+    );
+    assert!(silences(&alerter).is_empty());
+
+    let missing = alerter.cli(&["silence", "remove", "s-99"]);
+    assert_eq!(missing.code, 1, "{}", missing.describe());
+    assert!(
+        missing.stderr.contains("no runtime silence \"s-99\"") && missing.stdout.is_empty(),
+        "{}",
+        missing.describe()
+    );
+    let kinds: Vec<String> = hook.deliveries().into_iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, ["check.down"], "{}", context(&alerter, &hook, &lab));
+    assert!(hook.refused().is_empty());
+}
+
+/// `sonde alert dead-letters`' lines.
+fn dead_letters(alerter: &Alerter) -> Vec<String> {
+    let out = alerter.cli(&["dead-letters"]);
+    assert!(out.code == 0 && out.stderr.is_empty(), "{}", out.describe());
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_refused_notification_is_a_dead_letter_that_replays_with_its_id() {
+    if !testkit::require_python(&["standardwebhooks"]) {
+        return;
+    }
+    let lab = Lab::new(&["eu-west"]);
+    let hook = Webhooks::start(lab.path());
+    let mut alerter = Alerter::start(&lab, "quorum = 1\n", &[hook.receiver("hook", "")]);
+    let outcome = |a: &Alerter, outcome: &str| {
+        a.metric(
+            "sonde_alert_notifications_total",
+            &format!("receiver=\"hook\",outcome=\"{outcome}\""),
+        )
+    };
+    let pending = |a: &Alerter| a.metric("sonde_alert_pending", "receiver=\"hook\"");
+    alerter.wait_until_up(2, 2);
+
+    // 400: refused for good, not retried.
+    hook.set(400, 0.0);
+    lab.regions[0].target.set_status(Some(503));
+    let refused = wait_for(
+        DELIVERY,
+        "the check.down refused",
+        &|| context(&alerter, &hook, &lab),
+        || {
+            hook.deliveries()
+                .into_iter()
+                .find(|d| d.kind == "check.down" && d.status == 400)
+        },
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the check.down dead-lettered",
+        &|| context(&alerter, &hook, &lab),
+        || (outcome(&alerter, "dead_lettered") == 1.0).then_some(()),
+    );
+    assert_eq!(
+        (
+            pending(&alerter),
+            outcome(&alerter, "sent"),
+            outcome(&alerter, "failed"),
+            outcome(&alerter, "retried")
+        ),
+        (0.0, 0.0, 1.0, 0.0),
+        "{}",
+        context(&alerter, &hook, &lab)
+    );
+
+    // Listed: when, receiver, id, kind, check, attempts, why.
+    let listed = wait_for(
+        Duration::from_secs(10),
+        "the dead letter listed",
+        &|| context(&alerter, &hook, &lab),
+        || Some(dead_letters(&alerter)).filter(|l| !l.is_empty()),
+    );
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let fields: Vec<&str> = listed[0].split_whitespace().collect();
+    assert_eq!(
+        fields[1..],
+        [
+            "hook",
+            refused.id.as_str(),
+            "check.down",
+            "api",
+            "1",
+            "attempts",
+            "HTTP",
+            "400"
+        ],
+        "{listed:?}"
+    );
+    let at = store::Utc::parse_rfc3339(fields[0]).unwrap_or(0);
+    assert!(
+        at >= refused.received_ms && at <= now_ms(),
+        "dead-lettered at: {listed:?}"
+    );
+    let json = alerter.cli(&["dead-letters", "--json"]);
+    let letter: serde_json::Value = serde_json::from_str(json.stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}{}", json.describe()));
+    assert_eq!(
+        (&letter["receiver"], &letter["id"], &letter["check"]),
+        (&"hook".into(), &refused.id.as_str().into(), &"api".into()),
+        "{letter:#}"
+    );
+    assert_eq!(
+        (&letter["attempts"], &letter["last_error"]),
+        (&1.into(), &"HTTP 400".into()),
+        "{letter:#}"
+    );
+
+    // The alerter stopped: the listing reads the state directory; a
+    // replay needs the running alerter.
+    alerter.stop();
+    assert_eq!(dead_letters(&alerter), listed, "with the alerter stopped");
+    let offline = alerter.cli(&["dead-letters", "--replay", "--all"]);
+    assert!(
+        offline.code == 1 && offline.stderr.contains("is `sonde alert` running?"),
+        "{}",
+        offline.describe()
+    );
+
+    alerter.restart();
+    hook.set(200, 0.0);
+    let replayed = alerter.cli(&["dead-letters", "--replay", "--all"]);
+    assert_eq!(
+        (replayed.code, replayed.stdout.trim()),
+        (0, "replayed 1"),
+        "{}",
+        replayed.describe()
+    );
+    let accepted = wait_for(
+        DELIVERY,
+        "the replay accepted",
+        &|| context(&alerter, &hook, &lab),
+        || hook.accepted().into_iter().find(|d| d.id == refused.id),
+    );
+    assert_eq!(
+        (accepted.kind.as_str(), &accepted.data),
+        ("check.down", &refused.data),
+        "the same notification"
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the dead letter gone from the listing",
+        &|| context(&alerter, &hook, &lab),
+        || dead_letters(&alerter).is_empty().then_some(()),
+    );
+    assert_eq!(
+        (outcome(&alerter, "sent"), pending(&alerter)),
+        (1.0, 0.0),
+        "{}",
+        context(&alerter, &hook, &lab)
+    );
+    // Replayed once: nothing left to replay.
+    let again = alerter.cli(&["dead-letters", "--replay", "--all"]);
+    assert_eq!(
+        (again.code, again.stdout.trim()),
+        (0, "replayed 0"),
+        "{}",
+        again.describe()
+    );
+    let attempts: Vec<(String, u64)> = hook
+        .deliveries()
+        .into_iter()
+        .map(|d| (d.id, d.status))
+        .collect();
+    assert_eq!(
+        attempts,
+        [(refused.id.clone(), 400), (refused.id.clone(), 200)],
+        "{}",
+        context(&alerter, &hook, &lab)
+    );
+    assert!(hook.refused().is_empty());
+}
+
+fn in_gateway_context(alert: &InGateway, hook: &Webhooks, lab: &Lab) -> String {
+    let regions: String = lab.regions.iter().map(lab::Region::describe).collect();
+    format!("{}{}{regions}", alert.describe(), hook.describe())
+}
+
+#[test]
+fn the_gateway_runs_the_alerter_in_its_own_process_with_alert_in_its_config() {
+    if !testkit::require_python(&["standardwebhooks"]) {
+        return;
+    }
+    let mut lab = Lab::empty();
+    let hook = Webhooks::start(lab.path());
+    let alert =
+        lab.add_region_running_the_alerter("eu-west", "quorum = 1\n", &[hook.receiver("hook", "")]);
+    lab::wait_until_up(alert.addr, 2, 2, &|| {
+        in_gateway_context(&alert, &hook, &lab)
+    });
+    let region = &lab.regions[0];
+    // Its listener is the gateway's: no other process runs it.
+    assert!(
+        lab::listens(region.gateway_pid(), alert.addr),
+        "the gateway holds the alerter's listener{}",
+        in_gateway_context(&alert, &hook, &lab)
+    );
+    assert!(
+        region
+            .gateway_log()
+            .contains("alerter listening beside the gateway"),
+        "{}",
+        in_gateway_context(&alert, &hook, &lab)
+    );
+    let health = get(alert.addr, "/healthz");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+
+    region.target.set_status(Some(503));
+    let down = wait_for(
+        DELIVERY,
+        "the check.down",
+        &|| in_gateway_context(&alert, &hook, &lab),
+        || first(&hook, "check.down", "api"),
+    );
+    assert_eq!(
+        down.data["quorum"],
+        serde_json::json!({"required": 1, "down": 1, "up": 0, "regions": 1}),
+        "{}",
+        down.raw
+    );
+    let loc = down.location("eu-west");
+    assert_eq!(
+        (&loc["state"], &loc["agent"]),
+        (&"down".into(), &"eu-west-1".into()),
+        "{}",
+        down.raw
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the delivery counted",
+        &|| in_gateway_context(&alert, &hook, &lab),
+        || {
+            let sent = alert.metric(
+                "sonde_alert_notifications_total",
+                "receiver=\"hook\",outcome=\"sent\"",
+            );
+            (sent == 1.0).then_some(())
+        },
+    );
+    assert_eq!(get(alert.addr, "/healthz").status, 200);
+
+    // One SIGTERM stops both, cleanly.
+    let code = lab.regions[0].stop_gateway();
+    assert_eq!(
+        code,
+        0,
+        "the gateway's exit status{}",
+        in_gateway_context(&alert, &hook, &lab)
+    );
+    let log = lab.regions[0].gateway_log();
+    assert!(
+        log.contains("alerter stopped"),
+        "{}",
+        in_gateway_context(&alert, &hook, &lab)
+    );
+    assert_eq!(
+        get(alert.addr, "/healthz").status,
+        0,
+        "the alerter stopped with the gateway"
+    );
+    assert!(std::net::TcpStream::connect(lab.regions[0].addr).is_err());
+    assert_eq!(hook.accepted().len(), 1, "{}", hook.describe());
+    assert!(hook.refused().is_empty());
 }

@@ -234,10 +234,10 @@ fn silence(cfg: &AlertConfig, action: SilenceAction) -> anyhow::Result<u8> {
             println!(
                 "{}\t{}\t{} .. {}\tchecks={}\tregions={}\t{}",
                 s["id"].as_str().unwrap_or(""),
-                if s["end_ms"].as_u64().unwrap_or(0) < now_ms() {
-                    "ended"
-                } else {
-                    "active"
+                match (s["start_ms"].as_u64(), s["end_ms"].as_u64()) {
+                    (_, Some(end)) if end <= now_ms() => "ended",
+                    (Some(start), _) if start > now_ms() => "scheduled",
+                    _ => "active",
                 },
                 t("start_ms"),
                 t("end_ms"),
