@@ -21,6 +21,8 @@
 #[path = "common/floor.rs"]
 #[allow(dead_code, reason = "the phases are the probe bench's")]
 mod floor;
+#[path = "common/procfs.rs"]
+mod procfs;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -425,18 +427,18 @@ fn run_agent(agent: &Agent<'_>, secs: u64) -> Load {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(300) && !ready(metrics) {
         std::thread::sleep(Duration::from_millis(250));
-        rss_max_kb = rss_max_kb.max(rss_kb(pid));
+        rss_max_kb = rss_max_kb.max(procfs::status_kib(pid, "VmRSS:"));
     }
     let start = Instant::now();
     let mut before: Option<(f64, Counters)> = None;
     while start.elapsed() < WARMUP + Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_millis(250));
-        rss_max_kb = rss_max_kb.max(rss_kb(pid));
+        rss_max_kb = rss_max_kb.max(procfs::status_kib(pid, "VmRSS:"));
         if before.is_none() && start.elapsed() >= WARMUP {
-            before = Some((cpu_secs(pid), Counters::read(metrics)));
+            before = Some((procfs::cpu_secs(&pid.to_string()), Counters::read(metrics)));
         }
     }
-    let cpu_after = cpu_secs(pid);
+    let cpu_after = procfs::cpu_secs(&pid.to_string());
     let body = http::get(metrics, "/metrics").text;
     let after = Counters::of(&body);
     let _ = Command::new("kill")
@@ -507,43 +509,6 @@ impl Counters {
             skipped: sum_family(body, "sonde_probes_skipped_total{"),
         }
     }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// utime + stime of `pid`, seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat; 12 and 13 after ')'.
-    (ticks(11) + ticks(12)) / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 fn value(line: &str) -> f64 {

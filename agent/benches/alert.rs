@@ -37,12 +37,13 @@ mod lab;
 #[path = "../tests/util/process.rs"]
 #[allow(dead_code)]
 mod process;
+#[path = "common/procfs.rs"]
+mod procfs;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -318,7 +319,7 @@ fn probe_to_webhook(secs: u64) {
     let mut rss_kib = vec![before.alerter_rss_kib];
     while epoch_ms() + 10_000 <= waves.until_ms {
         std::thread::sleep(Duration::from_secs(10));
-        rss_kib.push(proc_status_kib(alerter.pid(), "VmRSS:"));
+        rss_kib.push(procfs::status_kib(alerter.pid(), "VmRSS:"));
     }
     sleep_until_ms(waves.until_ms);
     let after = Sample::take(&load, alerter.pid(), &pids, alerter_addr);
@@ -341,7 +342,7 @@ fn probe_to_webhook(secs: u64) {
         before: &before,
         after: &after,
         alerter_metrics: &final_metrics,
-        hwm_kib: proc_status_kib(alerter.pid(), "VmHWM:"),
+        hwm_kib: procfs::status_kib(alerter.pid(), "VmHWM:"),
         rss_kib,
         late: (
             load.late_frames
@@ -657,10 +658,13 @@ impl Sample {
             at: Instant::now(),
             accepted: std::array::from_fn(|r| load.accepted[r].load(Ordering::Relaxed)),
             refused: std::array::from_fn(|r| load.refused[r].load(Ordering::Relaxed)),
-            alerter_cpu: cpu_secs(&alerter.to_string()),
-            alerter_rss_kib: proc_status_kib(alerter, "VmRSS:"),
-            gateways_cpu: gateways.iter().map(|p| cpu_secs(&p.to_string())).collect(),
-            own_cpu: cpu_secs("self"),
+            alerter_cpu: procfs::cpu_secs(&alerter.to_string()),
+            alerter_rss_kib: procfs::status_kib(alerter, "VmRSS:"),
+            gateways_cpu: gateways
+                .iter()
+                .map(|p| procfs::cpu_secs(&p.to_string()))
+                .collect(),
+            own_cpu: procfs::cpu_secs("self"),
             records: http::metric(&body, "sonde_alert_records_total", ""),
             eval_secs: http::metric(&body, "sonde_alert_evaluation_seconds_total", ""),
             checkpoints: http::metric(&body, "sonde_alert_checkpoints_total", ""),
@@ -867,41 +871,4 @@ fn sleep_until_ms(ms: u64) {
     if ms > now {
         std::thread::sleep(Duration::from_millis(ms - now));
     }
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// utime + stime of `/proc/{pid}` (a number or `self`), seconds.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat; 12 and 13 after ')'.
-    (ticks(11) + ticks(12)) / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
