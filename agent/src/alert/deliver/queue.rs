@@ -407,10 +407,12 @@ impl Queue {
         self.replayed.iter()
     }
 
-    /// The first `letters` unwritten dead letters and the first `markers`
-    /// replay markers were written: forget them.
-    pub fn written(&mut self, letters: usize, markers: usize) {
-        self.unwritten.drain(..letters.min(self.unwritten.len()));
+    /// The dead letters `letters` (by key: the cap may have dropped some
+    /// from the front while they were written) and the first `markers`
+    /// replay markers (only ever appended) were written: forget them.
+    pub fn written(&mut self, letters: &[LetterKey], markers: usize) {
+        let done: std::collections::HashSet<&LetterKey> = letters.iter().collect();
+        self.unwritten.retain(|l| !done.contains(&l.key()));
         self.replayed.drain(..markers.min(self.replayed.len()));
     }
 }
@@ -588,7 +590,16 @@ mod tests {
             (1, "HTTP 400")
         );
         assert!(matches!(q.next(5, &p), Next::Due(h) if h.event.id == "b"));
-        q.written(1, 0);
+        // Only what was written is forgotten, by key, whatever came since.
+        let _ = q.settle("b", &answered(404), 6, &p, &mut rng);
+        assert_eq!(q.unwritten().count(), 2);
+        q.written(&[dead[0].key()], 0);
+        assert_eq!(
+            q.unwritten().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        let b: Vec<LetterKey> = q.unwritten().map(DeadLetter::key).collect();
+        q.written(&b, 0);
         assert_eq!(q.unwritten().count(), 0);
     }
 
@@ -634,7 +645,7 @@ mod tests {
         q.push(event("a", Kind::Down, "api").into(), 0);
         q.settle("a", &answered(400), 5, &p, &mut rng);
         let letter = q.unwritten().next().cloned().unwrap();
-        q.written(1, 0);
+        q.written(&[letter.key()], 0);
         assert!(q.push_replay(&letter, 10));
         assert!(!q.push_replay(&letter, 11), "not twice while pending");
         assert_eq!(q.replayed().count(), 0, "not before it ends");
@@ -643,7 +654,7 @@ mod tests {
             Settled::Delivered { attempts: 1 }
         );
         assert_eq!(q.replayed().cloned().collect::<Vec<_>>(), [letter.key()]);
-        q.written(0, 1);
+        q.written(&[], 1);
         assert_eq!(q.replayed().count(), 0);
     }
 

@@ -426,12 +426,13 @@ impl Receiver {
         if letters.is_empty() && markers.is_empty() {
             return Ok(());
         }
-        let (n, m) = (letters.len(), markers.len());
+        let keys: Vec<LetterKey> = letters.iter().map(DeadLetter::key).collect();
+        let m = markers.len();
         let dead = self.dead.clone();
         let now = now_ms();
         match tokio::task::spawn_blocking(move || dead.write(&letters, &markers, now)).await {
             Ok(Ok(())) => {
-                self.lock().queue.written(n, m);
+                self.lock().queue.written(&keys, m);
                 bump(&self.changes);
                 Ok(())
             }
