@@ -187,6 +187,33 @@ fn new_epoch() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The state directory's lock file, held while the alerter runs: two
+/// alerters on one directory would overwrite each other's checkpoints.
+pub const LOCK: &str = "lock";
+
+/// Takes `dir`'s lock (flock, released when the process ends, even by
+/// SIGKILL), or says that another alerter holds it.
+fn lock(dir: &std::path::Path) -> Result<nix::fcntl::Flock<std::fs::File>, AlertError> {
+    let path = dir.join(LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| AlertError::Setup(format!("opening {}: {e}", path.display())))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        AlertError::Setup(match e {
+            nix::errno::Errno::EWOULDBLOCK => format!(
+                "{} is in use by another `sonde alert` (its lock {} is held); \
+                 give each alerter its own state_dir",
+                dir.display(),
+                path.display()
+            ),
+            e => format!("locking {}: {e}", path.display()),
+        })
+    })
+}
+
 /// Runs the alerter until `shutdown` resolves. `ready` is called with the
 /// handles once it listens (the CLI prints its address).
 pub async fn run(
@@ -195,6 +222,7 @@ pub async fn run(
     ready: impl FnOnce(&Handles, std::net::SocketAddr),
 ) -> Result<(), AlertError> {
     store::create_dir(&cfg.state_dir)?;
+    let _lock = lock(&cfg.state_dir)?;
     let checkpoint = Checkpoint::new(&cfg.state_dir);
     let (found, warning) = checkpoint.load::<State>()?;
     if let Some(w) = warning {
@@ -756,4 +784,19 @@ fn link(cfg: &AlertConfig, regions: &[Option<String>], ev: &Event) -> Option<Str
         enc(&loc.agent),
         enc(&ev.check)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_alerter_per_state_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let held = lock(tmp.path()).unwrap();
+        let e = lock(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("in use by another `sonde alert`"), "{e}");
+        drop(held);
+        assert!(lock(tmp.path()).is_ok(), "released with its holder");
+    }
 }
