@@ -79,6 +79,14 @@ pub fn load_with_options(
     host: &dyn Host,
     options: Options,
 ) -> Result<Plan, ConfigErrors> {
+    let (origin, text) = read_text(path, host)?;
+    parse_with_options(&text, &origin, host, options)
+}
+
+/// The text of the configuration file at `path`, read through `host`, and
+/// the origin its errors are named by: sonde.toml's, and every other
+/// reader's built on this crate (gateway.toml, alert.toml).
+pub fn read_text(path: &Path, host: &dyn Host) -> Result<(String, String), ConfigErrors> {
     let origin = path.display().to_string();
     let bytes = host.read_file(path).map_err(|e| {
         let reason = e.to_string();
@@ -105,7 +113,28 @@ pub fn load_with_options(
             },
         )
     })?;
-    parse_with_options(&text, &origin, host, options)
+    Ok((origin, text))
+}
+
+/// `text` as the serde shape `T` of another reader's file (gateway.toml,
+/// alert.toml: unknown keys refused by `T`); a syntax or shape error is
+/// placed at its line and column.
+pub fn from_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+) -> Result<T, ConfigErrors> {
+    toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |span| span.start);
+        ConfigErrors::from(ConfigError::at_offset(
+            text,
+            origin,
+            offset,
+            "",
+            ErrorKind::Syntax {
+                message: e.message().to_owned(),
+            },
+        ))
+    })
 }
 
 /// Parses and validates configuration `text`; `origin` names it in errors

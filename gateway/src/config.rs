@@ -577,17 +577,7 @@ impl GatewayConfig {
 
     /// Parses and validates gateway.toml text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<Self, ConfigErrors> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |span| span.start);
-            let message = e.message().to_owned();
-            ConfigErrors::from(ConfigError::at_offset(
-                text,
-                origin,
-                offset,
-                "",
-                ErrorKind::Syntax { message },
-            ))
-        })?;
+        let raw: RawConfig = config::from_toml(text, origin)?;
         let invalid = |field: String, message: String| {
             ConfigErrors::from(ConfigError::at_key(
                 origin,

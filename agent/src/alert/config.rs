@@ -189,18 +189,7 @@ type Invalid = Box<dyn Fn(String, String) -> ConfigErrors>;
 impl AlertConfig {
     /// Parses and validates alert.toml text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str, host: &dyn Host) -> Result<AlertConfig, ConfigErrors> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |span| span.start);
-            ConfigErrors::from(ConfigError::at_offset(
-                text,
-                origin,
-                offset,
-                "",
-                ErrorKind::Syntax {
-                    message: e.message().to_owned(),
-                },
-            ))
-        })?;
+        let raw: RawConfig = config::from_toml(text, origin)?;
         let o = origin.to_owned();
         let invalid: Invalid = Box::new(move |key, message| {
             ConfigErrors::from(ConfigError::at_key(
@@ -488,27 +477,9 @@ impl AlertConfig {
         })
     }
 
-    /// Reads and parses alert.toml at `path` (a regular file, bounded).
+    /// Reads (through `host`: a regular file, bounded) and parses alert.toml at `path`.
     pub fn load(path: &std::path::Path, host: &dyn Host) -> Result<AlertConfig, ConfigErrors> {
-        let origin = path.display().to_string();
-        let bytes = config::file::read_bounded(path).map_err(|e| {
-            ConfigErrors::from(ConfigError::at_key(
-                &origin,
-                "",
-                ErrorKind::Unusable {
-                    message: e.to_string(),
-                },
-            ))
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            ConfigErrors::from(ConfigError::at_key(
-                &origin,
-                "",
-                ErrorKind::Unusable {
-                    message: "not UTF-8".into(),
-                },
-            ))
-        })?;
+        let (origin, text) = config::read_text(path, host)?;
         AlertConfig::parse(&text, &origin, host)
     }
 }
