@@ -22,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use super::event::now_ms;
 use super::service::{Command, Handles, SilenceSpec};
 
 const LIMITS: listen::Limits = listen::Limits::with_max_connections(64);
@@ -146,9 +147,7 @@ fn refuse(
 
 fn health(handles: &Handles) -> Answer {
     let s = &handles.shared;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = now_ms();
     let last = s.last_tick_ms.load(Ordering::Relaxed);
     if last != 0 && now.saturating_sub(last) > STALE_TICK_MS {
         return text(
@@ -271,9 +270,7 @@ pub fn render(e: &mut Exposition, handles: &Handles) {
         "Time spent evaluating records.",
         s.eval_nanos.load(Ordering::Relaxed) as f64 / 1e9,
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = now_ms();
     e.family(
         "sonde_alert_stream_up",
         Kind::Gauge,
@@ -406,9 +403,7 @@ async fn admin(req: Request<listen::RequestBody<Incoming>>, handles: &Handles) -
                 let b = body(req).await?;
                 let n: NewSilence = serde_json::from_slice(&b)
                     .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("silence: {e}")))?;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
+                let now = now_ms();
                 let start_ms = n.start_ms.unwrap_or(now);
                 if n.checks.is_empty() || n.checks.iter().any(|c| c.is_empty() || c.len() > 256) {
                     return Err(error(StatusCode::BAD_REQUEST, "checks: one to many globs of up to 256 bytes"));

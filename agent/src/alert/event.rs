@@ -185,6 +185,13 @@ impl Event {
     }
 }
 
+/// Epoch milliseconds now (0 before 1970): the alerter's one wall clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Epoch milliseconds as `2026-12-01T10:00:00.000Z`.
 pub fn rfc3339_ms(ms: u64) -> String {
     store::Utc::from_epoch_ms(ms).rfc3339()

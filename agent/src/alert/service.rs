@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::config::AlertConfig;
 use super::deliver::{self, DeadLetters, Receiver, ReceiverState};
-use super::event::Event;
+use super::event::{Event, now_ms};
 use super::rules::{Engine, EngineState, Glob, Silence, Summary};
 use super::source::{self, SourceConfig, SourceEvent, SourceStats};
 
@@ -165,12 +165,6 @@ pub struct Handles {
     pub commands: mpsc::Sender<Command>,
     /// The dead-letter list.
     pub dead_letters: Arc<DeadLetters>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A random epoch: 16 bytes of the kernel's randomness as hex.

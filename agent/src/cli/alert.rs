@@ -7,12 +7,12 @@
 //! 2 usage or configuration error.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use sonde::alert::config::AlertConfig;
 use sonde::alert::deliver::DeadLetters;
-use sonde::alert::event::rfc3339_ms;
+use sonde::alert::event::{now_ms, rfc3339_ms};
 use sonde::alert::service::{self, DEAD_LETTERS};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -166,12 +166,6 @@ fn serve(cfg: AlertConfig, threads: usize) -> anyhow::Result<u8> {
             }
         }
     })
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn time_arg(flag: &str, text: &str) -> Result<u64, u8> {

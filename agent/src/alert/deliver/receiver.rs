@@ -10,7 +10,7 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ use super::http::{ClientError, HttpClient, HttpError};
 use super::queue::{Next, Outcome, Pending, Policy, Queue, Settled};
 use super::webhook::{Signer, WebhookError};
 use super::{ReceiverConfig, ReceiverKind};
-use crate::alert::event::Event;
+use crate::alert::event::{Event, now_ms};
 use crate::retry::SplitMix64;
 
 /// The longest the task sleeps without looking again (wall-clock jumps
@@ -148,13 +148,6 @@ impl std::fmt::Debug for Receiver {
             .field("name", &self.name)
             .finish()
     }
-}
-
-/// Epoch milliseconds now.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Receiver {
