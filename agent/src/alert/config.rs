@@ -239,18 +239,7 @@ impl AlertConfig {
         let mut gateways: Vec<GatewaySpec> = Vec::new();
         for (i, g) in raw.gateway.iter().enumerate() {
             let key = |k: &str| format!("gateway[{i}].{k}");
-            let url = url::Url::parse(&g.url)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                .ok_or_else(|| {
-                    invalid(
-                        key("url"),
-                        format!(
-                            "`{}` is not an http(s) URL such as \"https://gw.example:7700\"",
-                            g.url
-                        ),
-                    )
-                })?;
+            let url = target(&g.url, &key("url"), "https://gw.example:7700", &invalid)?;
             let name = match &g.name {
                 Some(n) if config::is_name(n) => n.clone(),
                 Some(n) => {
@@ -304,7 +293,12 @@ impl AlertConfig {
             }
             let kind = match (&r.webhook, &r.alertmanager) {
                 (Some(w), None) => {
-                    let url = target(&w.url, &key("webhook.url"), &invalid)?;
+                    let url = target(
+                        &w.url,
+                        &key("webhook.url"),
+                        "https://hooks.example.com/sonde",
+                        &invalid,
+                    )?;
                     if w.secrets.is_empty() {
                         return Err(invalid(
                             key("webhook.secrets"),
@@ -338,7 +332,12 @@ impl AlertConfig {
                     }
                 }
                 (None, Some(a)) => {
-                    let url = target(&a.url, &key("alertmanager.url"), &invalid)?;
+                    let url = target(
+                        &a.url,
+                        &key("alertmanager.url"),
+                        "http://127.0.0.1:9093",
+                        &invalid,
+                    )?;
                     let resend = duration(
                         a.resend.as_deref(),
                         "1m",
@@ -560,20 +559,29 @@ fn instant(text: &str, key: &str, invalid: &Invalid) -> Result<u64, ConfigErrors
     })
 }
 
-fn target(text: &str, key: &str, invalid: &Invalid) -> Result<url::Url, ConfigErrors> {
+/// An http(s) URL with a host; refused with an `example` of one.
+fn target(
+    text: &str,
+    key: &str,
+    example: &str,
+    invalid: &Invalid,
+) -> Result<url::Url, ConfigErrors> {
     url::Url::parse(text)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| invalid(key.into(), format!("`{text}` is not an http(s) URL")))
+        .ok_or_else(|| {
+            invalid(
+                key.into(),
+                format!("`{text}` is not an http(s) URL such as \"{example}\""),
+            )
+        })
 }
 
+/// The live page's URL, without a fragment (the link adds its own).
 fn page(text: &str, key: &str, invalid: &Invalid) -> Result<String, ConfigErrors> {
-    let u = target(text, key, invalid)?;
-    let mut s = u.to_string();
-    if let Some(i) = s.find('#') {
-        s.truncate(i);
-    }
-    Ok(s)
+    let mut u = target(text, key, "https://status.example.com/", invalid)?;
+    u.set_fragment(None);
+    Ok(u.to_string())
 }
 
 #[cfg(test)]
