@@ -194,6 +194,13 @@ pub(crate) async fn reset(
         Some(Principal::Admin(name)) => name.clone(),
         _ => return reject_response(&Reject::Unauthorized),
     };
+    if app.log.is_some() {
+        return error(
+            StatusCode::CONFLICT,
+            "not_supported",
+            "with [jetstream] an agent's mark is read from the stream; a reset is not supported in this mode".into(),
+        );
+    }
     if !app.cfg.agents.iter().any(|a| a.id == agent) {
         return error(
             StatusCode::NOT_FOUND,

@@ -196,6 +196,28 @@ struct RawConfig {
     #[serde(default)]
     server: RawServer,
     alert: Option<RawAlert>,
+    jetstream: Option<RawJetStream>,
+}
+
+/// `[jetstream]`: the region's log in a NATS JetStream stream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJetStream {
+    servers: Vec<String>,
+    stream: Option<String>,
+    subject_prefix: Option<String>,
+    replicas: Option<usize>,
+    max_age: Option<String>,
+    max_bytes: Option<u64>,
+    duplicate_window: Option<String>,
+    user: Option<String>,
+    password: Option<RawToken>,
+    token: Option<RawToken>,
+    nkey_seed: Option<RawToken>,
+    creds_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 /// `[alert]`: run the alerter in the gateway's process (a one-region setup).
@@ -490,6 +512,9 @@ pub struct GatewayConfig {
     /// beside the gateway (`sonde gateway` starts it; this crate only
     /// carries the path).
     pub alert_config: Option<PathBuf>,
+    /// `[jetstream]`: the region's log is a JetStream stream shared by
+    /// every replica; the local writer is not used.
+    pub jetstream: Option<JetStream>,
     /// The listener's bounds: connection cap (clamped to the fd limit
     /// less [`FD_RESERVE`]), header-read and idle timeouts.
     pub server: listen::Limits,
@@ -572,6 +597,7 @@ impl GatewayConfig {
             admins: Vec::new(),
             server: DEFAULT_SERVER_LIMITS,
             alert_config: None,
+            jetstream: None,
         }
     }
 
@@ -606,6 +632,14 @@ impl GatewayConfig {
         }
         cfg.identity.region = raw.region;
         cfg.alert_config = raw.alert.map(|a| a.config);
+        if let Some(js) = raw.jetstream {
+            cfg.jetstream = Some(jetstream(
+                js,
+                cfg.identity.region.as_deref(),
+                host,
+                &invalid,
+            )?);
+        }
         if let Some(origins) = raw.cors.allow_origins {
             for (i, o) in origins.iter().enumerate() {
                 let star_alone = o == "*" && origins.len() == 1;
@@ -845,6 +879,203 @@ impl GatewayConfig {
         }
         Ok(cfg)
     }
+}
+
+/// How the gateway signs in to NATS (`[jetstream]`, at most one way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NatsAuth {
+    /// No credentials.
+    None,
+    /// `user` and `password`.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// Its password.
+        password: Secret<String>,
+    },
+    /// `token`.
+    Token(Secret<String>),
+    /// `nkey_seed`: an NKey seed (`SU...`), whose public key the server knows.
+    NKey(Secret<String>),
+    /// `creds_file`: a JWT and NKey seed, as `nsc` writes them.
+    CredsFile(PathBuf),
+}
+
+/// `[jetstream]`: the region's records live in a JetStream stream that
+/// every gateway replica of the region publishes to and reads
+/// (PROTOCOL.md 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JetStream {
+    /// Client URLs of the NATS servers (`nats://host:port`, `tls://...`).
+    pub servers: Vec<String>,
+    /// The credentials.
+    pub auth: NatsAuth,
+    /// A CA bundle (PEM) the servers' certificates are checked against;
+    /// implies TLS.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and key (PEM) for servers that ask for one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// The stream's name (default `sonde-<region>`, `.` as `_`).
+    pub stream: String,
+    /// Its subjects are `<subject_prefix>.<region>.<agent>` (default `sonde`).
+    pub subject_prefix: String,
+    /// Replicas of the stream: 1 or 3 (default 3).
+    pub replicas: usize,
+    /// How long the stream keeps a record (default 24 h).
+    pub max_age: Duration,
+    /// The most bytes it keeps, if bounded (default unbounded).
+    pub max_bytes: Option<u64>,
+    /// JetStream's duplicate window for message ids (default 2 min).
+    pub duplicate_window: Duration,
+}
+
+/// The stream name `[jetstream]` gets without `stream`.
+pub fn default_stream_name(region: &str) -> String {
+    format!("sonde-{}", region.replace('.', "_"))
+}
+
+/// Whether `s` may name a stream or be a subject token: not empty, no
+/// whitespace, `.`, `*`, `>`, `/` or `\\`.
+fn is_nats_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '.' | '*' | '>' | '/' | '\\'))
+}
+
+fn jetstream(
+    raw: RawJetStream,
+    region: Option<&str>,
+    host: &dyn Host,
+    invalid: &impl Fn(String, String) -> ConfigErrors,
+) -> Result<JetStream, ConfigErrors> {
+    let key = |k: &str| format!("jetstream.{k}");
+    let Some(region) = region else {
+        return Err(invalid(
+            "region".into(),
+            "required with [jetstream]: every replica of a region names the same one".into(),
+        ));
+    };
+    if raw.servers.is_empty() {
+        return Err(invalid(
+            key("servers"),
+            "must list at least one server such as \"nats://127.0.0.1:4222\"".into(),
+        ));
+    }
+    for (i, url) in raw.servers.iter().enumerate() {
+        let scheme_ok = ["nats://", "tls://"].iter().any(|p| url.starts_with(p));
+        let rest = url.split_once("://").map_or("", |(_, r)| r);
+        if !scheme_ok || rest.is_empty() || rest.contains('/') {
+            return Err(invalid(
+                format!("jetstream.servers[{i}]"),
+                format!("{url:?} is not a NATS URL such as \"nats://10.0.0.5:4222\""),
+            ));
+        }
+    }
+    let stream = raw.stream.unwrap_or_else(|| default_stream_name(region));
+    if !is_nats_token(&stream) {
+        return Err(invalid(
+            key("stream"),
+            format!("{stream:?} cannot name a stream (no spaces, `.`, `*`, `>`, `/`)"),
+        ));
+    }
+    let subject_prefix = raw.subject_prefix.unwrap_or_else(|| "sonde".into());
+    if !subject_prefix.split('.').all(is_nats_token) {
+        return Err(invalid(
+            key("subject_prefix"),
+            format!(
+                "{subject_prefix:?} is not a subject prefix such as \"sonde\" or \"acme.sonde\""
+            ),
+        ));
+    }
+    let replicas = raw.replicas.unwrap_or(3);
+    if !matches!(replicas, 1 | 3) {
+        return Err(invalid(
+            key("replicas"),
+            format!("{replicas}: must be 1 or 3"),
+        ));
+    }
+    let max_age = match raw.max_age {
+        Some(t) => duration(&t, "jetstream.max_age", invalid)?,
+        None => Duration::from_secs(86_400),
+    };
+    let duplicate_window = match raw.duplicate_window {
+        Some(t) => duration(&t, "jetstream.duplicate_window", invalid)?,
+        None => Duration::from_secs(120),
+    };
+    if duplicate_window > max_age {
+        return Err(invalid(
+            key("duplicate_window"),
+            "must not be longer than max_age".into(),
+        ));
+    }
+    if raw.max_bytes == Some(0) {
+        return Err(invalid(key("max_bytes"), "must be at least 1".into()));
+    }
+    let secret = |r: &RawToken, k: &str| r.resolve(host).map_err(|m| invalid(key(k), m));
+    let ways = [
+        raw.user.is_some() || raw.password.is_some(),
+        raw.token.is_some(),
+        raw.nkey_seed.is_some(),
+        raw.creds_file.is_some(),
+    ];
+    if ways.iter().filter(|w| **w).count() > 1 {
+        return Err(invalid(
+            key("user"),
+            "give one way to sign in: user and password, token, nkey_seed or creds_file".into(),
+        ));
+    }
+    let auth = match (raw.user, raw.password) {
+        (Some(user), Some(p)) => NatsAuth::UserPassword {
+            user,
+            password: secret(&p, "password")?,
+        },
+        (Some(_), None) => return Err(invalid(key("password"), "user needs a password".into())),
+        (None, Some(_)) => return Err(invalid(key("user"), "password needs a user".into())),
+        (None, None) => match (raw.token, raw.nkey_seed, raw.creds_file) {
+            (Some(t), _, _) => NatsAuth::Token(secret(&t, "token")?),
+            (_, Some(s), _) => {
+                let seed = secret(&s, "nkey_seed")?;
+                if !seed.expose().trim().starts_with("SU") {
+                    return Err(invalid(
+                        key("nkey_seed"),
+                        "is not a user NKey seed (it starts with SU)".into(),
+                    ));
+                }
+                NatsAuth::NKey(seed)
+            }
+            (_, _, Some(path)) => NatsAuth::CredsFile(path),
+            _ => NatsAuth::None,
+        },
+    };
+    let client_cert = match (raw.cert_file, raw.key_file) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(invalid(
+                key("key_file"),
+                "cert_file needs a key_file".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                key("cert_file"),
+                "key_file needs a cert_file".into(),
+            ));
+        }
+    };
+    Ok(JetStream {
+        servers: raw.servers,
+        auth,
+        ca_file: raw.ca_file,
+        client_cert,
+        stream,
+        subject_prefix,
+        replicas,
+        max_age,
+        max_bytes: raw.max_bytes,
+        duplicate_window,
+    })
 }
 
 fn positive(

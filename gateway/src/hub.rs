@@ -155,6 +155,11 @@ pub struct Hub {
     marks: HashMap<Arc<str>, (u64, u64)>,
     names: HashSet<Arc<str>>,
     ring: VecDeque<Arc<Batch>>,
+    /// Every record with a gseq above this is in the ring (or not given
+    /// out yet): the last gseq before the ring's first record. gseqs are
+    /// consecutive within a batch, not always between batches (JetStream
+    /// mode: [`crate::jetstream::gseq`]), so this is kept, not derived.
+    floor: u64,
     ring_records: usize,
     state: HashMap<(Arc<str>, Arc<str>), (u64, Record)>,
     /// Each agent's distinct checks in `state`, for `max_checks`.
@@ -170,6 +175,31 @@ pub fn first_gseq(now: SystemTime) -> u64 {
     u64::try_from(ms.saturating_mul(1000)).unwrap_or(u64::MAX / 2)
 }
 
+/// Which frames, by `(session, seq)` in order, are new after an agent's
+/// high-water `mark`: one rule for both modes (the hub's marks, and
+/// JetStream's, read from the agent's subject).
+pub fn classify_after(
+    mut mark: Option<(u64, u64)>,
+    keys: impl IntoIterator<Item = (u64, u64)>,
+) -> Plan {
+    let mut gap_frames = 0;
+    let new = keys
+        .into_iter()
+        .map(|key| {
+            if mark.is_some_and(|m| key <= m) {
+                return false;
+            }
+            gap_frames += match mark {
+                Some((s, q)) if s == key.0 => key.1 - q - 1,
+                _ => key.1,
+            };
+            mark = Some(key);
+            true
+        })
+        .collect();
+    Plan { new, gap_frames }
+}
+
 impl Hub {
     /// An empty hub whose first gseq is `first_gseq`, with a live channel
     /// of `queue_frames` batches.
@@ -181,6 +211,7 @@ impl Hub {
             marks: HashMap::new(),
             names: HashSet::new(),
             ring: VecDeque::new(),
+            floor: first_gseq.max(1) - 1,
             ring_records: 0,
             state: HashMap::new(),
             agent_checks: HashMap::new(),
@@ -221,23 +252,7 @@ impl Hub {
 
     /// Which of `agent`'s frames, by `(session, seq)` in order, are new.
     pub fn classify_keys(&self, agent: &str, keys: impl IntoIterator<Item = (u64, u64)>) -> Plan {
-        let mut mark = self.marks.get(agent).copied();
-        let mut gap_frames = 0;
-        let new = keys
-            .into_iter()
-            .map(|key| {
-                if mark.is_some_and(|m| key <= m) {
-                    return false;
-                }
-                gap_frames += match mark {
-                    Some((s, q)) if s == key.0 => key.1 - q - 1,
-                    _ => key.1,
-                };
-                mark = Some(key);
-                true
-            })
-            .collect();
-        Plan { new, gap_frames }
+        classify_after(self.marks.get(agent).copied(), keys)
     }
 
     /// Accepts the frames `plan` marks new: gseqs, ring, state, live fan-out.
@@ -328,6 +343,9 @@ impl Hub {
             }
         }
         if in_ring.is_some() {
+            if self.ring.is_empty() {
+                self.floor = first_gseq.saturating_sub(1);
+            }
             self.ring_records += batch.items.len();
             self.ring.push_back(batch.clone());
         }
@@ -416,11 +434,50 @@ impl Hub {
         first_gseq: u64,
         in_ring: Option<Instant>,
     ) -> Vec<(StateSkip, String)> {
+        self.restore_batch(frame, first_gseq, in_ring, false).1
+    }
+
+    /// JetStream mode ([`crate::jetstream::follow`]): the frames of one
+    /// message of the stream, whose records have the gseqs from
+    /// `first_gseq` on, into the current state, the ring (when `in_ring`
+    /// says when it was stored) and the live fan-out. Recovery's rules
+    /// hold: what they leave out of the state is returned, with why.
+    pub fn append(
+        &mut self,
+        frames: &[wire::Frame],
+        first_gseq: u64,
+        in_ring: Option<Instant>,
+        now: Instant,
+    ) -> Vec<(StateSkip, String)> {
+        let mut skips = Vec::new();
+        let mut gseq = first_gseq;
+        for frame in frames {
+            let (batch, skipped) = self.restore_batch(frame, gseq, in_ring, true);
+            gseq += frame.record_count() as u64;
+            skips.extend(skipped);
+            if let Some(batch) = batch {
+                // No receiver is not an error: nobody is reading.
+                let _ = self.live.send(Arc::new(SharedBatch::new(batch)));
+            }
+        }
+        self.evict(now);
+        skips
+    }
+
+    fn restore_batch(
+        &mut self,
+        frame: &wire::Frame,
+        first_gseq: u64,
+        in_ring: Option<Instant>,
+        live: bool,
+    ) -> (Option<Arc<Batch>>, Vec<(StateSkip, String)>) {
         let agent = self.intern(&frame.header.agent);
         let in_ring =
             in_ring.filter(|_| self.ring.back().is_none_or(|b| b.last_gseq() < first_gseq));
         let mut skips = Vec::new();
-        self.admit(&agent, frame, first_gseq, in_ring, Some(&mut skips));
+        let batch = self.admit(&agent, frame, first_gseq, in_ring, Some(&mut skips));
+        // Recovery tells no reader: a name only its batch held is not kept.
+        let batch = batch.filter(|_| live);
         let skips: Vec<(StateSkip, String)> = skips
             .into_iter()
             .map(|(skip, check)| (skip, check.to_string()))
@@ -435,12 +492,13 @@ impl Hub {
                 self.names.remove(check.as_str());
             }
         }
-        skips
+        (batch, skips)
     }
 
     /// Recovery (crate::recover): forgets the ring, so that readers from
     /// before a break in the gseq chain get `reset`.
     pub fn clear_ring(&mut self) {
+        self.floor = self.head();
         self.ring.clear();
         self.ring_records = 0;
     }
@@ -453,6 +511,7 @@ impl Hub {
                 break;
             }
             self.ring_records -= front.items.len();
+            self.floor = self.floor.max(front.last_gseq());
             self.ring.pop_front();
         }
     }
@@ -466,15 +525,12 @@ impl Hub {
     pub fn subscribe(&self, since: Option<u64>) -> Subscription {
         let live = self.live.subscribe();
         let head = self.head();
-        let ring_first = self.ring.front().map_or(self.next_gseq, |b| b.first_gseq);
         let snapshot = self.states();
         use crate::message::ResetReason;
         let (reset, missed) = match since {
             None => (None, Vec::new()),
             Some(s) if s > head => (Some(ResetReason::SinceAhead), Vec::new()),
-            Some(s) if s.saturating_add(1) < ring_first => {
-                (Some(ResetReason::SinceOutOfRing), Vec::new())
-            }
+            Some(s) if s < self.floor => (Some(ResetReason::SinceOutOfRing), Vec::new()),
             Some(s) => (
                 None,
                 self.replay(s, head, REPLAY_CHUNK_BATCHES)
@@ -500,8 +556,7 @@ impl Hub {
         until: u64,
         max_batches: usize,
     ) -> Result<Vec<Arc<Batch>>, ReplayEvicted> {
-        let ring_first = self.ring.front().map_or(self.next_gseq, |b| b.first_gseq);
-        if after.saturating_add(1) < ring_first {
+        if after < self.floor {
             return Err(ReplayEvicted { after });
         }
         let start = self.ring.partition_point(|b| b.last_gseq() <= after);
@@ -512,6 +567,12 @@ impl Hub {
             .take(max_batches)
             .cloned()
             .collect())
+    }
+
+    /// The last gseq the ring no longer holds (or never held): every
+    /// record above it can be replayed.
+    pub fn ring_floor(&self) -> u64 {
+        self.floor
     }
 
     /// The first and last gseqs of the ring, if it holds any.

@@ -148,6 +148,26 @@ pub enum Reject {
     /// The writer cannot take more, or the gateway is stopping.
     #[error("the gateway is overloaded")]
     Overloaded,
+    /// JetStream mode: a frame holds more records than one message of
+    /// the stream may ([`crate::jetstream::RECORDS_PER_MESSAGE`]).
+    #[error(
+        "frame at offset {offset}: {records} records; with [jetstream] a frame holds at most {max}"
+    )]
+    TooManyRecords {
+        /// Where the frame starts.
+        offset: u64,
+        /// Its records.
+        records: usize,
+        /// The limit.
+        max: u64,
+    },
+    /// JetStream mode: the stream did not store the frames (NATS
+    /// unreachable, no stream leader, a publish not acknowledged in time).
+    #[error("the region's JetStream stream did not take the frames: {reason}")]
+    LogUnavailable {
+        /// What NATS said.
+        reason: String,
+    },
 }
 
 impl Reject {
@@ -160,7 +180,8 @@ impl Reject {
             | Reject::BadName { .. }
             | Reject::SessionAhead { .. }
             | Reject::SeqImplausible { .. }
-            | Reject::TooManyChecks { .. } => 400,
+            | Reject::TooManyChecks { .. }
+            | Reject::TooManyRecords { .. } => 400,
             Reject::Unauthorized => 401,
             Reject::AgentMismatch { .. } => 403,
             Reject::MethodNotAllowed => 405,
@@ -168,7 +189,7 @@ impl Reject {
             Reject::TooLarge { .. } | Reject::TooManyFrames { .. } => 413,
             Reject::UnsupportedMediaType => 415,
             Reject::RateLimited { .. } => 429,
-            Reject::Overloaded => 503,
+            Reject::Overloaded | Reject::LogUnavailable { .. } => 503,
         }
     }
 
@@ -190,6 +211,8 @@ impl Reject {
             Reject::UnsupportedMediaType => "unsupported_media_type",
             Reject::RateLimited { .. } => "rate_limited",
             Reject::Overloaded => "overloaded",
+            Reject::TooManyRecords { .. } => "too_many_records",
+            Reject::LogUnavailable { .. } => "log_unavailable",
         }
     }
 
@@ -202,6 +225,7 @@ impl Reject {
             | Reject::SessionAhead { offset, .. }
             | Reject::SeqImplausible { offset, .. }
             | Reject::TooManyChecks { offset, .. }
+            | Reject::TooManyRecords { offset, .. }
             | Reject::AgentMismatch { offset } => Some(offset),
             _ => None,
         }
@@ -209,7 +233,11 @@ impl Reject {
 
     /// Seconds for `Retry-After`, for the answers that carry one.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        matches!(self, Reject::RateLimited { .. } | Reject::Overloaded).then_some(1)
+        matches!(
+            self,
+            Reject::RateLimited { .. } | Reject::Overloaded | Reject::LogUnavailable { .. }
+        )
+        .then_some(1)
     }
 
     /// The JSON body of PROTOCOL.md 2.4.

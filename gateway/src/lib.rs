@@ -17,6 +17,8 @@
 //! - [`writer`]: append-only wire files on their own thread.
 //! - [`write_deadline`]: closes a connection whose writes stop progressing.
 //! - [`recover`]: a restarted gateway rebuilds the hub from those files.
+//! - [`jetstream`]: `[jetstream]`, the region's log in a NATS JetStream
+//!   stream that every replica publishes to and reads.
 //! - [`admin`]: operator endpoints (an agent's mark reset) and their log.
 //! - [`metrics`]: Prometheus exposition.
 //! - [`ui`]: the live page's embedded assets (gateway/ui/) and its config.
@@ -40,6 +42,7 @@ pub mod cors;
 pub mod history;
 pub mod hub;
 pub mod ingest;
+pub mod jetstream;
 pub mod message;
 pub mod metrics;
 pub mod oidc;

@@ -28,6 +28,8 @@ const OUTCOMES: &[&str] = &[
     "unsupported_media_type",
     "rate_limited",
     "overloaded",
+    "too_many_records",
+    "log_unavailable",
 ];
 
 /// The gateway's counters.
@@ -42,6 +44,9 @@ pub struct Metrics {
     pub frames_duplicate: AtomicU64,
     /// Frames missing from agents' sequences.
     pub frames_gap: AtomicU64,
+    /// `[jetstream]`: messages of the stream that were not a gateway's
+    /// (not whole frames, past the record bound), skipped by the follower.
+    pub log_skipped: AtomicU64,
     /// Readers connected now.
     pub readers: AtomicU64,
     /// Readers dropped for lagging.
@@ -104,7 +109,7 @@ impl Metrics {
                 get(c),
             );
         }
-        let singles: [(&'static str, Kind, &'static str, u64); 14] = [
+        let singles: [(&'static str, Kind, &'static str, u64); 15] = [
             (
                 "sonde_gateway_reader_tokens_refused_total",
                 Kind::Counter,
@@ -140,6 +145,12 @@ impl Metrics {
                 Kind::Counter,
                 "Frames missing from agents' sequences.",
                 get(&self.frames_gap),
+            ),
+            (
+                "sonde_gateway_stream_skipped_total",
+                Kind::Counter,
+                "Messages of the JetStream stream that were not a gateway's frames, skipped.",
+                get(&self.log_skipped),
             ),
             (
                 "sonde_gateway_readers",
@@ -238,7 +249,7 @@ mod tests {
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"ok\"} 1\n"));
         assert!(text.contains("sonde_gateway_requests_total{outcome=\"unauthorized\"} 2\n"));
         assert!(text.contains("sonde_gateway_ring_records 5\n"));
-        assert_eq!(OUTCOMES.len(), 16);
+        assert_eq!(OUTCOMES.len(), 18);
         let om = m.render(gauges, Format::OpenMetrics);
         assert!(om.contains("# TYPE sonde_gateway_requests counter\n"));
         assert!(om.contains("sonde_gateway_requests_total{outcome=\"ok\"} 1\n"));

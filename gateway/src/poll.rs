@@ -192,7 +192,6 @@ enum Step {
 /// Reads the ring after `since` for up to `limit` records in `scope`.
 fn from_ring(hub: &Hub, scope: &Scope, since: u64, limit: usize) -> Step {
     let head = hub.head();
-    let ring_first = hub.ring_bounds().map_or(head + 1, |b| b.first);
     if since > head {
         let reset = PollReset {
             reason: ResetReason::SinceAhead,
@@ -204,7 +203,7 @@ fn from_ring(hub: &Hub, scope: &Scope, since: u64, limit: usize) -> Step {
             reset: Some(reset),
         };
     }
-    if since.saturating_add(1) < ring_first {
+    if since < hub.ring_floor() {
         let reset = PollReset {
             reason: ResetReason::SinceOutOfRing,
             missed: Some((since + 1, head)),
@@ -283,6 +282,7 @@ pub(crate) async fn poll(
     };
     let scope = reader.scope.clone();
     let deadline = tokio::time::Instant::now() + wait;
+    app.catch_up_to(since).await;
     let mut since = since.unwrap_or_else(|| app.hub().head());
     let stopping = app.stopping();
     tokio::pin!(stopping);

@@ -52,6 +52,9 @@ pub enum ServeError {
     /// The certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(String),
+    /// `[jetstream]` could not be used (a stream with other settings).
+    #[error(transparent)]
+    Log(#[from] crate::jetstream::LogError),
     /// The data directory or writer thread could not be set up.
     #[error("writer ({path}): {source}")]
     Writer {
@@ -184,6 +187,22 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
             max,
         });
     }
+    if let Some(log) = &app.log {
+        let over_cap = |plan: &crate::hub::Plan| {
+            let hub = app.hub();
+            match hub.check_over_cap(&agent, &frames, plan) {
+                Some((offset, check)) => Err(Reject::TooManyChecks {
+                    offset,
+                    shown: shown_name(check),
+                    max: limits.max_checks,
+                }),
+                None => Ok(()),
+            }
+        };
+        let done = crate::jetstream::publish::accept(log, &agent, &body, &frames, over_cap).await?;
+        count_accepted(app, &done.ack, &done.plan);
+        return Ok(done.ack);
+    }
     // The hub's lock is held for bookkeeping only, never across an await.
     let (ack, plan, ticket) = {
         let mut hub = app.hub();
@@ -221,6 +240,16 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
     };
     // Counted once committed: a request that then times out below still
     // accepted its frames (its resend counts as duplicates).
+    count_accepted(app, &ack, &plan);
+    if !app.writer.written(ticket, WRITE_WAIT).await {
+        // Visible to readers already and still queued for the files: the
+        // agent's resend is a duplicate, acknowledged once written.
+        return Err(Reject::Overloaded);
+    }
+    Ok(ack)
+}
+
+fn count_accepted(app: &App, ack: &Ack, plan: &crate::hub::Plan) {
     let m = &app.metrics;
     m.frames_accepted
         .fetch_add(ack.accepted as u64, Ordering::Relaxed);
@@ -229,12 +258,6 @@ async fn accept(app: &App, req: Request) -> Result<Ack, Reject> {
     m.frames_duplicate
         .fetch_add(ack.duplicates as u64, Ordering::Relaxed);
     m.frames_gap.fetch_add(plan.gap_frames, Ordering::Relaxed);
-    if !app.writer.written(ticket, WRITE_WAIT).await {
-        // Visible to readers already and still queued for the files: the
-        // agent's resend is a duplicate, acknowledged once written.
-        return Err(Reject::Overloaded);
-    }
-    Ok(ack)
 }
 
 /// Query parameters of the reader endpoints.
@@ -384,6 +407,7 @@ async fn stream(
         .and_then(|start| Ok((start, stream_slot(slot)?)));
     match started {
         Ok(((reader, since), slot)) => {
+            app.catch_up_to(since).await;
             let mut response = reader::sse(Feed::open(app, reader, Format::Json, since));
             // The response body holds it (listen::Tracked moves it there).
             if let Some(slot) = slot {
@@ -436,6 +460,7 @@ async fn websocket(
                             None => return,
                         },
                     };
+                    app.catch_up_to(since).await;
                     let feed = Feed::open(app, reader, format, since);
                     reader::websocket(socket, feed).await;
                 })
@@ -613,6 +638,15 @@ where
         path: config.writer.data_dir.display().to_string(),
         source,
     };
+    tokio::pin!(shutdown);
+    if let Some(js) = config.jetstream.clone() {
+        let region = config.identity.region.clone().unwrap_or_default();
+        let log =
+            crate::jetstream::Log::open(&js, &region, &config.identity.name, shutdown.as_mut())
+                .await?;
+        let Some(log) = log else { return Ok(()) };
+        return serve_with(listener, config, tls, Some(Arc::new(log)), None, shutdown).await;
+    }
     let mut hub = Hub::new(
         config.ring,
         config.readers.queue_frames,
@@ -620,7 +654,6 @@ where
     );
     hub.set_agent_limits(config.agent_limits);
     let started = Instant::now();
-    tokio::pin!(shutdown);
     let max_age = config.ring.max_age;
     let found = recover_until(hub, &config.writer.data_dir, max_age, shutdown.as_mut());
     let Some((hub, recovered)) = found.await.map_err(writer_error)? else {
@@ -645,9 +678,67 @@ where
         elapsed_ms = started.elapsed().as_millis() as u64,
         "gateway recovered its state from its wire files"
     );
+    serve_with(listener, config, tls, None, Some(hub), shutdown).await
+}
+
+/// Serves from a recovered `hub` (the wire files are the log) or, with
+/// `log`, from a hub the stream fills before the listener opens.
+async fn serve_with<F>(
+    listener: TcpListener,
+    config: GatewayConfig,
+    tls: Option<TlsAcceptor>,
+    log: Option<Arc<crate::jetstream::Log>>,
+    hub: Option<Hub>,
+    mut shutdown: std::pin::Pin<&mut F>,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send,
+{
+    let local = listener.local_addr().map_err(ServeError::Listener)?;
+    let writer_error = |source| ServeError::Writer {
+        path: config.writer.data_dir.display().to_string(),
+        source,
+    };
+    let hub = hub.unwrap_or_else(|| {
+        // gseqs come from the stream (jetstream::gseq): none given out yet.
+        let mut hub = Hub::new(config.ring, config.readers.queue_frames, 1);
+        hub.set_agent_limits(config.agent_limits);
+        hub
+    });
     let writer = Writer::start(config.writer.clone()).map_err(writer_error)?;
     let (stop_tx, stopping) = watch::channel(false);
-    let app = Arc::new(App::new(config, hub, writer, stopping));
+    let app = Arc::new(App::new(config, hub, writer, log.clone(), stopping));
+    let mut log_tasks = Vec::new();
+    if let Some(log) = &log {
+        let started = Instant::now();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        log_tasks.push(tokio::spawn(crate::jetstream::follow::follow(
+            app.clone(),
+            log.clone(),
+            ready_tx,
+        )));
+        log_tasks.push(tokio::spawn(crate::jetstream::follow::save_marks(
+            log.clone(),
+        )));
+        tokio::select! {
+            _ = ready => {}
+            () = shutdown.as_mut() => {
+                for t in &log_tasks {
+                    t.abort();
+                }
+                return Ok(());
+            }
+        }
+        let hub = app.hub();
+        tracing::info!(
+            stream = %app.cfg.jetstream.as_ref().map_or("", |j| j.stream.as_str()),
+            gseq = hub.head(),
+            checks = hub.checks(),
+            ring_records = hub.ring_records(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "gateway read its state from the JetStream stream"
+        );
+    }
     let routes = router(app.clone());
     let evictor = tokio::spawn({
         let app = app.clone();
@@ -665,9 +756,13 @@ where
     });
     // The history index is built now, off the runtime, rather than by the
     // first history query.
+    let files_are_the_log = app.log.is_none();
     tokio::task::spawn_blocking({
         let app = app.clone();
         move || {
+            if !files_are_the_log {
+                return;
+            }
             let started = std::time::Instant::now();
             let mut index = app
                 .history_index()
@@ -753,6 +848,9 @@ where
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
     evictor.abort();
     keys.abort();
+    for t in &log_tasks {
+        t.abort();
+    }
     let app_for_writer = app.clone();
     let _ = tokio::task::spawn_blocking(move || app_for_writer.writer.stop()).await;
     tracing::info!("gateway stopped");

@@ -8,7 +8,8 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -17,9 +18,13 @@ use crate::config::GatewayConfig;
 use crate::history::index::Index;
 use crate::hub::Hub;
 use crate::ingest::RateLimiter;
+use crate::jetstream::Log;
 use crate::metrics::{Gauges, Metrics};
 use crate::oidc::Verifier;
 use crate::writer::Writer;
+
+/// The longest a reader waits for this replica to reach its `since`.
+const SINCE_WAIT: Duration = Duration::from_secs(3);
 
 /// Everything the handlers share.
 pub struct App {
@@ -28,6 +33,9 @@ pub struct App {
     pub(crate) oidc: Verifier,
     hub: Mutex<Hub>,
     pub(crate) writer: Writer,
+    /// `[jetstream]`: the region's stream, which ingest publishes to and
+    /// the hub is read from; `None`: the wire files are the log.
+    pub(crate) log: Option<Arc<Log>>,
     /// What `/v1/history` knows of the wire files (locked by one query at a time).
     history: Mutex<Index>,
     pub(crate) metrics: Metrics,
@@ -42,6 +50,7 @@ impl App {
         cfg: GatewayConfig,
         hub: Hub,
         writer: Writer,
+        log: Option<Arc<Log>>,
         stopping: watch::Receiver<bool>,
     ) -> App {
         App {
@@ -49,6 +58,7 @@ impl App {
             oidc: Verifier::new(&cfg.oidc),
             hub: Mutex::new(hub),
             writer,
+            log,
             history: Mutex::new(Index::default()),
             metrics: Metrics::default(),
             rate: Mutex::new(RateLimiter::default()),
@@ -68,6 +78,16 @@ impl App {
     /// and asked ([`crate::history::page`]).
     pub(crate) fn history_index(&self) -> &Mutex<Index> {
         &self.history
+    }
+
+    /// With `[jetstream]`, waits (briefly) until this replica's hub holds
+    /// `since`: a reader moving from another replica may be a few
+    /// messages ahead of this one's follower, and would otherwise be told
+    /// `since_ahead`.
+    pub(crate) async fn catch_up_to(&self, since: Option<u64>) {
+        if let (Some(log), Some(since)) = (&self.log, since) {
+            log.reached(since, SINCE_WAIT).await;
+        }
     }
 
     /// Resolves when the gateway starts shutting down.

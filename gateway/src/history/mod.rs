@@ -54,7 +54,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn allows(&self, agent: &str, check: &str, record: &Record) -> bool {
+    pub(crate) fn allows(&self, agent: &str, check: &str, record: &Record) -> bool {
         self.check.as_deref().is_none_or(|g| glob_match(g, check))
             && self.agent.as_deref().is_none_or(|g| glob_match(g, agent))
             && self.t_from.is_none_or(|t| record.t_ms >= t)
@@ -286,6 +286,19 @@ pub(crate) async fn history(
     };
     let head = app.hub().head();
     let to = to.unwrap_or(head).min(head);
+    if let Some(log) = &app.log {
+        let read =
+            crate::jetstream::history::page(log, from, to, limit, &reader.scope, &filter).await;
+        return match read {
+            Ok(page) => answer(&app, format, &page),
+            Err(reason) => {
+                tracing::warn!(%reason, "history: reading the stream");
+                let body =
+                    serde_json::json!({"error": "unavailable", "reason": reason, "offset": null});
+                crate::server::json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
+            }
+        };
+    }
     // Every record up to `head` was offered to the writer before it was
     // accepted; wait until they are in the files, so that a range a
     // `reset` just named is read whole, not short by the writer's queue.
@@ -324,6 +337,11 @@ pub(crate) async fn history(
         }
         Err(_) => return bad_request("history read failed"),
     };
+    answer(&app, format, &page)
+}
+
+/// A page as the reader asked for it.
+fn answer(app: &App, format: Format, page: &Page) -> Response {
     let items: Vec<message::Item<'_>> = page
         .records
         .iter()
@@ -331,7 +349,7 @@ pub(crate) async fn history(
         .collect();
     let body = {
         let hub = app.hub();
-        message::history_answer(format, &crate::poll::hello(&app, &hub), &items, page.next)
+        message::history_answer(format, &crate::poll::hello(app, &hub), &items, page.next)
     };
     let content_type = match format {
         Format::Json => "application/json",
