@@ -20,6 +20,8 @@
 //!   promtool's checks.
 //! - [`blackbox`]: a real blackbox_exporter child process with the test's
 //!   module file, to compare sonde's `/probe` with.
+//! - [`nats`]: real nats-server child processes with JetStream, one node or
+//!   a three-node cluster, killed and restarted on the same ports and store.
 //! - [`browser`]: headless Chromium over WebDriver, for the live page.
 //! - [`fetch`]: a URL's text over plain HTTP/1.1, and the samples of a
 //!   Prometheus text or OpenMetrics answer.
@@ -34,6 +36,7 @@ mod daemon;
 pub mod dns;
 pub mod fetch;
 pub mod http;
+pub mod nats;
 pub mod nginx;
 pub mod pki;
 pub mod prometheus;

@@ -5,6 +5,7 @@ mod util;
 
 mod dns;
 mod http;
+mod nats;
 mod nginx;
 mod pki;
 mod prometheus;
