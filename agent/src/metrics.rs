@@ -213,6 +213,9 @@ struct SinkSeries {
     connects: AtomicU64,
     frames_quarantined: AtomicU64,
     acks_refused: AtomicU64,
+    failovers: AtomicU64,
+    /// The gateway sink's URL in use, escaped (`None`: not a gateway sink).
+    gateway: Mutex<Option<String>>,
 }
 
 /// A fixed-bucket histogram of durations; counts per bucket, made
@@ -395,6 +398,18 @@ impl Metrics {
     /// beyond every frame the agent numbered).
     pub(crate) fn sink_ack_refused(&self, sink: &'static str) {
         self.sink(sink).acks_refused.fetch_add(1, Relaxed);
+    }
+
+    /// Sets the URL a gateway sink talks to (`sonde_sink_gateway_info`).
+    pub(crate) fn sink_gateway(&self, sink: &'static str, url: &str) {
+        let s = self.sink(sink);
+        *s.gateway.lock().unwrap_or_else(PoisonError::into_inner) = Some(escape(url));
+    }
+
+    /// Counts a gateway sink's move to its next URL, `url`, now in use.
+    pub(crate) fn sink_failover(&self, sink: &'static str, url: &str) {
+        self.sink_gateway(sink, url);
+        self.sink(sink).failovers.fetch_add(1, Relaxed);
     }
 
     /// Sets what `/readyz` answers: 200 once the scheduler runs, 503 while
@@ -647,7 +662,7 @@ impl Metrics {
         }
         let spooled: Vec<&Arc<SinkSeries>> =
             sinks.iter().filter(|s| s.spooled.load(Relaxed)).collect();
-        let spool_families: [(&'static str, Kind, &'static str, SinkField); 6] = [
+        let spool_families: [(&'static str, Kind, &'static str, SinkField); 7] = [
             (
                 "sonde_sink_spool_bytes",
                 Kind::Gauge,
@@ -684,6 +699,12 @@ impl Metrics {
                 "Gateway acknowledgements not acted on: their mark is beyond every frame this agent numbered.",
                 |s| &s.acks_refused,
             ),
+            (
+                "sonde_sink_failovers_total",
+                Kind::Counter,
+                "Moves of the gateway sink to its next URL (a replica) after the one in use was unavailable.",
+                |s| &s.failovers,
+            ),
         ];
         if !spooled.is_empty() {
             for (name, kind, help, field) in spool_families {
@@ -691,6 +712,25 @@ impl Metrics {
                 for s in &spooled {
                     o.sample(name, &label("sink", s.name), "", field(s).load(Relaxed));
                 }
+            }
+        }
+        let gateways: Vec<(&'static str, String)> = sinks
+            .iter()
+            .filter_map(|s| {
+                let url = s.gateway.lock().unwrap_or_else(PoisonError::into_inner);
+                url.clone().map(|url| (s.name, url))
+            })
+            .collect();
+        if !gateways.is_empty() {
+            o.family(
+                "sonde_sink_gateway_info",
+                Kind::Gauge,
+                "The gateway URL a gateway sink sends to now; always 1.",
+            );
+            for (sink, url) in &gateways {
+                extra.clear();
+                let _ = write!(extra, "url=\"{url}\"");
+                o.sample("sonde_sink_gateway_info", &label("sink", sink), &extra, 1u8);
             }
         }
         exposition.finish()
@@ -797,6 +837,8 @@ impl SinkSeries {
             connects: AtomicU64::new(0),
             frames_quarantined: AtomicU64::new(0),
             acks_refused: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
+            gateway: Mutex::new(None),
         }
     }
 }

@@ -76,11 +76,22 @@ pub(crate) fn start_gateway(config: &Path, addr: SocketAddr) -> Process {
 /// Writes sonde.toml in `dir`: checks every second, the file sink (the
 /// agent's own record of what it produced) and the gateway sink.
 pub(crate) fn agent_config(dir: &Path, gateway: SocketAddr, checks: &[(&str, String)]) -> PathBuf {
+    agent_config_with(dir, "", &format!("url = \"http://{gateway}\""), checks)
+}
+
+/// [`agent_config`] with `agent_extra` lines in `[agent]` and `urls` for
+/// the gateway sink's URL key (`url = ...` or `urls = [...]`).
+pub(crate) fn agent_config_with(
+    dir: &Path,
+    agent_extra: &str,
+    urls: &str,
+    checks: &[(&str, String)],
+) -> PathBuf {
     let mut s = format!(
-        "[agent]\nid = \"{AGENT}\"\nstate_dir = \"{}\"\n\
+        "[agent]\nid = \"{AGENT}\"\nstate_dir = \"{}\"\n{agent_extra}\
          [defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
          [sinks.file]\nenabled = true\nfsync = \"always\"\n\
-         [[sinks.gateway]]\nurl = \"http://{gateway}\"\ntoken = {{ env = \"E2E_GATEWAY_TOKEN\" }}\n",
+         [[sinks.gateway]]\n{urls}\ntoken = {{ env = \"E2E_GATEWAY_TOKEN\" }}\n",
         dir.display()
     );
     for (name, url) in checks {

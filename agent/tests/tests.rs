@@ -21,6 +21,8 @@ mod gateway_cli;
 #[cfg(feature = "gateway")]
 mod gateway_e2e;
 #[cfg(feature = "gateway")]
+mod gateway_failover;
+#[cfg(feature = "gateway")]
 mod gateway_tls;
 #[cfg(feature = "gateway")]
 mod live_page;

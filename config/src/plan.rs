@@ -386,8 +386,10 @@ pub enum StdoutFormat {
 pub struct GatewaySink {
     /// Unique among gateways; names the spool directory.
     pub name: String,
-    /// The gateway's ingest URL.
-    pub url: url::Url,
+    /// The gateway's ingest URLs, never empty, in the order the sink
+    /// tries them: `url` is a list of one; `urls` lists replicas of one
+    /// region that share one log, between which the sink fails over.
+    pub urls: Vec<url::Url>,
     /// Bearer token, from the environment or a file.
     pub token: Secret<String>,
     /// Records waiting for the gateway are spooled here (`state_dir/spool/NAME`).

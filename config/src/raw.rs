@@ -267,6 +267,8 @@ pub struct RawStdoutSink {
 pub struct RawGateway {
     pub name: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
+    /// Replicas of one region, instead of `url`.
+    pub urls: Option<Spanned<Vec<Spanned<String>>>>,
     pub token: Option<Spanned<SecretRef>>,
     pub spool_max_bytes: Option<Spanned<SizeValue>>,
     pub ca_file: Option<Spanned<String>>,

@@ -112,7 +112,15 @@ fn sinks(out: &mut String, plan: &Plan) {
     for g in &s.gateways {
         out.push_str("\n[[sinks.gateway]]\n");
         let _ = writeln!(out, "name = {}", quote(&g.name));
-        let _ = writeln!(out, "url = {}", quote(g.url.as_str()));
+        match g.urls.as_slice() {
+            [url] => {
+                let _ = writeln!(out, "url = {}", quote(url.as_str()));
+            }
+            urls => {
+                let list: Vec<String> = urls.iter().map(|u| quote(u.as_str())).collect();
+                let _ = writeln!(out, "urls = [{}]", list.join(", "));
+            }
+        }
         let _ = writeln!(out, "token = {}", secret_ref(&g.token));
         let _ = writeln!(
             out,
@@ -124,7 +132,7 @@ fn sinks(out: &mut String, plan: &Plan) {
                 let _ = writeln!(out, "ca_file = {}", quote(&ca.path.to_string_lossy()));
                 let _ = writeln!(out, "system_roots = {}", g.system_roots);
             }
-            None if g.url.scheme() == "https" => {
+            None if g.urls.iter().any(|u| u.scheme() == "https") => {
                 out.push_str("# ca_file: not set, the system roots only\n");
             }
             None => {}

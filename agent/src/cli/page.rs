@@ -265,7 +265,10 @@ mod tests {
         let [sink] = plan.sinks.gateways.as_slice() else {
             panic!("one gateway sink: {:?}", plan.sinks.gateways);
         };
-        assert_eq!(sink.url.as_str(), format!("http://{}/", page.addr));
+        assert_eq!(
+            sink.urls,
+            [url::Url::parse(&format!("http://{}/", page.addr)).unwrap()]
+        );
         assert_eq!(sink.token.expose(), page.host.agent.expose());
         let url = page.url();
         let fragment = format!("/#token={}", page.host.reader.expose());

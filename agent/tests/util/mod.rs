@@ -2,6 +2,7 @@
 //! `sonde` binary and, when an expectation fails, prints the command, its
 //! directory, its exit status, stdout and stderr.
 
+pub mod fake_gateway;
 pub mod http;
 pub mod process;
 #[cfg(feature = "gateway")]

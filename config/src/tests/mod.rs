@@ -455,6 +455,11 @@ ca_file = "/etc/sonde/ca.pem"
 name = "local"
 url = "http://127.0.0.1:7700/"
 token = { env = "API_TOKEN" }
+
+[[sinks.gateway]]
+name = "replicas"
+urls = ["https://gw-a:7700/", "https://gw-b:7700/"]
+token = { env = "API_TOKEN" }
 "#;
     let plan = ok(text);
     let rendered = plan.render();

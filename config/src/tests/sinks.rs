@@ -1,5 +1,5 @@
 //! `[sinks]`: the rule that one is on, and the gateways (names, ids,
-//! tokens, URLs the sink can use, CA files).
+//! tokens, URLs the sink can use, replicas' `urls`, CA files).
 
 use super::*;
 
@@ -159,9 +159,11 @@ fn gateway_urls_are_refused_where_the_sink_could_not_use_them() {
     ] {
         assert_eq!(
             ok(&format!("{}{ONE_CHECK}", gateway(fine))).sinks.gateways[0]
-                .url
-                .as_str(),
-            fine
+                .urls
+                .iter()
+                .map(url::Url::as_str)
+                .collect::<Vec<_>>(),
+            [fine]
         );
     }
 }
@@ -219,4 +221,155 @@ token = { env = "API_TOKEN" }
         "{rendered}"
     );
     assert_eq!(ok(&rendered).sinks, plan.sinks);
+}
+
+/// A gateway section with `urls_line` for its URL key(s), at line 4.
+fn replicas(urls_line: &str) -> String {
+    format!(
+        "[agent]\nid = \"eu-1\"\n[[sinks.gateway]]\n{urls_line}\ntoken = {{ env = \"API_TOKEN\" }}\n"
+    )
+}
+
+#[test]
+fn a_gateway_takes_one_url_or_a_list_of_replicas_and_keeps_one_list() {
+    let urls = |text: &str| -> Vec<String> {
+        ok(&format!("{text}{ONE_CHECK}")).sinks.gateways[0]
+            .urls
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        urls(&replicas("url = \"https://gw-a:7700/\"")),
+        ["https://gw-a:7700/"]
+    );
+    assert_eq!(
+        urls(&replicas(
+            "urls = [\"https://gw-a:7700/\", \"https://gw-b:7700\", \"http://127.0.0.1:7701/\"]"
+        )),
+        [
+            "https://gw-a:7700/",
+            "https://gw-b:7700/",
+            "http://127.0.0.1:7701/"
+        ]
+    );
+    // One URL in a list is the same plan as `url`.
+    assert_eq!(
+        ok(&format!(
+            "{}{ONE_CHECK}",
+            replicas("urls = [\"https://gw-a:7700/\"]")
+        ))
+        .sinks,
+        ok(&format!(
+            "{}{ONE_CHECK}",
+            replicas("url = \"https://gw-a:7700/\"")
+        ))
+        .sinks
+    );
+    // The most a list may hold.
+    let sixteen: Vec<String> = (0..16)
+        .map(|i| format!("\"https://gw-{i}:7700/\""))
+        .collect();
+    let text = replicas(&format!("urls = [{}]", sixteen.join(", ")));
+    assert_eq!(urls(&text).len(), 16);
+}
+
+#[test]
+fn replicas_render_as_urls_and_read_back() {
+    let text = replicas("urls = [\"https://gw-a:7700/\", \"https://gw-b:7700/\"]");
+    let plan = ok(&format!("{text}{ONE_CHECK}"));
+    let rendered = plan.render();
+    assert!(
+        rendered.contains(
+            "urls = [\"https://gw-a:7700/\", \"https://gw-b:7700/\"]\ntoken = { env = \"API_TOKEN\" }\n"
+        ),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("\nurl = \"https://gw"), "{rendered}");
+    assert_eq!(ok(&rendered), plan);
+}
+
+#[test]
+fn gateway_urls_errors_point_at_the_entry_or_the_list() {
+    // Exactly one of `url` and `urls`.
+    assert_eq!(
+        err(&replicas(
+            "url = \"https://gw-a:7700/\"\nurls = [\"https://gw-b:7700/\"]"
+        )),
+        "t.toml:5:8: sinks.gateway[0].urls: `url` and `urls` are both set \
+         (valid: one of them: `url` for one gateway, `urls` for replicas of one region)"
+    );
+    assert_eq!(
+        err(&replicas("name = \"eu\"")),
+        "t.toml:3:1: sinks.gateway[0]: missing required key `url` (or `urls`) \
+         (valid: url = \"https://gateway.example:7700/\", or urls = [...] naming replicas of one region)"
+    );
+    // Not empty, not too long.
+    assert_eq!(
+        err(&replicas("urls = []")),
+        "t.toml:4:8: sinks.gateway[0].urls: an empty list (valid: 1 to 16 gateway URLs)"
+    );
+    let seventeen: Vec<String> = (0..17)
+        .map(|i| format!("\"https://gw-{i}:7700/\""))
+        .collect();
+    assert_eq!(
+        err(&replicas(&format!("urls = [{}]", seventeen.join(", ")))),
+        "t.toml:4:8: sinks.gateway[0].urls: 17 URLs (valid: 1 to 16 gateway URLs)"
+    );
+    // Each entry is checked as `url` is, with its own position; every bad
+    // one is reported.
+    let e = err(&replicas(
+        "urls = [\"https://gw-a:7700/\", \"http://gw-b.example:7700/\", \"ftp://gw-c/\"]",
+    ));
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert_eq!(
+        lines[0],
+        "t.toml:4:31: sinks.gateway[0].urls[1]: bad URL `http://gw-b.example:7700/`: cleartext \
+         http is allowed only to a loopback address (127.0.0.0/8, ::1, localhost) \
+         (valid: an https:// URL, or http:// to 127.0.0.1, [::1] or localhost)"
+    );
+    assert!(
+        lines[1].starts_with("t.toml:4:60: sinks.gateway[0].urls[2]: bad URL `ftp://gw-c/`: "),
+        "{e}"
+    );
+    // The same gateway twice, however it is written.
+    assert_eq!(
+        err(&replicas(
+            "urls = [\"https://gw-a:7700/\", \"https://gw-b:7700/\", \"https://GW-A:7700\"]"
+        )),
+        "t.toml:4:53: sinks.gateway[0].urls[2]: duplicate URL `https://GW-A:7700`, \
+         the same gateway as urls[0] (valid: each replica once)"
+    );
+    // Not a list of strings.
+    let e = err(&replicas("urls = [\"https://gw-a:7700/\", 7]"));
+    assert!(
+        e.starts_with("t.toml:4:31: sinks.gateway[0].urls[1]: wrong type: integer `7`"),
+        "{e}"
+    );
+    let e = err(&replicas("urls = \"https://gw-a:7700/\""));
+    assert!(
+        e.starts_with("t.toml:4:8: sinks.gateway[0].urls: wrong type: string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_ca_file_beside_replicas_needs_every_one_to_be_https() {
+    let text = replicas(
+        "urls = [\"https://gw-a:7700/\", \"http://127.0.0.1:7700/\"]\nca_file = \"/etc/sonde/ca.pem\"",
+    );
+    assert_eq!(
+        err(&text),
+        "t.toml:5:11: sinks.gateway[0].ca_file: a CA file is only used for https, \
+         and the gateway url is http://127.0.0.1:7700/ (valid: an https:// url, or no ca_file)"
+    );
+    let text = replicas(
+        "urls = [\"https://gw-a:7700/\", \"https://gw-b:7700/\"]\nca_file = \"/etc/sonde/ca.pem\"",
+    );
+    assert!(
+        ok(&format!("{text}{ONE_CHECK}")).sinks.gateways[0]
+            .ca
+            .is_some()
+    );
 }

@@ -1,6 +1,7 @@
 //! `[sinks]`: the file sink, the stdout sink and the gateways, and the rule
 //! that at least one of them is on.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -230,17 +231,7 @@ fn gateways(
                 seen.push((name.clone(), line));
             }
         }
-        let url = match &gw.url {
-            Some(v) => ctx.check(v, &key("url"), |s| gateway_url(s)),
-            None => {
-                ctx.error(
-                    g.span(),
-                    &format!("sinks.gateway[{i}]"),
-                    ErrorKind::MissingKey { key: "url".into() },
-                );
-                None
-            }
-        };
+        let urls = gateway_urls(gw, g.span(), i, ctx);
         let token = match &gw.token {
             // Sent as `authorization: Bearer TOKEN`, so it must be a header value.
             Some(v) => ctx.secret(v, &key("token")).filter(|t| {
@@ -266,13 +257,13 @@ fn gateways(
         let ca = gw
             .ca_file
             .as_ref()
-            .and_then(|v| gateway_ca(v, url.as_ref(), &key("ca_file"), ctx));
+            .and_then(|v| gateway_ca(v, urls.as_deref(), &key("ca_file"), ctx));
         let system_roots = ca.is_none() || gw.system_roots.as_ref().is_some_and(|v| *v.get_ref());
-        if let (Some(name), Some(url), Some(token)) = (name, url, token) {
+        if let (Some(name), Some(urls), Some(token)) = (name, urls, token) {
             out.push(GatewaySink {
                 spool_dir: agent.state_dir.join("spool").join(&name),
                 name,
-                url,
+                urls,
                 token,
                 spool_max_bytes,
                 ca,
@@ -281,6 +272,97 @@ fn gateways(
         }
     }
     (ctx.errors.len() == before).then_some(out)
+}
+
+/// Most URLs one gateway's `urls` may list.
+const MAX_URLS: usize = 16;
+
+/// A gateway's `url`, or its `urls` (replicas of one region): exactly one
+/// of the two, each URL checked as `url` is, none listed twice. `span` is
+/// the gateway's section, for an error about a missing key.
+fn gateway_urls(
+    gw: &RawGateway,
+    span: Range<usize>,
+    i: usize,
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<url::Url>> {
+    let key = |k: &str| format!("sinks.gateway[{i}].{k}");
+    let list = match (&gw.url, &gw.urls) {
+        (Some(v), None) => {
+            return ctx
+                .check(v, &key("url"), |s| gateway_url(s))
+                .map(|u| vec![u]);
+        }
+        (Some(_), Some(list)) => {
+            ctx.error(
+                list.span(),
+                &key("urls"),
+                ErrorKind::Invalid {
+                    message: "`url` and `urls` are both set".into(),
+                    valid: "one of them: `url` for one gateway, `urls` for replicas of one region"
+                        .into(),
+                },
+            );
+            return None;
+        }
+        (None, None) => {
+            ctx.error(
+                span,
+                &format!("sinks.gateway[{i}]"),
+                ErrorKind::Invalid {
+                    message: "missing required key `url` (or `urls`)".into(),
+                    valid: "url = \"https://gateway.example:7700/\", or urls = [...] \
+                            naming replicas of one region"
+                        .into(),
+                },
+            );
+            return None;
+        }
+        (None, Some(list)) => list,
+    };
+    let items = list.get_ref();
+    if items.is_empty() || items.len() > MAX_URLS {
+        let message = if items.is_empty() {
+            "an empty list".to_owned()
+        } else {
+            format!("{} URLs", items.len())
+        };
+        ctx.error(
+            list.span(),
+            &key("urls"),
+            ErrorKind::Invalid {
+                message,
+                valid: format!("1 to {MAX_URLS} gateway URLs"),
+            },
+        );
+        return None;
+    }
+    let before = ctx.errors.len();
+    let mut urls: Vec<(url::Url, usize)> = Vec::with_capacity(items.len());
+    for (j, v) in items.iter().enumerate() {
+        let k = key(&format!("urls[{j}]"));
+        let Some(u) = ctx.check(v, &k, |s| gateway_url(s)) else {
+            continue;
+        };
+        match urls.iter().find(|(seen, _)| *seen == u) {
+            Some((_, first)) => {
+                let first = *first;
+                ctx.error(
+                    v.span(),
+                    &k,
+                    ErrorKind::Invalid {
+                        message: format!(
+                            "duplicate URL `{}`, the same gateway as urls[{first}]",
+                            v.get_ref()
+                        ),
+                        valid: "each replica once".into(),
+                    },
+                );
+            }
+            None => urls.push((u, j)),
+        }
+    }
+    (ctx.errors.len() == before).then(|| urls.into_iter().map(|(u, _)| u).collect())
 }
 
 /// A gateway's URL: a check URL that the sink can also reach. Cleartext
@@ -318,11 +400,12 @@ fn gateway_url(s: &str) -> Result<url::Url, ErrorKind> {
 /// file is checked; the URL has its own error.
 fn gateway_ca(
     v: &Spanned<String>,
-    url: Option<&url::Url>,
+    urls: Option<&[url::Url]>,
     key: &str,
     ctx: &mut Ctx<'_>,
 ) -> Option<Certificates> {
-    if let Some(url) = url.filter(|u| u.scheme() != "https") {
+    let cleartext = urls.and_then(|urls| urls.iter().find(|u| u.scheme() != "https"));
+    if let Some(url) = cleartext {
         ctx.error(
             v.span(),
             key,

@@ -6,17 +6,20 @@
 //! each batch becomes one frame, appended to the spool
 //! ([`spool`], bookkeeping in [`ledger`]) with its `(session, seq)`, then the
 //! sender is woken. The [`sender`] half reads unacknowledged frames in
-//! order, POSTs them over one long-lived HTTP/2 connection ([`service`]),
-//! and acts on the answer ([`policy`]): acknowledged frames leave the
-//! spool, 429/503 wait `Retry-After`, failures back off with full jitter
-//! behind a circuit breaker, a bad frame goes to a quarantine, 401/403 are
-//! logged loudly and retried slowly. When idle a result is sent at once;
-//! under load, frames pile up while a request is in flight and the next
-//! request carries them all (up to 256 KiB).
+//! order, POSTs them over one long-lived HTTP/2 connection ([`service`])
+//! to one of the configured URLs, and acts on the answer ([`policy`]):
+//! acknowledged frames leave the spool, 429/503 wait `Retry-After`,
+//! failures back off with full jitter behind a circuit breaker, a bad
+//! frame goes to a quarantine, 401/403 are logged loudly and retried
+//! slowly. With several URLs (replicas of one region), an unavailable one
+//! moves the sender to the next ([`failover`]). When idle a result is sent
+//! at once; under load, frames pile up while a request is in flight and
+//! the next request carries them all (up to 256 KiB).
 //!
 //! Metrics use the sink name `gateway` for the gateway named `default`,
 //! `gateway.NAME` for the others.
 
+pub(crate) mod failover;
 pub(crate) mod ledger;
 pub(crate) mod policy;
 pub(crate) mod sender;
@@ -71,17 +74,17 @@ fn epoch_ms() -> u64 {
 
 impl GatewaySink {
     /// Opens the spool of `config` for `agent_id` (recovering it; blocks on
-    /// file I/O) and starts the sender. Must run inside a tokio runtime.
-    /// Refuses a cleartext URL that is not loopback (which validation
-    /// refuses first).
+    /// file I/O) and starts the sender with a client per configured URL.
+    /// Must run inside a tokio runtime. Refuses a cleartext URL that is not
+    /// loopback (which validation refuses first).
     pub(crate) fn open(
         config: &config::GatewaySink,
         agent_id: &str,
         metrics: Arc<Metrics>,
     ) -> Result<GatewaySink, SinkError> {
         let name = sink_name(&config.name);
-        let client = Client::new(
-            &config.url,
+        let clients = Client::each(
+            &config.urls,
             config.token.expose(),
             config.ca.as_ref(),
             config.system_roots,
@@ -101,7 +104,9 @@ impl GatewaySink {
         let recovery = spool.recovery().clone();
         log_recovery(name, &config.spool_dir, &recovery, &spool);
         metrics.sink_spool(name, spool.bytes(), spool.unacked_frames());
-        tracing::info!(sink = name, gateway = client.uri(), spool = %config.spool_dir.display(), session = spool.numbering().session(), next_seq = spool.numbering().next_seq(), unacked_frames = spool.unacked_frames(), "gateway sink open");
+        // `each` returns one client per URL, never none.
+        let first = clients.first().map_or("", |c| c.uri());
+        tracing::info!(sink = name, gateway = first, urls = clients.len(), spool = %config.spool_dir.display(), session = spool.numbering().session(), next_seq = spool.numbering().next_seq(), unacked_frames = spool.unacked_frames(), "gateway sink open");
         let shared = Arc::new(Shared {
             spool: Mutex::new(spool),
             wake: Notify::new(),
@@ -115,7 +120,7 @@ impl GatewaySink {
             .map_or(0, |d| d.as_nanos() as u64);
         let sender = tokio::spawn(sender::run(
             Arc::clone(&shared),
-            client,
+            clients,
             closing_rx,
             SplitMix64::new(seed),
         ));

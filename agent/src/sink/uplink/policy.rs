@@ -69,7 +69,8 @@ pub(crate) enum Action {
     },
     /// The gateway is there but asks for a pause (429, 503): resend the
     /// same frames after `Retry-After`, or after a backoff delay when it
-    /// gave none. Not a breaker failure; the connection stays.
+    /// gave none. Not a breaker failure; the connection stays. (With
+    /// several URLs, a 503 first moves to the next one: `failover`.)
     Pause(Option<Duration>),
     /// The gateway could not be reached or failed (transport errors, other
     /// 5xx): drop the connection, back off with jitter, count toward the

@@ -1,8 +1,9 @@
 //! The sender task: reads unacknowledged frames from the spool in order,
-//! POSTs them one request at a time, and acts on the answer as
-//! [`super::policy`] decides, with `crate::retry`'s backoff (full jitter,
-//! capped), `Retry-After` and circuit breaker for the waits. It never
-//! blocks the sink: while the gateway is away, only the spool grows.
+//! POSTs them one request at a time to one gateway URL, and acts on the
+//! answer as [`super::policy`] decides, with `crate::retry`'s backoff (full
+//! jitter, capped), `Retry-After` and circuit breaker for the waits; an
+//! unavailable replica moves it to the next URL ([`super::failover`]). It
+//! never blocks the sink: while the gateways are away, only the spool grows.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use super::failover::{Failover, Step};
 use super::ledger::FrameId;
 use super::policy::{self, Action, Outcome};
 use super::service::Client;
@@ -97,7 +99,7 @@ pub(crate) trait Uplink: Send + 'static {
     fn disconnect(&mut self);
     /// Connections opened so far.
     fn connects(&self) -> u64;
-    /// The gateway's URL, for logs.
+    /// The gateway's request URI, for logs and `sonde_sink_gateway_info`.
     fn uri(&self) -> &str;
 }
 
@@ -121,14 +123,26 @@ impl Uplink for Client {
 
 /// Runs until `closing` carries a deadline and either everything is
 /// acknowledged, the deadline passed, or the gateway is not answering.
-/// `rng` spreads the backoff delays (full jitter).
-pub(crate) async fn run(
+/// `clients` are the configured URLs' (one or more), used one at a time
+/// starting with the first; `rng` spreads the backoff delays (full jitter).
+///
+/// While a round through the URLs lasts, an unavailable one moves the
+/// sender to the next at once, the unacknowledged frames resent from the
+/// spool's ack point; the backoff and the breaker count a round in which
+/// every URL failed as one failure, so one URL behaves as it always did.
+pub(crate) async fn run<U: Uplink>(
     shared: Arc<Shared>,
-    mut client: impl Uplink,
+    mut clients: Vec<U>,
     mut closing: watch::Receiver<Option<Instant>>,
     mut rng: impl Jitter + Send,
 ) {
     let name = shared.name;
+    if clients.is_empty() {
+        tracing::error!(sink = name, "no gateway URL: nothing is sent");
+        return;
+    }
+    let mut failover = Failover::new(clients.len());
+    shared.metrics.sink_gateway(name, clients[0].uri());
     let mut breaker = Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN);
     let mut failures: u32 = 0;
     let mut holds: u32 = 0;
@@ -184,18 +198,37 @@ pub(crate) async fn run(
         };
 
         let frames: Vec<(FrameId, u64)> = batch.frames.iter().map(|f| (f.id, f.offset)).collect();
+        let at = failover.current();
+        let Some(client) = clients.get_mut(at) else {
+            break;
+        };
         let outcome = client.send(batch.body.clone()).await;
-        if client.connects() > connects {
-            connects = client.connects();
+        let opened: u64 = clients.iter().map(Uplink::connects).sum();
+        if opened > connects {
+            connects = opened;
             shared.metrics.sink_connected(name);
             if connects > 1 {
                 tracing::info!(
                     sink = name,
-                    gateway = client.uri(),
+                    gateway = clients[at].uri(),
                     "reconnected to the gateway"
                 );
             }
         }
+        // The next URL, if this one is unavailable; within a round, at once.
+        // Leaving a URL drops its connection (coming back opens a new one).
+        let moved = match failover.on_outcome(&outcome) {
+            Step::Stay => None,
+            Step::Move { from, to } => {
+                clients[from].disconnect();
+                fail_over(&shared, &clients, from, to, &outcome, Duration::ZERO);
+                continue;
+            }
+            Step::Exhausted { from, to } => (from != to).then(|| {
+                clients[from].disconnect();
+                (from, to)
+            }),
+        };
         // The newest frame numbered: the last sent, or the one before the
         // next of the current session, whichever is later.
         let numbered = next_id.1.checked_sub(1).map(|seq| (next_id.0, seq));
@@ -253,31 +286,34 @@ pub(crate) async fn run(
                     None => RECONNECT.delay(failures, &mut rng),
                 };
                 let (status, _) = describe(&outcome);
-                tracing::info!(
-                    sink = name,
-                    status,
-                    wait_ms = wait.as_millis() as u64,
-                    "gateway asks to wait"
-                );
+                if moved.is_none() {
+                    tracing::info!(
+                        sink = name,
+                        status,
+                        wait_ms = wait.as_millis() as u64,
+                        "gateway asks to wait"
+                    );
+                }
                 wait
             }
             Action::Reconnect => {
-                client.disconnect();
+                if moved.is_none() {
+                    clients[at].disconnect();
+                }
                 breaker.on_failure(now);
                 let backoff = RECONNECT.delay(failures, &mut rng);
                 failures = failures.saturating_add(1);
                 let wait = backoff.max(breaker.ready_at(now).saturating_duration_since(now));
-                let error = match &outcome {
-                    Outcome::Transport(e) => e.clone(),
-                    other => describe(other).1,
-                };
-                tracing::warn!(
-                    sink = name,
-                    attempt = failures,
-                    wait_ms = wait.as_millis() as u64,
-                    unacked_frames = batch.frames.len(),
-                    "gateway unavailable: {error}"
-                );
+                if moved.is_none() {
+                    tracing::warn!(
+                        sink = name,
+                        attempt = failures,
+                        wait_ms = wait.as_millis() as u64,
+                        unacked_frames = batch.frames.len(),
+                        "gateway unavailable: {}",
+                        why(&outcome)
+                    );
+                }
                 wait
             }
             Action::ForeignAck => {
@@ -314,6 +350,9 @@ pub(crate) async fn run(
                 wait
             }
         };
+        if let Some((from, to)) = moved {
+            fail_over(&shared, &clients, from, to, &outcome, delay);
+        }
         if let Some(deadline) = deadline {
             // Closing: wait only if the retry still fits in the grace.
             if Instant::now() + delay >= deadline {
@@ -322,6 +361,40 @@ pub(crate) async fn run(
             tokio::time::sleep(delay).await;
         } else if !sleep(&mut closing, delay).await {
             break;
+        }
+    }
+}
+
+/// Logs the move from URL `from` to `to` after `outcome`, before waiting
+/// `wait` (one WARN), and counts it. The frames go again from the spool's
+/// ack point, as after a reconnect.
+fn fail_over<U: Uplink>(
+    shared: &Shared,
+    clients: &[U],
+    from: usize,
+    to: usize,
+    outcome: &Outcome,
+    wait: Duration,
+) {
+    let uri = |i: usize| clients.get(i).map_or("", |c| c.uri());
+    tracing::warn!(
+        sink = shared.name,
+        from = uri(from),
+        to = uri(to),
+        wait_ms = wait.as_millis() as u64,
+        "gateway unavailable, moving to the next URL: {}",
+        why(outcome)
+    );
+    shared.metrics.sink_failover(shared.name, uri(to));
+}
+
+/// Why a request failed, for logs.
+fn why(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Transport(e) => e.clone(),
+        other => {
+            let (status, reason) = describe(other);
+            format!("{status} {reason}").trim().to_owned()
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The gateway's ingest endpoint (PROTOCOL.md 1, 2) over one long-lived
 //! HTTP/2 connection that this module opens itself: TCP, then rustls with
 //! ALPN `h2` for `https`, or HTTP/2 with prior knowledge (h2c) for `http`,
-//! which is allowed only to a loopback host. One request at a time; any
-//! failure drops the connection and the next request opens a new one.
+//! which is allowed only to a loopback host. One client per configured URL;
+//! one request at a time; any failure drops the connection and the next
+//! request opens a new one.
 //!
 //! It turns an answer into a [`policy::Outcome`] and decides nothing.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -119,6 +121,9 @@ pub enum ClientError {
     /// The URI.
     #[error("gateway URL {0}: {1}")]
     Uri(String, String),
+    /// No URL at all (validation refuses that first).
+    #[error("gateway: no URL configured")]
+    NoUrl,
 }
 
 /// A client of one gateway's ingest endpoint.
@@ -132,47 +137,63 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A client for `url` with bearer `token`. For `https`, `ca` is
-    /// trusted when given, the system roots without it or when
-    /// `system_roots` (the rule of a check's `ca_file`).
-    pub(crate) fn new(
-        url: &url::Url,
+    /// A client for each of `urls`, in order, with bearer `token`. For
+    /// `https`, `ca` is trusted when given, the system roots without it or
+    /// when `system_roots` (the rule of a check's `ca_file`); that TLS
+    /// configuration is built once and shared by every URL.
+    pub(crate) fn each(
+        urls: &[url::Url],
         token: &str,
         ca: Option<&config::Certificates>,
         system_roots: bool,
-    ) -> Result<Client, ClientError> {
-        let endpoint = endpoint(url)?;
-        let uri: Uri = endpoint
-            .uri
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| {
-                ClientError::Uri(endpoint.uri.clone(), e.to_string())
-            })?;
+    ) -> Result<Vec<Client>, ClientError> {
+        if urls.is_empty() {
+            return Err(ClientError::NoUrl);
+        }
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ClientError::Token)?;
         auth.set_sensitive(true);
-        let tls = if endpoint.tls {
-            let options = ClientTls {
-                roots: Roots::of(ca.map(|ca| ca.certs.clone()), system_roots),
-                identity: None,
-                insecure: false,
-                tls13_only: false,
+        let mut shared_tls: Option<Arc<rustls::ClientConfig>> = None;
+        let mut clients = Vec::with_capacity(urls.len());
+        for url in urls {
+            let endpoint = endpoint(url)?;
+            let uri: Uri = endpoint
+                .uri
+                .parse()
+                .map_err(|e: hyper::http::uri::InvalidUri| {
+                    ClientError::Uri(endpoint.uri.clone(), e.to_string())
+                })?;
+            let tls = if endpoint.tls {
+                let config = match &shared_tls {
+                    Some(config) => Arc::clone(config),
+                    None => {
+                        let options = ClientTls {
+                            roots: Roots::of(ca.map(|ca| ca.certs.clone()), system_roots),
+                            identity: None,
+                            insecure: false,
+                            tls13_only: false,
+                        };
+                        let config = tls::build(&options, &tls::GATEWAY_ALPN)?;
+                        shared_tls = Some(Arc::clone(&config));
+                        config
+                    }
+                };
+                let name = server_name(&endpoint.host)
+                    .map_err(|e| ClientError::Uri(endpoint.uri.clone(), e))?;
+                Some((TlsConnector::from(config), name))
+            } else {
+                None
             };
-            let config = tls::build(&options, &tls::GATEWAY_ALPN)?;
-            let name = server_name(&endpoint.host)
-                .map_err(|e| ClientError::Uri(endpoint.uri.clone(), e))?;
-            Some((TlsConnector::from(config), name))
-        } else {
-            None
-        };
-        Ok(Client {
-            endpoint,
-            uri,
-            auth,
-            tls,
-            conn: None,
-            connects: 0,
-        })
+            clients.push(Client {
+                endpoint,
+                uri,
+                auth: auth.clone(),
+                tls,
+                conn: None,
+                connects: 0,
+            });
+        }
+        Ok(clients)
     }
 
     /// The request URI.
