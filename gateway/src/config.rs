@@ -965,7 +965,8 @@ fn jetstream(
     for (i, url) in raw.servers.iter().enumerate() {
         let scheme_ok = ["nats://", "tls://"].iter().any(|p| url.starts_with(p));
         let rest = url.split_once("://").map_or("", |(_, r)| r);
-        if !scheme_ok || rest.is_empty() || rest.contains('/') {
+        let parses = url.parse::<async_nats::ServerAddr>().is_ok();
+        if !scheme_ok || rest.is_empty() || rest.contains('/') || !parses {
             return Err(invalid(
                 format!("jetstream.servers[{i}]"),
                 format!("{url:?} is not a NATS URL such as \"nats://10.0.0.5:4222\""),
@@ -1789,6 +1790,92 @@ checks = ["api-*"]
             assert!(
                 err.to_string().starts_with("g.toml: agent[0].id: bad id"),
                 "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn jetstream_defaults_follow_the_region_and_errors_name_their_key() {
+        let base = "data_dir = \"/d\"\nregion = \"eu.west\"\n[jetstream]\nservers = [\"nats://127.0.0.1:4222\", \"tls://10.0.0.2:4222\"]\n";
+        let cfg = GatewayConfig::parse(base, "g.toml", &host()).unwrap();
+        let js = cfg.jetstream.unwrap();
+        assert_eq!(js.stream, "sonde-eu_west");
+        assert_eq!(js.subject_prefix, "sonde");
+        assert_eq!(js.replicas, 3);
+        assert_eq!(js.max_age, Duration::from_secs(86_400));
+        assert_eq!(js.duplicate_window, Duration::from_secs(120));
+        assert_eq!((js.max_bytes, js.auth), (None, NatsAuth::None));
+        let with = |extra: &str| GatewayConfig::parse(&format!("{base}{extra}"), "g.toml", &host());
+        let cfg = with(
+            "user = \"gw\"\npassword = { env = \"A_TOKEN\" }\nreplicas = 1\nmax_bytes = 1048576\n",
+        )
+        .unwrap();
+        let js = cfg.jetstream.unwrap();
+        assert!(matches!(js.auth, NatsAuth::UserPassword { ref user, .. } if user == "gw"));
+        assert_eq!((js.replicas, js.max_bytes), (1, Some(1 << 20)));
+        let refused = |extra: &str, starts: &str| {
+            let err = with(extra).unwrap_err().to_string();
+            assert!(err.starts_with(starts), "{extra:?}: {err}");
+        };
+        refused(
+            "replicas = 2\n",
+            "g.toml: jetstream.replicas: 2: must be 1 or 3",
+        );
+        refused(
+            "stream = \"a.b\"\n",
+            "g.toml: jetstream.stream: \"a.b\" cannot name a stream",
+        );
+        refused(
+            "subject_prefix = \"a.>\"\n",
+            "g.toml: jetstream.subject_prefix:",
+        );
+        refused(
+            "duplicate_window = \"2d\"\n",
+            "g.toml: jetstream.duplicate_window: must not be longer than max_age",
+        );
+        refused(
+            "user = \"gw\"\n",
+            "g.toml: jetstream.password: user needs a password",
+        );
+        refused(
+            "token = { env = \"A_TOKEN\" }\ncreds_file = \"/c\"\n",
+            "g.toml: jetstream.user: give one way to sign in",
+        );
+        refused(
+            "nkey_seed = { env = \"A_TOKEN\" }\n",
+            "g.toml: jetstream.nkey_seed: is not a user NKey seed",
+        );
+        refused(
+            "token = { env = \"NOPE\" }\n",
+            "g.toml: jetstream.token: environment variable NOPE is not set",
+        );
+        refused(
+            "cert_file = \"/c.pem\"\n",
+            "g.toml: jetstream.key_file: cert_file needs a key_file",
+        );
+        refused(
+            "max_bytes = 0\n",
+            "g.toml: jetstream.max_bytes: must be at least 1",
+        );
+        let no_region = "data_dir = \"/d\"\n[jetstream]\nservers = [\"nats://127.0.0.1:4222\"]\n";
+        let err = GatewayConfig::parse(no_region, "g.toml", &host()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("g.toml: region: required with [jetstream]"),
+            "{err}"
+        );
+        for bad in [
+            "[]",
+            "[\"http://n:4222\"]",
+            "[\"nats://\"]",
+            "[\"nats://n:4222/x\"]",
+        ] {
+            let text =
+                format!("data_dir = \"/d\"\nregion = \"eu\"\n[jetstream]\nservers = {bad}\n");
+            let err = GatewayConfig::parse(&text, "g.toml", &host()).unwrap_err();
+            assert!(
+                err.to_string().starts_with("g.toml: jetstream.servers"),
+                "{bad}: {err}"
             );
         }
     }

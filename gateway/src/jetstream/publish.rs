@@ -305,7 +305,11 @@ async fn save_mark(log: &Log, agent: &str, mark: (u64, u64)) -> Result<(), Strin
     use async_nats::jetstream::stream::LastRawMessageErrorKind;
     let subject = log.marks_subject(agent);
     for _ in 0..3 {
-        let seq = match log.marks_stream.get_last_raw_message_by_subject(&subject).await {
+        let seq = match log
+            .marks_stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+        {
             Ok(m) if parse_mark(&m.payload) >= Some(mark) => return Ok(()),
             Ok(m) => m.sequence,
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => 0,
