@@ -7,6 +7,7 @@ mod browser;
 mod gap;
 mod history;
 mod ingest;
+mod jetstream;
 mod oidc;
 mod poll;
 mod readers;
