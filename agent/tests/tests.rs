@@ -25,6 +25,8 @@ mod gateway_failover;
 #[cfg(feature = "gateway")]
 mod gateway_tls;
 #[cfg(feature = "gateway")]
+mod jetstream;
+#[cfg(feature = "gateway")]
 mod live_page;
 #[cfg(feature = "gateway")]
 mod live_page_oidc;

@@ -21,8 +21,11 @@ const RESTART: Duration = Duration::from_secs(1);
 pub async fn follow(app: Arc<App>, log: Arc<Log>, ready: oneshot::Sender<()>) {
     let mut ready = Some(ready);
     let mut next: u64 = 1;
+    // A stream whose messages all aged out keeps its last sequence but
+    // delivers nothing: nothing to wait for either.
     let target = loop {
         match log.stream.get_info().await {
+            Ok(info) if info.state.messages == 0 => break 0,
             Ok(info) => break info.state.last_sequence,
             Err(e) => {
                 tracing::warn!(error = %e, "jetstream: reading the stream's state (trying again)");
@@ -58,7 +61,19 @@ pub async fn follow(app: Arc<App>, log: Arc<Log>, ready: oneshot::Sender<()>) {
                 continue;
             }
         };
-        while let Some(m) = messages.next().await {
+        loop {
+            let m = match tokio::time::timeout(STALL, messages.next()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) if stalled(&log, next).await => {
+                    tracing::warn!(
+                        next,
+                        "jetstream: the stream has messages this replica was not sent (starting again)"
+                    );
+                    break;
+                }
+                Err(_) => continue,
+            };
             let m = match m {
                 Ok(m) => m,
                 Err(e) => {
@@ -83,6 +98,23 @@ pub async fn follow(app: Arc<App>, log: Arc<Log>, ready: oneshot::Sender<()>) {
             }
         }
         tokio::time::sleep(RESTART).await;
+    }
+}
+
+/// How long the follower waits for a message before it asks whether the
+/// stream has one for it. An ordered consumer lives on one server; when
+/// that server dies, the client notices only after two missed idle
+/// heartbeats (30 s apart), and meanwhile the replica's readers get
+/// nothing.
+const STALL: Duration = Duration::from_secs(3);
+
+/// Whether the stream holds a message at or past `next` (its last one)
+/// that the consumer has not delivered within [`STALL`].
+async fn stalled(log: &Log, next: u64) -> bool {
+    match log.stream.get_info().await {
+        Ok(info) => info.state.messages > 0 && info.state.last_sequence >= next,
+        // Not answering: the consumer is likely gone with its server.
+        Err(_) => true,
     }
 }
 

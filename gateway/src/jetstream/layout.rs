@@ -55,8 +55,14 @@ pub fn marks_subjects(prefix: &str, region: &str) -> String {
     format!("{prefix}-marks.{}.*", token(region))
 }
 
-/// The `Nats-Msg-Id` of a message whose last frame is `(session, seq)`
-/// of `agent`: unique, since an agent's frames are numbered once.
+/// The `Nats-Msg-Id` of a message whose first frame is `(session, seq)`
+/// of `agent`: unique, since an agent's frames are numbered once. The
+/// first frame, not the last: two replicas that publish for the agent at
+/// once from the same mark start at the same frame, so JetStream takes
+/// one and answers the other `duplicate`, which nats-server before
+/// 2.9.21 does not do for `Nats-Expected-Last-Subject-Sequence` in a
+/// clustered stream (it checks that before the proposal only, so both
+/// pass: nats-server issue 4320).
 pub fn message_id(agent: &str, session: u64, seq: u64) -> String {
     format!("{agent}:{session}:{seq}")
 }
@@ -66,6 +72,8 @@ pub fn message_id(agent: &str, session: u64, seq: u64) -> String {
 pub struct Message {
     /// The bytes of the request body it carries (whole frames).
     pub bytes: Range<usize>,
+    /// The (session, seq) of its first frame: its [`message_id`].
+    pub first: (u64, u64),
     /// The (session, seq) of its last frame: the agent's mark once stored.
     pub last: (u64, u64),
     /// Records it holds, at most [`RECORDS_PER_MESSAGE`].
@@ -115,6 +123,7 @@ pub fn messages(frames: &[ValidFrame], plan: &Plan) -> Result<Vec<Message>, Fram
             }
             _ => out.push(Message {
                 bytes: f.range.clone(),
+                first: key,
                 last: key,
                 records,
                 frames: 1,
@@ -275,6 +284,7 @@ mod tests {
         let m = messages(&frames, &all).unwrap();
         let shape: Vec<_> = m.iter().map(|m| (m.frames, m.records, m.last.1)).collect();
         assert_eq!(shape, [(2, 800, 2), (3, 403, 5)]);
+        assert_eq!((m[0].first, m[1].first), ((7, 1), (7, 3)));
         assert_eq!(m[0].bytes.start, 0);
         assert_eq!(m[0].bytes.end, m[1].bytes.start);
         assert_eq!(m[1].bytes.end, b.len());

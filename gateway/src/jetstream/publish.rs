@@ -95,6 +95,19 @@ impl Marks {
         *known = Some(merged);
     }
 
+    /// Takes in what [`lookup`] read: the subject's sequence as the stream
+    /// has it now, which is lower than the one known when the agent's
+    /// messages aged out (kept, every publish would be refused), and the
+    /// mark, which only rises.
+    fn looked_up(slot: &Slot, k: Known) {
+        let mut known = slot.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mark = known.and_then(|o| o.mark).max(k.mark);
+        *known = Some(Known {
+            subject_seq: k.subject_seq,
+            mark,
+        });
+    }
+
     /// Agents whose mark the marks stream lacks, with it; cleared.
     fn take_unsaved(&self) -> Vec<(Arc<str>, (u64, u64))> {
         let agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
@@ -152,7 +165,7 @@ pub async fn accept(
             Some(k) => k,
             None => {
                 let k = lookup(log, agent, &subject).await?;
-                Marks::set(&slot, k);
+                Marks::looked_up(&slot, k);
                 k
             }
         };
@@ -166,7 +179,7 @@ pub async fn accept(
         let mut expected = known.subject_seq;
         let mut refused = false;
         for m in &messages {
-            let id = layout::message_id(agent, m.last.0, m.last.1);
+            let id = layout::message_id(agent, m.first.0, m.first.1);
             let publish = PublishMessage::build()
                 .payload(body.slice(m.bytes.clone()))
                 .message_id(&id)
@@ -188,7 +201,7 @@ pub async fn accept(
                 Err(Published::Newer) => {
                     // Someone else wrote for this agent: read the subject again.
                     let k = lookup(log, agent, &subject).await?;
-                    Marks::set(&slot, k);
+                    Marks::looked_up(&slot, k);
                     refused = true;
                     break;
                 }
@@ -351,6 +364,34 @@ mod tests {
                 subject_seq: 5,
                 mark: Some((8, 0))
             }
+        );
+    }
+
+    #[test]
+    fn a_lookup_lowers_the_subject_of_an_aged_out_agent_but_never_the_mark() {
+        let slot = Slot::default();
+        Marks::set(
+            &slot,
+            Known {
+                subject_seq: 9,
+                mark: Some((7, 3)),
+            },
+        );
+        // Its messages aged out: the subject is empty, the marks stream
+        // holds an older mark.
+        Marks::looked_up(
+            &slot,
+            Known {
+                subject_seq: 0,
+                mark: Some((7, 2)),
+            },
+        );
+        assert_eq!(
+            Marks::known(&slot),
+            Some(Known {
+                subject_seq: 0,
+                mark: Some((7, 3))
+            })
         );
     }
 
