@@ -18,6 +18,44 @@ const MAX_MESSAGES: usize = 100_000;
 /// How long one message of the range may take to arrive.
 const MESSAGE_WAIT: Duration = Duration::from_secs(5);
 
+/// How long the first message may take before the read starts again: a
+/// consumer is placed on one of the stream's servers, which may be one
+/// that is down (nats-server 2.9 places it so), and then never delivers.
+const FIRST_WAIT: Duration = Duration::from_secs(2);
+
+/// Attempts at a consumer that delivers.
+const ATTEMPTS: usize = 3;
+
+/// An ordered consumer as `config` asks and its first message; `None`
+/// when nothing is pending.
+async fn open(
+    log: &Log,
+    config: pull::OrderedConfig,
+) -> Result<Option<(pull::Ordered, async_nats::jetstream::Message)>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("reading the stream: {e}");
+    for _ in 0..ATTEMPTS {
+        let mut consumer = log
+            .stream
+            .create_consumer(config.clone())
+            .await
+            .map_err(|e| failed(&e))?;
+        if consumer.info().await.map_err(|e| failed(&e))?.num_pending == 0 {
+            return Ok(None);
+        }
+        let mut messages = consumer.messages().await.map_err(|e| failed(&e))?;
+        match tokio::time::timeout(FIRST_WAIT, messages.next()).await {
+            Ok(Some(Ok(m))) => return Ok(Some((messages, m))),
+            Ok(Some(Err(e))) => return Err(failed(&e)),
+            Ok(None) => return Ok(None),
+            Err(_) => tracing::debug!("history: a consumer delivered nothing; placing another"),
+        }
+    }
+    Err(format!(
+        "the stream did not deliver within {ATTEMPTS} attempts of {} s",
+        FIRST_WAIT.as_secs()
+    ))
+}
+
 /// The records with gseq in `from..=to` that `scope` sees and `filter`
 /// selects, at most `limit`.
 pub async fn page(
@@ -48,30 +86,20 @@ pub async fn page(
         filter_subject,
         ..Default::default()
     };
-    let mut consumer = log
-        .stream
-        .create_consumer(config)
-        .await
-        .map_err(|e| format!("reading the stream: {e}"))?;
-    let pending = consumer
-        .info()
-        .await
-        .map_err(|e| format!("reading the stream: {e}"))?
-        .num_pending;
-    if pending == 0 {
+    let Some((mut messages, head)) = open(log, config).await? else {
         return Ok(out);
-    }
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| format!("reading the stream: {e}"))?;
+    };
+    let mut head = Some(head);
     let mut read = 0;
     loop {
-        let m = match tokio::time::timeout(MESSAGE_WAIT, messages.next()).await {
-            Ok(Some(Ok(m))) => m,
-            Ok(Some(Err(e))) => return Err(format!("reading the stream: {e}")),
-            Ok(None) => return Ok(out),
-            Err(_) => return Err("the stream did not answer within 5 s".into()),
+        let m = match head.take() {
+            Some(m) => m,
+            None => match tokio::time::timeout(MESSAGE_WAIT, messages.next()).await {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(format!("reading the stream: {e}")),
+                Ok(None) => return Ok(out),
+                Err(_) => return Err("the stream did not answer within 5 s".into()),
+            },
         };
         let Ok(info) = m.info() else { continue };
         let (seq, pending) = (info.stream_sequence, info.pending);
