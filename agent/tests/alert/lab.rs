@@ -8,12 +8,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testkit::http::HttpTarget;
 
 use super::receivers::WEBHOOK_SECRET;
 use crate::util::http::{get, metric, scrape};
+pub use crate::util::process::wait_for;
 use crate::util::process::{Process, free_addr};
 
 const AGENT_TOKEN: &str = "alert-lab-agent-token";
@@ -24,29 +25,6 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Polls `probe` every 50 ms until it gives a value; after `limit`, panics
-/// naming `what`, with `context()` (the processes' output, the receiver's log).
-#[track_caller]
-pub fn wait_for<T>(
-    limit: Duration,
-    what: &str,
-    context: &dyn Fn() -> String,
-    mut probe: impl FnMut() -> Option<T>,
-) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The regions and the target they share, in one temporary directory.

@@ -14,6 +14,7 @@ use testkit::nats::NatsCluster;
 use wire::{FrameBuilder, FrameHeader};
 
 use crate::util::http::{Answer, exchange, get};
+pub use crate::util::process::wait_for;
 use crate::util::process::{Process, free_addr};
 
 pub const REGION: &str = "eu-west";
@@ -417,29 +418,6 @@ pub fn stream_leader(cluster: &mut NatsCluster, name: &str) -> Option<usize> {
     }
     let leader = named?;
     (0..cluster.len()).find(|&i| cluster.server_name(i) == leader)
-}
-
-/// Polls `probe` every 50 ms until it gives a value; after `limit`,
-/// panics naming `what`, with `context()` (the processes' output).
-#[track_caller]
-pub fn wait_for<T>(
-    limit: Duration,
-    what: &str,
-    context: &dyn Fn() -> String,
-    mut probe: impl FnMut() -> Option<T>,
-) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Asserts gseqs strictly increasing and no record twice.

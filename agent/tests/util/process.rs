@@ -222,6 +222,30 @@ fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> J
     })
 }
 
+/// Polls `probe` every 50 ms until it gives a value; after `limit`,
+/// panics naming `what`, with `context()` (the processes' output).
+#[cfg(feature = "gateway")]
+#[track_caller]
+pub fn wait_for<T>(
+    limit: Duration,
+    what: &str,
+    context: &dyn Fn() -> String,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A loopback address with a port free a moment ago (for a child to bind).
 pub fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
