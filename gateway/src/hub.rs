@@ -160,6 +160,10 @@ pub struct Hub {
     /// consecutive within a batch, not always between batches (JetStream
     /// mode: [`crate::jetstream::gseq`]), so this is kept, not derived.
     floor: u64,
+    /// The last gseq of the batch admitted last (not the highest: recovery
+    /// admits old gseqs into a hub numbered from now); None after a break
+    /// in the chain ([`Hub::clear_ring`]).
+    last_admitted: Option<u64>,
     ring_records: usize,
     state: HashMap<(Arc<str>, Arc<str>), (u64, Record)>,
     /// Each agent's distinct checks in `state`, for `max_checks`.
@@ -212,6 +216,7 @@ impl Hub {
             names: HashSet::new(),
             ring: VecDeque::new(),
             floor: first_gseq.max(1) - 1,
+            last_admitted: Some(first_gseq.max(1) - 1),
             ring_records: 0,
             state: HashMap::new(),
             agent_checks: HashMap::new(),
@@ -321,6 +326,7 @@ impl Hub {
             items,
         });
         self.next_gseq = self.next_gseq.max(first_gseq + batch.items.len() as u64);
+        let previous = self.last_admitted.replace(batch.last_gseq());
         for (gseq, check, record) in batch.with_gseq() {
             if let Some(skips) = skips.as_deref_mut() {
                 if let Some(skip) = self.unrestorable(agent, check) {
@@ -342,9 +348,18 @@ impl Hub {
                 *slot = (gseq, *record);
             }
         }
-        if in_ring.is_some() {
+        if in_ring.is_none() {
+            // Not replayable: a reader resuming at or below it is reset.
+            self.floor = self.floor.max(batch.last_gseq());
+        } else {
             if self.ring.is_empty() {
-                self.floor = first_gseq.saturating_sub(1);
+                // Everything before this batch: the batch admitted just
+                // before it (gseqs may skip between batches), else all
+                // below it.
+                self.floor = match previous {
+                    Some(p) if p < first_gseq => p,
+                    _ => first_gseq.saturating_sub(1),
+                };
             }
             self.ring_records += batch.items.len();
             self.ring.push_back(batch.clone());
@@ -499,6 +514,7 @@ impl Hub {
     /// before a break in the gseq chain get `reset`.
     pub fn clear_ring(&mut self) {
         self.floor = self.head();
+        self.last_admitted = None;
         self.ring.clear();
         self.ring_records = 0;
     }
@@ -847,6 +863,39 @@ mod tests {
             Some(ReplayEvicted { after: cursor })
         );
         assert!(h.replay(h.head(), h.head(), 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn records_kept_out_of_the_ring_reset_a_reader_resuming_below_them() {
+        // JetStream mode: a replica reading messages older than the ring.
+        let mut h = Hub::new(
+            RingLimits {
+                max_age: Duration::from_secs(300),
+                max_records: 100,
+            },
+            16,
+            1,
+        );
+        let f = frames("a", 1, &[0, 1], &["x"]);
+        let now = Instant::now();
+        h.append(&[f[0].frame.clone()], 1000, None, now);
+        h.append(&[f[1].frame.clone()], 2000, None, now);
+        assert_eq!((h.head(), h.ring_records()), (2000, 0));
+        use crate::message::ResetReason;
+        let out = Some(ResetReason::SinceOutOfRing);
+        assert_eq!(
+            h.subscribe(Some(1000)).reset,
+            out,
+            "2000 cannot be replayed"
+        );
+        assert!(h.subscribe(Some(2000)).reset.is_none());
+        // A message in the ring after them replays from there.
+        let g = frames("a", 1, &[2], &["x"]);
+        h.append(&[g[0].frame.clone()], 3000, Some(now), now);
+        assert_eq!(h.subscribe(Some(1000)).reset, out);
+        let s = h.subscribe(Some(2000));
+        assert!(s.reset.is_none());
+        assert_eq!(s.missed.len(), 1);
     }
 
     #[test]

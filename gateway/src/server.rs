@@ -851,6 +851,11 @@ where
     for t in &log_tasks {
         t.abort();
     }
+    if let Some(log) = &log {
+        // The marks this replica moved since the last pass (PROTOCOL.md 10.2).
+        let last = crate::jetstream::publish::save_marks(log);
+        let _ = tokio::time::timeout(Duration::from_secs(2), last).await;
+    }
     let app_for_writer = app.clone();
     let _ = tokio::task::spawn_blocking(move || app_for_writer.writer.stop()).await;
     tracing::info!("gateway stopped");
