@@ -65,14 +65,28 @@ pub async fn follow(app: Arc<App>, log: Arc<Log>, ready: oneshot::Sender<()>) {
             let m = match tokio::time::timeout(STALL, messages.next()).await {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
-                Err(_) if stalled(&log, next).await => {
-                    tracing::warn!(
-                        next,
-                        "jetstream: the stream has messages this replica was not sent (starting again)"
-                    );
-                    break;
-                }
-                Err(_) => continue,
+                Err(_) => match log.stream.get_info().await {
+                    Ok(info) => {
+                        let s = &info.state;
+                        // What the stream held at the start has been read,
+                        // or has aged out of it meanwhile.
+                        if s.messages == 0 || next > target || s.first_sequence > target {
+                            if let Some(r) = ready.take() {
+                                let _ = r.send(());
+                            }
+                        }
+                        if s.messages > 0 && s.last_sequence >= next {
+                            tracing::warn!(
+                                next,
+                                "jetstream: the stream has messages this replica was not sent (starting again)"
+                            );
+                            break;
+                        }
+                        continue;
+                    }
+                    // Not answering: the consumer is likely gone with its server.
+                    Err(_) => break,
+                },
             };
             let m = match m {
                 Ok(m) => m,
@@ -89,9 +103,11 @@ pub async fn follow(app: Arc<App>, log: Arc<Log>, ready: oneshot::Sender<()>) {
             let age = SystemTime::now()
                 .duration_since(SystemTime::from(info.published))
                 .unwrap_or(Duration::ZERO);
-            apply(&app, &log, seq, &m.message.payload, age);
+            apply(&app, &log, seq, &m.message.subject, &m.message.payload, age);
             next = seq + 1;
-            if seq >= target || info.pending == 0 {
+            // Not `pending == 0`: that is counted on the consumer's own
+            // server, which may be a replica still catching up.
+            if seq >= target {
                 if let Some(r) = ready.take() {
                     let _ = r.send(());
                 }
@@ -102,24 +118,15 @@ pub async fn follow(app: Arc<App>, log: Arc<Log>, ready: oneshot::Sender<()>) {
 }
 
 /// How long the follower waits for a message before it asks whether the
-/// stream has one for it. An ordered consumer lives on one server; when
+/// stream has one for it (or whether what it held at the start is gone).
+/// An ordered consumer lives on one server; when
 /// that server dies, the client notices only after two missed idle
 /// heartbeats (30 s apart), and meanwhile the replica's readers get
 /// nothing.
 const STALL: Duration = Duration::from_secs(3);
 
-/// Whether the stream holds a message at or past `next` (its last one)
-/// that the consumer has not delivered within [`STALL`].
-async fn stalled(log: &Log, next: u64) -> bool {
-    match log.stream.get_info().await {
-        Ok(info) => info.state.messages > 0 && info.state.last_sequence >= next,
-        // Not answering: the consumer is likely gone with its server.
-        Err(_) => true,
-    }
-}
-
 /// One message of the stream into the hub, stored `age` ago.
-fn apply(app: &App, log: &Log, seq: u64, payload: &[u8], age: Duration) {
+fn apply(app: &App, log: &Log, seq: u64, subject: &str, payload: &[u8], age: Duration) {
     let mut frames = Vec::new();
     let mut at = 0;
     while at < payload.len() {
@@ -145,6 +152,9 @@ fn apply(app: &App, log: &Log, seq: u64, payload: &[u8], age: Duration) {
     let Some(first) = frames.first() else { return };
     if records as u64 > layout::RECORDS_PER_MESSAGE
         || frames.iter().any(|f| f.header.agent != first.header.agent)
+        // The agent's own subject only: a frame naming another agent
+        // would raise that agent's mark.
+        || log.subject(&first.header.agent) != subject
     {
         app.metrics
             .log_skipped
