@@ -78,7 +78,16 @@ async fn a_replica_signs_in_with_a_password_or_a_token() {
             .await
             .expect("the replica signed in and answered");
         assert_eq!(answer.status, 200, "{}", answer.body);
-        let got = history_pages(gw.addr, READER_ALL, "").await;
+        // The ack comes before this replica's follower has read the
+        // message (PROTOCOL.md 10.2): history has it within moments.
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = history_pages(gw.addr, READER_ALL, "").await;
+            if !got.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(
             got.iter().all(|(g, _, _)| g / 1000 == 1),
@@ -127,7 +136,14 @@ async fn a_frame_past_the_record_bound_is_refused_and_history_pages_through_the_
         ),
         (Some(0), Some(5), Some(9))
     );
-    let all = history_pages(gw.addr, READER_ALL, "").await;
+    let mut all = Vec::new();
+    for _ in 0..100 {
+        all = history_pages(gw.addr, READER_ALL, "").await;
+        if all.len() >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(all.len(), 40);
     let gseqs: Vec<u64> = all.iter().map(|r| r.0).collect();
     let mut want: Vec<u64> = (1000..1020).collect();
