@@ -127,45 +127,18 @@ const STALL: Duration = Duration::from_secs(3);
 
 /// One message of the stream into the hub, stored `age` ago.
 fn apply(app: &App, log: &Log, seq: u64, subject: &str, payload: &[u8], age: Duration) {
-    let mut frames = Vec::new();
-    let mut at = 0;
-    while at < payload.len() {
-        match payload.get(at..).map(wire::Frame::decode) {
-            Some(Ok((frame, used))) => {
-                frames.push(frame);
-                at += used;
-            }
-            _ => {
-                app.metrics
-                    .log_skipped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(
-                    seq,
-                    offset = at,
-                    "jetstream: a message of the stream is not whole sonde frames; skipped"
-                );
-                return;
-            }
+    let frames = match log.frames(subject, payload) {
+        Ok(frames) => frames,
+        Err(why) => {
+            app.metrics
+                .log_skipped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(seq, %subject, reason = %why, "jetstream: a message of the stream is not one a gateway publishes; skipped");
+            return;
         }
-    }
-    let records: usize = frames.iter().map(wire::Frame::record_count).sum();
+    };
     let Some(first) = frames.first() else { return };
-    if records as u64 > layout::RECORDS_PER_MESSAGE
-        || frames.iter().any(|f| f.header.agent != first.header.agent)
-        // The agent's own subject only: a frame naming another agent
-        // would raise that agent's mark.
-        || log.subject(&first.header.agent) != subject
-    {
-        app.metrics
-            .log_skipped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(
-            seq,
-            records,
-            "jetstream: a message of the stream is not one a gateway publishes; skipped"
-        );
-        return;
-    }
+    let records: usize = frames.iter().map(wire::Frame::record_count).sum();
     let agent = first.header.agent.clone();
     let last = frames.last().map(|f| (f.header.session, f.header.seq));
     let now = Instant::now();

@@ -108,14 +108,11 @@ pub async fn page(
         }
         read += 1;
         let mut g = layout::gseq(seq, 0);
-        let mut at = 0;
-        let payload = &m.message.payload;
-        while let Some(Ok((frame, used))) = payload
-            .get(at..)
-            .filter(|p| !p.is_empty())
-            .map(wire::Frame::decode)
-        {
-            at += used;
+        // What the follower skips is not history either.
+        let frames = log
+            .frames(&m.message.subject, &m.message.payload)
+            .unwrap_or_default();
+        for frame in &frames {
             let agent = frame.header.agent.as_str();
             for b in &frame.batches {
                 for record in &b.records {

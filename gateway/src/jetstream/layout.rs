@@ -82,6 +82,63 @@ pub struct Message {
     pub frames: usize,
 }
 
+/// Why a message on the stream's subjects is not one a gateway
+/// publishes (the follower and history skip it, a lookup takes no mark
+/// from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Foreign {
+    /// Not whole frames from `offset` on.
+    #[error("not whole sonde frames from byte {offset}")]
+    Torn {
+        /// Where decoding stopped.
+        offset: usize,
+    },
+    /// No frame at all.
+    #[error("no frame")]
+    Empty,
+    /// More records than a message may hold.
+    #[error("{0} records, more than a message holds")]
+    TooManyRecords(usize),
+    /// A frame names another agent than the subject's: it would raise
+    /// that agent's mark.
+    #[error("a frame of another agent than its subject's")]
+    OtherAgent,
+}
+
+/// The frames of a message on `subject`, if it is one a gateway
+/// publishes there: whole frames of the subject's agent, at most
+/// [`RECORDS_PER_MESSAGE`] records. One rule for the follower, history
+/// and the marks read back.
+pub fn message_frames(
+    prefix: &str,
+    region: &str,
+    subject: &str,
+    payload: &[u8],
+) -> Result<Vec<wire::Frame>, Foreign> {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at < payload.len() {
+        match payload.get(at..).map(wire::Frame::decode) {
+            Some(Ok((frame, used))) => {
+                frames.push(frame);
+                at += used;
+            }
+            _ => return Err(Foreign::Torn { offset: at }),
+        }
+    }
+    let agent = frames.first().ok_or(Foreign::Empty)?.header.agent.as_str();
+    let records: usize = frames.iter().map(wire::Frame::record_count).sum();
+    if records as u64 > RECORDS_PER_MESSAGE {
+        return Err(Foreign::TooManyRecords(records));
+    }
+    if frames.iter().any(|f| f.header.agent != agent)
+        || self::subject(prefix, region, agent) != subject
+    {
+        return Err(Foreign::OtherAgent);
+    }
+    Ok(frames)
+}
+
 /// A frame holds more records than a message may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameTooLarge {
@@ -314,6 +371,35 @@ mod tests {
         let err = messages(&frames, &all).unwrap_err();
         assert_eq!(err.records, 1001);
         assert_eq!(err.offset, frames[1].range.start);
+    }
+
+    #[test]
+    fn a_message_is_whole_frames_of_its_subjects_agent() {
+        let mut body = Vec::new();
+        for seq in [3, 4] {
+            let mut b = FrameBuilder::new(FrameHeader {
+                agent: "a.1".into(),
+                session: 9,
+                seq,
+            });
+            b.push("c", Record::up(1, 1));
+            b.finish().encode_into(&mut body).unwrap();
+        }
+        let on = |subject: &str, payload: &[u8]| message_frames("sonde", "eu", subject, payload);
+        let frames = on("sonde.eu.a~1", &body).unwrap();
+        let last = frames.last().map(|f| (f.header.session, f.header.seq));
+        assert_eq!(last, Some((9, 4)));
+        let torn = on("sonde.eu.a~1", &body[..body.len() - 1]);
+        assert!(
+            matches!(torn, Err(Foreign::Torn { .. })),
+            "a torn payload is not read"
+        );
+        assert_eq!(on("sonde.eu.a~1", &[]).unwrap_err(), Foreign::Empty);
+        // Frames naming another agent than the subject's raise nobody's mark.
+        assert_eq!(on("sonde.eu.b", &body).unwrap_err(), Foreign::OtherAgent);
+        let big = super::tests::body(&[(1, 1001)]);
+        let big = on("sonde.eu.eu-1", &big).unwrap_err();
+        assert_eq!(big, Foreign::TooManyRecords(1001));
     }
 
     #[test]

@@ -218,6 +218,21 @@ impl Log {
         layout::subject(&self.settings.subject_prefix, &self.region, agent)
     }
 
+    /// The frames of a message of the stream on `subject`, if a gateway
+    /// could have published it ([`layout::message_frames`]).
+    pub(crate) fn frames(
+        &self,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<Vec<wire::Frame>, layout::Foreign> {
+        layout::message_frames(
+            &self.settings.subject_prefix,
+            &self.region,
+            subject,
+            payload,
+        )
+    }
+
     /// The subject of `agent`'s mark in the marks stream.
     pub(crate) fn marks_subject(&self, agent: &str) -> String {
         layout::marks_subject(&self.settings.subject_prefix, &self.region, agent)

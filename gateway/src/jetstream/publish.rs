@@ -262,7 +262,11 @@ async fn lookup(log: &Log, agent: &str, subject: &str) -> Result<Known, Reject> 
     };
     let mut known = Known::default();
     match log.stream.get_last_raw_message_by_subject(subject).await {
-        Ok(m) => known.observe(m.sequence, last_key(&m.payload)),
+        Ok(m) => {
+            let frames = log.frames(&m.subject, &m.payload).unwrap_or_default();
+            let last = frames.last().map(|f| (f.header.session, f.header.seq));
+            known.observe(m.sequence, last);
+        }
         Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
         Err(e) => return Err(unavailable(&e)),
     }
@@ -276,19 +280,6 @@ async fn lookup(log: &Log, agent: &str, subject: &str) -> Result<Known, Reject> 
         Err(e) => return Err(unavailable(&e)),
     }
     Ok(known)
-}
-
-/// The (session, seq) of the last frame of a message's payload, if it
-/// holds whole frames.
-pub fn last_key(payload: &[u8]) -> Option<(u64, u64)> {
-    let mut at = 0;
-    let mut last = None;
-    while at < payload.len() {
-        let (frame, used) = wire::Frame::decode(payload.get(at..)?).ok()?;
-        last = Some((frame.header.session, frame.header.seq));
-        at += used;
-    }
-    last
 }
 
 /// A mark as the marks stream holds it: `session:seq`.
@@ -411,26 +402,5 @@ mod tests {
         );
         assert_eq!(parse_mark(b"garbage"), None);
         assert_eq!(parse_mark(b"1:x"), None);
-    }
-
-    #[test]
-    fn the_last_key_is_the_last_frames() {
-        let mut body = Vec::new();
-        for seq in [3, 4] {
-            let mut b = wire::FrameBuilder::new(wire::FrameHeader {
-                agent: "a".into(),
-                session: 9,
-                seq,
-            });
-            b.push("c", wire::Record::up(1, 1));
-            b.finish().encode_into(&mut body).unwrap();
-        }
-        assert_eq!(last_key(&body), Some((9, 4)));
-        assert_eq!(
-            last_key(&body[..body.len() - 1]),
-            None,
-            "a torn payload is not read"
-        );
-        assert_eq!(last_key(&[]), None);
     }
 }
