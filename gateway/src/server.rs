@@ -634,10 +634,6 @@ where
         None if local.ip().is_loopback() => None,
         None => return Err(ServeError::Cleartext(local)),
     };
-    let writer_error = |source| ServeError::Writer {
-        path: config.writer.data_dir.display().to_string(),
-        source,
-    };
     tokio::pin!(shutdown);
     if let Some(js) = config.jetstream.clone() {
         let region = config.identity.region.clone().unwrap_or_default();
@@ -645,18 +641,15 @@ where
             crate::jetstream::Log::open(&js, &region, &config.identity.name, shutdown.as_mut())
                 .await?;
         let Some(log) = log else { return Ok(()) };
-        return serve_with(listener, config, tls, Some(Arc::new(log)), None, shutdown).await;
+        // gseqs come from the stream (jetstream::gseq): none given out yet.
+        let hub = new_hub(&config, 1);
+        return serve_with(listener, config, tls, Some(Arc::new(log)), hub, shutdown).await;
     }
-    let mut hub = Hub::new(
-        config.ring,
-        config.readers.queue_frames,
-        first_gseq(SystemTime::now()),
-    );
-    hub.set_agent_limits(config.agent_limits);
+    let hub = new_hub(&config, first_gseq(SystemTime::now()));
     let started = Instant::now();
     let max_age = config.ring.max_age;
     let found = recover_until(hub, &config.writer.data_dir, max_age, shutdown.as_mut());
-    let Some((hub, recovered)) = found.await.map_err(writer_error)? else {
+    let Some((hub, recovered)) = found.await.map_err(|e| writer_error(&config, e))? else {
         return Ok(());
     };
     for problem in &recovered.problems {
@@ -678,34 +671,38 @@ where
         elapsed_ms = started.elapsed().as_millis() as u64,
         "gateway recovered its state from its wire files"
     );
-    serve_with(listener, config, tls, None, Some(hub), shutdown).await
+    serve_with(listener, config, tls, None, hub, shutdown).await
+}
+
+/// An empty hub for `config` whose first gseq is `first`.
+fn new_hub(config: &GatewayConfig, first: u64) -> Hub {
+    let mut hub = Hub::new(config.ring, config.readers.queue_frames, first);
+    hub.set_agent_limits(config.agent_limits);
+    hub
+}
+
+fn writer_error(config: &GatewayConfig, source: std::io::Error) -> ServeError {
+    ServeError::Writer {
+        path: config.writer.data_dir.display().to_string(),
+        source,
+    }
 }
 
 /// Serves from a recovered `hub` (the wire files are the log) or, with
-/// `log`, from a hub the stream fills before the listener opens.
+/// `log`, from an empty `hub` the stream fills before the listener opens.
 async fn serve_with<F>(
     listener: TcpListener,
     config: GatewayConfig,
     tls: Option<TlsAcceptor>,
     log: Option<Arc<crate::jetstream::Log>>,
-    hub: Option<Hub>,
+    hub: Hub,
     mut shutdown: std::pin::Pin<&mut F>,
 ) -> Result<(), ServeError>
 where
     F: Future<Output = ()> + Send,
 {
     let local = listener.local_addr().map_err(ServeError::Listener)?;
-    let writer_error = |source| ServeError::Writer {
-        path: config.writer.data_dir.display().to_string(),
-        source,
-    };
-    let hub = hub.unwrap_or_else(|| {
-        // gseqs come from the stream (jetstream::gseq): none given out yet.
-        let mut hub = Hub::new(config.ring, config.readers.queue_frames, 1);
-        hub.set_agent_limits(config.agent_limits);
-        hub
-    });
-    let writer = Writer::start(config.writer.clone()).map_err(writer_error)?;
+    let writer = Writer::start(config.writer.clone()).map_err(|e| writer_error(&config, e))?;
     let (stop_tx, stopping) = watch::channel(false);
     let app = Arc::new(App::new(config, hub, writer, log.clone(), stopping));
     let mut log_tasks = Vec::new();
