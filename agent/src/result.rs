@@ -94,7 +94,7 @@ impl ProbeFacts {
                 && report
                     .failure
                     .as_ref()
-                    .is_some_and(|f| matches!(f.phase, Phase::Connect | Phase::Tls)),
+                    .is_some_and(|f| matches!(f.phase, Phase::Connect | Phase::Proxy | Phase::Tls)),
             failed_due_to_regex: report.failed_due_to_regex,
             tls: tls.cloned().map(Arc::new),
         }
@@ -131,7 +131,8 @@ pub fn wire_record(report: &ProbeReport) -> Record {
         sc: report.status_code,
         st: report.status,
         dn_ms: ms.dns,
-        cn_ms: ms.connect,
+        // The record has no proxy field: the CONNECT exchange is in cn.
+        cn_ms: ms.connect_through_proxy(),
         tl_ms: ms.tls,
         ft_ms: ms.ttfb,
         error: report.failure.as_ref().map(|f| f.class),
@@ -170,6 +171,7 @@ mod tests {
             last_modified: None,
             failed_due_to_regex: false,
             final_tls: last,
+            request: None,
         }
     }
 

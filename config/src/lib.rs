@@ -39,8 +39,9 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use plan::{
-    Agent, Certificates, Check, ClientCert, FileSink, Fsync, GatewaySink, Header, HeaderValue,
-    IpVersion, Pattern, Plan, PrivateKey, Prometheus, Sinks, StdoutFormat, StdoutSink, Tls,
+    Agent, Certificates, Check, ClientCert, Compression, FileSink, Fsync, GatewaySink, Header,
+    HeaderValue, IpVersion, Pattern, Plan, PrivateKey, Prometheus, Sinks, StdoutFormat, StdoutSink,
+    Tls,
 };
 pub use secret::{Host, Secret, SecretRef, SecretSource, SystemHost};
 pub use valid::{NAME as NAME_VALID, NAME_MAX_LEN, is_name};

@@ -151,8 +151,11 @@ pub struct Check {
     /// Follow a redirect from https to http (else the probe is down,
     /// `insecure_redirect`).
     pub allow_insecure_redirect: bool,
-    /// Most body bytes read (and searched by body assertions).
+    /// Most body bytes read (and searched by body assertions), counted
+    /// after decoding.
     pub max_body_bytes: u64,
+    /// How the body is decoded before the body assertions see it.
+    pub compression: Compression,
     /// TLS settings (ignored for `http` URLs).
     pub tls: Tls,
     /// Labels attached to the check's records and metrics.
@@ -214,6 +217,39 @@ impl Pattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+}
+
+/// A check's `compression`: which content coding its body is decoded
+/// from before `body_contains` and `body_matches` see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// By the response's Content-Encoding (gzip, x-gzip, deflate, br; an
+    /// unknown or absent coding: as it came), as curl's `--compressed`
+    /// decodes. The default, so assertions see text whenever a server
+    /// compresses anyway.
+    #[default]
+    Auto,
+    /// gzip, whatever Content-Encoding says (a body that is not fails).
+    Gzip,
+    /// Brotli, likewise.
+    Brotli,
+    /// Raw DEFLATE, likewise (blackbox_exporter's `deflate`).
+    Deflate,
+    /// Nothing is decoded: the body as it came.
+    Identity,
+}
+
+impl Compression {
+    /// The value as written in sonde.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Auto => "auto",
+            Compression::Gzip => "gzip",
+            Compression::Brotli => "br",
+            Compression::Deflate => "deflate",
+            Compression::Identity => "identity",
+        }
     }
 }
 

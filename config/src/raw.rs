@@ -152,6 +152,7 @@ pub struct Layer {
     pub follow_redirects: Option<Spanned<i64>>,
     pub allow_insecure_redirect: Option<Spanned<bool>>,
     pub max_body_bytes: Option<Spanned<SizeValue>>,
+    pub compression: Option<Spanned<String>>,
     pub tls: Option<Spanned<RawTls>>,
     pub labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
@@ -176,6 +177,7 @@ macro_rules! with_layer {
             pub follow_redirects: Option<Spanned<i64>>,
             pub allow_insecure_redirect: Option<Spanned<bool>>,
             pub max_body_bytes: Option<Spanned<SizeValue>>,
+            pub compression: Option<Spanned<String>>,
             pub tls: Option<Spanned<RawTls>>,
             pub labels: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
         }
@@ -195,6 +197,7 @@ macro_rules! with_layer {
                     follow_redirects: self.follow_redirects.clone(),
                     allow_insecure_redirect: self.allow_insecure_redirect.clone(),
                     max_body_bytes: self.max_body_bytes.clone(),
+                    compression: self.compression.clone(),
                     tls: self.tls.clone(),
                     labels: self.labels.clone(),
                 }

@@ -179,6 +179,7 @@ fn render_check(out: &mut String, c: &Check) {
         "max_body_bytes = {}",
         quote(&size::format(c.max_body_bytes))
     );
+    let _ = writeln!(out, "compression = {}", quote(c.compression.as_str()));
     if let Some(b) = &c.body {
         let _ = writeln!(out, "body = {}", quote(b));
     }

@@ -7,6 +7,8 @@
 
 /// Valid values of `ip_version`.
 pub const IP_VERSION: &str = "\"auto\", \"prefer4\", \"prefer6\", 4 or 6";
+/// Valid values of `compression`.
+pub const COMPRESSION: &str = "\"auto\", \"gzip\", \"br\", \"deflate\" or \"identity\"";
 /// Valid values of `fsync`.
 pub const FSYNC: &str = "\"always\", \"never\" or a duration such as \"1s\"";
 /// Valid check, gateway, agent and region names.

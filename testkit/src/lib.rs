@@ -15,6 +15,9 @@
 //!   peer; with its echo module installed, also a slow first byte and body.
 //! - [`proxy`]: TCP proxies that hold the upstream's first reply (delays a
 //!   real server's TLS handshake) or cut it off (an outage).
+//! - [`forward_proxy`]: an HTTP forward proxy (CONNECT tunnels and
+//!   absolute-form requests) that records what it was asked, can demand
+//!   credentials and can hold its answer to CONNECT.
 //! - [`prometheus`]: a real Prometheus child process (scrape configs and
 //!   rule files from the test, instant queries over its HTTP API) and
 //!   promtool's checks.
@@ -35,6 +38,7 @@ pub mod browser;
 mod daemon;
 pub mod dns;
 pub mod fetch;
+pub mod forward_proxy;
 pub mod http;
 pub mod nats;
 pub mod nginx;

@@ -334,6 +334,7 @@ fn failed_before(
         last_modified: None,
         failed_due_to_regex: false,
         final_tls: None,
+        request: None,
     }
 }
 

@@ -193,6 +193,12 @@ fn no_follow_redirects_and_ip6_without_fallback() {
 }
 
 #[test]
+fn brotli_compression_is_blackbox_exporters_br() {
+    let p = one("modules:\n  m:\n    prober: http\n    http:\n      compression: br\n");
+    assert_eq!(p.template.compression, Some(Compression::Brotli));
+}
+
+#[test]
 fn basic_auth_and_token_files_are_read_and_trimmed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), "hunter2\n").unwrap();
@@ -339,7 +345,7 @@ fn bad_values_are_refused_with_where() {
             "http:\n      preferred_ip_protocol: ip5",
             "http.preferred_ip_protocol",
         ),
-        ("http:\n      compression: br", "http.compression"),
+        ("http:\n      compression: zstd", "http.compression"),
         (
             "http:\n      compression: gzip\n      headers:\n        Accept-Encoding: br",
             "http.headers",

@@ -58,6 +58,7 @@ pub fn loaded(checks: usize, prometheus: &config::Prometheus) -> Arc<Metrics> {
             timings: Timings {
                 dns: Some(ms(3)),
                 connect: Some(ms(5)),
+                proxy: None,
                 tls: Some(ms(11)),
                 ttfb: Some(ms(17)),
                 total: ms(42),

@@ -31,6 +31,7 @@ fn result(check: &str, st: Status, error: Option<ErrorClass>) -> CheckResult {
     let timings = Timings {
         dns: Some(ms(2)),
         connect: Some(ms(3)),
+        proxy: None,
         tls: Some(ms(5)),
         ttfb: Some(ms(7)),
         total: ms(20),
@@ -463,6 +464,7 @@ fn absent_phases_are_zero_and_no_cert_no_expiry() {
     r.timings = Timings {
         dns: None,
         connect: Some(ms(1)),
+        proxy: None,
         tls: None,
         ttfb: None,
         total: ms(1),
@@ -1106,6 +1108,7 @@ fn probe_exposition_shows_what_blackbox_shows_of_a_failure() {
     r.timings = Timings {
         dns: None,
         connect: None,
+        proxy: None,
         tls: None,
         ttfb: None,
         total: ms(4),

@@ -37,7 +37,8 @@ impl ProbeFailure {
     pub(crate) fn deadline(phase: Phase) -> Self {
         let class = match phase {
             Phase::Dns => ErrorClass::DnsTimeout,
-            Phase::Connect => ErrorClass::ConnectTimeout,
+            // The tunnel is part of reaching the origin (the record's cn).
+            Phase::Connect | Phase::Proxy => ErrorClass::ConnectTimeout,
             Phase::Tls | Phase::Ttfb | Phase::Body => ErrorClass::Timeout,
         };
         ProbeFailure::new(class, phase, "deadline expired")
@@ -125,6 +126,10 @@ mod tests {
         );
         assert_eq!(
             ProbeFailure::deadline(Phase::Connect).class,
+            ErrorClass::ConnectTimeout
+        );
+        assert_eq!(
+            ProbeFailure::deadline(Phase::Proxy).class,
             ErrorClass::ConnectTimeout
         );
         assert_eq!(

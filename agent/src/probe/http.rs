@@ -175,7 +175,13 @@ async fn read(
     let followed = policy.follows_redirects
         && out.location.is_some()
         && matches!(out.status, Some(301 | 302 | 303 | 307 | 308));
-    if followed {
+    // `auto` picks its coding by Content-Encoding now; nothing to decode
+    // leaves the body as it came.
+    if followed
+        || decoder
+            .as_deref_mut()
+            .is_some_and(|d| !d.select(&out.headers))
+    {
         decoder = None;
     }
     let decoding = decoder.is_some();

@@ -6,6 +6,9 @@
 //! - `phase`: instants → contiguous durations (pure).
 //! - `verdict`: expectations → up/down (pure); `failure`: error classes.
 //! - `stream`: the transport wrapper that stamps the first response byte.
+//! - `proxy`: which http:// proxy a hop goes through, the CONNECT bytes
+//!   and the proxy's answer (pure); `tunnel`: that exchange's I/O.
+//! - `decode`: content decoding (gzip, deflate, br, or by Content-Encoding).
 //!
 //! Everything a probe needs (resolver settings, TLS config, the request) is
 //! prepared before its clock starts; between boundaries only the I/O runs.
@@ -24,8 +27,10 @@ pub(crate) mod dns;
 pub(crate) mod failure;
 pub(crate) mod http;
 pub(crate) mod phase;
+pub mod proxy;
 pub(crate) mod stream;
 pub mod tls;
+pub(crate) mod tunnel;
 pub(crate) mod verdict;
 
 use std::net::{IpAddr, SocketAddr};
@@ -46,7 +51,8 @@ pub use dns::{
     DEFAULT_RESOLUTION_DELAY, DnsConfig, DnsReport, Family, FamilyOutcome, FamilyReport,
 };
 pub use failure::ProbeFailure;
-pub use phase::{Phase, Timings};
+pub use phase::{Phase, QuantizedTimings, Timings};
+pub use proxy::{Proxy, ProxyError};
 pub use tls::{CertSummary, ProbeTls, TlsInfo, TlsOptions};
 pub use verdict::{BodyAssertion, Expectations, HeaderAssertion, TlsExpectation};
 
@@ -105,10 +111,65 @@ pub struct ProbeSpec {
     /// `sonde wait`'s conditions); off by default so probes stay cheap.
     pub keep_response: bool,
     /// Decode the body in this coding before the body assertions see it
-    /// (blackbox_exporter's `compression`); `None`: the body is taken as it
-    /// arrives. Nothing is asked for: as in blackbox_exporter, no
-    /// Accept-Encoding goes out but the check's own headers.
+    /// (blackbox_exporter's `compression`; [`Compression::Auto`]: by the
+    /// response's Content-Encoding, curl's `--compressed`); `None`: the
+    /// body is taken as it arrives. Nothing is asked for: no
+    /// Accept-Encoding goes out but the spec's own headers.
     pub compression: Option<Compression>,
+    /// A limit on everything before the request goes out (DNS, TCP
+    /// connect, the proxy's CONNECT exchange, the TLS handshake), per hop,
+    /// beside the whole-probe `timeout` (curl's `--connect-timeout`). When
+    /// it fires the probe fails in the phase that was open, classed as the
+    /// whole-probe deadline classes it ([`ProbeFailure::deadline`]:
+    /// `dns_timeout`, `connect_timeout`, else `timeout`), with a detail
+    /// naming the connect timeout. `None`: only `timeout` bounds them.
+    pub connect_timeout: Option<Duration>,
+    /// Which HTTP versions the TLS handshake offers (ALPN).
+    pub http_version: HttpVersion,
+    /// An http:// forward proxy for the probe's hops (`sonde probe -x`);
+    /// each hop goes through it unless its `no_proxy` list names the hop's
+    /// host. Scheduled checks never set one.
+    pub proxy: Option<Proxy>,
+    /// Keep the last hop's request as sent ([`ProbeReport::request`], for
+    /// `-v`); copied before that hop's clock starts.
+    pub keep_request: bool,
+}
+
+/// The HTTP versions a probe offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// What sonde offers by default: over TLS, ALPN `h2` and `http/1.1`
+    /// (the server chooses); cleartext is HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (curl's `--http1.1`): ALPN offers `http/1.1` alone.
+    Http1,
+    /// HTTP/2 where the server speaks it (curl's `--http2`): over TLS,
+    /// ALPN offers `h2` then `http/1.1`, so a server without h2 is spoken
+    /// to in HTTP/1.1, as curl falls back. Over cleartext http:// the
+    /// request is HTTP/1.1: no `Upgrade: h2c` is sent (RFC 9113 section
+    /// 3.1 deprecates that upgrade, hyper's client has none, and curl's
+    /// upgrade ends in HTTP/1.1 against every server that does not take
+    /// it), and no prior knowledge is assumed (that would fail against an
+    /// HTTP/1.1 server, which curl's `--http2` does not).
+    Http2,
+}
+
+/// The request a hop sent, as [`ProbeSpec::keep_request`] keeps it.
+#[derive(Debug, Clone)]
+pub struct SentRequest {
+    /// The method.
+    pub method: Method,
+    /// The request-target as sent: origin-form (`/path?q`), absolute-form
+    /// through a proxy (`http://host/path`), or over HTTP/2 the URL whose
+    /// `:scheme`, `:authority` and `:path` were sent.
+    pub target: String,
+    /// The HTTP version spoken.
+    pub version: hyper::Version,
+    /// The headers sonde set (those hyper adds itself, such as
+    /// Content-Length, are not in it; over HTTP/2 Host became
+    /// `:authority`).
+    pub headers: HeaderMap,
 }
 
 /// A content coding the probe decodes.
@@ -121,15 +182,26 @@ pub enum Compression {
     Deflate,
     /// `identity`: nothing to decode.
     Identity,
+    /// `br`: Brotli (RFC 7932).
+    Brotli,
+    /// Decode by the response's Content-Encoding, as curl's `--compressed`
+    /// does: `gzip` (or `x-gzip`), `deflate` (zlib-wrapped as RFC 9110
+    /// names it, or raw, which many servers send: both are read), `br`;
+    /// identity or none: nothing; an unknown or stacked coding: the body
+    /// is taken as it is. Nothing is asked for here (`sonde probe
+    /// --compressed` sends its own Accept-Encoding).
+    Auto,
 }
 
 impl Compression {
-    /// The coding's name (as in Content-Encoding).
+    /// The coding's name (as in Content-Encoding; `auto` for [`Compression::Auto`]).
     pub fn token(self) -> &'static str {
         match self {
             Compression::Gzip => "gzip",
             Compression::Deflate => "deflate",
             Compression::Identity => "identity",
+            Compression::Brotli => "br",
+            Compression::Auto => "auto",
         }
     }
 }
@@ -156,6 +228,10 @@ impl ProbeSpec {
             max_body_bytes: 1 << 20,
             keep_response: false,
             compression: None,
+            connect_timeout: None,
+            http_version: HttpVersion::Auto,
+            proxy: None,
+            keep_request: false,
         }
     }
 }
@@ -176,7 +252,7 @@ pub struct ProbeReport {
     /// What the first hop's DNS lookup saw, per family (`None`: no lookup,
     /// the host was an IP literal or fixed by `resolve`).
     pub dns: Option<DnsReport>,
-    /// The address the first hop connected to.
+    /// The address the first hop connected to (the proxy's, through one).
     pub remote: Option<SocketAddr>,
     /// The first address the first hop tried: the first in attempt order
     /// once DNS answered, or the fixed or literal one. Set even when the
@@ -218,6 +294,9 @@ pub struct ProbeReport {
     /// `tls`; the same without redirects). `None`: the last hop was
     /// cleartext or never got through its handshake.
     pub final_tls: Option<TlsInfo>,
+    /// The last hop's request as sent, when the spec asked to keep it
+    /// (`None` too when that hop failed before its request was built).
+    pub request: Option<SentRequest>,
 }
 
 /// Runs probes. Holds what is read once per process (the system resolver
@@ -345,6 +424,10 @@ impl Prober {
         };
         let exchange = &last.exchange;
         let kept = kept_response(spec, exchange);
+        let request = match last.sent.clone() {
+            Some(sent) if last.h2 => Some(sent.for_h2(&url)),
+            sent => sent,
+        };
         ProbeReport {
             started_at: first.started_at,
             timings,
@@ -367,6 +450,7 @@ impl Prober {
             last_modified: last_modified(&exchange.headers),
             failed_due_to_regex,
             final_tls,
+            request,
         }
     }
 
@@ -390,6 +474,8 @@ impl Prober {
             exchange: http::Exchange::default(),
             body_search: None,
             decoder: None,
+            sent: None,
+            h2: false,
             finish: Instant::now(),
             outcome: Ok(()),
         };
@@ -438,10 +524,15 @@ impl Prober {
         hop: &mut Hop,
     ) -> Result<(), ProbeFailure> {
         // Everything before the clock starts: target, request, resolver.
-        let target = Target::of(url, spec)?;
-        let mut request = build_request(spec, url, &target, method, body)?;
+        let via = spec.proxy.as_ref().filter(|p| p.applies_to(url));
+        let target = Target::of(url, spec, via)?;
+        let tunnel = via.filter(|_| url.scheme() == "https");
+        let mut request = build_request(spec, url, &target, method, body, via)?;
         let informational = http::count_informational(&mut request.request);
         let informational_seen = informational.clone();
+        if spec.keep_request {
+            hop.sent = Some(request.sent());
+        }
         // Only an https hop needs (and builds, the first time) the TLS
         // configuration: a plain probe never reads the system roots.
         let tls_name = match url.scheme() {
@@ -452,11 +543,13 @@ impl Prober {
                 let config = spec.tls.config().map_err(|e| {
                     ProbeFailure::new(ErrorClass::LocalResource, Phase::Tls, e.to_string())
                 })?;
-                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let config = offered(config, spec.http_version);
+                let connector = tokio_rustls::TlsConnector::from(config);
                 Some((name, connector, spec.tls.anchors().cloned()))
             }
             _ => None,
         };
+        let mut connect = tunnel.map(|p| tunnel::Prepared::new(&target.origin, p.authorization()));
         let mut lookup = match &target.addrs {
             Lookup::Name(host) => Some(self.dns.prepare(
                 host,
@@ -466,79 +559,44 @@ impl Prober {
             )?),
             Lookup::Fixed(_) => None,
         };
-        let order = |ips: &[IpAddr]| -> Vec<SocketAddr> {
-            connect::attempt_order(ips, spec.ip_version)
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, target.port))
-                .collect()
-        };
-        // A fixed address is put in order before the clock starts; only a
-        // resolved name's addresses are ordered between DNS and connect.
-        let fixed = match &target.addrs {
-            Lookup::Fixed(ip) => Some(order(&[*ip])),
-            Lookup::Name(_) => None,
-        };
         hop.body_search = spec.expect.body_search(spec.max_body_bytes);
         hop.decoder = spec.compression.and_then(decode::Decoder::new);
 
         hop.started_at = SystemTime::now();
         hop.clock = PhaseClock::new(Instant::now());
-        let addrs = match (fixed, &mut lookup) {
-            (Some(addrs), _) => addrs,
-            (None, Some(lookup)) => {
-                // dn ends when the address list used for connecting is fixed.
-                hop.clock.begin(Phase::Dns);
-                let seen = hop.dns.insert(DnsReport::default());
-                let ips = lookup.run(hop.clock.start(), seen).await?;
-                hop.clock.end(Phase::Dns, Instant::now());
-                order(&ips)
+        // curl's --connect-timeout: everything before the request, under
+        // its own limit beside the probe's deadline.
+        let established = {
+            let setup = self.establish(spec, &target, &mut lookup, connect.as_mut(), tls_name, hop);
+            match spec.connect_timeout {
+                None => setup.await,
+                Some(limit) => {
+                    let start = tokio::time::Instant::now();
+                    let until = start.checked_add(limit).unwrap_or(start + limit.min(YEAR));
+                    tokio::time::timeout_at(until, setup)
+                        .await
+                        .unwrap_or(Err(Expired::ConnectTimeout(limit)))
+                }
             }
-            (None, None) => Vec::new(),
         };
-        // Between DNS and connect only a copy: the address to report.
-        hop.chosen = addrs.first().map(SocketAddr::ip);
-        if addrs.is_empty() {
-            return Err(ProbeFailure::new(
-                ErrorClass::DnsNoAddress,
-                Phase::Dns,
-                format!("no {:?} address for {}", spec.ip_version, target.sni),
-            ));
-        }
-
-        hop.clock.begin(Phase::Connect);
-        let joining = lookup
-            .as_ref()
-            .is_some_and(dns::PreparedLookup::awaits_late_a);
-        let connected = match (&mut lookup, &mut hop.dns) {
-            (Some(lookup), Some(seen)) if joining => {
-                let start = hop.clock.start();
-                let late = async { order(&lookup.late_a(start, seen).await) };
-                connect::connect_joining(&addrs, late).await
+        let (transport, h2) = match established {
+            Ok(up) => up,
+            Err(Expired::Failed(failure)) => return Err(failure),
+            Err(Expired::ConnectTimeout(limit)) => {
+                let mut failure =
+                    ProbeFailure::deadline(hop.clock.open_phase().unwrap_or(Phase::Connect));
+                failure.detail = format!("connect timeout ({} ms) expired", limit.as_millis());
+                if let Some(dns) = &mut hop.dns {
+                    dns.expire(hop.clock.start().elapsed());
+                    if failure.phase == Phase::Dns {
+                        failure.class = dns.failure_class();
+                    }
+                }
+                return Err(failure);
             }
-            _ => connect::connect(&addrs).await,
         };
-        // The lookup's sockets (and any TCP retry) are closed now, not
-        // held through TLS, the request and the body.
         drop(lookup);
-        let (tcp, remote) = connected.map_err(|e| failure::connect(&e))?;
-        hop.clock.end(Phase::Connect, Instant::now());
-        hop.remote = Some(remote);
-
-        let (transport, h2) = match tls_name {
-            Some((name, connector, anchors)) => {
-                hop.clock.begin(Phase::Tls);
-                let stream = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| failure::tls(&e))?;
-                hop.clock.end(Phase::Tls, Instant::now());
-                let negotiated = tls::Negotiated::of(stream.get_ref().1, anchors);
-                let h2 = negotiated.is_h2();
-                hop.negotiated = Some(negotiated);
-                (Transport::Tls(Box::new(stream)), h2)
-            }
-            None => (Transport::Plain(tcp), false),
-        };
+        hop.h2 = h2;
         let request = request.into_version(h2);
         let mut io = TimedStream::new(transport, hop.first_byte.clone(), h2);
         io.bound_informational(informational);
@@ -574,6 +632,135 @@ impl Prober {
         }
         Ok(())
     }
+
+    /// DNS, connect, the proxy's tunnel and TLS: the connection the
+    /// request goes out on, and whether it speaks HTTP/2.
+    async fn establish(
+        &self,
+        spec: &ProbeSpec,
+        target: &Target,
+        lookup: &mut Option<dns::PreparedLookup>,
+        connect: Option<&mut tunnel::Prepared>,
+        tls_name: Option<TlsName>,
+        hop: &mut Hop,
+    ) -> Result<(Transport, bool), Expired> {
+        let order = |ips: &[IpAddr]| -> Vec<SocketAddr> {
+            connect::attempt_order(ips, spec.ip_version)
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, target.port))
+                .collect()
+        };
+        // A fixed address is put in order before the clock starts; only a
+        // resolved name's addresses are ordered between DNS and connect.
+        let addrs = match (&target.addrs, lookup.as_mut()) {
+            (Lookup::Fixed(ip), _) => order(&[*ip]),
+            (Lookup::Name(_), Some(lookup)) => {
+                // dn ends when the address list used for connecting is fixed.
+                hop.clock.begin(Phase::Dns);
+                let seen = hop.dns.insert(DnsReport::default());
+                let ips = lookup.run(hop.clock.start(), seen).await?;
+                hop.clock.end(Phase::Dns, Instant::now());
+                order(&ips)
+            }
+            (Lookup::Name(_), None) => Vec::new(),
+        };
+        // Between DNS and connect only a copy: the address to report.
+        hop.chosen = addrs.first().map(SocketAddr::ip);
+        if addrs.is_empty() {
+            return Err(Expired::Failed(ProbeFailure::new(
+                ErrorClass::DnsNoAddress,
+                Phase::Dns,
+                format!("no {:?} address for {}", spec.ip_version, target.dialled),
+            )));
+        }
+
+        hop.clock.begin(Phase::Connect);
+        let joining = lookup
+            .as_ref()
+            .is_some_and(dns::PreparedLookup::awaits_late_a);
+        let connected = match (lookup.as_mut(), &mut hop.dns) {
+            (Some(lookup), Some(seen)) if joining => {
+                let start = hop.clock.start();
+                let late = async { order(&lookup.late_a(start, seen).await) };
+                connect::connect_joining(&addrs, late).await
+            }
+            _ => connect::connect(&addrs).await,
+        };
+        let (mut tcp, remote) = connected.map_err(|e| {
+            let mut failure = failure::connect(&e);
+            if target.proxied {
+                failure.detail = format!("proxy {}: {}", target.dialled, failure.detail);
+            }
+            failure
+        })?;
+        hop.clock.end(Phase::Connect, Instant::now());
+        hop.remote = Some(remote);
+        // The lookup's sockets (and any TCP retry) are closed now, not
+        // held through the tunnel, TLS, the request and the body.
+        *lookup = None;
+
+        if let Some(prepared) = connect {
+            hop.clock.begin(Phase::Proxy);
+            let at = tunnel::open(&mut tcp, prepared).await?;
+            hop.clock.end(Phase::Proxy, at);
+        }
+
+        Ok(match tls_name {
+            Some((name, connector, anchors)) => {
+                hop.clock.begin(Phase::Tls);
+                let stream = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| failure::tls(&e))?;
+                hop.clock.end(Phase::Tls, Instant::now());
+                let negotiated = tls::Negotiated::of(stream.get_ref().1, anchors);
+                let h2 = negotiated.is_h2();
+                hop.negotiated = Some(negotiated);
+                (Transport::Tls(Box::new(stream)), h2)
+            }
+            None => (Transport::Plain(tcp), false),
+        })
+    }
+}
+
+/// A year: the limit past which a timeout counts as "never".
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+
+/// What the TLS handshake of an https hop needs, made before the clock.
+type TlsName = (
+    rustls_pki_types::ServerName<'static>,
+    tokio_rustls::TlsConnector,
+    Option<Arc<crate::tls::AnchorIndex>>,
+);
+
+/// How setting up a connection ended short of it.
+#[derive(Debug)]
+enum Expired {
+    /// A phase failed.
+    Failed(ProbeFailure),
+    /// The spec's `connect_timeout` (this long) ran out first.
+    ConnectTimeout(Duration),
+}
+
+impl From<ProbeFailure> for Expired {
+    fn from(failure: ProbeFailure) -> Self {
+        Expired::Failed(failure)
+    }
+}
+
+/// The client configuration offering what `version` asks for in ALPN:
+/// the probe's own (h2, http/1.1) or, for HTTP/1.1 only, a copy offering
+/// http/1.1 alone (made per hop, before its clock starts; a copy of a
+/// configuration is a few reference counts and one small list).
+fn offered(config: &Arc<rustls::ClientConfig>, version: HttpVersion) -> Arc<rustls::ClientConfig> {
+    match version {
+        HttpVersion::Auto | HttpVersion::Http2 => config.clone(),
+        HttpVersion::Http1 => {
+            let mut only = (**config).clone();
+            only.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(only)
+        }
+    }
 }
 
 /// The state of one hop, readable after its future is dropped (deadline).
@@ -591,6 +778,11 @@ struct Hop {
     body_search: Option<verdict::BodySearch>,
     /// The content decoder, for a check's `compression`.
     decoder: Option<decode::Decoder>,
+    /// The request as built, for `keep_request` (HTTP/1.1's form; made
+    /// HTTP/2's after the hop when ALPN chose h2).
+    sent: Option<SentRequest>,
+    /// The connection spoke HTTP/2.
+    h2: bool,
     finish: Instant,
     outcome: Result<(), ProbeFailure>,
 }
@@ -714,32 +906,66 @@ enum Lookup {
 
 /// Where a hop connects and what it calls the server.
 struct Target {
+    /// The addresses dialled: the origin's, or the proxy's through one.
     addrs: Lookup,
+    /// The port dialled.
     port: u16,
+    /// What is dialled, for messages: the origin's host or the proxy.
+    dialled: String,
+    /// The connection goes to a proxy.
+    proxied: bool,
+    /// The origin's `host:port`, as a CONNECT names it.
+    origin: String,
     /// SNI (and certificate name).
     sni: String,
     /// Host header value.
     authority: String,
 }
 
+/// The fixed address for `host` and `port` (`resolve`, an IP literal), or
+/// the name to look up.
+fn lookup_of(host: &Host<&str>, port: u16, spec: &ProbeSpec) -> Lookup {
+    let name = match host {
+        Host::Domain(d) => *d,
+        _ => "",
+    };
+    let fixed = spec
+        .resolve
+        .iter()
+        .find(|r| r.port == port && !name.is_empty() && r.host.eq_ignore_ascii_case(name))
+        .map(|r| r.addr);
+    match (fixed, host) {
+        (Some(ip), _) => Lookup::Fixed(ip),
+        (None, Host::Ipv4(ip)) => Lookup::Fixed(IpAddr::V4(*ip)),
+        (None, Host::Ipv6(ip)) => Lookup::Fixed(IpAddr::V6(*ip)),
+        (None, Host::Domain(name)) => Lookup::Name((*name).to_owned()),
+    }
+}
+
 impl Target {
-    fn of(url: &Url, spec: &ProbeSpec) -> Result<Target, ProbeFailure> {
+    fn of(url: &Url, spec: &ProbeSpec, via: Option<&Proxy>) -> Result<Target, ProbeFailure> {
         let bad = |detail: String| ProbeFailure::new(ErrorClass::HttpProtocol, Phase::Dns, detail);
         let port = url
             .port_or_known_default()
             .ok_or_else(|| bad(format!("no port for {url}")))?;
         let host = url.host().ok_or_else(|| bad(format!("no host in {url}")))?;
         let host_str = url.host_str().unwrap_or_default();
-        let fixed = spec
-            .resolve
-            .iter()
-            .find(|r| r.port == port && r.host.eq_ignore_ascii_case(host_str))
-            .map(|r| r.addr);
-        let addrs = match (fixed, &host) {
-            (Some(ip), _) => Lookup::Fixed(ip),
-            (None, Host::Ipv4(ip)) => Lookup::Fixed(IpAddr::V4(*ip)),
-            (None, Host::Ipv6(ip)) => Lookup::Fixed(IpAddr::V6(*ip)),
-            (None, Host::Domain(name)) => Lookup::Name((*name).to_owned()),
+        let (addrs, dial_port, dialled) = match via {
+            // DNS resolves the proxy's name; the origin's is the proxy's
+            // business.
+            Some(proxy) => {
+                let host = match proxy.ip() {
+                    Some(IpAddr::V4(ip)) => Host::Ipv4(ip),
+                    Some(IpAddr::V6(ip)) => Host::Ipv6(ip),
+                    None => Host::Domain(proxy.host()),
+                };
+                (
+                    lookup_of(&host, proxy.port(), spec),
+                    proxy.port(),
+                    proxy.to_string(),
+                )
+            }
+            None => (lookup_of(&host, port, spec), port, host_str.to_owned()),
         };
         let own_host = url.host_str() == spec.url.host_str();
         let sni = match (&spec.server_name, own_host) {
@@ -760,7 +986,10 @@ impl Target {
         };
         Ok(Target {
             addrs,
-            port,
+            port: dial_port,
+            dialled,
+            proxied: via.is_some(),
+            origin: format!("{host_str}:{port}"),
             sni,
             authority,
         })
@@ -768,10 +997,13 @@ impl Target {
 }
 
 /// A request built before the clock starts, in both URI forms: origin-form
-/// for HTTP/1.1, absolute for HTTP/2 (its :authority and :scheme).
+/// for HTTP/1.1, absolute for HTTP/2 (its :authority and :scheme) and for
+/// HTTP/1.1 to a proxy (absolute-form).
 struct PreparedRequest {
     request: Request<Full<Bytes>>,
     origin_form: Uri,
+    /// HTTP/1.1 sends the absolute form: the request goes to a proxy.
+    absolute_form: bool,
 }
 
 impl PreparedRequest {
@@ -780,10 +1012,44 @@ impl PreparedRequest {
         if h2 {
             *request.version_mut() = hyper::Version::HTTP_2;
             request.headers_mut().remove(header::HOST);
-        } else {
+        } else if !self.absolute_form {
             *request.uri_mut() = self.origin_form;
         }
         request
+    }
+
+    /// A copy of what HTTP/1.1 would send (see [`SentRequest::for_h2`]).
+    fn sent(&self) -> SentRequest {
+        let target = if self.absolute_form {
+            self.request.uri().to_string()
+        } else {
+            self.origin_form.to_string()
+        };
+        SentRequest {
+            method: self.request.method().clone(),
+            target,
+            version: hyper::Version::HTTP_11,
+            headers: self.request.headers().clone(),
+        }
+    }
+}
+
+impl SentRequest {
+    /// The request as HTTP/2 carried it: the absolute URL, no Host (it
+    /// went as `:authority`).
+    fn for_h2(mut self, url: &Url) -> SentRequest {
+        self.version = hyper::Version::HTTP_2;
+        let authority = self.headers.remove(header::HOST);
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let authority = authority
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| url.authority().to_owned(), str::to_owned);
+        self.target = format!("{}://{authority}{path}", url.scheme());
+        self
     }
 }
 
@@ -793,6 +1059,7 @@ fn build_request(
     target: &Target,
     method: &Method,
     body: &Bytes,
+    via: Option<&Proxy>,
 ) -> Result<PreparedRequest, ProbeFailure> {
     let bad = |detail: String| ProbeFailure::new(ErrorClass::HttpProtocol, Phase::Ttfb, detail);
     let path = match url.query() {
@@ -805,11 +1072,16 @@ fn build_request(
     let absolute: Uri = format!("{}://{}{}", url.scheme(), target.authority, path)
         .parse()
         .map_err(|e| bad(format!("request URI: {e}")))?;
+    // Cleartext through a proxy: the proxy reads the absolute form (and
+    // its credentials); https goes through a tunnel and the origin sees
+    // an ordinary request, without any Proxy-Authorization.
+    let to_proxy = via.filter(|_| url.scheme() == "http");
+    let tunnelled = via.is_some() && to_proxy.is_none();
     let mut request = Request::new(Full::new(body.clone()));
     *request.method_mut() = method.clone();
     *request.uri_mut() = absolute;
     let headers = request.headers_mut();
-    headers.reserve(spec.headers.len() + 4);
+    headers.reserve(spec.headers.len() + 5);
     let host = HeaderValue::from_str(&target.authority)
         .map_err(|e| bad(format!("Host header {:?}: {e}", target.authority)))?;
     headers.insert(header::HOST, host);
@@ -823,7 +1095,10 @@ fn build_request(
     // sends that one's, as Go's client does after a redirect.
     let own_authority = url.host_str() == spec.url.host_str()
         && url.port_or_known_default() == spec.url.port_or_known_default();
-    let sent = |name: &header::HeaderName| own_authority || name != header::HOST;
+    let sent = |name: &header::HeaderName| {
+        (own_authority || name != header::HOST)
+            && !(tunnelled && name == header::PROXY_AUTHORIZATION)
+    };
     // A check's own headers replace sonde's defaults of the same name;
     // repeated names are all sent.
     for name in spec.headers.keys().filter(|n| sent(n)) {
@@ -835,9 +1110,13 @@ fn build_request(
         }
         headers.append(name.clone(), value.clone());
     }
+    if let Some(credentials) = to_proxy.and_then(Proxy::authorization) {
+        headers.insert(header::PROXY_AUTHORIZATION, credentials.clone());
+    }
     Ok(PreparedRequest {
         request,
         origin_form,
+        absolute_form: to_proxy.is_some(),
     })
 }
 

@@ -2,8 +2,9 @@
 //! phase durations.
 //!
 //! A probe only ever takes a timestamp at a phase *boundary*; the time
-//! between two boundaries belongs to the later phase, so dn+cn+tl+ft is the
-//! time to first byte by construction. This module is pure: instants in,
+//! between two boundaries belongs to the later phase, so the phases sum to
+//! the time to first byte by construction (dn+cn+tl+ft on the wire, where a
+//! proxy's CONNECT exchange is folded into cn). This module is pure: instants in,
 //! durations out, no clock reads, so it is tested without sockets.
 
 use std::time::{Duration, Instant};
@@ -14,8 +15,11 @@ use std::time::{Duration, Instant};
 pub enum Phase {
     /// Name resolution.
     Dns,
-    /// TCP connect.
+    /// TCP connect (to the proxy, when there is one).
     Connect,
+    /// The proxy's CONNECT exchange: from the connect boundary to the end
+    /// of the proxy's 2xx head (https through a proxy only).
+    Proxy,
     /// TLS handshake.
     Tls,
     /// Connection ready to the first response byte.
@@ -25,13 +29,28 @@ pub enum Phase {
 }
 
 impl Phase {
-    const TIMED: [Phase; 4] = [Phase::Dns, Phase::Connect, Phase::Tls, Phase::Ttfb];
+    const TIMED: [Phase; 5] = [
+        Phase::Dns,
+        Phase::Connect,
+        Phase::Proxy,
+        Phase::Tls,
+        Phase::Ttfb,
+    ];
+    const ALL: [Phase; 6] = [
+        Phase::Dns,
+        Phase::Connect,
+        Phase::Proxy,
+        Phase::Tls,
+        Phase::Ttfb,
+        Phase::Body,
+    ];
 
     /// The short lowercase name used in output and metrics.
     pub fn name(self) -> &'static str {
         match self {
             Phase::Dns => "dns",
             Phase::Connect => "connect",
+            Phase::Proxy => "proxy",
             Phase::Tls => "tls",
             Phase::Ttfb => "ttfb",
             Phase::Body => "body",
@@ -49,8 +68,8 @@ impl Phase {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PhaseClock {
     start: Instant,
-    began: [bool; 5],
-    ended: [Option<Instant>; 5],
+    began: [bool; 6],
+    ended: [Option<Instant>; 6],
 }
 
 impl PhaseClock {
@@ -58,8 +77,8 @@ impl PhaseClock {
     pub(crate) fn new(start: Instant) -> Self {
         PhaseClock {
             start,
-            began: [false; 5],
-            ended: [None; 5],
+            began: [false; 6],
+            ended: [None; 6],
         }
     }
 
@@ -83,15 +102,9 @@ impl PhaseClock {
     /// The phase that began and has not ended, if any: where a failure or
     /// an expired deadline happened.
     pub(crate) fn open_phase(&self) -> Option<Phase> {
-        [
-            Phase::Dns,
-            Phase::Connect,
-            Phase::Tls,
-            Phase::Ttfb,
-            Phase::Body,
-        ]
-        .into_iter()
-        .find(|p| self.began[p.index()] && self.ended[p.index()].is_none())
+        Phase::ALL
+            .into_iter()
+            .find(|p| self.began[p.index()] && self.ended[p.index()].is_none())
     }
 
     /// The contiguous durations, with the probe finishing (last body byte,
@@ -99,7 +112,7 @@ impl PhaseClock {
     /// `finish`; a phase that never began is `None`; phases after an open
     /// one are `None`.
     pub(crate) fn timings(&self, finish: Instant) -> Timings {
-        let mut phases = [None; 4];
+        let mut phases = [None; 5];
         let mut boundary = self.start;
         for phase in Phase::TIMED {
             let i = phase.index();
@@ -116,8 +129,9 @@ impl PhaseClock {
         Timings {
             dns: phases[0],
             connect: phases[1],
-            tls: phases[2],
-            ttfb: phases[3],
+            proxy: phases[2],
+            tls: phases[3],
+            ttfb: phases[4],
             total: finish.saturating_duration_since(self.start),
         }
     }
@@ -130,6 +144,8 @@ pub struct Timings {
     pub dns: Option<Duration>,
     /// TCP connect; `None` when no connection was attempted.
     pub connect: Option<Duration>,
+    /// The proxy's CONNECT exchange; `None` without a tunnel.
+    pub proxy: Option<Duration>,
     /// TLS handshake; `None` for plain HTTP or when no handshake started.
     pub tls: Option<Duration>,
     /// Connection ready to the first response byte; `None` when no request was sent.
@@ -161,11 +177,13 @@ impl Timings {
         };
         let dns = step(self.dns);
         let connect = step(self.connect);
+        let proxy = step(self.proxy);
         let tls = step(self.tls);
         let ttfb = step(self.ttfb);
         QuantizedTimings {
             dns,
             connect,
+            proxy,
             tls,
             ttfb,
             total: round(self.total).max(previous),
@@ -174,7 +192,7 @@ impl Timings {
 
     /// Time to first byte: the sum of the phases that ran.
     pub fn to_first_byte(&self) -> Duration {
-        [self.dns, self.connect, self.tls, self.ttfb]
+        [self.dns, self.connect, self.proxy, self.tls, self.ttfb]
             .into_iter()
             .flatten()
             .sum()
@@ -188,12 +206,26 @@ pub struct QuantizedTimings {
     pub dns: Option<u64>,
     /// TCP connect.
     pub connect: Option<u64>,
+    /// The proxy's CONNECT exchange.
+    pub proxy: Option<u64>,
     /// TLS handshake.
     pub tls: Option<u64>,
     /// Time to first byte.
     pub ttfb: Option<u64>,
     /// Total.
     pub total: u64,
+}
+
+impl QuantizedTimings {
+    /// The wire record's `cn`: the connect and the proxy's CONNECT exchange
+    /// together (the record has no proxy field), so dn+cn+tl+ft stays the
+    /// time to first byte. Rounded on boundaries like the rest.
+    pub fn connect_through_proxy(&self) -> Option<u64> {
+        match (self.connect, self.proxy) {
+            (Some(c), Some(p)) => Some(c + p),
+            (c, _) => c,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -263,24 +295,25 @@ mod tests {
 
     #[test]
     fn rounding_keeps_phases_within_total() {
-        // Four phases of 0.5 ms each would round up to 1 ms each if rounded
-        // one by one (sum 4 > total 2).
+        // Five phases of 0.5 ms each would round up to 1 ms each if rounded
+        // one by one (sum 5 > total 3).
         let half = Duration::from_micros(500);
         let t = Timings {
             dns: Some(half),
             connect: Some(half),
+            proxy: Some(half),
             tls: Some(half),
             ttfb: Some(half),
-            total: ms(2),
+            total: Duration::from_micros(2500),
         };
         let q = t.quantized(ms(1));
-        let sum: u64 = [q.dns, q.connect, q.tls, q.ttfb]
+        let sum: u64 = [q.dns, q.connect, q.proxy, q.tls, q.ttfb]
             .into_iter()
             .flatten()
             .sum();
         assert!(sum <= q.total, "{q:?}");
-        assert_eq!(q.total, 2);
-        assert_eq!(sum, 2);
+        assert_eq!(q.total, 3);
+        assert_eq!(sum, 3);
     }
 
     #[test]
@@ -288,6 +321,7 @@ mod tests {
         let t = Timings {
             dns: None,
             connect: Some(Duration::from_nanos(123_456)),
+            proxy: None,
             tls: None,
             ttfb: Some(Duration::from_nanos(1_000_400)),
             total: Duration::from_nanos(2_000_000),
@@ -306,5 +340,50 @@ mod tests {
         clock.end(Phase::Connect, t0 + ms(5));
         let t = clock.timings(t0 + ms(4));
         assert!(t.to_first_byte() <= t.total);
+    }
+
+    #[test]
+    fn the_proxy_phase_sits_between_connect_and_tls() {
+        let t0 = Instant::now();
+        let mut clock = PhaseClock::new(t0);
+        clock.end(Phase::Dns, t0 + ms(2));
+        clock.end(Phase::Connect, t0 + ms(3));
+        clock.end(Phase::Proxy, t0 + ms(53));
+        clock.end(Phase::Tls, t0 + ms(60));
+        clock.end(Phase::Ttfb, t0 + ms(70));
+        let t = clock.timings(t0 + ms(75));
+        assert_eq!(t.connect, Some(ms(1)));
+        assert_eq!(t.proxy, Some(ms(50)));
+        assert_eq!(t.tls, Some(ms(7)));
+        assert_eq!(t.ttfb, Some(ms(10)));
+        assert_eq!(t.to_first_byte(), ms(70));
+        let q = t.quantized(ms(1));
+        assert_eq!(q.proxy, Some(50));
+        // The record's cn carries the tunnel, so dn+cn+tl+ft is ttfb.
+        assert_eq!(q.connect_through_proxy(), Some(51));
+        let wire: u64 = [q.dns, q.connect_through_proxy(), q.tls, q.ttfb]
+            .into_iter()
+            .flatten()
+            .sum();
+        assert_eq!(wire, 70);
+    }
+
+    #[test]
+    fn a_tunnel_that_fails_is_open_in_the_proxy_phase() {
+        let t0 = Instant::now();
+        let mut clock = PhaseClock::new(t0);
+        clock.end(Phase::Connect, t0 + ms(1));
+        clock.begin(Phase::Proxy);
+        assert_eq!(clock.open_phase(), Some(Phase::Proxy));
+        let t = clock.timings(t0 + ms(30));
+        assert_eq!(t.proxy, Some(ms(29)));
+        assert_eq!(t.tls, None);
+        assert_eq!(t.ttfb, None);
+        // Without a tunnel, cn is the connect alone.
+        let direct = Timings {
+            connect: Some(ms(4)),
+            ..Timings::default()
+        };
+        assert_eq!(direct.quantized(ms(1)).connect_through_proxy(), Some(4));
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::probe::{BodyAssertion, Expectations, ProbeSpec, ProbeTls};
+use crate::probe::{BodyAssertion, Compression, Expectations, ProbeSpec, ProbeTls};
 use crate::tls::{ClientTls, TlsConfigError};
 
 /// Why a validated check still could not become a probe: only what the
@@ -66,6 +66,7 @@ impl SpecBuilder {
         spec.max_redirects = u32::from(check.follow_redirects);
         spec.allow_insecure_redirect = check.allow_insecure_redirect;
         spec.max_body_bytes = check.max_body_bytes;
+        spec.compression = compression(check.compression);
         Ok(spec)
     }
 
@@ -75,9 +76,36 @@ impl SpecBuilder {
     }
 }
 
+/// A check's `compression` as the engine takes it (`identity`: nothing to
+/// decode).
+fn compression(c: config::Compression) -> Option<Compression> {
+    match c {
+        config::Compression::Auto => Some(Compression::Auto),
+        config::Compression::Gzip => Some(Compression::Gzip),
+        config::Compression::Brotli => Some(Compression::Brotli),
+        config::Compression::Deflate => Some(Compression::Deflate),
+        config::Compression::Identity => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checks_compression_reaches_its_spec() {
+        let mut specs = SpecBuilder::default();
+        let spec = specs
+            .spec(&check("insecure = true"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.compression, Some(Compression::Auto), "the default");
+        assert_eq!(spec.proxy, None, "agents never use a proxy");
+        assert_eq!(compression(config::Compression::Identity), None);
+        assert_eq!(
+            compression(config::Compression::Brotli),
+            Some(Compression::Brotli)
+        );
+    }
 
     fn check(tls: &str) -> config::Check {
         let text = format!(

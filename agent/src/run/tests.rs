@@ -85,6 +85,7 @@ impl Probe for TimedProbe {
             last_modified: None,
             failed_due_to_regex: false,
             final_tls: None,
+            request: None,
         }
     }
 }

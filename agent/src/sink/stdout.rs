@@ -218,6 +218,7 @@ mod tests {
         let timings = Timings {
             dns: Some(us(1_234)),
             connect: Some(us(400)),
+            proxy: None,
             tls: Some(us(3_100)),
             ttfb: Some(us(7_011)),
             total: us(12_345),
@@ -241,6 +242,7 @@ mod tests {
             timings: Timings {
                 dns: None,
                 connect: Some(us(650)),
+                proxy: None,
                 tls: None,
                 ttfb: None,
                 total: us(700),

@@ -236,6 +236,42 @@ fn default_timeout_is_half_a_short_interval() {
 }
 
 #[test]
+fn compression_defaults_to_auto_and_layers_like_the_other_keys() {
+    assert_eq!(ok(MINIMAL).checks[0].compression, Compression::Auto);
+    let text = r#"
+[defaults]
+compression = "identity"
+
+[[check]]
+name = "a"
+url = "http://a/"
+
+[[check]]
+name = "b"
+url = "http://b/"
+compression = "br"
+"#;
+    let plan = ok(text);
+    assert_eq!(
+        plan.checks[0].compression,
+        Compression::Identity,
+        "from [defaults]"
+    );
+    assert_eq!(plan.checks[1].compression, Compression::Brotli);
+    // The rendered plan reads back the same.
+    assert_eq!(
+        ok(&plan.render()).checks[1].compression,
+        Compression::Brotli
+    );
+    let bad = "[[check]]\nname = \"a\"\nurl = \"http://a/\"\ncompression = \"zstd\"\n";
+    assert_eq!(
+        err(bad),
+        "t.toml:4:15: check[\"a\"].compression: bad compression \"zstd\" \
+         (valid: \"auto\", \"gzip\", \"br\", \"deflate\" or \"identity\")"
+    );
+}
+
+#[test]
 fn interval_under_one_second_is_refused() {
     let text = "[[check]]\nname = \"a\"\nurl = \"http://a/\"\ninterval = \"900ms\"\n";
     assert_eq!(

@@ -13,7 +13,7 @@ use super::{Ctx, defaults, values};
 use crate::duration;
 use crate::error::ErrorKind;
 use crate::plan::{
-    Certificates, Check, ClientCert, Header, HeaderValue, IpVersion, PrivateKey, Tls,
+    Certificates, Check, ClientCert, Compression, Header, HeaderValue, IpVersion, PrivateKey, Tls,
 };
 use crate::raw::{self, Layer, RawConfig, RawTls};
 use crate::secret::Secret;
@@ -43,6 +43,7 @@ struct Resolved {
     follow_redirects: Option<u8>,
     allow_insecure_redirect: Option<bool>,
     max_body_bytes: Option<At<u64>>,
+    compression: Option<Compression>,
     tls: TlsLayer,
     labels: BTreeMap<String, String>,
     /// An interval or timeout here was refused (already reported), so the
@@ -239,6 +240,7 @@ fn one(
             .or(defaults.allow_insecure_redirect)
             .unwrap_or(false),
         max_body_bytes: max_body.map_or(defaults::MAX_BODY_BYTES, |m| m.value),
+        compression: own.compression.or(defaults.compression).unwrap_or_default(),
         tls: tls?,
         labels,
         enabled: raw.enabled.as_ref().is_none_or(|e| *e.get_ref()),
@@ -429,6 +431,10 @@ fn resolve(layer: &Layer, prefix: &str, ctx: &mut Ctx<'_>) -> Resolved {
             })
             .map(|n| at(v, key("max_body_bytes"), n));
     }
+    r.compression = layer
+        .compression
+        .as_ref()
+        .and_then(|v| ctx.check(v, &key("compression"), |s| values::compression(s)));
     if let Some(v) = &layer.tls {
         r.tls = tls_layer(v.get_ref(), &key("tls"), ctx);
     }

@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::error::ErrorKind;
-use crate::plan::{Fsync, HeaderValue, IpVersion, Pattern};
+use crate::plan::{Compression, Fsync, HeaderValue, IpVersion, Pattern};
 use crate::raw::Scalar;
 use crate::valid::{
     FSYNC as FSYNC_VALID, IP_VERSION as IP_VERSION_VALID, NAME as NAME_VALID, is_name,
@@ -171,6 +171,21 @@ pub fn status(v: &Scalar) -> Result<RangeInclusive<u16>, ErrorKind> {
         Scalar::Str(s) => status::parse(s),
     }
     .map_err(|e| invalid(e.to_string(), status::VALID))
+}
+
+/// `compression`.
+pub fn compression(s: &str) -> Result<Compression, ErrorKind> {
+    match s {
+        "auto" => Ok(Compression::Auto),
+        "gzip" => Ok(Compression::Gzip),
+        "br" => Ok(Compression::Brotli),
+        "deflate" => Ok(Compression::Deflate),
+        "identity" => Ok(Compression::Identity),
+        _ => Err(invalid(
+            format!("bad compression {s:?}"),
+            crate::valid::COMPRESSION,
+        )),
+    }
 }
 
 /// `ip_version`.
@@ -525,6 +540,15 @@ mod tests {
             msg(status(&Scalar::Int(99)))
                 .starts_with("bad status 99 (valid: a status code 100-599")
         );
+    }
+
+    #[test]
+    fn compressions() {
+        assert_eq!(compression("auto"), Ok(Compression::Auto));
+        assert_eq!(compression("br"), Ok(Compression::Brotli));
+        assert_eq!(compression("identity"), Ok(Compression::Identity));
+        assert!(compression("brotli").is_err());
+        assert!(compression("GZIP").is_err());
     }
 
     #[test]

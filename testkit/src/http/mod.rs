@@ -125,6 +125,15 @@ impl Response {
         Response::ok(bytes).header("content-encoding", "deflate")
     }
 
+    /// `200` with `body` brotli-compressed, `content-encoding: br`.
+    pub fn brotli(body: &[u8]) -> Response {
+        let mut bytes = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams::default();
+        brotli::BrotliCompress(&mut &body[..], &mut bytes, &params)
+            .expect("testkit: brotli into memory");
+        Response::ok(bytes).header("content-encoding", "br")
+    }
+
     /// `200` with `body` zlib-wrapped (RFC 1950, as HTTP's `deflate`
     /// means), `content-encoding: deflate`.
     pub fn zlib(body: &[u8]) -> Response {

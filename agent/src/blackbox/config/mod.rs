@@ -447,16 +447,11 @@ fn module(name: &str, raw: RawModule, dir: &Path) -> Result<Module, ErrorKind> {
         "gzip" => Some(Compression::Gzip),
         "deflate" => Some(Compression::Deflate),
         "identity" => Some(Compression::Identity),
-        "br" => {
-            return Err(invalid(
-                "http.compression",
-                "br is not supported by sonde (valid: gzip, deflate, identity)".into(),
-            ));
-        }
+        "br" => Some(Compression::Brotli),
         other => {
             return Err(invalid(
                 "http.compression",
-                format!("{other:?} (valid: gzip, deflate, identity)"),
+                format!("{other:?} (valid: gzip, br, deflate, identity)"),
             ));
         }
     };
