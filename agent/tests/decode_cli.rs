@@ -2,6 +2,7 @@
 //! wire crate in a temp dir. Every failure prints the command, its
 //! directory, stdout and stderr.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -163,42 +164,177 @@ fn stats_per_check() {
         .lines()
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(
-        rows[0],
-        [
-            "check", "count", "up%", "phase", "n", "p50_ms", "p95_ms", "p99_ms"
-        ],
-        "{}",
-        run.describe()
-    );
+    assert_eq!(rows[0], STATS_COLUMNS, "{}", run.describe());
     // api: rt is 100..=199, so nearest-rank p50 149, p95 194, p99 198.
     assert!(
         rows.contains(&vec![
-            "api", "100", "100.00", "rt", "100", "149", "194", "198"
+            "api", "100", "100", "0", "0", "rt", "100", "149", "194", "198", "0", "-", "-", "-"
         ]),
         "{}",
         run.describe()
     );
     assert!(
-        rows.contains(&vec!["home", "100", "0.00", "tl", "0", "-", "-", "-"]),
+        rows.contains(&vec![
+            "home", "100", "0", "100", "0", "rt", "0", "-", "-", "-", "100", "3", "3", "3"
+        ]),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        rows.contains(&vec![
+            "home", "100", "0", "100", "0", "tl", "0", "-", "-", "-", "0", "-", "-", "-"
+        ]),
         "{}",
         run.describe()
     );
     assert_eq!(rows.len(), 1 + 2 * 5, "{}", run.describe());
 }
 
+const STATS_COLUMNS: [&str; 14] = [
+    "check",
+    "count",
+    "up",
+    "down",
+    "unknown",
+    "phase",
+    "up_n",
+    "up_p50_ms",
+    "up_p95_ms",
+    "up_p99_ms",
+    "down_n",
+    "down_p50_ms",
+    "down_p95_ms",
+    "down_p99_ms",
+];
+
+/// A file with one check, "mixed": up probes of rt 1..=20 ms and down
+/// probes (timeouts) of rt 900 and 1000 ms, all in one frame.
+fn mixed_file() -> Vec<u8> {
+    let mut b = FrameBuilder::new(FrameHeader {
+        agent: "eu-1".into(),
+        session: T0,
+        seq: 0,
+    });
+    for rt in 1..=20 {
+        b.push("mixed", up_record(T0 + rt, rt));
+    }
+    for rt in [900, 1000] {
+        b.push(
+            "mixed",
+            Record::down(T0 + rt, rt, ErrorClass::Timeout).with_dn(2),
+        );
+    }
+    let mut bytes = file_header().to_vec();
+    b.finish().encode_into(&mut bytes).expect("encode");
+    bytes
+}
+
 #[test]
-fn usage_errors_exit_2_and_a_file_that_is_not_a_wire_file_is_damage() {
+fn stats_honour_the_format_and_keep_up_and_down_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(dir.path(), "mixed.sonde", &mixed_file());
+    let run = sonde(dir.path(), &["--stats", "--format", "csv", &f], None).expect_code(0);
+    let stdout = run.stdout();
+    let table: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(table[0], STATS_COLUMNS, "{}", run.describe());
+    assert_eq!(table.len(), 1 + 5, "{}", run.describe());
+    let row = |phase: &str| -> BTreeMap<&str, &str> {
+        let cells = table
+            .iter()
+            .find(|r| r.get(5) == Some(&phase))
+            .unwrap_or_else(|| panic!("no {phase} row{}", run.describe()));
+        STATS_COLUMNS
+            .iter()
+            .copied()
+            .zip(cells.iter().copied())
+            .collect()
+    };
+    let rt = row("rt");
+    // Up: rt 1..=20, nearest rank p50 10, p95 19, p99 20; down: 900, 1000.
+    // Mixed together p99 would be 1000 and p50 11.
+    let want = [
+        ("check", "mixed"),
+        ("count", "22"),
+        ("up", "20"),
+        ("down", "2"),
+        ("unknown", "0"),
+        ("up_n", "20"),
+        ("up_p50_ms", "10"),
+        ("up_p95_ms", "19"),
+        ("up_p99_ms", "20"),
+        ("down_n", "2"),
+        ("down_p50_ms", "900"),
+        ("down_p95_ms", "1000"),
+        ("down_p99_ms", "1000"),
+    ];
+    for (column, value) in want {
+        assert_eq!(rt[column], value, "rt {column}{}", run.describe());
+    }
+    // tl: up probes have it, down probes (no handshake) none: empty cells.
+    let tl = row("tl");
+    assert_eq!(
+        (tl["up_p50_ms"], tl["down_n"], tl["down_p50_ms"]),
+        ("25", "0", ""),
+        "{}",
+        run.describe()
+    );
+
+    let run = sonde(dir.path(), &["--stats", "--format", "jsonl", &f], None).expect_code(0);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 5, "{}", run.describe());
+    assert_eq!(
+        (
+            &lines[0]["phase"],
+            &lines[0]["up_p99_ms"],
+            &lines[0]["down_p50_ms"]
+        ),
+        (&Value::from("rt"), &Value::from(20), &Value::from(900)),
+        "{}",
+        run.describe()
+    );
+    let tl = lines.iter().find(|l| l["phase"] == "tl").expect("tl row");
+    assert_eq!(tl["down_p50_ms"], Value::Null, "{}", run.describe());
+}
+
+#[test]
+fn exit_statuses_tell_usage_from_an_unreadable_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = write(dir.path(), "not.sonde", b"PK\x03\x04 this is a zip file");
+    let (good, _) = file_of(1);
+    let good = write(dir.path(), "good.sonde", &good);
+    // Not a wire file: reported, skipped, 3 (with or without --strict).
     sonde(dir.path(), &[&f], None)
-        .expect_code(0)
+        .expect_code(3)
         .expect_stderr_has("not.sonde: byte 0: not a sonde wire file");
-    sonde(dir.path(), &["--strict", &f], None).expect_code(1);
-    sonde(dir.path(), &["missing.sonde"], None)
+    sonde(dir.path(), &["--strict", &f], None).expect_code(3);
+    // A missing file: 3 too, and the inputs after it are still read.
+    let run = sonde(dir.path(), &["missing.sonde", &good], None)
+        .expect_code(3)
+        .expect_stderr_has("missing.sonde: cannot open");
+    assert_eq!(run.json_lines().len(), 2, "{}", run.describe());
+    // Usage errors: 2.
+    sonde(dir.path(), &["--no-such-flag", &good], None).expect_code(2);
+    sonde(dir.path(), &["--format", "xml", &good], None).expect_code(2);
+    sonde(dir.path(), &["--format", "text", &good], None)
         .expect_code(2)
-        .expect_stderr_has("missing.sonde");
+        .expect_stderr_has("--stats");
     sonde(dir.path(), &["--stats", "--follow", &f], None).expect_code(2);
+    sonde(dir.path(), &["--follow", &good, &f], None).expect_code(2);
+    // And they are documented.
+    sonde(dir.path(), &["--help"], None).expect_code(0).expect(
+        "the exit statuses in --help",
+        |r| {
+            let help = r.stdout();
+            [
+                "0 decoded",
+                "1 damage found with --strict",
+                "2 usage error",
+                "3 an input could not be read",
+            ]
+            .iter()
+            .all(|s| help.contains(s))
+        },
+    );
 }
 
 #[test]
@@ -209,7 +345,7 @@ fn a_directory_without_wire_files_is_an_error_that_points_below() {
     let (bytes, _) = file_of(1);
     write(&records, "segment-a.sonde", &bytes);
     sonde(dir.path(), &["."], None)
-        .expect_code(2)
+        .expect_code(3)
         .expect_stderr_has("no *.sonde files in .")
         .expect_stderr_has("try ./records");
     let run = sonde(dir.path(), &["records"], None).expect_code(0);

@@ -161,3 +161,43 @@ fn bad_gateway_config_exits_2_with_place() {
     .expect_code(2)
     .expect("cleartext refused", |r| r.stderr().contains("[tls]"));
 }
+
+/// `-c` as `sonde run` takes it, and `--log-format json`: every stderr
+/// line one JSON object.
+#[test]
+fn gateway_takes_c_and_logs_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"{addr}\"\ndata_dir = \"{}\"\n\n[[agent]]\nid = \"cli-agent\"\n\
+             token = {{ env = \"CLI_TEST_AGENT_TOKEN\" }}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let shown = config.display().to_string();
+    let mut gw = Process::start(
+        &["gateway", "-c", &shown, "--log-format", "json"],
+        &[("CLI_TEST_AGENT_TOKEN", AGENT_TOKEN)],
+    );
+    gw.wait_listening(addr);
+    gw.stop();
+    let stderr = gw.stderr();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}{}", gw.describe()))
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "gateway listening" && l["level"] == "INFO"),
+        "{}",
+        gw.describe()
+    );
+}

@@ -745,3 +745,168 @@ fn the_quickstart_without_the_gateway_runs_without_its_page() {
     );
     assert!(!tmp.path().join("sonde-data/gateway").exists());
 }
+
+/// The `sonde ...` command lines of examples/quickstart.toml's header
+/// (its indented lines), as written there, trailing comments cut.
+fn quickstart_header_commands() -> Vec<Vec<String>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickstart.toml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .map_while(|l| l.strip_prefix('#'))
+        // The commands are the indented lines, as a code block.
+        .filter_map(|l| l.strip_prefix("    ")?.trim().strip_prefix("sonde "))
+        .map(|l| {
+            let command = l.split(" #").next().unwrap_or(l);
+            command.split_whitespace().map(str::to_owned).collect()
+        })
+        .collect()
+}
+
+/// Each command of the quickstart's header works as written, run from a
+/// directory holding examples/quickstart.toml (the listeners moved to
+/// free ports, as the quickstart's fixed ones may be taken here).
+#[test]
+fn the_quickstart_header_commands_work_as_written() {
+    let commands = quickstart_header_commands();
+    assert!(
+        commands.len() >= 3,
+        "the header shows check-config, run -c and run: {commands:?}"
+    );
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(tmp.path().join("examples")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        tmp.path().join("examples/quickstart.toml"),
+        include_str!("../../examples/quickstart.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for command in commands {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        if args.first() != Some(&"run") {
+            Sonde::new(&args)
+                .current_dir(tmp.path())
+                .run()
+                .expect_code(0);
+            continue;
+        }
+        args.extend(["--metrics-listen", "127.0.0.1:0"]);
+        #[cfg(feature = "gateway")]
+        if !args.contains(&"-c") && !args.contains(&"--config") {
+            args.extend(["--ui-listen", "127.0.0.1:0"]);
+        }
+        let mut agent = Process::start_in(tmp.path(), &args, &[]);
+        wait_until(
+            Duration::from_secs(20),
+            "a result of the self check",
+            || agent.stdout().contains("self ") || !agent.is_running(),
+        );
+        assert!(agent.is_running(), "sonde {args:?}{}", agent.describe());
+        agent.stop();
+    }
+}
+
+/// `sonde run` with stderr on a file and `JOURNAL_STREAM` set to `stream`
+/// (`None`: that file's own device and inode), `--log-format` `format`,
+/// until it probed; its stderr.
+fn agent_stderr_under_journal_stream(stream: Option<&str>, format: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let target = HttpTarget::builder().start();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let body = config(tmp.path(), &[("api", target.url("/"))], "");
+    let path = write_config(tmp.path(), &body);
+    let log = tmp.path().join("stderr.log");
+    let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
+    let meta = file.metadata().unwrap_or_else(|e| panic!("{e}"));
+    let own = format!("{}:{}", meta.dev(), meta.ino());
+    let stream = stream.unwrap_or(&own);
+    let shown = format!(
+        "JOURNAL_STREAM={stream} sonde run -c {} --log-format {format} 2>{}",
+        path.display(),
+        log.display()
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["run", "-c"])
+        .arg(&path)
+        .args(["--log-format", format])
+        .env("JOURNAL_STREAM", stream)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{shown}: {e}"));
+    wait_until(Duration::from_secs(20), "two probes", || {
+        target.requests() >= 2
+    });
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let status = child.wait().unwrap_or_else(|e| panic!("{shown}: {e}"));
+    let stderr = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
+    assert!(killed && status.success(), "{shown}: {status}\n{stderr}");
+    stderr
+}
+
+/// An RFC 3339 timestamp as tracing-subscriber writes it: `2026-12-04T`.
+fn has_timestamp(line: &str) -> bool {
+    let b = line.as_bytes();
+    (0..b.len().saturating_sub(10)).any(|i| {
+        b[i..i + 4].iter().all(u8::is_ascii_digit)
+            && b[i + 4] == b'-'
+            && b[i + 7] == b'-'
+            && b[i + 10] == b'T'
+    })
+}
+
+#[test]
+fn under_journald_lines_carry_their_priority_and_no_timestamp() {
+    let stderr = agent_stderr_under_journal_stream(None, "text");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>") && l.contains("stopping")),
+        "{stderr}"
+    );
+    for line in &lines {
+        assert!(
+            ["<3>", "<4>", "<6>", "<7>"]
+                .iter()
+                .any(|p| line.starts_with(p)),
+            "no priority: {line:?}\n{stderr}"
+        );
+        assert!(!has_timestamp(line), "a timestamp: {line:?}\n{stderr}");
+    }
+}
+
+#[test]
+fn a_journal_stream_that_is_not_stderr_changes_nothing() {
+    let stderr = agent_stderr_under_journal_stream(Some("1:2"), "text");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.iter().any(|l| l.contains("stopping")), "{stderr}");
+    for line in &lines {
+        assert!(!line.starts_with('<'), "a priority: {line:?}\n{stderr}");
+        assert!(has_timestamp(line), "no timestamp: {line:?}\n{stderr}");
+    }
+}
+
+#[test]
+fn under_journald_json_lines_keep_their_timestamp_behind_the_priority() {
+    let stderr = agent_stderr_under_journal_stream(None, "json");
+    let mut infos = 0;
+    for line in stderr.lines() {
+        let (priority, json) = line.split_at(3.min(line.len()));
+        let value: serde_json::Value = serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("not <N>JSON: {line:?}: {e}\n{stderr}"));
+        let level = value["level"].as_str().unwrap_or_default();
+        let want = match level {
+            "ERROR" => "<3>",
+            "WARN" => "<4>",
+            "INFO" => "<6>",
+            _ => "<7>",
+        };
+        assert_eq!(priority, want, "{line}");
+        assert!(value["timestamp"].is_string(), "{line}");
+        infos += usize::from(level == "INFO");
+    }
+    assert!(infos > 0, "{stderr}");
+}

@@ -26,6 +26,9 @@ pub struct Args {
     /// The alerter's configuration (alert.toml).
     #[arg(long, short = 'c', value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// Log format on stderr, while the alerter runs.
+    #[arg(long, value_enum, default_value_t = super::logging::LogFormat::Text)]
+    pub log_format: super::logging::LogFormat,
     /// Worker threads of the async runtime.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -132,14 +135,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
-        None => serve(cfg, args.threads),
+        None => serve(cfg, args.threads, args.log_format),
         Some(Action::Silence(a)) => silence(&cfg, a),
         Some(Action::DeadLetters(a)) => dead_letters(&cfg, a),
     }
 }
 
-fn serve(cfg: AlertConfig, threads: usize) -> anyhow::Result<u8> {
-    super::init_stderr_logging();
+fn serve(
+    cfg: AlertConfig,
+    threads: usize,
+    log_format: super::logging::LogFormat,
+) -> anyhow::Result<u8> {
+    super::logging::init(log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()

@@ -1,9 +1,9 @@
 //! `sonde decode`: a wire file (or stdin) to JSON Lines or CSV, or per-check
 //! statistics. Damage (a corrupt frame, a torn tail) is reported on stderr
 //! once per damaged region, with its byte offset and length, and skipped;
-//! the good frames around it are still decoded. A file that is not a wire
-//! file, or cannot be read, is reported and skipped; the next is read.
-//! `--follow` keeps reading a file that is being appended to.
+//! the good frames around it are still decoded. An input that cannot be
+//! read at all (missing, unreadable, not a wire file) is reported and
+//! skipped; the next is read. `--follow` keeps reading a growing file.
 //!
 //! Reading is incremental: memory holds at most one unfinished frame, never
 //! the whole file. All decoding is `wire`'s; this module only moves bytes.
@@ -15,32 +15,43 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use wire::{
     ErrorClass, FILE_HEADER_LEN, FileError, Frame, FrameError, FrameStream, JsonRecord, ReadItem,
-    Record, Status, check_file_header,
+    Record, check_file_header,
 };
+
+use stats::CheckStats;
+
+mod stats;
 
 /// Arguments of `sonde decode`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 decoded (damage, if any, reported and skipped), \
+1 damage found with --strict, or stdout could not be written, 2 usage error, \
+3 an input could not be read (missing, unreadable, a named file that is not \
+a sonde wire file, a directory without *.sonde files; the other inputs are \
+still read). A directory's *.sonde file that is not a wire file is damage."
+)]
 pub struct Args {
     /// Wire files to read, in order; a directory stands for its `*.sonde`
     /// segments in name (= time) order; `-` or nothing reads standard input.
     #[arg(value_name = "FILE|DIR|-")]
     pub inputs: Vec<PathBuf>,
-    /// How to print records: JSON Lines, or CSV with a header row.
-    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
-    pub format: Format,
+    /// How to print: JSON Lines (records' default), CSV with a header row,
+    /// or an aligned table (--stats' default; only with --stats).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Keep reading a file as it grows, like `tail -f` (until interrupted).
     #[arg(long)]
     pub follow: bool,
     /// Exit with status 1 when any damage was found (it is always
-    /// reported): a damaged region, a torn tail, an empty file, a file that
-    /// is not a wire file or cannot be read. Empty stdin is no damage.
+    /// reported): a damaged region, a torn tail, an empty file. Empty
+    /// stdin is no damage.
     #[arg(long)]
     pub strict: bool,
-    /// Print per check the count, up percentage and p50/p95/p99 of every
-    /// phase, instead of the records.
+    /// Print per check and phase the count of up and down probes and the
+    /// p50/p95/p99 of up probes and of down probes, instead of the records.
     #[arg(long, conflicts_with = "follow")]
     pub stats: bool,
 }
@@ -48,15 +59,71 @@ pub struct Args {
 /// Output formats of `sonde decode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// One JSON object per record.
+    /// One JSON object per record (or per statistics row).
     #[value(alias = "json")]
     Jsonl,
-    /// A header row, then one row per record.
+    /// A header row, then one row per record (or per statistics row).
     Csv,
+    /// An aligned table for people (statistics only).
+    Text,
 }
 
-/// Exit status when `--strict` is given and damage was found.
-const EXIT_DAMAGE: u8 = 1;
+/// Why `sonde decode` stopped before reading every input.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// `--follow` with more than one input.
+    #[error("--follow reads one file; {given} were given")]
+    FollowMany {
+        /// How many inputs there were.
+        given: usize,
+    },
+    /// `--format text` for records.
+    #[error("--format text prints statistics; add --stats, or use jsonl or csv")]
+    TextWithoutStats,
+    /// Writing the output failed (other than a closed pipe).
+    #[error("writing to stdout: {0}")]
+    Output(#[source] io::Error),
+}
+
+impl DecodeError {
+    /// The exit status of `sonde decode` for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DecodeError::FollowMany { .. } | DecodeError::TextWithoutStats => super::EXIT_USAGE,
+            DecodeError::Output(_) => EXIT_FAILED,
+        }
+    }
+}
+
+/// Exit status when `--strict` is given and damage was found, or the
+/// output could not be written.
+const EXIT_FAILED: u8 = 1;
+
+/// Exit status when an input could not be read at all.
+const EXIT_UNREADABLE: u8 = 3;
+
+/// What reading the inputs found, beside the records.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    /// Damaged regions, torn tails, empty files.
+    damage: u64,
+    /// Inputs of which nothing could be read.
+    unreadable: u64,
+}
+
+impl Found {
+    /// The exit status: an input not read at all outweighs damage, which
+    /// counts only under `--strict`.
+    fn exit_code(self, strict: bool) -> u8 {
+        if self.unreadable > 0 {
+            EXIT_UNREADABLE
+        } else if strict && self.damage > 0 {
+            EXIT_FAILED
+        } else {
+            0
+        }
+    }
+}
 
 /// How long `--follow` waits before looking for new bytes again.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -64,26 +131,38 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 /// Bytes read at a time.
 const CHUNK: usize = 64 * 1024;
 
-/// Runs `sonde decode`.
+/// Runs `sonde decode`; its errors are reported here.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let inputs = expand(&args.inputs)?;
+    match decode(&args) {
+        Ok(found) => Ok(found.exit_code(args.strict)),
+        Err(e) => {
+            eprintln!("sonde: decode: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}
+
+fn decode(args: &Args) -> Result<Found, DecodeError> {
+    if args.format == Some(Format::Text) && !args.stats {
+        return Err(DecodeError::TextWithoutStats);
+    }
+    let inputs = expand(&args.inputs);
     if args.follow && inputs.len() > 1 {
-        anyhow::bail!("--follow reads one file; {} were given", inputs.len());
+        return Err(DecodeError::FollowMany {
+            given: inputs.len(),
+        });
     }
     let stdout = io::stdout();
-    let mut out = Output::new(&args, BufWriter::new(stdout.lock()));
-    let mut damage = 0;
+    let mut out = Output::new(args, BufWriter::new(stdout.lock()));
+    let mut found = Found::default();
     for input in inputs {
+        let segment = matches!(input, Source::Segment(_));
         let (name, mut source) = match input {
             Source::Stdin => ("<stdin>".to_owned(), Input::Stdin(io::stdin())),
-            Source::File { path, listed } => match File::open(&path) {
+            Source::File(ref path) | Source::Segment(ref path) => match File::open(path) {
                 Ok(file) => (path.display().to_string(), Input::File(file)),
-                // A path given that does not exist is a usage error.
-                Err(e) if !listed && e.kind() == io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("opening {}", path.display()));
-                }
                 Err(e) => {
-                    damage += 1;
+                    found.unreadable += 1;
                     eprintln!(
                         "sonde: decode: {}: cannot open: {e}; skipped",
                         path.display()
@@ -91,95 +170,108 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     continue;
                 }
             },
+            Source::Nothing(why) => {
+                found.unreadable += 1;
+                eprintln!("sonde: decode: {why}; skipped");
+                continue;
+            }
         };
         let mut decoder = Decoder {
             stdin: matches!(source, Input::Stdin(_)),
             ..Decoder::new(name)
         };
         let result = decoder.pump(&mut source, &mut out, args.follow);
-        damage += decoder.damage;
+        found.damage += decoder.damage;
         match result {
             Ok(ReadTo::Whole) => {}
-            Ok(ReadTo::Unreadable(why)) => {
-                damage += 1;
+            // A directory's segment that is not a wire file is damage in
+            // the directory (a torn or foreign file among the segments);
+            // a file named on the command line is an input not read.
+            Ok(ReadTo::NotWire(why)) if segment => {
+                found.damage += 1;
+                eprintln!("sonde: decode: {}: {why}", decoder.name);
+            }
+            Ok(ReadTo::NotWire(why) | ReadTo::Unreadable(why)) => {
+                found.unreadable += 1;
                 eprintln!("sonde: decode: {}: {why}; skipped", decoder.name);
             }
-            Err(e) if is_broken_pipe(&e) => return Ok(0),
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(found),
+            Err(e) => return Err(DecodeError::Output(e)),
         }
     }
-    if let Err(e) = out.finish() {
-        if !is_broken_pipe(&e) {
-            return Err(e).context("writing to stdout");
-        }
+    match out.finish() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(DecodeError::Output(e)),
+        _ => Ok(found),
     }
-    Ok(if args.strict && damage > 0 {
-        EXIT_DAMAGE
-    } else {
-        0
-    })
 }
 
 /// One input of `sonde decode`.
 enum Source {
     Stdin,
-    File {
-        path: PathBuf,
-        /// Found in a directory given, rather than given itself.
-        listed: bool,
-    },
+    /// A file named on the command line.
+    File(PathBuf),
+    /// One `*.sonde` file of a directory named on the command line.
+    Segment(PathBuf),
+    /// A directory that gave nothing to read: why.
+    Nothing(String),
 }
 
 /// How far an input was read.
 enum ReadTo {
     /// To its end (damage in it, if any, was reported).
     Whole,
-    /// Not a wire file, or reading failed: why, without the name.
+    /// Not a wire file (its file header is wrong): why, without the name.
+    NotWire(String),
+    /// Reading failed: why, without the name.
     Unreadable(String),
 }
 
 /// The inputs in reading order; a directory becomes its `*.sonde` files
 /// sorted by name (segment names sort in time).
-fn expand(args: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
+fn expand(args: &[PathBuf]) -> Vec<Source> {
     if args.is_empty() {
-        return Ok(vec![Source::Stdin]);
+        return vec![Source::Stdin];
     }
     let mut out = Vec::new();
     for arg in args {
         if arg.as_os_str() == "-" {
             out.push(Source::Stdin);
         } else if arg.is_dir() {
-            let files =
-                wire_files(arg).with_context(|| format!("reading directory {}", arg.display()))?;
-            if files.is_empty() {
-                // Say where they are if they are one level down (the agent
-                // writes under <dir>/records, say).
-                let below: Vec<String> = std::fs::read_dir(arg)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| wire_files(p).is_ok_and(|f| !f.is_empty()))
-                    .map(|p| p.display().to_string())
-                    .collect();
-                let hint = match below.as_slice() {
-                    [] => String::new(),
-                    some => format!(" (subdirectories are not searched; try {})", some.join(" ")),
-                };
-                anyhow::bail!("no *.sonde files in {}{hint}", arg.display());
+            match wire_files(arg) {
+                Err(e) => out.push(Source::Nothing(format!(
+                    "reading directory {}: {e}",
+                    arg.display()
+                ))),
+                Ok(files) if files.is_empty() => {
+                    out.push(Source::Nothing(format!(
+                        "no *.sonde files in {}{}",
+                        arg.display(),
+                        hint_below(arg)
+                    )));
+                }
+                Ok(files) => out.extend(files.into_iter().map(Source::Segment)),
             }
-            out.extend(
-                files
-                    .into_iter()
-                    .map(|path| Source::File { path, listed: true }),
-            );
         } else {
-            out.push(Source::File {
-                path: arg.clone(),
-                listed: false,
-            });
+            out.push(Source::File(arg.clone()));
         }
     }
-    Ok(out)
+    out
+}
+
+/// Where wire files are if they are one level below `dir` (the agent
+/// writes under <dir>/records, say), as a hint; else nothing.
+fn hint_below(dir: &Path) -> String {
+    let below: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| wire_files(p).is_ok_and(|f| !f.is_empty()))
+        .map(|p| p.display().to_string())
+        .collect();
+    match below.as_slice() {
+        [] => String::new(),
+        some => format!(" (subdirectories are not searched; try {})", some.join(" ")),
+    }
 }
 
 /// The `*.sonde` files directly in `dir`, sorted by name.
@@ -190,11 +282,6 @@ fn wire_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<io::Error>()
-        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
 enum Input {
@@ -258,12 +345,8 @@ impl Decoder {
     }
 
     /// Reads the input to its end (or, following, forever) and decodes.
-    fn pump(
-        &mut self,
-        input: &mut Input,
-        out: &mut Output,
-        follow: bool,
-    ) -> anyhow::Result<ReadTo> {
+    /// The error: writing the output failed.
+    fn pump(&mut self, input: &mut Input, out: &mut Output, follow: bool) -> io::Result<ReadTo> {
         let mut chunk = vec![0u8; CHUNK];
         loop {
             let n = match input.read(&mut chunk) {
@@ -273,7 +356,7 @@ impl Decoder {
             };
             if n > 0 {
                 if let Err(why) = self.decode(&chunk[..n], out, false)? {
-                    return Ok(ReadTo::Unreadable(why));
+                    return Ok(ReadTo::NotWire(why));
                 }
                 continue;
             }
@@ -287,7 +370,9 @@ impl Decoder {
                     "sonde: decode: {}: file shrank, reading it from the start",
                     self.name
                 );
-                input.rewind()?;
+                if let Err(e) = input.rewind() {
+                    return Ok(ReadTo::Unreadable(format!("rewinding failed: {e}")));
+                }
                 *self = Decoder {
                     damage: self.damage,
                     ..Decoder::new(self.name.clone())
@@ -296,19 +381,19 @@ impl Decoder {
         }
         Ok(match self.decode(&[], out, true)? {
             Ok(()) => ReadTo::Whole,
-            Err(why) => ReadTo::Unreadable(why),
+            Err(why) => ReadTo::NotWire(why),
         })
     }
 
     /// Decodes `bytes`, the next of the input; at the end of input an
     /// unfinished tail is reported as torn. The inner error: the input is
-    /// not a wire file.
+    /// not a wire file; the outer: writing the output failed.
     fn decode(
         &mut self,
         mut bytes: &[u8],
         out: &mut Output,
         at_eof: bool,
-    ) -> anyhow::Result<Result<(), String>> {
+    ) -> io::Result<Result<(), String>> {
         if self.frames.is_none() {
             let want = FILE_HEADER_LEN - self.header.len();
             let (head, rest) = bytes.split_at(want.min(bytes.len()));
@@ -383,17 +468,18 @@ struct Output<'a> {
 enum Mode {
     Jsonl,
     Csv { header_written: bool },
-    Stats(BTreeMap<String, CheckStats>),
+    Stats(BTreeMap<String, CheckStats>, Format),
 }
 
 impl<'a> Output<'a> {
     fn new(args: &Args, sink: BufWriter<io::StdoutLock<'a>>) -> Self {
         let mode = match (args.stats, args.format) {
-            (true, _) => Mode::Stats(BTreeMap::new()),
-            (false, Format::Jsonl) => Mode::Jsonl,
-            (false, Format::Csv) => Mode::Csv {
+            (true, format) => Mode::Stats(BTreeMap::new(), format.unwrap_or(Format::Text)),
+            (false, Some(Format::Csv)) => Mode::Csv {
                 header_written: false,
             },
+            // Text without --stats is refused before any output.
+            (false, _) => Mode::Jsonl,
         };
         Output {
             sink,
@@ -403,7 +489,7 @@ impl<'a> Output<'a> {
         }
     }
 
-    fn frame(&mut self, frame: &Frame) -> anyhow::Result<()> {
+    fn frame(&mut self, frame: &Frame) -> io::Result<()> {
         let agent = frame.header.agent.as_str();
         for (check, record) in frame.records() {
             self.line.clear();
@@ -416,7 +502,7 @@ impl<'a> Output<'a> {
                     }
                     csv_line(&mut self.line, agent, check, record);
                 }
-                Mode::Stats(stats) => {
+                Mode::Stats(stats, _) => {
                     stats.entry(check.to_owned()).or_default().add(record);
                     continue;
                 }
@@ -426,19 +512,19 @@ impl<'a> Output<'a> {
         Ok(())
     }
 
-    fn flush(&mut self) -> anyhow::Result<()> {
-        Ok(self.sink.flush()?)
+    fn flush(&mut self) -> io::Result<()> {
+        self.sink.flush()
     }
 
-    fn flush_if_following(&mut self) -> anyhow::Result<()> {
+    fn flush_if_following(&mut self) -> io::Result<()> {
         if self.follow { self.flush() } else { Ok(()) }
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
+    fn finish(mut self) -> io::Result<()> {
         match &self.mode {
-            Mode::Stats(stats) => {
-                let table = stats_table(stats);
-                self.sink.write_all(table.as_bytes())?;
+            Mode::Stats(stats, format) => {
+                let rendered = stats::render(stats, *format);
+                self.sink.write_all(rendered.as_bytes())?;
             }
             Mode::Csv {
                 header_written: false,
@@ -451,7 +537,7 @@ impl<'a> Output<'a> {
 
 /// One JSON object per record: agent and check, then the record's fields
 /// (WIRE.md, "JSON").
-fn json_line(line: &mut String, agent: &str, check: &str, r: &Record) -> anyhow::Result<()> {
+fn json_line(line: &mut String, agent: &str, check: &str, r: &Record) -> io::Result<()> {
     #[derive(serde::Serialize)]
     struct Json<'a> {
         agent: &'a str,
@@ -464,7 +550,7 @@ fn json_line(line: &mut String, agent: &str, check: &str, r: &Record) -> anyhow:
         check,
         record: JsonRecord(r),
     };
-    line.push_str(&serde_json::to_string(&json)?);
+    line.push_str(&serde_json::to_string(&json).map_err(io::Error::other)?);
     line.push('\n');
     Ok(())
 }
@@ -517,78 +603,27 @@ fn csv_field(line: &mut String, s: &str) {
     }
 }
 
-/// The phases, in the order of the record.
-const PHASES: [&str; 5] = ["rt", "dn", "cn", "tl", "ft"];
-
-/// Everything `--stats` needs of one check.
-#[derive(Default)]
-struct CheckStats {
-    count: u64,
-    up: u64,
-    phases: [Vec<u64>; 5],
-}
-
-impl CheckStats {
-    fn add(&mut self, r: &Record) {
-        self.count += 1;
-        if r.st == Status::Up {
-            self.up += 1;
-        }
-        let values = [Some(r.rt_ms), r.dn_ms, r.cn_ms, r.tl_ms, r.ft_ms];
-        for (samples, value) in self.phases.iter_mut().zip(values) {
-            if let Some(v) = value {
-                samples.push(v);
-            }
-        }
-    }
-}
-
-/// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[u64], p: u64) -> Option<u64> {
-    let n = sorted.len() as u64;
-    let rank = (p * n).div_ceil(100).max(1);
-    sorted.get(usize::try_from(rank - 1).ok()?).copied()
-}
-
-/// One row per check and phase; a phase never measured shows `-`.
-fn stats_table(stats: &BTreeMap<String, CheckStats>) -> String {
-    let width = stats.keys().map(String::len).max().unwrap_or(0).max(5);
-    let mut table = format!(
-        "{:<width$} {:>8} {:>7} {:<5} {:>8} {:>8} {:>8} {:>8}\n",
-        "check", "count", "up%", "phase", "n", "p50_ms", "p95_ms", "p99_ms"
-    );
-    for (check, s) in stats {
-        let up = 100.0 * s.up as f64 / s.count.max(1) as f64;
-        for (phase, samples) in PHASES.iter().zip(&s.phases) {
-            let mut sorted = samples.clone();
-            sorted.sort_unstable();
-            let p = |q| percentile(&sorted, q).map_or("-".to_owned(), |v| v.to_string());
-            let _ = writeln!(
-                table,
-                "{check:<width$} {:>8} {up:>7.2} {phase:<5} {:>8} {:>8} {:>8} {:>8}",
-                s.count,
-                sorted.len(),
-                p(50),
-                p(95),
-                p(99),
-            );
-        }
-    }
-    table
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50), Some(50));
-        assert_eq!(percentile(&v, 95), Some(95));
-        assert_eq!(percentile(&v, 99), Some(99));
-        assert_eq!(percentile(&[7], 99), Some(7));
-        assert_eq!(percentile(&[], 50), None);
+    fn an_input_not_read_outweighs_damage_which_counts_only_when_strict() {
+        let found = |damage, unreadable| Found { damage, unreadable };
+        assert_eq!(found(0, 0).exit_code(false), 0);
+        assert_eq!(found(0, 0).exit_code(true), 0);
+        assert_eq!(found(2, 0).exit_code(false), 0);
+        assert_eq!(found(2, 0).exit_code(true), 1);
+        assert_eq!(found(0, 1).exit_code(false), 3);
+        assert_eq!(found(2, 1).exit_code(true), 3);
+    }
+
+    #[test]
+    fn usage_errors_exit_2_and_a_failed_output_1() {
+        assert_eq!(DecodeError::FollowMany { given: 2 }.exit_code(), 2);
+        assert_eq!(DecodeError::TextWithoutStats.exit_code(), 2);
+        let e = io::Error::from(io::ErrorKind::StorageFull);
+        assert_eq!(DecodeError::Output(e).exit_code(), 1);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `sonde gateway --config gateway.toml`: run the reference regional
+//! `sonde gateway -c gateway.toml`: run the reference regional
 //! gateway (the `gateway` crate) until SIGTERM or SIGINT; with `[alert]`
 //! in gateway.toml, the alerter (`sonde alert`) beside it in the same
 //! process, from the alert.toml it names.
@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::logging::LogFormat;
+
 /// Arguments of `sonde gateway`.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -17,8 +19,11 @@ use tokio::signal::unix::{SignalKind, signal};
 )]
 pub struct Args {
     /// The gateway configuration (gateway.toml).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Worker threads of the async runtime.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -26,7 +31,7 @@ pub struct Args {
 
 /// Runs `sonde gateway`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    super::init_stderr_logging();
+    super::logging::init(args.log_format);
     let origin = args.config.display().to_string();
     let text = match config::file::read_bounded(&args.config) {
         Ok(bytes) => match String::from_utf8(bytes) {

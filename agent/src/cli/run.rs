@@ -23,19 +23,12 @@ use tokio::sync::mpsc;
 use sonde::blackbox::{Endpoint, Modules};
 use sonde::run::{Control, ReloadError, RunError, StartError, Supervisor};
 
+use super::logging::{self, LogFormat};
+
 /// The quickstart configuration, built in: `sonde run` with no `--config`.
 pub const QUICKSTART: &str = include_str!("../../../examples/quickstart.toml");
 const QUICKSTART_ORIGIN: &str = "<embedded examples/quickstart.toml>";
 const QUICKSTART_PAGE_ORIGIN: &str = "<embedded examples/quickstart.toml + the live page's sink>";
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// Arguments of `sonde run`.
 #[derive(Debug, clap::Args)]
@@ -128,7 +121,7 @@ pub fn load(source: &Source, require_checks: bool) -> Result<config::Plan, confi
 /// Runs `sonde run`. A [`RunError`] is reported (configuration errors as
 /// they are, the others through the log) before it is returned.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    init_logging(args.log_format);
+    logging::init(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
@@ -288,22 +281,6 @@ async fn forward_signals(tx: mpsc::Sender<Control>, reload: Reload) -> anyhow::R
             return Ok(());
         }
     }
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Under systemd, journald stamps each line itself.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
-    let _ = match (format, journald) {
-        (LogFormat::Json, _) => builder.json().try_init(),
-        (LogFormat::Text, true) => builder.without_time().try_init(),
-        (LogFormat::Text, false) => builder.try_init(),
-    };
 }
 
 /// systemd's notify protocol; every call is a no-op outside systemd.
