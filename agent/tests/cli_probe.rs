@@ -51,7 +51,7 @@ fn json_has_the_record_fields_as_float_milliseconds() {
     let target = HttpTarget::builder()
         .first_byte_delay(Duration::from_millis(50))
         .start();
-    let run = Sonde::new(["probe", "--json", &target.url("/")])
+    let run = Sonde::new(["probe", "--format", "json", &target.url("/")])
         .run()
         .expect_code(0);
     let v = run.json();
@@ -73,7 +73,7 @@ fn json_has_the_record_fields_as_float_milliseconds() {
 #[test]
 fn down_probe_exits_1_with_its_error_class() {
     let target = HttpTarget::builder().response(Response::new(500)).start();
-    let run = Sonde::new(["probe", "--json", &target.url("/")])
+    let run = Sonde::new(["probe", "--format", "json", &target.url("/")])
         .run()
         .expect_code(1);
     let v = run.json();
@@ -133,7 +133,8 @@ fn https_shows_tls_version_cipher_and_certificate_days() {
     let cacert = pem.ca_cert.to_string_lossy().into_owned();
     let run = Sonde::new([
         "probe",
-        "--json",
+        "--format",
+        "json",
         &url,
         "--resolve",
         &resolve,
@@ -161,7 +162,7 @@ fn https_shows_tls_version_cipher_and_certificate_days() {
             out.contains("TLSv1.3") && out.contains("days left") && out.contains("HTTP/2")
         });
     // Without the CA the certificate is untrusted: down, exit 1.
-    let run = Sonde::new(["probe", "--json", &url, "--resolve", &resolve])
+    let run = Sonde::new(["probe", "--format", "json", &url, "--resolve", &resolve])
         .run()
         .expect_code(1);
     assert_eq!(run.json()["error"], "tls_untrusted", "{}", run.describe());
@@ -180,7 +181,8 @@ fn dns_server_override_is_asked() {
     let url = format!("http://dns.test:{}/", target.port());
     let run = Sonde::new([
         "probe",
-        "--json",
+        "--format",
+        "json",
         "-4",
         &url,
         "--dns-server",
@@ -229,9 +231,11 @@ fn redirects_need_dash_l() {
         .route("/new", Response::ok("moved"))
         .start();
     let url = target.url("/old");
-    let run = Sonde::new(["probe", "--json", &url]).run().expect_code(0);
+    let run = Sonde::new(["probe", "--format", "json", &url])
+        .run()
+        .expect_code(0);
     assert_eq!(run.json()["sc"], 301);
-    let run = Sonde::new(["probe", "--json", "-L", &url])
+    let run = Sonde::new(["probe", "--format", "json", "-L", &url])
         .run()
         .expect_code(0);
     let v = run.json();
@@ -265,7 +269,7 @@ fn start_nginx_with_echo() -> Option<Nginx> {
 
 /// `sonde probe --json ARGS` that must come out up; its JSON.
 fn probe_up(args: &[&str]) -> Value {
-    let run = Sonde::new(["probe", "--json"].iter().chain(args))
+    let run = Sonde::new(["probe", "--format", "json"].iter().chain(args))
         .run()
         .expect_code(0);
     let v = run.json();
@@ -456,7 +460,7 @@ fn https_to_http_redirects_need_allow_insecure_redirect() {
         .route("/start", Response::redirect(302, &plain.url("/landing")))
         .start();
     let url = tls.url("/start");
-    let run = Sonde::new(["probe", "--json", "-k", "-L", &url])
+    let run = Sonde::new(["probe", "--format", "json", "-k", "-L", &url])
         .run()
         .expect_code(1);
     assert_eq!(
@@ -468,7 +472,8 @@ fn https_to_http_redirects_need_allow_insecure_redirect() {
     assert_eq!(plain.requests(), 0);
     let run = Sonde::new([
         "probe",
-        "--json",
+        "--format",
+        "json",
         "-k",
         "-L",
         "--allow-insecure-redirect",
@@ -501,7 +506,8 @@ fn body_contains_streams_a_large_body_in_little_memory() {
     let size = (len + 1).to_string();
     let args = [
         "probe",
-        "--json",
+        "--format",
+        "json",
         "--max-time",
         "60",
         "--max-body-size",
@@ -541,7 +547,8 @@ fn body_contains_streams_a_large_body_in_little_memory() {
     // A needle that is not there is not found, with the same memory.
     let args = [
         "probe",
-        "--json",
+        "--format",
+        "json",
         "--max-time",
         "60",
         "--max-body-size",
@@ -564,7 +571,8 @@ fn a_deadline_shorter_than_the_body_ends_the_search_at_the_deadline() {
     let size = (len + 1).to_string();
     let run = Sonde::new([
         "probe",
-        "--json",
+        "--format",
+        "json",
         "--max-time",
         "300ms",
         "--max-body-size",
@@ -597,7 +605,7 @@ fn cacert_replaces_the_system_roots_unless_system_roots_is_given() {
     let store = system_pem.ca_cert.to_string_lossy().into_owned();
     let private = private_pem.ca_cert.to_string_lossy().into_owned();
     let probe = |extra: &[&str], code: i32| {
-        let args = ["probe", "--json", &url, "--resolve", &resolve];
+        let args = ["probe", "--format", "json", &url, "--resolve", &resolve];
         Sonde::new(args.iter().chain(extra))
             .env("SSL_CERT_FILE", &store)
             .env("SSL_CERT_DIR", "/nonexistent")
@@ -619,7 +627,8 @@ fn cacert_replaces_the_system_roots_unless_system_roots_is_given() {
     let own = system_pem.ca_cert.to_string_lossy().into_owned();
     let v = Sonde::new([
         "probe",
-        "--json",
+        "--format",
+        "json",
         &url,
         "--resolve",
         &resolve,
@@ -651,7 +660,7 @@ fn cert_days_left_is_the_earliest_over_the_chain_and_names_it() {
     let resolve = format!("chain.test:{}:127.0.0.1", target.port());
     let cacert = pem.ca_cert.to_string_lossy().into_owned();
     let args = ["probe", &url, "--resolve", &resolve, "--cacert", &cacert];
-    let run = Sonde::new(args.iter().copied().chain(["--json"]))
+    let run = Sonde::new(args.iter().copied().chain(["--format", "json"]))
         .run()
         .expect_code(0);
     let v = run.json();

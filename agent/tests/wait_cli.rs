@@ -128,13 +128,16 @@ fn json_path_condition_waits_for_its_value() {
     let done = resp(200, &[], r#"{"deploy":{"status":"completed"}}"#);
     let server = Scripted::start(vec![running.clone(), running, done]);
     let url = server.url();
-    Sonde::new(fast(&url, &["--json", r#".deploy.status == "completed""#]))
-        .run()
-        .expect_code(0)
-        .expect("not ready while running", |r| {
-            r.stderr()
-                .contains(r#"not .deploy.status == "completed" (is "running")"#)
-        });
+    Sonde::new(fast(
+        &url,
+        &["--ready-when", r#".deploy.status == "completed""#],
+    ))
+    .run()
+    .expect_code(0)
+    .expect("not ready while running", |r| {
+        r.stderr()
+            .contains(r#"not .deploy.status == "completed" (is "running")"#)
+    });
     assert_eq!(server.hits().len(), 3);
 }
 
@@ -149,7 +152,7 @@ fn fail_when_ends_the_wait_at_once() {
     Sonde::new(fast(
         &url,
         &[
-            "--json",
+            "--ready-when",
             r#".status == "completed""#,
             "--fail-when",
             r#".status == "failed""#,
@@ -301,7 +304,7 @@ fn connection_failures_are_retried_until_the_deadline() {
 #[test]
 fn usage_errors_exit_2() {
     for bad in [
-        vec!["wait", "http://127.0.0.1:1/", "--json", ".status = 1"],
+        vec!["wait", "http://127.0.0.1:1/", "--ready-when", ".status = 1"],
         vec!["wait", "http://127.0.0.1:1/", "--timeout", "soon"],
         vec!["wait", "http://127.0.0.1:1/", "--retry-on", "nope"],
         vec!["wait", "http://127.0.0.1:1/", "--listen", "127.0.0.1:0"],

@@ -1,39 +1,46 @@
 //! `sonde probe URL`: one probe, shown for people (a waterfall of the
-//! phases) or as one JSON object. Flags follow curl's spelling where curl
-//! has one. Exit status: 0 up, 1 down or unknown, 2 usage error.
+//! phases) or as one JSON object (`--format json`). The request flags are
+//! curl's (`request`), and so are -i, -v, -o and -w (`output`). Exit
+//! status: 0 up, 1 down or unknown, 2 usage error.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, bail};
-use bytes::Bytes;
-use hyper::Method;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use anyhow::Context;
 use serde_json::json;
-use url::Url;
 
-use sonde::probe::{
-    BodyAssertion, DnsReport, Family, IpVersion, ProbeReport, ProbeSpec, Prober, ResolveOverride,
-    TlsInfo, TlsOptions, tls,
-};
+use super::output::{self, OutputArgs, Prepared};
+use super::request::{self, RequestArgs, parse_duration, parse_statuses};
+use sonde::probe::{BodyAssertion, DnsReport, Family, ProbeReport, ProbeSpec, Prober, TlsInfo};
 
 /// Exit status when the probe was up.
 pub const EXIT_UP: u8 = 0;
 /// Exit status when the probe was down (or unknown).
 pub const EXIT_DOWN: u8 = 1;
 
+/// What `sonde probe` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The waterfall, for people.
+    Text,
+    /// One JSON object, phases as float milliseconds.
+    Json,
+}
+
 /// Arguments of `sonde probe`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Exit status: 0 up, 1 down or unknown, 2 usage error.\n\
-Durations and status codes: the grammar of the configuration file (README: Configuration).")]
+Durations and status codes: the grammar of the configuration file (README: Configuration).\n\
+--json DATA sends DATA as a JSON request body, as curl's --json; JSON output is --format json.")]
 pub struct Args {
     /// The URL to probe (http:// is assumed when no scheme is given).
-    pub url: String,
-    /// Print one JSON object (phases as float milliseconds) instead of the waterfall.
-    #[arg(long)]
-    pub json: bool,
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// Print the waterfall (text, the default) or one JSON object (json,
+    /// phases as float milliseconds).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<Format>,
     /// Deadline for the whole probe: seconds, or a duration such as 500ms.
     #[arg(
         short = 'm',
@@ -58,175 +65,63 @@ pub struct Args {
     /// How to make the request.
     #[command(flatten)]
     pub request: RequestArgs,
-}
-
-/// How to make the request: the flags `sonde probe` and `sonde wait` share,
-/// in curl's spelling.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Request")]
-pub struct RequestArgs {
-    /// Request method.
-    #[arg(short = 'X', long = "request", value_name = "METHOD")]
-    pub method: Option<String>,
-    /// Extra request header, "Name: value" (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    pub headers: Vec<String>,
-    /// Request body (implies POST); @FILE reads it from a file.
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
-    pub data: Option<String>,
-    /// Connect over IPv4 only.
-    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// Connect over IPv6 only.
-    #[arg(short = '6', long = "ipv6")]
-    pub ipv6: bool,
-    /// Use ADDR for HOST:PORT instead of resolving it (repeatable).
-    #[arg(long, value_name = "HOST:PORT:ADDR")]
-    pub resolve: Vec<String>,
-    /// Ask this DNS server (IP or IP:PORT) instead of the system's.
-    #[arg(long, value_name = "ADDR")]
-    pub dns_server: Option<String>,
-    /// How long an A answer waits for AAAA before connecting (RFC 8305).
-    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
-    pub resolution_delay: Duration,
-    /// Trust the CA certificates in this PEM file instead of the system roots (as curl).
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-    /// With --cacert, trust the system roots too.
-    #[arg(long, requires = "cacert")]
-    pub system_roots: bool,
-    /// Client certificate (PEM) for mutual TLS.
-    #[arg(short = 'E', long, value_name = "FILE", requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Private key (PEM) of the client certificate.
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub key: Option<PathBuf>,
-    /// Accept any server certificate (the handshake is still timed and checked).
-    #[arg(short = 'k', long)]
-    pub insecure: bool,
-    /// Name for SNI, certificate checks and Host (the URL's host is still the address).
-    #[arg(long, value_name = "NAME")]
-    pub server_name: Option<String>,
-    /// Follow redirects.
-    #[arg(short = 'L', long = "location")]
-    pub location: bool,
-    /// Maximum redirects to follow with -L.
-    #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
-    pub max_redirs: u32,
-    /// With -L, follow a redirect from https to http (refused otherwise:
-    /// insecure_redirect). Credentials still stay behind.
-    #[arg(long)]
-    pub allow_insecure_redirect: bool,
+    /// What to show beside the waterfall.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Runs `sonde probe`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let json = args.json;
+    let mut spec = spec_from_args(&args)?;
+    let mut shown = Prepared::new(&args.output, args.request.head)?;
+    // -w alone replaces the waterfall (as `curl -o /dev/null -w` is used);
+    // with --format both are written, the format first.
+    let format = match (args.format, &shown.template) {
+        (Some(format), _) => Some(format),
+        (None, Some(_)) => None,
+        (None, None) => Some(Format::Text),
+    };
+    spec.keep_response = shown.keeps_response();
+    spec.keep_request = shown.verbose;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(async {
-        let spec = spec_from_args(args)?;
-        let prober = Prober::new();
-        anyhow::Ok(prober.probe(&spec).await)
-    })?;
-    let out = if json {
-        let mut s = render_json(&report).to_string();
-        s.push('\n');
-        s
-    } else {
-        render_waterfall(&report, SystemTime::now())
-    };
-    print!("{out}");
-    Ok(match report.status {
+    let report = runtime.block_on(Prober::new().probe(&spec));
+    let code = match report.status {
         wire::Status::Up => EXIT_UP,
         _ => EXIT_DOWN,
-    })
+    };
+    let heads = shown.heads(&report);
+    if !heads.is_empty() {
+        let _ = std::io::stderr().lock().write_all(heads.as_bytes());
+    }
+    shown.write_body(&report)?;
+    let out = match format {
+        Some(Format::Json) => {
+            let mut s = render_json(&report).to_string();
+            s.push('\n');
+            s
+        }
+        Some(Format::Text) => render_waterfall(&report, SystemTime::now()),
+        None => String::new(),
+    };
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+    shown.write_out(&output::values(
+        &report,
+        &spec.url,
+        spec.method.as_str(),
+        code,
+    ));
+    Ok(code)
 }
 
 /// Turns the command line into a probe spec; every error names the flag.
-pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
-    let request = &args.request;
-    let raw = if args.url.contains("://") {
-        args.url.clone()
-    } else {
-        format!("http://{}", args.url)
-    };
-    let url = Url::parse(&raw).with_context(|| format!("URL {:?}", args.url))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        bail!("URL {:?}: only http and https are supported", args.url);
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        bail!("URL {:?}: no host", args.url);
-    }
-    // The files are read now; the configuration (and the system roots, if
-    // it uses them) only when a hop is https: at once for an https URL, so
-    // an unusable trust store is a usage error, and never for a plain
-    // probe that is not redirected to https.
-    let tls = tls::probe_tls(&TlsOptions {
-        ca_file: request.cacert.clone(),
-        system_roots: request.system_roots,
-        client_cert: request.cert.clone().zip(request.key.clone()),
-        insecure: request.insecure,
-    })
-    .context("TLS options")?;
-    if url.scheme() == "https" {
-        tls.config()
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .context("TLS options")?;
-    }
-    let mut spec = ProbeSpec::new(url, tls);
-    if args.max_time.is_zero() || args.max_time > Duration::from_secs(86_400) {
-        bail!(
-            "--max-time {}: must be between 0 and 86400 seconds",
-            config::duration::format(args.max_time)
-        );
-    }
-    spec.timeout = args.max_time;
-    spec.headers = parse_headers(&request.headers)?;
-    if let Some(data) = &request.data {
-        spec.body = match data.strip_prefix('@') {
-            Some(path) => {
-                Bytes::from(std::fs::read(path).with_context(|| format!("--data: reading {path}"))?)
-            }
-            None => Bytes::from(data.clone()),
-        };
-        spec.method = Method::POST;
-        if !spec.headers.contains_key(hyper::header::CONTENT_TYPE) {
-            spec.headers.insert(
-                hyper::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-www-form-urlencoded"),
-            );
-        }
-    }
-    if let Some(method) = &request.method {
-        spec.method = Method::from_bytes(method.as_bytes())
-            .with_context(|| format!("-X {method:?}: not an HTTP method"))?;
-    }
-    spec.ip_version = match (request.ipv4, request.ipv6) {
-        (true, _) => IpVersion::V4,
-        (_, true) => IpVersion::V6,
-        _ => IpVersion::Auto,
-    };
-    spec.resolve = request
-        .resolve
-        .iter()
-        .map(|r| parse_resolve(r))
-        .collect::<anyhow::Result<_>>()?;
-    spec.dns_server = request
-        .dns_server
-        .as_deref()
-        .map(parse_dns_server)
-        .transpose()?;
-    spec.resolution_delay = request.resolution_delay;
-    spec.server_name = request.server_name.clone();
-    spec.max_redirects = if request.location {
-        request.max_redirs
-    } else {
-        0
-    };
-    spec.allow_insecure_redirect = request.allow_insecure_redirect;
+pub fn spec_from_args(args: &Args) -> anyhow::Result<ProbeSpec> {
+    let raw = request::url_argument(args.url.as_deref(), &args.request)?;
+    let url = request::parse_url(raw)?;
+    let mut spec = request::spec(url, &args.request, args.max_time)?;
     spec.max_body_bytes = args.max_body_size;
     if let Some(codes) = &args.expect_status {
         spec.expect.statuses =
@@ -240,73 +135,6 @@ pub fn spec_from_args(args: Args) -> anyhow::Result<ProbeSpec> {
         _ => Vec::new(),
     };
     Ok(spec)
-}
-
-fn parse_headers(raw: &[String]) -> anyhow::Result<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    for h in raw {
-        let (name, value) = h
-            .split_once(':')
-            .with_context(|| format!("-H {h:?}: expected \"Name: value\""))?;
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .with_context(|| format!("-H {h:?}: bad header name"))?;
-        let value = HeaderValue::from_str(value.trim())
-            .with_context(|| format!("-H {h:?}: bad header value"))?;
-        headers.append(name, value);
-    }
-    Ok(headers)
-}
-
-/// Parses curl's `--resolve HOST:PORT:ADDR` (ADDR may be bracketed IPv6).
-pub fn parse_resolve(raw: &str) -> anyhow::Result<ResolveOverride> {
-    let usage = || format!("--resolve {raw:?}: expected HOST:PORT:ADDR");
-    let (host, rest) = raw.split_once(':').with_context(usage)?;
-    let (port, addr) = rest.split_once(':').with_context(usage)?;
-    let port: u16 = port.parse().with_context(usage)?;
-    let addr: IpAddr = addr
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .with_context(usage)?;
-    if host.is_empty() {
-        bail!(usage());
-    }
-    Ok(ResolveOverride {
-        host: host.to_owned(),
-        port,
-        addr,
-    })
-}
-
-/// Parses a DNS server: `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
-pub fn parse_dns_server(raw: &str) -> anyhow::Result<SocketAddr> {
-    if let Ok(addr) = raw.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    raw.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .with_context(|| format!("--dns-server {raw:?}: expected IP, IP:PORT or [IPv6]:PORT"))
-}
-
-/// Parses status expectations, comma-separated, in the grammar of the
-/// configuration's `expect_status` (README: Configuration).
-pub fn parse_statuses(raw: &str) -> anyhow::Result<Vec<std::ops::RangeInclusive<u16>>> {
-    config::status::parse_list(raw)
-        .map_err(|e| anyhow::anyhow!("{e} (valid: {}, comma-separated)", config::status::VALID))
-}
-
-/// Parses a duration flag: the configuration's grammar (README:
-/// Configuration), where a bare number is seconds, as in curl.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    use config::duration::{self, BareNumber};
-    duration::parse_with(raw, BareNumber::Seconds).map_err(|e| {
-        format!(
-            "bad duration {raw:?}: {e} (valid: {}, or a bare number of seconds)",
-            duration::VALID
-        )
-    })
 }
 
 fn version_name(v: hyper::Version) -> &'static str {
@@ -337,6 +165,7 @@ pub fn render_json(report: &ProbeReport) -> serde_json::Value {
         "cn": us.connect.map(ms),
         "tl": us.tls.map(ms),
         "ft": us.ttfb.map(ms),
+        "px": us.proxy.map(ms),
         "error": report.failure.as_ref().map(|f| f.class.name()),
         "error_phase": report.failure.as_ref().map(|f| f.phase.name()),
         "error_detail": report.failure.as_ref().map(|f| f.detail.as_str()),
@@ -410,9 +239,29 @@ fn cert_line(tls: &TlsInfo, now: SystemTime) -> Option<String> {
     }
 }
 
+/// Columns between a waterfall row's bars.
+const WIDTH: usize = 40;
+
+/// One waterfall bar from `from` to `to` (fractions of the total):
+/// exactly [`WIDTH`] columns, at least one of them filled, so a phase too
+/// short to round to a column, or one that starts at the very end, still
+/// shows (in the last column).
+fn bar(from: f64, to: f64) -> String {
+    let column = |f: f64| {
+        let c = (f.clamp(0.0, 1.0) * WIDTH as f64).round();
+        // A NaN (an empty total) is column 0.
+        if c.is_nan() { 0 } else { c as usize }
+    };
+    let start = column(from).min(WIDTH - 1);
+    let end = column(to).clamp(start + 1, WIDTH);
+    let mut bar = " ".repeat(start);
+    bar.push_str(&"█".repeat(end - start));
+    bar.push_str(&" ".repeat(WIDTH - end));
+    bar
+}
+
 /// The report as a waterfall for people, phases to 0.01 ms.
 pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
-    const WIDTH: usize = 40;
     let t = &report.timings;
     let mut out = String::new();
     let _ = writeln!(out, "{}", report.final_url);
@@ -455,13 +304,11 @@ pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
     let total = t.total.as_secs_f64().max(f64::MIN_POSITIVE);
     let body = t.total.saturating_sub(t.to_first_byte());
     let body = (t.ttfb.is_some() && report.status_code.is_some()).then_some(body);
-    let rows = [
-        ("dns", t.dns),
-        ("connect", t.connect),
-        ("tls", t.tls),
-        ("ttfb", t.ttfb),
-        ("body", body),
-    ];
+    let mut rows = vec![("dns", t.dns), ("connect", t.connect)];
+    if t.proxy.is_some() {
+        rows.push(("proxy", t.proxy));
+    }
+    rows.extend([("tls", t.tls), ("ttfb", t.ttfb), ("body", body)]);
     let mut offset = 0.0;
     for (name, phase) in rows {
         let Some(d) = phase else {
@@ -469,15 +316,8 @@ pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
             continue;
         };
         let secs = d.as_secs_f64();
-        let start = ((offset / total) * WIDTH as f64).round() as usize;
-        let end = (((offset + secs) / total) * WIDTH as f64).round() as usize;
-        let start = start.min(WIDTH);
-        let len = end
-            .saturating_sub(start)
-            .max(1)
-            .min(WIDTH - start.min(WIDTH - 1));
-        let bar = format!("{}{}", " ".repeat(start), "█".repeat(len));
-        let _ = writeln!(out, "  {name:<8} {:>7.2} ms |{bar:<WIDTH$}|", secs * 1000.0);
+        let bar = bar(offset / total, (offset + secs) / total);
+        let _ = writeln!(out, "  {name:<8} {:>7.2} ms |{bar}|", secs * 1000.0);
         offset += secs;
     }
     let _ = writeln!(
@@ -493,52 +333,49 @@ pub fn render_waterfall(report: &ProbeReport, now: SystemTime) -> String {
 mod tests {
     use super::*;
 
+    /// Every bar is WIDTH characters (the filled ones are U+2588, three
+    /// bytes each) with at least one filled, wherever it starts.
     #[test]
-    fn resolve_accepts_v4_and_bracketed_v6() {
-        let r = parse_resolve("example.test:443:127.0.0.1").ok();
-        assert_eq!(
-            r.map(|r| (r.port, r.addr.to_string())),
-            Some((443, "127.0.0.1".into()))
-        );
-        let r = parse_resolve("example.test:80:[::1]").ok();
-        assert_eq!(r.map(|r| r.addr.to_string()), Some("::1".into()));
-        assert!(parse_resolve("example.test:x:127.0.0.1").is_err());
-        assert!(parse_resolve("nohost").is_err());
-    }
-
-    #[test]
-    fn dns_server_defaults_to_port_53() {
-        assert_eq!(
-            parse_dns_server("127.0.0.1").ok(),
-            Some(SocketAddr::from(([127, 0, 0, 1], 53)))
-        );
-        assert_eq!(
-            parse_dns_server("127.0.0.1:5353").ok(),
-            Some(SocketAddr::from(([127, 0, 0, 1], 5353)))
-        );
-        assert!(parse_dns_server("[::1]:53").is_ok());
-        assert!(parse_dns_server("dns.test").is_err());
-    }
-
-    /// The flag's default is written as text for `--help`; it must be the
-    /// engine's (and the configuration's) default.
-    #[test]
-    fn the_resolution_delay_flag_defaults_to_the_engines_default() {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            request: RequestArgs,
+    fn every_bar_is_exactly_the_frame_wide() {
+        let steps = [
+            0.0, 0.001, 0.0125, 0.3, 0.49, 0.5, 0.51, 0.987, 0.9999, 1.0, 1.2,
+        ];
+        for from in steps {
+            for to in steps.iter().map(|t| t + from) {
+                let b = bar(from, to);
+                assert_eq!(b.chars().count(), WIDTH, "from {from} to {to}: {b:?}");
+                assert!(b.contains('█'), "from {from} to {to}: {b:?}");
+                let filled = b.chars().filter(|c| *c == '█').count();
+                let lead = b.chars().take_while(|c| *c == ' ').count();
+                assert!(lead + filled <= WIDTH);
+            }
         }
-        let parsed = <Only as clap::Parser>::try_parse_from(["sonde"]);
-        assert_eq!(
-            parsed.map(|o| o.request.resolution_delay).ok(),
-            Some(sonde::probe::DEFAULT_RESOLUTION_DELAY)
-        );
+        // The body starting at the last column: one filled column, the last.
+        assert_eq!(bar(1.0, 1.0), format!("{}█", " ".repeat(WIDTH - 1)));
+        assert_eq!(bar(0.0, 1.0), "█".repeat(WIDTH));
+        assert_eq!(bar(f64::NAN, f64::NAN).chars().count(), WIDTH);
     }
 
+    /// Rows of contiguous phases, as render_waterfall lays them out, for
+    /// many combinations of phase lengths: each row is WIDTH between its bars.
     #[test]
-    fn headers_need_a_colon() {
-        assert!(parse_headers(&["X-A: 1".into(), "X-A: 2".into()]).is_ok_and(|h| h.len() == 2));
-        assert!(parse_headers(&["nocolon".into()]).is_err());
+    fn rows_over_many_phase_combinations_fit_the_frame() {
+        let lengths = [0.0, 0.000_001, 0.004, 0.25, 1.0, 7.5];
+        for a in lengths {
+            for b in lengths {
+                for c in lengths {
+                    for d in lengths {
+                        let phases = [a, b, c, d];
+                        let total: f64 = phases.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+                        let mut offset = 0.0;
+                        for p in phases {
+                            let b = bar(offset / total, (offset + p) / total);
+                            assert_eq!(b.chars().count(), WIDTH, "{phases:?}");
+                            offset += p;
+                        }
+                    }
+                }
+            }
+        }
     }
 }

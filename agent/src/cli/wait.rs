@@ -16,7 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use super::probe::{self as probe_cli, parse_duration, parse_statuses, render_json};
+use super::output::{self, OutputArgs, Prepared as Shown};
+use super::probe::render_json;
+use super::request::{self, RequestArgs, parse_duration, parse_statuses};
 use sonde::probe::{ProbeReport, Prober};
 use sonde::retry::{Backoff, Breaker, SplitMix64};
 use sonde::wait::condition::{BodyCondition, Conditions, HeaderCondition, JsonCondition};
@@ -41,11 +43,15 @@ const BREAKER_THRESHOLD: u32 = 5;
                   2 usage error, 3 deadline passed.\n\
                   Durations: 500ms, 1.5s, 2m, 1h, 1m30s, 1d, or a bare number of seconds; \
                   status codes: 200, 2xx, 200-299, comma-separated \
-                  (the configuration's grammar; README: Configuration)."
+                  (the configuration's grammar; README: Configuration).\n\
+                  --json DATA sends DATA as a JSON request body, as curl's --json; \
+                  a JSON condition on the response is --ready-when.\n\
+                  -i and -v show every attempt on stderr; -o and -w the last attempt, once."
 )]
 pub struct Args {
     /// The URL to poll (http:// is assumed when no scheme is given).
-    pub url: String,
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
 
     /// Ready statuses, e.g. "200", "200-299", "2xx,304".
     #[arg(long, value_name = "CODES", default_value = "2xx")]
@@ -56,9 +62,9 @@ pub struct Args {
     /// The body must match this regular expression (repeatable).
     #[arg(long, value_name = "REGEX")]
     pub body_matches: Vec<String>,
-    /// A JSON condition that must hold, e.g. '.status == "completed"' (repeatable).
-    #[arg(long = "json", value_name = "COND")]
-    pub json: Vec<String>,
+    /// A JSON condition on the response that must hold, e.g. '.status == "completed"' (repeatable).
+    #[arg(long, value_name = "COND")]
+    pub ready_when: Vec<String>,
     /// A response header must match, "Name: regex" (repeatable).
     #[arg(long, value_name = "HEADER")]
     pub header_matches: Vec<String>,
@@ -95,12 +101,18 @@ pub struct Args {
 
     /// How to make the request (as `sonde probe`).
     #[command(flatten)]
-    pub request: probe_cli::RequestArgs,
+    pub request: RequestArgs,
+
+    /// What to show beside the attempt lines (as `sonde probe`).
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Runs `sonde wait`.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let (plan, spec, backoff, json_output, url) = prepare(&args)?;
+    let (plan, mut spec, backoff, json_output, url) = prepare(&args)?;
+    let mut shown = Shown::new(&args.output, args.request.head)?;
+    spec.keep_request = shown.verbose;
     let secret = match &args.secret_file {
         Some(path) => {
             let raw = config::file::read_bounded(path)
@@ -144,6 +156,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         );
         let live = terminal.then(|| LiveLine::start(Instant::now()));
         let summary = wait::wait(&plan, probe, pacer, webhooks, |event| {
+            if let Event::Attempt(a) = &event {
+                let heads = shown.heads(a.report);
+                for line in heads.lines() {
+                    match &live {
+                        Some(live) => live.log(line),
+                        None => eprintln!("{line}"),
+                    }
+                }
+            }
             let text = match &event {
                 Event::Attempt(a) => attempt_line(a),
                 Event::WebhookRejected { peer, reason } => {
@@ -178,14 +199,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         anyhow::Ok(summary)
     })?;
     eprintln!("{}", final_line(&summary));
-    if json_output {
-        println!("{}", render_summary(&summary, &url));
-    }
-    Ok(match summary.outcome {
+    let code = match summary.outcome {
         Outcome::Ready { .. } => EXIT_READY,
         Outcome::Failed { .. } => EXIT_FAILED,
         Outcome::Deadline => EXIT_DEADLINE,
-    })
+    };
+    if let Some(last) = &summary.last {
+        shown.write_body(last)?;
+    }
+    if json_output {
+        println!("{}", render_summary(&summary, &url));
+    }
+    if let Some(last) = &summary.last {
+        shown.write_out(&output::values(last, &spec.url, spec.method.as_str(), code));
+    }
+    Ok(code)
 }
 
 type Prepared = (Plan, sonde::probe::ProbeSpec, Backoff, bool, String);
@@ -207,10 +235,23 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
         let re = regex::Regex::new(re).with_context(|| format!("--body-matches {re:?}"))?;
         conditions.body.push(BodyCondition::Matches(re));
     }
-    for c in &args.json {
+    for c in &args.ready_when {
         conditions
             .json
-            .push(JsonCondition::parse(c).context("--json")?);
+            .push(JsonCondition::parse(c).context("--ready-when")?);
+    }
+    // `--json` was this condition before it became curl's request body:
+    // a value that starts as a path does is refused rather than POSTed.
+    if let Some(c) = args
+        .request
+        .json
+        .iter()
+        .find(|c| c.trim_start().starts_with('.'))
+    {
+        bail!(
+            "--json {c:?}: --json DATA sends DATA as a JSON request body, as curl's does; \
+             for a condition on the response use --ready-when {c:?}"
+        );
     }
     for c in &args.header_matches {
         conditions
@@ -229,17 +270,12 @@ fn prepare(args: &Args) -> anyhow::Result<Prepared> {
     if args.max_interval < args.interval {
         bail!("--max-interval must be at least --interval");
     }
-    let probe_args = probe_cli::Args {
-        url: args.url.clone(),
-        json: false,
-        max_time: args.attempt_timeout.min(Duration::from_secs(86_400)),
-        expect_status: None,
-        body_contains: None,
-        body_matches: None,
-        max_body_size: 1 << 20,
-        request: args.request.clone(),
-    };
-    let mut spec = probe_cli::spec_from_args(probe_args)?;
+    let raw = request::url_argument(args.url.as_deref(), &args.request)?;
+    let mut spec = request::spec(
+        request::parse_url(raw)?,
+        &args.request,
+        args.attempt_timeout.min(Duration::from_secs(86_400)),
+    )?;
     // The conditions judge; the engine only measures and keeps the answer.
     spec.expect.statuses = vec![100..=599];
     spec.expect.body.clear();

@@ -38,6 +38,7 @@ impl Sonde {
         S: AsRef<std::ffi::OsStr>,
     {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sonde"));
+        process::clear_proxy_env(&mut cmd);
         let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
         cmd.args(&args);
         let shown = std::iter::once("sonde".to_string())

@@ -57,6 +57,7 @@ impl Process {
     }
 
     fn spawn(mut cmd: Command, envs: &[(&str, &str)], shown: String) -> Process {
+        clear_proxy_env(&mut cmd);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in envs {
             cmd.env(k, v);
@@ -263,5 +264,26 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
             "timed out after {limit:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The variables `sonde probe` and `sonde wait` take a proxy from, as
+/// curl does: a test's child never inherits the machine's (a CI runner
+/// behind a proxy would send loopback probes through it). A test that
+/// wants one sets it on the child after this.
+pub const PROXY_ENV: [&str; 7] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// Removes [`PROXY_ENV`] from `cmd`'s environment.
+pub fn clear_proxy_env(cmd: &mut Command) {
+    for name in PROXY_ENV {
+        cmd.env_remove(name);
     }
 }
