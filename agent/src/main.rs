@@ -48,3 +48,32 @@ fn main() -> ExitCode {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::cli::Cli;
+
+    /// `sonde --version` is `sonde <version> (<commit> <YYYY-MM-DD>)`, the
+    /// commit `unknown` outside a git checkout (agent/build.rs); `-V` is
+    /// the version alone. This is the text `main` prints.
+    #[test]
+    fn version_shape() {
+        let long = match Cli::try_parse_from(["sonde", "--version"]) {
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.to_string(),
+            other => panic!("--version: {other:?}"),
+        };
+        let version = regex::escape(env!("CARGO_PKG_VERSION"));
+        let shape =
+            format!(r"^sonde {version} \(([0-9a-f]{{7,}}|unknown) \d{{4}}-\d{{2}}-\d{{2}}\)\n$");
+        let shape = regex::Regex::new(&shape).expect("a valid pattern");
+        assert!(shape.is_match(&long), "{long:?} is not {shape}");
+
+        let short = match Cli::try_parse_from(["sonde", "-V"]) {
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.to_string(),
+            other => panic!("-V: {other:?}"),
+        };
+        assert_eq!(short, format!("sonde {}\n", env!("CARGO_PKG_VERSION")));
+    }
+}

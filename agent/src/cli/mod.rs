@@ -9,34 +9,29 @@ use clap::{Parser, Subcommand};
 pub mod alert;
 pub mod check_config;
 pub mod decode;
+// dist/'s completions and man pages, checked against these definitions.
+#[cfg(all(test, feature = "gateway"))]
+mod dist;
 // `sonde gateway` exists only with the `gateway` feature (axum, tungstenite).
 #[cfg(feature = "gateway")]
 pub mod gateway;
+pub mod logging;
 // The quickstart's live page: an in-process gateway, with the same feature.
+pub mod output;
 #[cfg(feature = "gateway")]
 pub mod page;
 pub mod probe;
+pub mod request;
 pub mod run;
 pub mod wait;
-
-/// Logs to stderr as text, at `RUST_LOG` or info: the gateway's and the
-/// alerter's (the agent's own has formats, see `run`).
-pub fn init_stderr_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-}
+pub mod writeout;
 
 /// Exit status for a usage error (bad flags, unreadable input).
 pub const EXIT_USAGE: u8 = 2;
 
 /// sonde: a synthetic HTTP probe agent with truthful per-phase timing.
 #[derive(Debug, Parser)]
-#[command(name = "sonde", version, about)]
+#[command(name = "sonde", version, long_version = env!("SONDE_LONG_VERSION"), about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
