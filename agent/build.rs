@@ -20,8 +20,8 @@ fn main() {
 }
 
 /// The short commit of the workspace's own checkout, and the files whose
-/// change means a new commit (HEAD, the branch it points at, packed-refs)
-/// told to cargo, so the stamp follows commits without rerunning always.
+/// change means a new commit (HEAD, the branch it points at, packed-refs,
+/// HEAD's reflog) told to cargo, so the stamp follows commits without rerunning always.
 fn commit() -> Option<String> {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
     let root = manifest_dir.parent()?;
@@ -39,6 +39,11 @@ fn commit() -> Option<String> {
     }
     if let Some(packed) = git(root, &["rev-parse", "--git-path", "packed-refs"]) {
         watch(root, &packed);
+    }
+    // HEAD's reflog: written by every commit, checkout and reset, also
+    // when the branch's ref was only in packed-refs and is now a new file.
+    if let Some(log) = git(root, &["rev-parse", "--git-path", "logs/HEAD"]) {
+        watch(root, &log);
     }
     git(root, &["rev-parse", "--short=7", "HEAD"])
 }

@@ -337,13 +337,19 @@ fn output_writes_the_body_as_received_and_dash_is_stdout() {
         .expect("the body first on stdout, then the waterfall", |r| {
             r.stdout().starts_with("the served body\nhttp://") && r.stdout().contains("200 up")
         });
-    // A file that cannot be created: usage error, nothing sent.
-    let before = target.requests();
+    // A file that cannot be created: an error naming it (exit 2).
     Sonde::new(["probe", &target.url("/"), "-o", "/nonexistent/dir/body"])
         .run()
         .expect_code(2)
         .expect_stderr_has("-o /nonexistent/dir/body");
-    assert_eq!(target.requests(), before);
+    // No response, no file: as curl, which creates it when data arrives,
+    // an existing file is left as it was.
+    std::fs::write(&file, b"kept").unwrap_or_else(|e| panic!("{e}"));
+    let refused = testkit::tcp::refused_addr();
+    Sonde::new(["probe", &format!("http://{refused}/"), "-o", &path])
+        .run()
+        .expect_code(1);
+    assert_eq!(std::fs::read(&file).ok().as_deref(), Some(&b"kept"[..]));
 }
 
 #[test]

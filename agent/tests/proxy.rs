@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hyper::header::{HeaderValue, PROXY_AUTHORIZATION};
 use sonde::probe::{
-    BodyAssertion, Compression, HttpVersion, Phase, ProbeReport, ProbeSpec, Prober, Proxy,
+    BodyAssertion, Compression, HttpVersion, Phase, ProbeReport, ProbeSpec, Prober, Proxies, Proxy,
     TlsOptions, tls,
 };
 use testkit::forward_proxy::ForwardProxy;
@@ -36,8 +36,10 @@ fn spec(url: &str, pem: Option<&PemFiles>) -> ProbeSpec {
     spec
 }
 
-fn via(proxy: &str) -> Option<Proxy> {
-    Some(Proxy::parse(proxy).unwrap_or_else(|e| panic!("{proxy}: {e}")))
+fn via(proxy: &str) -> Option<Proxies> {
+    Some(Proxies::from(
+        Proxy::parse(proxy).unwrap_or_else(|e| panic!("{proxy}: {e}")),
+    ))
 }
 
 fn probe(spec: &ProbeSpec) -> ProbeReport {
@@ -205,6 +207,31 @@ fn no_proxy_sends_a_hop_direct() {
         proxy.request_lines()
     );
     assert_eq!(r.remote, Some(target.addr()));
+}
+
+/// curl picks the proxy per request: a redirect from a host `no_proxy`
+/// names to one it does not goes through the proxy, and back direct.
+#[test]
+fn each_redirect_hop_picks_its_proxy_again() {
+    let end = HttpTarget::plain();
+    let start = HttpTarget::builder()
+        .response(Response::redirect(302, &end.url("/end")))
+        .start();
+    let proxy = ForwardProxy::start();
+    // The first hop is to localhost, which the list names: direct; the
+    // second, to 127.0.0.1, through the proxy.
+    let mut s = spec(&start.url_localhost("/"), None);
+    s.max_redirects = 3;
+    s.proxy = via(&proxy.url()).map(|p| p.bypassing("localhost"));
+    let r = probe(&s);
+    assert_eq!((r.status, r.redirects), (Status::Up, 1), "{r:#?}");
+    assert_eq!(start.requests(), 1);
+    assert_eq!(end.requests(), 1);
+    assert_eq!(
+        proxy.request_lines(),
+        vec![format!("GET {} HTTP/1.1", end.url("/end"))],
+        "only the second hop went through the proxy"
+    );
 }
 
 #[test]

@@ -43,8 +43,9 @@ pub struct OutputArgs {
 }
 
 /// The output flags, checked and ready before the probe: the -w format
-/// read and parsed, the -o file created (so a path that cannot be written
-/// is a usage error before anything is sent, as curl's is before the transfer).
+/// read and parsed. The -o file is created only once a response came, as
+/// curl creates it when data arrives: a probe that got no answer leaves an
+/// existing file as it was.
 pub struct Prepared {
     /// The parsed -w format.
     pub template: Option<Template>,
@@ -57,12 +58,12 @@ pub struct Prepared {
 
 enum BodyOut {
     Stdout,
-    File(PathBuf, File),
+    File(PathBuf),
 }
 
 impl Prepared {
-    /// Reads `-w @FILE` (CR and LF removed, as curl reads it) and
-    /// creates the `-o` file.
+    /// Reads `-w @FILE` (CR and LF removed, as curl reads it) and checks
+    /// the `-o` name.
     pub fn new(args: &OutputArgs, head: bool) -> anyhow::Result<Prepared> {
         let template = match args.write_out.as_deref() {
             None => None,
@@ -84,9 +85,7 @@ impl Prepared {
                 if path.as_os_str().is_empty() {
                     bail!("-o \"\": no file name");
                 }
-                let file = File::create(path)
-                    .with_context(|| format!("-o {}: creating the file", path.display()))?;
-                Some(BodyOut::File(path.to_owned(), file))
+                Some(BodyOut::File(path.to_owned()))
             }
         };
         Ok(Prepared {
@@ -117,8 +116,12 @@ impl Prepared {
     }
 
     /// Writes the kept body to -o's file or stdout (a failed probe's body
-    /// up to the failure, as curl keeps what it received).
+    /// up to the failure, as curl keeps what it received). Without a
+    /// response nothing is written, and no file is created or truncated.
     pub fn write_body(&mut self, report: &ProbeReport) -> anyhow::Result<()> {
+        if report.status_code.is_none() {
+            return Ok(());
+        }
         let body = report.body.as_deref().unwrap_or_default();
         match &mut self.body {
             None => Ok(()),
@@ -128,9 +131,8 @@ impl Prepared {
                     .and_then(|()| out.flush())
                     .context("-o -: writing the body to stdout")
             }
-            Some(BodyOut::File(path, file)) => file
-                .write_all(body)
-                .and_then(|()| file.flush())
+            Some(BodyOut::File(path)) => File::create(&*path)
+                .and_then(|mut file| file.write_all(body).and_then(|()| file.flush()))
                 .with_context(|| format!("-o {}: writing the body", path.display())),
         }
     }
@@ -150,17 +152,6 @@ impl Prepared {
                 Stream::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
             };
         }
-    }
-}
-
-fn version_text(v: hyper::Version) -> &'static str {
-    match v {
-        hyper::Version::HTTP_09 => "HTTP/0.9",
-        hyper::Version::HTTP_10 => "HTTP/1.0",
-        hyper::Version::HTTP_11 => "HTTP/1.1",
-        hyper::Version::HTTP_2 => "HTTP/2",
-        hyper::Version::HTTP_3 => "HTTP/3",
-        _ => "HTTP/?",
     }
 }
 
@@ -192,7 +183,9 @@ pub fn response_head(report: &ProbeReport, prefix: &str) -> String {
     let Some(code) = report.status_code else {
         return String::new();
     };
-    let version = report.http_version.map_or("HTTP/?", version_text);
+    let version = report
+        .http_version
+        .map_or("HTTP/?", super::probe::version_name);
     let mut out = format!("{prefix}{version} {code}");
     let reason = hyper::StatusCode::from_u16(code)
         .ok()
@@ -215,7 +208,7 @@ fn request_head(request: &SentRequest) -> String {
         "> {} {} {}\n",
         request.method,
         request.target,
-        version_text(request.version)
+        super::probe::version_name(request.version)
     );
     header_lines(&mut out, "> ", &request.headers);
     out.push_str("> \n");

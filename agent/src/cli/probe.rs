@@ -137,7 +137,8 @@ pub fn spec_from_args(args: &Args) -> anyhow::Result<ProbeSpec> {
     Ok(spec)
 }
 
-fn version_name(v: hyper::Version) -> &'static str {
+/// The version as HTTP writes it in a status line: `HTTP/1.1`, `HTTP/2`.
+pub(crate) fn version_name(v: hyper::Version) -> &'static str {
     match v {
         hyper::Version::HTTP_09 => "HTTP/0.9",
         hyper::Version::HTTP_10 => "HTTP/1.0",
@@ -149,7 +150,9 @@ fn version_name(v: hyper::Version) -> &'static str {
 }
 
 /// The report as one JSON object: the record's fields as float
-/// milliseconds with microsecond precision, plus the details.
+/// milliseconds with microsecond precision, plus the details. Through a
+/// proxy, `cn` is the TCP connect to it and `px` the CONNECT exchange
+/// (the wire record's `cn` is both).
 pub fn render_json(report: &ProbeReport) -> serde_json::Value {
     let us = report.timings.quantized(Duration::from_micros(1));
     let ms = |v: u64| serde_json::Number::from_f64(v as f64 / 1000.0);

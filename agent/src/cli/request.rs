@@ -15,7 +15,7 @@ use hyper::Method;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use sonde::probe::proxy::{self, Proxy};
+use sonde::probe::proxy::{Proxies, Proxy};
 use sonde::probe::{
     Compression, HttpVersion, IpVersion, ProbeSpec, ResolveOverride, TlsOptions, tls,
 };
@@ -233,7 +233,7 @@ pub fn spec(url: Url, request: &RequestArgs, max_time: Duration) -> anyhow::Resu
         (_, true) => HttpVersion::Http2,
         _ => HttpVersion::Auto,
     };
-    spec.proxy = choose_proxy(request, &spec.url, |name| std::env::var(name).ok())?;
+    spec.proxy = choose_proxy(request, |name| std::env::var(name).ok())?;
     spec.ip_version = match (request.ipv4, request.ipv6) {
         (true, _) => IpVersion::V4,
         (_, true) => IpVersion::V6,
@@ -382,40 +382,33 @@ pub fn basic_auth(user: &str) -> anyhow::Result<HeaderValue> {
     Ok(value)
 }
 
-/// The proxy for `target`, as curl picks it: `-x` ("" for none), else the
-/// proxy environment; `--noproxy` (else `no_proxy`, `NO_PROXY`) names the
-/// hosts that go direct, whichever way the proxy was given.
+/// The proxies the probe's hops choose from, as curl picks them: `-x`
+/// ("" for none) for every scheme, else the proxy environment's per
+/// scheme; `--noproxy` (else `no_proxy`, `NO_PROXY`) names the hosts that
+/// go direct, whichever way the proxy was given. Each hop, redirects
+/// included, picks again.
 pub fn choose_proxy(
     request: &RequestArgs,
-    target: &Url,
     env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Option<Proxy>> {
+) -> anyhow::Result<Option<Proxies>> {
     let no_proxy = match &request.noproxy {
         Some(list) => Some(list.clone()),
         None => env("no_proxy")
             .filter(|v| !v.trim().is_empty())
             .or_else(|| env("NO_PROXY").filter(|v| !v.trim().is_empty())),
     };
-    match request.proxy.as_deref() {
-        Some("") => Ok(None),
-        Some(given) => {
-            let chosen = Proxy::parse(given).map_err(|e| anyhow::anyhow!("-x: {e}"))?;
-            let chosen = match no_proxy {
-                Some(list) => chosen.bypassing(list),
-                None => chosen,
-            };
-            Ok(chosen.applies_to(target).then_some(chosen))
-        }
-        None => {
-            let from_env = proxy::from_env(target, |name| match name {
-                "no_proxy" | "NO_PROXY" if request.noproxy.is_some() => request.noproxy.clone(),
-                _ => env(name),
-            });
-            from_env.map_err(|e| {
-                anyhow::anyhow!("the proxy environment (http_proxy, https_proxy, all_proxy): {e}")
-            })
-        }
-    }
+    let proxies = match request.proxy.as_deref() {
+        Some("") => return Ok(None),
+        Some(given) => Proxies::from(Proxy::parse(given).map_err(|e| anyhow::anyhow!("-x: {e}"))?),
+        None => Proxies::from_env(&env).map_err(|e| {
+            anyhow::anyhow!("the proxy environment (http_proxy, https_proxy, all_proxy): {e}")
+        })?,
+    };
+    let proxies = match no_proxy {
+        Some(list) => proxies.bypassing(list),
+        None => proxies,
+    };
+    Ok((!proxies.is_empty()).then_some(proxies))
 }
 
 /// Parses -H values, "Name: value".
@@ -597,36 +590,38 @@ mod tests {
             "no_proxy" => Some("other.test".to_owned()),
             _ => None,
         };
-        let none = args(&[]);
-        let from_env = choose_proxy(&none, &target, env).ok().flatten();
+        let pick = |given: &[&str]| {
+            choose_proxy(&args(given), env)
+                .ok()
+                .flatten()
+                .and_then(|p| p.for_url(&target).map(|p| p.to_string()))
+        };
+        assert_eq!(pick(&[]), Some("http://env-proxy:3128".into()));
         assert_eq!(
-            from_env.map(|p| p.to_string()),
-            Some("http://env-proxy:3128".into())
-        );
-        let given = args(&["-x", "127.0.0.1:8888"]);
-        let p = choose_proxy(&given, &target, env).ok().flatten();
-        assert_eq!(
-            p.map(|p| p.to_string()),
+            pick(&["-x", "127.0.0.1:8888"]),
             Some("http://127.0.0.1:8888".into())
         );
-        let bypassed = args(&["-x", "127.0.0.1:8888", "--noproxy", "app.test"]);
+        assert_eq!(
+            pick(&["-x", "127.0.0.1:8888", "--noproxy", "app.test"]),
+            None
+        );
+        assert_eq!(pick(&["--noproxy", "app.test"]), None);
         assert!(
-            choose_proxy(&bypassed, &target, env)
+            choose_proxy(&args(&["-x", ""]), env)
                 .ok()
                 .flatten()
                 .is_none()
         );
-        let env_bypassed = args(&["--noproxy", "app.test"]);
-        assert!(
-            choose_proxy(&env_bypassed, &target, env)
-                .ok()
-                .flatten()
-                .is_none()
-        );
-        let off = args(&["-x", ""]);
-        assert!(choose_proxy(&off, &target, env).ok().flatten().is_none());
-        let bad = args(&["-x", "socks5://127.0.0.1:1"]);
-        let err = choose_proxy(&bad, &target, env)
+        // Bypassed for the first URL, not for a redirect elsewhere.
+        let bypassed = choose_proxy(
+            &args(&["-x", "127.0.0.1:8888", "--noproxy", "app.test"]),
+            env,
+        )
+        .ok()
+        .flatten();
+        let elsewhere = Url::parse("https://b.test/").unwrap_or_else(|e| panic!("{e}"));
+        assert!(bypassed.is_some_and(|p| p.for_url(&elsewhere).is_some()));
+        let err = choose_proxy(&args(&["-x", "socks5://127.0.0.1:1"]), env)
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("-x:")));

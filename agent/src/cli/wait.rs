@@ -334,8 +334,14 @@ fn ms(d: Option<Duration>) -> String {
 /// The phases of a report: `dns - connect 0.21 tls - ttfb 1.30 total 1.52 ms`.
 fn phases(report: &ProbeReport) -> String {
     let t = &report.timings;
+    // The proxy's CONNECT exchange only when there was one, so the
+    // phases shown still add up to the time to first byte.
+    let proxy = match t.proxy {
+        Some(_) => format!(" proxy {}", ms(t.proxy)),
+        None => String::new(),
+    };
     format!(
-        "dns {} connect {} tls {} ttfb {} total {} ms",
+        "dns {} connect {}{proxy} tls {} ttfb {} total {} ms",
         ms(t.dns),
         ms(t.connect),
         ms(t.tls),

@@ -52,7 +52,7 @@ pub use dns::{
 };
 pub use failure::ProbeFailure;
 pub use phase::{Phase, QuantizedTimings, Timings};
-pub use proxy::{Proxy, ProxyError};
+pub use proxy::{Proxies, Proxy, ProxyError};
 pub use tls::{CertSummary, ProbeTls, TlsInfo, TlsOptions};
 pub use verdict::{BodyAssertion, Expectations, HeaderAssertion, TlsExpectation};
 
@@ -126,10 +126,11 @@ pub struct ProbeSpec {
     pub connect_timeout: Option<Duration>,
     /// Which HTTP versions the TLS handshake offers (ALPN).
     pub http_version: HttpVersion,
-    /// An http:// forward proxy for the probe's hops (`sonde probe -x`);
-    /// each hop goes through it unless its `no_proxy` list names the hop's
-    /// host. Scheduled checks never set one.
-    pub proxy: Option<Proxy>,
+    /// The http:// forward proxies the probe's hops choose from (`sonde
+    /// probe -x`, the proxy environment): each hop takes its own scheme's,
+    /// unless the `no_proxy` list names its host. Scheduled checks never
+    /// set any.
+    pub proxy: Option<Proxies>,
     /// Keep the last hop's request as sent ([`ProbeReport::request`], for
     /// `-v`); copied before that hop's clock starts.
     pub keep_request: bool,
@@ -524,7 +525,7 @@ impl Prober {
         hop: &mut Hop,
     ) -> Result<(), ProbeFailure> {
         // Everything before the clock starts: target, request, resolver.
-        let via = spec.proxy.as_ref().filter(|p| p.applies_to(url));
+        let via = spec.proxy.as_ref().and_then(|p| p.for_url(url));
         let target = Target::of(url, spec, via)?;
         let tunnel = via.filter(|_| url.scheme() == "https");
         let mut request = build_request(spec, url, &target, method, body, via)?;

@@ -48,10 +48,7 @@ pub enum ProxyError {
 /// Through a proxy an http:// target's request goes to the proxy in
 /// absolute-form (HTTP/1.1 only, no CONNECT); an https:// target gets a
 /// CONNECT tunnel, then TLS with the origin through it. The proxy's own
-/// host is what DNS resolves. The proxy carries the `no_proxy` list it was
-/// chosen under ([`Proxy::bypassing`]), so every redirect hop picks again:
-/// a hop to a host the list names goes direct, the others through the
-/// proxy.
+/// host is what DNS resolves. Which hops use it is [`Proxies`]'s to say.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
     host: String,
@@ -59,7 +56,6 @@ pub struct Proxy {
     ip: Option<IpAddr>,
     port: u16,
     authorization: Option<HeaderValue>,
-    no_proxy: Option<String>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -68,7 +64,6 @@ impl std::fmt::Debug for Proxy {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("authorization", &self.authorization.as_ref().map(|_| "…"))
-            .field("no_proxy", &self.no_proxy)
             .finish()
     }
 }
@@ -146,16 +141,7 @@ impl Proxy {
             ip,
             port,
             authorization,
-            no_proxy: None,
         })
-    }
-
-    /// This proxy, skipped for the targets `no_proxy` names (see
-    /// [`bypass`]): the redirect hops of a probe check it each.
-    pub fn bypassing(mut self, no_proxy: impl Into<String>) -> Proxy {
-        let list = no_proxy.into();
-        self.no_proxy = (!list.trim().is_empty()).then_some(list);
-        self
     }
 
     /// The proxy's host name or IP literal (without brackets).
@@ -178,69 +164,113 @@ impl Proxy {
     pub fn authorization(&self) -> Option<&HeaderValue> {
         self.authorization.as_ref()
     }
+}
 
-    /// The `no_proxy` list this proxy was chosen under, if any.
+/// The proxies a probe's hops choose from, as curl chooses for each
+/// request: one for http:// targets, one for https:// targets (the same
+/// one with `-x`), and the `no_proxy` list of hosts that go direct. Every
+/// hop picks again ([`Proxies::for_url`]), so a redirect to the other
+/// scheme takes that scheme's proxy (or none), and one to a host the list
+/// names goes direct.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies {
+    http: Option<Proxy>,
+    https: Option<Proxy>,
+    no_proxy: Option<String>,
+}
+
+impl From<Proxy> for Proxies {
+    /// One proxy for every target (`-x`).
+    fn from(proxy: Proxy) -> Proxies {
+        Proxies {
+            http: Some(proxy.clone()),
+            https: Some(proxy),
+            no_proxy: None,
+        }
+    }
+}
+
+impl Proxies {
+    /// These proxies, skipped for the targets `no_proxy` names (see
+    /// [`bypass`]); an empty list names none.
+    pub fn bypassing(mut self, no_proxy: impl Into<String>) -> Proxies {
+        let list = no_proxy.into();
+        self.no_proxy = (!list.trim().is_empty()).then_some(list);
+        self
+    }
+
+    /// The `no_proxy` list, if any.
     pub fn no_proxy(&self) -> Option<&str> {
         self.no_proxy.as_deref()
     }
 
-    /// Whether a request to `target` goes through this proxy: an http or
-    /// https URL that its `no_proxy` list does not name.
-    pub fn applies_to(&self, target: &Url) -> bool {
-        matches!(target.scheme(), "http" | "https")
-            && !self.no_proxy.as_deref().is_some_and(|l| bypass(l, target))
+    /// No target has a proxy.
+    pub fn is_empty(&self) -> bool {
+        self.http.is_none() && self.https.is_none()
     }
-}
 
-/// The proxy curl would pick for `target` from its environment (read
-/// through `env`, so callers and tests pass their own): for http://,
-/// `http_proxy` — lowercase only, as curl reads it (everything curl,
-/// "Proxy environment variables": the uppercase name is left alone
-/// because of CGI's `HTTP_PROXY` header variable, "httpoxy") —; for
-/// https://, `https_proxy` then `HTTPS_PROXY`; then, for either, `all_proxy`
-/// then `ALL_PROXY`. An empty variable counts as unset. `no_proxy`, then
-/// `NO_PROXY`, names the hosts that go direct ([`bypass`]); the proxy
-/// keeps that list for redirects. `Ok(None)`: no proxy for this target.
-///
-/// Only `sonde probe` and `sonde wait` call this; agents never read the
-/// proxy environment.
-pub fn from_env(
-    target: &Url,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Option<Proxy>, ProxyError> {
-    let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let no_proxy = get("no_proxy").or_else(|| get("NO_PROXY"));
-    if no_proxy.as_deref().is_some_and(|l| bypass(l, target)) {
-        return Ok(None);
+    /// The proxy a request to `target` goes through: its scheme's, unless
+    /// the `no_proxy` list names its host.
+    pub fn for_url(&self, target: &Url) -> Option<&Proxy> {
+        let proxy = match target.scheme() {
+            "http" => self.http.as_ref(),
+            "https" => self.https.as_ref(),
+            _ => None,
+        }?;
+        match &self.no_proxy {
+            Some(list) if bypass(list, target) => None,
+            _ => Some(proxy),
+        }
     }
-    let specific = match target.scheme() {
-        "http" => get("http_proxy"),
-        "https" => get("https_proxy").or_else(|| get("HTTPS_PROXY")),
-        _ => return Ok(None),
-    };
-    let Some(chosen) = specific
-        .or_else(|| get("all_proxy"))
-        .or_else(|| get("ALL_PROXY"))
-    else {
-        return Ok(None);
-    };
-    let proxy = Proxy::parse(&chosen)?;
-    Ok(Some(match no_proxy {
-        Some(list) => proxy.bypassing(list),
-        None => proxy,
-    }))
+
+    /// The proxies curl would take from its environment (read through
+    /// `env`, so callers and tests pass their own): for http:// targets,
+    /// `http_proxy` — lowercase only, as curl reads it (everything curl,
+    /// "Proxy environment variables": the uppercase name is left alone
+    /// because of CGI's `HTTP_PROXY` header variable, "httpoxy") —; for
+    /// https://, `https_proxy` then `HTTPS_PROXY`; then, for either,
+    /// `all_proxy` then `ALL_PROXY`. An empty variable counts as unset, as
+    /// curl's `curl_getenv` returns none for it. `no_proxy`, then
+    /// `NO_PROXY`, names the hosts that go direct ([`bypass`]). A variable
+    /// that names no usable proxy is an error even when no hop would use
+    /// it: a misconfigured environment is said, not guessed around.
+    ///
+    /// Only `sonde probe` and `sonde wait` call this; agents never read the
+    /// proxy environment.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Proxies, ProxyError> {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let all = get("all_proxy").or_else(|| get("ALL_PROXY"));
+        let parsed = |value: Option<String>| value.as_deref().map(Proxy::parse).transpose();
+        let proxies = Proxies {
+            http: parsed(get("http_proxy").or_else(|| all.clone()))?,
+            https: parsed(
+                get("https_proxy")
+                    .or_else(|| get("HTTPS_PROXY"))
+                    .or_else(|| all.clone()),
+            )?,
+            no_proxy: None,
+        };
+        Ok(match get("no_proxy").or_else(|| get("NO_PROXY")) {
+            Some(list) => proxies.bypassing(list),
+            None => proxies,
+        })
+    }
 }
 
 /// Whether `target` bypasses the proxy under a `no_proxy` list, as curl
 /// reads `NO_PROXY` and `--noproxy` (everything curl, "Proxy environment
 /// variables"; curl(1), `--noproxy`): a comma-separated list (spaces
-/// around entries allowed); `*` alone matches every host; a name matches
+/// around entries allowed); `*` as the whole list matches every host (as
+/// an entry among others it matches none, as in curl's `check_noproxy`); a name matches
 /// itself and every name under it (`example.com` and `.example.com` both
 /// match `www.example.com`, neither matches `notexample.com`); an IP
 /// address matches that address literally, and `addr/bits` (CIDR, curl
 /// 7.86 on) a network. Names compare case-insensitively, a trailing dot
 /// ignored; entries carry no port.
 pub fn bypass(no_proxy: &str, target: &Url) -> bool {
+    if no_proxy.trim() == "*" {
+        return true;
+    }
     let Some(host) = target.host() else {
         return false;
     };
@@ -257,14 +287,9 @@ pub fn bypass(no_proxy: &str, target: &Url) -> bool {
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
-        .any(|entry| {
-            if entry == "*" {
-                return true;
-            }
-            match ip {
-                Some(ip) => ip_matches(entry, ip),
-                None => name_matches(entry, &name),
-            }
+        .any(|entry| match ip {
+            Some(ip) => ip_matches(entry, ip),
+            None => name_matches(entry, &name),
         })
 }
 
@@ -431,14 +456,17 @@ pub(crate) fn parse_connect_head(head: &[u8]) -> Result<ConnectHead, ConnectHead
     if head[..seen] != prefix[..seen] {
         return Err(not_http());
     }
-    let Some(line_end) = memchr::memmem::find(head, b"\r\n") else {
+    // Lines end in CRLF or, as curl also takes them, a bare LF.
+    let Some(line_end) = memchr::memchr(b'\n', head) else {
         return if head.len() >= MAX_CONNECT_HEAD {
             Err(ConnectHeadError::TooLarge)
         } else {
             Ok(ConnectHead::Incomplete)
         };
     };
-    let line = &head[..line_end];
+    let line = head[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&head[..line_end]);
     // "HTTP/1.x SSS reason"
     let status = match (line.get(8), line.get(9..12), line.get(12)) {
         (Some(b' '), Some(code), None | Some(b' ')) if code.iter().all(u8::is_ascii_digit) => {
@@ -446,7 +474,7 @@ pub(crate) fn parse_connect_head(head: &[u8]) -> Result<ConnectHead, ConnectHead
         }
         _ => return Err(not_http()),
     };
-    let Some(end) = memchr::memmem::find(head, b"\r\n\r\n") else {
+    let Some(len) = head_len(head) else {
         return if head.len() >= MAX_CONNECT_HEAD {
             Err(ConnectHeadError::TooLarge)
         } else {
@@ -454,12 +482,22 @@ pub(crate) fn parse_connect_head(head: &[u8]) -> Result<ConnectHead, ConnectHead
         };
     };
     if (200..300).contains(&status) {
-        return Ok(ConnectHead::Open { len: end + 4 });
+        return Ok(ConnectHead::Open { len });
     }
     let reason = String::from_utf8_lossy(line.get(13..).unwrap_or_default())
         .trim()
         .to_owned();
     Ok(ConnectHead::Refused { status, reason })
+}
+
+/// The length of a head that is complete: up to and including its empty
+/// line (CRLF or a bare LF).
+fn head_len(head: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', head).find_map(|at| match head.get(at + 1..) {
+        Some([b'\n', ..]) => Some(at + 2),
+        Some([b'\r', b'\n', ..]) => Some(at + 3),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -479,8 +517,9 @@ mod tests {
     }
 
     fn chosen(target: &str, vars: &[(&str, &str)]) -> Option<String> {
-        from_env(&url(target), env(vars))
+        Proxies::from_env(env(vars))
             .unwrap_or_else(|e| panic!("{e}"))
+            .for_url(&url(target))
             .map(|p| p.to_string())
     }
 
@@ -497,6 +536,11 @@ mod tests {
         assert!(t("example.com.", "http://www.example.com./"));
         assert!(t("a.test, example.com ,b.test", "http://example.com/"));
         assert!(t("*", "http://anything.test/"));
+        assert!(t(" * ", "http://anything.test/"));
+        assert!(
+            !t("a.test,*", "http://anything.test/"),
+            "* only as the whole list"
+        );
         assert!(!t("*.example.com", "http://www.example.com/"), "no globs");
         assert!(!t("", "http://example.com/"));
         assert!(t("127.0.0.1", "http://127.0.0.1:8080/"));
@@ -597,31 +641,53 @@ mod tests {
     }
 
     #[test]
-    fn the_chosen_proxy_keeps_no_proxy_for_redirects() {
+    fn every_hop_picks_its_schemes_proxy_and_no_proxy_again() {
         let vars = [
-            ("http_proxy", "proxy.test:3128"),
+            ("http_proxy", "plain.test:3128"),
+            ("https_proxy", "tls.test:3129"),
             ("no_proxy", "direct.test"),
         ];
-        let proxy = from_env(&url("http://a.test/"), env(&vars))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("a proxy"));
-        assert!(proxy.applies_to(&url("http://b.test/")));
-        assert!(!proxy.applies_to(&url("http://www.direct.test/")));
+        let proxies = Proxies::from_env(env(&vars)).unwrap_or_else(|e| panic!("{e}"));
+        let via = |u: &str| proxies.for_url(&url(u)).map(|p| p.to_string());
+        assert_eq!(
+            via("http://b.test/").as_deref(),
+            Some("http://plain.test:3128")
+        );
+        assert_eq!(
+            via("https://b.test/").as_deref(),
+            Some("http://tls.test:3129")
+        );
+        assert_eq!(via("http://www.direct.test/"), None);
+        assert_eq!(via("https://direct.test/"), None);
+        // -x: one proxy for both schemes; a bypassed first URL does not
+        // keep a later hop elsewhere from using it.
+        let given = Proxies::from(Proxy::parse("p.test:8080").unwrap_or_else(|e| panic!("{e}")))
+            .bypassing("a.test");
+        assert!(given.for_url(&url("http://a.test/")).is_none());
+        assert!(given.for_url(&url("http://b.test/")).is_some());
+        assert!(given.for_url(&url("https://b.test/")).is_some());
+        assert!(Proxies::default().is_empty());
+        assert!(!given.is_empty());
     }
 
     #[test]
-    fn a_bad_proxy_in_the_environment_is_an_error_unless_bypassed() {
+    fn a_bad_proxy_in_the_environment_is_an_error() {
         let vars = [("https_proxy", "socks5://proxy.test:1080")];
         assert!(matches!(
-            from_env(&url("https://a.test/"), env(&vars)),
+            Proxies::from_env(env(&vars)),
             Err(ProxyError::Scheme { .. })
         ));
-        let bypassed = [
-            ("https_proxy", "socks5://proxy.test:1080"),
-            ("no_proxy", "a.test"),
-        ];
-        assert_eq!(from_env(&url("https://a.test/"), env(&bypassed)), Ok(None));
+        let all = [("all_proxy", "https://proxy.test")];
+        assert!(Proxies::from_env(env(&all)).is_err());
+        let empty = [("http_proxy", ""), ("all_proxy", "p.test:1")];
+        let proxies = Proxies::from_env(env(&empty)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            proxies
+                .for_url(&url("http://a.test/"))
+                .map(|p| p.to_string()),
+            Some("http://p.test:1".to_owned()),
+            "an empty variable is unset, as curl_getenv has it"
+        );
     }
 
     #[test]
@@ -716,6 +782,26 @@ mod tests {
         assert_eq!(
             parse_connect_head(b"HTTP/1.0 200\r\n\r\n"),
             Ok(ConnectHead::Open { len: 16 })
+        );
+        // Bare LF line ends, as curl takes them.
+        let lf = b"HTTP/1.1 200 OK\nVia: test\n\n";
+        for cut in 0..lf.len() {
+            assert_eq!(
+                parse_connect_head(&lf[..cut]),
+                Ok(ConnectHead::Incomplete),
+                "cut {cut}"
+            );
+        }
+        assert_eq!(
+            parse_connect_head(lf),
+            Ok(ConnectHead::Open { len: lf.len() })
+        );
+        assert_eq!(
+            parse_connect_head(b"HTTP/1.1 407 No\n\n"),
+            Ok(ConnectHead::Refused {
+                status: 407,
+                reason: "No".into()
+            })
         );
     }
 
