@@ -205,10 +205,9 @@ impl Endpoint {
                 // Go's client sends the URL's user info as basic auth
                 // when the request has no Authorization of its own.
                 if !spec.headers.contains_key(AUTHORIZATION)
-                    && let Some(basic) = request::userinfo_basic(&url)
-                    && let Ok(mut v) = HeaderValue::from_str(&basic)
+                    && let Some(pair) = crate::probe::basic::userinfo(&url)
+                    && let Ok(v) = crate::probe::basic::header(&pair)
                 {
-                    v.set_sensitive(true);
                     spec.headers.insert(AUTHORIZATION, v);
                 }
                 let host = url.host_str().unwrap_or("").to_owned();

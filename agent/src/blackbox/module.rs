@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use url::Url;
@@ -173,9 +172,7 @@ pub fn prepare(module: Module) -> Result<Prepared, ErrorKind> {
         let value = match auth {
             Auth::Basic { username, password } => {
                 let password = read_secret(password.as_ref(), &name, "http.basic_auth")?;
-                let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                format!("Basic {token}")
+                crate::probe::basic::credentials(format!("{username}:{password}").as_bytes())
             }
             Auth::Authorization {
                 scheme,

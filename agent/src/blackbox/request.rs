@@ -129,46 +129,6 @@ pub(crate) fn target_url(target: &str) -> Result<Url, String> {
     Url::parse(&full).map_err(|e| e.to_string())
 }
 
-/// The `Authorization: Basic …` value Go's client sends for a URL with
-/// user info (percent-decoded, as `url.User.Username()` gives it), or
-/// `None` without user info.
-pub(crate) fn userinfo_basic(url: &Url) -> Option<String> {
-    use base64::Engine as _;
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let mut pair = percent_decode(url.username());
-    pair.push(b':');
-    pair.extend(percent_decode(url.password().unwrap_or("")));
-    Some(format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    ))
-}
-
-/// `%XX` → the byte; anything else as it is.
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// The probe's log, in blackbox_exporter's logfmt: `ts=… module=… target=…
 /// level=… msg=… key=value…`.
 pub(crate) struct ProbeLog {
@@ -293,19 +253,6 @@ mod tests {
         );
         assert_eq!(u("https://example.com"), Ok("https://example.com/".into()));
         assert!(u("http://").is_err());
-    }
-
-    #[test]
-    fn user_info_is_basic_auth_percent_decoded() {
-        let b = |t| userinfo_basic(&target_url(t).unwrap());
-        // base64("u s:p@ss:x")
-        assert_eq!(
-            b("http://u%20s:p%40ss:x@h/").as_deref(),
-            Some("Basic dSBzOnBAc3M6eA==")
-        );
-        // base64("u:")
-        assert_eq!(b("http://u@h/").as_deref(), Some("Basic dTo="));
-        assert_eq!(b("http://h/"), None);
     }
 
     #[test]

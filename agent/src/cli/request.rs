@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -375,11 +374,8 @@ pub fn basic_auth(user: &str) -> anyhow::Result<HeaderValue> {
              give -u {user}:PASSWORD, or -u {user}: for an empty password"
         );
     };
-    let token = base64::engine::general_purpose::STANDARD.encode(user.as_bytes());
-    let mut value = HeaderValue::from_str(&format!("Basic {token}"))
-        .with_context(|| format!("-u {name}:…: not a header value"))?;
-    value.set_sensitive(true);
-    Ok(value)
+    sonde::probe::basic::header(user.as_bytes())
+        .with_context(|| format!("-u {name}:…: not a header value"))
 }
 
 /// The proxies the probe's hops choose from, as curl picks them: `-x`

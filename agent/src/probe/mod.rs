@@ -20,6 +20,7 @@
     reason = "the probe engine times phases on the wire: the real monotonic clock"
 )]
 
+pub mod basic;
 pub(crate) mod cert;
 pub(crate) mod connect;
 pub(crate) mod decode;

@@ -7,7 +7,6 @@
 
 use std::net::IpAddr;
 
-use base64::Engine as _;
 use hyper::header::HeaderValue;
 use url::{Host, Url};
 
@@ -122,19 +121,12 @@ impl Proxy {
             (None, true) => url.port_or_known_default().unwrap_or(DEFAULT_PROXY_PORT),
             (None, false) => DEFAULT_PROXY_PORT,
         };
-        let authorization = match (url.username(), url.password()) {
-            ("", None) => None,
-            (user, password) => {
-                let decode = |s: &str| -> Result<String, ProxyError> {
-                    percent_encoding_decode(s).ok_or_else(|| invalid("userinfo is not UTF-8"))
-                };
-                let pair = format!("{}:{}", decode(user)?, decode(password.unwrap_or(""))?);
-                let token = base64::engine::general_purpose::STANDARD.encode(pair);
-                let mut value = HeaderValue::from_str(&format!("Basic {token}"))
-                    .map_err(|_| invalid("credentials"))?;
-                value.set_sensitive(true);
-                Some(value)
+        let authorization = match super::basic::userinfo(&url) {
+            None => None,
+            Some(pair) if std::str::from_utf8(&pair).is_err() => {
+                return Err(invalid("userinfo is not UTF-8"));
             }
+            Some(pair) => Some(super::basic::header(&pair).map_err(|_| invalid("credentials"))?),
         };
         Ok(Proxy {
             host,
@@ -346,28 +338,6 @@ fn names_a_port(url: &str) -> bool {
     after_host
         .rsplit_once(':')
         .is_some_and(|(_, port)| !port.is_empty())
-}
-
-/// Percent-decodes URL userinfo; `None` when the bytes are not UTF-8.
-fn percent_encoding_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
-                out.push(u8::try_from(v).unwrap_or(0));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The proxy string without its userinfo, for messages.
