@@ -495,17 +495,7 @@ impl Prober {
             Some(result) => result,
             None => {
                 merge_first_byte(&mut hop);
-                let mut failure =
-                    ProbeFailure::deadline(hop.clock.open_phase().unwrap_or(Phase::Body));
-                if let Some(dns) = &mut hop.dns {
-                    dns.expire(hop.clock.start().elapsed());
-                    // Cut off in DNS: what the families said decides the
-                    // class (an NXDOMAIN beats the other family's silence).
-                    if failure.phase == Phase::Dns {
-                        failure.class = dns.failure_class();
-                    }
-                }
-                Err(failure)
+                Err(cut_off(&mut hop, Phase::Body))
             }
         };
         hop.finish = match (&result, hop.exchange.finished) {
@@ -561,6 +551,12 @@ impl Prober {
             )?),
             Lookup::Fixed(_) => None,
         };
+        // A fixed address is put in order before the clock starts; only a
+        // resolved name's addresses are ordered between DNS and connect.
+        let fixed = match &target.addrs {
+            Lookup::Fixed(ip) => Some(attempt_addrs(&[*ip], spec.ip_version, target.port)),
+            Lookup::Name(_) => None,
+        };
         hop.body_search = spec.expect.body_search(spec.max_body_bytes);
         hop.decoder = spec.compression.and_then(decode::Decoder::new);
 
@@ -569,7 +565,15 @@ impl Prober {
         // curl's --connect-timeout: everything before the request, under
         // its own limit beside the probe's deadline.
         let established = {
-            let setup = self.establish(spec, &target, &mut lookup, connect.as_mut(), tls_name, hop);
+            let setup = Self::establish(
+                spec,
+                &target,
+                fixed,
+                &mut lookup,
+                connect.as_mut(),
+                tls_name,
+                hop,
+            );
             match spec.connect_timeout {
                 None => setup.await,
                 Some(limit) => {
@@ -585,15 +589,8 @@ impl Prober {
             Ok(up) => up,
             Err(Expired::Failed(failure)) => return Err(failure),
             Err(Expired::ConnectTimeout(limit)) => {
-                let mut failure =
-                    ProbeFailure::deadline(hop.clock.open_phase().unwrap_or(Phase::Connect));
+                let mut failure = cut_off(hop, Phase::Connect);
                 failure.detail = format!("connect timeout ({} ms) expired", limit.as_millis());
-                if let Some(dns) = &mut hop.dns {
-                    dns.expire(hop.clock.start().elapsed());
-                    if failure.phase == Phase::Dns {
-                        failure.class = dns.failure_class();
-                    }
-                }
                 return Err(failure);
             }
         };
@@ -638,25 +635,18 @@ impl Prober {
     /// DNS, connect, the proxy's tunnel and TLS: the connection the
     /// request goes out on, and whether it speaks HTTP/2.
     async fn establish(
-        &self,
         spec: &ProbeSpec,
         target: &Target,
+        fixed: Option<Vec<SocketAddr>>,
         lookup: &mut Option<dns::PreparedLookup>,
         connect: Option<&mut tunnel::Prepared>,
         tls_name: Option<TlsName>,
         hop: &mut Hop,
     ) -> Result<(Transport, bool), Expired> {
-        let order = |ips: &[IpAddr]| -> Vec<SocketAddr> {
-            connect::attempt_order(ips, spec.ip_version)
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, target.port))
-                .collect()
-        };
-        // A fixed address is put in order before the clock starts; only a
-        // resolved name's addresses are ordered between DNS and connect.
-        let addrs = match (&target.addrs, lookup.as_mut()) {
-            (Lookup::Fixed(ip), _) => order(&[*ip]),
-            (Lookup::Name(_), Some(lookup)) => {
+        let order = |ips: &[IpAddr]| attempt_addrs(ips, spec.ip_version, target.port);
+        let addrs = match (fixed, lookup.as_mut()) {
+            (Some(addrs), _) => addrs,
+            (None, Some(lookup)) => {
                 // dn ends when the address list used for connecting is fixed.
                 hop.clock.begin(Phase::Dns);
                 let seen = hop.dns.insert(DnsReport::default());
@@ -664,7 +654,7 @@ impl Prober {
                 hop.clock.end(Phase::Dns, Instant::now());
                 order(&ips)
             }
-            (Lookup::Name(_), None) => Vec::new(),
+            (None, None) => Vec::new(),
         };
         // Between DNS and connect only a copy: the address to report.
         hop.chosen = addrs.first().map(SocketAddr::ip);
@@ -750,6 +740,14 @@ impl From<ProbeFailure> for Expired {
     }
 }
 
+/// The addresses a hop tries, in attempt order, at `port`.
+fn attempt_addrs(ips: &[IpAddr], version: IpVersion, port: u16) -> Vec<SocketAddr> {
+    connect::attempt_order(ips, version)
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect()
+}
+
 /// The client configuration offering what `version` asks for in ALPN:
 /// the probe's own (h2, http/1.1) or, for HTTP/1.1 only, a copy offering
 /// http/1.1 alone (made per hop, before its clock starts; a copy of a
@@ -787,6 +785,21 @@ struct Hop {
     h2: bool,
     finish: Instant,
     outcome: Result<(), ProbeFailure>,
+}
+
+/// The failure of a hop cut off by a deadline (the probe's or the connect
+/// timeout) in its open phase, `or` when none is open. Cut off in DNS,
+/// what the families said decides the class (an NXDOMAIN beats the other
+/// family's silence).
+fn cut_off(hop: &mut Hop, or: Phase) -> ProbeFailure {
+    let mut failure = ProbeFailure::deadline(hop.clock.open_phase().unwrap_or(or));
+    if let Some(dns) = &mut hop.dns {
+        dns.expire(hop.clock.start().elapsed());
+        if failure.phase == Phase::Dns {
+            failure.class = dns.failure_class();
+        }
+    }
+    failure
 }
 
 fn merge_first_byte(hop: &mut Hop) {
